@@ -1,0 +1,213 @@
+//! `bullseye segments build`: CSV or JSON Lines in, snapshot file out.
+//!
+//! CSV lines are `user_id,segment|segment|...` (an optional header line
+//! `user_id,segments` is skipped); JSON Lines are
+//! `{"user_id": "...", "segments": ["..."]}`. The format is chosen by the
+//! file extension (`.jsonl`/`.ndjson` → JSON Lines, otherwise CSV). Inputs are
+//! read line by line; several inputs are merged (a user's segments are the
+//! union over all inputs). Bad lines are reported with their line number.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::snapshot::SnapshotWriter;
+use super::taxonomy::SegmentPath;
+use super::user_key;
+
+/// One rejected input line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    pub file: String,
+    pub line: usize,
+    pub reason: String,
+}
+
+impl std::fmt::Display for BadLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.reason)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct BuildReport {
+    pub lines: usize,
+    pub users: usize,
+    pub segments: usize,
+    pub bytes: usize,
+    pub bad_lines: Vec<BadLine>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: io::Error },
+    #[error("{bad} of {lines} lines rejected, over the allowed {allowed}; first: {first}")]
+    TooManyBadLines {
+        bad: usize,
+        lines: usize,
+        allowed: usize,
+        first: BadLine,
+    },
+}
+
+#[derive(Deserialize)]
+struct JsonLine {
+    user_id: String,
+    segments: Vec<String>,
+}
+
+/// Parses one input line into a user id and its segment paths.
+fn parse_line(line: &str, json: bool) -> Result<Option<(String, Vec<SegmentPath>)>, String> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let (user, raw_segments): (String, Vec<String>) = if json {
+        let parsed: JsonLine =
+            serde_json::from_str(line).map_err(|e| format!("invalid JSON line: {e}"))?;
+        (parsed.user_id, parsed.segments)
+    } else {
+        let (user, segments) = line
+            .split_once(',')
+            .ok_or("expected user_id,segment|segment")?;
+        (
+            user.trim().to_string(),
+            segments.split('|').map(str::to_string).collect(),
+        )
+    };
+    if user.is_empty() {
+        return Err("empty user id".into());
+    }
+    let segments = raw_segments
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| SegmentPath::parse(s).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if segments.is_empty() {
+        return Err("no segments".into());
+    }
+    Ok(Some((user, segments)))
+}
+
+/// Reads every input into `writer`, collecting bad lines.
+fn read_input(
+    path: &Path,
+    writer: &mut SnapshotWriter,
+    report: &mut BuildReport,
+) -> Result<(), BuildError> {
+    let name = path.display().to_string();
+    let read_err = |source| BuildError::Read {
+        path: name.clone(),
+        source,
+    };
+    let json = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("jsonl" | "ndjson" | "json")
+    );
+    let reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(read_err)?);
+    for (number, line) in reader.lines().enumerate() {
+        let line = line.map_err(read_err)?;
+        report.lines += 1;
+        if number == 0 && !json && line.trim().eq_ignore_ascii_case("user_id,segments") {
+            continue;
+        }
+        match parse_line(&line, json) {
+            Ok(None) => {}
+            Ok(Some((user, segments))) => {
+                let key = user_key(&user);
+                for segment in &segments {
+                    let index = writer.segment(segment);
+                    writer.add(key, index);
+                }
+            }
+            Err(reason) => report.bad_lines.push(BadLine {
+                file: name.clone(),
+                line: number + 1,
+                reason,
+            }),
+        }
+    }
+    Ok(())
+}
+
+/// Builds a snapshot from `inputs` into `output` (written to a temporary
+/// file, then renamed into place so a running bidder never sees half a file).
+/// The build fails when more than `max_bad_fraction` of lines are bad.
+pub fn build(
+    inputs: &[PathBuf],
+    output: &Path,
+    max_bad_fraction: f64,
+) -> Result<BuildReport, BuildError> {
+    let mut writer = SnapshotWriter::new();
+    let mut report = BuildReport::default();
+    for input in inputs {
+        read_input(input, &mut writer, &mut report)?;
+    }
+    let allowed = (report.lines as f64 * max_bad_fraction).floor() as usize;
+    if report.bad_lines.len() > allowed {
+        return Err(BuildError::TooManyBadLines {
+            bad: report.bad_lines.len(),
+            lines: report.lines,
+            allowed,
+            first: report.bad_lines[0].clone(),
+        });
+    }
+    let write_err = |source| BuildError::Write {
+        path: output.display().to_string(),
+        source,
+    };
+    let temporary = output.with_extension("tmp");
+    let mut file = io::BufWriter::new(File::create(&temporary).map_err(write_err)?);
+    let (users, segments, bytes) = writer.finish(&mut file).map_err(write_err)?;
+    let file = file.into_inner().map_err(|e| write_err(e.into_error()))?;
+    file.sync_all().map_err(write_err)?;
+    std::fs::rename(&temporary, output).map_err(write_err)?;
+    report.users = users;
+    report.segments = segments;
+    report.bytes = bytes;
+    Ok(report)
+}
+
+/// Writes a human summary of a build.
+pub fn print_report(report: &BuildReport, out: &mut impl Write) -> io::Result<()> {
+    for bad in &report.bad_lines {
+        writeln!(out, "rejected {bad}")?;
+    }
+    writeln!(
+        out,
+        "built snapshot: {} users, {} segments, {} bytes ({} lines read, {} rejected)",
+        report.users,
+        report.segments,
+        report.bytes,
+        report.lines,
+        report.bad_lines.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_csv_and_json_lines() {
+        let (user, segments) = parse_line("u1,interest/finance|rfm/gold", false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(user, "u1");
+        assert_eq!(segments.len(), 2);
+        let (user, segments) = parse_line(r#"{"user_id":"u2","segments":["a/b"]}"#, true)
+            .unwrap()
+            .unwrap();
+        assert_eq!((user.as_str(), segments[0].as_str()), ("u2", "a/b"));
+        assert!(parse_line("", false).unwrap().is_none());
+        assert!(parse_line("no-comma", false).is_err());
+        assert!(parse_line(",a", false).is_err());
+        assert!(parse_line("u,a/b/c/d/e", false).is_err());
+        assert!(parse_line("{oops", true).is_err());
+    }
+}

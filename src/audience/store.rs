@@ -1,0 +1,48 @@
+//! The current audience snapshot, swapped whole.
+//!
+//! The bid path calls [`AudienceStore::current`] once per request and keeps
+//! the `Arc` for the request's life; a reload maps and validates the new
+//! file off the request path and publishes it with one `store`. A snapshot
+//! that fails validation is reported and the old one keeps serving. The
+//! last request holding an old snapshot drops (unmaps) it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use super::snapshot::{Snapshot, SnapshotError};
+
+pub struct AudienceStore {
+    current: ArcSwap<Snapshot>,
+}
+
+impl AudienceStore {
+    pub fn new(snapshot: Snapshot) -> AudienceStore {
+        AudienceStore {
+            current: ArcSwap::from_pointee(snapshot),
+        }
+    }
+
+    /// A store serving the snapshot at `path`, or an empty audience.
+    pub fn open(path: Option<&Path>) -> Result<AudienceStore, SnapshotError> {
+        Ok(AudienceStore::new(match path {
+            Some(path) => Snapshot::open(path)?,
+            None => Snapshot::empty(),
+        }))
+    }
+
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Loads `path` (or an empty audience) and swaps it in if it is valid.
+    pub fn reload(&self, path: Option<&Path>) -> Result<Arc<Snapshot>, SnapshotError> {
+        let snapshot = Arc::new(match path {
+            Some(path) => Snapshot::open(path)?,
+            None => Snapshot::empty(),
+        });
+        self.current.store(snapshot.clone());
+        Ok(snapshot)
+    }
+}

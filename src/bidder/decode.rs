@@ -1,0 +1,158 @@
+//! Stage 1, decode: body bytes → a validated [`BidRequest`].
+//!
+//! The request borrows from the body. Validation keeps to what makes a
+//! request unusable (no id, no impressions, an impression without id or
+//! media, duplicate impression ids); everything else an exchange sends is
+//! tolerated.
+
+use crate::openrtb::BidRequest;
+
+/// Why a body is not a bid request; answered with 400 and this text.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("body is not valid UTF-8")]
+    Utf8,
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    #[error("missing request id")]
+    MissingId,
+    #[error("request has no impressions")]
+    NoImpressions,
+    #[error("impression {0} has no id")]
+    ImpMissingId(usize),
+    #[error("impression {0:?} has no banner, video, audio or native object")]
+    ImpNoMedia(String),
+    #[error("duplicate impression id {0:?}")]
+    DuplicateImpId(String),
+    #[error("JSON nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+}
+
+/// Deepest JSON nesting accepted. Real requests nest under ten levels;
+/// serde_json limits what it decodes to 128 but skips unknown fields of any
+/// depth, so the limit is checked once over the raw bytes.
+pub const MAX_DEPTH: usize = 64;
+
+/// True when no array or object nests deeper than `max` (strings skipped).
+fn nesting_within(body: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in body {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
+pub fn decode(body: &[u8]) -> Result<BidRequest<'_>, DecodeError> {
+    // from_str after one UTF-8 check is ~2× faster than from_slice.
+    let text = std::str::from_utf8(body).map_err(|_| DecodeError::Utf8)?;
+    if !nesting_within(body, MAX_DEPTH) {
+        return Err(DecodeError::TooDeep);
+    }
+    let request: BidRequest =
+        serde_json::from_str(text).map_err(|e| DecodeError::Json(e.to_string()))?;
+    validate(&request)?;
+    Ok(request)
+}
+
+fn validate(request: &BidRequest) -> Result<(), DecodeError> {
+    if request.id.as_deref().is_none_or(|id| id.trim().is_empty()) {
+        return Err(DecodeError::MissingId);
+    }
+    if request.imp.is_empty() {
+        return Err(DecodeError::NoImpressions);
+    }
+    for (i, imp) in request.imp.iter().enumerate() {
+        let id = imp
+            .id
+            .as_deref()
+            .filter(|id| !id.is_empty())
+            .ok_or(DecodeError::ImpMissingId(i))?;
+        if !imp.has_media() {
+            return Err(DecodeError::ImpNoMedia(id.to_string()));
+        }
+        // Requests carry a handful of impressions: quadratic is cheapest.
+        if request.imp[..i]
+            .iter()
+            .any(|other| other.id.as_deref() == Some(id))
+        {
+            return Err(DecodeError::DuplicateImpId(id.to_string()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_unusable_requests_with_reasons() {
+        let err = |json: &str| decode(json.as_bytes()).unwrap_err();
+        assert_eq!(
+            err(r#"{"imp":[{"id":"1","banner":{}}]}"#),
+            DecodeError::MissingId
+        );
+        assert_eq!(err(r#"{"id":"r","imp":[]}"#), DecodeError::NoImpressions);
+        assert_eq!(
+            err(r#"{"id":"r","imp":[{"banner":{}}]}"#),
+            DecodeError::ImpMissingId(0)
+        );
+        assert_eq!(
+            err(r#"{"id":"r","imp":[{"id":"1"}]}"#),
+            DecodeError::ImpNoMedia("1".into())
+        );
+        assert_eq!(
+            err(r#"{"id":"r","imp":[{"id":"1","banner":{}},{"id":"1","video":{}}]}"#),
+            DecodeError::DuplicateImpId("1".into())
+        );
+        assert_eq!(decode(b"\xff\xfe"), Err(DecodeError::Utf8));
+        assert!(matches!(err("{"), DecodeError::Json(_)));
+        assert!(matches!(
+            err(r#"{"id":{"x":1},"imp":[]}"#),
+            DecodeError::Json(_)
+        ));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_even_in_skipped_fields() {
+        let deep = format!(
+            r#"{{"id":"r","imp":[{{"id":"1","banner":{{}}}}],"ext":{}1{}}}"#,
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        assert_eq!(decode(deep.as_bytes()).unwrap_err(), DecodeError::TooDeep);
+        assert!(nesting_within(br#"{"a":"[[[[[[[[","b":[[1]]}"#, 3));
+        assert!(nesting_within(br#"{"a":"\"[[[[[[[["}"#, 1));
+        assert!(!nesting_within(b"[[[[", 3));
+    }
+
+    #[test]
+    fn tolerates_new_enum_values_and_unknown_fields() {
+        let json = r#"{"id":"r","imp":[{"id":"1","video":{"protocols":[11,12],"mimes":["video/mp4"]},"ext":{"x":1}}],
+            "device":{"devicetype":9,"connectiontype":8,"lmt":"0","sua":{"browsers":[]}},"future":{"a":[1,2]},"at":500}"#;
+        let request = decode(json.as_bytes()).unwrap();
+        assert_eq!(request.device.unwrap().devicetype.unwrap().0, 9);
+        assert_eq!(request.at.unwrap().0, 500);
+    }
+}

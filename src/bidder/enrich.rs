@@ -1,0 +1,259 @@
+//! Stage 2, enrich: who is this, where, on what — the per-request context.
+//!
+//! Recognises the user (ids in the configured order), applies the privacy
+//! signals, looks the user's segments up in the audience snapshot (with
+//! ancestors, for hierarchical targeting), and gathers the facts targeting
+//! tests. Also screens the traffic and picks the response currency.
+
+use std::cell::Cell;
+
+use jiff::Timestamp;
+
+use crate::audience::{Snapshot, user_key};
+use crate::campaigns::World;
+use crate::campaigns::targeting::{Gender, RequestFacts};
+use crate::clock;
+use crate::config::{Exchange, UserIdSource};
+use crate::metrics::NoBidReason;
+use crate::money::Currency;
+use crate::openrtb::{AuctionType, BidRequest, Text};
+
+use super::privacy::{self, Restriction};
+use super::traffic;
+
+/// Everything the later stages know about one bid request.
+pub struct BidCtx<'a> {
+    pub request: &'a BidRequest<'a>,
+    pub exchange: &'a Exchange,
+    pub exchange_index: usize,
+    pub now: Timestamp,
+    pub auction: AuctionType,
+    /// Response currency.
+    pub currency: Currency,
+    pub user_key: Option<u64>,
+    pub restriction: Option<Restriction>,
+    pub facts: RequestFacts<'a>,
+    /// Per world time zone: (local day, hour of week), computed on first use.
+    local_time: Vec<Cell<Option<(i64, usize)>>>,
+    world: &'a World,
+}
+
+impl BidCtx<'_> {
+    /// Local day number and hour of the week in the world's time zone `tz`.
+    pub fn local_time(&self, tz: usize) -> (i64, usize) {
+        if let Some(cached) = self.local_time[tz].get() {
+            return cached;
+        }
+        let zone = &self.world.time_zones[tz];
+        let computed = (
+            clock::local_day(self.now, zone),
+            clock::hour_of_week(self.now, zone),
+        );
+        self.local_time[tz].set(Some(computed));
+        computed
+    }
+}
+
+fn non_empty<'a>(text: &'a Option<Text<'a>>) -> Option<&'a str> {
+    text.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The user's id, first found in the configured order. An all-zero IFA is
+/// "no id" (that is what devices send when tracking is limited).
+fn user_id<'a>(request: &'a BidRequest<'a>, order: &[UserIdSource]) -> Option<&'a str> {
+    let user = request.user.as_ref();
+    order.iter().find_map(|source| match source {
+        UserIdSource::BuyerUid => user.and_then(|u| non_empty(&u.buyeruid)),
+        UserIdSource::UserId => user.and_then(|u| non_empty(&u.id)),
+        UserIdSource::Ifa => request
+            .device
+            .as_ref()
+            .and_then(|d| non_empty(&d.ifa))
+            .filter(|ifa| ifa.bytes().any(|b| b != b'0' && b != b'-')),
+    })
+}
+
+/// Picks the response currency: the exchange's when the request names none,
+/// else the base currency if listed, else the first listed one we can price.
+fn response_currency(request: &BidRequest, exchange: &Exchange, world: &World) -> Option<Currency> {
+    if request.cur.is_empty() {
+        return Some(exchange.currency);
+    }
+    let listed: Vec<Currency> = request
+        .cur
+        .iter()
+        .filter_map(|c| Currency::parse(c))
+        .collect();
+    let base = world.settings.base_currency();
+    if listed.contains(&base) {
+        return Some(base);
+    }
+    listed.into_iter().find(|c| world.settings.fx.knows(*c))
+}
+
+/// Page host from a URL, for sites that send `page` but no `domain`.
+fn host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let host = rest.split(['/', '?', '#']).next()?;
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = host.split(':').next()?;
+    (!host.is_empty()).then_some(host)
+}
+
+fn context_facts<'a>(request: &'a BidRequest<'a>, facts: &mut RequestFacts<'a>) {
+    if let Some(site) = &request.site {
+        facts.categories.extend(
+            site.cat
+                .iter()
+                .chain(&site.sectioncat)
+                .chain(&site.pagecat)
+                .map(|c| &**c),
+        );
+        match non_empty(&site.domain) {
+            Some(domain) => facts.domains.push(domain),
+            None => facts.domains.extend(site.page.as_deref().and_then(host)),
+        }
+        facts
+            .domains
+            .extend(site.publisher.as_ref().and_then(|p| non_empty(&p.domain)));
+    } else if let Some(app) = &request.app {
+        facts.categories.extend(
+            app.cat
+                .iter()
+                .chain(&app.sectioncat)
+                .chain(&app.pagecat)
+                .map(|c| &**c),
+        );
+        facts.domains.extend(non_empty(&app.bundle));
+        facts.domains.extend(non_empty(&app.domain));
+    } else if let Some(dooh) = &request.dooh {
+        facts.domains.extend(non_empty(&dooh.domain));
+    }
+}
+
+fn device_facts<'a>(request: &'a BidRequest<'a>, facts: &mut RequestFacts<'a>) {
+    let device = request.device.as_ref();
+    let geo = device
+        .and_then(|d| d.geo.as_ref())
+        .or(request.user.as_ref().and_then(|u| u.geo.as_ref()));
+    if let Some(geo) = geo {
+        facts.country = non_empty(&geo.country);
+        facts.region = non_empty(&geo.region);
+        facts.city = non_empty(&geo.city);
+        facts.location = match (geo.lat, geo.lon) {
+            (Some(lat), Some(lon))
+                if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) =>
+            {
+                Some((lat, lon))
+            }
+            _ => None,
+        };
+    }
+    if let Some(device) = device {
+        facts.device_type = device.devicetype.map(|d| d.0);
+        facts.os = non_empty(&device.os);
+        facts.connection_type = device.connectiontype.map(|c| c.0);
+    }
+}
+
+fn personal_facts<'a>(
+    request: &'a BidRequest<'a>,
+    now: Timestamp,
+    user: Option<u64>,
+    audience: &Snapshot,
+    facts: &mut RequestFacts<'a>,
+) {
+    if let Some(segments) = user.and_then(|key| audience.lookup(key)) {
+        facts.segments.extend(segments.keys_with_ancestors());
+        facts.segments.sort_unstable();
+        facts.segments.dedup();
+    }
+    let Some(u) = &request.user else { return };
+    let year = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year() as i64;
+    facts.age = u
+        .yob
+        .map(|yob| year - yob)
+        .filter(|age| (0..=120).contains(age))
+        .map(|age| age as u32);
+    facts.gender = u.gender.as_deref().and_then(Gender::parse);
+}
+
+/// Builds the context, or the reason the whole request gets no bid.
+pub fn enrich<'a>(
+    request: &'a BidRequest<'a>,
+    world: &'a World,
+    exchange_index: usize,
+    audience: &Snapshot,
+    now: Timestamp,
+) -> Result<BidCtx<'a>, NoBidReason> {
+    let settings = &world.settings;
+    let exchange = &settings.exchanges[exchange_index];
+    if let Some(reason) = traffic::screen(request, settings) {
+        return Err(reason);
+    }
+    let currency = response_currency(request, exchange, world).ok_or(NoBidReason::Currency)?;
+    let restriction = privacy::restriction(request, settings.gdpr_vendor_id);
+    let user_key = user_id(request, &settings.user_id_order).map(user_key);
+    let mut facts = RequestFacts::default();
+    context_facts(request, &mut facts);
+    device_facts(request, &mut facts);
+    if restriction.is_none() {
+        personal_facts(request, now, user_key, audience, &mut facts);
+    }
+    Ok(BidCtx {
+        request,
+        exchange,
+        exchange_index,
+        now,
+        auction: request.at.unwrap_or(AuctionType::SECOND_PRICE),
+        currency,
+        // Without consent the user is not recognised at all: no frequency
+        // counting either.
+        user_key: if restriction.is_none() {
+            user_key
+        } else {
+            None
+        },
+        restriction,
+        facts,
+        local_time: (0..world.time_zones.len())
+            .map(|_| Cell::new(None))
+            .collect(),
+        world,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_from_page_urls() {
+        assert_eq!(
+            host("https://www.example.com/a/b?c"),
+            Some("www.example.com")
+        );
+        assert_eq!(host("http://user@example.com:8080/"), Some("example.com"));
+        assert_eq!(host("example.org"), Some("example.org"));
+        assert_eq!(host("https:///x"), None);
+    }
+
+    #[test]
+    fn user_ids_in_configured_order() {
+        let request: BidRequest = serde_json::from_str(
+            r#"{"user":{"id":"uid","buyeruid":"buyer"},"device":{"ifa":"00000000-0000-0000-0000-000000000000"}}"#,
+        )
+        .unwrap();
+        let all = [
+            UserIdSource::BuyerUid,
+            UserIdSource::UserId,
+            UserIdSource::Ifa,
+        ];
+        assert_eq!(user_id(&request, &all), Some("buyer"));
+        assert_eq!(
+            user_id(&request, &[UserIdSource::UserId, UserIdSource::BuyerUid]),
+            Some("uid")
+        );
+        assert_eq!(user_id(&request, &[UserIdSource::Ifa]), None);
+    }
+}

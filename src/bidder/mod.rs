@@ -1,0 +1,147 @@
+//! The bid path: one request, top to bottom.
+//!
+//! ```text
+//! decode ─▶ enrich ─▶ select ─▶ price ─▶ encode
+//! ```
+//!
+//! [`Bidder::bid`] runs the stages over one [`enrich::BidCtx`]; each stage
+//! returns a typed outcome, and "no bid" is data ([`NoBidReason`]), recorded
+//! in one place with the rest of the request's outcome.
+
+pub mod decode;
+pub mod encode;
+pub mod enrich;
+pub mod price;
+pub mod privacy;
+pub mod select;
+pub mod traffic;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+
+use crate::audience::AudienceStore;
+use crate::campaigns::World;
+use crate::clock::Clock;
+use crate::metrics::{ExchangeLabel, Metrics, NoBidReason};
+use crate::pacing::FrequencyStore;
+
+pub use decode::DecodeError;
+
+/// What became of a bid request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A BidResponse body with `bids` bids.
+    Bid {
+        body: Vec<u8>,
+        bids: usize,
+    },
+    NoBid(NoBidReason),
+    Invalid(DecodeError),
+    UnknownExchange,
+}
+
+/// The shared state of the bid path. Everything in it is immutable behind
+/// an `ArcSwap`, atomic, or a lock-free map.
+pub struct Bidder {
+    pub world: Arc<ArcSwap<World>>,
+    pub audience: Arc<AudienceStore>,
+    pub frequency: Arc<FrequencyStore>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    /// Tracking base URL when the config sets no `public_url`.
+    pub listen_url: String,
+}
+
+impl Bidder {
+    /// Answers one bid request. `exchange` is the path's exchange name
+    /// (`None` for `/openrtb2/bid`); `received` is when its headers arrived.
+    pub fn bid(&self, exchange: Option<&str>, body: &[u8], received: Instant) -> Outcome {
+        let world = self.world.load_full();
+        let exchange_index = match exchange {
+            None => 0,
+            Some(name) => match world.settings.exchanges.iter().position(|e| e.name == name) {
+                Some(i) => i,
+                None => return Outcome::UnknownExchange,
+            },
+        };
+        let exchange = &world.settings.exchanges[exchange_index];
+        self.metrics
+            .requests
+            .get_or_create(&ExchangeLabel {
+                exchange: exchange.name.clone(),
+            })
+            .inc();
+        let request = match decode::decode(body) {
+            Ok(request) => request,
+            Err(e) => return Outcome::Invalid(e),
+        };
+        let tmax = request
+            .tmax
+            .filter(|t| *t > 0)
+            .map_or(world.settings.default_tmax, |t| {
+                Duration::from_millis(t as u64)
+            });
+        let deadline = received + tmax.saturating_sub(exchange.network_allowance);
+
+        let snapshot = self.audience.current();
+        let ctx = match enrich::enrich(
+            &request,
+            &world,
+            exchange_index,
+            &snapshot,
+            self.clock.now(),
+        ) {
+            Ok(ctx) => ctx,
+            Err(reason) => return self.no_bid(reason),
+        };
+        let mut scratch = Vec::new();
+        let mut choices = Vec::with_capacity(request.imp.len());
+        let mut private_only = true;
+        for imp in &request.imp {
+            match select::select(&ctx, &world, imp, &self.frequency, &mut scratch) {
+                Ok(choice) => choices.push(choice),
+                Err(select::ImpNoBid::PrivateAuction) => {}
+                Err(_) => private_only = false,
+            }
+        }
+        if choices.is_empty() {
+            return self.no_bid(if private_only {
+                NoBidReason::PrivateAuction
+            } else {
+                NoBidReason::NoMatch
+            });
+        }
+        if Instant::now() >= deadline {
+            return self.no_bid(NoBidReason::Timeout);
+        }
+        let base_url = world
+            .settings
+            .public_url
+            .as_deref()
+            .unwrap_or(&self.listen_url);
+        let body = encode::encode(&ctx, &world, &choices, base_url);
+        if body.is_empty() {
+            return self.no_bid(NoBidReason::Currency);
+        }
+        for choice in &choices {
+            world
+                .campaign(choice.rank)
+                .state
+                .bids
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        self.metrics.bids.inc_by(choices.len() as u64);
+        Outcome::Bid {
+            body,
+            bids: choices.len(),
+        }
+    }
+
+    fn no_bid(&self, reason: NoBidReason) -> Outcome {
+        self.metrics.no_bid(reason);
+        Outcome::NoBid(reason)
+    }
+}

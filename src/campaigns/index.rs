@@ -1,0 +1,255 @@
+//! The campaign world: every campaign compiled, ranked and indexed.
+//!
+//! Campaigns are ranked once, by static value (the CPM they bid at most,
+//! highest first, ties by id), and the indexes hold ranks in ascending
+//! order. Selection merges the few lists that can apply to an impression —
+//! the banner sizes it offers, its other media, the campaigns filed under
+//! the user's segments, the deals it carries — and walks them best first,
+//! stopping at the first eligible campaign. Its cost grows with the number
+//! of campaigns that are *tried*, not with the number that exist.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use jiff::tz::TimeZone;
+
+use crate::audience::SegmentKey;
+use crate::config::{Config, Settings};
+use crate::money::Micros;
+use crate::openrtb::MediaType;
+use crate::pacing::DailySpend;
+use crate::tracking::Signer;
+
+use super::model::{Campaign, Status};
+use super::targeting::FilterReason;
+
+/// Live counters of one campaign, kept across config reloads.
+#[derive(Debug, Default)]
+pub struct CampaignState {
+    pub spend: DailySpend,
+    pub bids: AtomicU64,
+    /// How many times each rule stopped the campaign ("why not bidding").
+    pub filtered: [AtomicU64; FilterReason::COUNT],
+}
+
+impl CampaignState {
+    pub fn count_filtered(&self, reason: FilterReason) {
+        self.filtered[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Campaign states by id. Locked only while a world is built (control path,
+/// a few times a minute at most), never by the bid path.
+#[derive(Debug, Default)]
+pub struct StateRegistry {
+    states: Mutex<HashMap<String, Arc<CampaignState>>>,
+}
+
+impl StateRegistry {
+    pub fn state(&self, campaign_id: &str) -> Arc<CampaignState> {
+        let mut states = self
+            .states
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        states.entry(campaign_id.to_string()).or_default().clone()
+    }
+}
+
+/// A campaign ready for the bid path.
+#[derive(Debug)]
+pub struct CompiledCampaign {
+    pub campaign: Campaign,
+    /// Stable hash of the id (frequency-cap key).
+    pub key: u64,
+    /// Static value: the CPM it bids at most, base currency.
+    pub value: Micros,
+    /// Index into [`World::time_zones`].
+    pub tz: usize,
+    /// Bit `i` set when the campaign buys on exchange `i` of the settings.
+    pub exchange_mask: u64,
+    pub state: Arc<CampaignState>,
+}
+
+/// Everything the bid path needs, immutable, swapped whole.
+pub struct World {
+    pub settings: Settings,
+    /// Signs the tracking URLs of bids made with this world's key.
+    pub signer: Signer,
+    /// In rank order: best static value first.
+    pub campaigns: Vec<CompiledCampaign>,
+    pub time_zones: Vec<TimeZone>,
+    banner_by_size: HashMap<(i64, i64), Vec<u32>>,
+    by_media: [Vec<u32>; 4],
+    by_segment: HashMap<SegmentKey, Vec<u32>>,
+    by_deal: HashMap<String, Vec<u32>>,
+    by_id: HashMap<String, u32>,
+}
+
+fn media_slot(media: MediaType) -> usize {
+    media.mtype() as usize - 1
+}
+
+impl World {
+    /// Compiles a validated config. Paused campaigns are left out of the
+    /// indexes (a status change rebuilds the world).
+    pub fn build(config: Config, registry: &StateRegistry) -> World {
+        let Config {
+            settings,
+            mut campaigns,
+        } = config;
+        campaigns.sort_by(|a, b| {
+            b.value_cpm()
+                .cmp(&a.value_cpm())
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        let mut time_zones: Vec<TimeZone> = Vec::new();
+        let mut world = World {
+            campaigns: Vec::with_capacity(campaigns.len()),
+            time_zones: Vec::new(),
+            banner_by_size: HashMap::new(),
+            by_media: Default::default(),
+            by_segment: HashMap::new(),
+            by_deal: HashMap::new(),
+            by_id: HashMap::new(),
+            signer: Signer::new(
+                &settings.signing_key,
+                settings.previous_signing_key.as_deref(),
+            ),
+            settings,
+        };
+        for (rank, campaign) in campaigns.into_iter().enumerate() {
+            let rank = rank as u32;
+            let tz = match time_zones.iter().position(|t| t == &campaign.time_zone) {
+                Some(i) => i,
+                None => {
+                    time_zones.push(campaign.time_zone.clone());
+                    time_zones.len() - 1
+                }
+            };
+            let exchange_mask = if campaign.exchanges.is_empty() {
+                u64::MAX
+            } else {
+                world
+                    .settings
+                    .exchanges
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| campaign.exchanges.contains(&e.name))
+                    .fold(0, |m, (i, _)| m | 1 << i)
+            };
+            world.by_id.insert(campaign.id.clone(), rank);
+            if campaign.status == Status::Active {
+                world.index(rank, &campaign);
+            }
+            world.campaigns.push(CompiledCampaign {
+                key: xxhash_rust::xxh3::xxh3_64(campaign.id.as_bytes()),
+                value: campaign.value_cpm(),
+                tz,
+                exchange_mask,
+                state: registry.state(&campaign.id),
+                campaign,
+            });
+        }
+        world.time_zones = time_zones;
+        world
+    }
+
+    fn index(&mut self, rank: u32, campaign: &Campaign) {
+        for deal in &campaign.targeting.deals {
+            self.by_deal.entry(deal.clone()).or_default().push(rank);
+        }
+        if campaign.targeting.deals_only {
+            return;
+        }
+        let rule = &campaign.targeting.segments;
+        if rule.requires_membership() {
+            for key in rule.index_keys() {
+                self.by_segment.entry(*key).or_default().push(rank);
+            }
+            return;
+        }
+        for creative in &campaign.creatives {
+            let list = match (creative.media, creative.w, creative.h) {
+                (MediaType::Banner, Some(w), Some(h)) => {
+                    self.banner_by_size.entry((w, h)).or_default()
+                }
+                (media, _, _) => &mut self.by_media[media_slot(media)],
+            };
+            if list.last() != Some(&rank) {
+                list.push(rank);
+            }
+        }
+    }
+
+    pub fn campaign(&self, rank: u32) -> &CompiledCampaign {
+        &self.campaigns[rank as usize]
+    }
+
+    pub fn campaign_by_id(&self, id: &str) -> Option<&CompiledCampaign> {
+        self.by_id.get(id).map(|&rank| self.campaign(rank))
+    }
+
+    /// Open-auction campaigns without segment requirements that have a
+    /// banner creative of this size.
+    pub fn banner_open(&self, w: i64, h: i64) -> &[u32] {
+        self.banner_by_size.get(&(w, h)).map_or(&[], Vec::as_slice)
+    }
+
+    /// Open-auction campaigns without segment requirements for a non-banner
+    /// medium.
+    pub fn media_open(&self, media: MediaType) -> &[u32] {
+        &self.by_media[media_slot(media)]
+    }
+
+    /// Campaigns that need one of the user's segments, filed under `key`.
+    pub fn segment_targeted(&self, key: SegmentKey) -> &[u32] {
+        self.by_segment.get(&key).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn has_segment_targeting(&self) -> bool {
+        !self.by_segment.is_empty()
+    }
+
+    /// Campaigns that may bid in a deal.
+    pub fn deal_campaigns(&self, deal_id: &str) -> &[u32] {
+        self.by_deal.get(deal_id).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Walks several ascending rank lists as one, without duplicates.
+pub struct MergedRanks<'a> {
+    lists: Vec<&'a [u32]>,
+}
+
+impl<'a> MergedRanks<'a> {
+    pub fn new(lists: Vec<&'a [u32]>) -> MergedRanks<'a> {
+        MergedRanks { lists }
+    }
+}
+
+impl Iterator for MergedRanks<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        let next = self.lists.iter().filter_map(|l| l.first().copied()).min()?;
+        for list in &mut self.lists {
+            if list.first() == Some(&next) {
+                *list = &list[1..];
+            }
+        }
+        Some(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_ranks_are_ascending_and_unique() {
+        let (a, b, c) = ([1, 4, 9], [2, 4, 5], [9, 10]);
+        let merged: Vec<u32> = MergedRanks::new(vec![&a, &b, &c, &[]]).collect();
+        assert_eq!(merged, [1, 2, 4, 5, 9, 10]);
+    }
+}

@@ -1,0 +1,16 @@
+//! Campaigns: the validated model, compiled targeting, and the selection index.
+//!
+//! - [`model`]: what an advertiser configured, typed and validated.
+//! - [`targeting`]: the compiled rules and the per-request facts they test.
+//! - [`geo`]: great-circle distance for radius targeting.
+//! - [`index`]: the [`World`](index::World) — every campaign compiled, with the
+//!   indexes selection walks (by media type and size, by segment, by deal),
+//!   built off the hot path and published whole.
+
+pub mod geo;
+pub mod index;
+pub mod model;
+pub mod targeting;
+
+pub use index::World;
+pub use model::{Campaign, Creative, PacingMode, Pricing, Status};

@@ -1,0 +1,217 @@
+//! The command line: `serve`, `check-config`, `segments build`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use bullseye::audience::{Snapshot, builder};
+use bullseye::campaigns::Status;
+use bullseye::clock::SystemClock;
+use bullseye::config;
+use bullseye::server::{self, ServeOptions, StartError};
+
+#[derive(Parser)]
+#[command(name = "bullseye", version, about = "A real-time bidding DSP bidder")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve bid requests, tracking and metrics.
+    Serve {
+        /// Config directory.
+        #[arg(long, default_value = "bidder-config")]
+        config: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Where the bidder keeps its data (billing log, overrides).
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Audience snapshot file, overriding the config's.
+        #[arg(long)]
+        segments: Option<PathBuf>,
+    },
+    /// Validate a config directory and summarise it.
+    CheckConfig {
+        #[arg(long, default_value = "bidder-config")]
+        config: PathBuf,
+    },
+    /// Audience snapshots.
+    Segments {
+        #[command(subcommand)]
+        command: SegmentsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SegmentsCommand {
+    /// Build a snapshot from CSV (`user_id,seg|seg`) or JSON Lines files.
+    Build {
+        /// One or more inputs; a user's segments are merged across them.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[arg(long)]
+        output: PathBuf,
+        /// Fail when more than this fraction of lines is bad.
+        #[arg(long, default_value_t = 0.0)]
+        max_bad_fraction: f64,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+            segments,
+        } => serve(config, listen, data_dir, segments),
+        Command::CheckConfig { config } => return check_config(config),
+        Command::Segments {
+            command:
+                SegmentsCommand::Build {
+                    inputs,
+                    output,
+                    max_bad_fraction,
+                },
+        } => build_segments(&inputs, &output, max_bad_fraction),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(
+    config_dir: PathBuf,
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    segments: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async {
+        let options = ServeOptions {
+            config_dir,
+            listen,
+            data_dir,
+            segments,
+            clock: Arc::new(SystemClock),
+            watch: true,
+        };
+        let running = match server::start(options).await {
+            Ok(running) => running,
+            Err(StartError::Config(errors)) => {
+                anyhow::bail!("{errors}");
+            }
+            Err(e) => return Err(e.into()),
+        };
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        running.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn check_config(dir: PathBuf) -> ExitCode {
+    match config::load(&dir) {
+        Ok(config) => {
+            let active = config
+                .campaigns
+                .iter()
+                .filter(|c| c.status == Status::Active)
+                .count();
+            println!("{}: valid", dir.display());
+            println!(
+                "  campaigns: {} ({} active, {} paused)",
+                config.campaigns.len(),
+                active,
+                config.campaigns.len() - active
+            );
+            let names: Vec<&str> = config
+                .settings
+                .exchanges
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect();
+            println!("  exchanges: {}", names.join(", "));
+            println!("  base currency: {}", config.settings.base_currency());
+            match &config.settings.audience_snapshot {
+                Some(path) => match Snapshot::open(path) {
+                    Ok(s) => println!(
+                        "  audience: {} ({} users, {} segments)",
+                        path.display(),
+                        s.user_count(),
+                        s.segment_count()
+                    ),
+                    Err(e) => {
+                        println!(
+                            "{}: audience.snapshot: {e}",
+                            dir.join("bullseye.toml").display()
+                        );
+                        return ExitCode::FAILURE;
+                    }
+                },
+                None => println!("  audience: none"),
+            }
+            if config.settings.signing_key_is_dev {
+                println!("  warning: the URL-signing key is the development one");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for problem in &errors.0 {
+                println!("{problem}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn build_segments(
+    inputs: &[PathBuf],
+    output: &PathBuf,
+    max_bad_fraction: f64,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let report = builder::build(inputs, output, max_bad_fraction)?;
+    builder::print_report(&report, &mut std::io::stdout())?;
+    println!(
+        "in {:.2} s → {}",
+        started.elapsed().as_secs_f64(),
+        output.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! Configuration: `bidder-config/` read, validated, typed.
+//!
+//! `bullseye.toml` holds the server, bidding, FX, audience, secrets, traffic
+//! and exchange settings; `campaigns/*.toml` hold `[[campaign]]` entries.
+//! [`load`] reads the whole directory and either returns a complete
+//! [`Config`] or every [`ConfigProblem`] found (file, campaign, field, why).
+//! A reload swaps in a complete validated config or changes nothing.
+
+mod ip;
+pub mod raw;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use ip::IpRange;
+pub use validate::load;
+
+use crate::campaigns::Campaign;
+use crate::money::{Currency, FxTable};
+
+/// One thing wrong with the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub file: String,
+    pub campaign: Option<String>,
+    pub field: String,
+    pub why: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.file)?;
+        if let Some(campaign) = &self.campaign {
+            write!(f, "campaign {campaign}: ")?;
+        }
+        write!(f, "{}: {}", self.field, self.why)
+    }
+}
+
+/// All problems of a rejected configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration ({} problem(s)):\n{}", .0.len(), .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<ConfigProblem>);
+
+/// Which notice bills a won impression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BillingEvent {
+    Burl,
+    Nurl,
+}
+
+/// Where the user id is read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserIdSource {
+    BuyerUid,
+    UserId,
+    Ifa,
+}
+
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    pub name: String,
+    pub seat: String,
+    pub billing_event: BillingEvent,
+    pub network_allowance: Duration,
+    pub sends_burl: bool,
+    pub sends_lurl: bool,
+    pub currency: Currency,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub config_dir: PathBuf,
+    pub public_url: Option<String>,
+    pub max_body_bytes: usize,
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+    pub default_tmax: Duration,
+    pub fx: FxTable,
+    /// First-price shading factor in parts per million.
+    pub shading_ppm: u32,
+    pub user_id_order: Vec<UserIdSource>,
+    pub gdpr_vendor_id: Option<u16>,
+    pub audience_snapshot: Option<PathBuf>,
+    pub signing_key: Vec<u8>,
+    pub previous_signing_key: Option<Vec<u8>>,
+    /// True when the signing key is the bundled development one.
+    pub signing_key_is_dev: bool,
+    pub admin_token: Option<String>,
+    /// Lower-case user-agent substrings of crawlers.
+    pub bot_user_agents: Vec<String>,
+    pub datacenter_ranges: Vec<IpRange>,
+    /// Index 0 is the default exchange.
+    pub exchanges: Vec<Exchange>,
+}
+
+impl Settings {
+    pub fn base_currency(&self) -> Currency {
+        self.fx.base()
+    }
+
+    pub fn exchange(&self, name: &str) -> Option<&Exchange> {
+        self.exchanges.iter().find(|e| e.name == name)
+    }
+
+    pub fn default_exchange(&self) -> &Exchange {
+        &self.exchanges[0]
+    }
+}
+
+/// A complete, validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub settings: Settings,
+    pub campaigns: Vec<Campaign>,
+}
+
+/// Files a config directory is made of, for the watcher.
+pub fn is_config_file(dir: &Path, path: &Path) -> bool {
+    let is_toml = path.extension().is_some_and(|e| e == "toml");
+    is_toml && (path.parent() == Some(dir) || path.parent() == Some(&dir.join("campaigns")))
+}

@@ -1,0 +1,670 @@
+//! Raw config → typed config, collecting every problem.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+
+use super::raw::*;
+use super::{
+    BillingEvent, Config, ConfigErrors, ConfigProblem, Exchange, IpRange, Settings, UserIdSource,
+};
+use crate::audience::SegmentPath;
+use crate::campaigns::geo::GeoCircle;
+use crate::campaigns::model::{Campaign, Creative, Markup, Pricing};
+use crate::campaigns::targeting::{FrequencyCap, Gender, HoursOfWeek, SegmentRule, Targeting};
+use crate::money::{Currency, FxTable, Micros};
+use crate::openrtb::MediaType;
+
+/// The signing key bundled with the sample config; flagged at start-up.
+pub const DEV_SIGNING_KEY_PREFIX: &str = "dev-only";
+
+const DEFAULT_BOTS: &[&str] = &[
+    "bot",
+    "crawler",
+    "spider",
+    "slurp",
+    "headlesschrome",
+    "phantomjs",
+    "python-requests",
+    "curl/",
+    "wget/",
+    "go-http-client",
+    "java/",
+    "libwww",
+    "facebookexternalhit",
+    "mediapartners-google",
+    "lighthouse",
+];
+
+/// Collects problems with their location.
+struct Problems {
+    file: String,
+    campaign: Option<String>,
+    found: Vec<ConfigProblem>,
+}
+
+impl Problems {
+    fn at(&mut self, field: &str, why: impl Into<String>) {
+        self.found.push(ConfigProblem {
+            file: self.file.clone(),
+            campaign: self.campaign.clone(),
+            field: field.to_string(),
+            why: why.into(),
+        });
+    }
+
+    fn money(&mut self, field: &str, text: &str) -> Micros {
+        Micros::parse_amount(text).unwrap_or_else(|e| {
+            self.at(field, e.to_string());
+            Micros::ZERO
+        })
+    }
+
+    /// A decimal ratio such as "0.85", in parts per million.
+    fn ratio_ppm(&mut self, field: &str, text: &str, max: i64) -> u32 {
+        match Micros::parse_amount(text) {
+            Ok(v) if v.0 <= max => v.0 as u32,
+            Ok(_) => {
+                self.at(field, format!("must be at most {}", Micros(max)));
+                0
+            }
+            Err(e) => {
+                self.at(field, e.to_string());
+                0
+            }
+        }
+    }
+
+    fn currency(&mut self, field: &str, text: &str) -> Currency {
+        Currency::parse(text).unwrap_or_else(|| {
+            self.at(
+                field,
+                format!("{text:?} is not a three-letter currency code"),
+            );
+            Currency::USD
+        })
+    }
+}
+
+fn read_toml<T: serde::de::DeserializeOwned + Default>(
+    path: &Path,
+    problems: &mut Vec<ConfigProblem>,
+) -> T {
+    let file = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            problems.push(ConfigProblem {
+                file,
+                campaign: None,
+                field: "-".into(),
+                why: format!("cannot read: {e}"),
+            });
+            return T::default();
+        }
+    };
+    toml::from_str(&text).unwrap_or_else(|e: toml::de::Error| {
+        let why = e.message().to_string();
+        let field = e.span().map_or("-".to_string(), |span| {
+            let line = text[..span.start.min(text.len())].lines().count().max(1);
+            format!("line {line}")
+        });
+        problems.push(ConfigProblem {
+            file,
+            campaign: None,
+            field,
+            why,
+        });
+        T::default()
+    })
+}
+
+/// Reads and validates a config directory.
+pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
+    let mut found = Vec::new();
+    let settings_path = dir.join("bullseye.toml");
+    let raw_settings: RawSettings = read_toml(&settings_path, &mut found);
+    let mut problems = Problems {
+        file: settings_path.display().to_string(),
+        campaign: None,
+        found,
+    };
+    let settings = settings(dir, raw_settings, &mut problems);
+
+    let mut campaigns: Vec<Campaign> = Vec::new();
+    for path in campaign_files(dir, &mut problems) {
+        let file: RawCampaignFile = read_toml(&path, &mut problems.found);
+        problems.file = path.display().to_string();
+        for raw in file.campaigns {
+            problems.campaign = Some(raw.id.clone());
+            if campaigns.iter().any(|c| c.id == raw.id) {
+                problems.at("id", "duplicate campaign id");
+            }
+            if let Some(campaign) = campaign(raw, &settings, &mut problems) {
+                campaigns.push(campaign);
+            }
+        }
+        problems.campaign = None;
+    }
+    if problems.found.is_empty() {
+        Ok(Config {
+            settings,
+            campaigns,
+        })
+    } else {
+        Err(ConfigErrors(problems.found))
+    }
+}
+
+fn campaign_files(dir: &Path, problems: &mut Problems) -> Vec<PathBuf> {
+    let campaigns_dir = dir.join("campaigns");
+    let Ok(entries) = std::fs::read_dir(&campaigns_dir) else {
+        problems.at(
+            "campaigns/",
+            format!("cannot read {}", campaigns_dir.display()),
+        );
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn settings(dir: &Path, raw: RawSettings, p: &mut Problems) -> Settings {
+    let base = raw
+        .bidding
+        .currency
+        .as_deref()
+        .map_or(Currency::USD, |c| p.currency("bidding.currency", c));
+    let mut rates = Vec::new();
+    for (code, rate) in &raw.fx {
+        let currency = p.currency(&format!("fx.{code}"), code);
+        let rate = p.money(&format!("fx.{code}"), rate);
+        if rate.0 == 0 {
+            p.at(&format!("fx.{code}"), "rate must be positive");
+        }
+        rates.push((currency, rate));
+    }
+    let fx = FxTable::new(base, rates);
+    let shading_ppm = p.ratio_ppm(
+        "bidding.first_price_shading",
+        raw.bidding.first_price_shading.as_deref().unwrap_or("0.85"),
+        1_000_000,
+    );
+    if shading_ppm == 0 {
+        p.at("bidding.first_price_shading", "must be greater than 0");
+    }
+    let user_id_order = user_id_order(raw.bidding.user_id_order, p);
+    let (signing_key, signing_key_is_dev) = signing_key(&raw.secrets, p);
+    let exchanges = exchanges(raw.exchanges, base, p);
+    let datacenter_ranges = raw
+        .traffic
+        .datacenter_ranges
+        .iter()
+        .filter_map(|r| {
+            let parsed = IpRange::parse(r);
+            if parsed.is_none() {
+                p.at(
+                    "traffic.datacenter_ranges",
+                    format!("{r:?} is not a CIDR range"),
+                );
+            }
+            parsed
+        })
+        .collect();
+    let bot_user_agents = raw
+        .traffic
+        .bot_user_agents
+        .unwrap_or_else(|| DEFAULT_BOTS.iter().map(|s| s.to_string()).collect())
+        .into_iter()
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    let server = raw.server;
+    if let Some(url) = &server.public_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        p.at("server.public_url", "must start with http:// or https://");
+    }
+    Settings {
+        config_dir: dir.to_path_buf(),
+        public_url: server
+            .public_url
+            .map(|u| u.trim_end_matches('/').to_string()),
+        max_body_bytes: server.max_body_bytes.unwrap_or(256 * 1024),
+        header_read_timeout: Duration::from_millis(server.header_read_timeout_ms.unwrap_or(30_000)),
+        max_connections: server.max_connections.unwrap_or(4096),
+        default_tmax: Duration::from_millis(server.default_tmax_ms.unwrap_or(200)),
+        fx,
+        shading_ppm,
+        user_id_order,
+        gdpr_vendor_id: raw.bidding.gdpr_vendor_id,
+        audience_snapshot: raw.audience.snapshot.map(|s| dir.join(s)),
+        signing_key,
+        previous_signing_key: raw.secrets.previous_signing_key.map(String::into_bytes),
+        signing_key_is_dev,
+        admin_token: std::env::var("BULLSEYE_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .or(raw.secrets.admin_token),
+        bot_user_agents,
+        datacenter_ranges,
+        exchanges,
+    }
+}
+
+fn user_id_order(raw: Option<Vec<String>>, p: &mut Problems) -> Vec<UserIdSource> {
+    let Some(raw) = raw else {
+        return vec![
+            UserIdSource::BuyerUid,
+            UserIdSource::UserId,
+            UserIdSource::Ifa,
+        ];
+    };
+    raw.iter()
+        .filter_map(|s| match s.as_str() {
+            "buyeruid" => Some(UserIdSource::BuyerUid),
+            "user_id" | "user.id" => Some(UserIdSource::UserId),
+            "ifa" => Some(UserIdSource::Ifa),
+            other => {
+                p.at(
+                    "bidding.user_id_order",
+                    format!("{other:?} is not one of buyeruid, user_id, ifa"),
+                );
+                None
+            }
+        })
+        .collect()
+}
+
+fn signing_key(raw: &RawSecrets, p: &mut Problems) -> (Vec<u8>, bool) {
+    if let Ok(key) = std::env::var("BULLSEYE_SIGNING_KEY")
+        && !key.is_empty()
+    {
+        return (key.into_bytes(), false);
+    }
+    if let Some(file) = &raw.signing_key_file {
+        return match std::fs::read_to_string(file) {
+            Ok(text) if !text.trim().is_empty() => (text.trim().as_bytes().to_vec(), false),
+            Ok(_) => {
+                p.at("secrets.signing_key_file", "file is empty");
+                (Vec::new(), false)
+            }
+            Err(e) => {
+                p.at(
+                    "secrets.signing_key_file",
+                    format!("cannot read {file}: {e}"),
+                );
+                (Vec::new(), false)
+            }
+        };
+    }
+    match &raw.signing_key {
+        Some(key) if key.len() >= 16 => (
+            key.as_bytes().to_vec(),
+            key.starts_with(DEV_SIGNING_KEY_PREFIX),
+        ),
+        Some(_) => {
+            p.at("secrets.signing_key", "must be at least 16 characters");
+            (Vec::new(), false)
+        }
+        None => {
+            p.at(
+                "secrets.signing_key",
+                "no URL-signing key: set BULLSEYE_SIGNING_KEY, signing_key_file or signing_key",
+            );
+            (Vec::new(), false)
+        }
+    }
+}
+
+fn exchanges(raw: Vec<RawExchange>, base: Currency, p: &mut Problems) -> Vec<Exchange> {
+    let mut exchanges: Vec<Exchange> = Vec::new();
+    for (i, raw) in raw.into_iter().enumerate() {
+        let field = |name: &str| format!("exchange[{i}].{name}");
+        if raw.name.is_empty()
+            || !raw
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            p.at(&field("name"), "must be non-empty letters, digits, - or _");
+        }
+        if exchanges.iter().any(|e| e.name == raw.name) {
+            p.at(&field("name"), "duplicate exchange name");
+        }
+        let billing_event = match raw.billing_event.as_deref() {
+            None | Some("burl") => BillingEvent::Burl,
+            Some("nurl") => BillingEvent::Nurl,
+            Some(other) => {
+                p.at(
+                    &field("billing_event"),
+                    format!("{other:?} is not burl or nurl"),
+                );
+                BillingEvent::Burl
+            }
+        };
+        let sends_burl = raw.sends_burl.unwrap_or(true);
+        if billing_event == BillingEvent::Burl && !sends_burl {
+            p.at(
+                &field("billing_event"),
+                "burl billing needs an exchange that sends burl",
+            );
+        }
+        exchanges.push(Exchange {
+            seat: raw.seat.unwrap_or_else(|| "bullseye".into()),
+            billing_event,
+            network_allowance: Duration::from_millis(raw.network_allowance_ms.unwrap_or(30)),
+            sends_burl,
+            sends_lurl: raw.sends_lurl.unwrap_or(false),
+            currency: raw
+                .currency
+                .as_deref()
+                .map_or(base, |c| p.currency(&field("currency"), c)),
+            name: raw.name,
+        });
+    }
+    match exchanges.iter().position(|e| e.name == "default") {
+        Some(i) => exchanges.swap(0, i),
+        None => exchanges.insert(
+            0,
+            Exchange {
+                name: "default".into(),
+                seat: "bullseye".into(),
+                billing_event: BillingEvent::Burl,
+                network_allowance: Duration::from_millis(30),
+                sends_burl: true,
+                sends_lurl: false,
+                currency: base,
+            },
+        ),
+    }
+    exchanges
+}
+
+fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<Campaign> {
+    if raw.id.is_empty()
+        || raw.id.len() > 64
+        || !raw
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        p.at("id", "must be 1–64 letters, digits, '-', '_' or '.'");
+    }
+    let max_bid = p.money("max_bid", &raw.max_bid);
+    if max_bid.0 == 0 {
+        p.at("max_bid", "must be greater than 0");
+    }
+    let daily_budget = p.money("daily_budget", &raw.daily_budget);
+    let total_budget = raw
+        .total_budget
+        .as_deref()
+        .map(|t| p.money("total_budget", t));
+    let pctr_prior = match (raw.pricing, raw.pctr_prior.as_deref()) {
+        (Pricing::Cpc, Some(text)) => p.ratio_ppm("pctr_prior", text, 1_000_000),
+        (Pricing::Cpc, None) => {
+            p.at("pctr_prior", "required for cpc campaigns");
+            0
+        }
+        (Pricing::Cpm, _) => 0,
+    };
+    let tz_name = raw.time_zone.unwrap_or_else(|| "UTC".into());
+    let time_zone = TimeZone::get(&tz_name).unwrap_or_else(|_| {
+        p.at("time_zone", format!("unknown IANA time zone {tz_name:?}"));
+        TimeZone::UTC
+    });
+    let day = |p: &mut Problems, field: &str, text: &str, next: bool| -> Option<jiff::Timestamp> {
+        let date: jiff::civil::Date = match text.parse() {
+            Ok(d) => d,
+            Err(_) => {
+                p.at(field, format!("{text:?} is not a YYYY-MM-DD date"));
+                return None;
+            }
+        };
+        let date = if next { date.tomorrow().ok()? } else { date };
+        date.to_zoned_datetime(time_zone.clone())
+            .ok()
+            .map(|z| z.timestamp())
+    };
+    let start = raw.start.as_deref().and_then(|s| day(p, "start", s, false));
+    let end = raw.end.as_deref().and_then(|s| day(p, "end", s, true));
+    for name in &raw.exchanges {
+        if settings.exchange(name).is_none() {
+            p.at("exchanges", format!("unknown exchange {name:?}"));
+        }
+    }
+    if raw.creatives.is_empty() {
+        p.at("creative", "a campaign needs at least one creative");
+    }
+    let creatives = raw
+        .creatives
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, c)| creative(i, c, p))
+        .collect();
+    let targeting = targeting(raw.targeting, p);
+    Some(Campaign {
+        id: raw.id,
+        advertiser: raw.advertiser,
+        adomain: raw
+            .adomain
+            .into_iter()
+            .map(|d| d.to_ascii_lowercase())
+            .collect(),
+        cat: raw.cat,
+        bundle: raw.bundle,
+        seat: raw.seat,
+        status: raw.status,
+        pricing: raw.pricing,
+        max_bid,
+        pctr_prior,
+        daily_budget,
+        total_budget,
+        pacing: raw.pacing,
+        time_zone_name: tz_name,
+        time_zone,
+        start,
+        end,
+        exchanges: raw.exchanges,
+        targeting,
+        creatives,
+    })
+}
+
+fn creative(i: usize, raw: RawCreative, p: &mut Problems) -> Option<Creative> {
+    let field = |name: &str| format!("creative[{i}].{name}");
+    let markup = match (raw.adm, raw.image_url) {
+        (Some(adm), None) => Markup::Inline(adm),
+        (None, Some(url)) if raw.format == MediaType::Banner => Markup::Image { url },
+        (None, Some(_)) => {
+            p.at(&field("image_url"), "image_url is for banners; give adm");
+            return None;
+        }
+        _ => {
+            p.at(&field("adm"), "give exactly one of adm or image_url");
+            return None;
+        }
+    };
+    if raw.format == MediaType::Banner
+        && (raw.w.is_none_or(|w| w <= 0) || raw.h.is_none_or(|h| h <= 0))
+    {
+        p.at(&field("w"), "banner creatives need positive w and h");
+    }
+    if !(raw.landing_url.starts_with("http://") || raw.landing_url.starts_with("https://")) {
+        p.at(&field("landing_url"), "must be an http(s) URL");
+    }
+    let mime = match raw.format {
+        MediaType::Video => Some(raw.mime.unwrap_or_else(|| "video/mp4".into())),
+        MediaType::Audio => Some(raw.mime.unwrap_or_else(|| "audio/mp4".into())),
+        _ => raw.mime,
+    };
+    Some(Creative {
+        id: raw.id,
+        media: raw.format,
+        w: raw.w,
+        h: raw.h,
+        markup,
+        landing_url: raw.landing_url,
+        mime,
+        duration: raw.duration,
+        attr: raw.attr,
+    })
+}
+
+fn segment_keys(
+    paths: &[String],
+    field: &str,
+    p: &mut Problems,
+    all_paths: &mut Vec<String>,
+) -> Vec<crate::audience::SegmentKey> {
+    paths
+        .iter()
+        .filter_map(|text| match SegmentPath::parse(text) {
+            Ok(path) => {
+                all_paths.push(path.as_str().to_string());
+                Some(path.key())
+            }
+            Err(e) => {
+                p.at(field, e.to_string());
+                None
+            }
+        })
+        .collect()
+}
+
+fn targeting(raw: RawTargeting, p: &mut Problems) -> Targeting {
+    let mut segment_paths = Vec::new();
+    let segments = SegmentRule {
+        any: segment_keys(
+            &raw.segments.any,
+            "targeting.segments.any",
+            p,
+            &mut segment_paths,
+        ),
+        all: segment_keys(
+            &raw.segments.all,
+            "targeting.segments.all",
+            p,
+            &mut segment_paths,
+        ),
+        none: segment_keys(
+            &raw.segments.none,
+            "targeting.segments.none",
+            p,
+            &mut segment_paths,
+        ),
+    };
+    let circles = raw
+        .geo_radius
+        .iter()
+        .filter_map(|c| {
+            let valid = (-90.0..=90.0).contains(&c.lat)
+                && (-180.0..=180.0).contains(&c.lon)
+                && c.radius_km > 0.0;
+            if !valid {
+                p.at(
+                    "targeting.geo_radius",
+                    "lat in [-90, 90], lon in [-180, 180], radius_km > 0",
+                );
+            }
+            valid.then_some(GeoCircle {
+                lat: c.lat,
+                lon: c.lon,
+                radius_km: c.radius_km,
+            })
+        })
+        .collect();
+    let age = raw.age.map(|a| {
+        let (min, max) = (a.min.unwrap_or(0), a.max.unwrap_or(150));
+        if min > max {
+            p.at("targeting.age", "min is greater than max");
+        }
+        (min, max)
+    });
+    let genders = raw
+        .genders
+        .iter()
+        .filter_map(|g| {
+            let parsed = Gender::parse(g);
+            if parsed.is_none() {
+                p.at("targeting.genders", format!("{g:?} is not M, F or O"));
+            }
+            parsed
+        })
+        .collect();
+    for country in &raw.countries {
+        if country.len() != 3 || !country.chars().all(|c| c.is_ascii_alphabetic()) {
+            p.at(
+                "targeting.countries",
+                format!("{country:?} is not an ISO-3166-1 alpha-3 code"),
+            );
+        }
+    }
+    Targeting {
+        segments,
+        segment_paths,
+        countries: raw.countries,
+        regions: raw.regions,
+        cities: raw.cities,
+        circles,
+        age,
+        genders,
+        device_types: raw.device_types,
+        os: raw.os,
+        connection_types: raw.connection_types,
+        categories_allow: raw.categories_allow,
+        categories_block: raw.categories_block,
+        domains_allow: raw.domains_allow,
+        domains_block: raw.domains_block,
+        hours: dayparts(&raw.dayparts, p),
+        frequency: FrequencyCap {
+            per_hour: raw.frequency.per_hour,
+            per_day: raw.frequency.per_day,
+        },
+        deals_only: raw.deals_only,
+        deals: raw.deals,
+    }
+}
+
+fn dayparts(raw: &[RawDaypart], p: &mut Problems) -> Option<HoursOfWeek> {
+    if raw.is_empty() {
+        return None;
+    }
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let mut hours = HoursOfWeek::NONE;
+    for part in raw {
+        if part.from_hour >= part.to_hour || part.to_hour > 24 {
+            p.at("targeting.dayparts", "need 0 <= from_hour < to_hour <= 24");
+            continue;
+        }
+        let days: Vec<usize> = if part.days.is_empty() {
+            (0..7).collect()
+        } else {
+            part.days
+                .iter()
+                .filter_map(|d| {
+                    let found = DAYS
+                        .iter()
+                        .position(|name| d.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(name)));
+                    if found.is_none() {
+                        p.at(
+                            "targeting.dayparts",
+                            format!("{d:?} is not a day (mon … sun)"),
+                        );
+                    }
+                    found
+                })
+                .collect()
+        };
+        for day in days {
+            for hour in part.from_hour..part.to_hour {
+                hours.set(day * 24 + hour as usize);
+            }
+        }
+    }
+    Some(hours)
+}

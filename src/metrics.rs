@@ -1,0 +1,372 @@
+//! Prometheus metrics: names and types in one place.
+//!
+//! Hot-path counters are plain atomics (prometheus-client `Counter`s, and
+//! an atomic-bucket histogram of our own, because the crate's histogram
+//! takes a mutex per observation). Label sets that are known up front (no-bid
+//! reasons) are created once at start-up and kept as handles, so the bid path
+//! never looks a label up. Per-campaign figures are read from the current
+//! campaign world at scrape time by a collector.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::{MetricType, TypedMetric};
+use prometheus_client::registry::Registry;
+
+use crate::campaigns::World;
+use crate::campaigns::targeting::FilterReason;
+
+/// Why a whole bid request got no bid. Codes follow the OpenRTB 3.0 list of
+/// no-bid reasons where one fits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum NoBidReason {
+    /// No campaign was eligible for any impression.
+    NoMatch,
+    /// The answer could not be ready inside `tmax` minus the network allowance.
+    Timeout,
+    /// None of the request's currencies is in the FX table.
+    Currency,
+    /// A known crawler's user agent (OpenRTB 3.0 code 3).
+    Crawler,
+    /// Suspected non-human traffic (code 4).
+    NonHuman,
+    /// A data-centre IP address (code 5).
+    DataCenter,
+    /// Every impression is a private auction without a deal for us.
+    PrivateAuction,
+}
+
+impl NoBidReason {
+    pub const ALL: [NoBidReason; 7] = [
+        NoBidReason::NoMatch,
+        NoBidReason::Timeout,
+        NoBidReason::Currency,
+        NoBidReason::Crawler,
+        NoBidReason::NonHuman,
+        NoBidReason::DataCenter,
+        NoBidReason::PrivateAuction,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoBidReason::NoMatch => "no_match",
+            NoBidReason::Timeout => "timeout",
+            NoBidReason::Currency => "currency",
+            NoBidReason::Crawler => "crawler",
+            NoBidReason::NonHuman => "non_human",
+            NoBidReason::DataCenter => "data_center",
+            NoBidReason::PrivateAuction => "private_auction",
+        }
+    }
+
+    /// The OpenRTB 3.0 no-bid reason code (`nbr`).
+    pub fn code(self) -> u32 {
+        match self {
+            NoBidReason::Timeout => 1,
+            NoBidReason::Crawler => 3,
+            NoBidReason::NonHuman => 4,
+            NoBidReason::DataCenter => 5,
+            _ => 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+    code: u32,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExchangeLabel {
+    pub exchange: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub status: u16,
+}
+
+/// A fixed-bucket histogram of durations, lock-free; clones share counts.
+#[derive(Clone, Debug, Default)]
+pub struct LatencyHistogram(Arc<HistogramInner>);
+
+#[derive(Debug)]
+pub struct HistogramInner {
+    bounds: &'static [f64],
+    buckets: Vec<AtomicU64>,
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+/// Bucket upper bounds in seconds: 50 µs to 1 s.
+const LATENCY_BOUNDS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
+impl Default for HistogramInner {
+    fn default() -> Self {
+        HistogramInner {
+            bounds: LATENCY_BOUNDS,
+            buckets: (0..=LATENCY_BOUNDS.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            count: AtomicU64::new(0),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+}
+
+impl LatencyHistogram {
+    pub fn observe(&self, elapsed: Duration) {
+        let h = &self.0;
+        let seconds = elapsed.as_secs_f64();
+        let bucket = h
+            .bounds
+            .iter()
+            .position(|&b| seconds <= b)
+            .unwrap_or(h.bounds.len());
+        h.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        h.count.fetch_add(1, Ordering::Relaxed);
+        h.sum_nanos
+            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
+impl TypedMetric for LatencyHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for LatencyHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let h = &self.0;
+        // Per-bucket counts: the encoder accumulates them.
+        let buckets: Vec<(f64, u64)> = h
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, count)| {
+                (
+                    h.bounds.get(i).copied().unwrap_or(f64::INFINITY),
+                    count.load(Ordering::Relaxed),
+                )
+            })
+            .collect();
+        let count = buckets.iter().map(|(_, c)| c).sum();
+        let sum = h.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder
+            .encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+/// Every metric the bidder exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<ExchangeLabel, Counter>,
+    pub bids: Counter,
+    no_bids: Vec<Counter>,
+    pub responses: Family<StatusLabel, Counter>,
+    pub bid_latency: LatencyHistogram,
+    pub config_reloads: Counter,
+    pub config_reload_failures: Counter,
+    pub snapshot_swaps: Counter,
+    pub snapshot_failures: Counter,
+    pub audience_users: Gauge,
+    pub tracking_rejected: Counter,
+    pub impressions: Counter,
+}
+
+impl Metrics {
+    pub fn new(world: Arc<ArcSwap<World>>) -> Metrics {
+        let mut registry = Registry::with_prefix("bullseye");
+        let requests = Family::<ExchangeLabel, Counter>::default();
+        registry.register(
+            "bid_requests",
+            "Bid requests received, by exchange",
+            requests.clone(),
+        );
+        let bids = Counter::default();
+        registry.register(
+            "bids",
+            "Bids made (one per impression bid on)",
+            bids.clone(),
+        );
+        let no_bid_family = Family::<ReasonLabel, Counter>::default();
+        let no_bids = NoBidReason::ALL
+            .iter()
+            .map(|r| {
+                no_bid_family
+                    .get_or_create(&ReasonLabel {
+                        reason: r.as_str(),
+                        code: r.code(),
+                    })
+                    .clone()
+            })
+            .collect();
+        registry.register(
+            "no_bids",
+            "Bid requests answered with no bid, by reason",
+            no_bid_family,
+        );
+        let responses = Family::<StatusLabel, Counter>::default();
+        registry.register(
+            "http_responses",
+            "HTTP responses, by status code",
+            responses.clone(),
+        );
+        let bid_latency = LatencyHistogram::default();
+        registry.register(
+            "bid_latency_seconds",
+            "Time from request headers to response for bid requests",
+            bid_latency.clone(),
+        );
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        let config_reloads = counter(
+            &mut registry,
+            "config_reloads",
+            "Configuration reloads applied",
+        );
+        let config_reload_failures = counter(
+            &mut registry,
+            "config_reload_failures",
+            "Configuration reloads rejected",
+        );
+        let snapshot_swaps = counter(
+            &mut registry,
+            "audience_snapshot_swaps",
+            "Audience snapshots swapped in",
+        );
+        let snapshot_failures = counter(
+            &mut registry,
+            "audience_snapshot_failures",
+            "Audience snapshots rejected",
+        );
+        let tracking_rejected = counter(
+            &mut registry,
+            "tracking_rejected",
+            "Tracking requests with a forged or malformed URL",
+        );
+        let impressions = counter(&mut registry, "impressions", "Impression pixels served");
+        let audience_users = Gauge::default();
+        registry.register(
+            "audience_users",
+            "Users in the current audience snapshot",
+            audience_users.clone(),
+        );
+        registry.register_collector(Box::new(CampaignCollector { world }));
+        Metrics {
+            registry,
+            requests,
+            bids,
+            no_bids,
+            responses,
+            bid_latency,
+            config_reloads,
+            config_reload_failures,
+            snapshot_swaps,
+            snapshot_failures,
+            audience_users,
+            tracking_rejected,
+            impressions,
+        }
+    }
+
+    pub fn no_bid(&self, reason: NoBidReason) {
+        self.no_bids[reason as usize].inc();
+    }
+
+    pub fn response(&self, status: u16) {
+        self.responses.get_or_create(&StatusLabel { status }).inc();
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CampaignReasonLabel {
+    campaign: String,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CampaignLabel {
+    campaign: String,
+}
+
+/// Per-campaign bids and "why not bidding", read at scrape time.
+struct CampaignCollector {
+    world: Arc<ArcSwap<World>>,
+}
+
+impl std::fmt::Debug for CampaignCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CampaignCollector")
+    }
+}
+
+impl prometheus_client::collector::Collector for CampaignCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let world = self.world.load();
+        {
+            let mut bids = encoder.encode_descriptor(
+                "bullseye_campaign_bids",
+                "Bids made, by campaign",
+                None,
+                MetricType::Counter,
+            )?;
+            for c in &world.campaigns {
+                let value = c.state.bids.load(Ordering::Relaxed);
+                bids.encode_family(&CampaignLabel {
+                    campaign: c.campaign.id.clone(),
+                })?
+                .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&value, None)?;
+            }
+        }
+        let mut filtered = encoder.encode_descriptor(
+            "bullseye_campaign_filtered",
+            "Times a rule stopped a campaign from bidding, by campaign and rule",
+            None,
+            MetricType::Counter,
+        )?;
+        for c in &world.campaigns {
+            for reason in FilterReason::ALL {
+                let value = c.state.filtered[reason as usize].load(Ordering::Relaxed);
+                if value == 0 {
+                    continue;
+                }
+                let label = CampaignReasonLabel {
+                    campaign: c.campaign.id.clone(),
+                    reason: reason.as_str(),
+                };
+                filtered
+                    .encode_family(&label)?
+                    .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(
+                        &value, None,
+                    )?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,15 @@
+//! Budgets and frequency: the live, mutable side of a campaign.
+//!
+//! Everything here is atomics or a lock-free map: the bid path reads and
+//! updates it without locks. State lives across config reloads (keyed by
+//! campaign id), unlike the immutable campaign world.
+//!
+//! - [`budget`]: today's spend against the daily budget, reset at midnight
+//!   in the campaign's time zone.
+//! - [`frequency`]: impressions per user per campaign per hour and day.
+
+pub mod budget;
+pub mod frequency;
+
+pub use budget::DailySpend;
+pub use frequency::FrequencyStore;

@@ -1,0 +1,168 @@
+//! The control path: config files and the audience snapshot, reloaded.
+//!
+//! A watcher thread (notify, plus a one-second fingerprint poll as a
+//! fallback for missed events) notices when a config file or the snapshot
+//! file changes. A config change loads and validates the whole directory
+//! and publishes a new [`World`] with one `store`; a snapshot change maps
+//! and validates the new file and swaps it in. Anything invalid is logged,
+//! counted, and the last good version keeps serving.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use notify::{RecursiveMode, Watcher};
+
+use crate::audience::{AudienceStore, SnapshotError};
+use crate::campaigns::World;
+use crate::campaigns::index::StateRegistry;
+use crate::config::{self, ConfigErrors};
+use crate::metrics::Metrics;
+
+pub struct Reloader {
+    pub config_dir: PathBuf,
+    /// `--segments`: overrides the config's snapshot path.
+    pub segments_override: Option<PathBuf>,
+    pub world: Arc<ArcSwap<World>>,
+    pub audience: Arc<AudienceStore>,
+    pub registry: Arc<StateRegistry>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// What identifies a version of a file without reading it.
+type Fingerprint = Vec<(PathBuf, Option<(u64, SystemTime, u64)>)>;
+
+fn fingerprint(paths: &[PathBuf]) -> Fingerprint {
+    paths
+        .iter()
+        .map(|p| {
+            let meta = std::fs::metadata(p).ok().map(|m| {
+                use std::os::unix::fs::MetadataExt;
+                (
+                    m.len(),
+                    m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    m.ino(),
+                )
+            });
+            (p.clone(), meta)
+        })
+        .collect()
+}
+
+fn config_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = vec![dir.join("bullseye.toml")];
+    if let Ok(entries) = std::fs::read_dir(dir.join("campaigns")) {
+        files.extend(
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| config::is_config_file(dir, p)),
+        );
+    }
+    files.sort();
+    files
+}
+
+impl Reloader {
+    pub fn snapshot_path(&self) -> Option<PathBuf> {
+        self.segments_override
+            .clone()
+            .or_else(|| self.world.load().settings.audience_snapshot.clone())
+    }
+
+    /// Loads the config directory and publishes it if valid.
+    pub fn reload_config(&self) -> Result<(), ConfigErrors> {
+        let config = config::load(&self.config_dir)?;
+        let world = World::build(config, &self.registry);
+        tracing::info!(campaigns = world.campaigns.len(), "configuration reloaded");
+        self.world.store(Arc::new(world));
+        self.metrics.config_reloads.inc();
+        Ok(())
+    }
+
+    /// Loads the snapshot file and swaps it in if valid.
+    pub fn reload_snapshot(&self) -> Result<(), SnapshotError> {
+        let path = self.snapshot_path();
+        let snapshot = self.audience.reload(path.as_deref())?;
+        tracing::info!(
+            users = snapshot.user_count(),
+            segments = snapshot.segment_count(),
+            "audience snapshot swapped in"
+        );
+        self.metrics.snapshot_swaps.inc();
+        self.metrics
+            .audience_users
+            .set(snapshot.user_count() as i64);
+        Ok(())
+    }
+
+    /// Starts the watcher thread; it runs for the life of the process.
+    pub fn watch(self: Arc<Self>) -> notify::Result<()> {
+        let (tx, rx) = mpsc::channel();
+        let mut watcher = notify::recommended_watcher(move |event| {
+            let _ = tx.send(event);
+        })?;
+        watcher.watch(&self.config_dir, RecursiveMode::Recursive)?;
+        std::thread::Builder::new()
+            .name("bullseye-reload".into())
+            .spawn(move || self.watch_loop(watcher, rx))
+            .map_err(|e| notify::Error::io(e))?;
+        Ok(())
+    }
+
+    fn watch_loop(
+        &self,
+        mut watcher: notify::RecommendedWatcher,
+        rx: mpsc::Receiver<notify::Result<notify::Event>>,
+    ) {
+        let mut config_seen = fingerprint(&config_files(&self.config_dir));
+        let mut snapshot_path = self.snapshot_path();
+        let mut snapshot_seen = fingerprint(snapshot_path.as_slice());
+        let mut watched_dir = None;
+        loop {
+            // Keep the snapshot's directory watched (it may live elsewhere).
+            let dir = snapshot_path
+                .as_deref()
+                .and_then(Path::parent)
+                .map(Path::to_path_buf);
+            if dir != watched_dir {
+                if let Some(dir) = &dir
+                    && !dir.starts_with(&self.config_dir)
+                {
+                    let _ = watcher.watch(dir, RecursiveMode::NonRecursive);
+                }
+                watched_dir = dir;
+            }
+            match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(_) => {
+                    // Let a burst of writes settle, then look once.
+                    std::thread::sleep(Duration::from_millis(100));
+                    while rx.try_recv().is_ok() {}
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+            let config_now = fingerprint(&config_files(&self.config_dir));
+            if config_now != config_seen {
+                config_seen = config_now;
+                if let Err(errors) = self.reload_config() {
+                    self.metrics.config_reload_failures.inc();
+                    for problem in &errors.0 {
+                        tracing::error!(%problem, "configuration change rejected; the last good configuration keeps serving");
+                    }
+                }
+            }
+            let path_now = self.snapshot_path();
+            let snapshot_now = fingerprint(path_now.as_slice());
+            if path_now != snapshot_path || snapshot_now != snapshot_seen {
+                snapshot_path = path_now;
+                snapshot_seen = snapshot_now;
+                if let Err(e) = self.reload_snapshot() {
+                    self.metrics.snapshot_failures.inc();
+                    tracing::error!(error = %e, "audience snapshot rejected; the current one keeps serving");
+                }
+            }
+        }
+    }
+}

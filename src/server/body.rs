@@ -1,0 +1,116 @@
+//! Reading request bodies within limits.
+//!
+//! hyper sets no body-size limit: `Content-Length` is checked first, then
+//! the body is read through `http_body_util::Limited` under a deadline, and
+//! gzip bodies are inflated with the same cap on their inflated size.
+
+use std::io::Read;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+
+/// Oversized bodies up to this size are drained before the 413.
+const DRAIN_CAP: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BodyError {
+    #[error("body larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("body not received in time")]
+    Timeout,
+    #[error("could not read body")]
+    Read,
+    #[error("invalid gzip body")]
+    BadGzip,
+    #[error("unsupported content encoding {0:?}")]
+    UnsupportedEncoding(String),
+}
+
+pub async fn read(
+    headers: &HeaderMap,
+    body: Incoming,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, BodyError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(len) = declared.filter(|len| *len > limit as u64) {
+        // Read and discard a moderately oversized body so the client gets
+        // the 413 instead of a reset; close at once on anything larger.
+        if len <= DRAIN_CAP {
+            let _ = tokio::time::timeout(timeout, Limited::new(body, DRAIN_CAP as usize).collect())
+                .await;
+        }
+        return Err(BodyError::TooLarge(limit));
+    }
+    let gzip = match headers
+        .get(CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+    {
+        None | Some("") | Some("identity") => false,
+        Some(e) if e.eq_ignore_ascii_case("gzip") || e.eq_ignore_ascii_case("x-gzip") => true,
+        Some(other) => return Err(BodyError::UnsupportedEncoding(other.to_string())),
+    };
+    let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect())
+        .await
+        .map_err(|_| BodyError::Timeout)?;
+    let bytes = match collected {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return Err(BodyError::TooLarge(limit));
+        }
+        Err(_) => return Err(BodyError::Read),
+    };
+    if gzip {
+        inflate(&bytes, limit).map(Bytes::from)
+    } else {
+        Ok(bytes)
+    }
+}
+
+/// Inflates a gzip body, refusing to produce more than `limit` bytes.
+pub fn inflate(compressed: &[u8], limit: usize) -> Result<Vec<u8>, BodyError> {
+    let mut out = Vec::with_capacity(compressed.len() * 4);
+    let mut decoder = flate2::read::GzDecoder::new(compressed).take(limit as u64 + 1);
+    decoder
+        .read_to_end(&mut out)
+        .map_err(|_| BodyError::BadGzip)?;
+    if out.len() > limit {
+        return Err(BodyError::TooLarge(limit));
+    }
+    Ok(out)
+}
+
+/// Compresses a response body (fast level: bodies are small and hot).
+pub fn deflate(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 2),
+        flate2::Compression::fast(),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(body);
+    encoder.finish().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_round_trip_and_bomb_cap() {
+        let body = br#"{"id":"1"}"#;
+        assert_eq!(inflate(&deflate(body), 1000).unwrap(), body);
+        let bomb = deflate(&vec![b' '; 100_000]);
+        assert!(bomb.len() < 1000);
+        assert_eq!(inflate(&bomb, 50_000), Err(BodyError::TooLarge(50_000)));
+        assert_eq!(inflate(b"not gzip", 1000), Err(BodyError::BadGzip));
+    }
+}

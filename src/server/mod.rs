@@ -1,0 +1,240 @@
+//! The HTTP listener: accept, limits, routing, graceful shutdown.
+//!
+//! One hyper HTTP/1.1 listener serves the bid path, tracking, health and
+//! metrics. Each accepted socket gets TCP_NODELAY (or Nagle plus delayed
+//! ACKs add ~40 ms); a semaphore caps connections; hyper's timer bounds the
+//! time to send headers (and so idle keep-alive time); bodies are limited in
+//! [`body`]. On shutdown the listener closes, in-flight requests finish
+//! (for at most [`DRAIN_TIMEOUT`]), then [`Running::shutdown`] returns.
+
+pub mod body;
+pub mod routes;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::audience::{AudienceStore, SnapshotError};
+use crate::bidder::Bidder;
+use crate::campaigns::World;
+use crate::campaigns::index::StateRegistry;
+use crate::clock::Clock;
+use crate::config::{self, ConfigErrors};
+use crate::metrics::Metrics;
+use crate::pacing::FrequencyStore;
+use crate::reload::Reloader;
+
+/// Longest wait for in-flight requests at shutdown.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Shared by every connection.
+pub struct App {
+    pub bidder: Bidder,
+}
+
+pub struct ServeOptions {
+    pub config_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Overrides the config's audience snapshot path.
+    pub segments: Option<PathBuf>,
+    pub clock: Arc<dyn Clock>,
+    /// Watch the config and snapshot files for changes.
+    pub watch: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+    #[error("audience snapshot: {0}")]
+    Snapshot(#[from] SnapshotError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot watch the config directory: {0}")]
+    Watch(#[from] notify::Error),
+}
+
+/// A started server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    pub reloader: Arc<Reloader>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, and returns.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Waits until the server stops on its own (it does not, today) or the
+    /// task fails.
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Loads everything, binds, and starts serving in the background.
+pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
+    let config = config::load(&options.config_dir)?;
+    if config.settings.signing_key_is_dev {
+        tracing::warn!(
+            "using the bundled development URL-signing key: set BULLSEYE_SIGNING_KEY in production"
+        );
+    }
+    std::fs::create_dir_all(&options.data_dir).map_err(|source| StartError::DataDir {
+        path: options.data_dir.display().to_string(),
+        source,
+    })?;
+    let snapshot_path = options
+        .segments
+        .clone()
+        .or_else(|| config.settings.audience_snapshot.clone());
+    let audience = Arc::new(AudienceStore::open(snapshot_path.as_deref())?);
+    let registry = Arc::new(StateRegistry::default());
+    let world = Arc::new(ArcSwap::from_pointee(World::build(config, &registry)));
+    let metrics = Arc::new(Metrics::new(world.clone()));
+    metrics
+        .audience_users
+        .set(audience.current().user_count() as i64);
+
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: options.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: options.listen,
+        source,
+    })?;
+    let frequency = Arc::new(FrequencyStore::default());
+    let bidder = Bidder {
+        world: world.clone(),
+        audience: audience.clone(),
+        frequency: frequency.clone(),
+        clock: options.clock.clone(),
+        metrics: metrics.clone(),
+        listen_url: format!("http://{addr}"),
+    };
+    let app = Arc::new(App { bidder });
+    let reloader = Arc::new(Reloader {
+        config_dir: options.config_dir.clone(),
+        segments_override: options.segments.clone(),
+        world,
+        audience,
+        registry,
+        metrics,
+    });
+    if options.watch {
+        reloader.clone().watch()?;
+    }
+    spawn_sweeper(frequency, options.clock.clone());
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(serve(listener, app.clone(), stopped));
+    tracing::info!(%addr, "bullseye listening");
+    Ok(Running {
+        addr,
+        app,
+        reloader,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// Drops frequency windows from past days, once a minute.
+fn spawn_sweeper(frequency: Arc<FrequencyStore>, clock: Arc<dyn Clock>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            frequency.sweep(clock.now());
+        }
+    });
+}
+
+fn connection_builder(app: &App) -> http1::Builder {
+    let settings = &app.bidder.world.load().settings;
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout)
+        .keep_alive(true)
+        .max_headers(100)
+        // Bounds the header buffer; bodies are limited separately.
+        .max_buf_size(64 * 1024);
+    builder
+}
+
+async fn serve(listener: TcpListener, app: Arc<App>, mut stopped: oneshot::Receiver<()>) {
+    let max_connections = app.bidder.world.load().settings.max_connections;
+    let connections = Arc::new(Semaphore::new(max_connections));
+    let graceful = GracefulShutdown::new();
+    let builder = connection_builder(&app);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut stopped => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: back off, keep going.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tracing::warn!(
+                max_connections,
+                "connection limit reached; closing new connection"
+            );
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = service_fn(move |request| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(routes::handle(&app, request).await) }
+        });
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish in time");
+    }
+    tracing::info!("server stopped");
+}

@@ -1,0 +1,310 @@
+//! Routing, and every request's answer mapped to a status in one place.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{
+    ACCEPT_ENCODING, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, LOCATION,
+};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+
+use crate::bidder::Outcome;
+use crate::tracking::notice::{self, PIXEL_GIF, TrackingReply};
+
+use super::App;
+use super::body::{self, BodyError};
+
+/// Time a client has to send a whole request body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bodies smaller than this are not worth compressing.
+const GZIP_MIN_BYTES: usize = 512;
+
+/// Every kind of answer the server gives.
+#[derive(Debug)]
+pub enum Reply {
+    Bid {
+        body: Vec<u8>,
+        gzip: bool,
+        version: &'static str,
+    },
+    NoBid {
+        version: &'static str,
+    },
+    BadRequest(String),
+    TooLarge,
+    Timeout,
+    UnsupportedMediaType(String),
+    MethodNotAllowed(&'static str),
+    NotFound,
+    Forbidden,
+    Pixel,
+    Redirect(String),
+    NoContent,
+    Text(&'static str),
+    Metrics(String),
+}
+
+impl Reply {
+    fn status(&self) -> StatusCode {
+        match self {
+            Reply::Bid { .. } | Reply::Pixel | Reply::Text(_) | Reply::Metrics(_) => StatusCode::OK,
+            Reply::NoBid { .. } | Reply::NoContent => StatusCode::NO_CONTENT,
+            Reply::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Reply::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Reply::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Reply::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Reply::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Reply::NotFound => StatusCode::NOT_FOUND,
+            Reply::Forbidden => StatusCode::FORBIDDEN,
+            Reply::Redirect(_) => StatusCode::FOUND,
+        }
+    }
+
+    fn error_json(message: &str) -> Full<Bytes> {
+        Full::new(Bytes::from(
+            serde_json::json!({ "error": message }).to_string(),
+        ))
+    }
+
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        let status = self.status();
+        let json = HeaderValue::from_static("application/json");
+        let mut builder = Response::builder().status(status);
+        let body = match self {
+            Reply::Bid {
+                body,
+                gzip,
+                version,
+            } => {
+                builder = builder
+                    .header(CONTENT_TYPE, json)
+                    .header("x-openrtb-version", version);
+                if gzip && body.len() >= GZIP_MIN_BYTES {
+                    builder = builder.header(CONTENT_ENCODING, "gzip");
+                    Full::new(Bytes::from(body::deflate(&body)))
+                } else {
+                    Full::new(Bytes::from(body))
+                }
+            }
+            Reply::NoBid { version } => {
+                builder = builder.header("x-openrtb-version", version);
+                Full::default()
+            }
+            Reply::BadRequest(message) | Reply::UnsupportedMediaType(message) => {
+                builder = builder.header(CONTENT_TYPE, json);
+                Reply::error_json(&message)
+            }
+            Reply::TooLarge => {
+                builder = builder.header(CONTENT_TYPE, json);
+                Reply::error_json("request body too large")
+            }
+            Reply::Timeout => {
+                builder = builder.header(CONTENT_TYPE, json);
+                Reply::error_json("request body not received in time")
+            }
+            Reply::MethodNotAllowed(allow) => {
+                builder = builder.header(ALLOW, allow).header(CONTENT_TYPE, json);
+                Reply::error_json("method not allowed")
+            }
+            Reply::NotFound => {
+                builder = builder.header(CONTENT_TYPE, json);
+                Reply::error_json("not found")
+            }
+            Reply::Forbidden => {
+                builder = builder.header(CONTENT_TYPE, json);
+                Reply::error_json("invalid tracking signature")
+            }
+            Reply::Pixel => {
+                builder = builder
+                    .header(CONTENT_TYPE, "image/gif")
+                    .header(CACHE_CONTROL, "no-store");
+                Full::new(Bytes::from_static(PIXEL_GIF))
+            }
+            Reply::Redirect(location) => {
+                builder = builder
+                    .header(LOCATION, location)
+                    .header(CACHE_CONTROL, "no-store");
+                Full::default()
+            }
+            Reply::NoContent => Full::default(),
+            Reply::Text(text) => {
+                builder = builder.header(CONTENT_TYPE, "text/plain; charset=utf-8");
+                Full::new(Bytes::from_static(text.as_bytes()))
+            }
+            Reply::Metrics(text) => {
+                builder = builder.header(
+                    CONTENT_TYPE,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                );
+                Full::new(Bytes::from(text))
+            }
+        };
+        builder
+            .body(body)
+            .unwrap_or_else(|_| Response::new(Full::default()))
+    }
+}
+
+/// At most ten client-error log lines a second, so a flood of bad requests
+/// cannot flood the log.
+fn log_client_error(status: StatusCode, path: &str, why: &str) {
+    static WINDOW: AtomicU64 = AtomicU64::new(0);
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let window = WINDOW.load(Ordering::Relaxed);
+    let (start, count) = (window >> 8, window & 0xff);
+    let next = if start == second { count + 1 } else { 1 };
+    WINDOW.store(second << 8 | next.min(0xff), Ordering::Relaxed);
+    if next <= 10 {
+        tracing::info!(status = status.as_u16(), path, why, "client error");
+    }
+}
+
+/// The OpenRTB version we answer in: the one asked for if we speak it.
+fn openrtb_version(request: &Request<Incoming>) -> &'static str {
+    match request
+        .headers()
+        .get("x-openrtb-version")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+    {
+        Some(v) if v.starts_with("2.5") => "2.5",
+        _ => "2.6",
+    }
+}
+
+fn accepts_gzip(request: &Request<Incoming>) -> bool {
+    request
+        .headers()
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|e| {
+            e.trim()
+                .split(';')
+                .next()
+                .is_some_and(|name| name.trim().eq_ignore_ascii_case("gzip"))
+        })
+}
+
+fn json_content_type(request: &Request<Incoming>) -> bool {
+    let Some(value) = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return true; // Many exchanges send none.
+    };
+    let mime = value.split(';').next().unwrap_or("").trim();
+    mime.eq_ignore_ascii_case("application/json")
+        || mime.eq_ignore_ascii_case("text/plain")
+        || mime.is_empty()
+}
+
+async fn bid(
+    app: &App,
+    request: Request<Incoming>,
+    exchange: Option<String>,
+    received: Instant,
+) -> Reply {
+    if request.method() != Method::POST {
+        return Reply::MethodNotAllowed("POST");
+    }
+    if !json_content_type(&request) {
+        return Reply::UnsupportedMediaType("bid requests are application/json".into());
+    }
+    let version = openrtb_version(&request);
+    let gzip = accepts_gzip(&request);
+    let limit = app.bidder.world.load().settings.max_body_bytes;
+    let (parts, incoming) = request.into_parts();
+    let bytes = match body::read(&parts.headers, incoming, limit, BODY_TIMEOUT).await {
+        Ok(bytes) => bytes,
+        Err(BodyError::TooLarge(_)) => return Reply::TooLarge,
+        Err(BodyError::Timeout) => return Reply::Timeout,
+        Err(e @ BodyError::UnsupportedEncoding(_)) => {
+            return Reply::UnsupportedMediaType(e.to_string());
+        }
+        Err(e) => return Reply::BadRequest(e.to_string()),
+    };
+    let reply = match app.bidder.bid(exchange.as_deref(), &bytes, received) {
+        Outcome::Bid { body, .. } => Reply::Bid {
+            body,
+            gzip,
+            version,
+        },
+        Outcome::NoBid(_) => Reply::NoBid { version },
+        Outcome::Invalid(e) => Reply::BadRequest(e.to_string()),
+        Outcome::UnknownExchange => Reply::NotFound,
+    };
+    app.bidder.metrics.bid_latency.observe(received.elapsed());
+    reply
+}
+
+fn tracking(app: &App, request: &Request<Incoming>, event: &str) -> Reply {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return Reply::MethodNotAllowed("GET, HEAD");
+    }
+    let world = app.bidder.world.load();
+    let query = request.uri().query().unwrap_or("");
+    let now = app.bidder.clock.now();
+    match notice::handle(
+        &world.signer,
+        &world,
+        &app.bidder.frequency,
+        now,
+        event,
+        query,
+    ) {
+        TrackingReply::Pixel => {
+            app.bidder.metrics.impressions.inc();
+            Reply::Pixel
+        }
+        TrackingReply::Redirect(url) => Reply::Redirect(url),
+        TrackingReply::Accepted => Reply::NoContent,
+        TrackingReply::BadPrice(why) => Reply::BadRequest(why.to_string()),
+        TrackingReply::Forbidden(_) => {
+            app.bidder.metrics.tracking_rejected.inc();
+            Reply::Forbidden
+        }
+        TrackingReply::Gone => Reply::NotFound,
+    }
+}
+
+/// Answers one request.
+pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let received = Instant::now();
+    let path = request.uri().path().to_string();
+    let reply = if let Some(rest) = path.strip_prefix("/openrtb2/bid") {
+        match rest.strip_prefix('/') {
+            _ if rest.is_empty() => bid(app, request, None, received).await,
+            Some(name) if !name.is_empty() && !name.contains('/') => {
+                bid(app, request, Some(name.to_string()), received).await
+            }
+            _ => Reply::NotFound,
+        }
+    } else if let Some(event) = path.strip_prefix("/t/") {
+        tracking(app, &request, event)
+    } else {
+        match (request.method(), path.as_str()) {
+            (&Method::GET | &Method::HEAD, "/healthz") => Reply::Text("ok\n"),
+            (&Method::GET, "/metrics") => Reply::Metrics(app.bidder.metrics.render()),
+            (_, "/healthz" | "/metrics") => Reply::MethodNotAllowed("GET"),
+            _ => Reply::NotFound,
+        }
+    };
+    let status = reply.status();
+    if status.is_client_error() {
+        let why = match &reply {
+            Reply::BadRequest(why) | Reply::UnsupportedMediaType(why) => why.as_str(),
+            _ => status.canonical_reason().unwrap_or(""),
+        };
+        log_client_error(status, &path, why);
+    }
+    app.bidder.metrics.response(status.as_u16());
+    reply.into_response()
+}

@@ -1,0 +1,430 @@
+//! Signed tracking URLs.
+//!
+//! Format: `{base}/t/{event}?{payload}&s={signature}` and, for the win and
+//! billing notices, `…&s={signature}&price=${AUCTION_PRICE}`. The payload
+//! is a query string of the bid's facts ([`BidToken`]); the signature is
+//! HMAC-SHA256 over `{event}?{payload}`, truncated to 128 bits, base64url.
+//! Everything but the price macro's value is signed, so any edit of the
+//! event, a field or the signature fails verification (compared in constant
+//! time). The previous key is still accepted during a rotation.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::money::Micros;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Signature length in bytes (before base64): 128 bits.
+const SIGNATURE_BYTES: usize = 16;
+/// The price macro exchanges replace with the clearing price.
+pub const AUCTION_PRICE_MACRO: &str = "${AUCTION_PRICE}";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// Win notice (`nurl`).
+    Win,
+    /// Billing notice (`burl`).
+    Bill,
+    /// Impression pixel in the markup.
+    Impression,
+    /// Click-through link in the markup.
+    Click,
+}
+
+impl Event {
+    pub fn path(self) -> &'static str {
+        match self {
+            Event::Win => "win",
+            Event::Bill => "bill",
+            Event::Impression => "imp",
+            Event::Click => "click",
+        }
+    }
+
+    pub fn from_path(path: &str) -> Option<Event> {
+        match path {
+            "win" => Some(Event::Win),
+            "bill" => Some(Event::Bill),
+            "imp" => Some(Event::Impression),
+            "click" => Some(Event::Click),
+            _ => None,
+        }
+    }
+
+    fn carries_price(self) -> bool {
+        matches!(self, Event::Win | Event::Bill)
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TrackingError {
+    #[error("unknown tracking event")]
+    UnknownEvent,
+    #[error("missing or malformed signature")]
+    Malformed,
+    #[error("signature does not match")]
+    BadSignature,
+    #[error("signed payload is missing field {0}")]
+    MissingField(&'static str),
+}
+
+/// What a bid's tracking URLs carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BidToken {
+    pub bid_id: String,
+    pub request_id: String,
+    pub imp_id: String,
+    pub campaign: String,
+    pub creative: String,
+    pub exchange: String,
+    /// Bid price in the response currency (CPM micros).
+    pub bid_price: Micros,
+    /// The same bid in the base currency (CPM micros).
+    pub bid_value: Micros,
+    pub currency: String,
+    /// Unix seconds at bid time.
+    pub issued_at: i64,
+    /// The user's key (0 when unknown).
+    pub user: u64,
+    pub test: bool,
+}
+
+/// Percent-encodes everything outside the URL-unreserved set.
+fn encode_component(out: &mut String, text: &str) {
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+}
+
+fn decode_component(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+impl BidToken {
+    /// The payload query string.
+    pub fn payload(&self) -> String {
+        let mut out = String::with_capacity(192);
+        let fields: [(&str, &str); 7] = [
+            ("b", &self.bid_id),
+            ("r", &self.request_id),
+            ("i", &self.imp_id),
+            ("c", &self.campaign),
+            ("k", &self.creative),
+            ("x", &self.exchange),
+            ("cur", &self.currency),
+        ];
+        for (name, value) in fields {
+            out.push_str(name);
+            out.push('=');
+            encode_component(&mut out, value);
+            out.push('&');
+        }
+        out.push_str(&format!(
+            "p={}&v={}&t={}&u={:016x}&test={}",
+            self.bid_price.0,
+            self.bid_value.0,
+            self.issued_at,
+            self.user,
+            u8::from(self.test)
+        ));
+        out
+    }
+
+    /// Reads a verified payload back.
+    pub fn parse(payload: &str) -> Result<BidToken, TrackingError> {
+        let mut token = BidToken {
+            bid_id: String::new(),
+            request_id: String::new(),
+            imp_id: String::new(),
+            campaign: String::new(),
+            creative: String::new(),
+            exchange: String::new(),
+            bid_price: Micros::ZERO,
+            bid_value: Micros::ZERO,
+            currency: String::new(),
+            issued_at: 0,
+            user: 0,
+            test: false,
+        };
+        let mut seen = 0u32;
+        for pair in payload.split('&') {
+            let (name, value) = pair.split_once('=').ok_or(TrackingError::Malformed)?;
+            let text = || decode_component(value).ok_or(TrackingError::Malformed);
+            let int = || value.parse::<i64>().map_err(|_| TrackingError::Malformed);
+            let bit = match name {
+                "b" => {
+                    token.bid_id = text()?;
+                    0
+                }
+                "r" => {
+                    token.request_id = text()?;
+                    1
+                }
+                "i" => {
+                    token.imp_id = text()?;
+                    2
+                }
+                "c" => {
+                    token.campaign = text()?;
+                    3
+                }
+                "k" => {
+                    token.creative = text()?;
+                    4
+                }
+                "x" => {
+                    token.exchange = text()?;
+                    5
+                }
+                "cur" => {
+                    token.currency = text()?;
+                    6
+                }
+                "p" => {
+                    token.bid_price = Micros(int()?);
+                    7
+                }
+                "v" => {
+                    token.bid_value = Micros(int()?);
+                    8
+                }
+                "t" => {
+                    token.issued_at = int()?;
+                    9
+                }
+                "u" => {
+                    token.user =
+                        u64::from_str_radix(value, 16).map_err(|_| TrackingError::Malformed)?;
+                    10
+                }
+                "test" => {
+                    token.test = value == "1";
+                    11
+                }
+                _ => return Err(TrackingError::Malformed),
+            };
+            seen |= 1 << bit;
+        }
+        const NAMES: [&str; 12] = [
+            "b", "r", "i", "c", "k", "x", "cur", "p", "v", "t", "u", "test",
+        ];
+        match (0..12).find(|bit| seen & (1 << bit) == 0) {
+            Some(missing) => Err(TrackingError::MissingField(NAMES[missing])),
+            None => Ok(token),
+        }
+    }
+}
+
+/// Signs and verifies tracking URLs with the current (and previous) key.
+#[derive(Clone)]
+pub struct Signer {
+    current: HmacSha256,
+    previous: Option<HmacSha256>,
+}
+
+/// A verified tracking request: the event, the bid's token, and the price
+/// the exchange substituted (raw text, validated by the caller).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub event: Event,
+    pub token: BidToken,
+    pub price: Option<String>,
+}
+
+impl Signer {
+    pub fn new(key: &[u8], previous: Option<&[u8]>) -> Signer {
+        let mac =
+            |key: &[u8]| HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+        Signer {
+            current: mac(key),
+            previous: previous.map(mac),
+        }
+    }
+
+    fn mac(&self, base: &HmacSha256, event: Event, payload: &str) -> HmacSha256 {
+        let mut mac = base.clone();
+        mac.update(event.path().as_bytes());
+        mac.update(b"?");
+        mac.update(payload.as_bytes());
+        mac
+    }
+
+    /// The signature of `payload` for `event`, base64url.
+    pub fn signature(&self, event: Event, payload: &str) -> String {
+        let tag = self
+            .mac(&self.current, event, payload)
+            .finalize()
+            .into_bytes();
+        URL_SAFE_NO_PAD.encode(&tag[..SIGNATURE_BYTES])
+    }
+
+    /// The full URL of `event` for a bid whose payload is `payload`.
+    pub fn url(&self, base: &str, event: Event, payload: &str) -> String {
+        let signature = self.signature(event, payload);
+        let mut url = String::with_capacity(base.len() + payload.len() + 64);
+        url.push_str(base);
+        url.push_str("/t/");
+        url.push_str(event.path());
+        url.push('?');
+        url.push_str(payload);
+        url.push_str("&s=");
+        url.push_str(&signature);
+        if event.carries_price() {
+            url.push_str("&price=");
+            url.push_str(AUCTION_PRICE_MACRO);
+        }
+        url
+    }
+
+    /// Verifies `/t/{event_path}?{query}`.
+    pub fn verify(&self, event_path: &str, query: &str) -> Result<Verified, TrackingError> {
+        let event = Event::from_path(event_path).ok_or(TrackingError::UnknownEvent)?;
+        let at = query.rfind("&s=").ok_or(TrackingError::Malformed)?;
+        let (payload, rest) = (&query[..at], &query[at + 3..]);
+        let (signature, price) = match rest.split_once('&') {
+            Some((signature, price)) if event.carries_price() => {
+                let price = price
+                    .strip_prefix("price=")
+                    .ok_or(TrackingError::Malformed)?;
+                (signature, Some(price.to_string()))
+            }
+            Some(_) => return Err(TrackingError::Malformed),
+            None => (rest, None),
+        };
+        let mut tag = [0u8; SIGNATURE_BYTES + 2];
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(signature, &mut tag)
+            .map_err(|_| TrackingError::Malformed)?;
+        // Canonical encoding only: a signature with other trailing bits
+        // decodes to the same bytes but is a different URL.
+        if len != SIGNATURE_BYTES || URL_SAFE_NO_PAD.encode(&tag[..len]) != signature {
+            return Err(TrackingError::Malformed);
+        }
+        let tag = &tag[..SIGNATURE_BYTES];
+        let valid = self
+            .mac(&self.current, event, payload)
+            .verify_truncated_left(tag)
+            .is_ok()
+            || self.previous.as_ref().is_some_and(|p| {
+                self.mac(p, event, payload)
+                    .verify_truncated_left(tag)
+                    .is_ok()
+            });
+        if !valid {
+            return Err(TrackingError::BadSignature);
+        }
+        Ok(Verified {
+            event,
+            token: BidToken::parse(payload)?,
+            price,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token() -> BidToken {
+        BidToken {
+            bid_id: "b1".into(),
+            request_id: "req/1 ü".into(),
+            imp_id: "1".into(),
+            campaign: "acme".into(),
+            creative: "cr1".into(),
+            exchange: "default".into(),
+            bid_price: Micros(2_500_000),
+            bid_value: Micros(2_500_000),
+            currency: "USD".into(),
+            issued_at: 1_700_000_000,
+            user: 42,
+            test: false,
+        }
+    }
+
+    fn split(url: &str) -> (&str, &str) {
+        let rest = url.split_once("/t/").unwrap().1;
+        rest.split_once('?').unwrap()
+    }
+
+    #[test]
+    fn signed_urls_verify_and_round_trip() {
+        let signer = Signer::new(b"a-test-key-of-some-length", None);
+        let url = signer.url("http://h", Event::Bill, &token().payload());
+        assert!(url.ends_with("&price=${AUCTION_PRICE}"));
+        let url = url.replace(AUCTION_PRICE_MACRO, "1.25");
+        let (event, query) = split(&url);
+        let verified = signer.verify(event, query).unwrap();
+        assert_eq!(verified.token, token());
+        assert_eq!(verified.price.as_deref(), Some("1.25"));
+    }
+
+    #[test]
+    fn every_single_character_change_is_rejected() {
+        let signer = Signer::new(b"a-test-key-of-some-length", None);
+        let url = signer.url("http://h", Event::Click, &token().payload());
+        let (event, query) = split(&url);
+        let original = format!("{event}?{query}");
+        for i in 0..original.len() {
+            for replacement in [b'a', b'0', b'_', b'%', b'&'] {
+                let mut bytes = original.clone().into_bytes();
+                if bytes[i] == replacement {
+                    continue;
+                }
+                bytes[i] = replacement;
+                let Ok(changed) = String::from_utf8(bytes) else {
+                    continue;
+                };
+                let Some((e, q)) = changed.split_once('?') else {
+                    continue;
+                };
+                assert!(signer.verify(e, q).is_err(), "accepted {changed}");
+            }
+        }
+    }
+
+    #[test]
+    fn previous_key_still_verifies_during_rotation() {
+        let old = Signer::new(b"old-key-0123456789", None);
+        let url = old.url("http://h", Event::Impression, &token().payload());
+        let (event, query) = split(&url);
+        let rotated = Signer::new(b"new-key-0123456789", Some(b"old-key-0123456789"));
+        assert!(rotated.verify(event, query).is_ok());
+        let forgotten = Signer::new(b"new-key-0123456789", None);
+        assert_eq!(
+            forgotten.verify(event, query),
+            Err(TrackingError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn events_cannot_be_swapped() {
+        let signer = Signer::new(b"a-test-key-of-some-length", None);
+        let url = signer.url("http://h", Event::Impression, &token().payload());
+        let (_, query) = split(&url);
+        assert_eq!(
+            signer.verify("click", query),
+            Err(TrackingError::BadSignature)
+        );
+    }
+}
