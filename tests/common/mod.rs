@@ -1,0 +1,190 @@
+//! Shared test helpers: a real bidder on an ephemeral port, spoken to over
+//! HTTP, and throwaway config directories.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bullseye::clock::{Clock, ManualClock, SystemClock};
+use bullseye::server::{self, Running, ServeOptions};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared/corpus`, next to the repository.
+pub fn corpus() -> PathBuf {
+    repo_root().join("../shared/corpus")
+}
+
+pub fn corpus_files(sub: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus().join(sub))
+        .unwrap_or_else(|e| panic!("corpus {sub}: {e}"))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+pub struct TestBidder {
+    pub addr: std::net::SocketAddr,
+    pub running: Option<Running>,
+    pub client: reqwest::Client,
+    /// Keeps a temporary config/data directory alive.
+    pub dirs: Vec<TempDir>,
+}
+
+impl TestBidder {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// POSTs a bid request; returns the status and the JSON body, if any.
+    pub async fn bid_at(&self, path: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Option<Value>) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("bid request sent");
+        let status = response.status();
+        let bytes = response.bytes().await.expect("body read");
+        let json = if bytes.is_empty() { None } else { serde_json::from_slice(&bytes).ok() };
+        (status, json)
+    }
+
+    pub async fn bid(&self, body: impl Into<reqwest::Body>) -> (StatusCode, Option<Value>) {
+        self.bid_at("/openrtb2/bid", body).await
+    }
+
+    pub async fn bid_json(&self, request: &Value) -> (StatusCode, Option<Value>) {
+        self.bid(request.to_string()).await
+    }
+
+    pub async fn get(&self, path_or_url: &str) -> reqwest::Response {
+        let url = if path_or_url.starts_with("http") { path_or_url.to_string() } else { self.url(path_or_url) };
+        self.client.get(url).send().await.expect("GET sent")
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.text().await.unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+}
+
+/// A client that does not follow redirects (tracking tests look at them).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// Starts the real server on 127.0.0.1:0.
+pub async fn spawn_bidder_with(config_dir: &Path, clock: Arc<dyn Clock>, watch: bool) -> TestBidder {
+    let data = tempfile::tempdir().unwrap();
+    let options = ServeOptions {
+        config_dir: config_dir.to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.path().to_path_buf(),
+        segments: None,
+        clock,
+        watch,
+    };
+    let running = server::start(options).await.unwrap_or_else(|e| panic!("bidder failed to start: {e}"));
+    TestBidder { addr: running.addr, running: Some(running), client: client(), dirs: vec![data] }
+}
+
+/// The bundled default config, system clock.
+pub async fn spawn_default_bidder() -> TestBidder {
+    spawn_bidder_with(&repo_root().join("bidder-config"), Arc::new(SystemClock), false).await
+}
+
+/// Test settings: one default exchange, a few FX rates, a test key.
+pub const TEST_SETTINGS: &str = r#"
+[bidding]
+currency = "USD"
+first_price_shading = "0.80"
+
+[fx]
+EUR = "1.10"
+
+[audience]
+snapshot = "audience.snapshot"
+
+[secrets]
+signing_key = "test-signing-key-0123456789"
+admin_token = "test-admin-token"
+
+[[exchange]]
+name = "default"
+seat = "testseat"
+"#;
+
+/// Writes a config directory: settings, one campaigns file, and an audience
+/// built from CSV lines (`user,seg|seg`).
+pub fn write_config(settings: &str, campaigns: &str, audience_csv: &str) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bullseye.toml"), settings).unwrap();
+    std::fs::create_dir(dir.path().join("campaigns")).unwrap();
+    std::fs::write(dir.path().join("campaigns/test.toml"), campaigns).unwrap();
+    write_snapshot(dir.path(), audience_csv);
+    dir
+}
+
+/// Builds `audience.snapshot` in `dir` from CSV lines.
+pub fn write_snapshot(dir: &Path, audience_csv: &str) {
+    let csv = dir.join("audience-input.csv");
+    std::fs::write(&csv, audience_csv).unwrap();
+    bullseye::audience::builder::build(&[csv], &dir.join("audience.snapshot"), 0.0).unwrap();
+}
+
+/// Starts a bidder on a config written by [`write_config`], at a fixed time.
+pub async fn spawn_test_bidder(campaigns: &str, audience_csv: &str, now: &str) -> (TestBidder, Arc<ManualClock>) {
+    let dir = write_config(TEST_SETTINGS, campaigns, audience_csv);
+    let clock = Arc::new(ManualClock::new(now.parse().unwrap()));
+    let mut bidder = spawn_bidder_with(dir.path(), clock.clone(), false).await;
+    bidder.dirs.push(dir);
+    (bidder, clock)
+}
+
+/// A banner request for `user` (buyeruid) with extra top-level fields
+/// merged in.
+pub fn banner_request(user: &str, floor: f64, extra: Value) -> Value {
+    let mut request = serde_json::json!({
+        "id": "req-1",
+        "at": 2,
+        "tmax": 500,
+        "imp": [{"id": "1", "bidfloor": floor, "banner": {"w": 300, "h": 250}}],
+        "site": {"id": "s1", "domain": "news.example", "cat": ["IAB12"]},
+        "device": {"ua": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0", "ip": "203.0.113.7", "devicetype": 2},
+        "user": {"buyeruid": user}
+    });
+    merge(&mut request, extra);
+    request
+}
+
+/// Deep-merges `patch` into `target` (objects merge, other values replace).
+pub fn merge(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                merge(t.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (t, p) => *t = p,
+    }
+}
+
+/// The campaign id of the single bid in a response.
+pub fn winner(response: &Option<Value>) -> Option<String> {
+    response.as_ref()?.pointer("/seatbid/0/bid/0/cid").and_then(Value::as_str).map(str::to_string)
+}
