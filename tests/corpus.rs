@@ -14,28 +14,48 @@ use serde_json::Value;
 struct SchemaFiles(HashMap<String, Value>);
 
 impl jsonschema::Retrieve for SchemaFiles {
-    fn retrieve(&self, uri: &jsonschema::Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+    fn retrieve(
+        &self,
+        uri: &jsonschema::Uri<String>,
+    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
         let name = uri.as_str().rsplit('/').next().unwrap_or_default();
-        self.0.get(name).cloned().ok_or_else(|| format!("no schema {name}").into())
+        self.0
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("no schema {name}").into())
     }
 }
 
 fn response_validator() -> jsonschema::Validator {
     let dir = repo_root().join("../shared/openrtb-schema");
-    let load = |name: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap() };
-    let files: HashMap<String, Value> = ["Bid.json", "SeatBid.json", "BidResponse.json"].iter().map(|n| (n.to_string(), load(n))).collect();
+    let load = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
+    };
+    let files: HashMap<String, Value> = ["Bid.json", "SeatBid.json", "BidResponse.json"]
+        .iter()
+        .map(|n| (n.to_string(), load(n)))
+        .collect();
     let root = files["BidResponse.json"].clone();
-    jsonschema::options().with_retriever(SchemaFiles(files)).build(&root).expect("schema compiles")
+    jsonschema::options()
+        .with_retriever(SchemaFiles(files))
+        .build(&root)
+        .expect("schema compiles")
 }
 
 fn floor_of(imp: &Value) -> (f64, String) {
     let floor = imp.get("bidfloor").and_then(Value::as_f64).unwrap_or(0.0);
-    let currency = imp.get("bidfloorcur").and_then(Value::as_str).unwrap_or("USD").to_uppercase();
+    let currency = imp
+        .get("bidfloorcur")
+        .and_then(Value::as_str)
+        .unwrap_or("USD")
+        .to_uppercase();
     (floor, currency)
 }
 
 fn banner_sizes(imp: &Value) -> Vec<(i64, i64)> {
-    let Some(banner) = imp.get("banner") else { return vec![] };
+    let Some(banner) = imp.get("banner") else {
+        return vec![];
+    };
     let mut sizes: Vec<(i64, i64)> = banner
         .get("format")
         .and_then(Value::as_array)
@@ -43,24 +63,45 @@ fn banner_sizes(imp: &Value) -> Vec<(i64, i64)> {
         .flatten()
         .filter_map(|f| Some((f.get("w")?.as_i64()?, f.get("h")?.as_i64()?)))
         .collect();
-    if let (Some(w), Some(h)) = (banner.get("w").and_then(Value::as_i64), banner.get("h").and_then(Value::as_i64)) {
+    if let (Some(w), Some(h)) = (
+        banner.get("w").and_then(Value::as_i64),
+        banner.get("h").and_then(Value::as_i64),
+    ) {
         sizes.push((w, h));
     }
     sizes
 }
 
 fn strings(value: Option<&Value>) -> Vec<String> {
-    value.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect()
+    value
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
 }
 
 /// Checks one bid response against its request; returns the problems.
-fn conformance(request: &Value, response: &Value, validator: &jsonschema::Validator) -> Vec<String> {
-    let mut problems: Vec<String> = validator.iter_errors(response).map(|e| format!("schema: {e} at {}", e.instance_path())).collect();
+fn conformance(
+    request: &Value,
+    response: &Value,
+    validator: &jsonschema::Validator,
+) -> Vec<String> {
+    let mut problems: Vec<String> = validator
+        .iter_errors(response)
+        .map(|e| format!("schema: {e} at {}", e.instance_path()))
+        .collect();
     if response["id"] != request["id"] {
         problems.push("response id does not echo the request id".into());
     }
     let currency = response["cur"].as_str().unwrap_or("USD").to_string();
-    let imps: HashMap<&str, &Value> = request["imp"].as_array().unwrap().iter().map(|i| (i["id"].as_str().unwrap(), i)).collect();
+    let imps: HashMap<&str, &Value> = request["imp"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["id"].as_str().unwrap(), i))
+        .collect();
     let badv = strings(request.get("badv"));
     let bcat = strings(request.get("bcat"));
     let mut seen = Vec::new();
@@ -78,10 +119,15 @@ fn conformance(request: &Value, response: &Value, validator: &jsonschema::Valida
             let price = bid["price"].as_f64().unwrap_or(-1.0);
             let (floor, floor_currency) = floor_of(imp);
             if price <= 0.0 || (floor_currency == currency && price + 1e-9 < floor) {
-                problems.push(format!("price {price} {currency} under floor {floor} {floor_currency}"));
+                problems.push(format!(
+                    "price {price} {currency} under floor {floor} {floor_currency}"
+                ));
             }
             if bid["mtype"] == 1 {
-                let size = (bid["w"].as_i64().unwrap_or(0), bid["h"].as_i64().unwrap_or(0));
+                let size = (
+                    bid["w"].as_i64().unwrap_or(0),
+                    bid["h"].as_i64().unwrap_or(0),
+                );
                 if !banner_sizes(imp).contains(&size) {
                     problems.push(format!("banner size {size:?} not offered"));
                 }
@@ -96,12 +142,19 @@ fn conformance(request: &Value, response: &Value, validator: &jsonschema::Valida
                 }
             }
             for cat in strings(bid.get("cat")) {
-                if bcat.iter().any(|b| cat == *b || cat.starts_with(&format!("{b}-"))) {
+                if bcat
+                    .iter()
+                    .any(|b| cat == *b || cat.starts_with(&format!("{b}-")))
+                {
                     problems.push(format!("category {cat} is blocked"));
                 }
             }
             for field in ["nurl", "burl"] {
-                if !bid[field].as_str().unwrap_or_default().contains("${AUCTION_PRICE}") {
+                if !bid[field]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("${AUCTION_PRICE}")
+                {
                     problems.push(format!("{field} lacks ${{AUCTION_PRICE}}"));
                 }
             }
@@ -136,40 +189,65 @@ async fn every_corpus_request_gets_a_conformant_answer() {
                         failures.push(format!("{name}: {problem}"));
                     }
                 }
-                StatusCode::NO_CONTENT if dir == "requests/iab" => failures.push(format!("{name}: no bid on an IAB example")),
+                StatusCode::NO_CONTENT if dir == "requests/iab" => {
+                    failures.push(format!("{name}: no bid on an IAB example"))
+                }
                 StatusCode::NO_CONTENT => {}
                 other => failures.push(format!("{name}: status {other}")),
             }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(bids * 100 >= total * 85, "the default config bid on only {bids} of {total} corpus requests");
+    assert!(
+        bids * 100 >= total * 85,
+        "the default config bid on only {bids} of {total} corpus requests"
+    );
     bidder.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_input_gets_400_or_413_and_the_server_keeps_serving() {
     let bidder = spawn_default_bidder().await;
-    let mut files: Vec<_> = std::fs::read_dir(corpus().join("bad")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(corpus().join("bad"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     for path in files {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let (status, body) = bidder.bid(std::fs::read(&path).unwrap()).await;
-        let expected = if name.starts_with("oversized") { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
+        let expected = if name.starts_with("oversized") {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
         assert_eq!(status, expected, "{name}");
-        let error = body.as_ref().and_then(|b| b["error"].as_str()).unwrap_or_default();
+        let error = body
+            .as_ref()
+            .and_then(|b| b["error"].as_str())
+            .unwrap_or_default();
         assert!(!error.is_empty(), "{name}: no error reason");
-        assert_eq!(bidder.get("/healthz").await.status(), StatusCode::OK, "server down after {name}");
+        assert_eq!(
+            bidder.get("/healthz").await.status(),
+            StatusCode::OK,
+            "server down after {name}"
+        );
     }
     let simple = std::fs::read(corpus().join("requests/iab/simple-banner.json")).unwrap();
-    assert_eq!(bidder.bid(simple).await.0, StatusCode::OK, "still bidding after the bad inputs");
+    assert_eq!(
+        bidder.bid(simple).await.0,
+        StatusCode::OK,
+        "still bidding after the bad inputs"
+    );
     bidder.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pmp_deal_bid_echoes_the_deal_and_respects_its_floor() {
     let bidder = spawn_default_bidder().await;
-    let (status, response) = bidder.bid(std::fs::read(corpus().join("requests/iab/pmp-direct-deal.json")).unwrap()).await;
+    let (status, response) = bidder
+        .bid(std::fs::read(corpus().join("requests/iab/pmp-direct-deal.json")).unwrap())
+        .await;
     assert_eq!(status, StatusCode::OK);
     let response = response.unwrap();
     let bid = &response["seatbid"][0]["bid"][0];

@@ -126,7 +126,7 @@ mod tests {
             err(r#"{"id":"r","imp":[{"id":"1","banner":{}},{"id":"1","video":{}}]}"#),
             DecodeError::DuplicateImpId("1".into())
         );
-        assert_eq!(decode(b"\xff\xfe"), Err(DecodeError::Utf8));
+        assert_eq!(decode(b"\xff\xfe").unwrap_err(), DecodeError::Utf8);
         assert!(matches!(err("{"), DecodeError::Json(_)));
         assert!(matches!(
             err(r#"{"id":{"x":1},"imp":[]}"#),

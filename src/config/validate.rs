@@ -54,11 +54,11 @@ impl Problems {
         });
     }
 
-    fn money(&mut self, field: &str, text: &str) -> Micros {
-        Micros::parse_amount(text).unwrap_or_else(|e| {
-            self.at(field, e.to_string());
-            Micros::ZERO
-        })
+    /// A non-negative amount; `None` (with a problem recorded) otherwise.
+    fn money(&mut self, field: &str, text: &str) -> Option<Micros> {
+        Micros::parse_amount(text)
+            .map_err(|e| self.at(field, e.to_string()))
+            .ok()
     }
 
     /// A decimal ratio such as "0.85", in parts per million.
@@ -183,7 +183,9 @@ fn settings(dir: &Path, raw: RawSettings, p: &mut Problems) -> Settings {
     let mut rates = Vec::new();
     for (code, rate) in &raw.fx {
         let currency = p.currency(&format!("fx.{code}"), code);
-        let rate = p.money(&format!("fx.{code}"), rate);
+        let Some(rate) = p.money(&format!("fx.{code}"), rate) else {
+            continue;
+        };
         if rate.0 == 0 {
             p.at(&format!("fx.{code}"), "rate must be positive");
         }
@@ -396,14 +398,17 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
         p.at("id", "must be 1–64 letters, digits, '-', '_' or '.'");
     }
     let max_bid = p.money("max_bid", &raw.max_bid);
-    if max_bid.0 == 0 {
+    if max_bid == Some(Micros::ZERO) {
         p.at("max_bid", "must be greater than 0");
     }
-    let daily_budget = p.money("daily_budget", &raw.daily_budget);
+    let max_bid = max_bid.unwrap_or(Micros::ZERO);
+    let daily_budget = p
+        .money("daily_budget", &raw.daily_budget)
+        .unwrap_or(Micros::ZERO);
     let total_budget = raw
         .total_budget
         .as_deref()
-        .map(|t| p.money("total_budget", t));
+        .and_then(|t| p.money("total_budget", t));
     let pctr_prior = match (raw.pricing, raw.pctr_prior.as_deref()) {
         (Pricing::Cpc, Some(text)) => p.ratio_ppm("pctr_prior", text, 1_000_000),
         (Pricing::Cpc, None) => {

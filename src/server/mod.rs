@@ -157,7 +157,7 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
     spawn_sweeper(frequency, options.clock.clone());
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(serve(listener, app.clone(), stopped));
-    tracing::info!(%addr, "bullseye listening");
+    tracing::info!(%addr, "bullseye listening on {addr}");
     Ok(Running {
         addr,
         app,

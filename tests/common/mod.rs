@@ -44,7 +44,11 @@ impl TestBidder {
     }
 
     /// POSTs a bid request; returns the status and the JSON body, if any.
-    pub async fn bid_at(&self, path: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Option<Value>) {
+    pub async fn bid_at(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Option<Value>) {
         let response = self
             .client
             .post(self.url(path))
@@ -55,7 +59,11 @@ impl TestBidder {
             .expect("bid request sent");
         let status = response.status();
         let bytes = response.bytes().await.expect("body read");
-        let json = if bytes.is_empty() { None } else { serde_json::from_slice(&bytes).ok() };
+        let json = if bytes.is_empty() {
+            None
+        } else {
+            serde_json::from_slice(&bytes).ok()
+        };
         (status, json)
     }
 
@@ -68,7 +76,11 @@ impl TestBidder {
     }
 
     pub async fn get(&self, path_or_url: &str) -> reqwest::Response {
-        let url = if path_or_url.starts_with("http") { path_or_url.to_string() } else { self.url(path_or_url) };
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_string()
+        } else {
+            self.url(path_or_url)
+        };
         self.client.get(url).send().await.expect("GET sent")
     }
 
@@ -85,11 +97,18 @@ impl TestBidder {
 
 /// A client that does not follow redirects (tracking tests look at them).
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 /// Starts the real server on 127.0.0.1:0.
-pub async fn spawn_bidder_with(config_dir: &Path, clock: Arc<dyn Clock>, watch: bool) -> TestBidder {
+pub async fn spawn_bidder_with(
+    config_dir: &Path,
+    clock: Arc<dyn Clock>,
+    watch: bool,
+) -> TestBidder {
     let data = tempfile::tempdir().unwrap();
     let options = ServeOptions {
         config_dir: config_dir.to_path_buf(),
@@ -99,13 +118,25 @@ pub async fn spawn_bidder_with(config_dir: &Path, clock: Arc<dyn Clock>, watch: 
         clock,
         watch,
     };
-    let running = server::start(options).await.unwrap_or_else(|e| panic!("bidder failed to start: {e}"));
-    TestBidder { addr: running.addr, running: Some(running), client: client(), dirs: vec![data] }
+    let running = server::start(options)
+        .await
+        .unwrap_or_else(|e| panic!("bidder failed to start: {e}"));
+    TestBidder {
+        addr: running.addr,
+        running: Some(running),
+        client: client(),
+        dirs: vec![data],
+    }
 }
 
 /// The bundled default config, system clock.
 pub async fn spawn_default_bidder() -> TestBidder {
-    spawn_bidder_with(&repo_root().join("bidder-config"), Arc::new(SystemClock), false).await
+    spawn_bidder_with(
+        &repo_root().join("bidder-config"),
+        Arc::new(SystemClock),
+        false,
+    )
+    .await
 }
 
 /// Test settings: one default exchange, a few FX rates, a test key.
@@ -148,7 +179,11 @@ pub fn write_snapshot(dir: &Path, audience_csv: &str) {
 }
 
 /// Starts a bidder on a config written by [`write_config`], at a fixed time.
-pub async fn spawn_test_bidder(campaigns: &str, audience_csv: &str, now: &str) -> (TestBidder, Arc<ManualClock>) {
+pub async fn spawn_test_bidder(
+    campaigns: &str,
+    audience_csv: &str,
+    now: &str,
+) -> (TestBidder, Arc<ManualClock>) {
     let dir = write_config(TEST_SETTINGS, campaigns, audience_csv);
     let clock = Arc::new(ManualClock::new(now.parse().unwrap()));
     let mut bidder = spawn_bidder_with(dir.path(), clock.clone(), false).await;
@@ -186,5 +221,9 @@ pub fn merge(target: &mut Value, patch: Value) {
 
 /// The campaign id of the single bid in a response.
 pub fn winner(response: &Option<Value>) -> Option<String> {
-    response.as_ref()?.pointer("/seatbid/0/bid/0/cid").and_then(Value::as_str).map(str::to_string)
+    response
+        .as_ref()?
+        .pointer("/seatbid/0/bid/0/cid")
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
