@@ -203,7 +203,7 @@ fn check_config(dir: PathBuf) -> ExitCode {
 
 fn build_segments(
     inputs: &[PathBuf],
-    output: &PathBuf,
+    output: &std::path::Path,
     max_bad_fraction: f64,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();

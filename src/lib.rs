@@ -1,4 +1,32 @@
 //! Bullseye: a real-time bidding DSP bidder.
+//!
+//! A request travels one of three ways through this crate.
+//!
+//! **Bid** — `server` (hyper) → [`bidder`]: `decode` → `enrich` → `select`
+//! → `price` → `encode`. Decoding borrows from the body ([`openrtb`]);
+//! enrichment applies privacy, recognises the user and looks their segments
+//! up in the [`audience`] snapshot; selection walks the [`campaigns`] index
+//! best value first, checking targeting, [`pacing`] (budget, frequency) and
+//! the floor; pricing shades first-price bids; encoding signs the
+//! [`tracking`] URLs. "No bid" is data ([`metrics::NoBidReason`]), counted
+//! in one place.
+//!
+//! **Tracking** — `server` → [`tracking`]: verify the signed URL (403 when
+//! forged), then the event: the impression pixel feeds frequency caps, the
+//! click redirects with UTM parameters, notices check the clearing price.
+//!
+//! **Control** — config files ([`config`]) and the audience snapshot file →
+//! a new immutable [`campaigns::World`] or [`audience::Snapshot`] →
+//! `ArcSwap::store`. The bid path `load`s once per request and never locks.
+//!
+//! Background work: the watcher thread in [`reload`] (config and snapshot
+//! files), and a once-a-minute sweep of old frequency windows (`server`).
+//!
+//! Lower layers ([`money`], [`openrtb`], [`audience`], [`campaigns`],
+//! [`pacing`], [`tracking`]) never import upper ones ([`bidder`],
+//! [`server`], [`reload`]). Money is integer micro-units ([`money::Micros`])
+//! from config to response; time comes from an injected [`clock::Clock`].
+
 pub mod audience;
 pub mod bidder;
 pub mod campaigns;

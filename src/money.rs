@@ -77,7 +77,7 @@ impl Micros {
     /// Converts an OpenRTB wire price (a JSON float, CPM) to micros, rounding
     /// to the nearest micro. `None` for NaN, infinities and negative values.
     pub fn from_wire(price: f64) -> Option<Micros> {
-        if !price.is_finite() || price < 0.0 || price > 1e12 {
+        if !price.is_finite() || !(0.0..=1e12).contains(&price) {
             return None;
         }
         Some(Micros((price * ONE as f64).round() as i64))

@@ -107,7 +107,7 @@ impl Reloader {
         std::thread::Builder::new()
             .name("bullseye-reload".into())
             .spawn(move || self.watch_loop(watcher, rx))
-            .map_err(|e| notify::Error::io(e))?;
+            .map_err(notify::Error::io)?;
         Ok(())
     }
 

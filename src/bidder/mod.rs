@@ -56,6 +56,25 @@ pub struct Bidder {
 }
 
 impl Bidder {
+    /// A bidder over a config directory, for benchmarks and tools that run
+    /// the bid path without the HTTP server.
+    pub fn from_config_dir(dir: &std::path::Path, clock: Arc<dyn Clock>) -> anyhow::Result<Bidder> {
+        let config = crate::config::load(dir)?;
+        let audience = Arc::new(AudienceStore::open(
+            config.settings.audience_snapshot.as_deref(),
+        )?);
+        let registry = crate::campaigns::index::StateRegistry::default();
+        let world = Arc::new(ArcSwap::from_pointee(World::build(config, &registry)));
+        Ok(Bidder {
+            metrics: Arc::new(Metrics::new(world.clone())),
+            world,
+            audience,
+            frequency: Arc::new(FrequencyStore::default()),
+            clock,
+            listen_url: "http://127.0.0.1:8080".into(),
+        })
+    }
+
     /// Answers one bid request. `exchange` is the path's exchange name
     /// (`None` for `/openrtb2/bid`); `received` is when its headers arrived.
     pub fn bid(&self, exchange: Option<&str>, body: &[u8], received: Instant) -> Outcome {

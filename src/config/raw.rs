@@ -2,7 +2,7 @@
 //!
 //! Doc comments here are the user documentation of each key; the README
 //! points to this file. Validation into typed values lives in
-//! [`super::validate`].
+//! `validate.rs`.
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,340 @@
+//! The driver: closed loop (N connections back to back) or open loop (a
+//! fixed rate, latency from the intended send time).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::{Mutex, mpsc};
+
+use crate::traffic;
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Bid endpoint, e.g. http://127.0.0.1:8080/openrtb2/bid.
+    #[arg(long)]
+    target: Option<String>,
+    /// Open loop at this many requests per second.
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Keep-alive connections (closed loop: the concurrency; open loop: the
+    /// pool requests are dispatched to). Default 32 / 256.
+    #[arg(long)]
+    connections: Option<usize>,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Print one JSON object as the last line.
+    #[arg(long)]
+    json: bool,
+    /// Directory of OpenRTB request templates.
+    #[arg(long, default_value = "../shared/corpus/requests")]
+    templates: PathBuf,
+    /// Distinct users (Zipf-distributed, ids `{user_prefix}{n:04}`).
+    #[arg(long, default_value_t = 500)]
+    users: usize,
+    #[arg(long, default_value = "sample-user-")]
+    user_prefix: String,
+    /// Distinct pre-built request bodies cycled through.
+    #[arg(long, default_value_t = 20_000)]
+    bodies: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    sent: AtomicU64,
+    bids: AtomicU64,
+    no_bids: AtomicU64,
+    errors: AtomicU64,
+}
+
+struct Target {
+    authority: String,
+    path: String,
+}
+
+fn parse_target(url: &str) -> anyhow::Result<Target> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("--target must be an http:// URL"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/openrtb2/bid"),
+    };
+    Ok(Target {
+        authority: authority.to_string(),
+        path: path.to_string(),
+    })
+}
+
+type Sender = http1::SendRequest<Full<Bytes>>;
+
+async fn connect(target: &Target) -> anyhow::Result<Sender> {
+    let stream = TcpStream::connect(&target.authority).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// Sends one request; returns the status code (0 on a transport error).
+async fn send(sender: &mut Option<Sender>, target: &Target, body: Bytes) -> u16 {
+    if sender.as_ref().is_none_or(|s| s.is_closed()) {
+        *sender = connect(target).await.ok();
+    }
+    let Some(s) = sender.as_mut() else { return 0 };
+    if s.ready().await.is_err() {
+        *sender = None;
+        return 0;
+    }
+    let request = hyper::Request::post(&target.path)
+        .header("host", &target.authority)
+        .header("content-type", "application/json")
+        .header("x-openrtb-version", "2.6")
+        .body(Full::new(body))
+        .expect("valid request");
+    match s.send_request(request).await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            match response.into_body().collect().await {
+                Ok(_) => status,
+                Err(_) => 0,
+            }
+        }
+        Err(_) => {
+            *sender = None;
+            0
+        }
+    }
+}
+
+fn record(counters: &Counters, status: u16) {
+    counters.sent.fetch_add(1, Ordering::Relaxed);
+    let counter = match status {
+        200 => &counters.bids,
+        204 => &counters.no_bids,
+        _ => &counters.errors,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid bounds")
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let target = Arc::new(parse_target(
+        args.target
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("--target is required"))?,
+    )?);
+    let templates = traffic::templates(&args.templates)?;
+    let bodies = Arc::new(traffic::bodies(
+        &templates,
+        args.bodies.max(1),
+        args.users,
+        &args.user_prefix,
+        args.seed,
+    ));
+    let counters = Arc::new(Counters::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let duration = Duration::from_secs(args.duration);
+    let started = Instant::now();
+    let progress = tokio::spawn(progress(counters.clone(), stop.clone(), started));
+    let histogram = match args.rate {
+        Some(rate) => {
+            open_loop(
+                target,
+                bodies,
+                counters.clone(),
+                rate,
+                args.connections.unwrap_or(256),
+                duration,
+            )
+            .await
+        }
+        None => {
+            closed_loop(
+                target,
+                bodies,
+                counters.clone(),
+                args.connections.unwrap_or(32),
+                duration,
+            )
+            .await
+        }
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let _ = progress.await;
+    report(&args, &counters, &histogram, elapsed);
+    Ok(())
+}
+
+async fn closed_loop(
+    target: Arc<Target>,
+    bodies: Arc<Vec<Bytes>>,
+    counters: Arc<Counters>,
+    connections: usize,
+    duration: Duration,
+) -> Histogram<u64> {
+    let deadline = Instant::now() + duration;
+    let next = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..connections)
+        .map(|_| {
+            let (target, bodies, counters, next) = (
+                target.clone(),
+                bodies.clone(),
+                counters.clone(),
+                next.clone(),
+            );
+            tokio::spawn(async move {
+                let mut latencies = histogram();
+                let mut sender = None;
+                while Instant::now() < deadline {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize % bodies.len();
+                    let start = Instant::now();
+                    let status = send(&mut sender, &target, bodies[i].clone()).await;
+                    let _ = latencies.record(start.elapsed().as_micros().max(1) as u64);
+                    record(&counters, status);
+                }
+                latencies
+            })
+        })
+        .collect();
+    merge(workers).await
+}
+
+async fn open_loop(
+    target: Arc<Target>,
+    bodies: Arc<Vec<Bytes>>,
+    counters: Arc<Counters>,
+    rate: u64,
+    connections: usize,
+    duration: Duration,
+) -> Histogram<u64> {
+    let (tx, rx) = mpsc::channel::<(Instant, usize)>(connections * 4 + 1024);
+    let rx = Arc::new(Mutex::new(rx));
+    let workers: Vec<_> = (0..connections)
+        .map(|_| {
+            let (target, bodies, counters, rx) =
+                (target.clone(), bodies.clone(), counters.clone(), rx.clone());
+            tokio::spawn(async move {
+                let mut latencies = histogram();
+                let mut sender = None;
+                loop {
+                    let job = rx.lock().await.recv().await;
+                    let Some((intended, i)) = job else { break };
+                    let status = send(&mut sender, &target, bodies[i].clone()).await;
+                    // From the intended send time: queueing counts.
+                    let _ = latencies.record(intended.elapsed().as_micros().max(1) as u64);
+                    record(&counters, status);
+                }
+                latencies
+            })
+        })
+        .collect();
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+    let start = Instant::now();
+    let total = (rate as f64 * duration.as_secs_f64()) as u64;
+    let mut issued = 0u64;
+    while issued < total {
+        let now = Instant::now();
+        while issued < total && start + interval.mul_f64(issued as f64) <= now {
+            let intended = start + interval.mul_f64(issued as f64);
+            if tx
+                .send((intended, issued as usize % bodies.len()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+            issued += 1;
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    drop(tx);
+    merge(workers).await
+}
+
+async fn merge(workers: Vec<tokio::task::JoinHandle<Histogram<u64>>>) -> Histogram<u64> {
+    let mut all = histogram();
+    for worker in workers {
+        if let Ok(h) = worker.await {
+            let _ = all.add(h);
+        }
+    }
+    all
+}
+
+async fn progress(counters: Arc<Counters>, stop: Arc<AtomicBool>, started: Instant) {
+    let mut last = 0;
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let sent = counters.sent.load(Ordering::Relaxed);
+        eprintln!(
+            "[{:>4.0}s] {:>8} req/s  bids {}  no-bids {}  errors {}",
+            started.elapsed().as_secs_f64(),
+            sent - last,
+            counters.bids.load(Ordering::Relaxed),
+            counters.no_bids.load(Ordering::Relaxed),
+            counters.errors.load(Ordering::Relaxed)
+        );
+        last = sent;
+    }
+}
+
+fn report(args: &RunArgs, counters: &Counters, histogram: &Histogram<u64>, elapsed: f64) {
+    let sent = counters.sent.load(Ordering::Relaxed);
+    let bids = counters.bids.load(Ordering::Relaxed);
+    let errors = counters.errors.load(Ordering::Relaxed);
+    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+    let rps = sent as f64 / elapsed;
+    let bid_rate = if sent == 0 {
+        0.0
+    } else {
+        bids as f64 / sent as f64
+    };
+    let mode = match args.rate {
+        Some(rate) => format!("open loop at {rate} req/s"),
+        None => format!(
+            "closed loop, {} connections",
+            args.connections.unwrap_or(32)
+        ),
+    };
+    println!(
+        "{mode}: {sent} requests in {elapsed:.1} s = {rps:.0} req/s; bid rate {:.1}%; errors {errors}",
+        bid_rate * 100.0
+    );
+    println!(
+        "latency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
+        ms(0.5),
+        ms(0.9),
+        ms(0.99),
+        ms(0.999),
+        histogram.max() as f64 / 1000.0
+    );
+    if args.json {
+        let summary = serde_json::json!({
+            "rps": rps,
+            "requests": sent,
+            "p50_ms": ms(0.5),
+            "p90_ms": ms(0.9),
+            "p99_ms": ms(0.99),
+            "p999_ms": ms(0.999),
+            "max_ms": histogram.max() as f64 / 1000.0,
+            "errors": errors,
+            "bid_rate": bid_rate,
+        });
+        println!("{summary}");
+    }
+}
