@@ -2,39 +2,21 @@
 
 use std::net::IpAddr;
 
-use crate::config::Settings;
+use crate::config::{Settings, UserAgentKind};
 use crate::metrics::NoBidReason;
 use crate::openrtb::BidRequest;
-
-/// User-agent marks of browser automation (non-human traffic, code 4).
-const AUTOMATION: &[&str] = &[
-    "headlesschrome",
-    "phantomjs",
-    "selenium",
-    "puppeteer",
-    "playwright",
-    "webdriver",
-];
-
-fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
-    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
-    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
-}
 
 /// The reason to refuse this request's traffic, if any.
 pub fn screen(request: &BidRequest, settings: &Settings) -> Option<NoBidReason> {
     let device = request.device.as_ref()?;
-    if let Some(ua) = device.ua.as_deref() {
-        if AUTOMATION.iter().any(|m| contains_ignore_case(ua, m)) {
-            return Some(NoBidReason::NonHuman);
-        }
-        if settings
-            .bot_user_agents
-            .iter()
-            .any(|m| contains_ignore_case(ua, m))
-        {
-            return Some(NoBidReason::Crawler);
-        }
+    match device
+        .ua
+        .as_deref()
+        .and_then(|ua| settings.user_agent_screen.classify(ua))
+    {
+        Some(UserAgentKind::Automation) => return Some(NoBidReason::NonHuman),
+        Some(UserAgentKind::Crawler) => return Some(NoBidReason::Crawler),
+        None => {}
     }
     if !settings.datacenter_ranges.is_empty() {
         let ip = device
@@ -51,18 +33,25 @@ pub fn screen(request: &BidRequest, settings: &Settings) -> Option<NoBidReason> 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::config::{UserAgentKind, UserAgentScreen};
 
     #[test]
-    fn case_insensitive_substring() {
-        assert!(contains_ignore_case(
-            "Mozilla/5.0 (compatible; Googlebot/2.1)",
-            "bot"
-        ));
-        assert!(contains_ignore_case(
-            "x HeadlessChrome/120",
-            "headlesschrome"
-        ));
-        assert!(!contains_ignore_case("Mozilla/5.0 Safari", "bot"));
+    fn classifies_user_agents_case_insensitively() {
+        let screen = UserAgentScreen::new(
+            &["headlesschrome"],
+            &["bot".to_string(), "spider".to_string()],
+        );
+        assert_eq!(
+            screen.classify("Mozilla/5.0 (compatible; Googlebot/2.1)"),
+            Some(UserAgentKind::Crawler)
+        );
+        assert_eq!(
+            screen.classify("Mozilla/5.0 HeadlessChrome/120"),
+            Some(UserAgentKind::Automation)
+        );
+        assert_eq!(
+            screen.classify("Mozilla/5.0 (X11; Linux) Firefox/120.0"),
+            None
+        );
     }
 }

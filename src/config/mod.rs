@@ -89,8 +89,8 @@ pub struct Settings {
     /// True when the signing key is the bundled development one.
     pub signing_key_is_dev: bool,
     pub admin_token: Option<String>,
-    /// Lower-case user-agent substrings of crawlers.
-    pub bot_user_agents: Vec<String>,
+    /// Finds crawler and automation marks in user agents.
+    pub user_agent_screen: UserAgentScreen,
     pub datacenter_ranges: Vec<IpRange>,
     /// Index 0 is the default exchange.
     pub exchanges: Vec<Exchange>,
@@ -107,6 +107,49 @@ impl Settings {
 
     pub fn default_exchange(&self) -> &Exchange {
         &self.exchanges[0]
+    }
+}
+
+/// Case-insensitive user-agent marks: automation tools (non-human traffic)
+/// and crawlers, matched in one pass (Aho-Corasick).
+#[derive(Clone, Debug)]
+pub struct UserAgentScreen {
+    matcher: aho_corasick::AhoCorasick,
+    /// Patterns below this index are automation marks; the rest crawlers.
+    automation: usize,
+}
+
+/// What a user agent gives away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserAgentKind {
+    Automation,
+    Crawler,
+}
+
+impl UserAgentScreen {
+    pub fn new(automation: &[&str], crawlers: &[String]) -> UserAgentScreen {
+        let patterns: Vec<&str> = automation
+            .iter()
+            .copied()
+            .chain(crawlers.iter().map(String::as_str))
+            .collect();
+        let matcher = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(patterns)
+            .expect("a few short literal patterns always build");
+        UserAgentScreen {
+            matcher,
+            automation: automation.len(),
+        }
+    }
+
+    pub fn classify(&self, user_agent: &str) -> Option<UserAgentKind> {
+        let found = self.matcher.find(user_agent)?;
+        Some(if found.pattern().as_usize() < self.automation {
+            UserAgentKind::Automation
+        } else {
+            UserAgentKind::Crawler
+        })
     }
 }
 

@@ -7,7 +7,8 @@ use jiff::tz::TimeZone;
 
 use super::raw::*;
 use super::{
-    BillingEvent, Config, ConfigErrors, ConfigProblem, Exchange, IpRange, Settings, UserIdSource,
+    BillingEvent, Config, ConfigErrors, ConfigProblem, Exchange, IpRange, Settings,
+    UserAgentScreen, UserIdSource,
 };
 use crate::audience::SegmentPath;
 use crate::campaigns::geo::GeoCircle;
@@ -35,6 +36,16 @@ const DEFAULT_BOTS: &[&str] = &[
     "facebookexternalhit",
     "mediapartners-google",
     "lighthouse",
+];
+
+/// User-agent marks of browser automation (non-human traffic, code 4).
+const AUTOMATION: &[&str] = &[
+    "headlesschrome",
+    "phantomjs",
+    "selenium",
+    "puppeteer",
+    "playwright",
+    "webdriver",
 ];
 
 /// Collects problems with their location.
@@ -218,13 +229,14 @@ fn settings(dir: &Path, raw: RawSettings, p: &mut Problems) -> Settings {
             parsed
         })
         .collect();
-    let bot_user_agents = raw
+    let crawlers: Vec<String> = raw
         .traffic
         .bot_user_agents
         .unwrap_or_else(|| DEFAULT_BOTS.iter().map(|s| s.to_string()).collect())
         .into_iter()
-        .map(|s| s.to_ascii_lowercase())
+        .filter(|s| !s.trim().is_empty())
         .collect();
+    let user_agent_screen = UserAgentScreen::new(AUTOMATION, &crawlers);
     let server = raw.server;
     if let Some(url) = &server.public_url
         && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -252,7 +264,7 @@ fn settings(dir: &Path, raw: RawSettings, p: &mut Problems) -> Settings {
             .ok()
             .filter(|t| !t.is_empty())
             .or(raw.secrets.admin_token),
-        bot_user_agents,
+        user_agent_screen,
         datacenter_ranges,
         exchanges,
     }
