@@ -224,13 +224,16 @@ async fn open_loop(
 ) -> Histogram<u64> {
     let (tx, rx) = mpsc::channel::<(Instant, usize)>(connections * 4 + 1024);
     let rx = Arc::new(Mutex::new(rx));
+    // Every connection is open before the clock starts.
+    let ready = Arc::new(tokio::sync::Barrier::new(connections + 1));
     let workers: Vec<_> = (0..connections)
         .map(|_| {
-            let (target, bodies, counters, rx) =
-                (target.clone(), bodies.clone(), counters.clone(), rx.clone());
+            let (target, bodies, counters, rx, ready) =
+                (target.clone(), bodies.clone(), counters.clone(), rx.clone(), ready.clone());
             tokio::spawn(async move {
                 let mut latencies = histogram();
-                let mut sender = None;
+                let mut sender = connect(&target).await.ok();
+                ready.wait().await;
                 loop {
                     let job = rx.lock().await.recv().await;
                     let Some((intended, i)) = job else { break };
@@ -243,26 +246,26 @@ async fn open_loop(
             })
         })
         .collect();
-    let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
-    let start = Instant::now();
-    let total = (rate as f64 * duration.as_secs_f64()) as u64;
-    let mut issued = 0u64;
-    while issued < total {
-        let now = Instant::now();
-        while issued < total && start + interval.mul_f64(issued as f64) <= now {
+    ready.wait().await;
+    // Pace on an OS thread: tokio's timer has millisecond resolution, which
+    // would send in bursts and charge the bidder for the generator's waits.
+    let pool = bodies.len();
+    let dispatcher = std::thread::spawn(move || {
+        let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+        let start = Instant::now();
+        let total = (rate as f64 * duration.as_secs_f64()) as u64;
+        for issued in 0..total {
             let intended = start + interval.mul_f64(issued as f64);
-            if tx
-                .send((intended, issued as usize % bodies.len()))
-                .await
-                .is_err()
-            {
+            let now = Instant::now();
+            if intended > now {
+                std::thread::sleep(intended - now);
+            }
+            if tx.blocking_send((intended, issued as usize % pool)).is_err() {
                 break;
             }
-            issued += 1;
         }
-        tokio::time::sleep(Duration::from_micros(500)).await;
-    }
-    drop(tx);
+    });
+    let _ = tokio::task::spawn_blocking(move || dispatcher.join()).await;
     merge(workers).await
 }
 
