@@ -39,8 +39,7 @@ fn decode_bench(c: &mut Criterion) {
 
 fn pipeline_bench(c: &mut Criterion) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bidder-config");
-    let bidder =
-        Bidder::from_config_dir(&dir, Arc::new(SystemClock)).expect("bundled config loads");
+    let bidder = Bidder::from_config_dir(&dir, Arc::new(SystemClock)).expect("bundled config loads");
     let mut group = c.benchmark_group("pipeline");
     for name in REQUESTS {
         let body = corpus(name);

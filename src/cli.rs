@@ -101,12 +101,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn serve(
-    config_dir: PathBuf,
-    listen: SocketAddr,
-    data_dir: PathBuf,
-    segments: Option<PathBuf>,
-) -> anyhow::Result<()> {
+fn serve(config_dir: PathBuf, listen: SocketAddr, data_dir: PathBuf, segments: Option<PathBuf>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -149,11 +144,7 @@ async fn shutdown_signal() {
 fn check_config(dir: PathBuf) -> ExitCode {
     match config::load(&dir) {
         Ok(config) => {
-            let active = config
-                .campaigns
-                .iter()
-                .filter(|c| c.status == Status::Active)
-                .count();
+            let active = config.campaigns.iter().filter(|c| c.status == Status::Active).count();
             println!("{}: valid", dir.display());
             println!(
                 "  campaigns: {} ({} active, {} paused)",
@@ -161,12 +152,7 @@ fn check_config(dir: PathBuf) -> ExitCode {
                 active,
                 config.campaigns.len() - active
             );
-            let names: Vec<&str> = config
-                .settings
-                .exchanges
-                .iter()
-                .map(|e| e.name.as_str())
-                .collect();
+            let names: Vec<&str> = config.settings.exchanges.iter().map(|e| e.name.as_str()).collect();
             println!("  exchanges: {}", names.join(", "));
             println!("  base currency: {}", config.settings.base_currency());
             match &config.settings.audience_snapshot {
@@ -178,10 +164,7 @@ fn check_config(dir: PathBuf) -> ExitCode {
                         s.segment_count()
                     ),
                     Err(e) => {
-                        println!(
-                            "{}: audience.snapshot: {e}",
-                            dir.join("bullseye.toml").display()
-                        );
+                        println!("{}: audience.snapshot: {e}", dir.join("bullseye.toml").display());
                         return ExitCode::FAILURE;
                     }
                 },
@@ -201,18 +184,10 @@ fn check_config(dir: PathBuf) -> ExitCode {
     }
 }
 
-fn build_segments(
-    inputs: &[PathBuf],
-    output: &std::path::Path,
-    max_bad_fraction: f64,
-) -> anyhow::Result<()> {
+fn build_segments(inputs: &[PathBuf], output: &std::path::Path, max_bad_fraction: f64) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let report = builder::build(inputs, output, max_bad_fraction)?;
     builder::print_report(&report, &mut std::io::stdout())?;
-    println!(
-        "in {:.2} s → {}",
-        started.elapsed().as_secs_f64(),
-        output.display()
-    );
+    println!("in {:.2} s → {}", started.elapsed().as_secs_f64(), output.display());
     Ok(())
 }

@@ -41,15 +41,13 @@ impl ManualClock {
     }
 
     pub fn advance(&self, by: std::time::Duration) {
-        self.micros
-            .fetch_add(by.as_micros() as i64, Ordering::Relaxed);
+        self.micros.fetch_add(by.as_micros() as i64, Ordering::Relaxed);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        Timestamp::from_microsecond(self.micros.load(Ordering::Relaxed))
-            .unwrap_or(Timestamp::UNIX_EPOCH)
+        Timestamp::from_microsecond(self.micros.load(Ordering::Relaxed)).unwrap_or(Timestamp::UNIX_EPOCH)
     }
 }
 

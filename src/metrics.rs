@@ -115,9 +115,7 @@ impl Default for HistogramInner {
     fn default() -> Self {
         HistogramInner {
             bounds: LATENCY_BOUNDS,
-            buckets: (0..=LATENCY_BOUNDS.len())
-                .map(|_| AtomicU64::new(0))
-                .collect(),
+            buckets: (0..=LATENCY_BOUNDS.len()).map(|_| AtomicU64::new(0)).collect(),
             count: AtomicU64::new(0),
             sum_nanos: AtomicU64::new(0),
         }
@@ -128,15 +126,10 @@ impl LatencyHistogram {
     pub fn observe(&self, elapsed: Duration) {
         let h = &self.0;
         let seconds = elapsed.as_secs_f64();
-        let bucket = h
-            .bounds
-            .iter()
-            .position(|&b| seconds <= b)
-            .unwrap_or(h.bounds.len());
+        let bucket = h.bounds.iter().position(|&b| seconds <= b).unwrap_or(h.bounds.len());
         h.buckets[bucket].fetch_add(1, Ordering::Relaxed);
         h.count.fetch_add(1, Ordering::Relaxed);
-        h.sum_nanos
-            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        h.sum_nanos.fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
     }
 }
 
@@ -161,8 +154,7 @@ impl EncodeMetric for LatencyHistogram {
             .collect();
         let count = buckets.iter().map(|(_, c)| c).sum();
         let sum = h.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        encoder
-            .encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)
+        encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)
     }
 
     fn metric_type(&self) -> MetricType {
@@ -192,17 +184,9 @@ impl Metrics {
     pub fn new(world: Arc<ArcSwap<World>>) -> Metrics {
         let mut registry = Registry::with_prefix("bullseye");
         let requests = Family::<ExchangeLabel, Counter>::default();
-        registry.register(
-            "bid_requests",
-            "Bid requests received, by exchange",
-            requests.clone(),
-        );
+        registry.register("bid_requests", "Bid requests received, by exchange", requests.clone());
         let bids = Counter::default();
-        registry.register(
-            "bids",
-            "Bids made (one per impression bid on)",
-            bids.clone(),
-        );
+        registry.register("bids", "Bids made (one per impression bid on)", bids.clone());
         let no_bid_family = Family::<ReasonLabel, Counter>::default();
         let no_bids = NoBidReason::ALL
             .iter()
@@ -215,17 +199,9 @@ impl Metrics {
                     .clone()
             })
             .collect();
-        registry.register(
-            "no_bids",
-            "Bid requests answered with no bid, by reason",
-            no_bid_family,
-        );
+        registry.register("no_bids", "Bid requests answered with no bid, by reason", no_bid_family);
         let responses = Family::<StatusLabel, Counter>::default();
-        registry.register(
-            "http_responses",
-            "HTTP responses, by status code",
-            responses.clone(),
-        );
+        registry.register("http_responses", "HTTP responses, by status code", responses.clone());
         let bid_latency = LatencyHistogram::default();
         registry.register(
             "bid_latency_seconds",
@@ -237,11 +213,7 @@ impl Metrics {
             registry.register(name, help, c.clone());
             c
         };
-        let config_reloads = counter(
-            &mut registry,
-            "config_reloads",
-            "Configuration reloads applied",
-        );
+        let config_reloads = counter(&mut registry, "config_reloads", "Configuration reloads applied");
         let config_reload_failures = counter(
             &mut registry,
             "config_reload_failures",
@@ -362,9 +334,7 @@ impl prometheus_client::collector::Collector for CampaignCollector {
                 };
                 filtered
                     .encode_family(&label)?
-                    .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(
-                        &value, None,
-                    )?;
+                    .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&value, None)?;
             }
         }
         Ok(())

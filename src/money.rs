@@ -219,10 +219,7 @@ impl FxTable {
         if currency == self.base {
             return Some(ONE);
         }
-        self.rates
-            .iter()
-            .find(|(c, _)| *c == currency)
-            .map(|(_, r)| r.0)
+        self.rates.iter().find(|(c, _)| *c == currency).map(|(_, r)| r.0)
     }
 
     pub fn knows(&self, currency: Currency) -> bool {
@@ -259,26 +256,14 @@ mod tests {
             Micros::parse_decimal("1.0000001"),
             Err(MoneyError::TooPrecise(_))
         ));
-        assert!(matches!(
-            Micros::parse_decimal("1e3"),
-            Err(MoneyError::Syntax(_))
-        ));
-        assert!(matches!(
-            Micros::parse_decimal(""),
-            Err(MoneyError::Syntax(_))
-        ));
-        assert!(matches!(
-            Micros::parse_decimal("."),
-            Err(MoneyError::Syntax(_))
-        ));
+        assert!(matches!(Micros::parse_decimal("1e3"), Err(MoneyError::Syntax(_))));
+        assert!(matches!(Micros::parse_decimal(""), Err(MoneyError::Syntax(_))));
+        assert!(matches!(Micros::parse_decimal("."), Err(MoneyError::Syntax(_))));
         assert!(matches!(
             Micros::parse_decimal("99999999999999999"),
             Err(MoneyError::Range(_))
         ));
-        assert!(matches!(
-            Micros::parse_amount("-1"),
-            Err(MoneyError::Negative(_))
-        ));
+        assert!(matches!(Micros::parse_amount("-1"), Err(MoneyError::Negative(_))));
     }
 
     #[test]
@@ -305,17 +290,8 @@ mod tests {
     fn fx_rounds_floors_up_and_bids_down() {
         let eur = Currency::parse("eur").unwrap();
         let fx = FxTable::new(Currency::USD, vec![(eur, Micros(1_080_000))]);
-        assert_eq!(
-            fx.floor_to_base(Micros(1_000_001), eur),
-            Some(Micros(1_080_002))
-        );
-        assert_eq!(
-            fx.bid_from_base(Micros(1_080_002), eur),
-            Some(Micros(1_000_001))
-        );
-        assert_eq!(
-            fx.floor_to_base(Micros(5), Currency::parse("JPY").unwrap()),
-            None
-        );
+        assert_eq!(fx.floor_to_base(Micros(1_000_001), eur), Some(Micros(1_080_002)));
+        assert_eq!(fx.bid_from_base(Micros(1_080_002), eur), Some(Micros(1_000_001)));
+        assert_eq!(fx.floor_to_base(Micros(5), Currency::parse("JPY").unwrap()), None);
     }
 }

@@ -40,11 +40,7 @@ fn fingerprint(paths: &[PathBuf]) -> Fingerprint {
         .map(|p| {
             let meta = std::fs::metadata(p).ok().map(|m| {
                 use std::os::unix::fs::MetadataExt;
-                (
-                    m.len(),
-                    m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                    m.ino(),
-                )
+                (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.ino())
             });
             (p.clone(), meta)
         })
@@ -91,9 +87,7 @@ impl Reloader {
             "audience snapshot swapped in"
         );
         self.metrics.snapshot_swaps.inc();
-        self.metrics
-            .audience_users
-            .set(snapshot.user_count() as i64);
+        self.metrics.audience_users.set(snapshot.user_count() as i64);
         Ok(())
     }
 
@@ -111,21 +105,14 @@ impl Reloader {
         Ok(())
     }
 
-    fn watch_loop(
-        &self,
-        mut watcher: notify::RecommendedWatcher,
-        rx: mpsc::Receiver<notify::Result<notify::Event>>,
-    ) {
+    fn watch_loop(&self, mut watcher: notify::RecommendedWatcher, rx: mpsc::Receiver<notify::Result<notify::Event>>) {
         let mut config_seen = fingerprint(&config_files(&self.config_dir));
         let mut snapshot_path = self.snapshot_path();
         let mut snapshot_seen = fingerprint(snapshot_path.as_slice());
         let mut watched_dir = None;
         loop {
             // Keep the snapshot's directory watched (it may live elsewhere).
-            let dir = snapshot_path
-                .as_deref()
-                .and_then(Path::parent)
-                .map(Path::to_path_buf);
+            let dir = snapshot_path.as_deref().and_then(Path::parent).map(Path::to_path_buf);
             if dir != watched_dir {
                 if let Some(dir) = &dir
                     && !dir.starts_with(&self.config_dir)

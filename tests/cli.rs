@@ -64,10 +64,7 @@ time_zone = "Mars/Olympus"
             .iter()
             .find(|l| l.contains(&format!(": {field}: ")))
             .unwrap_or_else(|| panic!("no line for {field}:\n{stdout}"));
-        assert!(
-            line.contains("campaigns/test.toml: campaign bad: "),
-            "{line}"
-        );
+        assert!(line.contains("campaigns/test.toml: campaign bad: "), "{line}");
     }
     assert_eq!(lines.len(), 7, "{stdout}");
 
@@ -90,13 +87,13 @@ time_zone = "Mars/Olympus"
 fn segments_build_reports_and_rejects_bad_lines() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("in.csv");
-    std::fs::write(&csv, "user_id,segments\nu1,interest/finance|rfm/gold\nbroken line\nu2,a/b/c/d/e\nu3,interest/sports\n").unwrap();
-    let jsonl = dir.path().join("more.jsonl");
     std::fs::write(
-        &jsonl,
-        "{\"user_id\":\"u1\",\"segments\":[\"crm/list-a\"]}\n",
+        &csv,
+        "user_id,segments\nu1,interest/finance|rfm/gold\nbroken line\nu2,a/b/c/d/e\nu3,interest/sports\n",
     )
     .unwrap();
+    let jsonl = dir.path().join("more.jsonl");
+    std::fs::write(&jsonl, "{\"user_id\":\"u1\",\"segments\":[\"crm/list-a\"]}\n").unwrap();
     let output_path = dir.path().join("out.snapshot");
     let strict = bullseye()
         .args(["segments", "build"])
@@ -164,11 +161,7 @@ fn serve_logs_its_address_and_exits_cleanly_on_sigterm() {
     let addr = loop {
         let line = lines.next().expect("server exited early").unwrap();
         if let Some(at) = line.find("listening on ") {
-            break line[at + 13..]
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_string();
+            break line[at + 13..].split_whitespace().next().unwrap().to_string();
         }
     };
     let health = std::net::TcpStream::connect(&addr).map(|mut s| {
@@ -191,10 +184,7 @@ fn serve_logs_its_address_and_exits_cleanly_on_sigterm() {
             assert!(exit.success(), "exit status {exit}");
             break;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "did not stop on SIGTERM"
-        );
+        assert!(started.elapsed() < Duration::from_secs(15), "did not stop on SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -14,10 +14,7 @@ use serde_json::Value;
 struct SchemaFiles(HashMap<String, Value>);
 
 impl jsonschema::Retrieve for SchemaFiles {
-    fn retrieve(
-        &self,
-        uri: &jsonschema::Uri<String>,
-    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+    fn retrieve(&self, uri: &jsonschema::Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
         let name = uri.as_str().rsplit('/').next().unwrap_or_default();
         self.0
             .get(name)
@@ -28,9 +25,8 @@ impl jsonschema::Retrieve for SchemaFiles {
 
 fn response_validator() -> jsonschema::Validator {
     let dir = repo_root().join("../shared/openrtb-schema");
-    let load = |name: &str| -> Value {
-        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
-    };
+    let load =
+        |name: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap() };
     let files: HashMap<String, Value> = ["Bid.json", "SeatBid.json", "BidResponse.json"]
         .iter()
         .map(|n| (n.to_string(), load(n)))
@@ -83,11 +79,7 @@ fn strings(value: Option<&Value>) -> Vec<String> {
 }
 
 /// Checks one bid response against its request; returns the problems.
-fn conformance(
-    request: &Value,
-    response: &Value,
-    validator: &jsonschema::Validator,
-) -> Vec<String> {
+fn conformance(request: &Value, response: &Value, validator: &jsonschema::Validator) -> Vec<String> {
     let mut problems: Vec<String> = validator
         .iter_errors(response)
         .map(|e| format!("schema: {e} at {}", e.instance_path()))
@@ -119,15 +111,10 @@ fn conformance(
             let price = bid["price"].as_f64().unwrap_or(-1.0);
             let (floor, floor_currency) = floor_of(imp);
             if price <= 0.0 || (floor_currency == currency && price + 1e-9 < floor) {
-                problems.push(format!(
-                    "price {price} {currency} under floor {floor} {floor_currency}"
-                ));
+                problems.push(format!("price {price} {currency} under floor {floor} {floor_currency}"));
             }
             if bid["mtype"] == 1 {
-                let size = (
-                    bid["w"].as_i64().unwrap_or(0),
-                    bid["h"].as_i64().unwrap_or(0),
-                );
+                let size = (bid["w"].as_i64().unwrap_or(0), bid["h"].as_i64().unwrap_or(0));
                 if !banner_sizes(imp).contains(&size) {
                     problems.push(format!("banner size {size:?} not offered"));
                 }
@@ -142,19 +129,12 @@ fn conformance(
                 }
             }
             for cat in strings(bid.get("cat")) {
-                if bcat
-                    .iter()
-                    .any(|b| cat == *b || cat.starts_with(&format!("{b}-")))
-                {
+                if bcat.iter().any(|b| cat == *b || cat.starts_with(&format!("{b}-"))) {
                     problems.push(format!("category {cat} is blocked"));
                 }
             }
             for field in ["nurl", "burl"] {
-                if !bid[field]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains("${AUCTION_PRICE}")
-                {
+                if !bid[field].as_str().unwrap_or_default().contains("${AUCTION_PRICE}") {
                     problems.push(format!("{field} lacks ${{AUCTION_PRICE}}"));
                 }
             }
@@ -222,10 +202,7 @@ async fn every_bad_input_gets_400_or_413_and_the_server_keeps_serving() {
             StatusCode::BAD_REQUEST
         };
         assert_eq!(status, expected, "{name}");
-        let error = body
-            .as_ref()
-            .and_then(|b| b["error"].as_str())
-            .unwrap_or_default();
+        let error = body.as_ref().and_then(|b| b["error"].as_str()).unwrap_or_default();
         assert!(!error.is_empty(), "{name}: no error reason");
         assert_eq!(
             bidder.get("/healthz").await.status(),

@@ -39,10 +39,7 @@ async fn wrong_method_content_type_and_unknown_paths() {
     assert_eq!(brotli.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(bidder.get("/nowhere").await.status(), StatusCode::NOT_FOUND);
     assert_eq!(
-        bidder
-            .bid_at("/openrtb2/bid/no-such-exchange", simple_banner())
-            .await
-            .0,
+        bidder.bid_at("/openrtb2/bid/no-such-exchange", simple_banner()).await.0,
         StatusCode::NOT_FOUND
     );
     assert_eq!(bidder.get("/healthz").await.status(), StatusCode::OK);
@@ -121,9 +118,7 @@ async fn openrtb_version_header_and_exchange_paths() {
         .unwrap();
     assert_eq!(response.headers()["x-openrtb-version"], "2.6");
     // The second exchange has its own seat.
-    let (status, body) = bidder
-        .bid_at("/openrtb2/bid/examplex", simple_banner())
-        .await;
+    let (status, body) = bidder.bid_at("/openrtb2/bid/examplex", simple_banner()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.unwrap()["seatbid"][0]["seat"], "bullseye-x");
     let metrics = bidder.metrics().await;
@@ -141,16 +136,9 @@ async fn oversized_bodies_get_413() {
     request["ext"] = json!({"padding": "x".repeat(300_000)});
     let (status, body) = bidder.bid(request.to_string()).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(
-        body.unwrap()["error"]
-            .as_str()
-            .unwrap()
-            .contains("too large")
-    );
+    assert!(body.unwrap()["error"].as_str().unwrap().contains("too large"));
     // Chunked, without Content-Length: the limit still holds.
-    let mut raw = String::from(
-        "POST /openrtb2/bid HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n",
-    );
+    let mut raw = String::from("POST /openrtb2/bid HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n");
     for _ in 0..40 {
         raw.push_str(&format!("2710\r\n{}\r\n", " ".repeat(10_000)));
     }
@@ -168,11 +156,7 @@ async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let _ = stream.write_all(request).await;
     let mut answer = Vec::new();
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(1),
-        stream.read_to_end(&mut answer),
-    )
-    .await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), stream.read_to_end(&mut answer)).await;
     String::from_utf8_lossy(&answer).to_string()
 }
 
@@ -215,16 +199,9 @@ async fn tracking_urls_are_signed_and_land_where_they_should() {
         click[..click.len() - 1].to_string(),
     ];
     for url in &forged {
-        assert_eq!(
-            bidder.get(url).await.status(),
-            StatusCode::FORBIDDEN,
-            "{url}"
-        );
+        assert_eq!(bidder.get(url).await.status(), StatusCode::FORBIDDEN, "{url}");
     }
     let metrics = bidder.metrics().await;
-    assert!(
-        metrics.contains("bullseye_tracking_rejected_total 4"),
-        "{metrics}"
-    );
+    assert!(metrics.contains("bullseye_tracking_rejected_total 4"), "{metrics}");
     bidder.stop().await;
 }

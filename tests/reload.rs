@@ -79,8 +79,7 @@ async fn reloads_and_swaps_under_load_without_a_failed_request() {
     let (sent, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let mut load = Vec::new();
     for client in 0..4 {
-        let (bidder, stop, sent, failed) =
-            (bidder.clone(), stop.clone(), sent.clone(), failed.clone());
+        let (bidder, stop, sent, failed) = (bidder.clone(), stop.clone(), sent.clone(), failed.clone());
         load.push(tokio::spawn(async move {
             let request = banner_request(&format!("load-{client}"), 0.0, json!({})).to_string();
             while !stop.load(Ordering::Relaxed) {
@@ -104,10 +103,7 @@ async fn reloads_and_swaps_under_load_without_a_failed_request() {
     assert_eq!(price_for("u1").await, Some(("generic".into(), 1.0)));
 
     // A valid edit is picked up.
-    replace(
-        &dir.path().join("campaigns/test.toml"),
-        campaigns("2.00").as_bytes(),
-    );
+    replace(&dir.path().join("campaigns/test.toml"), campaigns("2.00").as_bytes());
     eventually("the new max bid", async || {
         price_for("u1").await == Some(("generic".into(), 2.0))
     })
@@ -160,16 +156,9 @@ async fn reloads_and_swaps_under_load_without_a_failed_request() {
         "too little load: {}",
         sent.load(Ordering::Relaxed)
     );
-    assert_eq!(
-        failed.load(Ordering::Relaxed),
-        0,
-        "requests failed during reloads"
-    );
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "requests failed during reloads");
     let metrics = bidder.metrics().await;
-    assert!(
-        metrics.contains("bullseye_config_reloads_total 1"),
-        "{metrics}"
-    );
+    assert!(metrics.contains("bullseye_config_reloads_total 1"), "{metrics}");
     assert!(
         metrics.contains("bullseye_audience_snapshot_swaps_total 1"),
         "{metrics}"

@@ -171,6 +171,26 @@ daily_budget = "100"
   landing_url = "https://travel.example/"
 
 [[campaign]]
+id = "flight"
+advertiser = "Seasonal"
+adomain = ["seasonal.example"]
+pricing = "cpm"
+max_bid = "9.00"
+daily_budget = "100"
+time_zone = "Europe/Paris"
+start = "2026-11-20"
+end = "2026-11-24"
+  [campaign.targeting]
+  os = ["flightos"]
+  [[campaign.creative]]
+  id = "fl1"
+  format = "banner"
+  w = 300
+  h = 250
+  image_url = "https://cdn.seasonal.example/a.png"
+  landing_url = "https://seasonal.example/"
+
+[[campaign]]
 id = "paused"
 advertiser = "Paused"
 adomain = ["paused.example"]
@@ -255,8 +275,7 @@ async fn a_floor_above_every_max_bid_gets_no_bid_and_is_counted() {
     );
     let metrics = bidder.metrics().await;
     assert!(
-        metrics
-            .contains(r#"bullseye_campaign_filtered_total{campaign="finance",reason="floor"} 1"#),
+        metrics.contains(r#"bullseye_campaign_filtered_total{campaign="finance",reason="floor"} 1"#),
         "{metrics}"
     );
     assert!(
@@ -321,15 +340,8 @@ async fn age_band_from_year_of_birth() {
         Some("young"),
         "21 in 2026"
     );
-    assert_eq!(
-        winner_for(&bidder, born(1980)).await.as_deref(),
-        Some("generic")
-    );
-    assert_eq!(
-        winner_for(&bidder, born(2010)).await.as_deref(),
-        Some("generic"),
-        "16"
-    );
+    assert_eq!(winner_for(&bidder, born(1980)).await.as_deref(), Some("generic"));
+    assert_eq!(winner_for(&bidder, born(2010)).await.as_deref(), Some("generic"), "16");
     bidder.stop().await;
 }
 
@@ -371,9 +383,7 @@ fn impression_url(response: &Value) -> String {
 async fn frequency_cap_reached_means_no_bid_for_that_campaign() {
     let (bidder, clock) = spawn_test_bidder(CAMPAIGNS, AUDIENCE, AFTERNOON).await;
     for _ in 0..2 {
-        let (status, response) = bidder
-            .bid_json(&banner_request("u-capped", 0.0, json!({})))
-            .await;
+        let (status, response) = bidder.bid_json(&banner_request("u-capped", 0.0, json!({}))).await;
         assert_eq!(status, StatusCode::OK);
         let response = response.unwrap();
         assert_eq!(winner(&Some(response.clone())).as_deref(), Some("capped"));
@@ -389,9 +399,7 @@ async fn frequency_cap_reached_means_no_bid_for_that_campaign() {
     );
     let metrics = bidder.metrics().await;
     assert!(
-        metrics.contains(
-            r#"bullseye_campaign_filtered_total{campaign="capped",reason="frequency"} 1"#
-        ),
+        metrics.contains(r#"bullseye_campaign_filtered_total{campaign="capped",reason="frequency"} 1"#),
         "{metrics}"
     );
     clock.advance(std::time::Duration::from_secs(3600));
@@ -423,20 +431,13 @@ async fn private_auction_without_a_matching_deal_gets_no_bid() {
         "{metrics}"
     );
     // Open auction allowed: the open campaign bids.
-    assert_eq!(
-        winner_for(&bidder, pmp("OTHER", 0)).await.as_deref(),
-        Some("generic")
-    );
+    assert_eq!(winner_for(&bidder, pmp("OTHER", 0)).await.as_deref(), Some("generic"));
     // Our deal: deal bids come first, even below an open bid, and echo the deal.
     let (status, response) = bidder.bid_json(&pmp("D1", 0)).await;
     assert_eq!(status, StatusCode::OK);
     let bid = &response.unwrap()["seatbid"][0]["bid"][0];
     assert_eq!(
-        (
-            bid["cid"].as_str(),
-            bid["dealid"].as_str(),
-            bid["price"].as_f64()
-        ),
+        (bid["cid"].as_str(), bid["dealid"].as_str(), bid["price"].as_f64()),
         (Some("deal"), Some("D1"), Some(0.5))
     );
     // A deal floor above the deal campaign's value: back to the open auction.
@@ -466,11 +467,7 @@ async fn coppa_and_missing_consent_strip_personal_targeting() {
             "{privacy}"
         );
     }
-    let request = banner_request(
-        "stranger",
-        0.0,
-        json!({"regs": {"coppa": 1}, "user": {"yob": 2005}}),
-    );
+    let request = banner_request("stranger", 0.0, json!({"regs": {"coppa": 1}, "user": {"yob": 2005}}));
     assert_eq!(
         winner_for(&bidder, request).await.as_deref(),
         Some("generic"),
@@ -501,11 +498,7 @@ async fn pricing_first_price_shading_and_cpc() {
     assert_eq!(price(&floored), 3.5, "shaded to the floor, not below");
     // CPC: 1.00 max CPC × 0.002 pCTR × 1000 = 2.00 CPM.
     let (_, cpc) = bidder
-        .bid_json(&banner_request(
-            "stranger",
-            0.0,
-            json!({"device": {"os": "CPCOS"}}),
-        ))
+        .bid_json(&banner_request("stranger", 0.0, json!({"device": {"os": "CPCOS"}})))
         .await;
     assert_eq!((winner(&cpc).as_deref(), price(&cpc)), (Some("cpc"), 2.0));
     bidder.stop().await;
@@ -521,33 +514,42 @@ async fn blocks_seats_and_traffic_quality() {
         "IAB3 blocks generic's IAB3-1"
     );
     let blocked_adv = banner_request("u-fin-child", 0.0, json!({"badv": ["bank.example"]}));
-    assert_eq!(
-        winner_for(&bidder, blocked_adv).await.as_deref(),
-        Some("generic")
-    );
+    assert_eq!(winner_for(&bidder, blocked_adv).await.as_deref(), Some("generic"));
     let other_seat = banner_request("stranger", 0.0, json!({"wseat": ["someone-else"]}));
     assert_eq!(winner_for(&bidder, other_seat).await, None);
     let our_seat = banner_request("stranger", 0.0, json!({"wseat": ["testseat"]}));
-    assert_eq!(
-        winner_for(&bidder, our_seat).await.as_deref(),
-        Some("generic")
-    );
+    assert_eq!(winner_for(&bidder, our_seat).await.as_deref(), Some("generic"));
     let crawler = banner_request(
         "stranger",
         0.0,
         json!({"device": {"ua": "Mozilla/5.0 (compatible; Googlebot/2.1)"}}),
     );
     assert_eq!(winner_for(&bidder, crawler).await, None);
+    let headless = json!({"device": {"sua": {"browsers": [{"brand": "HeadlessChrome", "version": ["120"]}]}}});
+    assert_eq!(
+        winner_for(&bidder, banner_request("stranger", 0.0, headless)).await,
+        None
+    );
+    let data_centre = json!({"device": {"ip": "198.51.100.23"}});
+    assert_eq!(
+        winner_for(&bidder, banner_request("stranger", 0.0, data_centre)).await,
+        None
+    );
+    let metrics = bidder.metrics().await;
+    assert!(
+        metrics.contains(r#"bullseye_no_bids_total{reason="non_human",code="4"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"bullseye_no_bids_total{reason="data_center",code="5"} 1"#),
+        "{metrics}"
+    );
     let size = banner_request(
         "stranger",
         0.0,
         json!({"imp": [{"id": "1", "banner": {"w": 728, "h": 90}}]}),
     );
-    assert_eq!(
-        winner_for(&bidder, size).await,
-        None,
-        "no creative of that size"
-    );
+    assert_eq!(winner_for(&bidder, size).await, None, "no creative of that size");
     let metrics = bidder.metrics().await;
     assert!(
         metrics.contains(r#"bullseye_no_bids_total{reason="crawler",code="3"} 1"#),
@@ -556,6 +558,54 @@ async fn blocks_seats_and_traffic_quality() {
     assert!(
         metrics.contains(r#"bullseye_campaign_bids_total{campaign="paused"} 0"#),
         "a paused campaign never bids"
+    );
+    bidder.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flight_dates_in_the_campaign_time_zone() {
+    let (bidder, clock) = spawn_test_bidder(CAMPAIGNS, AUDIENCE, "2026-11-19T22:59:00Z").await;
+    let request = || banner_request("stranger", 0.0, json!({"device": {"os": "FlightOS"}}));
+    assert_eq!(
+        winner_for(&bidder, request()).await.as_deref(),
+        Some("generic"),
+        "23:59 in Paris, the day before"
+    );
+    clock.set("2026-11-19T23:00:00Z".parse().unwrap());
+    assert_eq!(
+        winner_for(&bidder, request()).await.as_deref(),
+        Some("flight"),
+        "midnight in Paris: first day"
+    );
+    clock.set("2026-11-24T22:59:00Z".parse().unwrap());
+    assert_eq!(
+        winner_for(&bidder, request()).await.as_deref(),
+        Some("flight"),
+        "last minute of the end date"
+    );
+    clock.set("2026-11-24T23:00:00Z".parse().unwrap());
+    assert_eq!(
+        winner_for(&bidder, request()).await.as_deref(),
+        Some("generic"),
+        "after the end date"
+    );
+    bidder.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_bid_when_tmax_leaves_no_time() {
+    let bidder = bidder().await;
+    // tmax 20 ms minus the exchange's 30 ms network allowance: no time left.
+    assert_eq!(
+        winner_for(&bidder, banner_request("stranger", 0.0, json!({"tmax": 20}))).await,
+        None
+    );
+    let roomy = banner_request("stranger", 0.0, json!({"tmax": 300}));
+    assert_eq!(winner_for(&bidder, roomy).await.as_deref(), Some("generic"));
+    let metrics = bidder.metrics().await;
+    assert!(
+        metrics.contains(r#"bullseye_no_bids_total{reason="timeout",code="1"} 1"#),
+        "{metrics}"
     );
     bidder.stop().await;
 }
@@ -574,10 +624,7 @@ async fn multi_imp_requests_get_one_bid_per_imp() {
     );
     let (status, response) = bidder.bid_json(&request).await;
     assert_eq!(status, StatusCode::OK);
-    let bids = response.unwrap()["seatbid"][0]["bid"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let bids = response.unwrap()["seatbid"][0]["bid"].as_array().unwrap().clone();
     let imps: Vec<&str> = bids.iter().map(|b| b["impid"].as_str().unwrap()).collect();
     assert_eq!(imps, ["a", "c"]);
     assert!(bids.iter().all(|b| b["w"] == 300 && b["h"] == 250));

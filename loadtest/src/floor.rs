@@ -11,9 +11,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-async fn answer(
-    request: Request<hyper::body::Incoming>,
-) -> Result<Response<Empty<Bytes>>, Infallible> {
+async fn answer(request: Request<hyper::body::Incoming>) -> Result<Response<Empty<Bytes>>, Infallible> {
     // Read the whole body, as a bidder must, then answer "no bid".
     let _ = request.into_body().collect().await;
     let mut response = Response::new(Empty::new());

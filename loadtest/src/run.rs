@@ -191,12 +191,7 @@ async fn closed_loop(
     let next = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..connections)
         .map(|_| {
-            let (target, bodies, counters, next) = (
-                target.clone(),
-                bodies.clone(),
-                counters.clone(),
-                next.clone(),
-            );
+            let (target, bodies, counters, next) = (target.clone(), bodies.clone(), counters.clone(), next.clone());
             tokio::spawn(async move {
                 let mut latencies = histogram();
                 let mut sender = None;
@@ -228,8 +223,13 @@ async fn open_loop(
     let ready = Arc::new(tokio::sync::Barrier::new(connections + 1));
     let workers: Vec<_> = (0..connections)
         .map(|_| {
-            let (target, bodies, counters, rx, ready) =
-                (target.clone(), bodies.clone(), counters.clone(), rx.clone(), ready.clone());
+            let (target, bodies, counters, rx, ready) = (
+                target.clone(),
+                bodies.clone(),
+                counters.clone(),
+                rx.clone(),
+                ready.clone(),
+            );
             tokio::spawn(async move {
                 let mut latencies = histogram();
                 let mut sender = connect(&target).await.ok();
@@ -302,17 +302,10 @@ fn report(args: &RunArgs, counters: &Counters, histogram: &Histogram<u64>, elaps
     let errors = counters.errors.load(Ordering::Relaxed);
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
     let rps = sent as f64 / elapsed;
-    let bid_rate = if sent == 0 {
-        0.0
-    } else {
-        bids as f64 / sent as f64
-    };
+    let bid_rate = if sent == 0 { 0.0 } else { bids as f64 / sent as f64 };
     let mode = match args.rate {
         Some(rate) => format!("open loop at {rate} req/s"),
-        None => format!(
-            "closed loop, {} connections",
-            args.connections.unwrap_or(32)
-        ),
+        None => format!("closed loop, {} connections", args.connections.unwrap_or(32)),
     };
     println!(
         "{mode}: {sent} requests in {elapsed:.1} s = {rps:.0} req/s; bid rate {:.1}%; errors {errors}",

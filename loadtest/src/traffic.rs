@@ -26,9 +26,7 @@ impl Zipf {
     }
 
     pub fn sample(&self, uniform: f64) -> usize {
-        self.cdf
-            .partition_point(|&c| c < uniform)
-            .min(self.cdf.len() - 1)
+        self.cdf.partition_point(|&c| c < uniform).min(self.cdf.len() - 1)
     }
 }
 
@@ -53,23 +51,13 @@ pub fn templates(dir: &Path) -> anyhow::Result<Vec<Value>> {
             templates.push(value);
         }
     }
-    anyhow::ensure!(
-        !templates.is_empty(),
-        "no JSON templates under {}",
-        dir.display()
-    );
+    anyhow::ensure!(!templates.is_empty(), "no JSON templates under {}", dir.display());
     Ok(templates)
 }
 
 /// Builds `count` request bodies: a random template, a fresh request id,
 /// and a Zipf-popular user id as `user.buyeruid`.
-pub fn bodies(
-    templates: &[Value],
-    count: usize,
-    users: usize,
-    user_prefix: &str,
-    seed: u64,
-) -> Vec<Bytes> {
+pub fn bodies(templates: &[Value], count: usize, users: usize, user_prefix: &str, seed: u64) -> Vec<Bytes> {
     let zipf = Zipf::new(users.max(1), 1.0);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     (0..count)
@@ -97,9 +85,7 @@ mod tests {
     fn zipf_prefers_low_ranks() {
         let zipf = Zipf::new(1000, 1.0);
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let samples: Vec<usize> = (0..10_000)
-            .map(|_| zipf.sample(rng.random::<f64>()))
-            .collect();
+        let samples: Vec<usize> = (0..10_000).map(|_| zipf.sample(rng.random::<f64>())).collect();
         let top = samples.iter().filter(|&&r| r < 10).count();
         assert!(top > 3000, "{top}");
         assert!(samples.iter().all(|&r| r < 1000));

@@ -68,13 +68,10 @@ fn parse_line(line: &str, json: bool) -> Result<Option<(String, Vec<SegmentPath>
         return Ok(None);
     }
     let (user, raw_segments): (String, Vec<String>) = if json {
-        let parsed: JsonLine =
-            serde_json::from_str(line).map_err(|e| format!("invalid JSON line: {e}"))?;
+        let parsed: JsonLine = serde_json::from_str(line).map_err(|e| format!("invalid JSON line: {e}"))?;
         (parsed.user_id, parsed.segments)
     } else {
-        let (user, segments) = line
-            .split_once(',')
-            .ok_or("expected user_id,segment|segment")?;
+        let (user, segments) = line.split_once(',').ok_or("expected user_id,segment|segment")?;
         (
             user.trim().to_string(),
             segments.split('|').map(str::to_string).collect(),
@@ -95,11 +92,7 @@ fn parse_line(line: &str, json: bool) -> Result<Option<(String, Vec<SegmentPath>
 }
 
 /// Reads every input into `writer`, collecting bad lines.
-fn read_input(
-    path: &Path,
-    writer: &mut SnapshotWriter,
-    report: &mut BuildReport,
-) -> Result<(), BuildError> {
+fn read_input(path: &Path, writer: &mut SnapshotWriter, report: &mut BuildReport) -> Result<(), BuildError> {
     let name = path.display().to_string();
     let read_err = |source| BuildError::Read {
         path: name.clone(),
@@ -138,11 +131,7 @@ fn read_input(
 /// Builds a snapshot from `inputs` into `output` (written to a temporary
 /// file, then renamed into place so a running bidder never sees half a file).
 /// The build fails when more than `max_bad_fraction` of lines are bad.
-pub fn build(
-    inputs: &[PathBuf],
-    output: &Path,
-    max_bad_fraction: f64,
-) -> Result<BuildReport, BuildError> {
+pub fn build(inputs: &[PathBuf], output: &Path, max_bad_fraction: f64) -> Result<BuildReport, BuildError> {
     let mut writer = SnapshotWriter::new();
     let mut report = BuildReport::default();
     for input in inputs {
@@ -195,9 +184,7 @@ mod tests {
 
     #[test]
     fn parses_csv_and_json_lines() {
-        let (user, segments) = parse_line("u1,interest/finance|rfm/gold", false)
-            .unwrap()
-            .unwrap();
+        let (user, segments) = parse_line("u1,interest/finance|rfm/gold", false).unwrap().unwrap();
         assert_eq!(user, "u1");
         assert_eq!(segments.len(), 2);
         let (user, segments) = parse_line(r#"{"user_id":"u2","segments":["a/b"]}"#, true)

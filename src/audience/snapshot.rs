@@ -215,15 +215,8 @@ impl Snapshot {
         if !matches!(seg_width, 2 | 4) || bucket_bits > 30 {
             return Err(SnapshotError::Inconsistent("header fields"));
         }
-        let layout = Layout::new(
-            seg_width,
-            user_count,
-            segment_count,
-            bucket_bits,
-            names_len,
-            list_len,
-        )
-        .ok_or(SnapshotError::Truncated("sizes overflow"))?;
+        let layout = Layout::new(seg_width, user_count, segment_count, bucket_bits, names_len, list_len)
+            .ok_or(SnapshotError::Truncated("sizes overflow"))?;
         if layout.total != data.len() {
             return Err(SnapshotError::Truncated("file length"));
         }
@@ -249,14 +242,8 @@ impl Snapshot {
         let mut lineage_len = Vec::with_capacity(l.segment_count);
         for index in 0..l.segment_count {
             let entry = l.segments + index * SEGMENT_ENTRY_LEN;
-            let (name_off, name_len) = (
-                read_u32(data, entry + 12) as usize,
-                read_u32(data, entry + 16) as usize,
-            );
-            if name_off
-                .checked_add(name_len)
-                .is_none_or(|end| end > l.names_len)
-            {
+            let (name_off, name_len) = (read_u32(data, entry + 12) as usize, read_u32(data, entry + 16) as usize);
+            if name_off.checked_add(name_len).is_none_or(|end| end > l.names_len) {
                 return Err(SnapshotError::Inconsistent("segment name out of bounds"));
             }
             let mut keys = [SegmentKey(0); 4];
@@ -371,10 +358,7 @@ impl Snapshot {
         let l = &self.layout;
         let data = self.bytes.as_slice();
         let entry = l.segments + index as usize * SEGMENT_ENTRY_LEN;
-        let (off, len) = (
-            read_u32(data, entry + 12) as usize,
-            read_u32(data, entry + 16) as usize,
-        );
+        let (off, len) = (read_u32(data, entry + 12) as usize, read_u32(data, entry + 16) as usize);
         std::str::from_utf8(&data[l.names + off..l.names + off + len]).unwrap_or("")
     }
 
@@ -464,11 +448,7 @@ impl SnapshotWriter {
         self.memberships.dedup();
 
         let segment_count = order.len();
-        let seg_width = if segment_count <= u16::MAX as usize + 1 {
-            2
-        } else {
-            4
-        };
+        let seg_width = if segment_count <= u16::MAX as usize + 1 { 2 } else { 4 };
         let mut names = Vec::new();
         let mut entries = Vec::with_capacity(segment_count);
         for &old in &order {
@@ -476,12 +456,7 @@ impl SnapshotWriter {
             let parent = path
                 .parent()
                 .map_or(ROOT, |p| renumber[self.segment_index[&p] as usize]);
-            entries.push((
-                path.key(),
-                parent,
-                names.len() as u32,
-                path.as_str().len() as u32,
-            ));
+            entries.push((path.key(), parent, names.len() as u32, path.as_str().len() as u32));
             names.extend_from_slice(path.as_str().as_bytes());
         }
         // One entry per user: its key and where its segments start.
@@ -538,8 +513,9 @@ impl SnapshotWriter {
         }
         for (i, &(_, segment)) in self.memberships.iter().enumerate() {
             match seg_width {
-                2 => out[layout.lists + i * 2..layout.lists + i * 2 + 2]
-                    .copy_from_slice(&(segment as u16).to_le_bytes()),
+                2 => {
+                    out[layout.lists + i * 2..layout.lists + i * 2 + 2].copy_from_slice(&(segment as u16).to_le_bytes())
+                }
                 _ => put_u32(&mut out, layout.lists + i * 4, segment),
             }
         }
@@ -564,8 +540,7 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         let mut writer = SnapshotWriter::new();
-        let funds =
-            writer.segment(&SegmentPath::parse("interest/finance/investment/funds").unwrap());
+        let funds = writer.segment(&SegmentPath::parse("interest/finance/investment/funds").unwrap());
         let sports = writer.segment(&SegmentPath::parse("interest/sports").unwrap());
         let gold = writer.segment(&SegmentPath::parse("rfm/gold").unwrap());
         writer.add(user_key("alice"), funds);
@@ -610,10 +585,7 @@ mod tests {
             "rfm",
             "rfm/gold",
         ] {
-            assert!(
-                keys.contains(&SegmentPath::parse(path).unwrap().key()),
-                "{path}"
-            );
+            assert!(keys.contains(&SegmentPath::parse(path).unwrap().key()), "{path}");
         }
         assert!(!keys.contains(&SegmentPath::parse("interest/sports").unwrap().key()));
     }
@@ -624,10 +596,7 @@ mod tests {
         let mut flipped = good.clone();
         let last = flipped.len() - 1;
         flipped[last - 3] ^= 1;
-        assert!(matches!(
-            Snapshot::from_vec(flipped),
-            Err(SnapshotError::Checksum)
-        ));
+        assert!(matches!(Snapshot::from_vec(flipped), Err(SnapshotError::Checksum)));
         assert!(matches!(
             Snapshot::from_vec(good[..good.len() - 8].to_vec()),
             Err(SnapshotError::Truncated(_))
@@ -638,10 +607,7 @@ mod tests {
         ));
         let mut magic = good.clone();
         magic[0] = b'X';
-        assert!(matches!(
-            Snapshot::from_vec(magic),
-            Err(SnapshotError::BadMagic)
-        ));
+        assert!(matches!(Snapshot::from_vec(magic), Err(SnapshotError::BadMagic)));
     }
 
     #[test]
@@ -653,13 +619,7 @@ mod tests {
         }
         let snapshot = Snapshot::from_vec(writer.finish_to_vec()).unwrap();
         for i in 0..5000 {
-            assert_eq!(
-                snapshot
-                    .lookup(user_key(&format!("user-{i}")))
-                    .unwrap()
-                    .len(),
-                1
-            );
+            assert_eq!(snapshot.lookup(user_key(&format!("user-{i}"))).unwrap().len(), 1);
         }
         assert!(Snapshot::empty().lookup(user_key("x")).is_none());
     }

@@ -43,8 +43,7 @@ impl SegmentPath {
             if level.is_empty() {
                 return Err(PathError::EmptyLevel(text));
             }
-            let allowed =
-                |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '+');
+            let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '+');
             if !level.chars().all(allowed) {
                 return Err(PathError::BadCharacter(text));
             }
@@ -88,18 +87,9 @@ mod tests {
             "interest/finance"
         );
         assert_eq!(SegmentPath::parse(""), Err(PathError::Empty));
-        assert!(matches!(
-            SegmentPath::parse("a//b"),
-            Err(PathError::EmptyLevel(_))
-        ));
-        assert!(matches!(
-            SegmentPath::parse("a/b/c/d/e"),
-            Err(PathError::TooDeep(_))
-        ));
-        assert!(matches!(
-            SegmentPath::parse("a b"),
-            Err(PathError::BadCharacter(_))
-        ));
+        assert!(matches!(SegmentPath::parse("a//b"), Err(PathError::EmptyLevel(_))));
+        assert!(matches!(SegmentPath::parse("a/b/c/d/e"), Err(PathError::TooDeep(_))));
+        assert!(matches!(SegmentPath::parse("a b"), Err(PathError::BadCharacter(_))));
     }
 
     #[test]

@@ -69,8 +69,7 @@ pub fn decode(body: &[u8]) -> Result<BidRequest<'_>, DecodeError> {
     if !nesting_within(body, MAX_DEPTH) {
         return Err(DecodeError::TooDeep);
     }
-    let request: BidRequest =
-        serde_json::from_str(text).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let request: BidRequest = serde_json::from_str(text).map_err(|e| DecodeError::Json(e.to_string()))?;
     validate(&request)?;
     Ok(request)
 }
@@ -92,10 +91,7 @@ fn validate(request: &BidRequest) -> Result<(), DecodeError> {
             return Err(DecodeError::ImpNoMedia(id.to_string()));
         }
         // Requests carry a handful of impressions: quadratic is cheapest.
-        if request.imp[..i]
-            .iter()
-            .any(|other| other.id.as_deref() == Some(id))
-        {
+        if request.imp[..i].iter().any(|other| other.id.as_deref() == Some(id)) {
             return Err(DecodeError::DuplicateImpId(id.to_string()));
         }
     }
@@ -109,15 +105,9 @@ mod tests {
     #[test]
     fn rejects_unusable_requests_with_reasons() {
         let err = |json: &str| decode(json.as_bytes()).unwrap_err();
-        assert_eq!(
-            err(r#"{"imp":[{"id":"1","banner":{}}]}"#),
-            DecodeError::MissingId
-        );
+        assert_eq!(err(r#"{"imp":[{"id":"1","banner":{}}]}"#), DecodeError::MissingId);
         assert_eq!(err(r#"{"id":"r","imp":[]}"#), DecodeError::NoImpressions);
-        assert_eq!(
-            err(r#"{"id":"r","imp":[{"banner":{}}]}"#),
-            DecodeError::ImpMissingId(0)
-        );
+        assert_eq!(err(r#"{"id":"r","imp":[{"banner":{}}]}"#), DecodeError::ImpMissingId(0));
         assert_eq!(
             err(r#"{"id":"r","imp":[{"id":"1"}]}"#),
             DecodeError::ImpNoMedia("1".into())
@@ -128,10 +118,7 @@ mod tests {
         );
         assert_eq!(decode(b"\xff\xfe").unwrap_err(), DecodeError::Utf8);
         assert!(matches!(err("{"), DecodeError::Json(_)));
-        assert!(matches!(
-            err(r#"{"id":{"x":1},"imp":[]}"#),
-            DecodeError::Json(_)
-        ));
+        assert!(matches!(err(r#"{"id":{"x":1},"imp":[]}"#), DecodeError::Json(_)));
     }
 
     #[test]

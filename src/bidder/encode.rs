@@ -21,9 +21,7 @@ pub const IMPRESSION_MACRO: &str = "{{IMPRESSION_URL}}";
 
 /// Escapes a URL for an HTML attribute value.
 fn attr(url: &str) -> String {
-    url.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
+    url.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;")
 }
 
 fn pixel(impression_url: &str) -> String {
@@ -83,9 +81,7 @@ pub fn encode(ctx: &BidCtx, world: &World, choices: &[Choice], base_url: &str) -
         .filter_map(|choice| {
             let c = world.campaign(choice.rank);
             let creative = &c.campaign.creatives[choice.creative];
-            let price = fx
-                .bid_from_base(choice.price, ctx.currency)
-                .filter(|p| p.0 > 0)?;
+            let price = fx.bid_from_base(choice.price, ctx.currency).filter(|p| p.0 > 0)?;
             let imp_id = choice.imp.id.as_deref().unwrap_or_default();
             let token = BidToken {
                 bid_id: bid_id(),

@@ -45,10 +45,7 @@ impl BidCtx<'_> {
             return cached;
         }
         let zone = &self.world.time_zones[tz];
-        let computed = (
-            clock::local_day(self.now, zone),
-            clock::hour_of_week(self.now, zone),
-        );
+        let computed = (clock::local_day(self.now, zone), clock::hour_of_week(self.now, zone));
         self.local_time[tz].set(Some(computed));
         computed
     }
@@ -79,11 +76,7 @@ fn response_currency(request: &BidRequest, exchange: &Exchange, world: &World) -
     if request.cur.is_empty() {
         return Some(exchange.currency);
     }
-    let listed: Vec<Currency> = request
-        .cur
-        .iter()
-        .filter_map(|c| Currency::parse(c))
-        .collect();
+    let listed: Vec<Currency> = request.cur.iter().filter_map(|c| Currency::parse(c)).collect();
     let base = world.settings.base_currency();
     if listed.contains(&base) {
         return Some(base);
@@ -117,13 +110,9 @@ fn context_facts<'a>(request: &'a BidRequest<'a>, facts: &mut RequestFacts<'a>) 
             .domains
             .extend(site.publisher.as_ref().and_then(|p| non_empty(&p.domain)));
     } else if let Some(app) = &request.app {
-        facts.categories.extend(
-            app.cat
-                .iter()
-                .chain(&app.sectioncat)
-                .chain(&app.pagecat)
-                .map(|c| &**c),
-        );
+        facts
+            .categories
+            .extend(app.cat.iter().chain(&app.sectioncat).chain(&app.pagecat).map(|c| &**c));
         facts.domains.extend(non_empty(&app.bundle));
         facts.domains.extend(non_empty(&app.domain));
     } else if let Some(dooh) = &request.dooh {
@@ -141,9 +130,7 @@ fn device_facts<'a>(request: &'a BidRequest<'a>, facts: &mut RequestFacts<'a>) {
         facts.region = non_empty(&geo.region);
         facts.city = non_empty(&geo.city);
         facts.location = match (geo.lat, geo.lon) {
-            (Some(lat), Some(lon))
-                if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) =>
-            {
+            (Some(lat), Some(lon)) if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) => {
                 Some((lat, lon))
             }
             _ => None,
@@ -209,16 +196,10 @@ pub fn enrich<'a>(
         currency,
         // Without consent the user is not recognised at all: no frequency
         // counting either.
-        user_key: if restriction.is_none() {
-            user_key
-        } else {
-            None
-        },
+        user_key: if restriction.is_none() { user_key } else { None },
         restriction,
         facts,
-        local_time: (0..world.time_zones.len())
-            .map(|_| Cell::new(None))
-            .collect(),
+        local_time: (0..world.time_zones.len()).map(|_| Cell::new(None)).collect(),
         world,
     })
 }
@@ -229,10 +210,7 @@ mod tests {
 
     #[test]
     fn hosts_from_page_urls() {
-        assert_eq!(
-            host("https://www.example.com/a/b?c"),
-            Some("www.example.com")
-        );
+        assert_eq!(host("https://www.example.com/a/b?c"), Some("www.example.com"));
         assert_eq!(host("http://user@example.com:8080/"), Some("example.com"));
         assert_eq!(host("example.org"), Some("example.org"));
         assert_eq!(host("https:///x"), None);
@@ -244,11 +222,7 @@ mod tests {
             r#"{"user":{"id":"uid","buyeruid":"buyer"},"device":{"ifa":"00000000-0000-0000-0000-000000000000"}}"#,
         )
         .unwrap();
-        let all = [
-            UserIdSource::BuyerUid,
-            UserIdSource::UserId,
-            UserIdSource::Ifa,
-        ];
+        let all = [UserIdSource::BuyerUid, UserIdSource::UserId, UserIdSource::Ifa];
         assert_eq!(user_id(&request, &all), Some("buyer"));
         assert_eq!(
             user_id(&request, &[UserIdSource::UserId, UserIdSource::BuyerUid]),

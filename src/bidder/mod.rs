@@ -60,9 +60,7 @@ impl Bidder {
     /// the bid path without the HTTP server.
     pub fn from_config_dir(dir: &std::path::Path, clock: Arc<dyn Clock>) -> anyhow::Result<Bidder> {
         let config = crate::config::load(dir)?;
-        let audience = Arc::new(AudienceStore::open(
-            config.settings.audience_snapshot.as_deref(),
-        )?);
+        let audience = Arc::new(AudienceStore::open(config.settings.audience_snapshot.as_deref())?);
         let registry = crate::campaigns::index::StateRegistry::default();
         let world = Arc::new(ArcSwap::from_pointee(World::build(config, &registry)));
         Ok(Bidder {
@@ -100,19 +98,15 @@ impl Bidder {
         let tmax = request
             .tmax
             .filter(|t| *t > 0)
-            .map_or(world.settings.default_tmax, |t| {
-                Duration::from_millis(t as u64)
-            });
-        let deadline = received + tmax.saturating_sub(exchange.network_allowance);
+            .map_or(world.settings.default_tmax, |t| Duration::from_millis(t as u64));
+        let budget = tmax.saturating_sub(exchange.network_allowance);
+        if budget.is_zero() {
+            return self.no_bid(NoBidReason::Timeout);
+        }
+        let deadline = received + budget;
 
         let snapshot = self.audience.current();
-        let ctx = match enrich::enrich(
-            &request,
-            &world,
-            exchange_index,
-            &snapshot,
-            self.clock.now(),
-        ) {
+        let ctx = match enrich::enrich(&request, &world, exchange_index, &snapshot, self.clock.now()) {
             Ok(ctx) => ctx,
             Err(reason) => return self.no_bid(reason),
         };
@@ -136,21 +130,13 @@ impl Bidder {
         if Instant::now() >= deadline {
             return self.no_bid(NoBidReason::Timeout);
         }
-        let base_url = world
-            .settings
-            .public_url
-            .as_deref()
-            .unwrap_or(&self.listen_url);
+        let base_url = world.settings.public_url.as_deref().unwrap_or(&self.listen_url);
         let body = encode::encode(&ctx, &world, &choices, base_url);
         if body.is_empty() {
             return self.no_bid(NoBidReason::Currency);
         }
         for choice in &choices {
-            world
-                .campaign(choice.rank)
-                .state
-                .bids
-                .fetch_add(1, Ordering::Relaxed);
+            world.campaign(choice.rank).state.bids.fetch_add(1, Ordering::Relaxed);
         }
         self.metrics.bids.inc_by(choices.len() as u64);
         Outcome::Bid {

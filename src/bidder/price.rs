@@ -10,19 +10,12 @@ const FIXED_PRICE: AuctionType = AuctionType(3);
 /// `floor`: `None` when the value does not reach the floor. First-price
 /// auctions are shaded by `shading_ppm` but never below the floor;
 /// second-price auctions bid the value.
-pub fn bid_price(
-    value: Micros,
-    floor: Micros,
-    auction: AuctionType,
-    shading_ppm: u32,
-) -> Option<Micros> {
+pub fn bid_price(value: Micros, floor: Micros, auction: AuctionType, shading_ppm: u32) -> Option<Micros> {
     if value.0 <= 0 || value < floor {
         return None;
     }
     let price = match auction {
-        AuctionType::FIRST_PRICE => value
-            .mul_div_floor(shading_ppm as i64, 1_000_000)
-            .max(floor),
+        AuctionType::FIRST_PRICE => value.mul_div_floor(shading_ppm as i64, 1_000_000).max(floor),
         FIXED_PRICE => floor,
         _ => value,
     };
@@ -38,18 +31,12 @@ mod tests {
     #[test]
     fn second_price_bids_value_first_price_shades() {
         let (value, floor) = (Micros(2_000_000), Micros(500_000));
-        assert_eq!(
-            bid_price(value, floor, AuctionType::SECOND_PRICE, SHADE),
-            Some(value)
-        );
+        assert_eq!(bid_price(value, floor, AuctionType::SECOND_PRICE, SHADE), Some(value));
         assert_eq!(
             bid_price(value, floor, AuctionType::FIRST_PRICE, SHADE),
             Some(Micros(1_700_000))
         );
-        assert_eq!(
-            bid_price(value, floor, AuctionType(500), SHADE),
-            Some(value)
-        );
+        assert_eq!(bid_price(value, floor, AuctionType(500), SHADE), Some(value));
     }
 
     #[test]
@@ -67,9 +54,6 @@ mod tests {
             bid_price(value, Micros(1_200_000), FIXED_PRICE, SHADE),
             Some(Micros(1_200_000))
         );
-        assert_eq!(
-            bid_price(Micros(0), Micros(0), AuctionType::SECOND_PRICE, SHADE),
-            None
-        );
+        assert_eq!(bid_price(Micros(0), Micros(0), AuctionType::SECOND_PRICE, SHADE), None);
     }
 }

@@ -102,9 +102,7 @@ pub fn tcf_allows_personalisation(consent: &str, vendor: Option<u16>) -> bool {
 
 /// A US Privacy string (`1YNN`) opts out when its third character is `Y`.
 pub fn us_privacy_opts_out(usp: &str) -> bool {
-    usp.as_bytes()
-        .get(2)
-        .is_some_and(|c| c.eq_ignore_ascii_case(&b'Y'))
+    usp.as_bytes().get(2).is_some_and(|c| c.eq_ignore_ascii_case(&b'Y'))
 }
 
 /// Reads a GPP string with its section ids; true when a US section opts out.
@@ -121,9 +119,7 @@ pub fn gpp_opts_out(gpp: &str, section_ids: &[i32]) -> bool {
                 match decode_b64(core) {
                     Some(bytes) => {
                         let bits = Bits { bytes: &bytes };
-                        [18, 20, 22]
-                            .iter()
-                            .any(|&at| bits.get(at, 2).is_none_or(|v| v == 1))
+                        [18, 20, 22].iter().any(|&at| bits.get(at, 2).is_none_or(|v| v == 1))
                     }
                     None => true,
                 }
@@ -141,11 +137,7 @@ pub fn gpp_opts_out(gpp: &str, section_ids: &[i32]) -> bool {
 
 /// The first reason this request's personal data may not be used.
 pub fn restriction(request: &BidRequest, gdpr_vendor: Option<u16>) -> Option<Restriction> {
-    let regs_ext: RegsExt = request
-        .regs
-        .as_ref()
-        .map(|r| decode_ext(r.ext))
-        .unwrap_or_default();
+    let regs_ext: RegsExt = request.regs.as_ref().map(|r| decode_ext(r.ext)).unwrap_or_default();
     let regs = request.regs.as_ref();
     if regs.is_some_and(|r| r.coppa.0) {
         return Some(Restriction::Coppa);
@@ -155,16 +147,11 @@ pub fn restriction(request: &BidRequest, gdpr_vendor: Option<u16>) -> Option<Res
     {
         return Some(Restriction::LimitAdTracking);
     }
-    let gdpr_applies = regs
-        .and_then(|r| r.gdpr)
-        .or(regs_ext.gdpr)
-        .is_some_and(|f| f.0);
+    let gdpr_applies = regs.and_then(|r| r.gdpr).or(regs_ext.gdpr).is_some_and(|f| f.0);
     if gdpr_applies {
         let user = request.user.as_ref();
         let user_ext: UserExt = user.map(|u| decode_ext(u.ext)).unwrap_or_default();
-        let consent = user
-            .and_then(|u| u.consent.as_deref())
-            .or(user_ext.consent.as_deref());
+        let consent = user.and_then(|u| u.consent.as_deref()).or(user_ext.consent.as_deref());
         if !consent.is_some_and(|c| tcf_allows_personalisation(c, gdpr_vendor)) {
             return Some(Restriction::GdprNoConsent);
         }
@@ -175,9 +162,7 @@ pub fn restriction(request: &BidRequest, gdpr_vendor: Option<u16>) -> Option<Res
     if usp.is_some_and(us_privacy_opts_out) {
         return Some(Restriction::UsPrivacyOptOut);
     }
-    let gpp = regs
-        .and_then(|r| r.gpp.as_deref())
-        .or(regs_ext.gpp.as_deref());
+    let gpp = regs.and_then(|r| r.gpp.as_deref()).or(regs_ext.gpp.as_deref());
     let gpp_sid = regs
         .and_then(|r| r.gpp_sid.as_deref())
         .or(regs_ext.gpp_sid.as_deref())
@@ -212,11 +197,7 @@ mod tests {
         }
         let bytes: Vec<u8> = bits
             .chunks(8)
-            .map(|c| {
-                c.iter()
-                    .enumerate()
-                    .fold(0u8, |b, (i, &bit)| b | bit << (7 - i))
-            })
+            .map(|c| c.iter().enumerate().fold(0u8, |b, (i, &bit)| b | bit << (7 - i)))
             .collect();
         URL_SAFE_NO_PAD.encode(bytes)
     }
@@ -225,14 +206,8 @@ mod tests {
     fn tcf_purposes_and_vendor() {
         assert!(tcf_allows_personalisation(&tcf(&[1, 3, 4], &[], 10), None));
         assert!(!tcf_allows_personalisation(&tcf(&[1, 3], &[], 10), None));
-        assert!(tcf_allows_personalisation(
-            &tcf(&[1, 2, 3, 4], &[7], 10),
-            Some(7)
-        ));
-        assert!(!tcf_allows_personalisation(
-            &tcf(&[1, 2, 3, 4], &[6], 10),
-            Some(7)
-        ));
+        assert!(tcf_allows_personalisation(&tcf(&[1, 2, 3, 4], &[7], 10), Some(7)));
+        assert!(!tcf_allows_personalisation(&tcf(&[1, 2, 3, 4], &[6], 10), Some(7)));
         assert!(!tcf_allows_personalisation("not base64 !", None));
         assert!(!tcf_allows_personalisation("", None));
     }
@@ -273,10 +248,7 @@ mod tests {
             parse(r#"{"regs":{"ext":{"us_privacy":"1YYY"}}}"#),
             Some(Restriction::UsPrivacyOptOut)
         );
-        assert_eq!(
-            parse(r#"{"device":{"lmt":1}}"#),
-            Some(Restriction::LimitAdTracking)
-        );
+        assert_eq!(parse(r#"{"device":{"lmt":1}}"#), Some(Restriction::LimitAdTracking));
         assert_eq!(parse(r#"{"regs":{"ext":{"gdpr":0}}}"#), None);
         assert_eq!(parse(r#"{}"#), None);
     }

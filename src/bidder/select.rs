@@ -59,10 +59,7 @@ fn floor_in_base(world: &World, floor: Option<f64>, currency: Option<&str>) -> O
 }
 
 fn no_overlap(blocked: &[CreativeAttribute], attrs: &[i32]) -> bool {
-    blocked.is_empty()
-        || !attrs
-            .iter()
-            .any(|a| blocked.contains(&CreativeAttribute(*a)))
+    blocked.is_empty() || !attrs.iter().any(|a| blocked.contains(&CreativeAttribute(*a)))
 }
 
 fn duration_fits(creative: &Creative, min: Option<i64>, max: Option<i64>) -> bool {
@@ -84,8 +81,7 @@ fn mime_fits(creative: &Creative, mimes: &[Text]) -> bool {
 pub fn creative_fits(creative: &Creative, imp: &Imp) -> bool {
     match creative.media {
         MediaType::Banner => imp.banner.as_ref().is_some_and(|b| {
-            b.sizes()
-                .any(|(w, h)| Some(w) == creative.w && Some(h) == creative.h)
+            b.sizes().any(|(w, h)| Some(w) == creative.w && Some(h) == creative.h)
                 && no_overlap(&b.battr, &creative.attr)
         }),
         MediaType::Video => imp.video.as_ref().is_some_and(|v| {
@@ -116,12 +112,11 @@ fn blocked(ctx: &BidCtx, c: &CompiledCampaign) -> Option<FilterReason> {
     {
         return Some(FilterReason::BlockedAdvertiser);
     }
-    if request.bcat.iter().any(|b| {
-        campaign
-            .cat
-            .iter()
-            .any(|cat| category_matches(cat, b.trim()))
-    }) {
+    if request
+        .bcat
+        .iter()
+        .any(|b| campaign.cat.iter().any(|cat| category_matches(cat, b.trim())))
+    {
         return Some(FilterReason::BlockedCategory);
     }
     if campaign
@@ -141,8 +136,7 @@ pub fn seat<'a>(ctx: &BidCtx<'a>, c: &'a CompiledCampaign) -> &'a str {
 
 /// `wseat` lists the seats allowed, `bseat` those refused.
 fn seat_allowed(allowed: &[Text], refused: &[Text], seat: &str) -> bool {
-    (allowed.is_empty() || allowed.iter().any(|s| &**s == seat))
-        && !refused.iter().any(|s| &**s == seat)
+    (allowed.is_empty() || allowed.iter().any(|s| &**s == seat)) && !refused.iter().any(|s| &**s == seat)
 }
 
 /// Every rule, cheapest first; on success the creative and the price.
@@ -203,13 +197,8 @@ fn evaluate(
         .iter()
         .position(|cr| creative_fits(cr, imp))
         .ok_or(FilterReason::Creative)?;
-    let price = bid_price(
-        c.value,
-        terms.floor,
-        terms.auction,
-        world.settings.shading_ppm,
-    )
-    .ok_or(FilterReason::Floor)?;
+    let price =
+        bid_price(c.value, terms.floor, terms.auction, world.settings.shading_ppm).ok_or(FilterReason::Floor)?;
     Ok((creative, price))
 }
 
@@ -266,16 +255,11 @@ fn best_deal_bid<'a>(
             auction: deal.at.unwrap_or(ctx.auction),
             deal: Some(deal),
         };
-        if let Some(choice) = first_eligible(
-            ctx,
-            world,
-            imp,
-            &terms,
-            candidates.iter().copied(),
-            frequency,
-        ) && best.as_ref().is_none_or(|b| {
-            (choice.price, std::cmp::Reverse(choice.rank)) > (b.price, std::cmp::Reverse(b.rank))
-        }) {
+        if let Some(choice) = first_eligible(ctx, world, imp, &terms, candidates.iter().copied(), frequency)
+            && best
+                .as_ref()
+                .is_none_or(|b| (choice.price, std::cmp::Reverse(choice.rank)) > (b.price, std::cmp::Reverse(b.rank)))
+        {
             best = Some(choice);
         }
     }
@@ -296,8 +280,7 @@ pub fn select<'a>(
     if imp.pmp.as_ref().is_some_and(|p| p.private_auction.0) {
         return Err(ImpNoBid::PrivateAuction);
     }
-    let floor = floor_in_base(world, imp.bidfloor, imp.bidfloorcur.as_deref())
-        .ok_or(ImpNoBid::FloorCurrency)?;
+    let floor = floor_in_base(world, imp.bidfloor, imp.bidfloorcur.as_deref()).ok_or(ImpNoBid::FloorCurrency)?;
     let terms = Terms {
         floor,
         auction: ctx.auction,
@@ -326,6 +309,5 @@ pub fn select<'a>(
             lists.push(world.media_open(media));
         }
     }
-    first_eligible(ctx, world, imp, &terms, MergedRanks::new(lists), frequency)
-        .ok_or(ImpNoBid::NoMatch)
+    first_eligible(ctx, world, imp, &terms, MergedRanks::new(lists), frequency).ok_or(ImpNoBid::NoMatch)
 }

@@ -9,11 +9,18 @@ use crate::openrtb::BidRequest;
 /// The reason to refuse this request's traffic, if any.
 pub fn screen(request: &BidRequest, settings: &Settings) -> Option<NoBidReason> {
     let device = request.device.as_ref()?;
-    match device
+    let screen = &settings.user_agent_screen;
+    let brands = device
+        .sua
+        .iter()
+        .flat_map(|sua| &sua.browsers)
+        .filter_map(|b| b.brand.as_deref());
+    let kind = device
         .ua
         .as_deref()
-        .and_then(|ua| settings.user_agent_screen.classify(ua))
-    {
+        .and_then(|ua| screen.classify(ua))
+        .or_else(|| brands.filter_map(|b| screen.classify(b)).min());
+    match kind {
         Some(UserAgentKind::Automation) => return Some(NoBidReason::NonHuman),
         Some(UserAgentKind::Crawler) => return Some(NoBidReason::Crawler),
         None => {}
@@ -37,10 +44,7 @@ mod tests {
 
     #[test]
     fn classifies_user_agents_case_insensitively() {
-        let screen = UserAgentScreen::new(
-            &["headlesschrome"],
-            &["bot".to_string(), "spider".to_string()],
-        );
+        let screen = UserAgentScreen::new(&["headlesschrome"], &["bot".to_string(), "spider".to_string()]);
         assert_eq!(
             screen.classify("Mozilla/5.0 (compatible; Googlebot/2.1)"),
             Some(UserAgentKind::Crawler)
@@ -49,9 +53,6 @@ mod tests {
             screen.classify("Mozilla/5.0 HeadlessChrome/120"),
             Some(UserAgentKind::Automation)
         );
-        assert_eq!(
-            screen.classify("Mozilla/5.0 (X11; Linux) Firefox/120.0"),
-            None
-        );
+        assert_eq!(screen.classify("Mozilla/5.0 (X11; Linux) Firefox/120.0"), None);
     }
 }

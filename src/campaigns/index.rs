@@ -48,10 +48,7 @@ pub struct StateRegistry {
 
 impl StateRegistry {
     pub fn state(&self, campaign_id: &str) -> Arc<CampaignState> {
-        let mut states = self
-            .states
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut states = self.states.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         states.entry(campaign_id.to_string()).or_default().clone()
     }
 }
@@ -98,11 +95,7 @@ impl World {
             settings,
             mut campaigns,
         } = config;
-        campaigns.sort_by(|a, b| {
-            b.value_cpm()
-                .cmp(&a.value_cpm())
-                .then_with(|| a.id.cmp(&b.id))
-        });
+        campaigns.sort_by(|a, b| b.value_cpm().cmp(&a.value_cpm()).then_with(|| a.id.cmp(&b.id)));
         let mut time_zones: Vec<TimeZone> = Vec::new();
         let mut world = World {
             campaigns: Vec::with_capacity(campaigns.len()),
@@ -112,10 +105,7 @@ impl World {
             by_segment: HashMap::new(),
             by_deal: HashMap::new(),
             by_id: HashMap::new(),
-            signer: Signer::new(
-                &settings.signing_key,
-                settings.previous_signing_key.as_deref(),
-            ),
+            signer: Signer::new(&settings.signing_key, settings.previous_signing_key.as_deref()),
             settings,
         };
         for (rank, campaign) in campaigns.into_iter().enumerate() {
@@ -171,9 +161,7 @@ impl World {
         }
         for creative in &campaign.creatives {
             let list = match (creative.media, creative.w, creative.h) {
-                (MediaType::Banner, Some(w), Some(h)) => {
-                    self.banner_by_size.entry((w, h)).or_default()
-                }
+                (MediaType::Banner, Some(w), Some(h)) => self.banner_by_size.entry((w, h)).or_default(),
                 (media, _, _) => &mut self.by_media[media_slot(media)],
             };
             if list.last() != Some(&rank) {

@@ -133,9 +133,7 @@ impl SegmentRule {
     /// `user` is the user's segment keys with ancestors, sorted.
     pub fn matches(&self, user: &[SegmentKey]) -> bool {
         let has = |key: &SegmentKey| user.binary_search(key).is_ok();
-        (self.any.is_empty() || self.any.iter().any(has))
-            && self.all.iter().all(has)
-            && !self.none.iter().any(has)
+        (self.any.is_empty() || self.any.iter().any(has)) && self.all.iter().all(has) && !self.none.iter().any(has)
     }
 
     /// The keys under which the selection index files this campaign: a user
@@ -230,8 +228,7 @@ pub fn category_matches(category: &str, rule: &str) -> bool {
 /// (`foobar.com` matches `www.foobar.com`).
 pub fn domain_matches(domain: &str, rule: &str) -> bool {
     let domain = domain.trim_end_matches('.');
-    if domain.len() < rule.len() || !domain[domain.len() - rule.len()..].eq_ignore_ascii_case(rule)
-    {
+    if domain.len() < rule.len() || !domain[domain.len() - rule.len()..].eq_ignore_ascii_case(rule) {
         return false;
     }
     domain.len() == rule.len() || domain.as_bytes()[domain.len() - rule.len() - 1] == b'.'
@@ -256,11 +253,7 @@ impl Targeting {
         if !self.genders.is_empty() && !facts.gender.is_some_and(|g| self.genders.contains(&g)) {
             return Err(FilterReason::Gender);
         }
-        if !self.device_types.is_empty()
-            && !facts
-                .device_type
-                .is_some_and(|d| self.device_types.contains(&d))
-        {
+        if !self.device_types.is_empty() && !facts.device_type.is_some_and(|d| self.device_types.contains(&d)) {
             return Err(FilterReason::Device);
         }
         if !self.os.is_empty() && !any_eq_ignore_case(&self.os, facts.os) {
@@ -334,12 +327,7 @@ mod tests {
 
     #[test]
     fn segment_rules_any_all_none() {
-        let mut user = vec![
-            key("interest"),
-            key("interest/finance"),
-            key("rfm"),
-            key("rfm/gold"),
-        ];
+        let mut user = vec![key("interest"), key("interest/finance"), key("rfm"), key("rfm/gold")];
         user.sort();
         let rule = |any: &[&str], all: &[&str], none: &[&str]| SegmentRule {
             any: any.iter().map(|p| key(p)).collect(),

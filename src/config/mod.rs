@@ -120,7 +120,7 @@ pub struct UserAgentScreen {
 }
 
 /// What a user agent gives away.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum UserAgentKind {
     Automation,
     Crawler,

@@ -7,8 +7,7 @@ use jiff::tz::TimeZone;
 
 use super::raw::*;
 use super::{
-    BillingEvent, Config, ConfigErrors, ConfigProblem, Exchange, IpRange, Settings,
-    UserAgentScreen, UserIdSource,
+    BillingEvent, Config, ConfigErrors, ConfigProblem, Exchange, IpRange, Settings, UserAgentScreen, UserIdSource,
 };
 use crate::audience::SegmentPath;
 use crate::campaigns::geo::GeoCircle;
@@ -89,19 +88,13 @@ impl Problems {
 
     fn currency(&mut self, field: &str, text: &str) -> Currency {
         Currency::parse(text).unwrap_or_else(|| {
-            self.at(
-                field,
-                format!("{text:?} is not a three-letter currency code"),
-            );
+            self.at(field, format!("{text:?} is not a three-letter currency code"));
             Currency::USD
         })
     }
 }
 
-fn read_toml<T: serde::de::DeserializeOwned + Default>(
-    path: &Path,
-    problems: &mut Vec<ConfigProblem>,
-) -> T {
+fn read_toml<T: serde::de::DeserializeOwned + Default>(path: &Path, problems: &mut Vec<ConfigProblem>) -> T {
     let file = path.display().to_string();
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -159,10 +152,7 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
         problems.campaign = None;
     }
     if problems.found.is_empty() {
-        Ok(Config {
-            settings,
-            campaigns,
-        })
+        Ok(Config { settings, campaigns })
     } else {
         Err(ConfigErrors(problems.found))
     }
@@ -171,10 +161,7 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
 fn campaign_files(dir: &Path, problems: &mut Problems) -> Vec<PathBuf> {
     let campaigns_dir = dir.join("campaigns");
     let Ok(entries) = std::fs::read_dir(&campaigns_dir) else {
-        problems.at(
-            "campaigns/",
-            format!("cannot read {}", campaigns_dir.display()),
-        );
+        problems.at("campaigns/", format!("cannot read {}", campaigns_dir.display()));
         return Vec::new();
     };
     let mut files: Vec<PathBuf> = entries
@@ -221,10 +208,7 @@ fn settings(dir: &Path, raw: RawSettings, p: &mut Problems) -> Settings {
         .filter_map(|r| {
             let parsed = IpRange::parse(r);
             if parsed.is_none() {
-                p.at(
-                    "traffic.datacenter_ranges",
-                    format!("{r:?} is not a CIDR range"),
-                );
+                p.at("traffic.datacenter_ranges", format!("{r:?} is not a CIDR range"));
             }
             parsed
         })
@@ -245,9 +229,7 @@ fn settings(dir: &Path, raw: RawSettings, p: &mut Problems) -> Settings {
     }
     Settings {
         config_dir: dir.to_path_buf(),
-        public_url: server
-            .public_url
-            .map(|u| u.trim_end_matches('/').to_string()),
+        public_url: server.public_url.map(|u| u.trim_end_matches('/').to_string()),
         max_body_bytes: server.max_body_bytes.unwrap_or(256 * 1024),
         header_read_timeout: Duration::from_millis(server.header_read_timeout_ms.unwrap_or(30_000)),
         max_connections: server.max_connections.unwrap_or(4096),
@@ -272,11 +254,7 @@ fn settings(dir: &Path, raw: RawSettings, p: &mut Problems) -> Settings {
 
 fn user_id_order(raw: Option<Vec<String>>, p: &mut Problems) -> Vec<UserIdSource> {
     let Some(raw) = raw else {
-        return vec![
-            UserIdSource::BuyerUid,
-            UserIdSource::UserId,
-            UserIdSource::Ifa,
-        ];
+        return vec![UserIdSource::BuyerUid, UserIdSource::UserId, UserIdSource::Ifa];
     };
     raw.iter()
         .filter_map(|s| match s.as_str() {
@@ -308,19 +286,13 @@ fn signing_key(raw: &RawSecrets, p: &mut Problems) -> (Vec<u8>, bool) {
                 (Vec::new(), false)
             }
             Err(e) => {
-                p.at(
-                    "secrets.signing_key_file",
-                    format!("cannot read {file}: {e}"),
-                );
+                p.at("secrets.signing_key_file", format!("cannot read {file}: {e}"));
                 (Vec::new(), false)
             }
         };
     }
     match &raw.signing_key {
-        Some(key) if key.len() >= 16 => (
-            key.as_bytes().to_vec(),
-            key.starts_with(DEV_SIGNING_KEY_PREFIX),
-        ),
+        Some(key) if key.len() >= 16 => (key.as_bytes().to_vec(), key.starts_with(DEV_SIGNING_KEY_PREFIX)),
         Some(_) => {
             p.at("secrets.signing_key", "must be at least 16 characters");
             (Vec::new(), false)
@@ -354,10 +326,7 @@ fn exchanges(raw: Vec<RawExchange>, base: Currency, p: &mut Problems) -> Vec<Exc
             None | Some("burl") => BillingEvent::Burl,
             Some("nurl") => BillingEvent::Nurl,
             Some(other) => {
-                p.at(
-                    &field("billing_event"),
-                    format!("{other:?} is not burl or nurl"),
-                );
+                p.at(&field("billing_event"), format!("{other:?} is not burl or nurl"));
                 BillingEvent::Burl
             }
         };
@@ -400,12 +369,7 @@ fn exchanges(raw: Vec<RawExchange>, base: Currency, p: &mut Problems) -> Vec<Exc
 }
 
 fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<Campaign> {
-    if raw.id.is_empty()
-        || raw.id.len() > 64
-        || !raw
-            .id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    if raw.id.is_empty() || raw.id.len() > 64 || !raw.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     {
         p.at("id", "must be 1–64 letters, digits, '-', '_' or '.'");
     }
@@ -414,13 +378,8 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
         p.at("max_bid", "must be greater than 0");
     }
     let max_bid = max_bid.unwrap_or(Micros::ZERO);
-    let daily_budget = p
-        .money("daily_budget", &raw.daily_budget)
-        .unwrap_or(Micros::ZERO);
-    let total_budget = raw
-        .total_budget
-        .as_deref()
-        .and_then(|t| p.money("total_budget", t));
+    let daily_budget = p.money("daily_budget", &raw.daily_budget).unwrap_or(Micros::ZERO);
+    let total_budget = raw.total_budget.as_deref().and_then(|t| p.money("total_budget", t));
     let pctr_prior = match (raw.pricing, raw.pctr_prior.as_deref()) {
         (Pricing::Cpc, Some(text)) => p.ratio_ppm("pctr_prior", text, 1_000_000),
         (Pricing::Cpc, None) => {
@@ -443,9 +402,7 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
             }
         };
         let date = if next { date.tomorrow().ok()? } else { date };
-        date.to_zoned_datetime(time_zone.clone())
-            .ok()
-            .map(|z| z.timestamp())
+        date.to_zoned_datetime(time_zone.clone()).ok().map(|z| z.timestamp())
     };
     let start = raw.start.as_deref().and_then(|s| day(p, "start", s, false));
     let end = raw.end.as_deref().and_then(|s| day(p, "end", s, true));
@@ -467,11 +424,7 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
     Some(Campaign {
         id: raw.id,
         advertiser: raw.advertiser,
-        adomain: raw
-            .adomain
-            .into_iter()
-            .map(|d| d.to_ascii_lowercase())
-            .collect(),
+        adomain: raw.adomain.into_iter().map(|d| d.to_ascii_lowercase()).collect(),
         cat: raw.cat,
         bundle: raw.bundle,
         seat: raw.seat,
@@ -506,9 +459,7 @@ fn creative(i: usize, raw: RawCreative, p: &mut Problems) -> Option<Creative> {
             return None;
         }
     };
-    if raw.format == MediaType::Banner
-        && (raw.w.is_none_or(|w| w <= 0) || raw.h.is_none_or(|h| h <= 0))
-    {
+    if raw.format == MediaType::Banner && (raw.w.is_none_or(|w| w <= 0) || raw.h.is_none_or(|h| h <= 0)) {
         p.at(&field("w"), "banner creatives need positive w and h");
     }
     if !(raw.landing_url.starts_with("http://") || raw.landing_url.starts_with("https://")) {
@@ -556,32 +507,15 @@ fn segment_keys(
 fn targeting(raw: RawTargeting, p: &mut Problems) -> Targeting {
     let mut segment_paths = Vec::new();
     let segments = SegmentRule {
-        any: segment_keys(
-            &raw.segments.any,
-            "targeting.segments.any",
-            p,
-            &mut segment_paths,
-        ),
-        all: segment_keys(
-            &raw.segments.all,
-            "targeting.segments.all",
-            p,
-            &mut segment_paths,
-        ),
-        none: segment_keys(
-            &raw.segments.none,
-            "targeting.segments.none",
-            p,
-            &mut segment_paths,
-        ),
+        any: segment_keys(&raw.segments.any, "targeting.segments.any", p, &mut segment_paths),
+        all: segment_keys(&raw.segments.all, "targeting.segments.all", p, &mut segment_paths),
+        none: segment_keys(&raw.segments.none, "targeting.segments.none", p, &mut segment_paths),
     };
     let circles = raw
         .geo_radius
         .iter()
         .filter_map(|c| {
-            let valid = (-90.0..=90.0).contains(&c.lat)
-                && (-180.0..=180.0).contains(&c.lon)
-                && c.radius_km > 0.0;
+            let valid = (-90.0..=90.0).contains(&c.lat) && (-180.0..=180.0).contains(&c.lon) && c.radius_km > 0.0;
             if !valid {
                 p.at(
                     "targeting.geo_radius",
@@ -668,10 +602,7 @@ fn dayparts(raw: &[RawDaypart], p: &mut Problems) -> Option<HoursOfWeek> {
                         .iter()
                         .position(|name| d.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(name)));
                     if found.is_none() {
-                        p.at(
-                            "targeting.dayparts",
-                            format!("{d:?} is not a day (mon … sun)"),
-                        );
+                        p.at("targeting.dayparts", format!("{d:?} is not a day (mon … sun)"));
                     }
                     found
                 })

@@ -100,10 +100,7 @@ pub struct Imp<'a> {
 
 impl Imp<'_> {
     pub fn has_media(&self) -> bool {
-        self.banner.is_some()
-            || self.video.is_some()
-            || self.audio.is_some()
-            || self.native.is_some()
+        self.banner.is_some() || self.video.is_some() || self.audio.is_some() || self.native.is_some()
     }
 }
 
@@ -133,10 +130,7 @@ impl Banner<'_> {
             (Some(w), Some(h)) => Some((w, h)),
             _ => None,
         };
-        self.format
-            .iter()
-            .filter_map(|f| Some((f.w?, f.h?)))
-            .chain(fixed)
+        self.format.iter().filter_map(|f| Some((f.w?, f.h?))).chain(fixed)
     }
 }
 
@@ -282,6 +276,22 @@ pub struct Device<'a> {
     pub dnt: Flag,
     #[serde(borrow)]
     pub geo: Option<Geo<'a>>,
+    /// Structured user agent (2.6).
+    #[serde(borrow)]
+    pub sua: Option<StructuredUserAgent<'a>>,
+}
+
+/// `device.sua`: only the browser brands are read (automation screening).
+#[derive(Debug, Default, Deserialize)]
+pub struct StructuredUserAgent<'a> {
+    #[serde(borrow, default, deserialize_with = "nullable")]
+    pub browsers: Vec<BrandVersion<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct BrandVersion<'a> {
+    #[serde(borrow)]
+    pub brand: Option<Text<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

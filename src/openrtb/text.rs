@@ -118,8 +118,7 @@ mod tests {
 
     #[test]
     fn flags_are_lenient() {
-        let flags: Vec<Flag> =
-            serde_json::from_str(r#"[1, 0, true, "1", "0", null, 2, 0.0]"#).unwrap();
+        let flags: Vec<Flag> = serde_json::from_str(r#"[1, 0, true, "1", "0", null, 2, 0.0]"#).unwrap();
         let set: Vec<bool> = flags.iter().map(|f| f.0).collect();
         assert_eq!(set, [true, false, true, true, false, false, true, false]);
     }

@@ -51,18 +51,9 @@ impl FrequencyStore {
         let Some(window) = map.get(&slot(user, campaign)) else {
             return true;
         };
-        let hour_count = if window.hour == hour {
-            window.hour_count
-        } else {
-            0
-        };
-        let day_count = if window.day == day {
-            window.day_count
-        } else {
-            0
-        };
-        cap.per_hour.is_none_or(|max| hour_count < max)
-            && cap.per_day.is_none_or(|max| day_count < max)
+        let hour_count = if window.hour == hour { window.hour_count } else { 0 };
+        let day_count = if window.day == day { window.day_count } else { 0 };
+        cap.per_hour.is_none_or(|max| hour_count < max) && cap.per_day.is_none_or(|max| day_count < max)
     }
 
     /// Counts one impression.

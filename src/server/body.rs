@@ -30,12 +30,7 @@ pub enum BodyError {
     UnsupportedEncoding(String),
 }
 
-pub async fn read(
-    headers: &HeaderMap,
-    body: Incoming,
-    limit: usize,
-    timeout: Duration,
-) -> Result<Bytes, BodyError> {
+pub async fn read(headers: &HeaderMap, body: Incoming, limit: usize, timeout: Duration) -> Result<Bytes, BodyError> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -44,8 +39,7 @@ pub async fn read(
         // Read and discard a moderately oversized body so the client gets
         // the 413 instead of a reset; close at once on anything larger.
         if len <= DRAIN_CAP {
-            let _ = tokio::time::timeout(timeout, Limited::new(body, DRAIN_CAP as usize).collect())
-                .await;
+            let _ = tokio::time::timeout(timeout, Limited::new(body, DRAIN_CAP as usize).collect()).await;
         }
         return Err(BodyError::TooLarge(limit));
     }
@@ -79,9 +73,7 @@ pub async fn read(
 pub fn inflate(compressed: &[u8], limit: usize) -> Result<Vec<u8>, BodyError> {
     let mut out = Vec::with_capacity(compressed.len() * 4);
     let mut decoder = flate2::read::GzDecoder::new(compressed).take(limit as u64 + 1);
-    decoder
-        .read_to_end(&mut out)
-        .map_err(|_| BodyError::BadGzip)?;
+    decoder.read_to_end(&mut out).map_err(|_| BodyError::BadGzip)?;
     if out.len() > limit {
         return Err(BodyError::TooLarge(limit));
     }
@@ -91,10 +83,7 @@ pub fn inflate(compressed: &[u8], limit: usize) -> Result<Vec<u8>, BodyError> {
 /// Compresses a response body (fast level: bodies are small and hot).
 pub fn deflate(body: &[u8]) -> Vec<u8> {
     use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 2),
-        flate2::Compression::fast(),
-    );
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 2), flate2::Compression::fast());
     // Writing into a Vec cannot fail.
     let _ = encoder.write_all(body);
     encoder.finish().unwrap_or_default()

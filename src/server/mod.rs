@@ -61,15 +61,9 @@ pub enum StartError {
     #[error("audience snapshot: {0}")]
     Snapshot(#[from] SnapshotError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot create data directory {path}: {source}")]
-    DataDir {
-        path: String,
-        source: std::io::Error,
-    },
+    DataDir { path: String, source: std::io::Error },
     #[error("cannot watch the config directory: {0}")]
     Watch(#[from] notify::Error),
 }
@@ -103,9 +97,7 @@ impl Running {
 pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
     let config = config::load(&options.config_dir)?;
     if config.settings.signing_key_is_dev {
-        tracing::warn!(
-            "using the bundled development URL-signing key: set BULLSEYE_SIGNING_KEY in production"
-        );
+        tracing::warn!("using the bundled development URL-signing key: set BULLSEYE_SIGNING_KEY in production");
     }
     std::fs::create_dir_all(&options.data_dir).map_err(|source| StartError::DataDir {
         path: options.data_dir.display().to_string(),
@@ -119,9 +111,7 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
     let registry = Arc::new(StateRegistry::default());
     let world = Arc::new(ArcSwap::from_pointee(World::build(config, &registry)));
     let metrics = Arc::new(Metrics::new(world.clone()));
-    metrics
-        .audience_users
-        .set(audience.current().user_count() as i64);
+    metrics.audience_users.set(audience.current().user_count() as i64);
 
     let listener = TcpListener::bind(options.listen)
         .await
@@ -211,10 +201,7 @@ async fn serve(listener: TcpListener, app: Arc<App>, mut stopped: oneshot::Recei
             }
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tracing::warn!(
-                max_connections,
-                "connection limit reached; closing new connection"
-            );
+            tracing::warn!(max_connections, "connection limit reached; closing new connection");
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -230,10 +217,7 @@ async fn serve(listener: TcpListener, app: Arc<App>, mut stopped: oneshot::Recei
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!("in-flight requests did not finish in time");
     }
     tracing::info!("server stopped");

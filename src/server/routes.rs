@@ -4,9 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{
-    ACCEPT_ENCODING, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, LOCATION,
-};
+use http::header::{ACCEPT_ENCODING, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, LOCATION};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -64,9 +62,7 @@ impl Reply {
     }
 
     fn error_json(message: &str) -> Full<Bytes> {
-        Full::new(Bytes::from(
-            serde_json::json!({ "error": message }).to_string(),
-        ))
+        Full::new(Bytes::from(serde_json::json!({ "error": message }).to_string()))
     }
 
     pub fn into_response(self) -> Response<Full<Bytes>> {
@@ -74,14 +70,8 @@ impl Reply {
         let json = HeaderValue::from_static("application/json");
         let mut builder = Response::builder().status(status);
         let body = match self {
-            Reply::Bid {
-                body,
-                gzip,
-                version,
-            } => {
-                builder = builder
-                    .header(CONTENT_TYPE, json)
-                    .header("x-openrtb-version", version);
+            Reply::Bid { body, gzip, version } => {
+                builder = builder.header(CONTENT_TYPE, json).header("x-openrtb-version", version);
                 if gzip && body.len() >= GZIP_MIN_BYTES {
                     builder = builder.header(CONTENT_ENCODING, "gzip");
                     Full::new(Bytes::from(body::deflate(&body)))
@@ -124,9 +114,7 @@ impl Reply {
                 Full::new(Bytes::from_static(PIXEL_GIF))
             }
             Reply::Redirect(location) => {
-                builder = builder
-                    .header(LOCATION, location)
-                    .header(CACHE_CONTROL, "no-store");
+                builder = builder.header(LOCATION, location).header(CACHE_CONTROL, "no-store");
                 Full::default()
             }
             Reply::NoContent => Full::default(),
@@ -142,9 +130,7 @@ impl Reply {
                 Full::new(Bytes::from(text))
             }
         };
-        builder
-            .body(body)
-            .unwrap_or_else(|_| Response::new(Full::default()))
+        builder.body(body).unwrap_or_else(|_| Response::new(Full::default()))
     }
 }
 
@@ -193,25 +179,14 @@ fn accepts_gzip(request: &Request<Incoming>) -> bool {
 }
 
 fn json_content_type(request: &Request<Incoming>) -> bool {
-    let Some(value) = request
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(value) = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return true; // Many exchanges send none.
     };
     let mime = value.split(';').next().unwrap_or("").trim();
-    mime.eq_ignore_ascii_case("application/json")
-        || mime.eq_ignore_ascii_case("text/plain")
-        || mime.is_empty()
+    mime.eq_ignore_ascii_case("application/json") || mime.eq_ignore_ascii_case("text/plain") || mime.is_empty()
 }
 
-async fn bid(
-    app: &App,
-    request: Request<Incoming>,
-    exchange: Option<String>,
-    received: Instant,
-) -> Reply {
+async fn bid(app: &App, request: Request<Incoming>, exchange: Option<String>, received: Instant) -> Reply {
     if request.method() != Method::POST {
         return Reply::MethodNotAllowed("POST");
     }
@@ -232,11 +207,7 @@ async fn bid(
         Err(e) => return Reply::BadRequest(e.to_string()),
     };
     let reply = match app.bidder.bid(exchange.as_deref(), &bytes, received) {
-        Outcome::Bid { body, .. } => Reply::Bid {
-            body,
-            gzip,
-            version,
-        },
+        Outcome::Bid { body, .. } => Reply::Bid { body, gzip, version },
         Outcome::NoBid(_) => Reply::NoBid { version },
         Outcome::Invalid(e) => Reply::BadRequest(e.to_string()),
         Outcome::UnknownExchange => Reply::NotFound,
@@ -252,14 +223,7 @@ fn tracking(app: &App, request: &Request<Incoming>, event: &str) -> Reply {
     let world = app.bidder.world.load();
     let query = request.uri().query().unwrap_or("");
     let now = app.bidder.clock.now();
-    match notice::handle(
-        &world.signer,
-        &world,
-        &app.bidder.frequency,
-        now,
-        event,
-        query,
-    ) {
+    match notice::handle(&world.signer, &world, &app.bidder.frequency, now, event, query) {
         TrackingReply::Pixel => {
             app.bidder.metrics.impressions.inc();
             Reply::Pixel

@@ -16,9 +16,9 @@ use super::sign::{BidToken, Event, Signer, TrackingError, Verified};
 
 /// A transparent 1×1 GIF.
 pub const PIXEL_GIF: &[u8] = &[
-    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
-    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
+    0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02,
+    0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
 
 /// How to answer a tracking request.
@@ -104,11 +104,7 @@ pub fn handle(
     event: &str,
     query: &str,
 ) -> TrackingReply {
-    let Verified {
-        event,
-        token,
-        price,
-    } = match signer.verify(event, query) {
+    let Verified { event, token, price } = match signer.verify(event, query) {
         Ok(verified) => verified,
         Err(e) => return TrackingReply::Forbidden(e),
     };
@@ -125,12 +121,7 @@ pub fn handle(
             let Some(c) = world.campaign_by_id(&token.campaign) else {
                 return TrackingReply::Gone;
             };
-            let Some(creative) = c
-                .campaign
-                .creatives
-                .iter()
-                .find(|cr| cr.id == token.creative)
-            else {
+            let Some(creative) = c.campaign.creatives.iter().find(|cr| cr.id == token.creative) else {
                 return TrackingReply::Gone;
             };
             let medium = match c.campaign.pricing {
@@ -151,7 +142,10 @@ mod tests {
     use super::*;
 
     fn token() -> BidToken {
-        BidToken::parse("b=1&r=r&i=1&c=acme&k=cr%201&x=default&cur=USD&p=2000000&v=2000000&t=0&u=0000000000000000&test=0").unwrap()
+        BidToken::parse(
+            "b=1&r=r&i=1&c=acme&k=cr%201&x=default&cur=USD&p=2000000&v=2000000&t=0&u=0000000000000000&test=0",
+        )
+        .unwrap()
     }
 
     #[test]
@@ -161,10 +155,7 @@ mod tests {
             with_utm("https://shop.example/p?id=7#top", &t, "cpc"),
             "https://shop.example/p?id=7&utm_source=default&utm_medium=cpc&utm_campaign=acme&utm_content=cr%201#top"
         );
-        assert!(
-            with_utm("https://shop.example/", &t, "display")
-                .starts_with("https://shop.example/?utm_source=")
-        );
+        assert!(with_utm("https://shop.example/", &t, "display").starts_with("https://shop.example/?utm_source="));
     }
 
     #[test]

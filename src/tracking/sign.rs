@@ -213,8 +213,7 @@ impl BidToken {
                     9
                 }
                 "u" => {
-                    token.user =
-                        u64::from_str_radix(value, 16).map_err(|_| TrackingError::Malformed)?;
+                    token.user = u64::from_str_radix(value, 16).map_err(|_| TrackingError::Malformed)?;
                     10
                 }
                 "test" => {
@@ -225,9 +224,7 @@ impl BidToken {
             };
             seen |= 1 << bit;
         }
-        const NAMES: [&str; 12] = [
-            "b", "r", "i", "c", "k", "x", "cur", "p", "v", "t", "u", "test",
-        ];
+        const NAMES: [&str; 12] = ["b", "r", "i", "c", "k", "x", "cur", "p", "v", "t", "u", "test"];
         match (0..12).find(|bit| seen & (1 << bit) == 0) {
             Some(missing) => Err(TrackingError::MissingField(NAMES[missing])),
             None => Ok(token),
@@ -253,8 +250,7 @@ pub struct Verified {
 
 impl Signer {
     pub fn new(key: &[u8], previous: Option<&[u8]>) -> Signer {
-        let mac =
-            |key: &[u8]| HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+        let mac = |key: &[u8]| HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
         Signer {
             current: mac(key),
             previous: previous.map(mac),
@@ -271,10 +267,7 @@ impl Signer {
 
     /// The signature of `payload` for `event`, base64url.
     pub fn signature(&self, event: Event, payload: &str) -> String {
-        let tag = self
-            .mac(&self.current, event, payload)
-            .finalize()
-            .into_bytes();
+        let tag = self.mac(&self.current, event, payload).finalize().into_bytes();
         URL_SAFE_NO_PAD.encode(&tag[..SIGNATURE_BYTES])
     }
 
@@ -303,9 +296,7 @@ impl Signer {
         let (payload, rest) = (&query[..at], &query[at + 3..]);
         let (signature, price) = match rest.split_once('&') {
             Some((signature, price)) if event.carries_price() => {
-                let price = price
-                    .strip_prefix("price=")
-                    .ok_or(TrackingError::Malformed)?;
+                let price = price.strip_prefix("price=").ok_or(TrackingError::Malformed)?;
                 (signature, Some(price.to_string()))
             }
             Some(_) => return Err(TrackingError::Malformed),
@@ -325,11 +316,10 @@ impl Signer {
             .mac(&self.current, event, payload)
             .verify_truncated_left(tag)
             .is_ok()
-            || self.previous.as_ref().is_some_and(|p| {
-                self.mac(p, event, payload)
-                    .verify_truncated_left(tag)
-                    .is_ok()
-            });
+            || self
+                .previous
+                .as_ref()
+                .is_some_and(|p| self.mac(p, event, payload).verify_truncated_left(tag).is_ok());
         if !valid {
             return Err(TrackingError::BadSignature);
         }
@@ -411,10 +401,7 @@ mod tests {
         let rotated = Signer::new(b"new-key-0123456789", Some(b"old-key-0123456789"));
         assert!(rotated.verify(event, query).is_ok());
         let forgotten = Signer::new(b"new-key-0123456789", None);
-        assert_eq!(
-            forgotten.verify(event, query),
-            Err(TrackingError::BadSignature)
-        );
+        assert_eq!(forgotten.verify(event, query), Err(TrackingError::BadSignature));
     }
 
     #[test]
@@ -422,9 +409,6 @@ mod tests {
         let signer = Signer::new(b"a-test-key-of-some-length", None);
         let url = signer.url("http://h", Event::Impression, &token().payload());
         let (_, query) = split(&url);
-        assert_eq!(
-            signer.verify("click", query),
-            Err(TrackingError::BadSignature)
-        );
+        assert_eq!(signer.verify("click", query), Err(TrackingError::BadSignature));
     }
 }

@@ -44,11 +44,7 @@ impl TestBidder {
     }
 
     /// POSTs a bid request; returns the status and the JSON body, if any.
-    pub async fn bid_at(
-        &self,
-        path: &str,
-        body: impl Into<reqwest::Body>,
-    ) -> (StatusCode, Option<Value>) {
+    pub async fn bid_at(&self, path: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Option<Value>) {
         let response = self
             .client
             .post(self.url(path))
@@ -104,11 +100,7 @@ pub fn client() -> reqwest::Client {
 }
 
 /// Starts the real server on 127.0.0.1:0.
-pub async fn spawn_bidder_with(
-    config_dir: &Path,
-    clock: Arc<dyn Clock>,
-    watch: bool,
-) -> TestBidder {
+pub async fn spawn_bidder_with(config_dir: &Path, clock: Arc<dyn Clock>, watch: bool) -> TestBidder {
     let data = tempfile::tempdir().unwrap();
     let options = ServeOptions {
         config_dir: config_dir.to_path_buf(),
@@ -131,12 +123,7 @@ pub async fn spawn_bidder_with(
 
 /// The bundled default config, system clock.
 pub async fn spawn_default_bidder() -> TestBidder {
-    spawn_bidder_with(
-        &repo_root().join("bidder-config"),
-        Arc::new(SystemClock),
-        false,
-    )
-    .await
+    spawn_bidder_with(&repo_root().join("bidder-config"), Arc::new(SystemClock), false).await
 }
 
 /// Test settings: one default exchange, a few FX rates, a test key.
@@ -155,9 +142,13 @@ snapshot = "audience.snapshot"
 signing_key = "test-signing-key-0123456789"
 admin_token = "test-admin-token"
 
+[traffic]
+datacenter_ranges = ["198.51.100.0/24"]
+
 [[exchange]]
 name = "default"
 seat = "testseat"
+network_allowance_ms = 30
 "#;
 
 /// Writes a config directory: settings, one campaigns file, and an audience
@@ -179,11 +170,7 @@ pub fn write_snapshot(dir: &Path, audience_csv: &str) {
 }
 
 /// Starts a bidder on a config written by [`write_config`], at a fixed time.
-pub async fn spawn_test_bidder(
-    campaigns: &str,
-    audience_csv: &str,
-    now: &str,
-) -> (TestBidder, Arc<ManualClock>) {
+pub async fn spawn_test_bidder(campaigns: &str, audience_csv: &str, now: &str) -> (TestBidder, Arc<ManualClock>) {
     let dir = write_config(TEST_SETTINGS, campaigns, audience_csv);
     let clock = Arc::new(ManualClock::new(now.parse().unwrap()));
     let mut bidder = spawn_bidder_with(dir.path(), clock.clone(), false).await;
