@@ -32,6 +32,7 @@ pub mod bidder;
 pub mod campaigns;
 pub mod clock;
 pub mod config;
+pub mod ledger;
 pub mod metrics;
 pub mod money;
 pub mod openrtb;

@@ -1,0 +1,115 @@
+//! Billing-log records and their on-disk framing.
+//!
+//! A frame is `length: u32 LE | crc32: u32 LE | payload`, the payload one
+//! JSON object (readable with standard tools once the 8-byte header is
+//! skipped, and tolerant of fields added later). A torn or corrupt frame —
+//! short header, short payload, CRC mismatch, unreadable JSON — ends the
+//! readable part of a file.
+
+use serde::{Deserialize, Serialize};
+
+/// Largest payload accepted when reading (a record is a few hundred bytes).
+const MAX_PAYLOAD: usize = 64 * 1024;
+
+/// What happened to a bid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Win,
+    Bill,
+    Impression,
+    Click,
+}
+
+/// One acknowledged tracking event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Unix microseconds when the event was recorded.
+    pub at: i64,
+    pub event: EventKind,
+    pub bid: String,
+    pub campaign: String,
+    pub creative: String,
+    pub exchange: String,
+    /// Clearing price (CPM, response currency, micros), for notices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clearing: Option<i64>,
+    /// What the advertiser is charged for this event, base-currency micros.
+    pub charge: i64,
+    /// True when this event is the bid's billable one.
+    pub billed: bool,
+    /// Why a click was not billed (fraud rules), if so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filtered: Option<String>,
+    pub test: bool,
+}
+
+pub fn encode(record: &Record, out: &mut Vec<u8>) {
+    let payload = serde_json::to_vec(record).unwrap_or_default();
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+}
+
+/// Reads frames from the start of `bytes`; returns the records and the
+/// length of the valid prefix (where a torn tail begins).
+pub fn decode_all(bytes: &[u8]) -> (Vec<Record>, usize) {
+    let mut records = Vec::new();
+    let mut at = 0;
+    while bytes.len() - at >= 8 {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
+        if len > MAX_PAYLOAD || bytes.len() - at - 8 < len {
+            break;
+        }
+        let payload = &bytes[at + 8..at + 8 + len];
+        if crc32fast::hash(payload) != crc {
+            break;
+        }
+        let Ok(record) = serde_json::from_slice(payload) else {
+            break;
+        };
+        records.push(record);
+        at += 8 + len;
+    }
+    (records, at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(bid: &str) -> Record {
+        Record {
+            at: 1,
+            event: EventKind::Bill,
+            bid: bid.into(),
+            campaign: "c".into(),
+            creative: "k".into(),
+            exchange: "default".into(),
+            clearing: Some(1_500_000),
+            charge: 1_500,
+            billed: true,
+            filtered: None,
+            test: false,
+        }
+    }
+
+    #[test]
+    fn frames_round_trip_and_torn_tails_are_cut() {
+        let mut bytes = Vec::new();
+        encode(&record("a"), &mut bytes);
+        encode(&record("b"), &mut bytes);
+        let whole = bytes.len();
+        let (records, valid) = decode_all(&bytes);
+        assert_eq!((records.len(), valid), (2, whole));
+        for cut in 1..whole {
+            let (records, valid) = decode_all(&bytes[..cut]);
+            assert!(valid <= cut && records.len() < 2 || cut == whole);
+            assert!(records.iter().all(|r| r.bid == "a"));
+        }
+        let mut flipped = bytes.clone();
+        flipped[whole - 2] ^= 1;
+        assert_eq!(decode_all(&flipped).0.len(), 1);
+    }
+}
