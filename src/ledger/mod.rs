@@ -235,6 +235,7 @@ mod tests {
             billed: true,
             filtered: None,
             test: false,
+            user: 0,
         }
     }
 

@@ -42,6 +42,9 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filtered: Option<String>,
     pub test: bool,
+    /// The user's key (0 when unknown), to restore frequency counts.
+    #[serde(default)]
+    pub user: u64,
 }
 
 pub fn encode(record: &Record, out: &mut Vec<u8>) {
@@ -92,6 +95,7 @@ mod tests {
             billed: true,
             filtered: None,
             test: false,
+            user: 0,
         }
     }
 

@@ -31,9 +31,11 @@ use crate::campaigns::World;
 use crate::campaigns::index::StateRegistry;
 use crate::clock::Clock;
 use crate::config::{self, ConfigErrors};
+use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::Metrics;
 use crate::pacing::FrequencyStore;
 use crate::reload::Reloader;
+use crate::tracking::notice::Tracker;
 
 /// Longest wait for in-flight requests at shutdown.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,6 +43,7 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Shared by every connection.
 pub struct App {
     pub bidder: Bidder,
+    pub tracker: Tracker,
 }
 
 pub struct ServeOptions {
@@ -66,6 +69,8 @@ pub enum StartError {
     DataDir { path: String, source: std::io::Error },
     #[error("cannot watch the config directory: {0}")]
     Watch(#[from] notify::Error),
+    #[error("billing ledger: {0}")]
+    Ledger(#[from] LedgerError),
 }
 
 /// A started server.
@@ -132,7 +137,16 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
         metrics: metrics.clone(),
         listen_url: format!("http://{addr}"),
     };
-    let app = Arc::new(App { bidder });
+    let (ledger, recovered) = Ledger::open(&options.data_dir.join("ledger"))?;
+    let tracker = Tracker::new(ledger, frequency.clone());
+    tracker.restore(&recovered, &bidder.world.load(), options.clock.now());
+    if !recovered.is_empty() {
+        tracing::info!(
+            records = recovered.len(),
+            "spend, frequency and deduplication restored from the billing log"
+        );
+    }
+    let app = Arc::new(App { bidder, tracker });
     let reloader = Arc::new(Reloader {
         config_dir: options.config_dir.clone(),
         segments_override: options.segments.clone(),
@@ -144,7 +158,7 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
     if options.watch {
         reloader.clone().watch()?;
     }
-    spawn_sweeper(frequency, options.clock.clone());
+    spawn_sweeper(app.clone(), options.clock.clone());
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(serve(listener, app.clone(), stopped));
     tracing::info!(%addr, "bullseye listening on {addr}");
@@ -157,13 +171,16 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
     })
 }
 
-/// Drops frequency windows from past days, once a minute.
-fn spawn_sweeper(frequency: Arc<FrequencyStore>, clock: Arc<dyn Clock>) {
+/// Drops frequency windows from past days and deduplication entries past
+/// the notice window, once a minute.
+fn spawn_sweeper(app: Arc<App>, clock: Arc<dyn Clock>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            frequency.sweep(clock.now());
+            let now = clock.now();
+            app.tracker.frequency.sweep(now);
+            app.tracker.sweep(now);
         }
     });
 }

@@ -10,7 +10,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 
 use crate::bidder::Outcome;
-use crate::tracking::notice::{self, PIXEL_GIF, TrackingReply};
+use crate::tracking::notice::{PIXEL_GIF, TrackingReply};
 
 use super::App;
 use super::body::{self, BodyError};
@@ -43,6 +43,8 @@ pub enum Reply {
     NoContent,
     Text(&'static str),
     Metrics(String),
+    /// The billing ledger cannot write: not acknowledged, retry later.
+    Unavailable,
 }
 
 impl Reply {
@@ -58,6 +60,7 @@ impl Reply {
             Reply::NotFound => StatusCode::NOT_FOUND,
             Reply::Forbidden => StatusCode::FORBIDDEN,
             Reply::Redirect(_) => StatusCode::FOUND,
+            Reply::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -118,6 +121,10 @@ impl Reply {
                 Full::default()
             }
             Reply::NoContent => Full::default(),
+            Reply::Unavailable => {
+                builder = builder.header(CONTENT_TYPE, json).header("retry-after", "1");
+                Reply::error_json("billing ledger unavailable")
+            }
             Reply::Text(text) => {
                 builder = builder.header(CONTENT_TYPE, "text/plain; charset=utf-8");
                 Full::new(Bytes::from_static(text.as_bytes()))
@@ -216,14 +223,14 @@ async fn bid(app: &App, request: Request<Incoming>, exchange: Option<String>, re
     reply
 }
 
-fn tracking(app: &App, request: &Request<Incoming>, event: &str) -> Reply {
+async fn tracking(app: &App, request: &Request<Incoming>, event: &str) -> Reply {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return Reply::MethodNotAllowed("GET, HEAD");
     }
-    let world = app.bidder.world.load();
+    let world = app.bidder.world.load_full();
     let query = request.uri().query().unwrap_or("");
     let now = app.bidder.clock.now();
-    match notice::handle(&world.signer, &world, &app.bidder.frequency, now, event, query) {
+    match app.tracker.handle(&world, now, event, query).await {
         TrackingReply::Pixel => {
             app.bidder.metrics.impressions.inc();
             Reply::Pixel
@@ -236,6 +243,7 @@ fn tracking(app: &App, request: &Request<Incoming>, event: &str) -> Reply {
             Reply::Forbidden
         }
         TrackingReply::Gone => Reply::NotFound,
+        TrackingReply::Unavailable => Reply::Unavailable,
     }
 }
 
@@ -252,9 +260,10 @@ pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Full<Byte
             _ => Reply::NotFound,
         }
     } else if let Some(event) = path.strip_prefix("/t/") {
-        tracking(app, &request, event)
+        tracking(app, &request, event).await
     } else {
         match (request.method(), path.as_str()) {
+            (&Method::GET | &Method::HEAD, "/healthz") if !app.tracker.ledger.is_healthy() => Reply::Unavailable,
             (&Method::GET | &Method::HEAD, "/healthz") => Reply::Text("ok\n"),
             (&Method::GET, "/metrics") => Reply::Metrics(app.bidder.metrics.render()),
             (_, "/healthz" | "/metrics") => Reply::MethodNotAllowed("GET"),

@@ -6,13 +6,19 @@
 //! (The billing ledger, deduplication and budgets behind these events are
 //! the money work; this module is where they plug in.)
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 
-use crate::campaigns::World;
+use crate::campaigns::index::CompiledCampaign;
+use crate::campaigns::{Pricing, World};
+use crate::clock::local_day;
+use crate::config::BillingEvent;
+use crate::ledger::{EventKind, Ledger, Record};
 use crate::money::Micros;
 use crate::pacing::FrequencyStore;
 
-use super::sign::{BidToken, Event, Signer, TrackingError, Verified};
+use super::sign::{BidToken, Event, TrackingError, Verified};
 
 /// A transparent 1×1 GIF.
 pub const PIXEL_GIF: &[u8] = &[
@@ -36,6 +42,8 @@ pub enum TrackingReply {
     Forbidden(TrackingError),
     /// 404: the campaign or creative no longer exists.
     Gone,
+    /// 503: the event could not be recorded durably; not acknowledged.
+    Unavailable,
 }
 
 /// Parses and checks a clearing price (CPM, response currency): present,
@@ -95,45 +103,204 @@ pub fn with_utm(landing: &str, token: &BidToken, medium: &str) -> String {
     url
 }
 
-/// Handles `/t/{event}?{query}`.
-pub fn handle(
-    signer: &Signer,
-    world: &World,
-    frequency: &FrequencyStore,
-    now: Timestamp,
-    event: &str,
-    query: &str,
-) -> TrackingReply {
-    let Verified { event, token, price } = match signer.verify(event, query) {
-        Ok(verified) => verified,
-        Err(e) => return TrackingReply::Forbidden(e),
-    };
+/// How long after the bid its notices are accepted (and remembered for
+/// deduplication).
+pub const NOTICE_WINDOW_SECS: i64 = 24 * 3600;
+
+/// Tracking state: the ledger, what each bid has already recorded, and the
+/// frequency counts impressions feed.
+pub struct Tracker {
+    pub ledger: Ledger,
+    pub frequency: Arc<FrequencyStore>,
+    /// (bid, event) → when recorded and at what clearing price. Lock-free;
+    /// entries older than the notice window are swept.
+    seen: papaya::HashMap<u64, Seen, foldhash::fast::RandomState>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    at_secs: i64,
+    clearing: Option<i64>,
+}
+
+fn seen_key(bid: &str, event: EventKind) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bid.as_bytes()) ^ (event as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+fn kind(event: Event) -> EventKind {
     match event {
-        Event::Impression => {
-            if token.user != 0
-                && let Some(c) = world.campaign_by_id(&token.campaign)
-            {
-                frequency.record(token.user, c.key, now);
+        Event::Win => EventKind::Win,
+        Event::Bill => EventKind::Bill,
+        Event::Impression => EventKind::Impression,
+        Event::Click => EventKind::Click,
+    }
+}
+
+/// The notice that bills an impression at this exchange.
+fn billing_kind(world: &World, exchange: &str) -> EventKind {
+    match world.settings.exchange(exchange).map(|e| e.billing_event) {
+        Some(BillingEvent::Nurl) => EventKind::Win,
+        _ => EventKind::Bill,
+    }
+}
+
+impl Tracker {
+    pub fn new(ledger: Ledger, frequency: Arc<FrequencyStore>) -> Tracker {
+        Tracker {
+            ledger,
+            frequency,
+            seen: papaya::HashMap::builder().hasher(Default::default()).build(),
+        }
+    }
+
+    /// Rebuilds spend, frequency counts and deduplication from the ledger.
+    pub fn restore(&self, records: &[Record], world: &World, now: Timestamp) {
+        let seen = self.seen.pin();
+        for record in records {
+            let at_secs = record.at.div_euclid(1_000_000);
+            if now.as_second() - at_secs > NOTICE_WINDOW_SECS {
+                continue;
             }
-            TrackingReply::Pixel
+            seen.insert(
+                seen_key(&record.bid, record.event),
+                Seen {
+                    at_secs,
+                    clearing: record.clearing,
+                },
+            );
+            let Some(c) = world.campaign_by_id(&record.campaign) else {
+                continue;
+            };
+            let at = Timestamp::from_second(at_secs).unwrap_or(now);
+            if record.charge > 0 {
+                c.state
+                    .spend
+                    .add(local_day(at, &c.campaign.time_zone), Micros(record.charge));
+            }
+            if record.event == EventKind::Impression && record.user != 0 {
+                self.frequency.record(record.user, c.key, at);
+            }
         }
-        Event::Click => {
-            let Some(c) = world.campaign_by_id(&token.campaign) else {
-                return TrackingReply::Gone;
-            };
-            let Some(creative) = c.campaign.creatives.iter().find(|cr| cr.id == token.creative) else {
-                return TrackingReply::Gone;
-            };
-            let medium = match c.campaign.pricing {
-                crate::campaigns::Pricing::Cpc => "cpc",
-                crate::campaigns::Pricing::Cpm => "display",
-            };
-            TrackingReply::Redirect(with_utm(&creative.landing_url, &token, medium))
+    }
+
+    /// Forgets bids older than the notice window.
+    pub fn sweep(&self, now: Timestamp) {
+        let horizon = now.as_second() - NOTICE_WINDOW_SECS;
+        self.seen.pin().retain(|_, s| s.at_secs >= horizon);
+    }
+
+    /// Handles `/t/{event}?{query}`: verify, deduplicate, record durably,
+    /// then count spend.
+    pub async fn handle(&self, world: &World, now: Timestamp, event: &str, query: &str) -> TrackingReply {
+        let Verified { event, token, price } = match world.signer.verify(event, query) {
+            Ok(verified) => verified,
+            Err(e) => return TrackingReply::Forbidden(e),
+        };
+        let age = now.as_second() - token.issued_at;
+        if !(-300..=NOTICE_WINDOW_SECS).contains(&age) {
+            return TrackingReply::BadPrice("tracking URL expired");
         }
-        Event::Win | Event::Bill => match clearing_price(price.as_deref(), &token) {
-            Ok(_) => TrackingReply::Accepted,
-            Err(why) => TrackingReply::BadPrice(why),
-        },
+        let clearing = match event {
+            Event::Win | Event::Bill => match clearing_price(price.as_deref(), &token) {
+                Ok(price) => Some(price),
+                Err(why) => return TrackingReply::BadPrice(why),
+            },
+            _ => None,
+        };
+        let Some(c) = world.campaign_by_id(&token.campaign) else {
+            return TrackingReply::Gone;
+        };
+        let Some(creative) = c.campaign.creatives.iter().find(|cr| cr.id == token.creative) else {
+            return TrackingReply::Gone;
+        };
+        let answer = match event {
+            Event::Impression => TrackingReply::Pixel,
+            Event::Click => {
+                let medium = match c.campaign.pricing {
+                    Pricing::Cpc => "cpc",
+                    Pricing::Cpm => "display",
+                };
+                TrackingReply::Redirect(with_utm(&creative.landing_url, &token, medium))
+            }
+            Event::Win | Event::Bill => TrackingReply::Accepted,
+        };
+        let event_kind = kind(event);
+        let key = seen_key(&token.bid_id, event_kind);
+        let claim = Seen {
+            at_secs: now.as_second(),
+            clearing: clearing.map(|p| p.0),
+        };
+        // Claim the (bid, event) first, so that concurrent duplicates cannot
+        // both be recorded; a duplicate is acknowledged, never billed again.
+        if self.seen.pin().try_insert(key, claim).is_err() {
+            return answer;
+        }
+        let (charge, filtered) = self.charge(world, c, &token, event_kind, clearing);
+        let record = Record {
+            at: now.as_microsecond(),
+            event: event_kind,
+            bid: token.bid_id.clone(),
+            campaign: token.campaign.clone(),
+            creative: token.creative.clone(),
+            exchange: token.exchange.clone(),
+            clearing: clearing.map(|p| p.0),
+            charge: charge.0,
+            billed: charge.0 > 0,
+            filtered,
+            test: token.test,
+            user: token.user,
+        };
+        if let Err(e) = self.ledger.append(&record).await {
+            self.seen.pin().remove(&key);
+            tracing::error!(error = %e, "tracking event not recorded");
+            return TrackingReply::Unavailable;
+        }
+        if charge.0 > 0 {
+            c.state.spend.add(local_day(now, &c.campaign.time_zone), charge);
+        }
+        if event == Event::Impression && token.user != 0 {
+            self.frequency.record(token.user, c.key, now);
+        }
+        answer
+    }
+
+    /// What this event costs the advertiser, or why a click is not billed.
+    fn charge(
+        &self,
+        world: &World,
+        c: &CompiledCampaign,
+        token: &BidToken,
+        event: EventKind,
+        clearing: Option<Micros>,
+    ) -> (Micros, Option<String>) {
+        if token.test || token.bid_price.0 <= 0 {
+            return (Micros::ZERO, None);
+        }
+        let billing = billing_kind(world, &token.exchange);
+        match (c.campaign.pricing, event) {
+            // CPM: the clearing price (a CPM, in the response currency)
+            // brought back to base currency in proportion to the bid, per
+            // impression.
+            (Pricing::Cpm, e) if e == billing => match clearing {
+                Some(price) => (price.mul_div_floor(token.bid_value.0, token.bid_price.0 * 1000), None),
+                None => (Micros::ZERO, None),
+            },
+            // CPC: a click is charged max_cpc × clearing / bid, once the
+            // impression was billed.
+            (Pricing::Cpc, EventKind::Click) => {
+                let billed = self.seen.pin().get(&seen_key(&token.bid_id, billing)).copied();
+                match billed.and_then(|s| s.clearing) {
+                    Some(price) => (
+                        c.campaign
+                            .max_bid
+                            .mul_div_floor(price.min(token.bid_price.0), token.bid_price.0),
+                        None,
+                    ),
+                    None => (Micros::ZERO, Some("no_impression".into())),
+                }
+            }
+            _ => (Micros::ZERO, None),
+        }
     }
 }
 

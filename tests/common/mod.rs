@@ -102,10 +102,17 @@ pub fn client() -> reqwest::Client {
 /// Starts the real server on 127.0.0.1:0.
 pub async fn spawn_bidder_with(config_dir: &Path, clock: Arc<dyn Clock>, watch: bool) -> TestBidder {
     let data = tempfile::tempdir().unwrap();
+    let mut bidder = spawn_bidder_in(config_dir, data.path(), clock, watch).await;
+    bidder.dirs.push(data);
+    bidder
+}
+
+/// Starts the real server with a given data directory (restart tests).
+pub async fn spawn_bidder_in(config_dir: &Path, data_dir: &Path, clock: Arc<dyn Clock>, watch: bool) -> TestBidder {
     let options = ServeOptions {
         config_dir: config_dir.to_path_buf(),
         listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_path_buf(),
+        data_dir: data_dir.to_path_buf(),
         segments: None,
         clock,
         watch,
@@ -117,7 +124,7 @@ pub async fn spawn_bidder_with(config_dir: &Path, clock: Arc<dyn Clock>, watch: 
         addr: running.addr,
         running: Some(running),
         client: client(),
-        dirs: vec![data],
+        dirs: vec![],
     }
 }
 

@@ -1,0 +1,91 @@
+//! Notices are recorded once, durably, with the right charge, and survive a
+//! restart (spend and deduplication restored from the billing log).
+
+mod common;
+
+use std::sync::Arc;
+
+use bullseye::clock::ManualClock;
+use bullseye::ledger::{EventKind, read_all};
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const CAMPAIGNS: &str = r#"
+[[campaign]]
+id = "generic"
+advertiser = "Generic"
+adomain = ["generic.example"]
+pricing = "cpm"
+max_bid = "1.00"
+daily_budget = "100"
+  [[campaign.creative]]
+  id = "g1"
+  format = "banner"
+  w = 300
+  h = 250
+  image_url = "https://cdn.generic.example/a.png"
+  landing_url = "https://generic.example/"
+"#;
+
+fn pixel(bid: &Value) -> String {
+    let adm = bid["adm"].as_str().unwrap();
+    let start = adm.find("/t/imp?").unwrap();
+    let begin = adm[..start].rfind('"').unwrap() + 1;
+    adm[begin..begin + adm[begin..].find('"').unwrap()].replace("&amp;", "&")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_are_recorded_once_and_survive_a_restart() {
+    let config = write_config(TEST_SETTINGS, CAMPAIGNS, "u,a\n");
+    let data = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap()));
+    let bidder = spawn_bidder_in(config.path(), data.path(), clock.clone(), false).await;
+
+    let (status, response) = bidder.bid_json(&banner_request("someone", 0.0, json!({}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let bid = response.unwrap()["seatbid"][0]["bid"][0].clone();
+    let burl = bid["burl"].as_str().unwrap().replace("${AUCTION_PRICE}", "0.80");
+    let nurl = bid["nurl"].as_str().unwrap().replace("${AUCTION_PRICE}", "0.80");
+    for url in [&burl, &burl, &nurl, &nurl, &pixel(&bid), &pixel(&bid)] {
+        let status = bidder.get(url).await.status();
+        assert!(
+            status == StatusCode::NO_CONTENT || status == StatusCode::OK,
+            "{url}: {status}"
+        );
+    }
+    // Test requests are answered and recorded, never billed.
+    let (_, test) = bidder
+        .bid_json(&banner_request("someone", 0.0, json!({"test": 1})))
+        .await;
+    let test_burl = test.unwrap()["seatbid"][0]["bid"][0]["burl"]
+        .as_str()
+        .unwrap()
+        .replace("${AUCTION_PRICE}", "0.80");
+    assert_eq!(bidder.get(&test_burl).await.status(), StatusCode::NO_CONTENT);
+    bidder.stop().await;
+
+    let records = read_all(&data.path().join("ledger")).unwrap();
+    let count = |kind| records.iter().filter(|r| r.event == kind).count();
+    assert_eq!(
+        (
+            count(EventKind::Bill),
+            count(EventKind::Win),
+            count(EventKind::Impression)
+        ),
+        (2, 1, 1)
+    );
+    let billed: Vec<_> = records.iter().filter(|r| r.billed).collect();
+    assert_eq!(billed.len(), 1, "{records:?}");
+    // 0.80 CPM = 0.0008 per impression = 800 micros.
+    assert_eq!((billed[0].charge, billed[0].clearing), (800, Some(800_000)));
+    assert!(records.iter().any(|r| r.test && !r.billed));
+
+    // After a restart, the same notice is still a duplicate.
+    let bidder = spawn_bidder_in(config.path(), data.path(), clock, false).await;
+    let path = &burl[burl.find("/t/").unwrap()..];
+    assert_eq!(bidder.get(path).await.status(), StatusCode::NO_CONTENT);
+    bidder.stop().await;
+    let records = read_all(&data.path().join("ledger")).unwrap();
+    assert_eq!(records.iter().filter(|r| r.event == EventKind::Bill).count(), 2);
+}
