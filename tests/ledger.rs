@@ -89,3 +89,49 @@ async fn notices_are_recorded_once_and_survive_a_restart() {
     let records = read_all(&data.path().join("ledger")).unwrap();
     assert_eq!(records.iter().filter(|r| r.event == EventKind::Bill).count(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_bids_and_notices_never_overspend_by_more_than_one_impression() {
+    // $2 per impression against a $100 budget: 50 impressions.
+    let campaigns = CAMPAIGNS.replace(r#"max_bid = "1.00""#, r#"max_bid = "2000""#);
+    let config = write_config(TEST_SETTINGS, &campaigns, "u,a\n");
+    let data = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap()));
+    let bidder = Arc::new(spawn_bidder_in(config.path(), data.path(), clock, false).await);
+    let mut clients = Vec::new();
+    for client in 0..64 {
+        let bidder = bidder.clone();
+        clients.push(tokio::spawn(async move {
+            let mut won = 0;
+            for round in 0..20 {
+                let request = banner_request(&format!("user-{client}-{round}"), 0.0, json!({}));
+                let (status, response) = bidder.bid_json(&request).await;
+                if status != StatusCode::OK {
+                    continue;
+                }
+                let bid = &response.unwrap()["seatbid"][0]["bid"][0];
+                let price = bid["price"].as_f64().unwrap().to_string();
+                let burl = bid["burl"].as_str().unwrap().replace("${AUCTION_PRICE}", &price);
+                assert_eq!(bidder.get(&burl).await.status(), StatusCode::NO_CONTENT);
+                won += 1;
+            }
+            won
+        }));
+    }
+    let mut won = 0;
+    for client in clients {
+        won += client.await.unwrap();
+    }
+    let records = read_all(&data.path().join("ledger")).unwrap();
+    let spend: i64 = records.iter().map(|r| r.charge).sum();
+    let (budget, price) = (100_000_000, 2_000_000);
+    assert!(spend <= budget + price, "spent {spend} µ with {won} wins");
+    assert!(
+        spend >= budget - price,
+        "stopped early: spent {spend} µ with {won} wins"
+    );
+    assert_eq!(spend, won * price);
+    // Budget spent: no more bids.
+    let (status, _) = bidder.bid_json(&banner_request("late", 0.0, json!({}))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}

@@ -30,6 +30,29 @@ use crate::pacing::FrequencyStore;
 
 pub use decode::DecodeError;
 
+/// Holds the winning bid's cost against its campaign's daily budget; false
+/// when a concurrent bid took the last of it.
+fn reserve(ctx: &enrich::BidCtx, world: &World, choice: &select::Choice) -> bool {
+    let c = world.campaign(choice.rank);
+    let (today, _) = ctx.local_time(c.tz);
+    let minute = ctx.now.as_second().div_euclid(60);
+    let reserved = c
+        .state
+        .spend
+        .try_reserve(today, c.campaign.daily_budget, impression_cost(choice.price), minute);
+    if !reserved {
+        c.state
+            .count_filtered(crate::campaigns::targeting::FilterReason::Budget);
+    }
+    reserved
+}
+
+/// What one impression of a bid at `cpm` costs at most: CPM / 1000,
+/// rounded up.
+pub fn impression_cost(cpm: crate::money::Micros) -> crate::money::Micros {
+    cpm.mul_div_ceil(1, 1000)
+}
+
 /// What became of a bid request.
 #[derive(Debug)]
 pub enum Outcome {
@@ -120,6 +143,9 @@ impl Bidder {
                 Err(_) => private_only = false,
             }
         }
+        if !request.test.0 {
+            choices.retain(|choice| reserve(&ctx, &world, choice));
+        }
         if choices.is_empty() {
             return self.no_bid(if private_only {
                 NoBidReason::PrivateAuction
@@ -142,6 +168,14 @@ impl Bidder {
         Outcome::Bid {
             body,
             bids: choices.len(),
+        }
+    }
+
+    /// Drains expired budget reservations (called every second).
+    pub fn expire_reservations(&self) {
+        let minute = self.clock.now().as_second().div_euclid(60);
+        for c in &self.world.load().campaigns {
+            c.state.spend.expire(minute);
         }
     }
 

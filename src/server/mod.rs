@@ -171,16 +171,20 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
     })
 }
 
-/// Drops frequency windows from past days and deduplication entries past
-/// the notice window, once a minute.
+/// Every second, drains expired budget reservations; once a minute, drops
+/// frequency windows from past days and deduplication entries past the
+/// notice window.
 fn spawn_sweeper(app: Arc<App>, clock: Arc<dyn Clock>) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        for second in 0u64.. {
             tick.tick().await;
-            let now = clock.now();
-            app.tracker.frequency.sweep(now);
-            app.tracker.sweep(now);
+            app.bidder.expire_reservations();
+            if second % 60 == 0 {
+                let now = clock.now();
+                app.tracker.frequency.sweep(now);
+                app.tracker.sweep(now);
+            }
         }
     });
 }

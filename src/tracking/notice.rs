@@ -258,6 +258,13 @@ impl Tracker {
         if charge.0 > 0 {
             c.state.spend.add(local_day(now, &c.campaign.time_zone), charge);
         }
+        if event_kind == billing_kind(world, &token.exchange) && !token.test {
+            // The bid's reservation (its value per impression) is settled.
+            let reserved = token.bid_value.mul_div_ceil(1, 1000);
+            c.state
+                .spend
+                .release(reserved, token.issued_at.div_euclid(60), now.as_second().div_euclid(60));
+        }
         if event == Event::Impression && token.user != 0 {
             self.frequency.record(token.user, c.key, now);
         }
