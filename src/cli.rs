@@ -12,6 +12,7 @@ use bullseye::audience::{Snapshot, builder};
 use bullseye::campaigns::Status;
 use bullseye::clock::SystemClock;
 use bullseye::config;
+use bullseye::ledger;
 use bullseye::server::{self, ServeOptions, StartError};
 
 #[derive(Parser)]
@@ -43,11 +44,29 @@ enum Command {
         #[arg(long, default_value = "bidder-config")]
         config: PathBuf,
     },
+    /// Per campaign and day: bids, wins, impressions, clicks, conversions,
+    /// spend, CTR, eCPM, eCPC, win rate — from the billing log.
+    Report {
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Only this UTC day (YYYY-MM-DD).
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
+    },
     /// Audience snapshots.
     Segments {
         #[command(subcommand)]
         command: SegmentsCommand,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    Table,
+    Csv,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -83,6 +102,7 @@ pub fn main() -> ExitCode {
             segments,
         } => serve(config, listen, data_dir, segments),
         Command::CheckConfig { config } => return check_config(config),
+        Command::Report { data_dir, date, format } => report(&data_dir, date.as_deref(), format),
         Command::Segments {
             command:
                 SegmentsCommand::Build {
@@ -182,6 +202,22 @@ fn check_config(dir: PathBuf) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn report(data_dir: &std::path::Path, date: Option<&str>, format: ReportFormat) -> anyhow::Result<()> {
+    if let Some(date) = date {
+        date.parse::<jiff::civil::Date>()
+            .with_context(|| format!("--date {date:?} is not YYYY-MM-DD"))?;
+    }
+    let ledger = data_dir.join("ledger");
+    anyhow::ensure!(ledger.is_dir(), "no billing log in {}", ledger.display());
+    let rows = ledger::report::build(&ledger, date)?;
+    match format {
+        ReportFormat::Table => print!("{}", ledger::report::table(&rows)),
+        ReportFormat::Csv => print!("{}", ledger::report::csv(&rows)),
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+    }
+    Ok(())
 }
 
 fn build_segments(inputs: &[PathBuf], output: &std::path::Path, max_bad_fraction: f64) -> anyhow::Result<()> {

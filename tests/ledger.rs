@@ -81,6 +81,34 @@ async fn notices_are_recorded_once_and_survive_a_restart() {
     assert_eq!((billed[0].charge, billed[0].clearing), (800, Some(800_000)));
     assert!(records.iter().any(|r| r.test && !r.billed));
 
+    // The report, through the CLI, matches what was acknowledged.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bullseye"))
+        .args(["report", "--format", "json", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let row = &rows[0];
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(
+        (row["campaign"].as_str(), row["date"].as_str(), row["pricing"].as_str()),
+        (Some("generic"), Some("2026-11-24"), Some("cpm"))
+    );
+    let counts: Vec<i64> = [
+        "bids",
+        "wins",
+        "impressions",
+        "clicks",
+        "filtered_clicks",
+        "conversions",
+        "spend_micros",
+    ]
+    .iter()
+    .map(|k| row[k].as_i64().unwrap())
+    .collect();
+    assert_eq!(counts, [1, 1, 1, 0, 0, 0, 800], "{row}");
+
     // After a restart, the same notice is still a duplicate.
     let bidder = spawn_bidder_in(config.path(), data.path(), clock, false).await;
     let path = &burl[burl.find("/t/").unwrap()..];

@@ -11,7 +11,9 @@
 //! restored. A failed write or sync refuses the whole batch and marks the
 //! ledger unhealthy: nothing unwritten is ever acknowledged.
 
+pub mod bids;
 pub mod record;
+pub mod report;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -236,6 +238,7 @@ mod tests {
             filtered: None,
             test: false,
             user: 0,
+            pricing: crate::campaigns::Pricing::Cpm,
         }
     }
 

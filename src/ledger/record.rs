@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::campaigns::Pricing;
+
 /// Largest payload accepted when reading (a record is a few hundred bytes).
 const MAX_PAYLOAD: usize = 64 * 1024;
 
@@ -19,6 +21,8 @@ pub enum EventKind {
     Bill,
     Impression,
     Click,
+    /// A conversion attributed to a click (`clearing` holds its value).
+    Conversion,
 }
 
 /// One acknowledged tracking event.
@@ -45,6 +49,13 @@ pub struct Record {
     /// The user's key (0 when unknown), to restore frequency counts.
     #[serde(default)]
     pub user: u64,
+    /// The campaign's pricing model when the event was recorded.
+    #[serde(default = "cpm")]
+    pub pricing: Pricing,
+}
+
+fn cpm() -> Pricing {
+    Pricing::Cpm
 }
 
 pub fn encode(record: &Record, out: &mut Vec<u8>) {
@@ -96,6 +107,7 @@ mod tests {
             filtered: None,
             test: false,
             user: 0,
+            pricing: Pricing::Cpm,
         }
     }
 

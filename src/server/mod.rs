@@ -14,6 +14,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -31,6 +32,7 @@ use crate::campaigns::World;
 use crate::campaigns::index::StateRegistry;
 use crate::clock::Clock;
 use crate::config::{self, ConfigErrors};
+use crate::ledger::bids::BidFlusher;
 use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::Metrics;
 use crate::pacing::FrequencyStore;
@@ -44,6 +46,31 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct App {
     pub bidder: Bidder,
     pub tracker: Tracker,
+    /// Folds bid counters into the per-day files. Locked only by the
+    /// flusher task and at shutdown.
+    bid_flusher: std::sync::Mutex<BidFlusher>,
+}
+
+impl App {
+    /// Writes bid counts gained since the last flush.
+    pub fn flush_bids(&self) {
+        let date = self
+            .bidder
+            .clock
+            .now()
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .date()
+            .to_string();
+        let world = self.bidder.world.load();
+        let counters = world
+            .campaigns
+            .iter()
+            .map(|c| (c.campaign.id.clone(), c.state.bids.load(Ordering::Relaxed)));
+        let mut flusher = self.bid_flusher.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Err(e) = flusher.flush(&date, counters) {
+            tracing::warn!(error = %e, "bid counts not written");
+        }
+    }
 }
 
 pub struct ServeOptions {
@@ -89,6 +116,8 @@ impl Running {
             let _ = stop.send(());
         }
         let _ = (&mut self.task).await;
+        // Billing events are already durable; bid counts are written now.
+        self.app.flush_bids();
     }
 
     /// Waits until the server stops on its own (it does not, today) or the
@@ -146,7 +175,18 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
             "spend, frequency and deduplication restored from the billing log"
         );
     }
-    let app = Arc::new(App { bidder, tracker });
+    let today = options
+        .clock
+        .now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string();
+    let bid_flusher = std::sync::Mutex::new(BidFlusher::new(tracker.ledger.dir(), &today));
+    let app = Arc::new(App {
+        bidder,
+        tracker,
+        bid_flusher,
+    });
     let reloader = Arc::new(Reloader {
         config_dir: options.config_dir.clone(),
         segments_override: options.segments.clone(),
@@ -180,6 +220,9 @@ fn spawn_sweeper(app: Arc<App>, clock: Arc<dyn Clock>) {
         for second in 0u64.. {
             tick.tick().await;
             app.bidder.expire_reservations();
+            if second % 5 == 0 {
+                app.flush_bids();
+            }
             if second % 60 == 0 {
                 let now = clock.now();
                 app.tracker.frequency.sweep(now);

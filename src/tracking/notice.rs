@@ -249,6 +249,7 @@ impl Tracker {
             filtered,
             test: token.test,
             user: token.user,
+            pricing: c.campaign.pricing,
         };
         if let Err(e) = self.ledger.append(&record).await {
             self.seen.pin().remove(&key);

@@ -1,0 +1,220 @@
+//! `bullseye report`: per campaign and UTC day, from the billing log and
+//! the bid counts.
+//!
+//! Counts exclude test traffic. `wins` are bids with a win or billing
+//! notice, `impressions` bids with an impression pixel or billing notice,
+//! `clicks` clicks that passed the click-quality rules (`filtered_clicks`
+//! the others), `spend_micros` the sum of charges. Ratios are for reading;
+//! money stays in integer micros.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::record::{EventKind, Record};
+use super::{LedgerError, bids, read_all};
+use crate::campaigns::Pricing;
+use crate::money::Micros;
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct Row {
+    pub campaign: String,
+    pub date: String,
+    pub pricing: &'static str,
+    pub bids: u64,
+    pub wins: u64,
+    pub impressions: u64,
+    pub clicks: u64,
+    pub filtered_clicks: u64,
+    pub conversions: u64,
+    pub conversion_value_micros: i64,
+    pub spend_micros: i64,
+    pub ctr: f64,
+    pub ecpm: f64,
+    pub ecpc: f64,
+    pub win_rate: f64,
+}
+
+fn date_of(at_micros: i64) -> String {
+    let at = jiff::Timestamp::from_microsecond(at_micros).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    at.to_zoned_datetime(jiff::tz::TimeZone::UTC).date().to_string()
+}
+
+#[derive(Default)]
+struct Tally {
+    pricing: Option<Pricing>,
+    won: HashSet<String>,
+    shown: HashSet<String>,
+    clicks: u64,
+    filtered_clicks: u64,
+    conversions: u64,
+    conversion_value: i64,
+    spend: i64,
+}
+
+fn ratio(numerator: f64, denominator: u64) -> f64 {
+    if denominator == 0 {
+        0.0
+    } else {
+        numerator / denominator as f64
+    }
+}
+
+/// Builds the rows from records and bid counts, optionally for one date.
+pub fn rows(records: &[Record], bids: &BTreeMap<String, bids::DayBids>, date: Option<&str>) -> Vec<Row> {
+    let mut tallies: BTreeMap<(String, String), Tally> = BTreeMap::new();
+    for record in records.iter().filter(|r| !r.test) {
+        let day = date_of(record.at);
+        if date.is_some_and(|d| d != day) {
+            continue;
+        }
+        let tally = tallies.entry((record.campaign.clone(), day)).or_default();
+        tally.pricing = Some(record.pricing);
+        tally.spend += record.charge;
+        match record.event {
+            EventKind::Win => {
+                tally.won.insert(record.bid.clone());
+            }
+            EventKind::Bill => {
+                tally.won.insert(record.bid.clone());
+                tally.shown.insert(record.bid.clone());
+            }
+            EventKind::Impression => {
+                tally.shown.insert(record.bid.clone());
+            }
+            EventKind::Click if record.filtered.is_some() => tally.filtered_clicks += 1,
+            EventKind::Click => tally.clicks += 1,
+            EventKind::Conversion => {
+                tally.conversions += 1;
+                tally.conversion_value += record.clearing.unwrap_or(0);
+            }
+        }
+    }
+    for (day, campaigns) in bids {
+        if date.is_some_and(|d| d != day) {
+            continue;
+        }
+        for campaign in campaigns.keys() {
+            tallies.entry((campaign.clone(), day.clone())).or_default();
+        }
+    }
+    tallies
+        .into_iter()
+        .map(|((campaign, date), t)| {
+            let bid_count = bids.get(&date).and_then(|d| d.get(&campaign)).copied().unwrap_or(0);
+            let (wins, impressions) = (t.won.len() as u64, t.shown.len() as u64);
+            let spend = Micros(t.spend).to_wire();
+            Row {
+                pricing: match t.pricing {
+                    Some(Pricing::Cpc) => "cpc",
+                    _ => "cpm",
+                },
+                bids: bid_count,
+                wins,
+                impressions,
+                clicks: t.clicks,
+                filtered_clicks: t.filtered_clicks,
+                conversions: t.conversions,
+                conversion_value_micros: t.conversion_value,
+                spend_micros: t.spend,
+                ctr: ratio(t.clicks as f64, impressions),
+                ecpm: ratio(spend * 1000.0, impressions),
+                ecpc: ratio(spend, t.clicks),
+                win_rate: ratio(wins as f64, bid_count),
+                campaign,
+                date,
+            }
+        })
+        .collect()
+}
+
+/// Reads the ledger directory and builds the rows.
+pub fn build(ledger_dir: &Path, date: Option<&str>) -> Result<Vec<Row>, LedgerError> {
+    Ok(rows(&read_all(ledger_dir)?, &bids::load_all(ledger_dir), date))
+}
+
+const HEADER: [&str; 15] = [
+    "campaign",
+    "date",
+    "pricing",
+    "bids",
+    "wins",
+    "impressions",
+    "clicks",
+    "filtered_clicks",
+    "conversions",
+    "conversion_value",
+    "spend",
+    "ctr",
+    "ecpm",
+    "ecpc",
+    "win_rate",
+];
+
+fn cells(row: &Row) -> [String; 15] {
+    [
+        row.campaign.clone(),
+        row.date.clone(),
+        row.pricing.to_string(),
+        row.bids.to_string(),
+        row.wins.to_string(),
+        row.impressions.to_string(),
+        row.clicks.to_string(),
+        row.filtered_clicks.to_string(),
+        row.conversions.to_string(),
+        Micros(row.conversion_value_micros).to_string(),
+        Micros(row.spend_micros).to_string(),
+        format!("{:.4}", row.ctr),
+        format!("{:.4}", row.ecpm),
+        format!("{:.4}", row.ecpc),
+        format!("{:.4}", row.win_rate),
+    ]
+}
+
+pub fn csv(rows: &[Row]) -> String {
+    let mut out = HEADER.join(",") + "\n";
+    for row in rows {
+        out.push_str(
+            &cells(row)
+                .map(|c| {
+                    if c.contains([',', '"']) {
+                        format!("\"{}\"", c.replace('"', "\"\""))
+                    } else {
+                        c
+                    }
+                })
+                .join(","),
+        );
+        out.push('\n');
+    }
+    out
+}
+
+pub fn table(rows: &[Row]) -> String {
+    let all: Vec<[String; 15]> = rows.iter().map(cells).collect();
+    let widths: Vec<usize> = (0..15)
+        .map(|i| {
+            all.iter()
+                .map(|r| r[i].len())
+                .chain([HEADER[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &[String]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        let _ = writeln!(out, "{}", padded.join("  ").trim_end());
+    };
+    line(&mut out, &HEADER.map(String::from));
+    for row in &all {
+        line(&mut out, row);
+    }
+    out
+}
