@@ -27,6 +27,7 @@
 //! [`server`], [`reload`]). Money is integer micro-units ([`money::Micros`])
 //! from config to response; time comes from an injected [`clock::Clock`].
 
+pub mod admin;
 pub mod audience;
 pub mod bidder;
 pub mod campaigns;

@@ -18,11 +18,25 @@ use notify::{RecursiveMode, Watcher};
 use crate::audience::{AudienceStore, SnapshotError};
 use crate::campaigns::World;
 use crate::campaigns::index::StateRegistry;
+use crate::config::overrides::{CampaignOverride, Overrides};
 use crate::config::{self, ConfigErrors};
 use crate::metrics::Metrics;
 
+/// Why an advertiser change could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("cannot write overrides: {0}")]
+    Overrides(std::io::Error),
+    #[error(transparent)]
+    Config(ConfigErrors),
+}
+
 pub struct Reloader {
     pub config_dir: PathBuf,
+    /// Where `overrides.json` lives.
+    pub data_dir: PathBuf,
+    /// Serialises reloads (control path only).
+    pub reloading: std::sync::Mutex<()>,
     /// `--segments`: overrides the config's snapshot path.
     pub segments_override: Option<PathBuf>,
     pub world: Arc<ArcSwap<World>>,
@@ -61,6 +75,29 @@ fn config_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 impl Reloader {
+    /// The advertiser overrides in the data directory (none if unreadable,
+    /// which is logged).
+    pub fn overrides(&self) -> Overrides {
+        Overrides::load(&self.data_dir).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read overrides.json; ignoring it");
+            Overrides::default()
+        })
+    }
+
+    /// Persists an advertiser change, then publishes a world with it.
+    pub fn apply_override(&self, campaign: &str, change: CampaignOverride) -> Result<(), ReloadError> {
+        {
+            let _one = self.reloading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut overrides = self.overrides();
+            let entry = overrides.0.entry(campaign.to_string()).or_default();
+            entry.max_bid = change.max_bid.or(entry.max_bid);
+            entry.daily_budget = change.daily_budget.or(entry.daily_budget);
+            entry.status = change.status.or(entry.status);
+            overrides.store(&self.data_dir).map_err(ReloadError::Overrides)?;
+        }
+        self.reload_config().map_err(ReloadError::Config)
+    }
+
     pub fn snapshot_path(&self) -> Option<PathBuf> {
         self.segments_override
             .clone()
@@ -69,7 +106,10 @@ impl Reloader {
 
     /// Loads the config directory and publishes it if valid.
     pub fn reload_config(&self) -> Result<(), ConfigErrors> {
-        let config = config::load(&self.config_dir)?;
+        // One reload at a time: the watcher and the admin API both come here.
+        let _one = self.reloading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut config = config::load(&self.config_dir)?;
+        self.overrides().apply(&mut config);
         let world = World::build(config, &self.registry);
         tracing::info!(campaigns = world.campaigns.len(), "configuration reloaded");
         self.world.store(Arc::new(world));

@@ -28,9 +28,45 @@ use super::targeting::FilterReason;
 #[derive(Debug, Default)]
 pub struct CampaignState {
     pub spend: DailySpend,
+    /// Bids since start (the report's per-day counts are flushed from it).
     pub bids: AtomicU64,
+    /// Impressions and billable clicks on the campaign's current local day.
+    pub impressions: DayCount,
+    pub clicks: DayCount,
     /// How many times each rule stopped the campaign ("why not bidding").
     pub filtered: [AtomicU64; FilterReason::COUNT],
+}
+
+/// A counter that restarts each local day.
+#[derive(Debug, Default)]
+pub struct DayCount {
+    day: std::sync::atomic::AtomicI64,
+    count: AtomicU64,
+}
+
+impl DayCount {
+    pub fn add(&self, day: i64) {
+        let current = self.day.load(Ordering::Acquire);
+        if day > current
+            && self
+                .day
+                .compare_exchange(current, day, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            self.count.store(0, Ordering::Release);
+        }
+        if day == self.day.load(Ordering::Acquire) {
+            self.count.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    pub fn get(&self, day: i64) -> u64 {
+        if self.day.load(Ordering::Acquire) == day {
+            self.count.load(Ordering::Acquire)
+        } else {
+            0
+        }
+    }
 }
 
 impl CampaignState {

@@ -7,6 +7,7 @@
 //! A reload swaps in a complete validated config or changes nothing.
 
 mod ip;
+pub mod overrides;
 pub mod raw;
 mod validate;
 

@@ -31,6 +31,7 @@ use crate::bidder::Bidder;
 use crate::campaigns::World;
 use crate::campaigns::index::StateRegistry;
 use crate::clock::Clock;
+use crate::config::overrides::{self, Overrides};
 use crate::config::{self, ConfigErrors};
 use crate::ledger::bids::BidFlusher;
 use crate::ledger::{Ledger, LedgerError};
@@ -49,6 +50,8 @@ pub struct App {
     /// Folds bid counters into the per-day files. Locked only by the
     /// flusher task and at shutdown.
     bid_flusher: std::sync::Mutex<BidFlusher>,
+    /// Applies advertiser changes from the admin API.
+    pub reloader: Arc<Reloader>,
 }
 
 impl App {
@@ -129,14 +132,19 @@ impl Running {
 
 /// Loads everything, binds, and starts serving in the background.
 pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
-    let config = config::load(&options.config_dir)?;
+    let data_dir = &options.data_dir;
+    let data_err = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| StartError::DataDir { path, source }
+    };
+    std::fs::create_dir_all(data_dir).map_err(data_err(data_dir))?;
+    let mut config = config::load(&options.config_dir)?;
+    Overrides::load(data_dir)
+        .map_err(data_err(&overrides::path(data_dir)))?
+        .apply(&mut config);
     if config.settings.signing_key_is_dev {
         tracing::warn!("using the bundled development URL-signing key: set BULLSEYE_SIGNING_KEY in production");
     }
-    std::fs::create_dir_all(&options.data_dir).map_err(|source| StartError::DataDir {
-        path: options.data_dir.display().to_string(),
-        source,
-    })?;
     let snapshot_path = options
         .segments
         .clone()
@@ -147,28 +155,16 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
     let metrics = Arc::new(Metrics::new(world.clone()));
     metrics.audience_users.set(audience.current().user_count() as i64);
 
-    let listener = TcpListener::bind(options.listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: options.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+    let bind_err = |source| StartError::Bind {
         addr: options.listen,
         source,
-    })?;
-    let frequency = Arc::new(FrequencyStore::default());
-    let bidder = Bidder {
-        world: world.clone(),
-        audience: audience.clone(),
-        frequency: frequency.clone(),
-        clock: options.clock.clone(),
-        metrics: metrics.clone(),
-        listen_url: format!("http://{addr}"),
     };
-    let (ledger, recovered) = Ledger::open(&options.data_dir.join("ledger"))?;
+    let listener = TcpListener::bind(options.listen).await.map_err(bind_err)?;
+    let addr = listener.local_addr().map_err(bind_err)?;
+    let frequency = Arc::new(FrequencyStore::default());
+    let (ledger, recovered) = Ledger::open(&data_dir.join("ledger"))?;
     let tracker = Tracker::new(ledger, frequency.clone());
-    tracker.restore(&recovered, &bidder.world.load(), options.clock.now());
+    tracker.restore(&recovered, &world.load(), options.clock.now());
     if !recovered.is_empty() {
         tracing::info!(
             records = recovered.len(),
@@ -182,18 +178,29 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
         .date()
         .to_string();
     let bid_flusher = std::sync::Mutex::new(BidFlusher::new(tracker.ledger.dir(), &today));
+    let reloader = Arc::new(Reloader {
+        config_dir: options.config_dir.clone(),
+        data_dir: data_dir.clone(),
+        reloading: std::sync::Mutex::new(()),
+        segments_override: options.segments.clone(),
+        world: world.clone(),
+        audience: audience.clone(),
+        registry,
+        metrics: metrics.clone(),
+    });
+    let bidder = Bidder {
+        world,
+        audience,
+        frequency,
+        clock: options.clock.clone(),
+        metrics,
+        listen_url: format!("http://{addr}"),
+    };
     let app = Arc::new(App {
         bidder,
         tracker,
         bid_flusher,
-    });
-    let reloader = Arc::new(Reloader {
-        config_dir: options.config_dir.clone(),
-        segments_override: options.segments.clone(),
-        world,
-        audience,
-        registry,
-        metrics,
+        reloader: reloader.clone(),
     });
     if options.watch {
         reloader.clone().watch()?;

@@ -45,6 +45,10 @@ pub enum Reply {
     Metrics(String),
     /// The billing ledger cannot write: not acknowledged, retry later.
     Unavailable,
+    /// Admin API: no or wrong bearer token.
+    Unauthorized,
+    /// Admin API answer.
+    Json(u16, serde_json::Value),
 }
 
 impl Reply {
@@ -61,6 +65,8 @@ impl Reply {
             Reply::Forbidden => StatusCode::FORBIDDEN,
             Reply::Redirect(_) => StatusCode::FOUND,
             Reply::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Reply::Unauthorized => StatusCode::UNAUTHORIZED,
+            Reply::Json(status, _) => StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
 
@@ -121,6 +127,14 @@ impl Reply {
                 Full::default()
             }
             Reply::NoContent => Full::default(),
+            Reply::Unauthorized => {
+                builder = builder.header(CONTENT_TYPE, json).header("www-authenticate", "Bearer");
+                Reply::error_json("missing or invalid bearer token")
+            }
+            Reply::Json(_, value) => {
+                builder = builder.header(CONTENT_TYPE, json).header(CACHE_CONTROL, "no-store");
+                Full::new(Bytes::from(value.to_string()))
+            }
             Reply::Unavailable => {
                 builder = builder.header(CONTENT_TYPE, json).header("retry-after", "1");
                 Reply::error_json("billing ledger unavailable")
@@ -247,6 +261,37 @@ async fn tracking(app: &App, request: &Request<Incoming>, event: &str) -> Reply 
     }
 }
 
+/// Largest admin API request body.
+const ADMIN_BODY_LIMIT: usize = 64 * 1024;
+
+async fn admin_api(app: &App, request: Request<Incoming>) -> Reply {
+    let world = app.bidder.world.load_full();
+    let header = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !crate::admin::authorised(header, world.settings.admin_token.as_deref()) {
+        return Reply::Unauthorized;
+    }
+    let (parts, incoming) = request.into_parts();
+    let body = match body::read(&parts.headers, incoming, ADMIN_BODY_LIMIT, BODY_TIMEOUT).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge(_)) => return Reply::TooLarge,
+        Err(e) => return Reply::BadRequest(e.to_string()),
+    };
+    let now = app.bidder.clock.now();
+    let reloader = app.reloader.clone();
+    let path = parts.uri.path().to_string();
+    // Writing overrides fsyncs: keep it off the async workers.
+    let answer =
+        tokio::task::spawn_blocking(move || crate::admin::handle(&parts.method, &path, &body, &world, &reloader, now))
+            .await;
+    match answer {
+        Ok((status, value)) => Reply::Json(status, value),
+        Err(_) => Reply::Json(500, serde_json::json!({"error": "internal error"})),
+    }
+}
+
 /// Answers one request.
 pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let received = Instant::now();
@@ -259,6 +304,8 @@ pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Full<Byte
             }
             _ => Reply::NotFound,
         }
+    } else if path.starts_with("/admin/api/") || path == "/admin/api" {
+        admin_api(app, request).await
     } else if let Some(event) = path.strip_prefix("/t/") {
         tracking(app, &request, event).await
     } else {

@@ -177,6 +177,12 @@ impl Tracker {
                     .spend
                     .add(local_day(at, &c.campaign.time_zone), Micros(record.charge));
             }
+            let day = local_day(at, &c.campaign.time_zone);
+            match record.event {
+                EventKind::Impression => c.state.impressions.add(day),
+                EventKind::Click if record.filtered.is_none() => c.state.clicks.add(day),
+                _ => {}
+            }
             if record.event == EventKind::Impression && record.user != 0 {
                 self.frequency.record(record.user, c.key, at);
             }
@@ -265,6 +271,12 @@ impl Tracker {
             c.state
                 .spend
                 .release(reserved, token.issued_at.div_euclid(60), now.as_second().div_euclid(60));
+        }
+        let today = local_day(now, &c.campaign.time_zone);
+        match event_kind {
+            EventKind::Impression => c.state.impressions.add(today),
+            EventKind::Click if record.filtered.is_none() => c.state.clicks.add(today),
+            _ => {}
         }
         if event == Event::Impression && token.user != 0 {
             self.frequency.record(token.user, c.key, now);

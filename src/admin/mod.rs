@@ -1,0 +1,200 @@
+//! The admin API under `/admin/api/`, for advertisers and their agencies.
+//!
+//! Every request needs `Authorization: Bearer <token>` (the token from
+//! `BULLSEYE_ADMIN_TOKEN` or the config), compared in constant time; the
+//! token is never logged. Without a configured token the API refuses all.
+//!
+//! - `GET /admin/api/campaigns` — every campaign with today's live figures.
+//! - `GET /admin/api/campaigns/{id}` — one, with the "why not bidding"
+//!   breakdown.
+//! - `PATCH /admin/api/campaigns/{id}` — `{"max_bid": "2.50",
+//!   "daily_budget": "100", "status": "paused"}` (any subset): validated,
+//!   persisted to `overrides.json`, effective on the next bid request.
+
+use std::sync::atomic::Ordering;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::campaigns::index::CompiledCampaign;
+use crate::campaigns::targeting::FilterReason;
+use crate::campaigns::{Pricing, Status, World};
+use crate::clock::local_day;
+use crate::config::overrides::CampaignOverride;
+use crate::money::Micros;
+use crate::reload::{ReloadError, Reloader};
+
+/// An admin answer: status code and JSON body.
+pub type Answer = (u16, Value);
+
+fn error(status: u16, message: &str) -> Answer {
+    (status, json!({ "error": message }))
+}
+
+/// Constant-time equality of two byte strings (length leaks, content not).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+/// Checks `Authorization: Bearer <token>`.
+pub fn authorised(header: Option<&str>, token: Option<&str>) -> bool {
+    let (Some(header), Some(token)) = (header, token) else {
+        return false;
+    };
+    let presented = header.strip_prefix("Bearer ").unwrap_or("").trim();
+    // Hash both so that the comparison time does not depend on the length
+    // of the real token either.
+    use sha2::Digest;
+    same(
+        &sha2::Sha256::digest(presented.as_bytes()),
+        &sha2::Sha256::digest(token.as_bytes()),
+    )
+}
+
+/// A campaign as the API shows it.
+pub fn view(c: &CompiledCampaign, now: jiff::Timestamp, detail: bool) -> Value {
+    let campaign = &c.campaign;
+    let today = local_day(now, &campaign.time_zone);
+    let spend = c.state.spend.spent(today);
+    let (impressions, clicks) = (c.state.impressions.get(today), c.state.clicks.get(today));
+    let mut value = json!({
+        "id": campaign.id,
+        "advertiser": campaign.advertiser,
+        "status": campaign.status,
+        "pricing": campaign.pricing,
+        "max_bid": campaign.max_bid.to_string(),
+        "daily_budget": campaign.daily_budget.to_string(),
+        "pacing": campaign.pacing,
+        "time_zone": campaign.time_zone_name,
+        "today": {
+            "spend": spend.to_string(),
+            "spend_micros": spend.0,
+            "outstanding": c.state.spend.outstanding().to_string(),
+            "budget_left": campaign.daily_budget.saturating_sub(spend).max(Micros::ZERO).to_string(),
+            "impressions": impressions,
+            "clicks": clicks,
+            "ctr": if impressions == 0 { 0.0 } else { clicks as f64 / impressions as f64 },
+        },
+        "bids_since_start": c.state.bids.load(Ordering::Relaxed),
+    });
+    if detail {
+        let filtered: serde_json::Map<String, Value> = FilterReason::ALL
+            .iter()
+            .map(|r| {
+                (
+                    r.as_str().to_string(),
+                    json!(c.state.filtered[*r as usize].load(Ordering::Relaxed)),
+                )
+            })
+            .filter(|(_, n)| n != &json!(0))
+            .collect();
+        value["why_not_bidding"] = Value::Object(filtered);
+    }
+    value
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Change {
+    max_bid: Option<Value>,
+    daily_budget: Option<Value>,
+    status: Option<Status>,
+}
+
+/// Reads a money value given as a decimal string or a JSON number.
+fn money(value: &Value, field: &str) -> Result<Micros, String> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(format!("{field} must be a decimal string such as \"2.50\"")),
+    };
+    Micros::parse_amount(&text).map_err(|e| format!("{field}: {e}"))
+}
+
+fn parse_change(body: &[u8], c: &CompiledCampaign) -> Result<CampaignOverride, String> {
+    let change: Change = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    let max_bid = change.max_bid.as_ref().map(|v| money(v, "max_bid")).transpose()?;
+    let daily_budget = change
+        .daily_budget
+        .as_ref()
+        .map(|v| money(v, "daily_budget"))
+        .transpose()?;
+    if max_bid.is_some_and(|m| m.0 == 0) {
+        return Err("max_bid must be greater than 0".into());
+    }
+    if max_bid.is_some_and(|m| c.campaign.pricing == Pricing::Cpm && m.0 > 1_000_000_000) {
+        return Err("max_bid above 1000 CPM: refused as a likely typo".into());
+    }
+    if max_bid.is_none() && daily_budget.is_none() && change.status.is_none() {
+        return Err("nothing to change: give max_bid, daily_budget or status".into());
+    }
+    Ok(CampaignOverride {
+        max_bid,
+        daily_budget,
+        status: change.status,
+    })
+}
+
+/// Answers an authorised admin API request.
+pub fn handle(
+    method: &http::Method,
+    path: &str,
+    body: &[u8],
+    world: &World,
+    reloader: &Reloader,
+    now: jiff::Timestamp,
+) -> Answer {
+    let Some(rest) = path.strip_prefix("/admin/api/campaigns") else {
+        return error(404, "not found");
+    };
+    if rest.is_empty() || rest == "/" {
+        if method != http::Method::GET {
+            return error(405, "method not allowed");
+        }
+        let list: Vec<Value> = world.campaigns.iter().map(|c| view(c, now, false)).collect();
+        return (200, Value::Array(list));
+    }
+    let id = rest.trim_start_matches('/');
+    let Some(c) = world.campaign_by_id(id) else {
+        return error(404, "no such campaign");
+    };
+    match *method {
+        http::Method::GET => (200, view(c, now, true)),
+        http::Method::PATCH | http::Method::POST => {
+            let change = match parse_change(body, c) {
+                Ok(change) => change,
+                Err(why) => return error(400, &why),
+            };
+            tracing::info!(campaign = id, ?change, "campaign changed through the admin API");
+            match reloader.apply_override(id, change) {
+                Ok(()) => {
+                    let world = reloader.world.load();
+                    match world.campaign_by_id(id) {
+                        Some(updated) => (200, view(updated, now, true)),
+                        None => error(404, "no such campaign"),
+                    }
+                }
+                Err(ReloadError::Overrides(e)) => {
+                    tracing::error!(error = %e, "overrides not written");
+                    error(503, "change not saved; try again")
+                }
+                Err(ReloadError::Config(e)) => error(409, &format!("the configuration on disk is invalid: {e}")),
+            }
+        }
+        _ => error(405, "method not allowed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_checked() {
+        assert!(authorised(Some("Bearer s3cret"), Some("s3cret")));
+        assert!(!authorised(Some("Bearer s3cre"), Some("s3cret")));
+        assert!(!authorised(Some("s3cret"), Some("s3cret")));
+        assert!(!authorised(None, Some("s3cret")));
+        assert!(!authorised(Some("Bearer "), None));
+    }
+}

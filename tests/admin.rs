@@ -1,0 +1,169 @@
+//! The admin API: bearer auth, live stats, validated changes that take
+//! effect on the next bid request and survive a restart.
+
+mod common;
+
+use std::sync::Arc;
+
+use bullseye::clock::ManualClock;
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const CAMPAIGNS: &str = r#"
+[[campaign]]
+id = "generic"
+advertiser = "Generic"
+adomain = ["generic.example"]
+pricing = "cpm"
+max_bid = "1.00"
+daily_budget = "100"
+  [[campaign.creative]]
+  id = "g1"
+  format = "banner"
+  w = 300
+  h = 250
+  image_url = "https://cdn.generic.example/a.png"
+  landing_url = "https://generic.example/"
+"#;
+
+const TOKEN: &str = "test-admin-token";
+
+async fn call(
+    bidder: &TestBidder,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = bidder.client.request(method, bidder.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn price(response: &Option<Value>) -> Option<f64> {
+    response.as_ref()?["seatbid"][0]["bid"][0]["price"].as_f64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_auth_stats_and_changes() {
+    let config = write_config(TEST_SETTINGS, CAMPAIGNS, "u,a\n");
+    let data = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap()));
+    let bidder = spawn_bidder_in(config.path(), data.path(), clock.clone(), false).await;
+    let get = reqwest::Method::GET;
+    let patch = reqwest::Method::PATCH;
+
+    for token in [None, Some("wrong"), Some("")] {
+        let (status, body) = call(&bidder, get.clone(), "/admin/api/campaigns", token, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}");
+        assert!(body["error"].is_string());
+    }
+    let (status, list) = call(&bidder, get.clone(), "/admin/api/campaigns", Some(TOKEN), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list[0]["id"], "generic");
+    assert_eq!(list[0]["max_bid"], "1");
+
+    // Live stats: a billed impression shows as today's spend.
+    let (_, response) = bidder.bid_json(&banner_request("someone", 0.0, json!({}))).await;
+    let bid = response.unwrap()["seatbid"][0]["bid"][0].clone();
+    let burl = bid["burl"].as_str().unwrap().replace("${AUCTION_PRICE}", "0.50");
+    assert_eq!(bidder.get(&burl).await.status(), StatusCode::NO_CONTENT);
+    let (_, one) = call(&bidder, get.clone(), "/admin/api/campaigns/generic", Some(TOKEN), None).await;
+    assert_eq!(one["today"]["spend_micros"], 500, "{one}");
+    assert_eq!(
+        one["today"]["outstanding"], "0",
+        "the notice settled the reservation: {one}"
+    );
+
+    // Changes: validated, effective on the next request.
+    for bad in [
+        json!({"max_bid": "abc"}),
+        json!({"max_bid": "-1"}),
+        json!({"max_bid": 0}),
+        json!({"daily_budget": "1.0000001"}),
+        json!({"colour": "red"}),
+        json!({"status": "sleeping"}),
+        json!({}),
+    ] {
+        let (status, body) = call(
+            &bidder,
+            patch.clone(),
+            "/admin/api/campaigns/generic",
+            Some(TOKEN),
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(body["error"].is_string());
+    }
+    let (status, _) = call(
+        &bidder,
+        patch.clone(),
+        "/admin/api/campaigns/nope",
+        Some(TOKEN),
+        Some(json!({"max_bid": "2"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, updated) = call(
+        &bidder,
+        patch.clone(),
+        "/admin/api/campaigns/generic",
+        Some(TOKEN),
+        Some(json!({"max_bid": "2.50", "daily_budget": "50"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(
+        (updated["max_bid"].as_str(), updated["daily_budget"].as_str()),
+        (Some("2.5"), Some("50"))
+    );
+    let (_, response) = bidder.bid_json(&banner_request("someone", 0.0, json!({}))).await;
+    assert_eq!(price(&response), Some(2.5));
+    let (status, _) = call(
+        &bidder,
+        patch.clone(),
+        "/admin/api/campaigns/generic",
+        Some(TOKEN),
+        Some(json!({"status": "paused"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        bidder.bid_json(&banner_request("someone", 0.0, json!({}))).await.0,
+        StatusCode::NO_CONTENT
+    );
+    bidder.stop().await;
+
+    // Persisted across a restart; spend restored from the billing log.
+    let bidder = spawn_bidder_in(config.path(), data.path(), clock, false).await;
+    let (_, one) = call(&bidder, get.clone(), "/admin/api/campaigns/generic", Some(TOKEN), None).await;
+    assert_eq!(
+        (one["status"].as_str(), one["max_bid"].as_str()),
+        (Some("paused"), Some("2.5")),
+        "{one}"
+    );
+    assert_eq!(one["today"]["spend_micros"], 500, "{one}");
+    let (status, _) = call(
+        &bidder,
+        patch,
+        "/admin/api/campaigns/generic",
+        Some(TOKEN),
+        Some(json!({"status": "active"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, response) = bidder.bid_json(&banner_request("someone", 0.0, json!({}))).await;
+    assert_eq!(price(&response), Some(2.5));
+    bidder.stop().await;
+}
