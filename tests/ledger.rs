@@ -163,3 +163,113 @@ async fn concurrent_bids_and_notices_never_overspend_by_more_than_one_impression
     let (status, _) = bidder.bid_json(&banner_request("late", 0.0, json!({}))).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 }
+
+const CPC_CAMPAIGN: &str = r#"
+[[campaign]]
+id = "cpc"
+advertiser = "Travel"
+adomain = ["travel.example"]
+pricing = "cpc"
+max_bid = "1.00"
+pctr_prior = "0.002"
+daily_budget = "100"
+  [[campaign.creative]]
+  id = "t1"
+  format = "banner"
+  w = 300
+  h = 250
+  image_url = "https://cdn.travel.example/a.png"
+  landing_url = "https://travel.example/deals?x=1"
+"#;
+
+fn click_url(bid: &Value) -> String {
+    let adm = bid["adm"].as_str().unwrap();
+    let start = adm.find("/t/click?").unwrap();
+    let begin = adm[..start].rfind('"').unwrap() + 1;
+    adm[begin..begin + adm[begin..].find('"').unwrap()].replace("&amp;", "&")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn click_quality_cpc_charges_and_conversions() {
+    let config = write_config(TEST_SETTINGS, CPC_CAMPAIGN, "u,a\n");
+    let data = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap()));
+    let bidder = spawn_bidder_in(config.path(), data.path(), clock.clone(), false).await;
+    let bid_for = |user: &'static str| {
+        let bidder = &bidder;
+        async move {
+            let (status, response) = bidder.bid_json(&banner_request(user, 0.0, json!({}))).await;
+            assert_eq!(status, StatusCode::OK);
+            response.unwrap()["seatbid"][0]["bid"][0].clone()
+        }
+    };
+
+    // No impression: logged, not billed.
+    let orphan = bid_for("a").await;
+    assert_eq!(bidder.get(&click_url(&orphan)).await.status(), StatusCode::FOUND);
+    // Too fast after the impression.
+    let hasty = bid_for("b").await;
+    assert_eq!(bidder.get(&pixel(&hasty)).await.status(), StatusCode::OK);
+    assert_eq!(bidder.get(&click_url(&hasty)).await.status(), StatusCode::FOUND);
+    // A good click: charged max_cpc × clearing / bid = 1.00 × 1.50 / 2.00.
+    let good = bid_for("c").await;
+    assert_eq!(good["price"], 2.0);
+    let burl = good["burl"].as_str().unwrap().replace("${AUCTION_PRICE}", "1.50");
+    assert_eq!(bidder.get(&burl).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(bidder.get(&pixel(&good)).await.status(), StatusCode::OK);
+    clock.advance(std::time::Duration::from_secs(5));
+    let click = bidder.get(&click_url(&good)).await;
+    assert_eq!(click.status(), StatusCode::FOUND);
+    let location = click.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("https://travel.example/deals?x=1&utm_source=default&utm_medium=cpc&utm_campaign=cpc&utm_content=t1&bz_click="), "{location}");
+    assert_eq!(
+        bidder.get(&click_url(&good)).await.status(),
+        StatusCode::FOUND,
+        "a repeated click still lands"
+    );
+
+    // The conversion postback, attributed through the signed click id.
+    let click_id = location.split("bz_click=").nth(1).unwrap().to_string();
+    for _ in 0..2 {
+        let answer = bidder
+            .get(&format!("/t/conv?click={click_id}&value=12.50&order=A1"))
+            .await;
+        assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+    }
+    let forged = click_id.replace("cpc~", "cpd~");
+    assert_eq!(
+        bidder.get(&format!("/t/conv?click={forged}&value=1")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        bidder
+            .get(&format!("/t/conv?click={click_id}&value=abc"))
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    bidder.stop().await;
+
+    let records = read_all(&data.path().join("ledger")).unwrap();
+    let clicks: Vec<_> = records.iter().filter(|r| r.event == EventKind::Click).collect();
+    let reasons: Vec<Option<&str>> = clicks.iter().map(|r| r.filtered.as_deref()).collect();
+    assert_eq!(reasons, [Some("no_impression"), Some("too_fast"), None]);
+    assert_eq!(clicks[2].charge, 750_000);
+    assert_eq!(
+        records.iter().map(|r| r.charge).sum::<i64>(),
+        750_000,
+        "CPC impressions are not charged"
+    );
+    let rows = bullseye::ledger::report::build(&data.path().join("ledger"), None).unwrap();
+    let row = &rows[0];
+    assert_eq!(
+        (
+            row.clicks,
+            row.filtered_clicks,
+            row.conversions,
+            row.conversion_value_micros,
+            row.spend_micros
+        ),
+        (1, 2, 1, 12_500_000, 750_000)
+    );
+}

@@ -95,6 +95,16 @@ pub struct Settings {
     pub datacenter_ranges: Vec<IpRange>,
     /// Index 0 is the default exchange.
     pub exchanges: Vec<Exchange>,
+    pub click_rules: ClickRules,
+}
+
+/// Click-quality limits.
+#[derive(Clone, Copy, Debug)]
+pub struct ClickRules {
+    pub min_delay: Duration,
+    pub max_per_user_hour: u32,
+    pub max_per_ip_hour: u32,
+    pub trust_forwarded_for: bool,
 }
 
 impl Settings {

@@ -29,6 +29,8 @@ pub struct RawSettings {
     pub secrets: RawSecrets,
     #[serde(default)]
     pub traffic: RawTraffic,
+    #[serde(default)]
+    pub tracking: RawTracking,
     /// Exchanges, recognised by `/openrtb2/bid/{name}`. The one named
     /// `default` serves `/openrtb2/bid`; if none is named so, a default one
     /// with default settings is added.
@@ -101,6 +103,22 @@ pub struct RawTraffic {
     /// Data-centre IP ranges (CIDR); requests from them get no bid.
     #[serde(default)]
     pub datacenter_ranges: Vec<String>,
+}
+
+/// Click quality: clicks breaking these rules are logged, not billed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTracking {
+    /// A click sooner than this after its impression is implausible
+    /// (default 1000 ms).
+    pub min_click_delay_ms: Option<u64>,
+    /// Billable clicks per user per hour (default 10).
+    pub max_clicks_per_user_hour: Option<u32>,
+    /// Billable clicks per IP address per hour (default 30).
+    pub max_clicks_per_ip_hour: Option<u32>,
+    /// Take the client address from `X-Forwarded-For` (behind a trusted
+    /// proxy only; default false).
+    pub trust_forwarded_for: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,7 +7,8 @@ use jiff::tz::TimeZone;
 
 use super::raw::*;
 use super::{
-    BillingEvent, Config, ConfigErrors, ConfigProblem, Exchange, IpRange, Settings, UserAgentScreen, UserIdSource,
+    BillingEvent, ClickRules, Config, ConfigErrors, ConfigProblem, Exchange, IpRange, Settings, UserAgentScreen,
+    UserIdSource,
 };
 use crate::audience::SegmentPath;
 use crate::campaigns::geo::GeoCircle;
@@ -247,6 +248,12 @@ fn settings(dir: &Path, raw: RawSettings, p: &mut Problems) -> Settings {
             .filter(|t| !t.is_empty())
             .or(raw.secrets.admin_token),
         user_agent_screen,
+        click_rules: ClickRules {
+            min_delay: Duration::from_millis(raw.tracking.min_click_delay_ms.unwrap_or(1000)),
+            max_per_user_hour: raw.tracking.max_clicks_per_user_hour.unwrap_or(10),
+            max_per_ip_hour: raw.tracking.max_clicks_per_ip_hour.unwrap_or(30),
+            trust_forwarded_for: raw.tracking.trust_forwarded_for.unwrap_or(false),
+        },
         datacenter_ranges,
         exchanges,
     }

@@ -239,6 +239,7 @@ mod tests {
             test: false,
             user: 0,
             pricing: crate::campaigns::Pricing::Cpm,
+            value: None,
         }
     }
 

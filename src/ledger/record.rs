@@ -52,6 +52,9 @@ pub struct Record {
     /// The campaign's pricing model when the event was recorded.
     #[serde(default = "cpm")]
     pub pricing: Pricing,
+    /// A conversion's value, base-currency micros.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<i64>,
 }
 
 fn cpm() -> Pricing {
@@ -108,6 +111,7 @@ mod tests {
             test: false,
             user: 0,
             pricing: Pricing::Cpm,
+            value: None,
         }
     }
 

@@ -88,7 +88,7 @@ pub fn rows(records: &[Record], bids: &BTreeMap<String, bids::DayBids>, date: Op
             EventKind::Click => tally.clicks += 1,
             EventKind::Conversion => {
                 tally.conversions += 1;
-                tally.conversion_value += record.clearing.unwrap_or(0);
+                tally.conversion_value += record.value.unwrap_or(0);
             }
         }
     }

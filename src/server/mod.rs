@@ -262,8 +262,8 @@ async fn serve(listener: TcpListener, app: Arc<App>, mut stopped: oneshot::Recei
             accepted = listener.accept() => accepted,
             _ = &mut stopped => break,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: back off, keep going.
                 tracing::warn!(error = %e, "accept failed");
@@ -279,7 +279,7 @@ async fn serve(listener: TcpListener, app: Arc<App>, mut stopped: oneshot::Recei
         let app = app.clone();
         let service = service_fn(move |request| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(routes::handle(&app, request).await) }
+            async move { Ok::<_, Infallible>(routes::handle(&app, request, Some(peer)).await) }
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {

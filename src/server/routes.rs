@@ -237,14 +237,23 @@ async fn bid(app: &App, request: Request<Incoming>, exchange: Option<String>, re
     reply
 }
 
-async fn tracking(app: &App, request: &Request<Incoming>, event: &str) -> Reply {
+async fn tracking(app: &App, request: &Request<Incoming>, event: &str, peer: Option<std::net::SocketAddr>) -> Reply {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return Reply::MethodNotAllowed("GET, HEAD");
     }
     let world = app.bidder.world.load_full();
     let query = request.uri().query().unwrap_or("");
     let now = app.bidder.clock.now();
-    match app.tracker.handle(&world, now, event, query).await {
+    let forwarded = || {
+        let header = request.headers().get("x-forwarded-for")?.to_str().ok()?;
+        header.split(',').next()?.trim().parse().ok()
+    };
+    let client = if world.settings.click_rules.trust_forwarded_for {
+        forwarded().or(peer.map(|p| p.ip()))
+    } else {
+        peer.map(|p| p.ip())
+    };
+    match app.tracker.handle(&world, now, event, query, client).await {
         TrackingReply::Pixel => {
             app.bidder.metrics.impressions.inc();
             Reply::Pixel
@@ -293,7 +302,11 @@ async fn admin_api(app: &App, request: Request<Incoming>) -> Reply {
 }
 
 /// Answers one request.
-pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
+pub async fn handle(
+    app: &App,
+    request: Request<Incoming>,
+    peer: Option<std::net::SocketAddr>,
+) -> Response<Full<Bytes>> {
     let received = Instant::now();
     let path = request.uri().path().to_string();
     let reply = if let Some(rest) = path.strip_prefix("/openrtb2/bid") {
@@ -307,7 +320,7 @@ pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Full<Byte
     } else if path.starts_with("/admin/api/") || path == "/admin/api" {
         admin_api(app, request).await
     } else if let Some(event) = path.strip_prefix("/t/") {
-        tracking(app, &request, event).await
+        tracking(app, &request, event, peer).await
     } else {
         match (request.method(), path.as_str()) {
             (&Method::GET | &Method::HEAD, "/healthz") if !app.tracker.ledger.is_healthy() => Reply::Unavailable,

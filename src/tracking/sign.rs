@@ -289,6 +289,45 @@ impl Signer {
         url
     }
 
+    /// A signed click id for conversion postbacks:
+    /// `{campaign}~{creative}~{bid}~{signature}` (components percent-encoded).
+    pub fn click_id(&self, campaign: &str, creative: &str, bid: &str) -> String {
+        let mut id = String::with_capacity(96);
+        for part in [campaign, creative, bid] {
+            encode_component(&mut id, part);
+            id.push('~');
+        }
+        let mut mac = self.current.clone();
+        mac.update(b"conv?");
+        mac.update(id.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        id.push_str(&URL_SAFE_NO_PAD.encode(&tag[..SIGNATURE_BYTES]));
+        id
+    }
+
+    /// Checks a click id; returns (campaign, creative, bid).
+    pub fn verify_click_id(&self, id: &str) -> Option<(String, String, String)> {
+        let at = id.rfind('~')?;
+        let (signed, signature) = (&id[..=at], &id[at + 1..]);
+        let mut tag = [0u8; SIGNATURE_BYTES + 2];
+        let len = URL_SAFE_NO_PAD.decode_slice(signature, &mut tag).ok()?;
+        if len != SIGNATURE_BYTES || URL_SAFE_NO_PAD.encode(&tag[..len]) != signature {
+            return None;
+        }
+        let check = |base: &HmacSha256| {
+            let mut mac = base.clone();
+            mac.update(b"conv?");
+            mac.update(signed.as_bytes());
+            mac.verify_truncated_left(&tag[..SIGNATURE_BYTES]).is_ok()
+        };
+        if !(check(&self.current) || self.previous.as_ref().is_some_and(check)) {
+            return None;
+        }
+        let mut parts = signed.trim_end_matches('~').split('~').map(decode_component);
+        let (campaign, creative, bid) = (parts.next()??, parts.next()??, parts.next()??);
+        parts.next().is_none().then_some((campaign, creative, bid))
+    }
+
     /// Verifies `/t/{event_path}?{query}`.
     pub fn verify(&self, event_path: &str, query: &str) -> Result<Verified, TrackingError> {
         let event = Event::from_path(event_path).ok_or(TrackingError::UnknownEvent)?;
@@ -402,6 +441,19 @@ mod tests {
         assert!(rotated.verify(event, query).is_ok());
         let forgotten = Signer::new(b"new-key-0123456789", None);
         assert_eq!(forgotten.verify(event, query), Err(TrackingError::BadSignature));
+    }
+
+    #[test]
+    fn click_ids_verify_and_resist_edits() {
+        let signer = Signer::new(b"a-test-key-of-some-length", None);
+        let id = signer.click_id("acme", "cr 1", "b42");
+        assert_eq!(
+            signer.verify_click_id(&id),
+            Some(("acme".into(), "cr 1".into(), "b42".into()))
+        );
+        assert_eq!(signer.verify_click_id(&id.replace("acme", "acmf")), None);
+        assert_eq!(signer.verify_click_id(&id.replace("b42", "b43")), None);
+        assert_eq!(signer.verify_click_id("nonsense"), None);
     }
 
     #[test]
