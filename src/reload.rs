@@ -37,6 +37,8 @@ pub struct Reloader {
     pub data_dir: PathBuf,
     /// Serialises reloads (control path only).
     pub reloading: std::sync::Mutex<()>,
+    /// The last configuration published, for re-ranking.
+    pub last_config: std::sync::Mutex<Option<config::Config>>,
     /// `--segments`: overrides the config's snapshot path.
     pub segments_override: Option<PathBuf>,
     pub world: Arc<ArcSwap<World>>,
@@ -84,6 +86,25 @@ impl Reloader {
         })
     }
 
+    /// Rebuilds the world from the last good config, so that campaign values
+    /// that changed (learned pCTRs) are ranked anew.
+    pub fn rerank(&self) {
+        let _one = self.reloading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let config = self
+            .last_config
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let Some(config) = config
+            && config
+                .campaigns
+                .iter()
+                .any(|c| c.pricing == crate::campaigns::Pricing::Cpc)
+        {
+            self.world.store(Arc::new(World::build(config, &self.registry)));
+        }
+    }
+
     /// Persists an advertiser change, then publishes a world with it.
     pub fn apply_override(&self, campaign: &str, change: CampaignOverride) -> Result<(), ReloadError> {
         {
@@ -110,6 +131,7 @@ impl Reloader {
         let _one = self.reloading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut config = config::load(&self.config_dir)?;
         self.overrides().apply(&mut config);
+        *self.last_config.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(config.clone());
         let world = World::build(config, &self.registry);
         tracing::info!(campaigns = world.campaigns.len(), "configuration reloaded");
         self.world.store(Arc::new(world));

@@ -76,6 +76,9 @@ pub fn view(c: &CompiledCampaign, now: jiff::Timestamp, detail: bool) -> Value {
             "ctr": if impressions == 0 { 0.0 } else { clicks as f64 / impressions as f64 },
         },
         "bids_since_start": c.state.bids.load(Ordering::Relaxed),
+        "pacing_state": c.state.pacer.view(),
+        "pctr": c.state.pctr(campaign.pctr_prior) as f64 / 1_000_000.0,
+        "value_cpm": c.value.to_string(),
     });
     if detail {
         let filtered: serde_json::Map<String, Value> = FilterReason::ALL

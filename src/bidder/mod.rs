@@ -173,6 +173,22 @@ impl Bidder {
         }
     }
 
+    /// One pacing controller step for every `even` campaign (every second).
+    pub fn control_pacing(&self) {
+        let now = self.clock.now();
+        for c in &self.world.load().campaigns {
+            if c.campaign.pacing != crate::campaigns::PacingMode::Even {
+                continue;
+            }
+            let local = crate::clock::local_seconds(now, &c.campaign.time_zone);
+            let (today, second_of_day) = (local.div_euclid(86_400), local.rem_euclid(86_400));
+            let spent = c.state.spend.spent(today);
+            c.state
+                .pacer
+                .control(spent, c.campaign.daily_budget, today, second_of_day);
+        }
+    }
+
     /// Drains expired budget reservations (called every second).
     pub fn expire_reservations(&self) {
         let minute = self.clock.now().as_second().div_euclid(60);

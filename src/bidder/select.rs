@@ -7,10 +7,10 @@
 //! the [`World`] index best value first, and the first campaign that passes
 //! every rule wins (ties in value are broken by campaign id, in the rank).
 
-use crate::campaigns::World;
 use crate::campaigns::index::{CompiledCampaign, MergedRanks};
 use crate::campaigns::model::Creative;
 use crate::campaigns::targeting::{FilterReason, category_matches, domain_matches};
+use crate::campaigns::{PacingMode, World};
 use crate::money::{Currency, Micros};
 use crate::openrtb::{AuctionType, CreativeAttribute, Deal, Imp, MediaType, Text};
 use crate::pacing::FrequencyStore;
@@ -191,6 +191,10 @@ fn evaluate(
     }
     if !c.state.spend.has_budget(today, campaign.daily_budget) {
         return Err(FilterReason::Budget);
+    }
+    if campaign.pacing == PacingMode::Even && !c.state.pacer.admit(hour_of_week % 24, rand::random_range(0..1_000_000))
+    {
+        return Err(FilterReason::Pacing);
     }
     let creative = campaign
         .creatives

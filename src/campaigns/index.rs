@@ -21,7 +21,7 @@ use crate::openrtb::MediaType;
 use crate::pacing::DailySpend;
 use crate::tracking::Signer;
 
-use super::model::{Campaign, Status};
+use super::model::{Campaign, Pricing, Status};
 use super::targeting::FilterReason;
 
 /// Live counters of one campaign, kept across config reloads.
@@ -33,6 +33,10 @@ pub struct CampaignState {
     /// Impressions and billable clicks on the campaign's current local day.
     pub impressions: DayCount,
     pub clicks: DayCount,
+    /// Impressions and billable clicks in the learning window, for pCTR.
+    pub ctr_impressions: AtomicU64,
+    pub ctr_clicks: AtomicU64,
+    pub pacer: crate::pacing::Pacer,
     /// How many times each rule stopped the campaign ("why not bidding").
     pub filtered: [AtomicU64; FilterReason::COUNT],
 }
@@ -69,7 +73,20 @@ impl DayCount {
     }
 }
 
+/// Weight of the prior pCTR, in impressions: the learned rate takes over as
+/// a campaign's impressions grow past this.
+pub const PCTR_PRIOR_IMPRESSIONS: u64 = 1000;
+
 impl CampaignState {
+    /// The predicted click-through rate (ppm): observed clicks over
+    /// impressions, smoothed towards `prior`.
+    pub fn pctr(&self, prior: u32) -> u32 {
+        let impressions = self.ctr_impressions.load(Ordering::Relaxed);
+        let clicks = self.ctr_clicks.load(Ordering::Relaxed).min(impressions);
+        let numerator = clicks as u128 * 1_000_000 + prior as u128 * PCTR_PRIOR_IMPRESSIONS as u128;
+        (numerator / (impressions + PCTR_PRIOR_IMPRESSIONS) as u128) as u32
+    }
+
     pub fn count_filtered(&self, reason: FilterReason) {
         self.filtered[reason as usize].fetch_add(1, Ordering::Relaxed);
     }
@@ -86,6 +103,17 @@ impl StateRegistry {
     pub fn state(&self, campaign_id: &str) -> Arc<CampaignState> {
         let mut states = self.states.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         states.entry(campaign_id.to_string()).or_default().clone()
+    }
+}
+
+/// What a campaign bids at most (CPM, base currency): the max CPM, or for
+/// CPC campaigns `max_cpc × pCTR × 1000` with the learned pCTR.
+pub fn value_cpm(campaign: &Campaign, state: &CampaignState) -> Micros {
+    match campaign.pricing {
+        Pricing::Cpm => campaign.max_bid,
+        Pricing::Cpc => campaign
+            .max_bid
+            .mul_div_floor(state.pctr(campaign.pctr_prior) as i64, 1000),
     }
 }
 
@@ -131,7 +159,11 @@ impl World {
             settings,
             mut campaigns,
         } = config;
-        campaigns.sort_by(|a, b| b.value_cpm().cmp(&a.value_cpm()).then_with(|| a.id.cmp(&b.id)));
+        let values: HashMap<String, Micros> = campaigns
+            .iter()
+            .map(|c| (c.id.clone(), value_cpm(c, &registry.state(&c.id))))
+            .collect();
+        campaigns.sort_by(|a, b| values[&b.id].cmp(&values[&a.id]).then_with(|| a.id.cmp(&b.id)));
         let mut time_zones: Vec<TimeZone> = Vec::new();
         let mut world = World {
             campaigns: Vec::with_capacity(campaigns.len()),
@@ -168,12 +200,13 @@ impl World {
             if campaign.status == Status::Active {
                 world.index(rank, &campaign);
             }
+            let state = registry.state(&campaign.id);
             world.campaigns.push(CompiledCampaign {
                 key: xxhash_rust::xxh3::xxh3_64(campaign.id.as_bytes()),
-                value: campaign.value_cpm(),
+                value: value_cpm(&campaign, &state),
                 tz,
                 exchange_mask,
-                state: registry.state(&campaign.id),
+                state,
                 campaign,
             });
         }

@@ -7,9 +7,13 @@
 //! - [`budget`]: today's spend against the daily budget, reset at midnight
 //!   in the campaign's time zone.
 //! - [`frequency`]: impressions per user per campaign per hour and day.
+//! - [`pacer`]: even pacing, a throttle steered by spend against the
+//!   traffic curve.
 
 pub mod budget;
 pub mod frequency;
+pub mod pacer;
 
 pub use budget::DailySpend;
 pub use frequency::FrequencyStore;
+pub use pacer::Pacer;

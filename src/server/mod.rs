@@ -151,6 +151,7 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
         .or_else(|| config.settings.audience_snapshot.clone());
     let audience = Arc::new(AudienceStore::open(snapshot_path.as_deref())?);
     let registry = Arc::new(StateRegistry::default());
+    let last_config = std::sync::Mutex::new(Some(config.clone()));
     let world = Arc::new(ArcSwap::from_pointee(World::build(config, &registry)));
     let metrics = Arc::new(Metrics::new(world.clone()));
     metrics.audience_users.set(audience.current().user_count() as i64);
@@ -182,6 +183,7 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
         config_dir: options.config_dir.clone(),
         data_dir: data_dir.clone(),
         reloading: std::sync::Mutex::new(()),
+        last_config,
         segments_override: options.segments.clone(),
         world: world.clone(),
         audience: audience.clone(),
@@ -227,6 +229,7 @@ fn spawn_sweeper(app: Arc<App>, clock: Arc<dyn Clock>) {
         for second in 0u64.. {
             tick.tick().await;
             app.bidder.expire_reservations();
+            app.bidder.control_pacing();
             if second % 5 == 0 {
                 app.flush_bids();
             }
@@ -234,6 +237,8 @@ fn spawn_sweeper(app: Arc<App>, clock: Arc<dyn Clock>) {
                 let now = clock.now();
                 app.tracker.frequency.sweep(now);
                 app.tracker.sweep(now);
+                // Learned pCTRs move CPC campaigns' values: re-rank.
+                app.reloader.rerank();
             }
         }
     });

@@ -11,6 +11,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use jiff::Timestamp;
 
@@ -198,8 +199,14 @@ impl Tracker {
                 c.state.spend.add(day, Micros(record.charge));
             }
             match record.event {
-                EventKind::Impression => c.state.impressions.add(day),
-                EventKind::Click if record.filtered.is_none() => c.state.clicks.add(day),
+                EventKind::Impression => {
+                    c.state.impressions.add(day);
+                    c.state.ctr_impressions.fetch_add(1, Ordering::Relaxed);
+                }
+                EventKind::Click if record.filtered.is_none() => {
+                    c.state.clicks.add(day);
+                    c.state.ctr_clicks.fetch_add(1, Ordering::Relaxed);
+                }
                 _ => {}
             }
             if record.event == EventKind::Impression && record.user != 0 {
@@ -325,8 +332,14 @@ impl Tracker {
                 .release(reserved, token.issued_at.div_euclid(60), now.as_second().div_euclid(60));
         }
         match event_kind {
-            EventKind::Impression => c.state.impressions.add(today),
-            EventKind::Click if filtered.is_none() => c.state.clicks.add(today),
+            EventKind::Impression => {
+                c.state.impressions.add(today);
+                c.state.ctr_impressions.fetch_add(1, Ordering::Relaxed);
+            }
+            EventKind::Click if filtered.is_none() => {
+                c.state.clicks.add(today);
+                c.state.ctr_clicks.fetch_add(1, Ordering::Relaxed);
+            }
             _ => {}
         }
         if event == Event::Impression && token.user != 0 {

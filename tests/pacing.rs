@@ -1,0 +1,89 @@
+//! Even pacing over simulated days: with ample traffic, an even campaign
+//! spends 97–100 % of its daily budget, and its spend by hour follows the
+//! traffic curve (learned on the first day).
+
+use bullseye::money::Micros;
+use bullseye::pacing::{DailySpend, Pacer};
+
+/// Relative traffic per hour of the day: quiet nights, an evening peak.
+const CURVE: [f64; 24] = [
+    0.3, 0.2, 0.15, 0.1, 0.1, 0.15, 0.3, 0.6, 0.9, 1.0, 1.0, 1.1, 1.2, 1.1, 1.0, 1.0, 1.1, 1.3, 1.6, 2.0, 2.2, 1.8,
+    1.2, 0.6,
+];
+
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 32) as u32
+    }
+}
+
+/// Runs one day; returns spend per hour.
+fn simulate_day(
+    day: i64,
+    pacer: &Pacer,
+    spend: &DailySpend,
+    budget: Micros,
+    price: Micros,
+    rng: &mut XorShift,
+) -> [i64; 24] {
+    let mut by_hour = [0i64; 24];
+    // 4 requests a second at weight 1: ~330 k requests a day, half of them
+    // won — about three times what the budget buys.
+    let mut carry = 0.0;
+    for second in 0..86_400i64 {
+        let hour = (second / 3600) as usize;
+        pacer.control(spend.spent(day), budget, day, second);
+        carry += 4.0 * CURVE[hour];
+        while carry >= 1.0 {
+            carry -= 1.0;
+            if !spend.has_budget(day, budget) || !pacer.admit(hour, rng.next() % 1_000_000) {
+                continue;
+            }
+            if rng.next() % 2 == 0 {
+                spend.add(day, price);
+                by_hour[hour] += price.0;
+            }
+        }
+    }
+    by_hour
+}
+
+#[test]
+fn an_even_campaign_spends_its_budget_along_the_traffic_curve() {
+    let (pacer, spend) = (Pacer::default(), DailySpend::default());
+    let (budget, price) = (Micros(100_000_000), Micros(2_000));
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let first = simulate_day(20_000, &pacer, &spend, budget, price, &mut rng);
+    let second = simulate_day(20_001, &pacer, &spend, budget, price, &mut rng);
+    for (name, day) in [("first", first), ("second", second)] {
+        let total: i64 = day.iter().sum();
+        assert!(
+            total * 100 >= budget.0 * 97 && total <= budget.0 + price.0,
+            "{name} day spent {total} of {}",
+            budget.0
+        );
+    }
+    // On the second day the curve is known: each hour's share of spend is
+    // close to its share of traffic.
+    let traffic: f64 = CURVE.iter().sum();
+    let total: i64 = second.iter().sum();
+    let mut distance = 0.0;
+    for hour in 0..24 {
+        let spend_share = second[hour] as f64 / total as f64;
+        let traffic_share = CURVE[hour] / traffic;
+        distance += (spend_share - traffic_share).abs();
+        assert!(
+            (spend_share - traffic_share).abs() < 0.03,
+            "hour {hour}: spend {spend_share:.3} vs traffic {traffic_share:.3}"
+        );
+    }
+    assert!(
+        distance < 0.15,
+        "spend by hour strays from the traffic curve: L1 {distance:.3}"
+    );
+}
