@@ -44,7 +44,7 @@ fn simulate_day(
             if !spend.has_budget(day, budget) || !pacer.admit(hour, rng.next() % 1_000_000) {
                 continue;
             }
-            if rng.next() % 2 == 0 {
+            if rng.next().is_multiple_of(2) {
                 spend.add(day, price);
                 by_hour[hour] += price.0;
             }
