@@ -42,6 +42,9 @@ pub struct RunArgs {
     users: usize,
     #[arg(long, default_value = "sample-user-")]
     user_prefix: String,
+    /// Play the exchange: call every bid's billing notice (closed loop).
+    #[arg(long)]
+    notices: bool,
     /// Distinct pre-built request bodies cycled through.
     #[arg(long, default_value_t = 20_000)]
     bodies: usize,
@@ -55,6 +58,8 @@ struct Counters {
     bids: AtomicU64,
     no_bids: AtomicU64,
     errors: AtomicU64,
+    notices: AtomicU64,
+    notices_acknowledged: AtomicU64,
 }
 
 struct Target {
@@ -86,35 +91,86 @@ async fn connect(target: &Target) -> anyhow::Result<Sender> {
     Ok(sender)
 }
 
-/// Sends one request; returns the status code (0 on a transport error).
-async fn send(sender: &mut Option<Sender>, target: &Target, body: Bytes) -> u16 {
-    if sender.as_ref().is_none_or(|s| s.is_closed()) {
-        *sender = connect(target).await.ok();
-    }
-    let Some(s) = sender.as_mut() else { return 0 };
-    if s.ready().await.is_err() {
-        *sender = None;
-        return 0;
-    }
-    let request = hyper::Request::post(&target.path)
+fn bid_request(target: &Target, body: Bytes) -> hyper::Request<Full<Bytes>> {
+    hyper::Request::post(&target.path)
         .header("host", &target.authority)
         .header("content-type", "application/json")
         .header("x-openrtb-version", "2.6")
         .body(Full::new(body))
-        .expect("valid request");
+        .expect("valid request")
+}
+
+/// Sends one request; returns the status code (0 on a transport error) and
+/// the body of a 200.
+async fn exchange(
+    sender: &mut Option<Sender>,
+    target: &Target,
+    request: hyper::Request<Full<Bytes>>,
+) -> (u16, Option<Bytes>) {
+    if sender.as_ref().is_none_or(|s| s.is_closed()) {
+        *sender = connect(target).await.ok();
+    }
+    let Some(s) = sender.as_mut() else { return (0, None) };
+    if s.ready().await.is_err() {
+        *sender = None;
+        return (0, None);
+    }
     match s.send_request(request).await {
         Ok(response) => {
             let status = response.status().as_u16();
             match response.into_body().collect().await {
-                Ok(_) => status,
-                Err(_) => 0,
+                Ok(body) if status == 200 => (status, Some(body.to_bytes())),
+                Ok(_) => (status, None),
+                Err(_) => (0, None),
             }
         }
         Err(_) => {
             *sender = None;
-            0
+            (0, None)
         }
     }
+}
+
+async fn send(sender: &mut Option<Sender>, target: &Target, body: Bytes) -> (u16, Option<Bytes>) {
+    exchange(sender, target, bid_request(target, body)).await
+}
+
+/// Plays the exchange for a bid response: calls each bid's billing notice
+/// with a clearing price of 80 % of the bid. Returns (sent, acknowledged).
+async fn notify(
+    sender: &mut Option<Sender>,
+    target: &Target,
+    response: &Bytes,
+    latencies: &mut Histogram<u64>,
+) -> (u64, u64) {
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(response) else {
+        return (0, 0);
+    };
+    let (mut sent, mut acknowledged) = (0, 0);
+    for bid in json["seatbid"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["bid"].as_array().into_iter().flatten())
+    {
+        let (Some(burl), Some(price)) = (bid["burl"].as_str(), bid["price"].as_f64()) else {
+            continue;
+        };
+        let url = burl.replace("${AUCTION_PRICE}", &format!("{:.6}", price * 0.8));
+        let Some(path) = url.find("/t/").map(|i| &url[i..]) else {
+            continue;
+        };
+        let request = hyper::Request::get(path)
+            .header("host", &target.authority)
+            .body(Full::default())
+            .expect("valid request");
+        let start = Instant::now();
+        let (status, _) = exchange(sender, target, request).await;
+        let _ = latencies.record(start.elapsed().as_micros().max(1) as u64);
+        sent += 1;
+        acknowledged += u64::from(status == 204 || status == 200);
+    }
+    (sent, acknowledged)
 }
 
 fn record(counters: &Counters, status: u16) {
@@ -150,33 +206,27 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let duration = Duration::from_secs(args.duration);
     let started = Instant::now();
     let progress = tokio::spawn(progress(counters.clone(), stop.clone(), started));
-    let histogram = match args.rate {
+    let (histogram, notice_histogram) = match args.rate {
         Some(rate) => {
-            open_loop(
+            let latencies = open_loop(
                 target,
                 bodies,
                 counters.clone(),
                 rate,
                 args.connections.unwrap_or(256),
                 duration,
-            )
-            .await
+            );
+            (latencies.await, histogram())
         }
         None => {
-            closed_loop(
-                target,
-                bodies,
-                counters.clone(),
-                args.connections.unwrap_or(32),
-                duration,
-            )
-            .await
+            let connections = args.connections.unwrap_or(32);
+            closed_loop(target, bodies, counters.clone(), connections, duration, args.notices).await
         }
     };
     let elapsed = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     let _ = progress.await;
-    report(&args, &counters, &histogram, elapsed);
+    report(&args, &counters, &histogram, &notice_histogram, elapsed);
     Ok(())
 }
 
@@ -186,27 +236,40 @@ async fn closed_loop(
     counters: Arc<Counters>,
     connections: usize,
     duration: Duration,
-) -> Histogram<u64> {
+    notices: bool,
+) -> (Histogram<u64>, Histogram<u64>) {
     let deadline = Instant::now() + duration;
     let next = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..connections)
         .map(|_| {
             let (target, bodies, counters, next) = (target.clone(), bodies.clone(), counters.clone(), next.clone());
             tokio::spawn(async move {
-                let mut latencies = histogram();
+                let (mut latencies, mut notice_latencies) = (histogram(), histogram());
                 let mut sender = None;
                 while Instant::now() < deadline {
                     let i = next.fetch_add(1, Ordering::Relaxed) as usize % bodies.len();
                     let start = Instant::now();
-                    let status = send(&mut sender, &target, bodies[i].clone()).await;
+                    let (status, body) = send(&mut sender, &target, bodies[i].clone()).await;
                     let _ = latencies.record(start.elapsed().as_micros().max(1) as u64);
                     record(&counters, status);
+                    if let (true, Some(body)) = (notices, body) {
+                        let (sent, acknowledged) = notify(&mut sender, &target, &body, &mut notice_latencies).await;
+                        counters.notices.fetch_add(sent, Ordering::Relaxed);
+                        counters.notices_acknowledged.fetch_add(acknowledged, Ordering::Relaxed);
+                    }
                 }
-                latencies
+                (latencies, notice_latencies)
             })
         })
         .collect();
-    merge(workers).await
+    let (mut all, mut all_notices) = (histogram(), histogram());
+    for worker in workers {
+        if let Ok((latencies, notice_latencies)) = worker.await {
+            let _ = all.add(latencies);
+            let _ = all_notices.add(notice_latencies);
+        }
+    }
+    (all, all_notices)
 }
 
 async fn open_loop(
@@ -237,7 +300,7 @@ async fn open_loop(
                 loop {
                     let job = rx.lock().await.recv().await;
                     let Some((intended, i)) = job else { break };
-                    let status = send(&mut sender, &target, bodies[i].clone()).await;
+                    let (status, _) = send(&mut sender, &target, bodies[i].clone()).await;
                     // From the intended send time: queueing counts.
                     let _ = latencies.record(intended.elapsed().as_micros().max(1) as u64);
                     record(&counters, status);
@@ -296,7 +359,25 @@ async fn progress(counters: Arc<Counters>, stop: Arc<AtomicBool>, started: Insta
     }
 }
 
-fn report(args: &RunArgs, counters: &Counters, histogram: &Histogram<u64>, elapsed: f64) {
+fn report(
+    args: &RunArgs,
+    counters: &Counters,
+    histogram: &Histogram<u64>,
+    notice_histogram: &Histogram<u64>,
+    elapsed: f64,
+) {
+    let notices = counters.notices.load(Ordering::Relaxed);
+    let acknowledged = counters.notices_acknowledged.load(Ordering::Relaxed);
+    let notice_ms = |q: f64| notice_histogram.value_at_quantile(q) as f64 / 1000.0;
+    if notices > 0 {
+        println!(
+            "notices: {notices} sent, {acknowledged} acknowledged = {:.0}/s; latency ms p50 {:.3} p99 {:.3} p99.9 {:.3}",
+            acknowledged as f64 / elapsed,
+            notice_ms(0.5),
+            notice_ms(0.99),
+            notice_ms(0.999)
+        );
+    }
     let sent = counters.sent.load(Ordering::Relaxed);
     let bids = counters.bids.load(Ordering::Relaxed);
     let errors = counters.errors.load(Ordering::Relaxed);
@@ -330,6 +411,11 @@ fn report(args: &RunArgs, counters: &Counters, histogram: &Histogram<u64>, elaps
             "max_ms": histogram.max() as f64 / 1000.0,
             "errors": errors,
             "bid_rate": bid_rate,
+            "notices": notices,
+            "notices_acknowledged": acknowledged,
+            "notices_per_s": acknowledged as f64 / elapsed,
+            "notice_p50_ms": notice_ms(0.5),
+            "notice_p99_ms": notice_ms(0.99),
         });
         println!("{summary}");
     }

@@ -1,0 +1,166 @@
+//! Money rules over HTTP: key rotation, any edit of a signed URL refused,
+//! budgets reset at the campaign's local midnight, per-user click limits.
+
+mod common;
+
+use std::sync::Arc;
+
+use bullseye::clock::ManualClock;
+use bullseye::ledger::{EventKind, read_all};
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const CAMPAIGN: &str = r#"
+[[campaign]]
+id = "tokyo"
+advertiser = "Tokyo Tea"
+adomain = ["tea.example"]
+pricing = "cpm"
+max_bid = "1000"
+daily_budget = "3"
+pacing = "asap"
+time_zone = "Asia/Tokyo"
+  [[campaign.creative]]
+  id = "t1"
+  format = "banner"
+  w = 300
+  h = 250
+  image_url = "https://cdn.tea.example/a.png"
+  landing_url = "https://tea.example/"
+"#;
+
+fn url_in_adm(bid: &Value, marker: &str) -> String {
+    let adm = bid["adm"].as_str().unwrap();
+    let start = adm.find(marker).unwrap();
+    let begin = adm[..start].rfind('"').unwrap() + 1;
+    adm[begin..begin + adm[begin..].find('"').unwrap()].replace("&amp;", "&")
+}
+
+async fn bid(bidder: &TestBidder, user: &str) -> Option<Value> {
+    let (status, response) = bidder.bid_json(&banner_request(user, 0.0, json!({}))).await;
+    (status == StatusCode::OK).then(|| response.unwrap()["seatbid"][0]["bid"][0].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_single_character_change_of_a_signed_url_is_refused() {
+    let (bidder, _clock) = spawn_test_bidder(CAMPAIGN, "u,a\n", "2026-11-24T00:00:00Z").await;
+    let won = bid(&bidder, "someone").await.unwrap();
+    let burl = won["burl"].as_str().unwrap().replace("${AUCTION_PRICE}", "0.5");
+    let path = burl[burl.find("/t/").unwrap()..].to_string();
+    let price_at = path.find("&price=").unwrap();
+    let mut refused = 0;
+    for i in 1..price_at {
+        let original = path.as_bytes()[i];
+        let replacement = if original == b'a' { b'b' } else { b'a' };
+        let mut changed = path.clone().into_bytes();
+        changed[i] = replacement;
+        let changed = String::from_utf8(changed).unwrap();
+        let status = bidder.get(&changed).await.status();
+        assert!(
+            status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+            "{changed}: {status}"
+        );
+        refused += 1;
+    }
+    assert!(refused > 100);
+    // Nothing was recorded; the genuine URL still works once.
+    assert_eq!(bidder.get(&path).await.status(), StatusCode::NO_CONTENT);
+    let metrics = bidder.metrics().await;
+    assert!(metrics.contains("bullseye_tracking_rejected_total"), "{metrics}");
+    bidder.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_previous_signing_key_is_accepted_during_a_rotation() {
+    let dir = write_config(TEST_SETTINGS, CAMPAIGN, "u,a\n");
+    let clock = Arc::new(ManualClock::new("2026-11-24T00:00:00Z".parse().unwrap()));
+    let bidder = spawn_bidder_with(dir.path(), clock, false).await;
+    let won = bid(&bidder, "someone").await.unwrap();
+    let pixel = url_in_adm(&won, "/t/imp?");
+    let click = url_in_adm(&won, "/t/click?");
+    let settings = |key: &str, previous: &str| {
+        TEST_SETTINGS.replace(
+            r#"signing_key = "test-signing-key-0123456789""#,
+            &format!("signing_key = \"{key}\"\n{previous}"),
+        )
+    };
+    let reload = |text: String| {
+        std::fs::write(dir.path().join("bullseye.toml"), text).unwrap();
+        bidder.running.as_ref().unwrap().reloader.reload_config().unwrap();
+    };
+    reload(settings(
+        "rotated-key-abcdefghijkl",
+        r#"previous_signing_key = "test-signing-key-0123456789""#,
+    ));
+    assert_eq!(
+        bidder.get(&pixel).await.status(),
+        StatusCode::OK,
+        "old URL, previous key"
+    );
+    let fresh = bid(&bidder, "someone-else").await.unwrap();
+    assert_eq!(
+        bidder.get(&url_in_adm(&fresh, "/t/imp?")).await.status(),
+        StatusCode::OK,
+        "new URL, new key"
+    );
+    reload(settings("another-key-abcdefghijkl", ""));
+    assert_eq!(
+        bidder.get(&click).await.status(),
+        StatusCode::FORBIDDEN,
+        "the retired key is refused"
+    );
+    bidder.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_budget_resets_at_midnight_in_the_campaign_time_zone() {
+    // 14:00 UTC is 23:00 in Tokyo.
+    let (bidder, clock) = spawn_test_bidder(CAMPAIGN, "u,a\n", "2026-11-24T14:00:00Z").await;
+    // Each impression costs 1.00 (a 1000 CPM bid cleared at 1000): three
+    // spend the $3 budget.
+    for user in ["a", "b", "c"] {
+        let won = bid(&bidder, user).await.expect("budget left");
+        let burl = won["burl"].as_str().unwrap().replace("${AUCTION_PRICE}", "1000");
+        assert_eq!(bidder.get(&burl).await.status(), StatusCode::NO_CONTENT);
+    }
+    assert!(bid(&bidder, "d").await.is_none(), "budget spent");
+    clock.set("2026-11-24T14:59:59Z".parse().unwrap());
+    assert!(bid(&bidder, "e").await.is_none(), "23:59:59 in Tokyo: still spent");
+    clock.set("2026-11-24T15:00:00Z".parse().unwrap());
+    assert!(bid(&bidder, "f").await.is_some(), "midnight in Tokyo: a new day");
+    bidder.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clicks_past_a_users_hourly_limit_are_not_billed() {
+    let cpc = CAMPAIGN
+        .replace(r#"pricing = "cpm""#, "pricing = \"cpc\"\npctr_prior = \"0.01\"")
+        .replace(r#"max_bid = "1000""#, r#"max_bid = "0.10""#)
+        .replace(r#"daily_budget = "3""#, r#"daily_budget = "1000""#);
+    let (mut bidder, clock) = spawn_test_bidder(&cpc, "u,a\n", "2026-11-24T10:00:00Z").await;
+    for _ in 0..12 {
+        let won = bid(&bidder, "clicker").await.unwrap();
+        assert_eq!(bidder.get(&url_in_adm(&won, "/t/imp?")).await.status(), StatusCode::OK);
+        clock.advance(std::time::Duration::from_secs(2));
+        assert_eq!(
+            bidder.get(&url_in_adm(&won, "/t/click?")).await.status(),
+            StatusCode::FOUND
+        );
+    }
+    let dirs = std::mem::take(&mut bidder.dirs);
+    let data = dirs[0].path().join("ledger");
+    bidder.stop().await;
+    let records = read_all(&data).unwrap();
+    let reasons: Vec<Option<&str>> = records
+        .iter()
+        .filter(|r| r.event == EventKind::Click)
+        .map(|r| r.filtered.as_deref())
+        .collect();
+    assert_eq!(reasons.iter().filter(|r| r.is_none()).count(), 10, "{reasons:?}");
+    assert_eq!(
+        reasons.iter().filter(|r| **r == Some("user_rate")).count(),
+        2,
+        "{reasons:?}"
+    );
+}
