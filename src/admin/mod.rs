@@ -77,7 +77,7 @@ pub fn view(c: &CompiledCampaign, now: jiff::Timestamp, detail: bool) -> Value {
         },
         "bids_since_start": c.state.bids.load(Ordering::Relaxed),
         "pacing_state": c.state.pacer.view(),
-        "pctr": c.state.pctr(campaign.pctr_prior) as f64 / 1_000_000.0,
+        "pctr": c.state.campaign_pctr(campaign.pctr_prior) as f64 / 1_000_000.0,
         "value_cpm": c.value.to_string(),
     });
     if detail {

@@ -196,13 +196,13 @@ fn evaluate(
     {
         return Err(FilterReason::Pacing);
     }
-    let creative = campaign
-        .creatives
-        .iter()
-        .position(|cr| creative_fits(cr, imp))
+    // The most valuable creative that fits (the first, for CPM campaigns).
+    let creative = (0..campaign.creatives.len())
+        .filter(|&i| creative_fits(&campaign.creatives[i], imp))
+        .min_by_key(|&i| std::cmp::Reverse(c.creative_values[i]))
         .ok_or(FilterReason::Creative)?;
-    let price =
-        bid_price(c.value, terms.floor, terms.auction, world.settings.shading_ppm).ok_or(FilterReason::Floor)?;
+    let value = c.creative_values[creative];
+    let price = bid_price(value, terms.floor, terms.auction, world.settings.shading_ppm).ok_or(FilterReason::Floor)?;
     Ok((creative, price))
 }
 

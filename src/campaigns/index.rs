@@ -33,9 +33,9 @@ pub struct CampaignState {
     /// Impressions and billable clicks on the campaign's current local day.
     pub impressions: DayCount,
     pub clicks: DayCount,
-    /// Impressions and billable clicks in the learning window, for pCTR.
-    pub ctr_impressions: AtomicU64,
-    pub ctr_clicks: AtomicU64,
+    /// Billed impressions and billable clicks per creative (the last day's
+    /// window, restored from the ledger), for pCTR.
+    ctr: papaya::HashMap<String, CtrCounts, foldhash::fast::RandomState>,
     pub pacer: crate::pacing::Pacer,
     /// How many times each rule stopped the campaign ("why not bidding").
     pub filtered: [AtomicU64; FilterReason::COUNT],
@@ -77,14 +77,59 @@ impl DayCount {
 /// a campaign's impressions grow past this.
 pub const PCTR_PRIOR_IMPRESSIONS: u64 = 1000;
 
+#[derive(Debug, Default)]
+struct CtrCounts {
+    impressions: AtomicU64,
+    clicks: AtomicU64,
+}
+
+/// Clicks over impressions smoothed towards `prior` (all in ppm).
+fn smoothed(impressions: u64, clicks: u64, prior: u32) -> u32 {
+    let clicks = clicks.min(impressions);
+    let numerator = clicks as u128 * 1_000_000 + prior as u128 * PCTR_PRIOR_IMPRESSIONS as u128;
+    (numerator / (impressions + PCTR_PRIOR_IMPRESSIONS) as u128) as u32
+}
+
 impl CampaignState {
-    /// The predicted click-through rate (ppm): observed clicks over
-    /// impressions, smoothed towards `prior`.
-    pub fn pctr(&self, prior: u32) -> u32 {
-        let impressions = self.ctr_impressions.load(Ordering::Relaxed);
-        let clicks = self.ctr_clicks.load(Ordering::Relaxed).min(impressions);
-        let numerator = clicks as u128 * 1_000_000 + prior as u128 * PCTR_PRIOR_IMPRESSIONS as u128;
-        (numerator / (impressions + PCTR_PRIOR_IMPRESSIONS) as u128) as u32
+    /// Counts a billed impression of `creative` (tracking path).
+    pub fn count_impression(&self, creative: &str) {
+        let map = self.ctr.pin();
+        map.get_or_insert_with(creative.to_string(), CtrCounts::default)
+            .impressions
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a billable click on `creative` (tracking path).
+    pub fn count_click(&self, creative: &str) {
+        let map = self.ctr.pin();
+        map.get_or_insert_with(creative.to_string(), CtrCounts::default)
+            .clicks
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The predicted click-through rate of a creative (ppm).
+    pub fn pctr(&self, creative: &str, prior: u32) -> u32 {
+        let map = self.ctr.pin();
+        match map.get(creative) {
+            Some(c) => smoothed(
+                c.impressions.load(Ordering::Relaxed),
+                c.clicks.load(Ordering::Relaxed),
+                prior,
+            ),
+            None => prior,
+        }
+    }
+
+    /// The campaign's predicted click-through rate over all creatives (ppm).
+    pub fn campaign_pctr(&self, prior: u32) -> u32 {
+        let map = self.ctr.pin();
+        let (impressions, clicks) = map.values().fold((0, 0), |(i, c), counts| {
+            (
+                i + counts.impressions.load(Ordering::Relaxed),
+                c + counts.clicks.load(Ordering::Relaxed),
+            )
+        });
+        smoothed(impressions, clicks, prior)
     }
 
     pub fn count_filtered(&self, reason: FilterReason) {
@@ -106,15 +151,29 @@ impl StateRegistry {
     }
 }
 
-/// What a campaign bids at most (CPM, base currency): the max CPM, or for
-/// CPC campaigns `max_cpc × pCTR × 1000` with the learned pCTR.
+/// What each creative of a campaign is worth (CPM, base currency): the max
+/// CPM, or for CPC campaigns `max_cpc × pCTR × 1000` with the creative's
+/// learned pCTR.
+pub fn creative_values(campaign: &Campaign, state: &CampaignState) -> Vec<Micros> {
+    campaign
+        .creatives
+        .iter()
+        .map(|creative| match campaign.pricing {
+            Pricing::Cpm => campaign.max_bid,
+            Pricing::Cpc => {
+                let pctr = state.pctr(&creative.id, campaign.pctr_prior);
+                campaign.max_bid.mul_div_floor(pctr as i64, 1000)
+            }
+        })
+        .collect()
+}
+
+/// The most a campaign bids: its best creative's value.
 pub fn value_cpm(campaign: &Campaign, state: &CampaignState) -> Micros {
-    match campaign.pricing {
-        Pricing::Cpm => campaign.max_bid,
-        Pricing::Cpc => campaign
-            .max_bid
-            .mul_div_floor(state.pctr(campaign.pctr_prior) as i64, 1000),
-    }
+    creative_values(campaign, state)
+        .into_iter()
+        .max()
+        .unwrap_or(Micros::ZERO)
 }
 
 /// A campaign ready for the bid path.
@@ -125,6 +184,8 @@ pub struct CompiledCampaign {
     pub key: u64,
     /// Static value: the CPM it bids at most, base currency.
     pub value: Micros,
+    /// Value of each creative (differs for CPC campaigns, by pCTR).
+    pub creative_values: Vec<Micros>,
     /// Index into [`World::time_zones`].
     pub tz: usize,
     /// Bit `i` set when the campaign buys on exchange `i` of the settings.
@@ -204,6 +265,7 @@ impl World {
             world.campaigns.push(CompiledCampaign {
                 key: xxhash_rust::xxh3::xxh3_64(campaign.id.as_bytes()),
                 value: value_cpm(&campaign, &state),
+                creative_values: creative_values(&campaign, &state),
                 tz,
                 exchange_mask,
                 state,
@@ -302,6 +364,23 @@ impl Iterator for MergedRanks<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pctr_is_learned_per_creative_and_smoothed_towards_the_prior() {
+        let state = CampaignState::default();
+        assert_eq!(state.pctr("a", 2_000), 2_000, "no data: the prior");
+        for i in 0..1000 {
+            state.count_impression("a");
+            if i % 20 == 0 {
+                state.count_click("a");
+            }
+        }
+        // (50 clicks + 0.2 % × 1000 prior impressions) / 2000 = 2.6 %.
+        assert_eq!(state.pctr("a", 2_000), 26_000);
+        assert_eq!(state.pctr("b", 2_000), 2_000, "another creative keeps the prior");
+        assert_eq!(state.campaign_pctr(2_000), 26_000);
+        assert_eq!(smoothed(10, 50, 0), 9_900, "clicks never exceed impressions");
+    }
 
     #[test]
     fn merged_ranks_are_ascending_and_unique() {

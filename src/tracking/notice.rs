@@ -11,7 +11,6 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use jiff::Timestamp;
 
@@ -198,14 +197,14 @@ impl Tracker {
             if record.charge > 0 {
                 c.state.spend.add(day, Micros(record.charge));
             }
+            if record.event == billing_kind(world, &record.exchange) && !record.test {
+                c.state.count_impression(&record.creative);
+            }
             match record.event {
-                EventKind::Impression => {
-                    c.state.impressions.add(day);
-                    c.state.ctr_impressions.fetch_add(1, Ordering::Relaxed);
-                }
+                EventKind::Impression => c.state.impressions.add(day),
                 EventKind::Click if record.filtered.is_none() => {
                     c.state.clicks.add(day);
-                    c.state.ctr_clicks.fetch_add(1, Ordering::Relaxed);
+                    c.state.count_click(&record.creative);
                 }
                 _ => {}
             }
@@ -331,14 +330,15 @@ impl Tracker {
                 .spend
                 .release(reserved, token.issued_at.div_euclid(60), now.as_second().div_euclid(60));
         }
+        let billed_impression = event_kind == billing_kind(world, &token.exchange) && !token.test;
+        if billed_impression {
+            c.state.count_impression(&token.creative);
+        }
         match event_kind {
-            EventKind::Impression => {
-                c.state.impressions.add(today);
-                c.state.ctr_impressions.fetch_add(1, Ordering::Relaxed);
-            }
+            EventKind::Impression => c.state.impressions.add(today),
             EventKind::Click if filtered.is_none() => {
                 c.state.clicks.add(today);
-                c.state.ctr_clicks.fetch_add(1, Ordering::Relaxed);
+                c.state.count_click(&token.creative);
             }
             _ => {}
         }
