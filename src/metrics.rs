@@ -178,6 +178,8 @@ pub struct Metrics {
     pub audience_users: Gauge,
     pub tracking_rejected: Counter,
     pub impressions: Counter,
+    status_counters: Vec<std::sync::OnceLock<Counter>>,
+    exchange_counters: papaya::HashMap<String, Counter, foldhash::fast::RandomState>,
 }
 
 impl Metrics {
@@ -256,6 +258,8 @@ impl Metrics {
             audience_users,
             tracking_rejected,
             impressions,
+            status_counters: (0..600).map(|_| std::sync::OnceLock::new()).collect(),
+            exchange_counters: papaya::HashMap::builder().hasher(Default::default()).build(),
         }
     }
 
@@ -264,7 +268,32 @@ impl Metrics {
     }
 
     pub fn response(&self, status: u16) {
-        self.responses.get_or_create(&StatusLabel { status }).inc();
+        // The handle is looked up once per status code, then kept: the
+        // request path increments an atomic and takes no lock.
+        match self.status_counters.get(status as usize) {
+            Some(slot) => slot
+                .get_or_init(|| self.responses.get_or_create(&StatusLabel { status }).clone())
+                .inc(),
+            None => self.responses.get_or_create(&StatusLabel { status }).inc(),
+        };
+    }
+
+    /// Counts a bid request for `exchange`, without allocating or locking
+    /// once the exchange has been seen.
+    pub fn request(&self, exchange: &str) {
+        let counters = self.exchange_counters.pin();
+        if let Some(counter) = counters.get(exchange) {
+            counter.inc();
+            return;
+        }
+        let counter = self
+            .requests
+            .get_or_create(&ExchangeLabel {
+                exchange: exchange.to_string(),
+            })
+            .clone();
+        counter.inc();
+        counters.insert(exchange.to_string(), counter);
     }
 
     /// The OpenMetrics text exposition.

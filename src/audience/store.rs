@@ -36,6 +36,12 @@ impl AudienceStore {
         self.current.load_full()
     }
 
+    /// The current snapshot for a synchronous scope (no reference-count
+    /// traffic; never hold it across an await).
+    pub fn load(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.current.load()
+    }
+
     /// Loads `path` (or an empty audience) and swaps it in if it is valid.
     pub fn reload(&self, path: Option<&Path>) -> Result<Arc<Snapshot>, SnapshotError> {
         let snapshot = Arc::new(match path {

@@ -25,7 +25,7 @@ use arc_swap::ArcSwap;
 use crate::audience::AudienceStore;
 use crate::campaigns::World;
 use crate::clock::Clock;
-use crate::metrics::{ExchangeLabel, Metrics, NoBidReason};
+use crate::metrics::{Metrics, NoBidReason};
 use crate::pacing::FrequencyStore;
 
 pub use decode::DecodeError;
@@ -99,7 +99,10 @@ impl Bidder {
     /// Answers one bid request. `exchange` is the path's exchange name
     /// (`None` for `/openrtb2/bid`); `received` is when its headers arrived.
     pub fn bid(&self, exchange: Option<&str>, body: &[u8], received: Instant) -> Outcome {
-        let world = self.world.load_full();
+        // A guard, not an Arc clone: no shared reference count to bounce
+        // between cores. The bid path is synchronous, so it is never held
+        // across an await.
+        let world = self.world.load();
         let exchange_index = match exchange {
             None => 0,
             Some(name) => match world.settings.exchanges.iter().position(|e| e.name == name) {
@@ -108,12 +111,7 @@ impl Bidder {
             },
         };
         let exchange = &world.settings.exchanges[exchange_index];
-        self.metrics
-            .requests
-            .get_or_create(&ExchangeLabel {
-                exchange: exchange.name.clone(),
-            })
-            .inc();
+        self.metrics.request(&exchange.name);
         let request = match decode::decode(body) {
             Ok(request) => request,
             Err(e) => return Outcome::Invalid(e),
@@ -128,7 +126,7 @@ impl Bidder {
         }
         let deadline = received + budget;
 
-        let snapshot = self.audience.current();
+        let snapshot = self.audience.load();
         let ctx = match enrich::enrich(&request, &world, exchange_index, &snapshot, self.clock.now()) {
             Ok(ctx) => ctx,
             Err(reason) => return self.no_bid(reason),
