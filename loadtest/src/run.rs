@@ -45,6 +45,10 @@ pub struct RunArgs {
     /// Play the exchange: call every bid's billing notice (closed loop).
     #[arg(long)]
     notices: bool,
+    /// Measure this bare server first with the same settings and print the
+    /// ratio (e.g. the `loadtest floor` at http://127.0.0.1:8090/).
+    #[arg(long)]
+    floor: Option<String>,
     /// Distinct pre-built request bodies cycled through.
     #[arg(long, default_value_t = 20_000)]
     bodies: usize,
@@ -187,12 +191,51 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid bounds")
 }
 
+struct Measurement {
+    counters: Arc<Counters>,
+    latencies: Histogram<u64>,
+    notice_latencies: Histogram<u64>,
+    elapsed: f64,
+}
+
+/// One run against one target with the given settings.
+async fn measure(args: &RunArgs, target: Target, bodies: Arc<Vec<Bytes>>, notices: bool) -> Measurement {
+    let target = Arc::new(target);
+    let counters = Arc::new(Counters::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let duration = Duration::from_secs(args.duration);
+    let started = Instant::now();
+    let progress = tokio::spawn(progress(counters.clone(), stop.clone(), started));
+    let (latencies, notice_latencies) = match args.rate {
+        Some(rate) => {
+            let connections = args.connections.unwrap_or(256);
+            (
+                open_loop(target, bodies, counters.clone(), rate, connections, duration).await,
+                histogram(),
+            )
+        }
+        None => {
+            let connections = args.connections.unwrap_or(32);
+            closed_loop(target, bodies, counters.clone(), connections, duration, notices).await
+        }
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let _ = progress.await;
+    Measurement {
+        counters,
+        latencies,
+        notice_latencies,
+        elapsed,
+    }
+}
+
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let target = Arc::new(parse_target(
+    let target = parse_target(
         args.target
             .as_deref()
             .ok_or_else(|| anyhow::anyhow!("--target is required"))?,
-    )?);
+    )?;
     let templates = traffic::templates(&args.templates)?;
     let bodies = Arc::new(traffic::bodies(
         &templates,
@@ -201,32 +244,24 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         &args.user_prefix,
         args.seed,
     ));
-    let counters = Arc::new(Counters::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let duration = Duration::from_secs(args.duration);
-    let started = Instant::now();
-    let progress = tokio::spawn(progress(counters.clone(), stop.clone(), started));
-    let (histogram, notice_histogram) = match args.rate {
-        Some(rate) => {
-            let latencies = open_loop(
-                target,
-                bodies,
-                counters.clone(),
-                rate,
-                args.connections.unwrap_or(256),
-                duration,
+    // The yardstick first, with the same settings, in the same run.
+    let floor = match &args.floor {
+        Some(url) => {
+            eprintln!("measuring the floor at {url}");
+            let m = measure(&args, parse_target(url)?, bodies.clone(), false).await;
+            let rps = m.counters.sent.load(Ordering::Relaxed) as f64 / m.elapsed;
+            println!(
+                "floor: {rps:.0} req/s; latency ms p50 {:.3} p99 {:.3} p99.9 {:.3}",
+                m.latencies.value_at_quantile(0.5) as f64 / 1000.0,
+                m.latencies.value_at_quantile(0.99) as f64 / 1000.0,
+                m.latencies.value_at_quantile(0.999) as f64 / 1000.0
             );
-            (latencies.await, histogram())
+            Some(rps)
         }
-        None => {
-            let connections = args.connections.unwrap_or(32);
-            closed_loop(target, bodies, counters.clone(), connections, duration, args.notices).await
-        }
+        None => None,
     };
-    let elapsed = started.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    let _ = progress.await;
-    report(&args, &counters, &histogram, &notice_histogram, elapsed);
+    let m = measure(&args, target, bodies, args.notices).await;
+    report(&args, &m.counters, &m.latencies, &m.notice_latencies, m.elapsed, floor);
     Ok(())
 }
 
@@ -365,6 +400,7 @@ fn report(
     histogram: &Histogram<u64>,
     notice_histogram: &Histogram<u64>,
     elapsed: f64,
+    floor_rps: Option<f64>,
 ) {
     let notices = counters.notices.load(Ordering::Relaxed);
     let acknowledged = counters.notices_acknowledged.load(Ordering::Relaxed);
@@ -400,6 +436,9 @@ fn report(
         ms(0.999),
         histogram.max() as f64 / 1000.0
     );
+    if let Some(floor) = floor_rps {
+        println!("ratio to the floor: {:.2} ({rps:.0} / {floor:.0} req/s)", rps / floor);
+    }
     if args.json {
         let summary = serde_json::json!({
             "rps": rps,
@@ -416,6 +455,8 @@ fn report(
             "notices_per_s": acknowledged as f64 / elapsed,
             "notice_p50_ms": notice_ms(0.5),
             "notice_p99_ms": notice_ms(0.99),
+            "floor_rps": floor_rps,
+            "ratio": floor_rps.map(|f| rps / f),
         });
         println!("{summary}");
     }
