@@ -10,22 +10,7 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const CAMPAIGNS: &str = r#"
-[[campaign]]
-id = "generic"
-advertiser = "Generic"
-adomain = ["generic.example"]
-pricing = "cpm"
-max_bid = "1.00"
-daily_budget = "100"
-  [[campaign.creative]]
-  id = "g1"
-  format = "banner"
-  w = 300
-  h = 250
-  image_url = "https://cdn.generic.example/a.png"
-  landing_url = "https://generic.example/"
-"#;
+const CAMPAIGNS: &str = GENERIC;
 
 const TOKEN: &str = "test-admin-token";
 

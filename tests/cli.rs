@@ -2,8 +2,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -147,23 +146,7 @@ fn serve_rejects_an_invalid_config_with_a_clear_message() {
 #[test]
 fn serve_logs_its_address_and_exits_cleanly_on_sigterm() {
     let data = tempfile::tempdir().unwrap();
-    let mut child = bullseye()
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(repo_root().join("bidder-config"))
-        .arg("--data-dir")
-        .arg(data.path())
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("server exited early").unwrap();
-        if let Some(at) = line.find("listening on ") {
-            break line[at + 13..].split_whitespace().next().unwrap().to_string();
-        }
-    };
+    let (mut child, addr) = spawn_binary(&repo_root().join("bidder-config"), data.path());
     let health = std::net::TcpStream::connect(&addr).map(|mut s| {
         use std::io::{Read, Write};
         s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")

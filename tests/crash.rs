@@ -5,8 +5,7 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,52 +14,19 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
-const CAMPAIGNS: &str = r#"
-[[campaign]]
-id = "generic"
-advertiser = "Generic"
-adomain = ["generic.example"]
-pricing = "cpm"
-max_bid = "1.00"
-daily_budget = "1000000"
-pacing = "asap"
-  [[campaign.creative]]
-  id = "g1"
-  format = "banner"
-  w = 300
-  h = 250
-  image_url = "https://cdn.generic.example/a.png"
-  landing_url = "https://generic.example/"
-"#;
-
-/// Starts the binary; returns the child and its address.
-fn start(config: &std::path::Path, data: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bullseye"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("server exited early").unwrap();
-        if let Some(at) = line.find("listening on ") {
-            break line[at + 13..].split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+/// The generic campaign with a budget the test cannot spend, paced asap.
+fn large_budget() -> String {
+    GENERIC.replace(
+        r#"daily_budget = "100""#,
+        "daily_budget = \"1000000\"\npacing = \"asap\"",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_notices_survive_kill_9_and_a_torn_tail() {
-    let config = write_config(TEST_SETTINGS, CAMPAIGNS, "u,a\n");
+    let config = write_config(TEST_SETTINGS, &large_budget(), "u,a\n");
     let data = tempfile::tempdir().unwrap();
-    let (mut child, addr) = start(config.path(), data.path());
+    let (mut child, addr) = spawn_binary(config.path(), data.path());
     let client = client();
     // bid id → its billing URL, for every notice the server acknowledged.
     let acknowledged: Arc<Mutex<HashMap<String, String>>> = Arc::default();
@@ -138,7 +104,7 @@ async fn acknowledged_notices_survive_kill_9_and_a_torn_tail() {
     );
 
     // Restart on the same data: the torn tail is cut, duplicates still refused.
-    let (mut child, addr) = start(config.path(), data.path());
+    let (mut child, addr) = spawn_binary(config.path(), data.path());
     for burl in acknowledged.values().take(200) {
         let path = &burl[burl.find("/t/").unwrap()..];
         let answer = client.get(format!("http://{addr}{path}")).send().await.unwrap();

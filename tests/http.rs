@@ -183,10 +183,7 @@ async fn tracking_urls_are_signed_and_land_where_they_should() {
         assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "price {bad}");
     }
     // The click redirects to the landing page with UTM parameters.
-    let adm = bid["adm"].as_str().unwrap();
-    let start = adm.find("/t/click?").unwrap();
-    let begin = adm[..start].rfind('"').unwrap() + 1;
-    let click = adm[begin..begin + adm[begin..].find('"').unwrap()].replace("&amp;", "&");
+    let click = url_in_adm(&bid, "/t/click?");
     let answer = bidder.get(&click).await;
     assert_eq!(answer.status(), StatusCode::FOUND);
     let location = answer.headers()["location"].to_str().unwrap().to_string();

@@ -11,28 +11,10 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const CAMPAIGNS: &str = r#"
-[[campaign]]
-id = "generic"
-advertiser = "Generic"
-adomain = ["generic.example"]
-pricing = "cpm"
-max_bid = "1.00"
-daily_budget = "100"
-  [[campaign.creative]]
-  id = "g1"
-  format = "banner"
-  w = 300
-  h = 250
-  image_url = "https://cdn.generic.example/a.png"
-  landing_url = "https://generic.example/"
-"#;
+const CAMPAIGNS: &str = GENERIC;
 
 fn pixel(bid: &Value) -> String {
-    let adm = bid["adm"].as_str().unwrap();
-    let start = adm.find("/t/imp?").unwrap();
-    let begin = adm[..start].rfind('"').unwrap() + 1;
-    adm[begin..begin + adm[begin..].find('"').unwrap()].replace("&amp;", "&")
+    url_in_adm(bid, "/t/imp?")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,10 +165,7 @@ daily_budget = "100"
 "#;
 
 fn click_url(bid: &Value) -> String {
-    let adm = bid["adm"].as_str().unwrap();
-    let start = adm.find("/t/click?").unwrap();
-    let begin = adm[..start].rfind('"').unwrap() + 1;
-    adm[begin..begin + adm[begin..].find('"').unwrap()].replace("&amp;", "&")
+    url_in_adm(bid, "/t/click?")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

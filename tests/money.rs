@@ -30,13 +30,6 @@ time_zone = "Asia/Tokyo"
   landing_url = "https://tea.example/"
 "#;
 
-fn url_in_adm(bid: &Value, marker: &str) -> String {
-    let adm = bid["adm"].as_str().unwrap();
-    let start = adm.find(marker).unwrap();
-    let begin = adm[..start].rfind('"').unwrap() + 1;
-    adm[begin..begin + adm[begin..].find('"').unwrap()].replace("&amp;", "&")
-}
-
 async fn bid(bidder: &TestBidder, user: &str) -> Option<Value> {
     let (status, response) = bidder.bid_json(&banner_request(user, 0.0, json!({}))).await;
     (status == StatusCode::OK).then(|| response.unwrap()["seatbid"][0]["bid"][0].clone())

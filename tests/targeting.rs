@@ -372,11 +372,7 @@ async fn day_parting_in_the_campaign_time_zone() {
 }
 
 fn impression_url(response: &Value) -> String {
-    let adm = response["seatbid"][0]["bid"][0]["adm"].as_str().unwrap();
-    let start = adm.find("/t/imp?").unwrap();
-    let begin = adm[..start].rfind('"').unwrap() + 1;
-    let end = begin + adm[begin..].find('"').unwrap();
-    adm[begin..end].replace("&amp;", "&")
+    url_in_adm(&response["seatbid"][0]["bid"][0], "/t/imp?")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -221,3 +221,54 @@ pub fn winner(response: &Option<Value>) -> Option<String> {
         .and_then(Value::as_str)
         .map(str::to_string)
 }
+
+/// One open CPM campaign bidding 1.00 on 300×250 banners.
+pub const GENERIC: &str = r#"
+[[campaign]]
+id = "generic"
+advertiser = "Generic"
+adomain = ["generic.example"]
+pricing = "cpm"
+max_bid = "1.00"
+daily_budget = "100"
+  [[campaign.creative]]
+  id = "g1"
+  format = "banner"
+  w = 300
+  h = 250
+  image_url = "https://cdn.generic.example/a.png"
+  landing_url = "https://generic.example/"
+"#;
+
+/// The first URL in a bid's markup containing `marker` (`/t/imp?`,
+/// `/t/click?`), HTML entities undone.
+pub fn url_in_adm(bid: &Value, marker: &str) -> String {
+    let adm = bid["adm"].as_str().expect("bid has markup");
+    let start = adm.find(marker).unwrap_or_else(|| panic!("no {marker} in {adm}"));
+    let begin = adm[..start].rfind('"').unwrap() + 1;
+    adm[begin..begin + adm[begin..].find('"').unwrap()].replace("&amp;", "&")
+}
+
+/// Starts the `bullseye` binary on port 0; returns the child and the address
+/// it logged. The log keeps being drained so the server never blocks on it.
+pub fn spawn_binary(config: &Path, data: &Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bullseye"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("server exited early").unwrap();
+        if let Some(at) = line.find("listening on ") {
+            break line[at + 13..].split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
