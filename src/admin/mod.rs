@@ -16,6 +16,8 @@ use std::sync::atomic::Ordering;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::audience::overlay::OverlayError;
+use crate::audience::{AudienceStore, user_key};
 use crate::campaigns::index::CompiledCampaign;
 use crate::campaigns::targeting::FilterReason;
 use crate::campaigns::{Pricing, Status, World};
@@ -138,6 +140,72 @@ fn parse_change(body: &[u8], c: &CompiledCampaign) -> Result<CampaignOverride, S
     })
 }
 
+/// Default and longest time to live of an overlay change.
+const OVERLAY_TTL_DEFAULT: i64 = 7 * 86_400;
+const OVERLAY_TTL_MAX: i64 = 30 * 86_400;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SegmentChange {
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+    ttl_seconds: Option<i64>,
+}
+
+/// A user's segments: from the snapshot, and the overlay's changes.
+fn user_view(user_id: &str, audience: &AudienceStore, now: i64) -> Value {
+    let key = user_key(user_id);
+    let snapshot = audience.current();
+    let from_snapshot: Vec<&str> = snapshot
+        .lookup(key)
+        .map(|segments| segments.indexes().map(|i| snapshot.segment_path(i)).collect())
+        .unwrap_or_default();
+    let changes = audience.overlay.get(key, now).unwrap_or_default();
+    json!({
+        "user_id": user_id,
+        "snapshot": from_snapshot,
+        "overlay": {
+            "added": changes.added.iter().map(|a| json!({"segment": a.0, "expires": a.2})).collect::<Vec<_>>(),
+            "removed": changes.removed.iter().map(|r| json!({"segment": r.0, "expires": r.2})).collect::<Vec<_>>(),
+        },
+    })
+}
+
+/// `/admin/api/audience/users/{user_id}`: `GET` shows the user's segments,
+/// `POST {"add": [...], "remove": [...], "ttl_seconds": N}` changes them now.
+fn audience_api(method: &http::Method, user_id: &str, body: &[u8], audience: &AudienceStore, now: i64) -> Answer {
+    if user_id.is_empty() || user_id.contains('/') {
+        return error(404, "not found");
+    }
+    match *method {
+        http::Method::GET => (200, user_view(user_id, audience, now)),
+        http::Method::POST | http::Method::PATCH => {
+            let change: SegmentChange = match serde_json::from_slice(body) {
+                Ok(change) => change,
+                Err(e) => return error(400, &format!("invalid JSON: {e}")),
+            };
+            if change.add.is_empty() && change.remove.is_empty() {
+                return error(400, "nothing to change: give add or remove");
+            }
+            let ttl = change.ttl_seconds.unwrap_or(OVERLAY_TTL_DEFAULT);
+            if !(1..=OVERLAY_TTL_MAX).contains(&ttl) {
+                return error(400, &format!("ttl_seconds must be between 1 and {OVERLAY_TTL_MAX}"));
+            }
+            match audience
+                .overlay
+                .apply(user_key(user_id), &change.add, &change.remove, now, now + ttl)
+            {
+                Ok(()) => (200, user_view(user_id, audience, now)),
+                Err(e @ OverlayError::Full(_)) => error(503, &e.to_string()),
+                Err(e) => error(400, &e.to_string()),
+            }
+        }
+        _ => error(405, "method not allowed"),
+    }
+}
+
 /// Answers an authorised admin API request.
 pub fn handle(
     method: &http::Method,
@@ -147,6 +215,9 @@ pub fn handle(
     reloader: &Reloader,
     now: jiff::Timestamp,
 ) -> Answer {
+    if let Some(user_id) = path.strip_prefix("/admin/api/audience/users/") {
+        return audience_api(method, user_id, body, &reloader.audience, now.as_second());
+    }
     let Some(rest) = path.strip_prefix("/admin/api/campaigns") else {
         return error(404, "not found");
     };

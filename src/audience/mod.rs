@@ -6,9 +6,10 @@
 //!   validating reader, lookup).
 //! - [`builder`]: `bullseye segments build`, from CSV or JSON Lines.
 //! - [`store`]: the current snapshot behind an `ArcSwap`, swapped whole when
-//!   the file is replaced.
+//!   the file is replaced, and the real-time [`overlay`] merged with it.
 
 pub mod builder;
+pub mod overlay;
 pub mod snapshot;
 pub mod store;
 pub mod taxonomy;

@@ -11,16 +11,23 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use super::overlay::Overlay;
 use super::snapshot::{Snapshot, SnapshotError};
 
 pub struct AudienceStore {
     current: ArcSwap<Snapshot>,
+    /// Real-time segment changes, merged at lookup.
+    pub overlay: Overlay,
 }
+
+/// Users the overlay holds at most.
+pub const OVERLAY_MAX_USERS: usize = 1_000_000;
 
 impl AudienceStore {
     pub fn new(snapshot: Snapshot) -> AudienceStore {
         AudienceStore {
             current: ArcSwap::from_pointee(snapshot),
+            overlay: Overlay::new(OVERLAY_MAX_USERS),
         }
     }
 
@@ -49,6 +56,8 @@ impl AudienceStore {
             None => Snapshot::empty(),
         });
         self.current.store(snapshot.clone());
+        // Forget overlay changes the new snapshot already includes.
+        self.overlay.reconcile(&snapshot, jiff::Timestamp::now().as_second());
         Ok(snapshot)
     }
 }

@@ -9,6 +9,7 @@ use std::cell::Cell;
 
 use jiff::Timestamp;
 
+use crate::audience::overlay::Overlay;
 use crate::audience::{Snapshot, user_key};
 use crate::campaigns::World;
 use crate::campaigns::targeting::{Gender, RequestFacts};
@@ -20,6 +21,14 @@ use crate::openrtb::{AuctionType, BidRequest, Text};
 
 use super::privacy::{self, Restriction};
 use super::traffic;
+
+/// Where a user's segments come from: the snapshot and the real-time
+/// overlay.
+#[derive(Clone, Copy)]
+pub struct Audience<'s> {
+    pub snapshot: &'s Snapshot,
+    pub overlay: &'s Overlay,
+}
 
 /// Everything the later stages know about one bid request.
 pub struct BidCtx<'a> {
@@ -147,13 +156,23 @@ fn personal_facts<'a>(
     request: &'a BidRequest<'a>,
     now: Timestamp,
     user: Option<u64>,
-    audience: &Snapshot,
+    audience: Audience<'_>,
     facts: &mut RequestFacts<'a>,
 ) {
-    if let Some(segments) = user.and_then(|key| audience.lookup(key)) {
-        facts.segments.extend(segments.keys_with_ancestors());
-        facts.segments.sort_unstable();
-        facts.segments.dedup();
+    if let Some(user) = user {
+        let from_snapshot = audience.snapshot.lookup(user);
+        if audience.overlay.is_empty() {
+            if let Some(segments) = from_snapshot {
+                facts.segments.extend(segments.keys_with_ancestors());
+                facts.segments.sort_unstable();
+                facts.segments.dedup();
+            }
+        } else {
+            let now = now.as_second();
+            audience
+                .overlay
+                .merge(user, audience.snapshot, from_snapshot, now, &mut facts.segments);
+        }
     }
     let Some(u) = &request.user else { return };
     let year = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year() as i64;
@@ -170,7 +189,7 @@ pub fn enrich<'a>(
     request: &'a BidRequest<'a>,
     world: &'a World,
     exchange_index: usize,
-    audience: &Snapshot,
+    audience: Audience<'_>,
     now: Timestamp,
 ) -> Result<BidCtx<'a>, NoBidReason> {
     let settings = &world.settings;

@@ -127,7 +127,11 @@ impl Bidder {
         let deadline = received + budget;
 
         let snapshot = self.audience.load();
-        let ctx = match enrich::enrich(&request, &world, exchange_index, &snapshot, self.clock.now()) {
+        let audience = enrich::Audience {
+            snapshot: &snapshot,
+            overlay: &self.audience.overlay,
+        };
+        let ctx = match enrich::enrich(&request, &world, exchange_index, audience, self.clock.now()) {
             Ok(ctx) => ctx,
             Err(reason) => return self.no_bid(reason),
         };

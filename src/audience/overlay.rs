@@ -1,0 +1,242 @@
+//! The real-time overlay: segment changes that cannot wait for the next
+//! snapshot (a user who just clicked joins a retargeting segment; a call
+//! event triggers an offer minutes later).
+//!
+//! Changes come through the admin API, are merged with the snapshot at
+//! lookup time (additions with their ancestors; a removal hides the segment
+//! and everything below it), expire after their time to live, and are
+//! dropped once a newer snapshot already says the same. The overlay is
+//! bounded in users and lives in memory: a restart forgets it (the data
+//! team's next snapshot is the durable source). Lock-free reads.
+
+use std::sync::Arc;
+
+use super::Snapshot;
+use super::snapshot::UserSegments;
+use super::taxonomy::{SegmentKey, SegmentPath};
+
+/// One user's pending changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserChanges {
+    /// Added segments: (path, its key and its ancestors' keys, expiry in
+    /// Unix seconds).
+    pub added: Vec<(String, Vec<SegmentKey>, i64)>,
+    /// Removed segments: (path, key, expiry).
+    pub removed: Vec<(String, SegmentKey, i64)>,
+}
+
+impl UserChanges {
+    fn live(&self, now: i64) -> UserChanges {
+        UserChanges {
+            added: self.added.iter().filter(|a| a.2 > now).cloned().collect(),
+            removed: self.removed.iter().filter(|r| r.2 > now).cloned().collect(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OverlayError {
+    #[error("the overlay holds its maximum of {0} users; try again after the next snapshot")]
+    Full(usize),
+    #[error("{0}")]
+    Path(String),
+}
+
+pub struct Overlay {
+    users: papaya::HashMap<u64, Arc<UserChanges>, foldhash::fast::RandomState>,
+    max_users: usize,
+}
+
+impl Overlay {
+    pub fn new(max_users: usize) -> Overlay {
+        Overlay {
+            users: papaya::HashMap::builder().hasher(Default::default()).build(),
+            max_users,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// Adds and removes segments for a user until `expires` (Unix seconds).
+    pub fn apply(
+        &self,
+        user: u64,
+        add: &[String],
+        remove: &[String],
+        now: i64,
+        expires: i64,
+    ) -> Result<(), OverlayError> {
+        let parse = |text: &String| SegmentPath::parse(text).map_err(|e| OverlayError::Path(e.to_string()));
+        let add: Vec<SegmentPath> = add.iter().map(parse).collect::<Result<_, _>>()?;
+        let remove: Vec<SegmentPath> = remove.iter().map(parse).collect::<Result<_, _>>()?;
+        let users = self.users.pin();
+        if users.get(&user).is_none() && users.len() >= self.max_users {
+            return Err(OverlayError::Full(self.max_users));
+        }
+        let mut changes = users.get(&user).map(|c| c.live(now)).unwrap_or_default();
+        for path in &remove {
+            // Removing a segment also withdraws additions below it.
+            let below = format!("{}/", path.as_str());
+            changes
+                .added
+                .retain(|a| a.0 != path.as_str() && !a.0.starts_with(&below));
+            changes.removed.retain(|r| r.0 != path.as_str());
+            changes.removed.push((path.as_str().to_string(), path.key(), expires));
+        }
+        for path in &add {
+            changes.removed.retain(|r| r.0 != path.as_str());
+            changes.added.retain(|a| a.0 != path.as_str());
+            let mut lineage = vec![path.key()];
+            let mut cursor = path.parent();
+            while let Some(parent) = cursor {
+                lineage.push(parent.key());
+                cursor = parent.parent();
+            }
+            changes.added.push((path.as_str().to_string(), lineage, expires));
+        }
+        users.insert(user, Arc::new(changes));
+        Ok(())
+    }
+
+    /// The live changes for a user, if any.
+    pub fn get(&self, user: u64, now: i64) -> Option<UserChanges> {
+        let changes = self.users.pin().get(&user)?.live(now);
+        (!changes.is_empty()).then_some(changes)
+    }
+
+    /// The user's segment keys (with ancestors): the snapshot's, less the
+    /// removed segments and their descendants, plus the added ones. Sorted,
+    /// deduplicated, into `out`.
+    pub fn merge(
+        &self,
+        user: u64,
+        snapshot: &Snapshot,
+        from_snapshot: Option<UserSegments<'_>>,
+        now: i64,
+        out: &mut Vec<SegmentKey>,
+    ) {
+        let users = self.users.pin();
+        let changes = users.get(&user);
+        let removed = |lineage: &[SegmentKey]| {
+            changes.is_some_and(|c| c.removed.iter().any(|r| r.2 > now && lineage.contains(&r.1)))
+        };
+        if let Some(segments) = from_snapshot {
+            for index in segments.indexes() {
+                let lineage = snapshot.lineage(index);
+                if !removed(lineage) {
+                    out.extend_from_slice(lineage);
+                }
+            }
+        }
+        if let Some(changes) = changes {
+            for (_, lineage, expires) in &changes.added {
+                if *expires > now {
+                    out.extend_from_slice(lineage);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
+    /// After a snapshot swap: forgets changes the snapshot already reflects
+    /// and those that expired.
+    pub fn reconcile(&self, snapshot: &Snapshot, now: i64) {
+        let users = self.users.pin();
+        let keys: Vec<u64> = users.keys().copied().collect();
+        for user in keys {
+            let Some(changes) = users.get(&user) else { continue };
+            let mut changes = changes.live(now);
+            let mut held = Vec::new();
+            if let Some(segments) = snapshot.lookup(user) {
+                held.extend(segments.keys_with_ancestors());
+            }
+            changes.added.retain(|a| !held.contains(&a.1[0]));
+            changes.removed.retain(|r| held.contains(&r.1));
+            if changes.is_empty() {
+                users.remove(&user);
+            } else {
+                users.insert(user, Arc::new(changes));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audience::snapshot::SnapshotWriter;
+    use crate::audience::user_key;
+
+    fn snapshot(lines: &[(&str, &str)]) -> Snapshot {
+        let mut writer = SnapshotWriter::new();
+        for (user, path) in lines {
+            let index = writer.segment(&SegmentPath::parse(path).unwrap());
+            writer.add(user_key(user), index);
+        }
+        Snapshot::from_vec(writer.finish_to_vec()).unwrap()
+    }
+
+    fn keys(overlay: &Overlay, snap: &Snapshot, user: &str, now: i64) -> Vec<SegmentKey> {
+        let mut out = Vec::new();
+        overlay.merge(user_key(user), snap, snap.lookup(user_key(user)), now, &mut out);
+        out
+    }
+
+    fn key(path: &str) -> SegmentKey {
+        SegmentPath::parse(path).unwrap().key()
+    }
+
+    #[test]
+    fn adds_removes_and_expiry_merge_with_the_snapshot() {
+        let snap = snapshot(&[("u", "interest/finance/funds"), ("u", "rfm/gold")]);
+        let overlay = Overlay::new(10);
+        overlay
+            .apply(
+                user_key("u"),
+                &["retarget/clicked/shoes".into()],
+                &["interest/finance".into()],
+                100,
+                200,
+            )
+            .unwrap();
+        let merged = keys(&overlay, &snap, "u", 150);
+        assert!(merged.contains(&key("retarget")) && merged.contains(&key("retarget/clicked/shoes")));
+        assert!(
+            !merged.contains(&key("interest/finance/funds")) && !merged.contains(&key("interest")),
+            "removed with descendants"
+        );
+        assert!(merged.contains(&key("rfm/gold")));
+        let expired = keys(&overlay, &snap, "u", 250);
+        assert!(expired.contains(&key("interest/finance/funds")) && !expired.contains(&key("retarget")));
+    }
+
+    #[test]
+    fn bounded_and_reconciled_with_newer_snapshots() {
+        let overlay = Overlay::new(1);
+        overlay.apply(user_key("a"), &["x/y".into()], &[], 0, 1000).unwrap();
+        assert_eq!(
+            overlay.apply(user_key("b"), &["x/y".into()], &[], 0, 1000),
+            Err(OverlayError::Full(1))
+        );
+        assert!(
+            overlay
+                .apply(user_key("a"), &["bad path".into()], &[], 0, 1000)
+                .is_err()
+        );
+        overlay.reconcile(&snapshot(&[("a", "x/z")]), 10);
+        assert_eq!(overlay.len(), 1, "the new snapshot does not have x/y yet");
+        overlay.reconcile(&snapshot(&[("a", "x/y")]), 10);
+        assert!(overlay.is_empty(), "the new snapshot includes it");
+    }
+}
