@@ -7,10 +7,13 @@
 //!   server is charged for the requests it delayed (no coordinated omission).
 //! - `loadtest floor --listen ADDR`: a bare hyper server that reads the body
 //!   and answers 204 — the yardstick the bidder is compared with.
+//! - `loadtest audience --users N --output FILE`: a test audience (CSV) with
+//!   the user ids the traffic uses.
 //!
 //! Traffic is built up front from the corpus templates with Zipf-distributed
 //! user ids, so generating it costs nothing during the run.
 
+mod audience;
 mod floor;
 mod run;
 mod traffic;
@@ -33,6 +36,17 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: std::net::SocketAddr,
     },
+    /// Write a test audience as CSV for `bullseye segments build`.
+    Audience {
+        #[arg(long)]
+        users: u64,
+        #[arg(long)]
+        output: std::path::PathBuf,
+        #[arg(long, default_value = "sample-user-")]
+        prefix: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +54,12 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Some(Command::Floor { listen }) => runtime.block_on(floor::serve(listen)),
+        Some(Command::Audience {
+            users,
+            output,
+            prefix,
+            seed,
+        }) => Ok(audience::write(&output, users, &prefix, seed)?),
         None => runtime.block_on(run::run(cli.run)),
     }
 }
