@@ -58,8 +58,6 @@ fn lookup(c: &mut Criterion) {
             keys.clear();
             if let Some(segments) = snapshot.lookup(user_key(&ids[next])) {
                 keys.extend(segments.keys_with_ancestors());
-                keys.sort_unstable();
-                keys.dedup();
             }
             rule.matches(&keys)
         })

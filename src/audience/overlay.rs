@@ -116,7 +116,7 @@ impl Overlay {
 
     /// The user's segment keys (with ancestors): the snapshot's, less the
     /// removed segments and their descendants, plus the added ones. Sorted,
-    /// deduplicated, into `out`.
+    /// in no particular order and possibly repeated, into `out`.
     pub fn merge(
         &self,
         user: u64,
@@ -145,8 +145,6 @@ impl Overlay {
                 }
             }
         }
-        out.sort_unstable();
-        out.dedup();
     }
 
     /// After a snapshot swap: forgets changes the snapshot already reflects

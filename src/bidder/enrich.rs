@@ -164,8 +164,6 @@ fn personal_facts<'a>(
         if audience.overlay.is_empty() {
             if let Some(segments) = from_snapshot {
                 facts.segments.extend(segments.keys_with_ancestors());
-                facts.segments.sort_unstable();
-                facts.segments.dedup();
             }
         } else {
             let now = now.as_second();

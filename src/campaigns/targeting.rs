@@ -130,9 +130,10 @@ impl SegmentRule {
         !self.any.is_empty() || !self.all.is_empty()
     }
 
-    /// `user` is the user's segment keys with ancestors, sorted.
+    /// `user` is the user's segment keys with ancestors, in any order.
     pub fn matches(&self, user: &[SegmentKey]) -> bool {
-        let has = |key: &SegmentKey| user.binary_search(key).is_ok();
+        // A user holds a few dozen keys: a linear scan beats sorting them.
+        let has = |key: &SegmentKey| user.contains(key);
         (self.any.is_empty() || self.any.iter().any(has)) && self.all.iter().all(has) && !self.none.iter().any(has)
     }
 
@@ -199,7 +200,8 @@ pub struct Targeting {
 /// What the bidder knows about a request, as targeting sees it.
 #[derive(Debug, Default)]
 pub struct RequestFacts<'r> {
-    /// The user's segments with ancestors, sorted; empty without consent.
+    /// The user's segments with ancestors (unordered, may repeat); empty
+    /// without consent.
     pub segments: Vec<SegmentKey>,
     pub age: Option<u32>,
     pub gender: Option<Gender>,
@@ -327,8 +329,7 @@ mod tests {
 
     #[test]
     fn segment_rules_any_all_none() {
-        let mut user = vec![key("interest"), key("interest/finance"), key("rfm"), key("rfm/gold")];
-        user.sort();
+        let user = vec![key("interest"), key("interest/finance"), key("rfm"), key("rfm/gold")];
         let rule = |any: &[&str], all: &[&str], none: &[&str]| SegmentRule {
             any: any.iter().map(|p| key(p)).collect(),
             all: all.iter().map(|p| key(p)).collect(),
