@@ -386,15 +386,107 @@ fn read_u64(data: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(data[at..at + 8].try_into().expect("8 bytes"))
 }
 
+/// (user key, segment) memberships, packed for 100 M-user builds.
+///
+/// While segment indexes fit in 16 bits, a membership is one `u64` in one of
+/// 65,536 buckets chosen by the key's top 16 bits: the key's other 48 bits
+/// and the segment index (8 bytes instead of 16 for a `(u64, u32)` pair).
+/// Past 65,536 segments the writer falls back to pairs.
+enum Memberships {
+    Packed(Vec<Vec<u64>>),
+    Wide(Vec<(u64, u32)>),
+}
+
+const PACK_BUCKETS: usize = 1 << 16;
+
+impl Memberships {
+    fn new() -> Memberships {
+        Memberships::Packed(vec![Vec::new(); PACK_BUCKETS])
+    }
+
+    fn push(&mut self, key: u64, segment: u32) {
+        if segment > u16::MAX as u32
+            && let Memberships::Packed(buckets) = self
+        {
+            let wide = buckets
+                .iter()
+                .enumerate()
+                .flat_map(|(b, bucket)| bucket.iter().map(move |&v| unpack(b, v)))
+                .collect();
+            *self = Memberships::Wide(wide);
+        }
+        match self {
+            Memberships::Packed(buckets) => buckets[(key >> 48) as usize].push((key << 16) | segment as u64),
+            Memberships::Wide(pairs) => pairs.push((key, segment)),
+        }
+    }
+
+    /// Renumbers segments, sorts by (key, segment), drops duplicates.
+    fn finish(&mut self, renumber: &[u32]) {
+        match self {
+            Memberships::Packed(buckets) => {
+                for bucket in buckets.iter_mut() {
+                    for v in bucket.iter_mut() {
+                        *v = (*v & !0xFFFF) | renumber[(*v & 0xFFFF) as usize] as u64;
+                    }
+                    bucket.sort_unstable();
+                    bucket.dedup();
+                    bucket.shrink_to_fit();
+                }
+            }
+            Memberships::Wide(pairs) => {
+                for m in pairs.iter_mut() {
+                    m.1 = renumber[m.1 as usize];
+                }
+                pairs.sort_unstable();
+                pairs.dedup();
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Memberships::Packed(buckets) => buckets.iter().map(Vec::len).sum(),
+            Memberships::Wide(pairs) => pairs.len(),
+        }
+    }
+
+    /// (key, segment) in ascending order (after `finish`).
+    fn iter(&self) -> Box<dyn Iterator<Item = (u64, u32)> + '_> {
+        match self {
+            Memberships::Packed(buckets) => Box::new(
+                buckets
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(b, bucket)| bucket.iter().map(move |&v| unpack(b, v))),
+            ),
+            Memberships::Wide(pairs) => Box::new(pairs.iter().copied()),
+        }
+    }
+}
+
+fn unpack(bucket: usize, value: u64) -> (u64, u32) {
+    (((bucket as u64) << 48) | (value >> 16), (value & 0xFFFF) as u32)
+}
+
 /// Collects users and segments, then writes a snapshot in one pass.
 ///
 /// Users are added as (key, segment index) pairs; the writer sorts and
 /// merges them, so the same user may appear in several inputs.
-#[derive(Default)]
 pub struct SnapshotWriter {
     segments: Vec<SegmentPath>,
     segment_index: std::collections::HashMap<SegmentPath, u32>,
-    memberships: Vec<(u64, u32)>,
+    memberships: Memberships,
+}
+
+impl Default for SnapshotWriter {
+    fn default() -> Self {
+        SnapshotWriter {
+            segments: Vec::new(),
+            segment_index: Default::default(),
+            memberships: Memberships::new(),
+        }
+    }
 }
 
 impl SnapshotWriter {
@@ -417,7 +509,7 @@ impl SnapshotWriter {
     }
 
     pub fn add(&mut self, user_key: u64, segment: u32) {
-        self.memberships.push((user_key, segment));
+        self.memberships.push(user_key, segment);
     }
 
     pub fn segment_count(&self) -> usize {
@@ -441,11 +533,7 @@ impl SnapshotWriter {
         for (new, &old) in order.iter().enumerate() {
             renumber[old as usize] = new as u32;
         }
-        for m in &mut self.memberships {
-            m.1 = renumber[m.1 as usize];
-        }
-        self.memberships.sort_unstable();
-        self.memberships.dedup();
+        self.memberships.finish(&renumber);
 
         let segment_count = order.len();
         let seg_width = if segment_count <= u16::MAX as usize + 1 { 2 } else { 4 };
@@ -459,36 +547,28 @@ impl SnapshotWriter {
             entries.push((path.key(), parent, names.len() as u32, path.as_str().len() as u32));
             names.extend_from_slice(path.as_str().as_bytes());
         }
-        // One entry per user: its key and where its segments start.
-        let mut keys: Vec<u64> = Vec::new();
-        let mut offsets: Vec<u32> = Vec::new();
-        for (i, &(key, _)) in self.memberships.iter().enumerate() {
-            if keys.last() != Some(&key) {
-                keys.push(key);
-                offsets.push(i as u32);
+        let list_len = self.memberships.len();
+        let mut user_count = 0;
+        let mut previous = None;
+        for (key, _) in self.memberships.iter() {
+            if previous != Some(key) {
+                user_count += 1;
+                previous = Some(key);
             }
         }
-        offsets.push(self.memberships.len() as u32);
 
-        let bucket_bits = bucket_bits_for(keys.len());
-        let layout = Layout::new(
-            seg_width,
-            keys.len(),
-            segment_count,
-            bucket_bits,
-            names.len(),
-            self.memberships.len(),
-        )
-        .expect("sizes fit in memory");
+        let bucket_bits = bucket_bits_for(user_count);
+        let layout = Layout::new(seg_width, user_count, segment_count, bucket_bits, names.len(), list_len)
+            .expect("sizes fit in memory");
         let mut out = vec![0u8; layout.total];
         out[..8].copy_from_slice(MAGIC);
         put_u32(&mut out, 8, VERSION);
         put_u32(&mut out, 12, seg_width as u32);
-        put_u64(&mut out, 16, keys.len() as u64);
+        put_u64(&mut out, 16, user_count as u64);
         put_u32(&mut out, 24, segment_count as u32);
         put_u32(&mut out, 28, bucket_bits);
         put_u64(&mut out, 32, names.len() as u64);
-        put_u64(&mut out, 40, self.memberships.len() as u64);
+        put_u64(&mut out, 40, list_len as u64);
         for (i, (key, parent, off, len)) in entries.iter().enumerate() {
             let at = layout.segments + i * SEGMENT_ENTRY_LEN;
             put_u64(&mut out, at, key.0);
@@ -497,27 +577,32 @@ impl SnapshotWriter {
             put_u32(&mut out, at + 16, *len);
         }
         out[layout.names..layout.names + names.len()].copy_from_slice(&names);
-        let bucket_count = 1usize << bucket_bits;
+        // Keys, list offsets and lists in one pass over the sorted memberships.
         let mut user = 0;
-        for b in 0..=bucket_count {
-            while user < keys.len() && ((keys[user] >> (64 - bucket_bits)) as usize) < b {
+        let mut previous = None;
+        for (i, (key, segment)) in self.memberships.iter().enumerate() {
+            if previous != Some(key) {
+                put_u64(&mut out, layout.keys + user * 8, key);
+                put_u32(&mut out, layout.offsets + user * 4, i as u32);
                 user += 1;
+                previous = Some(key);
             }
-            put_u32(&mut out, layout.buckets + b * 4, user as u32);
-        }
-        for (i, key) in keys.iter().enumerate() {
-            put_u64(&mut out, layout.keys + i * 8, *key);
-        }
-        for (i, offset) in offsets.iter().enumerate() {
-            put_u32(&mut out, layout.offsets + i * 4, *offset);
-        }
-        for (i, &(_, segment)) in self.memberships.iter().enumerate() {
             match seg_width {
                 2 => {
                     out[layout.lists + i * 2..layout.lists + i * 2 + 2].copy_from_slice(&(segment as u16).to_le_bytes())
                 }
                 _ => put_u32(&mut out, layout.lists + i * 4, segment),
             }
+        }
+        put_u32(&mut out, layout.offsets + user_count * 4, list_len as u32);
+        drop(self.memberships);
+        let bucket_count = 1usize << bucket_bits;
+        let mut user = 0;
+        for b in 0..=bucket_count {
+            while user < user_count && ((read_u64(&out, layout.keys + user * 8) >> (64 - bucket_bits)) as usize) < b {
+                user += 1;
+            }
+            put_u32(&mut out, layout.buckets + b * 4, user as u32);
         }
         let checksum = xxhash_rust::xxh3::xxh3_64(&out[HEADER_LEN..]);
         put_u64(&mut out, 48, checksum);
@@ -608,6 +693,21 @@ mod tests {
         let mut magic = good.clone();
         magic[0] = b'X';
         assert!(matches!(Snapshot::from_vec(magic), Err(SnapshotError::BadMagic)));
+    }
+
+    #[test]
+    fn more_than_65536_segments_fall_back_to_wide_entries() {
+        let mut writer = SnapshotWriter::new();
+        let first = writer.segment(&SegmentPath::parse("s/first").unwrap());
+        writer.add(user_key("early"), first);
+        for i in 0..70_000 {
+            let index = writer.segment(&SegmentPath::parse(&format!("s/x{i}")).unwrap());
+            writer.add(user_key(&format!("u{}", i % 10)), index);
+        }
+        let snapshot = Snapshot::from_vec(writer.finish_to_vec()).unwrap();
+        assert_eq!(snapshot.segment_count(), 70_002);
+        assert_eq!(paths(&snapshot, "early"), ["s/first"]);
+        assert_eq!(snapshot.lookup(user_key("u3")).unwrap().len(), 7_000);
     }
 
     #[test]
