@@ -14,23 +14,9 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 fn campaigns(generic_bid: &str) -> String {
+    let generic = GENERIC.replace(r#"max_bid = "1.00""#, &format!("max_bid = \"{generic_bid}\""));
     format!(
-        r#"
-[[campaign]]
-id = "generic"
-advertiser = "Generic"
-adomain = ["generic.example"]
-pricing = "cpm"
-max_bid = "{generic_bid}"
-daily_budget = "100"
-  [[campaign.creative]]
-  id = "g1"
-  format = "banner"
-  w = 300
-  h = 250
-  image_url = "https://cdn.generic.example/a.png"
-  landing_url = "https://generic.example/"
-
+        r#"{generic}
 [[campaign]]
 id = "segment"
 advertiser = "Segment"
