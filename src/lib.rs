@@ -33,6 +33,8 @@ pub mod bidder;
 pub mod campaigns;
 pub mod clock;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ledger;
 pub mod metrics;
 pub mod money;

@@ -8,5 +8,12 @@ mod cli;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // A file-size limit (`ulimit -f`) must fail the billing write with
+    // EFBIG, which the ledger refuses and reports, not kill the process.
+    // SAFETY: setting a signal's disposition to SIG_IGN before any thread
+    // starts has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     cli::main()
 }

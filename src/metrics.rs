@@ -178,6 +178,9 @@ pub struct Metrics {
     pub audience_users: Gauge,
     pub tracking_rejected: Counter,
     pub impressions: Counter,
+    ledger_healthy: Gauge,
+    ledger_write_failures: Counter,
+    connections_refused: Counter,
     status_counters: Vec<std::sync::OnceLock<Counter>>,
     exchange_counters: papaya::HashMap<String, Counter, foldhash::fast::RandomState>,
 }
@@ -237,6 +240,22 @@ impl Metrics {
             "Tracking requests with a forged or malformed URL",
         );
         let impressions = counter(&mut registry, "impressions", "Impression pixels served");
+        let ledger_write_failures = counter(
+            &mut registry,
+            "ledger_write_failures",
+            "Billing-log batches refused because a write or sync failed",
+        );
+        let connections_refused = counter(
+            &mut registry,
+            "connections_refused",
+            "Connections answered 503 because max_connections were open",
+        );
+        let ledger_healthy = Gauge::default();
+        registry.register(
+            "ledger_healthy",
+            "1 while the billing log accepts writes, 0 after a failed write or sync",
+            ledger_healthy.clone(),
+        );
         let audience_users = Gauge::default();
         registry.register(
             "audience_users",
@@ -258,9 +277,25 @@ impl Metrics {
             audience_users,
             tracking_rejected,
             impressions,
+            ledger_healthy,
+            ledger_write_failures,
+            connections_refused,
             status_counters: (0..600).map(|_| std::sync::OnceLock::new()).collect(),
             exchange_counters: papaya::HashMap::builder().hasher(Default::default()).build(),
         }
+    }
+
+    pub fn connection_refused(&self) {
+        self.connections_refused.inc();
+        self.response(503);
+    }
+
+    /// Records the billing log's state, read at scrape time.
+    pub fn observe_ledger(&self, healthy: bool, write_failures: u64) {
+        self.ledger_healthy.set(i64::from(healthy));
+        self.ledger_write_failures
+            .inner()
+            .fetch_max(write_failures, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn no_bid(&self, reason: NoBidReason) {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use ip::IpRange;
-pub use validate::load;
+pub use validate::{from_texts, load};
 
 use crate::campaigns::Campaign;
 use crate::money::{Currency, FxTable};
@@ -77,6 +77,7 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub max_body_bytes: usize,
     pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
     pub max_connections: usize,
     pub default_tmax: Duration,
     pub fx: FxTable,

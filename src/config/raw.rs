@@ -50,7 +50,11 @@ pub struct RawServer {
     /// Time a client has to send a request's headers, which also bounds how
     /// long an idle keep-alive connection stays open (default 30000 ms).
     pub header_read_timeout_ms: Option<u64>,
-    /// Most simultaneous connections (default 4096).
+    /// Time a client has to send a request's body once its headers are in
+    /// (default 5000 ms); slower bodies get 408.
+    pub body_read_timeout_ms: Option<u64>,
+    /// Most simultaneous connections (default 4096); past it, new
+    /// connections get 503 with `Retry-After` and are closed.
     pub max_connections: Option<usize>,
     /// `tmax` assumed when a request carries none (default 200 ms).
     pub default_tmax_ms: Option<u64>,

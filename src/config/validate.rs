@@ -95,21 +95,29 @@ impl Problems {
     }
 }
 
-fn read_toml<T: serde::de::DeserializeOwned + Default>(path: &Path, problems: &mut Vec<ConfigProblem>) -> T {
-    let file = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) => {
+/// Reads a file, recording a problem (and returning `None`) if it cannot.
+fn read_text(path: &Path, problems: &mut Vec<ConfigProblem>) -> Option<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| {
             problems.push(ConfigProblem {
-                file,
+                file: path.display().to_string(),
                 campaign: None,
                 field: "-".into(),
                 why: format!("cannot read: {e}"),
-            });
-            return T::default();
-        }
+            })
+        })
+        .ok()
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned + Default>(
+    file: String,
+    text: Option<&str>,
+    problems: &mut Vec<ConfigProblem>,
+) -> T {
+    let Some(text) = text else {
+        return T::default();
     };
-    toml::from_str(&text).unwrap_or_else(|e: toml::de::Error| {
+    toml::from_str(text).unwrap_or_else(|e: toml::de::Error| {
         let why = e.message().to_string();
         let field = e.span().map_or("-".to_string(), |span| {
             let line = text[..span.start.min(text.len())].lines().count().max(1);
@@ -127,20 +135,53 @@ fn read_toml<T: serde::de::DeserializeOwned + Default>(path: &Path, problems: &m
 
 /// Reads and validates a config directory.
 pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
-    let mut found = Vec::new();
+    let mut unreadable = Vec::new();
     let settings_path = dir.join("bullseye.toml");
-    let raw_settings: RawSettings = read_toml(&settings_path, &mut found);
+    let settings_text = read_text(&settings_path, &mut unreadable);
     let mut problems = Problems {
         file: settings_path.display().to_string(),
         campaign: None,
-        found,
+        found: Vec::new(),
     };
+    let campaign_texts: Vec<(PathBuf, Option<String>)> = campaign_files(dir, &mut problems)
+        .into_iter()
+        .map(|path| {
+            let text = read_text(&path, &mut unreadable);
+            (path, text)
+        })
+        .collect();
+    problems.found.extend(unreadable);
+    validate(dir, settings_text.as_deref(), &campaign_texts, problems)
+}
+
+/// Validates a config from its texts: the settings file and each campaign
+/// file (named relative to `dir`, which also anchors relative paths).
+pub fn from_texts(dir: &Path, settings: &str, campaign_files: &[(PathBuf, String)]) -> Result<Config, ConfigErrors> {
+    let problems = Problems {
+        file: dir.join("bullseye.toml").display().to_string(),
+        campaign: None,
+        found: Vec::new(),
+    };
+    let campaign_texts: Vec<(PathBuf, Option<String>)> = campaign_files
+        .iter()
+        .map(|(path, text)| (dir.join("campaigns").join(path), Some(text.clone())))
+        .collect();
+    validate(dir, Some(settings), &campaign_texts, problems)
+}
+
+fn validate(
+    dir: &Path,
+    settings_text: Option<&str>,
+    campaign_texts: &[(PathBuf, Option<String>)],
+    mut problems: Problems,
+) -> Result<Config, ConfigErrors> {
+    let raw_settings: RawSettings = parse_toml(problems.file.clone(), settings_text, &mut problems.found);
     let settings = settings(dir, raw_settings, &mut problems);
 
     let mut campaigns: Vec<Campaign> = Vec::new();
-    for path in campaign_files(dir, &mut problems) {
-        let file: RawCampaignFile = read_toml(&path, &mut problems.found);
+    for (path, text) in campaign_texts {
         problems.file = path.display().to_string();
+        let file: RawCampaignFile = parse_toml(problems.file.clone(), text.as_deref(), &mut problems.found);
         for raw in file.campaigns {
             problems.campaign = Some(raw.id.clone());
             if campaigns.iter().any(|c| c.id == raw.id) {
@@ -233,6 +274,7 @@ fn settings(dir: &Path, raw: RawSettings, p: &mut Problems) -> Settings {
         public_url: server.public_url.map(|u| u.trim_end_matches('/').to_string()),
         max_body_bytes: server.max_body_bytes.unwrap_or(256 * 1024),
         header_read_timeout: Duration::from_millis(server.header_read_timeout_ms.unwrap_or(30_000)),
+        body_read_timeout: Duration::from_millis(server.body_read_timeout_ms.unwrap_or(5_000)),
         max_connections: server.max_connections.unwrap_or(4096),
         default_tmax: Duration::from_millis(server.default_tmax_ms.unwrap_or(200)),
         fx,

@@ -8,8 +8,13 @@
 //! request: nothing is acknowledged before it is durable. On open, every
 //! file is read back; a torn last record (a crash mid-write) is cut off and
 //! the valid records are returned so spend and deduplication can be
-//! restored. A failed write or sync refuses the whole batch and marks the
-//! ledger unhealthy: nothing unwritten is ever acknowledged.
+//! restored. Nothing unwritten is ever acknowledged: a failed write (disk
+//! full) refuses the batch, cuts its partial bytes off again and marks the
+//! ledger unhealthy until a later write succeeds; a failed sync (whose data
+//! the kernel may have dropped) refuses every later write until a restart
+//! reads the file back. A record followed by garbage *and then* valid
+//! records is corruption, not a torn tail: the ledger refuses to open
+//! rather than cut acknowledged records.
 
 pub mod bids;
 pub mod record;
@@ -19,7 +24,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 
 pub use record::{EventKind, Record};
@@ -31,6 +36,11 @@ const MAX_BATCH: usize = 4096;
 pub enum LedgerError {
     #[error("ledger I/O error on {path}: {source}")]
     Io { path: String, source: std::io::Error },
+    #[error(
+        "billing log {path} is corrupt at byte {offset}: valid records follow at byte {next}, so this is \
+         not a torn tail; move the file aside or repair it (nothing was cut)"
+    )]
+    Corrupt { path: String, offset: usize, next: usize },
     #[error("the ledger writer has stopped")]
     Stopped,
     #[error("the ledger could not write or sync; billing is refused")]
@@ -48,6 +58,7 @@ struct Job {
 pub struct Ledger {
     queue: mpsc::Sender<Job>,
     healthy: Arc<AtomicBool>,
+    failures: Arc<AtomicU64>,
     dir: PathBuf,
 }
 
@@ -81,9 +92,26 @@ pub fn read_all(dir: &Path) -> Result<Vec<Record>, LedgerError> {
             path: path.display().to_string(),
             source,
         })?;
-        records.extend(record::decode_all(&bytes).0);
+        let (found, valid) = record::decode_all(&bytes);
+        check_tail(&path, &bytes, valid)?;
+        records.extend(found);
     }
     Ok(records)
+}
+
+/// Refuses a file whose invalid part is followed by valid records.
+fn check_tail(path: &Path, bytes: &[u8], valid: usize) -> Result<(), LedgerError> {
+    if valid == bytes.len() {
+        return Ok(());
+    }
+    match record::corruption_after(bytes, valid) {
+        Some(next) => Err(LedgerError::Corrupt {
+            path: path.display().to_string(),
+            offset: valid,
+            next,
+        }),
+        None => Ok(()),
+    }
 }
 
 impl Ledger {
@@ -99,6 +127,7 @@ impl Ledger {
         for path in files(dir) {
             let bytes = std::fs::read(&path).map_err(io(&path))?;
             let (records, valid) = record::decode_all(&bytes);
+            check_tail(&path, &bytes, valid)?;
             if valid < bytes.len() {
                 tracing::warn!(file = %path.display(), cut = bytes.len() - valid, "torn record at the end of the billing log cut off");
                 let file = OpenOptions::new().write(true).open(&path).map_err(io(&path))?;
@@ -109,10 +138,13 @@ impl Ledger {
         }
         let (queue, jobs) = mpsc::channel();
         let healthy = Arc::new(AtomicBool::new(true));
+        let failures = Arc::new(AtomicU64::new(0));
         let writer = Writer {
             dir: dir.to_path_buf(),
             open: None,
             healthy: healthy.clone(),
+            failures: failures.clone(),
+            broken: false,
         };
         std::thread::Builder::new()
             .name("bullseye-ledger".into())
@@ -122,6 +154,7 @@ impl Ledger {
             Ledger {
                 queue,
                 healthy,
+                failures,
                 dir: dir.to_path_buf(),
             },
             recovered,
@@ -132,7 +165,12 @@ impl Ledger {
         &self.dir
     }
 
-    /// False after a failed write or sync.
+    /// Batches refused because a write or sync failed.
+    pub fn write_failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// False after a failed write or sync, until a write succeeds again.
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
     }
@@ -158,8 +196,35 @@ impl Ledger {
 
 struct Writer {
     dir: PathBuf,
-    open: Option<(String, File)>,
+    /// Today's file and its length after the last durable write.
+    open: Option<OpenFile>,
     healthy: Arc<AtomicBool>,
+    failures: Arc<AtomicU64>,
+    /// Set when a failed write could not be undone or a sync failed: after a
+    /// failed `fdatasync` the kernel may have dropped dirty pages, so what
+    /// is on disk is unknown until the file is read back at restart.
+    /// Every later write is refused.
+    broken: bool,
+}
+
+struct OpenFile {
+    day: String,
+    file: File,
+    len: u64,
+}
+
+/// Why a batch was refused.
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    /// A write failed (disk full, file too large) and the partial bytes
+    /// were cut off again: later batches may succeed.
+    #[error("{0}")]
+    Write(std::io::Error),
+    /// A sync failed, or a partial write could not be cut off.
+    #[error("{0}; the log is left as it is and every later event is refused until a restart")]
+    Broken(std::io::Error),
+    #[error("an earlier failure left the log in an unknown state; restart to recover it")]
+    AlreadyBroken,
 }
 
 impl Writer {
@@ -172,21 +237,27 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let result = self.write(&batch);
-            if let Err(e) = &result {
-                self.healthy.store(false, Ordering::Relaxed);
-                self.open = None;
-                tracing::error!(error = %e, records = batch.len(), "billing log write failed; events refused");
+            let (durable, result) = self.write(&batch);
+            match &result {
+                Ok(()) => self.healthy.store(true, Ordering::Relaxed),
+                Err(e) => {
+                    self.healthy.store(false, Ordering::Relaxed);
+                    self.failures.fetch_add(1, Ordering::Relaxed);
+                    if matches!(e, WriteError::Broken(_)) {
+                        self.broken = true;
+                    }
+                    tracing::error!(error = %e, records = batch.len(), "billing log write failed; events refused");
+                }
             }
-            for job in batch {
-                let _ = job.done.send(result.as_ref().map(|_| ()).map_err(|_| ()));
+            for (i, job) in batch.into_iter().enumerate() {
+                let _ = job.done.send(if i < durable { Ok(()) } else { Err(()) });
             }
         }
         // All handles dropped: every queued record has been answered.
     }
 
-    fn file(&mut self, day: &str) -> std::io::Result<&mut File> {
-        if self.open.as_ref().is_none_or(|(open_day, _)| open_day != day) {
+    fn file(&mut self, day: &str) -> std::io::Result<&mut OpenFile> {
+        if self.open.as_ref().is_none_or(|open| open.day != day) {
             let path = self.dir.join(day);
             let created = !path.exists();
             let file = OpenOptions::new().create(true).append(true).open(&path)?;
@@ -194,12 +265,28 @@ impl Writer {
                 // Make the new file's directory entry durable too.
                 File::open(&self.dir)?.sync_all()?;
             }
-            self.open = Some((day.to_string(), file));
+            let len = file.metadata()?.len();
+            self.open = Some(OpenFile {
+                day: day.to_string(),
+                file,
+                len,
+            });
         }
-        Ok(&mut self.open.as_mut().expect("just opened").1)
+        Ok(self.open.as_mut().expect("just opened"))
     }
 
-    fn write(&mut self, batch: &[Job]) -> std::io::Result<()> {
+    /// Writes a batch; returns how many of its jobs (a prefix) are durable.
+    fn write(&mut self, batch: &[Job]) -> (usize, Result<(), WriteError>) {
+        match self.write_days(batch) {
+            Ok(()) => (batch.len(), Ok(())),
+            Err((durable, e)) => (durable, Err(e)),
+        }
+    }
+
+    fn write_days(&mut self, batch: &[Job]) -> Result<(), (usize, WriteError)> {
+        if self.broken {
+            return Err((0, WriteError::AlreadyBroken));
+        }
         let mut start = 0;
         while start < batch.len() {
             let day = batch[start].day.clone();
@@ -211,9 +298,27 @@ impl Writer {
             for job in &batch[start..end] {
                 bytes.extend_from_slice(&job.frame);
             }
-            let file = self.file(&day)?;
-            file.write_all(&bytes)?;
-            file.sync_data()?;
+            let open = self.file(&day).map_err(|e| (start, WriteError::Write(e)))?;
+            if let Err(e) = open.file.write_all(&bytes) {
+                // Cut the partial frames off, so the next record does not
+                // land after garbage (which recovery would take for
+                // corruption). Earlier days' jobs in the batch are durable
+                // and acknowledged.
+                let undone = open.file.set_len(open.len).and_then(|()| open.file.sync_data());
+                self.open = None;
+                return Err((
+                    start,
+                    match undone {
+                        Ok(()) => WriteError::Write(e),
+                        Err(_) => WriteError::Broken(e),
+                    },
+                ));
+            }
+            if let Err(e) = open.file.sync_data() {
+                self.open = None;
+                return Err((start, WriteError::Broken(e)));
+            }
+            open.len += bytes.len() as u64;
             start = end;
         }
         Ok(())
@@ -271,5 +376,26 @@ mod tests {
         assert_eq!(recovered.len(), 201);
         let (_, again) = Ledger::open(dir.path()).unwrap();
         assert_eq!(again.len(), 201, "the torn tail was cut, not re-read");
+    }
+
+    #[test]
+    fn corruption_before_valid_records_is_refused_not_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(file_name(1_795_000_000_000_000));
+        let mut bytes = Vec::new();
+        record::encode(&record("first", 1), &mut bytes);
+        let damaged_at = bytes.len();
+        record::encode(&record("second", 2), &mut bytes);
+        record::encode(&record("third", 3), &mut bytes);
+        // A flipped byte inside the second record: the third is still valid.
+        bytes[damaged_at + 20] ^= 0x55;
+        std::fs::write(&path, &bytes).unwrap();
+        let error = Ledger::open(dir.path()).err().expect("a corrupt log is refused");
+        assert!(
+            matches!(error, LedgerError::Corrupt { offset, .. } if offset == damaged_at),
+            "{error}"
+        );
+        assert!(read_all(dir.path()).is_err(), "the report refuses it too");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing was cut");
     }
 }

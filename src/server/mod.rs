@@ -252,9 +252,34 @@ fn connection_builder(app: &App) -> http1::Builder {
         .header_read_timeout(settings.header_read_timeout)
         .keep_alive(true)
         .max_headers(100)
-        // Bounds the header buffer; bodies are limited separately.
+        // A hard cap on a request head (431 past it): `max_buf_size` alone
+        // is soft, a single read can overshoot it. Bodies are limited in
+        // [`body`].
+        .max_header_size(64 * 1024)
         .max_buf_size(64 * 1024);
     builder
+}
+
+/// The answer to a connection past `max_connections`: written once, without
+/// reading the request, then the socket is closed.
+const OVER_CAPACITY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-type: application/json\r\n\
+content-length: 33\r\nconnection: close\r\n\r\n{\"error\":\"too many connections\"}\n";
+
+/// Sheds a connection over the limit: 503 with `Retry-After`, then close.
+/// The write is bounded in time, so refused clients hold nothing.
+fn refuse(stream: tokio::net::TcpStream, app: &App) {
+    app.bidder.metrics.connection_refused();
+    tracing::debug!("connection limit reached; new connection refused with 503");
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = stream;
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            stream.write_all(OVER_CAPACITY).await?;
+            stream.shutdown().await
+        })
+        .await;
+    });
 }
 
 async fn serve(listener: TcpListener, app: Arc<App>, mut stopped: oneshot::Receiver<()>) {
@@ -277,7 +302,7 @@ async fn serve(listener: TcpListener, app: Arc<App>, mut stopped: oneshot::Recei
             }
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tracing::warn!(max_connections, "connection limit reached; closing new connection");
+            refuse(stream, &app);
             continue;
         };
         let _ = stream.set_nodelay(true);

@@ -1,7 +1,7 @@
 //! Routing, and every request's answer mapped to a status in one place.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{ACCEPT_ENCODING, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, LOCATION};
@@ -16,7 +16,6 @@ use super::App;
 use super::body::{self, BodyError};
 
 /// Time a client has to send a whole request body.
-const BODY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bodies smaller than this are not worth compressing.
 const GZIP_MIN_BYTES: usize = 512;
 
@@ -216,9 +215,12 @@ async fn bid(app: &App, request: Request<Incoming>, exchange: Option<String>, re
     }
     let version = openrtb_version(&request);
     let gzip = accepts_gzip(&request);
-    let limit = app.bidder.world.load().settings.max_body_bytes;
+    let (limit, timeout) = {
+        let world = app.bidder.world.load();
+        (world.settings.max_body_bytes, world.settings.body_read_timeout)
+    };
     let (parts, incoming) = request.into_parts();
-    let bytes = match body::read(&parts.headers, incoming, limit, BODY_TIMEOUT).await {
+    let bytes = match body::read(&parts.headers, incoming, limit, timeout).await {
         Ok(bytes) => bytes,
         Err(BodyError::TooLarge(_)) => return Reply::TooLarge,
         Err(BodyError::Timeout) => return Reply::Timeout,
@@ -283,7 +285,8 @@ async fn admin_api(app: &App, request: Request<Incoming>) -> Reply {
         return Reply::Unauthorized;
     }
     let (parts, incoming) = request.into_parts();
-    let body = match body::read(&parts.headers, incoming, ADMIN_BODY_LIMIT, BODY_TIMEOUT).await {
+    let timeout = app.bidder.world.load().settings.body_read_timeout;
+    let body = match body::read(&parts.headers, incoming, ADMIN_BODY_LIMIT, timeout).await {
         Ok(body) => body,
         Err(BodyError::TooLarge(_)) => return Reply::TooLarge,
         Err(e) => return Reply::BadRequest(e.to_string()),
@@ -325,7 +328,13 @@ pub async fn handle(
         match (request.method(), path.as_str()) {
             (&Method::GET | &Method::HEAD, "/healthz") if !app.tracker.ledger.is_healthy() => Reply::Unavailable,
             (&Method::GET | &Method::HEAD, "/healthz") => Reply::Text("ok\n"),
-            (&Method::GET, "/metrics") => Reply::Metrics(app.bidder.metrics.render()),
+            (&Method::GET, "/metrics") => {
+                let ledger = &app.tracker.ledger;
+                app.bidder
+                    .metrics
+                    .observe_ledger(ledger.is_healthy(), ledger.write_failures());
+                Reply::Metrics(app.bidder.metrics.render())
+            }
             (_, "/healthz" | "/metrics") => Reply::MethodNotAllowed("GET"),
             _ => Reply::NotFound,
         }

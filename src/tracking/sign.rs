@@ -294,7 +294,10 @@ impl Signer {
     pub fn click_id(&self, campaign: &str, creative: &str, bid: &str) -> String {
         let mut id = String::with_capacity(96);
         for part in [campaign, creative, bid] {
-            encode_component(&mut id, part);
+            // `~` separates the parts, so it is escaped inside them.
+            let mut encoded = String::with_capacity(part.len());
+            encode_component(&mut encoded, part);
+            id.push_str(&encoded.replace('~', "%7E"));
             id.push('~');
         }
         let mut mac = self.current.clone();
@@ -323,7 +326,7 @@ impl Signer {
         if !(check(&self.current) || self.previous.as_ref().is_some_and(check)) {
             return None;
         }
-        let mut parts = signed.trim_end_matches('~').split('~').map(decode_component);
+        let mut parts = signed.strip_suffix('~')?.split('~').map(decode_component);
         let (campaign, creative, bid) = (parts.next()??, parts.next()??, parts.next()??);
         parts.next().is_none().then_some((campaign, creative, bid))
     }

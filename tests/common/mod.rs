@@ -252,23 +252,47 @@ pub fn url_in_adm(bid: &Value, marker: &str) -> String {
 /// Starts the `bullseye` binary on port 0; returns the child and the address
 /// it logged. The log keeps being drained so the server never blocks on it.
 pub fn spawn_binary(config: &Path, data: &Path) -> (std::process::Child, String) {
+    let (child, addr, _) = spawn_binary_logged(config, data, "info", |_| {});
+    (child, addr)
+}
+
+/// Starts the `bullseye` binary; returns it, its address and everything it
+/// logs (collected as it goes). `setup` adjusts the command (environment,
+/// limits) before the spawn.
+pub fn spawn_binary_logged(
+    config: &Path,
+    data: &Path,
+    log_filter: &str,
+    setup: impl FnOnce(&mut std::process::Command),
+) -> (std::process::Child, String, Arc<std::sync::Mutex<String>>) {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bullseye"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bullseye"));
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(config)
         .arg("--data-dir")
         .arg(data)
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .env("RUST_LOG", log_filter)
+        .stderr(std::process::Stdio::piped());
+    setup(&mut command);
+    let mut child = command.spawn().unwrap();
+    let log = Arc::new(std::sync::Mutex::new(String::new()));
     let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = loop {
         let line = lines.next().expect("server exited early").unwrap();
+        log.lock().unwrap().push_str(&line);
+        log.lock().unwrap().push('\n');
         if let Some(at) = line.find("listening on ") {
             break line[at + 13..].split_whitespace().next().unwrap().to_string();
         }
     };
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    let collected = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut log = collected.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    (child, addr, log)
 }
