@@ -38,7 +38,7 @@ pub fn decode_request(data: &[u8]) {
 /// JSON object naming the request.
 pub fn bid_path(data: &[u8]) {
     // Some inputs go to the named exchange (nurl billing, its own seat).
-    let exchange = (data.len() % 5 == 0).then_some("examplex");
+    let exchange = data.len().is_multiple_of(5).then_some("examplex");
     let body = data;
     match BIDDER.bid(exchange, body, Instant::now()) {
         Outcome::Bid { body: response, bids } => {
