@@ -97,6 +97,9 @@ fn percentiles(label: &str, mut run: impl FnMut(usize) -> bool, count: usize) {
 
 fn lookup(c: &mut Criterion) {
     let snapshot = match std::env::var("BULLSEYE_BENCH_SNAPSHOT") {
+        Ok(path) if std::env::var("BULLSEYE_BENCH_LOAD").as_deref() == Ok("memory") => {
+            Snapshot::load(std::path::Path::new(&path)).unwrap()
+        }
         Ok(path) => Snapshot::open(std::path::Path::new(&path)).unwrap(),
         Err(_) => generated(),
     };

@@ -28,7 +28,9 @@
 //! is taken for a member with probability ≈ probe length / 2³² (about
 //! 1.4 × 10⁻⁹ per lookup), and of 100 M members about 0.05 are shadowed by
 //! another with the same fingerprint in the same run of slots (the builder
-//! counts them). The file is validated once at load (checksum, a
+//! counts them). The bidder reads the file into huge pages
+//! ([`Snapshot::load`]); tools memory-map it ([`Snapshot::open`]). The file
+//! is validated once at load (checksum, a
 //! sequential walk of the lists, a scan of the slots); lookups also check
 //! bounds, so no file, however crafted, reads outside itself.
 
@@ -202,6 +204,33 @@ impl Snapshot {
         // new file and rename it over the old one (documented in the README),
         // so the mapped pages cannot change under us.
         let map = unsafe { Mmap::map(&file) }.map_err(io_err)?;
+        Snapshot::from_bytes(Bytes::Mapped(map))
+    }
+
+    /// Reads a snapshot into anonymous memory backed by transparent huge
+    /// pages (where the kernel allows them), then validates it. This is how
+    /// the bidder loads its audience: at 100 M users a lookup timed on its
+    /// own takes a median 591 ns this way against 947 ns memory-mapped, as
+    /// 2 MiB pages spare most page-table walks (PERFORMANCE.md); the price
+    /// is reading the file at load (off the request path) and no sharing
+    /// with the page cache.
+    pub fn load(path: &Path) -> Result<Snapshot, SnapshotError> {
+        use std::io::Read;
+        let io_err = |source| SnapshotError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut file = File::open(path).map_err(io_err)?;
+        let len = file.metadata().map_err(io_err)?.len() as usize;
+        if len == 0 {
+            return Err(SnapshotError::Truncated("header"));
+        }
+        let mut memory = memmap2::MmapMut::map_anon(len).map_err(io_err)?;
+        // Advice only: without transparent huge pages this is a plain copy.
+        #[cfg(target_os = "linux")]
+        let _ = memory.advise(memmap2::Advice::HugePage);
+        file.read_exact(&mut memory).map_err(io_err)?;
+        let map = memory.make_read_only().map_err(io_err)?;
         Snapshot::from_bytes(Bytes::Mapped(map))
     }
 

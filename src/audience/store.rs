@@ -34,7 +34,7 @@ impl AudienceStore {
     /// A store serving the snapshot at `path`, or an empty audience.
     pub fn open(path: Option<&Path>) -> Result<AudienceStore, SnapshotError> {
         Ok(AudienceStore::new(match path {
-            Some(path) => Snapshot::open(path)?,
+            Some(path) => Snapshot::load(path)?,
             None => Snapshot::empty(),
         }))
     }
@@ -52,7 +52,7 @@ impl AudienceStore {
     /// Loads `path` (or an empty audience) and swaps it in if it is valid.
     pub fn reload(&self, path: Option<&Path>) -> Result<Arc<Snapshot>, SnapshotError> {
         let snapshot = Arc::new(match path {
-            Some(path) => Snapshot::open(path)?,
+            Some(path) => Snapshot::load(path)?,
             None => Snapshot::empty(),
         });
         self.current.store(snapshot.clone());
