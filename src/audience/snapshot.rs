@@ -28,9 +28,9 @@
 //! is taken for a member with probability ≈ probe length / 2³² (about
 //! 1.4 × 10⁻⁹ per lookup), and of 100 M members about 0.05 are shadowed by
 //! another with the same fingerprint in the same run of slots (the builder
-//! counts them). The bidder reads the file into huge pages
-//! ([`Snapshot::load`]); tools memory-map it ([`Snapshot::open`]). The file
-//! is validated once at load (checksum, a
+//! counts them). The bidder memory-maps the file ([`Snapshot::open`]; the
+//! copy into huge pages, [`Snapshot::load`], was measured against it). The
+//! file is validated once at load (checksum, a
 //! sequential walk of the lists, a scan of the slots); lookups also check
 //! bounds, so no file, however crafted, reads outside itself.
 
@@ -208,12 +208,15 @@ impl Snapshot {
     }
 
     /// Reads a snapshot into anonymous memory backed by transparent huge
-    /// pages (where the kernel allows them), then validates it. This is how
-    /// the bidder loads its audience: at 100 M users a lookup timed on its
-    /// own takes a median 591 ns this way against 947 ns memory-mapped, as
-    /// 2 MiB pages spare most page-table walks (PERFORMANCE.md); the price
-    /// is reading the file at load (off the request path) and no sharing
-    /// with the page cache.
+    /// pages (where the kernel allows them), then validates it.
+    ///
+    /// The alternative to [`Snapshot::open`], measured and not chosen: at
+    /// 100 M users a lookup timed on its own takes a median 591 ns this way
+    /// against 947 ns memory-mapped (2 MiB pages spare page-table walks),
+    /// but loading costs 3–9 s of a core (zeroing and copying 3 GB) against
+    /// ~2 s, and a swap under full load then doubles p99 where the mapped
+    /// swap keeps it within 1.3× (PERFORMANCE.md). Benchmarks use it with
+    /// `BULLSEYE_BENCH_LOAD=memory`.
     pub fn load(path: &Path) -> Result<Snapshot, SnapshotError> {
         use std::io::Read;
         let io_err = |source| SnapshotError::Io {
@@ -310,25 +313,11 @@ impl Snapshot {
         }
         // The lists, in one sequential walk: counts within bounds, indexes
         // known and ascending.
-        let mut at = 0;
-        let mut lists = 0;
-        while at < l.list_len {
-            let count = self.list_entry(at) as usize;
-            let end = (at + 1).checked_add(count).filter(|end| *end <= l.list_len);
-            let Some(end) = end else {
-                return Err(SnapshotError::Inconsistent("list length"));
-            };
-            let mut previous = None;
-            for i in at + 1..end {
-                let index = self.list_entry(i);
-                if index as usize >= l.segment_count || previous.is_some_and(|p| p >= index) {
-                    return Err(SnapshotError::Inconsistent("segment list"));
-                }
-                previous = Some(index);
-            }
-            lists += 1;
-            at = end;
-        }
+        let lists_bytes = &data[l.lists..l.lists + l.list_len * l.seg_width];
+        let lists = match l.seg_width {
+            2 => walk_lists::<2>(lists_bytes, l.segment_count),
+            _ => walk_lists::<4>(lists_bytes, l.segment_count),
+        }?;
         if lists != l.user_count {
             return Err(SnapshotError::Inconsistent("list count"));
         }
@@ -420,6 +409,42 @@ impl Snapshot {
             _ => read_u32(data, l.lists + i * 4),
         }
     }
+}
+
+/// Walks `count, index…` lists of `WIDTH`-byte entries; returns how many
+/// there are. Branch-free inside a list: this runs over ~900 M entries for a
+/// 100 M-user snapshot.
+fn walk_lists<const WIDTH: usize>(bytes: &[u8], segment_count: usize) -> Result<usize, SnapshotError> {
+    let entry = |at: usize| -> u32 {
+        let mut word = [0u8; 4];
+        word[..WIDTH].copy_from_slice(&bytes[at * WIDTH..at * WIDTH + WIDTH]);
+        u32::from_le_bytes(word)
+    };
+    let len = bytes.len() / WIDTH;
+    let (mut at, mut lists) = (0, 0);
+    while at < len {
+        let count = entry(at) as usize;
+        let end = at + 1 + count;
+        if end > len {
+            return Err(SnapshotError::Inconsistent("list length"));
+        }
+        let list = &bytes[(at + 1) * WIDTH..end * WIDTH];
+        let mut valid = true;
+        let mut previous = -1i64;
+        for chunk in list.chunks_exact(WIDTH) {
+            let mut word = [0u8; 4];
+            word[..WIDTH].copy_from_slice(chunk);
+            let index = u32::from_le_bytes(word);
+            valid &= (index as usize) < segment_count && i64::from(index) > previous;
+            previous = i64::from(index);
+        }
+        if !valid {
+            return Err(SnapshotError::Inconsistent("segment list"));
+        }
+        lists += 1;
+        at = end;
+    }
+    Ok(lists)
 }
 
 fn read_u32(data: &[u8], at: usize) -> u32 {

@@ -34,7 +34,7 @@ impl AudienceStore {
     /// A store serving the snapshot at `path`, or an empty audience.
     pub fn open(path: Option<&Path>) -> Result<AudienceStore, SnapshotError> {
         Ok(AudienceStore::new(match path {
-            Some(path) => Snapshot::load(path)?,
+            Some(path) => Snapshot::open(path)?,
             None => Snapshot::empty(),
         }))
     }
@@ -50,14 +50,23 @@ impl AudienceStore {
     }
 
     /// Loads `path` (or an empty audience) and swaps it in if it is valid.
+    /// Runs on the reload thread, which also releases the old snapshot:
+    /// unmapping gigabytes takes milliseconds that no bid request should
+    /// wait for.
     pub fn reload(&self, path: Option<&Path>) -> Result<Arc<Snapshot>, SnapshotError> {
         let snapshot = Arc::new(match path {
-            Some(path) => Snapshot::load(path)?,
+            Some(path) => Snapshot::open(path)?,
             None => Snapshot::empty(),
         });
-        self.current.store(snapshot.clone());
+        let old = self.current.swap(snapshot.clone());
         // Forget overlay changes the new snapshot already includes.
         self.overlay.reconcile(&snapshot, jiff::Timestamp::now().as_second());
+        // `swap` turned every request's borrowed guard into a counted
+        // reference; they end within a request's lifetime.
+        while Arc::strong_count(&old) > 1 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        drop(old);
         Ok(snapshot)
     }
 }
