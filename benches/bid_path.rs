@@ -1,13 +1,16 @@
-//! The bid path in process, without HTTP: decode per corpus request, and the
-//! whole pipeline (decode → enrich → select → price → encode) on the
-//! bundled config. Run with `cargo bench --bench bid_path`.
+//! The bid path in process, without HTTP: decode per corpus request, each
+//! later stage on its own (enrich, select with pricing inside, price,
+//! encode), and the whole pipeline (decode → enrich → select → price →
+//! encode) on the bundled config. Run with `cargo bench --bench bid_path`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bullseye::bidder::{Bidder, Outcome, decode};
+use bullseye::bidder::{Bidder, Outcome, decode, encode, enrich, price, select};
 use bullseye::clock::SystemClock;
+use bullseye::money::Micros;
+use bullseye::openrtb::AuctionType;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn corpus(name: &str) -> Vec<u8> {
@@ -54,5 +57,56 @@ fn pipeline_bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode_bench, pipeline_bench);
+/// The stages after decode, one by one, on the requests above.
+fn stages_bench(c: &mut Criterion) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bidder-config");
+    let bidder = Bidder::from_config_dir(&dir, Arc::new(SystemClock)).expect("bundled config loads");
+    let world = bidder.world.load();
+    let snapshot = bidder.audience.load();
+    let audience = || enrich::Audience {
+        snapshot: &snapshot,
+        overlay: &bidder.audience.overlay,
+    };
+    let now = bidder.clock.now();
+    let mut group = c.benchmark_group("stages");
+    for name in REQUESTS {
+        let body = corpus(name);
+        let request = decode::decode(&body).expect("decodes");
+        group.bench_function(format!("enrich/{name}"), |b| {
+            b.iter(|| enrich::enrich(std::hint::black_box(&request), &world, 0, audience(), now).is_ok())
+        });
+        let ctx = enrich::enrich(&request, &world, 0, audience(), now).expect("enriches");
+        let mut scratch = Vec::new();
+        group.bench_function(format!("select+price/{name}"), |b| {
+            b.iter(|| {
+                request
+                    .imp
+                    .iter()
+                    .filter(|imp| select::select(&ctx, &world, imp, &bidder.frequency, &mut scratch).is_ok())
+                    .count()
+            })
+        });
+        let choices: Vec<_> = request
+            .imp
+            .iter()
+            .filter_map(|imp| select::select(&ctx, &world, imp, &bidder.frequency, &mut scratch).ok())
+            .collect();
+        group.bench_function(format!("encode/{name}"), |b| {
+            b.iter(|| encode::encode(&ctx, &world, std::hint::black_box(&choices), "http://127.0.0.1:8080").len())
+        });
+    }
+    group.bench_function("price", |b| {
+        b.iter(|| {
+            price::bid_price(
+                std::hint::black_box(Micros(2_350_000)),
+                Micros(1_100_000),
+                AuctionType::FIRST_PRICE,
+                850_000,
+            )
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decode_bench, stages_bench, pipeline_bench);
 criterion_main!(benches);

@@ -14,6 +14,7 @@
 //! user ids, so generating it costs nothing during the run.
 
 mod audience;
+mod campaigns;
 mod floor;
 mod run;
 mod traffic;
@@ -35,6 +36,16 @@ enum Command {
     Floor {
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: std::net::SocketAddr,
+    },
+    /// Write N generated campaigns (one TOML file) over the audience
+    /// generator's taxonomy, for throughput runs at scale.
+    Campaigns {
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        output: std::path::PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Write a test audience as CSV for `bullseye segments build`.
     Audience {
@@ -60,6 +71,7 @@ fn main() -> anyhow::Result<()> {
             prefix,
             seed,
         }) => Ok(audience::write(&output, users, &prefix, seed)?),
+        Some(Command::Campaigns { count, output, seed }) => Ok(campaigns::write(&output, count, seed)?),
         None => runtime.block_on(run::run(cli.run)),
     }
 }
