@@ -37,7 +37,48 @@ pub struct BuildReport {
     pub users: usize,
     pub segments: usize,
     pub bytes: usize,
+    /// How many lines were rejected.
+    pub bad: usize,
+    /// The first [`BAD_LINES_KEPT`] of them (memory stays bounded whatever
+    /// the input).
     pub bad_lines: Vec<BadLine>,
+}
+
+/// Rejected lines kept for the report; the rest are counted.
+pub const BAD_LINES_KEPT: usize = 1000;
+
+/// Progress on stderr for builds that take long (every 5 s; a short build
+/// prints nothing).
+struct Progress {
+    started: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl Progress {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+    fn new() -> Progress {
+        let now = std::time::Instant::now();
+        Progress {
+            started: now,
+            last: now,
+        }
+    }
+
+    fn due(&mut self) -> bool {
+        if self.last.elapsed() < Self::EVERY {
+            return false;
+        }
+        self.last = std::time::Instant::now();
+        true
+    }
+
+    fn say(&self, what: std::fmt::Arguments) {
+        eprintln!(
+            "segments build [{:>5.0} s] {what}",
+            self.started.elapsed().as_secs_f64()
+        );
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +133,12 @@ fn parse_line(line: &str, json: bool) -> Result<Option<(String, Vec<SegmentPath>
 }
 
 /// Reads every input into `writer`, collecting bad lines.
-fn read_input(path: &Path, writer: &mut SnapshotWriter, report: &mut BuildReport) -> Result<(), BuildError> {
+fn read_input(
+    path: &Path,
+    writer: &mut SnapshotWriter,
+    report: &mut BuildReport,
+    progress: &mut Progress,
+) -> Result<(), BuildError> {
     let name = path.display().to_string();
     let read_err = |source| BuildError::Read {
         path: name.clone(),
@@ -102,10 +148,22 @@ fn read_input(path: &Path, writer: &mut SnapshotWriter, report: &mut BuildReport
         path.extension().and_then(|e| e.to_str()),
         Some("jsonl" | "ndjson" | "json")
     );
-    let reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(read_err)?);
+    let file = File::open(path).map_err(read_err)?;
+    let size = file.metadata().map_err(read_err)?.len().max(1);
+    let reader = BufReader::with_capacity(1 << 20, file);
+    let mut consumed = 0u64;
     for (number, line) in reader.lines().enumerate() {
         let line = line.map_err(read_err)?;
         report.lines += 1;
+        consumed += line.len() as u64 + 1;
+        if number % 65_536 == 0 && progress.due() {
+            progress.say(format_args!(
+                "{name}: {} lines, {:.0} % of the file, {} segments so far",
+                number + 1,
+                consumed as f64 * 100.0 / size as f64,
+                writer.segment_count()
+            ));
+        }
         if number == 0 && !json && line.trim().eq_ignore_ascii_case("user_id,segments") {
             continue;
         }
@@ -118,11 +176,16 @@ fn read_input(path: &Path, writer: &mut SnapshotWriter, report: &mut BuildReport
                     writer.add(key, index);
                 }
             }
-            Err(reason) => report.bad_lines.push(BadLine {
-                file: name.clone(),
-                line: number + 1,
-                reason,
-            }),
+            Err(reason) => {
+                report.bad += 1;
+                if report.bad_lines.len() < BAD_LINES_KEPT {
+                    report.bad_lines.push(BadLine {
+                        file: name.clone(),
+                        line: number + 1,
+                        reason,
+                    });
+                }
+            }
         }
     }
     Ok(())
@@ -134,13 +197,14 @@ fn read_input(path: &Path, writer: &mut SnapshotWriter, report: &mut BuildReport
 pub fn build(inputs: &[PathBuf], output: &Path, max_bad_fraction: f64) -> Result<BuildReport, BuildError> {
     let mut writer = SnapshotWriter::new();
     let mut report = BuildReport::default();
+    let mut progress = Progress::new();
     for input in inputs {
-        read_input(input, &mut writer, &mut report)?;
+        read_input(input, &mut writer, &mut report, &mut progress)?;
     }
     let allowed = (report.lines as f64 * max_bad_fraction).floor() as usize;
-    if report.bad_lines.len() > allowed {
+    if report.bad > allowed {
         return Err(BuildError::TooManyBadLines {
-            bad: report.bad_lines.len(),
+            bad: report.bad,
             lines: report.lines,
             allowed,
             first: report.bad_lines[0].clone(),
@@ -150,6 +214,12 @@ pub fn build(inputs: &[PathBuf], output: &Path, max_bad_fraction: f64) -> Result
         path: output.display().to_string(),
         source,
     };
+    if progress.started.elapsed() >= Progress::EVERY {
+        progress.say(format_args!(
+            "{} lines read; sorting memberships and writing the file",
+            report.lines
+        ));
+    }
     let temporary = output.with_extension("tmp");
     let mut file = io::BufWriter::new(File::create(&temporary).map_err(write_err)?);
     let (users, segments, bytes) = writer.finish(&mut file).map_err(write_err)?;
@@ -164,23 +234,42 @@ pub fn build(inputs: &[PathBuf], output: &Path, max_bad_fraction: f64) -> Result
 
 /// Writes a human summary of a build.
 pub fn print_report(report: &BuildReport, out: &mut impl Write) -> io::Result<()> {
+    if report.bad > report.bad_lines.len() {
+        writeln!(
+            out,
+            "(the first {} of {} rejected lines)",
+            report.bad_lines.len(),
+            report.bad
+        )?;
+    }
     for bad in &report.bad_lines {
         writeln!(out, "rejected {bad}")?;
     }
     writeln!(
         out,
         "built snapshot: {} users, {} segments, {} bytes ({} lines read, {} rejected)",
-        report.users,
-        report.segments,
-        report.bytes,
-        report.lines,
-        report.bad_lines.len()
+        report.users, report.segments, report.bytes, report.lines, report.bad
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rejected_lines_are_counted_and_a_bounded_number_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.csv");
+        let mut text = String::from("good,interest/x\n");
+        for i in 0..1500 {
+            text.push_str(&format!("bad{i}\n"));
+        }
+        std::fs::write(&input, text).unwrap();
+        let report = build(&[input], &dir.path().join("out.snapshot"), 1.0).unwrap();
+        assert_eq!((report.lines, report.users, report.bad), (1501, 1, 1500));
+        assert_eq!(report.bad_lines.len(), BAD_LINES_KEPT);
+        assert_eq!(report.bad_lines[0].line, 2);
+    }
 
     #[test]
     fn parses_csv_and_json_lines() {
