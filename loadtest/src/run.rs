@@ -42,9 +42,20 @@ pub struct RunArgs {
     users: usize,
     #[arg(long, default_value = "sample-user-")]
     user_prefix: String,
-    /// Play the exchange: call every bid's billing notice (closed loop).
+    /// Play the exchange (closed loop): for every bid, call its win notice
+    /// (`nurl`) and billing notice (`burl`) with a clearing price of 80 %
+    /// of the bid, fire the impression pixel in its markup, and follow the
+    /// click link for a fraction of impressions (`--click-rate`).
     #[arg(long)]
     notices: bool,
+    /// Fraction of impressions clicked when playing the exchange.
+    #[arg(long, default_value_t = 0.01)]
+    click_rate: f64,
+    /// Request templates: the corpus, synthetic requests (banner, video and
+    /// native; site and app; one to three impressions; floors; sizes; geo),
+    /// or half of each.
+    #[arg(long, value_enum, default_value = "corpus")]
+    traffic: traffic::Traffic,
     /// Measure this bare server first with the same settings and print the
     /// ratio (e.g. the `loadtest floor` at http://127.0.0.1:8090/).
     #[arg(long)]
@@ -139,12 +150,24 @@ async fn send(sender: &mut Option<Sender>, target: &Target, body: Bytes) -> (u16
     exchange(sender, target, bid_request(target, body)).await
 }
 
-/// Plays the exchange for a bid response: calls each bid's billing notice
-/// with a clearing price of 80 % of the bid. Returns (sent, acknowledged).
+/// A tracking path (`/t/imp?…`, `/t/click?…`) in a bid's markup, HTML
+/// entities undone.
+fn tracking_path(adm: &str, marker: &str) -> Option<String> {
+    let start = adm.find(marker)?;
+    let rest = &adm[start..];
+    let end = rest.find(['"', ']', '<', ' ', '\'']).unwrap_or(rest.len());
+    Some(rest[..end].replace("&amp;", "&"))
+}
+
+/// Plays the exchange for a bid response: for each bid, the win notice and
+/// the billing notice with a clearing price of 80 % of the bid, the
+/// impression pixel, and a click for `click_rate` of them. Returns
+/// (calls made, calls acknowledged).
 async fn notify(
     sender: &mut Option<Sender>,
     target: &Target,
     response: &Bytes,
+    click_rate: f64,
     latencies: &mut Histogram<u64>,
 ) -> (u64, u64) {
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(response) else {
@@ -157,22 +180,31 @@ async fn notify(
         .flatten()
         .flat_map(|s| s["bid"].as_array().into_iter().flatten())
     {
-        let (Some(burl), Some(price)) = (bid["burl"].as_str(), bid["price"].as_f64()) else {
+        let Some(price) = bid["price"].as_f64() else {
             continue;
         };
-        let url = burl.replace("${AUCTION_PRICE}", &format!("{:.6}", price * 0.8));
-        let Some(path) = url.find("/t/").map(|i| &url[i..]) else {
-            continue;
-        };
-        let request = hyper::Request::get(path)
-            .header("host", &target.authority)
-            .body(Full::default())
-            .expect("valid request");
-        let start = Instant::now();
-        let (status, _) = exchange(sender, target, request).await;
-        let _ = latencies.record(start.elapsed().as_micros().max(1) as u64);
-        sent += 1;
-        acknowledged += u64::from(status == 204 || status == 200);
+        let clearing = format!("{:.6}", price * 0.8);
+        let mut calls: Vec<String> = ["nurl", "burl"]
+            .iter()
+            .filter_map(|field| bid[*field].as_str())
+            .filter_map(|url| url.find("/t/").map(|i| url[i..].replace("${AUCTION_PRICE}", &clearing)))
+            .collect();
+        let adm = bid["adm"].as_str().unwrap_or_default();
+        calls.extend(tracking_path(adm, "/t/imp?"));
+        if rand::random::<f64>() < click_rate {
+            calls.extend(tracking_path(adm, "/t/click?"));
+        }
+        for path in calls {
+            let request = hyper::Request::get(path)
+                .header("host", &target.authority)
+                .body(Full::default())
+                .expect("valid request");
+            let start = Instant::now();
+            let (status, _) = exchange(sender, target, request).await;
+            let _ = latencies.record(start.elapsed().as_micros().max(1) as u64);
+            sent += 1;
+            acknowledged += u64::from(matches!(status, 200 | 204 | 302));
+        }
     }
     (sent, acknowledged)
 }
@@ -216,7 +248,8 @@ async fn measure(args: &RunArgs, target: Target, bodies: Arc<Vec<Bytes>>, notice
         }
         None => {
             let connections = args.connections.unwrap_or(32);
-            closed_loop(target, bodies, counters.clone(), connections, duration, notices).await
+            let play = notices.then_some(args.click_rate);
+            closed_loop(target, bodies, counters.clone(), connections, duration, play).await
         }
     };
     let elapsed = started.elapsed().as_secs_f64();
@@ -239,6 +272,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let templates = traffic::templates(&args.templates)?;
     let bodies = Arc::new(traffic::bodies(
         &templates,
+        args.traffic,
         args.bodies.max(1),
         args.users,
         &args.user_prefix,
@@ -271,7 +305,8 @@ async fn closed_loop(
     counters: Arc<Counters>,
     connections: usize,
     duration: Duration,
-    notices: bool,
+    // Play the exchange, with this click rate.
+    play: Option<f64>,
 ) -> (Histogram<u64>, Histogram<u64>) {
     let deadline = Instant::now() + duration;
     let next = Arc::new(AtomicU64::new(0));
@@ -287,8 +322,9 @@ async fn closed_loop(
                     let (status, body) = send(&mut sender, &target, bodies[i].clone()).await;
                     let _ = latencies.record(start.elapsed().as_micros().max(1) as u64);
                     record(&counters, status);
-                    if let (true, Some(body)) = (notices, body) {
-                        let (sent, acknowledged) = notify(&mut sender, &target, &body, &mut notice_latencies).await;
+                    if let (Some(click_rate), Some(body)) = (play, body) {
+                        let (sent, acknowledged) =
+                            notify(&mut sender, &target, &body, click_rate, &mut notice_latencies).await;
                         counters.notices.fetch_add(sent, Ordering::Relaxed);
                         counters.notices_acknowledged.fetch_add(acknowledged, Ordering::Relaxed);
                     }
