@@ -1,7 +1,8 @@
 //! The bid path in process, without HTTP: decode per corpus request, each
 //! later stage on its own (enrich, select with pricing inside, price,
 //! encode), and the whole pipeline (decode → enrich → select → price →
-//! encode) on the bundled config. Run with `cargo bench --bench bid_path`.
+//! encode) on the bundled campaigns with budgets no run spends
+//! (`loadtest/config`). Run with `cargo bench --bench bid_path`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,7 +42,10 @@ fn decode_bench(c: &mut Criterion) {
 }
 
 fn pipeline_bench(c: &mut Criterion) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bidder-config");
+    // The bundled campaigns with budgets a benchmark cannot spend: every
+    // bid reserves budget, and the bundled budgets would turn the loop into
+    // no-bids within a second.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("loadtest/config");
     let bidder = Bidder::from_config_dir(&dir, Arc::new(SystemClock)).expect("bundled config loads");
     let mut group = c.benchmark_group("pipeline");
     for name in REQUESTS {
@@ -59,7 +63,10 @@ fn pipeline_bench(c: &mut Criterion) {
 
 /// The stages after decode, one by one, on the requests above.
 fn stages_bench(c: &mut Criterion) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bidder-config");
+    // The bundled campaigns with budgets a benchmark cannot spend: every
+    // bid reserves budget, and the bundled budgets would turn the loop into
+    // no-bids within a second.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("loadtest/config");
     let bidder = Bidder::from_config_dir(&dir, Arc::new(SystemClock)).expect("bundled config loads");
     let world = bidder.world.load();
     let snapshot = bidder.audience.load();

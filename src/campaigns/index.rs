@@ -186,6 +186,8 @@ pub struct CompiledCampaign {
     pub value: Micros,
     /// Value of each creative (differs for CPC campaigns, by pCTR).
     pub creative_values: Vec<Micros>,
+    /// Each creative's markup, compiled for the response.
+    pub markup: Vec<super::markup::Template>,
     /// Index into [`World::time_zones`].
     pub tz: usize,
     /// Bit `i` set when the campaign buys on exchange `i` of the settings.
@@ -266,6 +268,7 @@ impl World {
                 key: xxhash_rust::xxh3::xxh3_64(campaign.id.as_bytes()),
                 value: value_cpm(&campaign, &state),
                 creative_values: creative_values(&campaign, &state),
+                markup: campaign.creatives.iter().map(super::markup::Template::new).collect(),
                 tz,
                 exchange_mask,
                 state,

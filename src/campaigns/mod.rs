@@ -9,6 +9,7 @@
 
 pub mod geo;
 pub mod index;
+pub mod markup;
 pub mod model;
 pub mod targeting;
 

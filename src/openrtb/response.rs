@@ -67,7 +67,8 @@ pub struct Bid<'a> {
     pub h: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dealid: Option<&'a str>,
-    pub adm: String,
+    /// The markup as a ready JSON string ([`crate::campaigns::markup`]).
+    pub adm: Box<serde_json::value::RawValue>,
     pub nurl: String,
     pub burl: String,
 }

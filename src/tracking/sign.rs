@@ -3,7 +3,8 @@
 //! Format: `{base}/t/{event}?{payload}&s={signature}` and, for the win and
 //! billing notices, `…&s={signature}&price=${AUCTION_PRICE}`. The payload
 //! is a query string of the bid's facts ([`BidToken`]); the signature is
-//! HMAC-SHA256 over `{event}?{payload}`, truncated to 128 bits, base64url.
+//! HMAC-SHA256 over `{payload}\0{event}`, truncated to 128 bits, base64url
+//! (payload first, so the four URLs of a bid hash it once).
 //! Everything but the price macro's value is signed, so any edit of the
 //! event, a field or the signature fails verification (compared in constant
 //! time). The previous key is still accepted during a rotation.
@@ -257,23 +258,49 @@ impl Signer {
         }
     }
 
+    /// HMAC over `payload`, a NUL, and the event's path: the payload comes
+    /// first so that the four URLs of a bid share its hashing
+    /// ([`Signer::urls`]); a raw query never holds a NUL, so the split is
+    /// unambiguous.
     fn mac(&self, base: &HmacSha256, event: Event, payload: &str) -> HmacSha256 {
         let mut mac = base.clone();
-        mac.update(event.path().as_bytes());
-        mac.update(b"?");
         mac.update(payload.as_bytes());
+        Self::for_event(&mac, event)
+    }
+
+    fn for_event(prefix: &HmacSha256, event: Event) -> HmacSha256 {
+        let mut mac = prefix.clone();
+        mac.update(b"\0");
+        mac.update(event.path().as_bytes());
         mac
     }
 
     /// The signature of `payload` for `event`, base64url.
     pub fn signature(&self, event: Event, payload: &str) -> String {
-        let tag = self.mac(&self.current, event, payload).finalize().into_bytes();
+        Self::encode_tag(self.mac(&self.current, event, payload))
+    }
+
+    fn encode_tag(mac: HmacSha256) -> String {
+        let tag = mac.finalize().into_bytes();
         URL_SAFE_NO_PAD.encode(&tag[..SIGNATURE_BYTES])
     }
 
     /// The full URL of `event` for a bid whose payload is `payload`.
     pub fn url(&self, base: &str, event: Event, payload: &str) -> String {
-        let signature = self.signature(event, payload);
+        Self::assemble(base, event, payload, &self.signature(event, payload))
+    }
+
+    /// The URLs of several events for one payload, hashing the payload once.
+    pub fn urls<const N: usize>(&self, base: &str, events: [Event; N], payload: &str) -> [String; N] {
+        let mut prefix = self.current.clone();
+        prefix.update(payload.as_bytes());
+        events.map(|event| {
+            let signature = Self::encode_tag(Self::for_event(&prefix, event));
+            Self::assemble(base, event, payload, &signature)
+        })
+    }
+
+    fn assemble(base: &str, event: Event, payload: &str, signature: &str) -> String {
         let mut url = String::with_capacity(base.len() + payload.len() + 64);
         url.push_str(base);
         url.push_str("/t/");
@@ -281,7 +308,7 @@ impl Signer {
         url.push('?');
         url.push_str(payload);
         url.push_str("&s=");
-        url.push_str(&signature);
+        url.push_str(signature);
         if event.carries_price() {
             url.push_str("&price=");
             url.push_str(AUCTION_PRICE_MACRO);
