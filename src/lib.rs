@@ -19,8 +19,11 @@
 //! a new immutable [`campaigns::World`] or [`audience::Snapshot`] →
 //! `ArcSwap::store`. The bid path `load`s once per request and never locks.
 //!
-//! Background work: the watcher thread in [`reload`] (config and snapshot
-//! files), and a once-a-minute sweep of old frequency windows (`server`).
+//! Threads: one HTTP serving thread per core, each with its own listener
+//! (SO_REUSEPORT) and single-threaded runtime (`server`); the billing-log
+//! writer ([`ledger`], group commit); the watcher in [`reload`] (config and
+//! snapshot files, loaded at a lower priority); and a sweeper task (expired
+//! reservations, pacing, bid-count flushes, old frequency windows).
 //!
 //! Lower layers ([`money`], [`openrtb`], [`audience`], [`campaigns`],
 //! [`pacing`], [`tracking`]) never import upper ones ([`bidder`],
