@@ -202,3 +202,25 @@ async fn tracking_urls_are_signed_and_land_where_they_should() {
     assert!(metrics.contains("bullseye_tracking_rejected_total 4"), "{metrics}");
     bidder.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_bidder_on_the_same_port_fails_instead_of_sharing_it() {
+    let first = spawn_default_bidder().await;
+    let data = tempfile::tempdir().unwrap();
+    let options = bullseye::server::ServeOptions {
+        config_dir: repo_root().join("bidder-config"),
+        listen: first.addr,
+        data_dir: data.path().to_path_buf(),
+        segments: None,
+        clock: std::sync::Arc::new(bullseye::clock::SystemClock),
+        watch: false,
+    };
+    match bullseye::server::start(options).await {
+        Err(bullseye::server::StartError::Bind { .. }) => {}
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(_) => panic!("a second bidder started on {}", first.addr),
+    }
+    let (status, _) = first.bid(simple_banner()).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    first.stop().await;
+}

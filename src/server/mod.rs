@@ -168,13 +168,17 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
     // One listener per serving thread on the same port (SO_REUSEPORT): the
     // kernel spreads connections over them, and each thread runs its own
     // single-threaded runtime, so a connection's requests never hop threads.
+    // SO_REUSEPORT would also let a second bidder started by mistake on
+    // the same port share it silently: an exclusive bind first makes that
+    // fail with "address in use" (and picks the port when asked for 0).
+    let addr = std::net::TcpListener::bind(options.listen)
+        .and_then(|probe| probe.local_addr())
+        .map_err(bind_err)?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let first = reuseport_listener(options.listen).map_err(bind_err)?;
-    let addr = first.local_addr().map_err(bind_err)?;
-    let mut listeners = vec![first];
-    for _ in 1..threads {
-        listeners.push(reuseport_listener(addr).map_err(bind_err)?);
-    }
+    let listeners = (0..threads)
+        .map(|_| reuseport_listener(addr))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(bind_err)?;
     let frequency = Arc::new(FrequencyStore::default());
     let (ledger, recovered) = Ledger::open(&data_dir.join("ledger"))?;
     let tracker = Tracker::new(ledger, frequency.clone());
