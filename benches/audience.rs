@@ -40,13 +40,16 @@ fn generated() -> Snapshot {
 fn sample_ids(users: u64, prefix: &str, count: usize, seed: u64) -> Vec<String> {
     let mut state = seed;
     (0..count)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            format!("{prefix}{:04}", state % users)
-        })
+        .map(|_| format!("{prefix}{:04}", xorshift(&mut state) % users))
         .collect()
+}
+
+/// The next value of a xorshift64 sequence (no RNG crate needed).
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
 }
 
 /// Members drawn as the load test's traffic draws them: Zipf (s = 1) over
@@ -57,10 +60,7 @@ fn zipf_ids(users: u64, prefix: &str, count: usize, seed: u64) -> Vec<String> {
     let span = (users as f64 + 1.0).ln();
     (0..count)
         .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+            let u = (xorshift(&mut state) >> 11) as f64 / (1u64 << 53) as f64;
             let rank = ((u * span).exp() - 1.0) as u64;
             format!("{prefix}{:04}", rank.min(users - 1))
         })

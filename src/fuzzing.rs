@@ -20,10 +20,13 @@ use crate::money::Micros;
 use crate::tracking::notice::clearing_price;
 use crate::tracking::sign::{BidToken, Event, Signer};
 
+fn bundled_config() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bidder-config")
+}
+
 /// The bundled default config's bidder, built once per process.
 static BIDDER: LazyLock<Bidder> = LazyLock::new(|| {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bidder-config");
-    Bidder::from_config_dir(&dir, Arc::new(SystemClock)).expect("the bundled config loads")
+    Bidder::from_config_dir(&bundled_config(), Arc::new(SystemClock)).expect("the bundled config loads")
 });
 
 /// Request decoding and validation: a decoded request has what the
@@ -93,12 +96,9 @@ pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    static SETTINGS: LazyLock<String> = LazyLock::new(|| {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bidder-config");
-        std::fs::read_to_string(dir.join("bullseye.toml")).expect("bundled settings")
-    });
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bidder-config");
-    match crate::config::from_texts(&dir, &SETTINGS, &[("fuzz.toml".into(), text.to_string())]) {
+    static SETTINGS: LazyLock<String> =
+        LazyLock::new(|| std::fs::read_to_string(bundled_config().join("bullseye.toml")).expect("bundled settings"));
+    match crate::config::from_texts(&bundled_config(), &SETTINGS, &[("fuzz.toml".into(), text.to_string())]) {
         Ok(config) => {
             // A valid config builds a selection index.
             let registry = crate::campaigns::index::StateRegistry::default();

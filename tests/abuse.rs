@@ -55,6 +55,14 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, 
     (String::from_utf8_lossy(&received).into_owned(), started.elapsed())
 }
 
+/// Sends `request` on a fresh connection (the server may close it before
+/// all is written) and returns everything answered until it closes.
+async fn send_raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let _ = stream.write_all(request).await;
+    read_until_closed(&mut stream, Duration::from_secs(3)).await.0
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_headers_and_slow_bodies_are_cut_off() {
     let bidder = spawn().await;
@@ -105,50 +113,43 @@ async fn oversized_headers_and_pipelined_garbage_get_errors_not_crashes() {
     let bidder = spawn().await;
 
     // One enormous header line (past the 64 KiB header buffer).
-    let mut huge = TcpStream::connect(bidder.addr).await.unwrap();
     let mut request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
     request.extend(std::iter::repeat_n(b'a', 100_000));
     request.extend_from_slice(b"\r\n\r\n");
-    let _ = huge.write_all(&request).await; // the server may close mid-write
-    let (answer, _) = read_until_closed(&mut huge, Duration::from_secs(3)).await;
+    let answer = send_raw(bidder.addr, &request).await;
     assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 431"), "{answer}");
 
     // Too many headers.
-    let mut many = TcpStream::connect(bidder.addr).await.unwrap();
     let mut request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n".to_vec();
     for i in 0..200 {
         request.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
     }
     request.extend_from_slice(b"\r\n");
-    let _ = many.write_all(&request).await;
-    let (answer, _) = read_until_closed(&mut many, Duration::from_secs(3)).await;
+    let answer = send_raw(bidder.addr, &request).await;
     assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 431"), "{answer}");
 
     // A good request pipelined with garbage: the first is answered, the
     // garbage gets 400, and the connection is closed.
-    let mut pipelined = TcpStream::connect(bidder.addr).await.unwrap();
-    pipelined
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\x00\xff\xfe garbage \r\n\r\n\x16\x03\x01")
-        .await
-        .unwrap();
-    let (answer, _) = read_until_closed(&mut pipelined, Duration::from_secs(3)).await;
+    let answer = send_raw(
+        bidder.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\x00\xff\xfe garbage \r\n\r\n\x16\x03\x01",
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\r\n\r\nok\n"), "{answer}");
     assert!(answer.contains("\nHTTP/1.1 400"), "{answer}");
     assert_eq!(answer.matches("HTTP/1.1").count(), 2, "{answer}");
 
     // Garbage alone: 400, then close.
-    let mut garbage = TcpStream::connect(bidder.addr).await.unwrap();
-    garbage.write_all(b"\x00\xff\xfe garbage\r\n\r\n").await.unwrap();
-    let (answer, _) = read_until_closed(&mut garbage, Duration::from_secs(3)).await;
+    let answer = send_raw(bidder.addr, b"\x00\xff\xfe garbage\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
 
     // A TLS handshake on the plain port.
-    let mut tls = TcpStream::connect(bidder.addr).await.unwrap();
-    tls.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03])
-        .await
-        .unwrap();
-    let (answer, _) = read_until_closed(&mut tls, Duration::from_secs(3)).await;
+    let answer = send_raw(
+        bidder.addr,
+        &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03],
+    )
+    .await;
     assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 400"), "{answer}");
 
     assert_serving(&bidder).await;
@@ -192,12 +193,7 @@ async fn a_connection_flood_is_shed_with_503_and_idle_connections_expire() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let metrics = bidder.metrics().await;
-    let refused: f64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("bullseye_connections_refused_total "))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    assert!(refused >= 1.0, "{metrics}");
+    assert!(metric(&metrics, "bullseye_connections_refused_total") >= 1.0);
     bidder.stop().await;
 }
 

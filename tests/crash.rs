@@ -4,22 +4,32 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bullseye::ledger::{EventKind, read_all};
+use bullseye::ledger::read_all;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
-/// The generic campaign with a budget the test cannot spend, paced asap.
-fn large_budget() -> String {
-    GENERIC.replace(
-        r#"daily_budget = "100""#,
-        "daily_budget = \"1000000\"\npacing = \"asap\"",
-    )
+/// One bid for `user` and its billing notice at 0.50; the bid id and the
+/// billing URL once the notice is acknowledged, `None` when the server is
+/// gone (killed) or refused.
+async fn bid_and_bill(client: &reqwest::Client, addr: &str, user: &str) -> Option<(String, String)> {
+    let request = banner_request(user, 0.0, json!({}));
+    let response = client
+        .post(format!("http://{addr}/openrtb2/bid"))
+        .body(request.to_string())
+        .send()
+        .await
+        .ok()?;
+    let body = response.json::<serde_json::Value>().await.ok()?;
+    let bid = &body["seatbid"][0]["bid"][0];
+    let burl = bid["burl"].as_str().unwrap().replace("${AUCTION_PRICE}", "0.50");
+    let answer = client.get(&burl).send().await.ok()?;
+    (answer.status() == StatusCode::NO_CONTENT).then(|| (bid["id"].as_str().unwrap().to_string(), burl))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,29 +45,10 @@ async fn acknowledged_notices_survive_kill_9_and_a_torn_tail() {
         let (client, addr, acknowledged) = (client.clone(), addr.clone(), acknowledged.clone());
         workers.push(tokio::spawn(async move {
             for round in 0.. {
-                let request = banner_request(&format!("u{worker}-{round}"), 0.0, json!({}));
-                let Ok(response) = client
-                    .post(format!("http://{addr}/openrtb2/bid"))
-                    .body(request.to_string())
-                    .send()
-                    .await
-                else {
+                let Some((bid, burl)) = bid_and_bill(&client, &addr, &format!("u{worker}-{round}")).await else {
                     break;
                 };
-                let Ok(body) = response.json::<serde_json::Value>().await else {
-                    break;
-                };
-                let bid = &body["seatbid"][0]["bid"][0];
-                let burl = bid["burl"].as_str().unwrap().replace("${AUCTION_PRICE}", "0.50");
-                match client.get(&burl).send().await {
-                    Ok(answer) if answer.status() == StatusCode::NO_CONTENT => {
-                        acknowledged
-                            .lock()
-                            .unwrap()
-                            .insert(bid["id"].as_str().unwrap().to_string(), burl);
-                    }
-                    _ => break,
-                }
+                acknowledged.lock().unwrap().insert(bid, burl);
             }
         }));
     }
@@ -85,18 +76,9 @@ async fn acknowledged_notices_survive_kill_9_and_a_torn_tail() {
         .unwrap();
 
     let records = read_all(&ledger_dir).unwrap();
-    let bills: Vec<&str> = records
-        .iter()
-        .filter(|r| r.event == EventKind::Bill)
-        .map(|r| r.bid.as_str())
-        .collect();
-    let unique: HashSet<&str> = bills.iter().copied().collect();
-    assert_eq!(unique.len(), bills.len(), "a bid billed twice");
+    let bills = billed_once(&records);
     for bid in acknowledged.keys() {
-        assert!(
-            unique.contains(bid.as_str()),
-            "acknowledged bid {bid} missing from the log"
-        );
+        assert!(bills.contains(bid), "acknowledged bid {bid} missing from the log");
     }
     assert!(
         bills.len() - acknowledged.len() <= 16,
@@ -174,29 +156,11 @@ async fn twenty_kill_9_cycles_lose_nothing_acknowledged() {
                             }
                         }
                     }
-                    let request = banner_request(&format!("u{cycle}-{worker}-{round}"), 0.0, json!({}));
-                    let Ok(response) = client
-                        .post(format!("http://{addr}/openrtb2/bid"))
-                        .body(request.to_string())
-                        .send()
-                        .await
-                    else {
+                    let user = format!("u{cycle}-{worker}-{round}");
+                    let Some((bid, burl)) = bid_and_bill(&client, &addr, &user).await else {
                         break;
                     };
-                    let Ok(body) = response.json::<serde_json::Value>().await else {
-                        break;
-                    };
-                    let bid = &body["seatbid"][0]["bid"][0];
-                    let burl = bid["burl"].as_str().unwrap().replace("${AUCTION_PRICE}", "0.50");
-                    match client.get(&burl).send().await {
-                        Ok(answer) if answer.status() == StatusCode::NO_CONTENT => {
-                            acknowledged
-                                .lock()
-                                .unwrap()
-                                .insert(bid["id"].as_str().unwrap().to_string(), burl);
-                        }
-                        _ => break,
-                    }
+                    acknowledged.lock().unwrap().insert(bid, burl);
                 }
             }));
         }
@@ -212,15 +176,9 @@ async fn twenty_kill_9_cycles_lose_nothing_acknowledged() {
 
     let ledger_dir = data.path().join("ledger");
     let records = read_all(&ledger_dir).expect("the log opens after 20 crashes");
-    let bills: Vec<&str> = records
-        .iter()
-        .filter(|r| r.event == EventKind::Bill)
-        .map(|r| r.bid.as_str())
-        .collect();
-    let unique: HashSet<&str> = bills.iter().copied().collect();
-    assert_eq!(unique.len(), bills.len(), "a bid billed twice");
+    let bills = billed_once(&records);
     for bid in acknowledged.keys() {
-        assert!(unique.contains(bid.as_str()), "acknowledged bid {bid} lost");
+        assert!(bills.contains(bid), "acknowledged bid {bid} lost");
     }
     // Records written but not acknowledged: at most one in flight per
     // worker per crash.

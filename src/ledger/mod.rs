@@ -237,18 +237,21 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let (durable, result) = self.write(&batch);
-            match &result {
-                Ok(()) => self.healthy.store(true, Ordering::Relaxed),
-                Err(e) => {
+            let durable = match self.write(&batch) {
+                Ok(()) => {
+                    self.healthy.store(true, Ordering::Relaxed);
+                    batch.len()
+                }
+                Err((durable, e)) => {
                     self.healthy.store(false, Ordering::Relaxed);
                     self.failures.fetch_add(1, Ordering::Relaxed);
                     if matches!(e, WriteError::Broken(_)) {
                         self.broken = true;
                     }
-                    tracing::error!(error = %e, records = batch.len(), "billing log write failed; events refused");
+                    tracing::error!(error = %e, records = batch.len() - durable, "billing log write failed; events refused");
+                    durable
                 }
-            }
+            };
             for (i, job) in batch.into_iter().enumerate() {
                 let _ = job.done.send(if i < durable { Ok(()) } else { Err(()) });
             }
@@ -275,15 +278,9 @@ impl Writer {
         Ok(self.open.as_mut().expect("just opened"))
     }
 
-    /// Writes a batch; returns how many of its jobs (a prefix) are durable.
-    fn write(&mut self, batch: &[Job]) -> (usize, Result<(), WriteError>) {
-        match self.write_days(batch) {
-            Ok(()) => (batch.len(), Ok(())),
-            Err((durable, e)) => (durable, Err(e)),
-        }
-    }
-
-    fn write_days(&mut self, batch: &[Job]) -> Result<(), (usize, WriteError)> {
+    /// Writes a batch, one day's file at a time; on failure, also says how
+    /// many of its jobs (a prefix: the earlier days) are durable.
+    fn write(&mut self, batch: &[Job]) -> Result<(), (usize, WriteError)> {
         if self.broken {
             return Err((0, WriteError::AlreadyBroken));
         }

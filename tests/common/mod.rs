@@ -213,6 +213,28 @@ pub fn merge(target: &mut Value, patch: Value) {
     }
 }
 
+/// A sample's value in a Prometheus text exposition; fails if it is absent.
+pub fn metric(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+}
+
+/// The bid ids billed in a billing log's records; fails if any is billed
+/// twice.
+pub fn billed_once(records: &[bullseye::ledger::Record]) -> std::collections::HashSet<String> {
+    let bills: Vec<&str> = records
+        .iter()
+        .filter(|r| r.event == bullseye::ledger::EventKind::Bill)
+        .map(|r| r.bid.as_str())
+        .collect();
+    let unique: std::collections::HashSet<String> = bills.iter().map(|b| b.to_string()).collect();
+    assert_eq!(unique.len(), bills.len(), "a bid billed twice");
+    unique
+}
+
 /// The campaign id of the single bid in a response.
 pub fn winner(response: &Option<Value>) -> Option<String> {
     response
@@ -239,6 +261,14 @@ daily_budget = "100"
   image_url = "https://cdn.generic.example/a.png"
   landing_url = "https://generic.example/"
 "#;
+
+/// The generic campaign with a budget the test cannot spend, paced asap.
+pub fn large_budget() -> String {
+    GENERIC.replace(
+        r#"daily_budget = "100""#,
+        "daily_budget = \"1000000\"\npacing = \"asap\"",
+    )
+}
 
 /// The first URL in a bid's markup containing `marker` (`/t/imp?`,
 /// `/t/click?`), HTML entities undone.
