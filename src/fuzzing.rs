@@ -17,8 +17,8 @@ use crate::bidder::{Bidder, Outcome, decode};
 use crate::clock::SystemClock;
 use crate::ledger::record;
 use crate::money::Micros;
+use crate::signing::{BidToken, Event, Signer};
 use crate::tracking::notice::clearing_price;
-use crate::tracking::sign::{BidToken, Event, Signer};
 
 fn bundled_config() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bidder-config")

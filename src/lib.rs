@@ -45,4 +45,6 @@ pub mod openrtb;
 pub mod pacing;
 pub mod reload;
 pub mod server;
+pub mod settings;
+pub mod signing;
 pub mod tracking;

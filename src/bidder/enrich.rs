@@ -14,10 +14,10 @@ use crate::audience::{Snapshot, user_key};
 use crate::campaigns::World;
 use crate::campaigns::targeting::{Gender, RequestFacts};
 use crate::clock;
-use crate::config::{Exchange, UserIdSource};
 use crate::metrics::NoBidReason;
 use crate::money::Currency;
 use crate::openrtb::{AuctionType, BidRequest, Text};
+use crate::settings::{Exchange, UserIdSource};
 
 use super::privacy::{self, Restriction};
 use super::traffic;

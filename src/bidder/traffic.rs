@@ -2,9 +2,9 @@
 
 use std::net::IpAddr;
 
-use crate::config::{Settings, UserAgentKind};
 use crate::metrics::NoBidReason;
 use crate::openrtb::BidRequest;
+use crate::settings::{Settings, UserAgentKind};
 
 /// The reason to refuse this request's traffic, if any.
 pub fn screen(request: &BidRequest, settings: &Settings) -> Option<NoBidReason> {
@@ -40,7 +40,7 @@ pub fn screen(request: &BidRequest, settings: &Settings) -> Option<NoBidReason> 
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{UserAgentKind, UserAgentScreen};
+    use crate::settings::{UserAgentKind, UserAgentScreen};
 
     #[test]
     fn classifies_user_agents_case_insensitively() {

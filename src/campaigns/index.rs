@@ -15,10 +15,11 @@ use std::sync::{Arc, Mutex};
 use jiff::tz::TimeZone;
 
 use crate::audience::SegmentKey;
-use crate::config::{Config, Settings};
+use crate::config::Config;
 use crate::money::Micros;
 use crate::openrtb::MediaType;
 use crate::pacing::DailySpend;
+use crate::settings::Settings;
 use crate::tracking::Signer;
 
 use super::model::{Campaign, Pricing, Status};

@@ -6,16 +6,14 @@ use std::time::Duration;
 use jiff::tz::TimeZone;
 
 use super::raw::*;
-use super::{
-    BillingEvent, ClickRules, Config, ConfigErrors, ConfigProblem, Exchange, IpRange, Settings, UserAgentScreen,
-    UserIdSource,
-};
+use super::{Config, ConfigErrors, ConfigProblem};
 use crate::audience::SegmentPath;
 use crate::campaigns::geo::GeoCircle;
 use crate::campaigns::model::{Campaign, Creative, Markup, Pricing};
 use crate::campaigns::targeting::{FrequencyCap, Gender, HoursOfWeek, SegmentRule, Targeting};
 use crate::money::{Currency, FxTable, Micros};
 use crate::openrtb::MediaType;
+use crate::settings::{BillingEvent, ClickRules, Exchange, IpRange, Settings, UserAgentScreen, UserIdSource};
 
 /// The signing key bundled with the sample config; flagged at start-up.
 pub const DEV_SIGNING_KEY_PREFIX: &str = "dev-only";

@@ -5,6 +5,5 @@
 //! `/t/{event}`; a URL whose signature does not verify answers 403.
 
 pub mod notice;
-pub mod sign;
 
-pub use sign::{BidToken, Event, Signer, TrackingError};
+pub use crate::signing::{BidToken, Event, Signer, TrackingError};

@@ -17,12 +17,12 @@ use jiff::Timestamp;
 use crate::campaigns::index::CompiledCampaign;
 use crate::campaigns::{Pricing, World};
 use crate::clock::local_day;
-use crate::config::BillingEvent;
 use crate::ledger::{EventKind, Ledger, Record};
 use crate::money::Micros;
 use crate::pacing::FrequencyStore;
+use crate::settings::BillingEvent;
 
-use super::sign::{BidToken, Event, TrackingError, Verified};
+use crate::signing::{BidToken, Event, TrackingError, Verified};
 
 /// A transparent 1×1 GIF.
 pub const PIXEL_GIF: &[u8] = &[
@@ -54,7 +54,7 @@ pub enum TrackingReply {
 /// numeric, not negative, not above the bid.
 pub fn clearing_price(raw: Option<&str>, token: &BidToken) -> Result<Micros, &'static str> {
     let raw = raw
-        .filter(|p| !p.is_empty() && *p != super::sign::AUCTION_PRICE_MACRO)
+        .filter(|p| !p.is_empty() && *p != crate::signing::AUCTION_PRICE_MACRO)
         .ok_or("missing clearing price")?;
     let price = Micros::parse_decimal(raw)
         .ok()
