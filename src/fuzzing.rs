@@ -101,8 +101,8 @@ pub fn config(data: &[u8]) {
     match crate::config::from_texts(&bundled_config(), &SETTINGS, &[("fuzz.toml".into(), text.to_string())]) {
         Ok(config) => {
             // A valid config builds a selection index.
-            let registry = crate::campaigns::index::StateRegistry::default();
-            let _ = crate::campaigns::World::build(config, &registry);
+            let registry = crate::live::LiveStates::default();
+            let _ = crate::live::World::build(config, &registry);
         }
         Err(errors) => assert!(!errors.0.is_empty()),
     }

@@ -39,6 +39,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod ledger;
+pub mod live;
 pub mod metrics;
 pub mod money;
 pub mod openrtb;

@@ -11,16 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
-
-use crate::campaigns::World;
-use crate::campaigns::targeting::FilterReason;
 
 /// Why a whole bid request got no bid. Codes follow the OpenRTB 3.0 list of
 /// no-bid reasons where one fits.
@@ -186,7 +182,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(world: Arc<ArcSwap<World>>) -> Metrics {
+    /// The metrics, with per-campaign figures read from `campaigns` at
+    /// scrape time.
+    pub fn new(campaigns: Box<dyn CampaignFigures>) -> Metrics {
         let mut registry = Registry::with_prefix("bullseye");
         let requests = Family::<ExchangeLabel, Counter>::default();
         registry.register("bid_requests", "Bid requests received, by exchange", requests.clone());
@@ -262,7 +260,7 @@ impl Metrics {
             "Users in the current audience snapshot",
             audience_users.clone(),
         );
-        registry.register_collector(Box::new(CampaignCollector { world }));
+        registry.register_collector(Box::new(CampaignCollector { campaigns }));
         Metrics {
             registry,
             requests,
@@ -351,9 +349,28 @@ struct CampaignLabel {
     campaign: String,
 }
 
+/// One campaign's figures at scrape time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CampaignFigure {
+    /// The campaign id (the `campaign` label).
+    pub campaign: String,
+    /// Bids made since start.
+    pub bids: u64,
+    /// Times each rule stopped the campaign, by rule name (zero counts left
+    /// out).
+    pub filtered: Vec<(&'static str, u64)>,
+}
+
+/// Where per-campaign figures come from: an upper layer (the live campaign
+/// state) implements it, so that metrics stay names and types only.
+pub trait CampaignFigures: Send + Sync + 'static {
+    /// Every current campaign's figures.
+    fn figures(&self) -> Vec<CampaignFigure>;
+}
+
 /// Per-campaign bids and "why not bidding", read at scrape time.
 struct CampaignCollector {
-    world: Arc<ArcSwap<World>>,
+    campaigns: Box<dyn CampaignFigures>,
 }
 
 impl std::fmt::Debug for CampaignCollector {
@@ -364,7 +381,7 @@ impl std::fmt::Debug for CampaignCollector {
 
 impl prometheus_client::collector::Collector for CampaignCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let world = self.world.load();
+        let figures = self.campaigns.figures();
         {
             let mut bids = encoder.encode_descriptor(
                 "bullseye_campaign_bids",
@@ -372,12 +389,11 @@ impl prometheus_client::collector::Collector for CampaignCollector {
                 None,
                 MetricType::Counter,
             )?;
-            for c in &world.campaigns {
-                let value = c.state.bids.load(Ordering::Relaxed);
+            for figure in &figures {
                 bids.encode_family(&CampaignLabel {
-                    campaign: c.campaign.id.clone(),
+                    campaign: figure.campaign.clone(),
                 })?
-                .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&value, None)?;
+                .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&figure.bids, None)?;
             }
         }
         let mut filtered = encoder.encode_descriptor(
@@ -386,15 +402,11 @@ impl prometheus_client::collector::Collector for CampaignCollector {
             None,
             MetricType::Counter,
         )?;
-        for c in &world.campaigns {
-            for reason in FilterReason::ALL {
-                let value = c.state.filtered[reason as usize].load(Ordering::Relaxed);
-                if value == 0 {
-                    continue;
-                }
+        for figure in &figures {
+            for &(reason, value) in &figure.filtered {
                 let label = CampaignReasonLabel {
-                    campaign: c.campaign.id.clone(),
-                    reason: reason.as_str(),
+                    campaign: figure.campaign.clone(),
+                    reason,
                 };
                 filtered
                     .encode_family(&label)?

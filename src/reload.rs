@@ -16,10 +16,10 @@ use arc_swap::ArcSwap;
 use notify::{RecursiveMode, Watcher};
 
 use crate::audience::{AudienceStore, SnapshotError};
-use crate::campaigns::World;
-use crate::campaigns::index::StateRegistry;
 use crate::config::overrides::{CampaignOverride, Overrides};
 use crate::config::{self, ConfigErrors};
+use crate::live::LiveStates;
+use crate::live::World;
 use crate::metrics::Metrics;
 
 /// Why an advertiser change could not be applied.
@@ -43,7 +43,7 @@ pub struct Reloader {
     pub segments_override: Option<PathBuf>,
     pub world: Arc<ArcSwap<World>>,
     pub audience: Arc<AudienceStore>,
-    pub registry: Arc<StateRegistry>,
+    pub registry: Arc<LiveStates>,
     pub metrics: Arc<Metrics>,
 }
 

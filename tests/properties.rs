@@ -76,9 +76,9 @@ proptest! {
 mod exactly_once {
     use std::sync::Arc;
 
-    use bullseye::campaigns::World;
-    use bullseye::campaigns::index::StateRegistry;
     use bullseye::ledger::{EventKind, Ledger, read_all};
+    use bullseye::live::LiveStates;
+    use bullseye::live::World;
     use bullseye::money::Micros;
     use bullseye::pacing::FrequencyStore;
     use bullseye::tracking::notice::Tracker;
@@ -129,7 +129,7 @@ daily_budget = "100"
         #[test]
         fn each_event_counts_once(events in proptest::collection::vec((0usize..5, 0u8..4, 1i64..4_000), 1..60)) {
             let config = write_config(TEST_SETTINGS, CAMPAIGN, "u,a\n");
-            let world = World::build(bullseye::config::load(config.path()).unwrap(), &StateRegistry::default());
+            let world = World::build(bullseye::config::load(config.path()).unwrap(), &LiveStates::default());
             let data = tempfile::tempdir().unwrap();
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             let now: jiff::Timestamp = "2026-11-24T12:00:00Z".parse().unwrap();

@@ -18,11 +18,12 @@ use serde_json::{Value, json};
 
 use crate::audience::overlay::OverlayError;
 use crate::audience::{AudienceStore, user_key};
-use crate::campaigns::index::CompiledCampaign;
 use crate::campaigns::targeting::FilterReason;
-use crate::campaigns::{Pricing, Status, World};
+use crate::campaigns::{Pricing, Status};
 use crate::clock::local_day;
 use crate::config::overrides::CampaignOverride;
+use crate::live::LiveCampaign;
+use crate::live::World;
 use crate::money::Micros;
 use crate::reload::{ReloadError, Reloader};
 
@@ -54,7 +55,7 @@ pub fn authorised(header: Option<&str>, token: Option<&str>) -> bool {
 }
 
 /// A campaign as the API shows it.
-pub fn view(c: &CompiledCampaign, now: jiff::Timestamp, detail: bool) -> Value {
+pub fn view(c: &LiveCampaign, now: jiff::Timestamp, detail: bool) -> Value {
     let campaign = &c.campaign;
     let today = local_day(now, &campaign.time_zone);
     let spend = c.state.spend.spent(today);
@@ -116,7 +117,7 @@ fn money(value: &Value, field: &str) -> Result<Micros, String> {
     Micros::parse_amount(&text).map_err(|e| format!("{field}: {e}"))
 }
 
-fn parse_change(body: &[u8], c: &CompiledCampaign) -> Result<CampaignOverride, String> {
+fn parse_change(body: &[u8], c: &LiveCampaign) -> Result<CampaignOverride, String> {
     let change: Change = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
     let max_bid = change.max_bid.as_ref().map(|v| money(v, "max_bid")).transpose()?;
     let daily_budget = change

@@ -4,7 +4,7 @@
 //! markup, the impression pixel and the click-through link; the markup comes
 //! from the creative's compiled template ([`crate::campaigns::markup`]).
 
-use crate::campaigns::World;
+use crate::live::World;
 use crate::money::Micros;
 use crate::openrtb::{Bid, BidResponse, MediaType, SeatBid};
 use crate::tracking::{BidToken, Event};

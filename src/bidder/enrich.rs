@@ -11,9 +11,9 @@ use jiff::Timestamp;
 
 use crate::audience::overlay::Overlay;
 use crate::audience::{Snapshot, user_key};
-use crate::campaigns::World;
 use crate::campaigns::targeting::{Gender, RequestFacts};
 use crate::clock;
+use crate::live::World;
 use crate::metrics::NoBidReason;
 use crate::money::Currency;
 use crate::openrtb::{AuctionType, BidRequest, Text};

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use crate::audience::AudienceStore;
-use crate::campaigns::World;
 use crate::clock::Clock;
+use crate::live::World;
 use crate::metrics::{Metrics, NoBidReason};
 use crate::pacing::FrequencyStore;
 
@@ -84,10 +84,10 @@ impl Bidder {
     pub fn from_config_dir(dir: &std::path::Path, clock: Arc<dyn Clock>) -> anyhow::Result<Bidder> {
         let config = crate::config::load(dir)?;
         let audience = Arc::new(AudienceStore::open(config.settings.audience_snapshot.as_deref())?);
-        let registry = crate::campaigns::index::StateRegistry::default();
+        let registry = crate::live::LiveStates::default();
         let world = Arc::new(ArcSwap::from_pointee(World::build(config, &registry)));
         Ok(Bidder {
-            metrics: Arc::new(Metrics::new(world.clone())),
+            metrics: Arc::new(Metrics::new(Box::new(world.clone()))),
             world,
             audience,
             frequency: Arc::new(FrequencyStore::default()),

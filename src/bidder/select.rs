@@ -7,10 +7,12 @@
 //! the [`World`] index best value first, and the first campaign that passes
 //! every rule wins (ties in value are broken by campaign id, in the rank).
 
-use crate::campaigns::index::{CompiledCampaign, MergedRanks};
+use crate::campaigns::PacingMode;
+use crate::campaigns::index::MergedRanks;
 use crate::campaigns::model::Creative;
 use crate::campaigns::targeting::{FilterReason, category_matches, domain_matches};
-use crate::campaigns::{PacingMode, World};
+use crate::live::LiveCampaign;
+use crate::live::World;
 use crate::money::{Currency, Micros};
 use crate::openrtb::{AuctionType, CreativeAttribute, Deal, Imp, MediaType, Text};
 use crate::pacing::FrequencyStore;
@@ -102,7 +104,7 @@ pub fn creative_fits(creative: &Creative, imp: &Imp) -> bool {
 }
 
 /// Request-level blocks: advertiser domains, categories, apps.
-fn blocked(ctx: &BidCtx, c: &CompiledCampaign) -> Option<FilterReason> {
+fn blocked(ctx: &BidCtx, c: &LiveCampaign) -> Option<FilterReason> {
     let request = ctx.request;
     let campaign = &c.campaign;
     if request
@@ -130,7 +132,7 @@ fn blocked(ctx: &BidCtx, c: &CompiledCampaign) -> Option<FilterReason> {
 }
 
 /// The seat a campaign bids under at this exchange.
-pub fn seat<'a>(ctx: &BidCtx<'a>, c: &'a CompiledCampaign) -> &'a str {
+pub fn seat<'a>(ctx: &BidCtx<'a>, c: &'a LiveCampaign) -> &'a str {
     c.campaign.seat.as_deref().unwrap_or(&ctx.exchange.seat)
 }
 
@@ -143,7 +145,7 @@ fn seat_allowed(allowed: &[Text], refused: &[Text], seat: &str) -> bool {
 fn evaluate(
     ctx: &BidCtx,
     world: &World,
-    c: &CompiledCampaign,
+    c: &LiveCampaign,
     imp: &Imp,
     terms: &Terms,
     frequency: &FrequencyStore,

@@ -13,5 +13,5 @@ pub mod markup;
 pub mod model;
 pub mod targeting;
 
-pub use index::World;
+pub use index::CampaignIndex;
 pub use model::{Campaign, Creative, PacingMode, Pricing, Status};

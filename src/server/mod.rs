@@ -33,13 +33,13 @@ use tokio::task::JoinHandle;
 
 use crate::audience::{AudienceStore, SnapshotError};
 use crate::bidder::Bidder;
-use crate::campaigns::World;
-use crate::campaigns::index::StateRegistry;
 use crate::clock::Clock;
 use crate::config::overrides::{self, Overrides};
 use crate::config::{self, ConfigErrors};
 use crate::ledger::bids::BidFlusher;
 use crate::ledger::{Ledger, LedgerError};
+use crate::live::LiveStates;
+use crate::live::World;
 use crate::metrics::Metrics;
 use crate::pacing::FrequencyStore;
 use crate::reload::Reloader;
@@ -155,10 +155,10 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
         .clone()
         .or_else(|| config.settings.audience_snapshot.clone());
     let audience = Arc::new(AudienceStore::open(snapshot_path.as_deref())?);
-    let registry = Arc::new(StateRegistry::default());
+    let registry = Arc::new(LiveStates::default());
     let last_config = std::sync::Mutex::new(Some(config.clone()));
     let world = Arc::new(ArcSwap::from_pointee(World::build(config, &registry)));
-    let metrics = Arc::new(Metrics::new(world.clone()));
+    let metrics = Arc::new(Metrics::new(Box::new(world.clone())));
     metrics.audience_users.set(audience.current().user_count() as i64);
 
     let bind_err = |source| StartError::Bind {

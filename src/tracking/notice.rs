@@ -14,10 +14,11 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use crate::campaigns::index::CompiledCampaign;
-use crate::campaigns::{Pricing, World};
+use crate::campaigns::Pricing;
 use crate::clock::local_day;
 use crate::ledger::{EventKind, Ledger, Record};
+use crate::live::LiveCampaign;
+use crate::live::World;
 use crate::money::Micros;
 use crate::pacing::FrequencyStore;
 use crate::settings::BillingEvent;
@@ -458,7 +459,7 @@ impl Tracker {
     fn charge(
         &self,
         world: &World,
-        c: &CompiledCampaign,
+        c: &LiveCampaign,
         token: &BidToken,
         event: EventKind,
         clearing: Option<Micros>,

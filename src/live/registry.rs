@@ -1,0 +1,112 @@
+//! Live campaign states by campaign id, kept across index rebuilds.
+//!
+//! A campaign's state outlives its place in the index: a paused, archived or
+//! renamed-away campaign still has bids in flight whose notices bill it, so
+//! its state is retired only once it has been out of the index for longer
+//! than the longest window in which an event can still reach it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+
+use super::state::CampaignState;
+
+/// Campaign states by id. Locked only while an index is built or swept
+/// (control path, a few times a minute at most), never by the bid path.
+#[derive(Debug, Default)]
+pub struct LiveStates {
+    states: Mutex<HashMap<String, Entry>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    state: Arc<CampaignState>,
+    /// When a sweep first found the campaign missing from the index.
+    left_index: Option<Timestamp>,
+}
+
+impl LiveStates {
+    /// The state of `campaign_id`, created on first use.
+    pub fn state(&self, campaign_id: &str) -> Arc<CampaignState> {
+        let mut states = self.states.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entry = states.entry(campaign_id.to_string()).or_insert_with(|| Entry {
+            state: Arc::default(),
+            left_index: None,
+        });
+        entry.left_index = None;
+        entry.state.clone()
+    }
+
+    /// The state of a campaign that has one, in the index or not.
+    pub fn get(&self, campaign_id: &str) -> Option<Arc<CampaignState>> {
+        let states = self.states.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        states.get(campaign_id).map(|entry| entry.state.clone())
+    }
+
+    /// Notes which campaigns have left the index, and retires those that
+    /// left more than `keep_for_secs` ago (no event can reach them any more).
+    /// Returns how many were retired.
+    pub fn retire(&self, in_index: impl Fn(&str) -> bool, now: Timestamp, keep_for_secs: i64) -> usize {
+        let mut states = self.states.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let before = states.len();
+        states.retain(|id, entry| {
+            if in_index(id) {
+                entry.left_index = None;
+                return true;
+            }
+            let left = *entry.left_index.get_or_insert(now);
+            now.as_second() - left.as_second() <= keep_for_secs
+        });
+        before - states.len()
+    }
+
+    /// How many campaigns have live state.
+    pub fn len(&self) -> usize {
+        self.states
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
+
+    /// True when no campaign has live state.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_outlives_the_index_until_its_window_closes() {
+        let states = LiveStates::default();
+        let kept = states.state("a");
+        let _ = states.state("b");
+        let t0 = Timestamp::from_second(1_000_000).unwrap();
+        let at = |s: i64| Timestamp::from_second(t0.as_second() + s).unwrap();
+        assert_eq!(states.retire(|id| id == "a", t0, 60), 0, "b just left");
+        assert_eq!(states.retire(|id| id == "a", at(60), 60), 0, "b within its window");
+        assert_eq!(states.retire(|id| id == "a", at(61), 60), 1, "b retired");
+        assert!(states.get("b").is_none());
+        assert!(Arc::ptr_eq(&states.get("a").unwrap(), &kept), "a kept, the same state");
+        assert_eq!(states.len(), 1);
+    }
+
+    #[test]
+    fn a_campaign_back_in_the_index_keeps_its_state() {
+        let states = LiveStates::default();
+        let first = states.state("a");
+        let t0 = Timestamp::from_second(1_000_000).unwrap();
+        states.retire(|_| false, t0, 60);
+        let again = states.state("a");
+        assert!(Arc::ptr_eq(&first, &again));
+        let later = Timestamp::from_second(t0.as_second() + 3600).unwrap();
+        assert_eq!(
+            states.retire(|_| true, later, 60),
+            0,
+            "its clock restarted when it came back"
+        );
+    }
+}
