@@ -27,6 +27,7 @@ use crate::clock::Clock;
 use crate::live::World;
 use crate::metrics::{Metrics, NoBidReason};
 use crate::pacing::FrequencyStore;
+use crate::pacing::cost::impression_cost;
 
 pub use decode::DecodeError;
 
@@ -45,12 +46,6 @@ fn reserve(ctx: &enrich::BidCtx, world: &World, choice: &select::Choice) -> bool
             .count_filtered(crate::campaigns::targeting::FilterReason::Budget);
     }
     reserved
-}
-
-/// What one impression of a bid at `cpm` costs at most: CPM / 1000,
-/// rounded up.
-pub fn impression_cost(cpm: crate::money::Micros) -> crate::money::Micros {
-    cpm.mul_div_ceil(1, 1000)
 }
 
 /// What became of a bid request.

@@ -4,11 +4,16 @@
 //! - [`state`]: one campaign's counters (spend, pacing, counts, pCTR).
 //! - [`registry`]: those states by campaign id, kept across index rebuilds
 //!   and retired only after the campaign's last event window has closed.
+//! - [`apply`]: the one function through which an event changes live state.
+//! - [`shared`]: the seam for what nodes of a cluster share (dedup claims,
+//!   events, budget grants, control changes), embedded on a single node.
 //! - [`World`]: what the bid and tracking paths load once per request —
 //!   the campaign index with each campaign's live-state handle, and the URL
 //!   signer for this config's keys. Immutable, swapped whole.
 
+pub mod apply;
 pub mod registry;
+pub mod shared;
 pub mod state;
 
 use std::ops::Deref;
@@ -17,7 +22,9 @@ use std::sync::atomic::Ordering;
 
 use arc_swap::ArcSwap;
 
+pub use apply::{LiveEvent, Reservation, Target, apply};
 pub use registry::LiveStates;
+pub use shared::{Embedded, SharedState};
 pub use state::{CampaignState, DayCount};
 
 use crate::campaigns::index::{CampaignIndex, CompiledCampaign};
@@ -47,6 +54,17 @@ impl World {
         World {
             index: CampaignIndex::build(settings, campaigns, |c| live.state(&c.id)),
             signer,
+        }
+    }
+}
+
+impl LiveCampaign {
+    /// Where this campaign's events land.
+    pub fn target(&self) -> Target<'_> {
+        Target {
+            state: &self.state,
+            time_zone: &self.campaign.time_zone,
+            campaign_key: self.key,
         }
     }
 }

@@ -7,10 +7,12 @@
 //! - [`budget`]: today's spend against the daily budget, reset at midnight
 //!   in the campaign's time zone.
 //! - [`frequency`]: impressions per user per campaign per hour and day.
+//! - [`cost`]: what a bid reserves and what a billed event charges.
 //! - [`pacer`]: even pacing, a throttle steered by spend against the
 //!   traffic curve.
 
 pub mod budget;
+pub mod cost;
 pub mod frequency;
 pub mod pacer;
 

@@ -14,15 +14,13 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use crate::campaigns::Pricing;
-use crate::clock::local_day;
+use crate::campaigns::{Creative, Pricing};
 use crate::ledger::{EventKind, Ledger, Record};
-use crate::live::LiveCampaign;
-use crate::live::World;
+use crate::live::shared::Claim;
+use crate::live::{Embedded, LiveCampaign, LiveEvent, Reservation, SharedState, World, apply};
 use crate::money::Micros;
-use crate::pacing::FrequencyStore;
+use crate::pacing::{FrequencyStore, cost};
 use crate::settings::BillingEvent;
-
 use crate::signing::{BidToken, Event, TrackingError, Verified};
 
 /// A transparent 1×1 GIF.
@@ -114,25 +112,20 @@ pub const NOTICE_WINDOW_SECS: i64 = 24 * 3600;
 /// How many repeated clicks of one bid are worth a log line.
 const REPEAT_LOG_LIMIT: u32 = 3;
 
-/// Tracking state: the ledger, what each bid has already recorded, click
-/// rates, and the frequency counts impressions feed. Lock-free maps; entries
-/// older than the notice window (or the rate window) are swept.
+/// Tracking state: the ledger, the shared-state seam (what each bid has
+/// already recorded), click rates, and the frequency counts impressions
+/// feed. Lock-free maps; entries older than the notice window (or the rate
+/// window) are swept.
 pub struct Tracker {
     pub ledger: Ledger,
     pub frequency: Arc<FrequencyStore>,
-    /// (bid, event) → when recorded and at what clearing price.
-    seen: papaya::HashMap<u64, Seen, foldhash::fast::RandomState>,
+    /// Dedup claims and events shared with other nodes (embedded alone).
+    shared: Arc<dyn SharedState>,
     /// (user or IP, hour) → billable clicks.
     click_rates: papaya::HashMap<u64, u32, foldhash::fast::RandomState>,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Seen {
-    at_micros: i64,
-    clearing: Option<i64>,
-}
-
-fn seen_key(bid: &str, event: EventKind) -> u64 {
+fn claim_key(bid: &str, event: EventKind) -> u64 {
     xxhash_rust::xxh3::xxh3_64(bid.as_bytes()) ^ (event as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
@@ -164,28 +157,80 @@ fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
         .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
 }
 
+/// One verified tracking request on its way through the phases.
+struct Notice<'w> {
+    world: &'w World,
+    now: Timestamp,
+    event: Event,
+    kind: EventKind,
+    token: BidToken,
+    /// The clearing price of a win or billing notice.
+    clearing: Option<Micros>,
+    campaign: &'w LiveCampaign,
+    creative: &'w Creative,
+    /// The (bid, event) deduplication key.
+    key: u64,
+}
+
+impl Notice<'_> {
+    /// This is the bid's billing notice, for a real (not a test) bid.
+    fn bills_impression(&self) -> bool {
+        self.kind == billing_kind(self.world, &self.token.exchange) && !self.token.test
+    }
+
+    /// What the caller gets back once the event is taken (or was already).
+    fn reply(&self) -> TrackingReply {
+        match self.event {
+            Event::Impression => TrackingReply::Pixel,
+            Event::Click => {
+                let medium = match self.campaign.campaign.pricing {
+                    Pricing::Cpc => "cpc",
+                    Pricing::Cpm => "display",
+                };
+                let token = &self.token;
+                let click_id = self
+                    .world
+                    .signer
+                    .click_id(&token.campaign, &token.creative, &token.bid_id);
+                TrackingReply::Redirect(with_utm(
+                    &self.creative.landing_url,
+                    token,
+                    medium,
+                    &[("bz_click", &click_id)],
+                ))
+            }
+            Event::Win | Event::Bill => TrackingReply::Accepted,
+        }
+    }
+}
+
 impl Tracker {
+    /// A tracker over the billing ledger, alone (embedded shared state).
     pub fn new(ledger: Ledger, frequency: Arc<FrequencyStore>) -> Tracker {
+        Tracker::with_shared(ledger, frequency, Arc::new(Embedded::default()))
+    }
+
+    /// A tracker whose dedup claims and events go through `shared`.
+    pub fn with_shared(ledger: Ledger, frequency: Arc<FrequencyStore>, shared: Arc<dyn SharedState>) -> Tracker {
         Tracker {
             ledger,
             frequency,
-            seen: papaya::HashMap::builder().hasher(Default::default()).build(),
+            shared,
             click_rates: papaya::HashMap::builder().hasher(Default::default()).build(),
         }
     }
 
     /// Rebuilds spend, live counts, frequency counts and deduplication from
-    /// the ledger.
+    /// the ledger, through the same [`apply`] as live events.
     pub fn restore(&self, records: &[Record], world: &World, now: Timestamp) {
-        let seen = self.seen.pin();
         for record in records {
             let at_secs = record.at.div_euclid(1_000_000);
             if now.as_second() - at_secs > NOTICE_WINDOW_SECS {
                 continue;
             }
-            seen.insert(
-                seen_key(&record.bid, record.event),
-                Seen {
+            self.shared.claim(
+                claim_key(&record.bid, record.event),
+                Claim {
                     at_micros: record.at,
                     clearing: record.clearing,
                 },
@@ -193,37 +238,30 @@ impl Tracker {
             let Some(c) = world.campaign_by_id(&record.campaign) else {
                 continue;
             };
-            let at = Timestamp::from_second(at_secs).unwrap_or(now);
-            let day = local_day(at, &c.campaign.time_zone);
-            if record.charge > 0 {
-                c.state.spend.add(day, Micros(record.charge));
-            }
-            if record.event == billing_kind(world, &record.exchange) && !record.test {
-                c.state.count_impression(&record.creative);
-            }
-            match record.event {
-                EventKind::Impression => c.state.impressions.add(day),
-                EventKind::Click if record.filtered.is_none() => {
-                    c.state.clicks.add(day);
-                    c.state.count_click(&record.creative);
-                }
-                _ => {}
-            }
-            if record.event == EventKind::Impression && record.user != 0 {
-                self.frequency.record(record.user, c.key, at);
-            }
+            let event = LiveEvent {
+                kind: record.event,
+                at: Timestamp::from_second(at_secs).unwrap_or(now),
+                creative: &record.creative,
+                charge: Micros(record.charge),
+                billed_impression: record.event == billing_kind(world, &record.exchange) && !record.test,
+                billable_click: record.filtered.is_none(),
+                user: record.user,
+                settles: None,
+            };
+            apply(c.target(), &self.frequency, &event);
         }
     }
 
     /// Forgets bids older than the notice window and past click-rate hours.
     pub fn sweep(&self, now: Timestamp) {
-        let horizon = (now.as_second() - NOTICE_WINDOW_SECS) * 1_000_000;
-        self.seen.pin().retain(|_, s| s.at_micros >= horizon);
+        let horizon = Timestamp::from_second(now.as_second() - NOTICE_WINDOW_SECS).unwrap_or(now);
+        self.shared.forget_claims_before(horizon);
         self.click_rates.pin().clear();
     }
 
-    /// Handles `/t/{event}?{query}`: verify, deduplicate, record durably,
-    /// then count spend. `client` is the caller's address (click rates).
+    /// Handles `/t/{event}?{query}`: verify and parse, deduplicate, judge a
+    /// click's quality, price, record durably, apply to live state, reply.
+    /// `client` is the caller's address (click rates).
     pub async fn handle(
         &self,
         world: &World,
@@ -235,122 +273,110 @@ impl Tracker {
         if event == "conv" {
             return self.conversion(world, now, query).await;
         }
-        let Verified { event, token, price } = match world.signer.verify(event, query) {
-            Ok(verified) => verified,
-            Err(e) => return TrackingReply::Forbidden(e),
+        let notice = match verify(world, now, event, query) {
+            Ok(notice) => notice,
+            Err(reply) => return reply,
         };
-        let age = now.as_second() - token.issued_at;
-        if !(-300..=NOTICE_WINDOW_SECS).contains(&age) {
-            return TrackingReply::BadPrice("tracking URL expired");
+        let reply = notice.reply();
+        if !self.deduplicate(&notice) {
+            return reply;
         }
-        let clearing = match event {
-            Event::Win | Event::Bill => match clearing_price(price.as_deref(), &token) {
-                Ok(price) => Some(price),
-                Err(why) => return TrackingReply::BadPrice(why),
-            },
-            _ => None,
-        };
-        let Some(c) = world.campaign_by_id(&token.campaign) else {
-            return TrackingReply::Gone;
-        };
-        let Some(creative) = c.campaign.creatives.iter().find(|cr| cr.id == token.creative) else {
-            return TrackingReply::Gone;
-        };
-        let answer = match event {
-            Event::Impression => TrackingReply::Pixel,
-            Event::Click => {
-                let medium = match c.campaign.pricing {
-                    Pricing::Cpc => "cpc",
-                    Pricing::Cpm => "display",
-                };
-                let click_id = world.signer.click_id(&token.campaign, &token.creative, &token.bid_id);
-                TrackingReply::Redirect(with_utm(
-                    &creative.landing_url,
-                    &token,
-                    medium,
-                    &[("bz_click", &click_id)],
-                ))
-            }
-            Event::Win | Event::Bill => TrackingReply::Accepted,
-        };
-        let event_kind = kind(event);
-        let key = seen_key(&token.bid_id, event_kind);
-        let claim = Seen {
-            at_micros: now.as_microsecond(),
-            clearing: clearing.map(|p| p.0),
-        };
-        // Claim the (bid, event) first, so that concurrent duplicates cannot
-        // both be recorded; a duplicate is acknowledged, never billed again.
-        if self.seen.pin().try_insert(key, claim).is_err() {
-            if event == Event::Click {
-                self.repeated_click(&token);
-            }
-            return answer;
+        let filtered = self.judge(&notice, client);
+        let record = self.price(&notice, filtered);
+        if let Err(unavailable) = self.record(&notice, &record).await {
+            return unavailable;
         }
-        let filtered = match event {
-            Event::Click => self.click_filter(world, &token, now, client),
+        self.apply(&notice, &record);
+        reply
+    }
+
+    /// Claims the (bid, event) first, so that concurrent duplicates cannot
+    /// both be recorded; a duplicate is acknowledged, never billed again.
+    fn deduplicate(&self, notice: &Notice<'_>) -> bool {
+        let claim = Claim {
+            at_micros: notice.now.as_microsecond(),
+            clearing: notice.clearing.map(|p| p.0),
+        };
+        if self.shared.claim(notice.key, claim) {
+            return true;
+        }
+        if notice.event == Event::Click {
+            self.repeated_click(&notice.token);
+        }
+        false
+    }
+
+    /// Why a click should not be billed, if it should not (other events
+    /// are not judged).
+    fn judge(&self, notice: &Notice<'_>, client: Option<IpAddr>) -> Option<&'static str> {
+        match notice.event {
+            Event::Click => self.click_filter(notice.world, &notice.token, notice.now, client),
             _ => None,
+        }
+    }
+
+    /// The ledger record of the event, with what it costs the advertiser.
+    fn price(&self, notice: &Notice<'_>, filtered: Option<&'static str>) -> Record {
+        let charge = match filtered {
+            Some(_) => Micros::ZERO,
+            None => self.charge(notice),
         };
-        let charge = if filtered.is_some() {
-            Micros::ZERO
-        } else {
-            self.charge(world, c, &token, event_kind, clearing)
-        };
-        let record = Record {
-            at: now.as_microsecond(),
-            event: event_kind,
+        let token = &notice.token;
+        Record {
+            at: notice.now.as_microsecond(),
+            event: notice.kind,
             bid: token.bid_id.clone(),
             campaign: token.campaign.clone(),
             creative: token.creative.clone(),
             exchange: token.exchange.clone(),
-            clearing: clearing.map(|p| p.0),
+            clearing: notice.clearing.map(|p| p.0),
             charge: charge.0,
             billed: charge.0 > 0,
             filtered: filtered.map(str::to_string),
             test: token.test,
             user: token.user,
-            pricing: c.campaign.pricing,
+            pricing: notice.campaign.campaign.pricing,
             value: None,
-        };
-        if let Err(e) = self.ledger.append(&record).await {
-            self.seen.pin().remove(&key);
+        }
+    }
+
+    /// Writes the record durably; on failure the claim is given up, so the
+    /// exchange's retry can record it, and the caller gets 503.
+    async fn record(&self, notice: &Notice<'_>, record: &Record) -> Result<(), TrackingReply> {
+        if let Err(e) = self.ledger.append(record).await {
+            self.shared.unclaim(notice.key);
             tracing::error!(error = %e, "tracking event not recorded");
-            return TrackingReply::Unavailable;
+            return Err(TrackingReply::Unavailable);
         }
-        if let Some(reason) = filtered {
-            tracing::info!(bid = %token.bid_id, campaign = %token.campaign, reason, "click logged, not billed");
+        if let Some(reason) = &record.filtered {
+            tracing::info!(bid = %record.bid, campaign = %record.campaign, reason, "click logged, not billed");
         }
-        let today = local_day(now, &c.campaign.time_zone);
-        if charge.0 > 0 {
-            c.state.spend.add(today, charge);
-        }
-        if event_kind == billing_kind(world, &token.exchange) && !token.test {
+        Ok(())
+    }
+
+    /// Applies the recorded event to live state (and shares it).
+    fn apply(&self, notice: &Notice<'_>, record: &Record) {
+        let bills_impression = notice.bills_impression();
+        let event = LiveEvent {
+            kind: notice.kind,
+            at: notice.now,
+            creative: &notice.token.creative,
+            charge: Micros(record.charge),
+            billed_impression: bills_impression,
+            billable_click: record.filtered.is_none(),
+            user: notice.token.user,
             // The bid's reservation (its value per impression) is settled.
-            let reserved = token.bid_value.mul_div_ceil(1, 1000);
-            c.state
-                .spend
-                .release(reserved, token.issued_at.div_euclid(60), now.as_second().div_euclid(60));
-        }
-        let billed_impression = event_kind == billing_kind(world, &token.exchange) && !token.test;
-        if billed_impression {
-            c.state.count_impression(&token.creative);
-        }
-        match event_kind {
-            EventKind::Impression => c.state.impressions.add(today),
-            EventKind::Click if filtered.is_none() => {
-                c.state.clicks.add(today);
-                c.state.count_click(&token.creative);
-            }
-            _ => {}
-        }
-        if event == Event::Impression && token.user != 0 {
-            self.frequency.record(token.user, c.key, now);
-        }
-        answer
+            settles: bills_impression.then_some(Reservation {
+                bid_value: notice.token.bid_value,
+                bid_at: notice.token.issued_at,
+            }),
+        };
+        apply(notice.campaign.target(), &self.frequency, &event);
+        self.shared.publish(&record.campaign, &event);
     }
 
     fn repeated_click(&self, token: &BidToken) {
-        let key = seen_key(&token.bid_id, EventKind::Click) ^ 0x5EED;
+        let key = claim_key(&token.bid_id, EventKind::Click) ^ 0x5EED;
         let repeats = self.click_rates.pin().update_or_insert(key, |n| n + 1, 1).to_owned();
         if repeats <= REPEAT_LOG_LIMIT {
             tracing::info!(bid = %token.bid_id, campaign = %token.campaign, repeats, "repeated click logged, not billed");
@@ -366,10 +392,13 @@ impl Tracker {
         client: Option<IpAddr>,
     ) -> Option<&'static str> {
         let rules = world.settings.click_rules;
-        let seen = self.seen.pin();
-        let shown = seen
-            .get(&seen_key(&token.bid_id, EventKind::Impression))
-            .or_else(|| seen.get(&seen_key(&token.bid_id, billing_kind(world, &token.exchange))));
+        let shown = self
+            .shared
+            .claimed(claim_key(&token.bid_id, EventKind::Impression))
+            .or_else(|| {
+                self.shared
+                    .claimed(claim_key(&token.bid_id, billing_kind(world, &token.exchange)))
+            });
         let Some(shown) = shown else {
             return Some("no_impression");
         };
@@ -409,23 +438,16 @@ impl Tracker {
             },
             None => None,
         };
-        if self.seen.pin().get(&seen_key(&bid, EventKind::Click)).is_none() {
+        if self.shared.claimed(claim_key(&bid, EventKind::Click)).is_none() {
             return TrackingReply::Gone;
         }
         let order = query_param(query, "order").unwrap_or("");
-        let key = seen_key(&bid, EventKind::Conversion) ^ xxhash_rust::xxh3::xxh3_64(order.as_bytes());
-        if self
-            .seen
-            .pin()
-            .try_insert(
-                key,
-                Seen {
-                    at_micros: now.as_microsecond(),
-                    clearing: None,
-                },
-            )
-            .is_err()
-        {
+        let key = claim_key(&bid, EventKind::Conversion) ^ xxhash_rust::xxh3::xxh3_64(order.as_bytes());
+        let claim = Claim {
+            at_micros: now.as_microsecond(),
+            clearing: None,
+        };
+        if !self.shared.claim(key, claim) {
             return TrackingReply::Accepted;
         }
         let pricing = world
@@ -448,7 +470,7 @@ impl Tracker {
             value,
         };
         if let Err(e) = self.ledger.append(&record).await {
-            self.seen.pin().remove(&key);
+            self.shared.unclaim(key);
             tracing::error!(error = %e, "conversion not recorded");
             return TrackingReply::Unavailable;
         }
@@ -456,37 +478,60 @@ impl Tracker {
     }
 
     /// What this event costs the advertiser.
-    fn charge(
-        &self,
-        world: &World,
-        c: &LiveCampaign,
-        token: &BidToken,
-        event: EventKind,
-        clearing: Option<Micros>,
-    ) -> Micros {
+    fn charge(&self, notice: &Notice<'_>) -> Micros {
+        let token = &notice.token;
         if token.test || token.bid_price.0 <= 0 {
             return Micros::ZERO;
         }
-        let billing = billing_kind(world, &token.exchange);
-        match (c.campaign.pricing, event) {
-            // CPM: the clearing price (a CPM, in the response currency)
-            // brought back to base currency in proportion to the bid, per
-            // impression.
-            (Pricing::Cpm, e) if e == billing => clearing.map_or(Micros::ZERO, |price| {
-                price.mul_div_floor(token.bid_value.0, token.bid_price.0 * 1000)
+        let billing = billing_kind(notice.world, &token.exchange);
+        let campaign = &notice.campaign.campaign;
+        match (campaign.pricing, notice.kind) {
+            (Pricing::Cpm, e) if e == billing => notice.clearing.map_or(Micros::ZERO, |price| {
+                cost::cpm_charge(price, token.bid_value, token.bid_price)
             }),
-            // CPC: a click is charged max_cpc × clearing / bid (never above
-            // max CPC; the advertiser shares the auction discount).
+            // CPC: the click shares the auction discount of its impression.
             (Pricing::Cpc, EventKind::Click) => {
-                let billed = self.seen.pin().get(&seen_key(&token.bid_id, billing)).copied();
+                let billed = self.shared.claimed(claim_key(&token.bid_id, billing));
                 let clearing = billed.and_then(|s| s.clearing).unwrap_or(token.bid_price.0);
-                c.campaign
-                    .max_bid
-                    .mul_div_floor(clearing.min(token.bid_price.0), token.bid_price.0)
+                cost::cpc_charge(campaign.max_bid, Micros(clearing), token.bid_price)
             }
             _ => Micros::ZERO,
         }
     }
+}
+
+/// Verifies the signed URL and parses the event: 403 when forged, 400 for
+/// an expired URL or an unusable clearing price, 404 when the campaign or
+/// creative is gone.
+fn verify<'w>(world: &'w World, now: Timestamp, event: &str, query: &str) -> Result<Notice<'w>, TrackingReply> {
+    let Verified { event, token, price } = world.signer.verify(event, query).map_err(TrackingReply::Forbidden)?;
+    let age = now.as_second() - token.issued_at;
+    if !(-300..=NOTICE_WINDOW_SECS).contains(&age) {
+        return Err(TrackingReply::BadPrice("tracking URL expired"));
+    }
+    let clearing = match event {
+        Event::Win | Event::Bill => Some(clearing_price(price.as_deref(), &token).map_err(TrackingReply::BadPrice)?),
+        _ => None,
+    };
+    let campaign = world.campaign_by_id(&token.campaign).ok_or(TrackingReply::Gone)?;
+    let creative = campaign
+        .campaign
+        .creatives
+        .iter()
+        .find(|cr| cr.id == token.creative)
+        .ok_or(TrackingReply::Gone)?;
+    let kind = kind(event);
+    Ok(Notice {
+        world,
+        now,
+        event,
+        kind,
+        key: claim_key(&token.bid_id, kind),
+        token,
+        clearing,
+        campaign,
+        creative,
+    })
 }
 
 #[cfg(test)]

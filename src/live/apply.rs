@@ -1,0 +1,161 @@
+//! The one way a tracking or billing event changes live state.
+//!
+//! [`apply`] is the single entry for events as they happen (the tracker),
+//! for events restored from the billing ledger at start-up, and for events
+//! replicated from other nodes once there are several: a fix here reaches
+//! all three.
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::clock::local_day;
+use crate::ledger::EventKind;
+use crate::money::Micros;
+use crate::pacing::FrequencyStore;
+use crate::pacing::cost::impression_cost;
+
+use super::state::CampaignState;
+
+/// An event, as it changes its campaign's live state.
+#[derive(Clone, Copy, Debug)]
+pub struct LiveEvent<'a> {
+    pub kind: EventKind,
+    /// When it happened (the campaign's local day follows from it).
+    pub at: Timestamp,
+    pub creative: &'a str,
+    /// Charged to the campaign's spend.
+    pub charge: Micros,
+    /// This is the bid's billing notice (per its exchange) for a real,
+    /// not a test, bid: the impression counts for pCTR.
+    pub billed_impression: bool,
+    /// A click that passed the click-quality rules.
+    pub billable_click: bool,
+    /// The user's key (0 when unknown or not to be counted).
+    pub user: u64,
+    /// The reservation this event settles: set for a live billing notice,
+    /// not for events restored or replicated (their reservations, if any,
+    /// were made on another run or node).
+    pub settles: Option<Reservation>,
+}
+
+/// A bid's hold on its campaign's budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    /// The bid's value (CPM, base currency).
+    pub bid_value: Micros,
+    /// When the bid was made (Unix seconds).
+    pub bid_at: i64,
+}
+
+/// Where an event lands: the campaign's state, time zone and
+/// frequency-cap key.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    pub state: &'a CampaignState,
+    pub time_zone: &'a TimeZone,
+    pub campaign_key: u64,
+}
+
+/// Applies one event: spend, the settled reservation, today's counts, the
+/// pCTR counts and the user's frequency.
+pub fn apply(target: Target<'_>, frequency: &FrequencyStore, event: &LiveEvent<'_>) {
+    let state = target.state;
+    let day = local_day(event.at, target.time_zone);
+    if event.charge.0 > 0 {
+        state.spend.add(day, event.charge);
+    }
+    if let Some(reservation) = event.settles {
+        state.spend.release(
+            impression_cost(reservation.bid_value),
+            reservation.bid_at.div_euclid(60),
+            event.at.as_second().div_euclid(60),
+        );
+    }
+    if event.billed_impression {
+        state.count_impression(event.creative);
+    }
+    match event.kind {
+        EventKind::Impression => state.impressions.add(day),
+        EventKind::Click if event.billable_click => {
+            state.clicks.add(day);
+            state.count_click(event.creative);
+        }
+        _ => {}
+    }
+    if event.kind == EventKind::Impression && event.user != 0 {
+        frequency.record(event.user, target.campaign_key, event.at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: EventKind) -> LiveEvent<'static> {
+        LiveEvent {
+            kind,
+            at: "2026-03-08T12:00:00Z".parse().unwrap(),
+            creative: "cr",
+            charge: Micros::ZERO,
+            billed_impression: false,
+            billable_click: false,
+            user: 0,
+            settles: None,
+        }
+    }
+
+    #[test]
+    fn each_event_changes_what_it_should() {
+        let state = CampaignState::default();
+        let frequency = FrequencyStore::default();
+        let target = Target {
+            state: &state,
+            time_zone: &TimeZone::UTC,
+            campaign_key: 7,
+        };
+        let at = event(EventKind::Bill).at;
+        let day = local_day(at, &TimeZone::UTC);
+        let minute = at.as_second().div_euclid(60);
+        assert!(state.spend.try_reserve(day, Micros(1_000_000), Micros(2_000), minute));
+        apply(
+            target,
+            &frequency,
+            &LiveEvent {
+                charge: Micros(1_500),
+                billed_impression: true,
+                settles: Some(Reservation {
+                    bid_value: Micros(2_000_000),
+                    bid_at: at.as_second(),
+                }),
+                ..event(EventKind::Bill)
+            },
+        );
+        assert_eq!(state.spend.spent(day), Micros(1_500));
+        assert_eq!(state.spend.outstanding(), Micros::ZERO, "the reservation is settled");
+        apply(
+            target,
+            &frequency,
+            &LiveEvent {
+                user: 42,
+                ..event(EventKind::Impression)
+            },
+        );
+        assert_eq!(state.impressions.get(day), 1);
+        apply(target, &frequency, &event(EventKind::Click));
+        assert_eq!(state.clicks.get(day), 0, "a filtered click is not counted");
+        apply(
+            target,
+            &frequency,
+            &LiveEvent {
+                billable_click: true,
+                ..event(EventKind::Click)
+            },
+        );
+        assert_eq!(state.clicks.get(day), 1);
+        assert_eq!(
+            state.campaign_pctr(0),
+            1_000_000 / 1001,
+            "one click in one impression, smoothed"
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! The seam for state that nodes of a cluster would share.
+//!
+//! Dedup claims (a notice is recorded once per bid and event), applied
+//! events (spend and frequency on other nodes), budget grants (how much of
+//! a daily budget this node may spend) and control changes (pause, budget,
+//! bid) all go through [`SharedState`]. [`Embedded`] is the single-node
+//! implementation: everything stays in this process, exactly as a lone
+//! node needs. The bid path never calls this trait; it reads local state
+//! only, kept current in the background.
+
+use jiff::Timestamp;
+
+use crate::money::Micros;
+
+use super::apply::LiveEvent;
+
+/// A (bid, event) recorded once: when, and at what clearing price.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// Unix microseconds when it was claimed.
+    pub at_micros: i64,
+    /// The notice's clearing price (micros, response currency), if any.
+    pub clearing: Option<i64>,
+}
+
+/// State shared between nodes. Called from the tracking and control paths,
+/// never from the bid path.
+pub trait SharedState: Send + Sync {
+    /// Claims `key` (a bid and event) for this node. False when it was
+    /// already claimed: the event is a duplicate.
+    fn claim(&self, key: u64, claim: Claim) -> bool;
+    /// Gives up a claim whose event could not be recorded durably.
+    fn unclaim(&self, key: u64);
+    /// The claim on `key`, if any.
+    fn claimed(&self, key: u64) -> Option<Claim>;
+    /// Forgets claims made before `horizon`.
+    fn forget_claims_before(&self, horizon: Timestamp);
+    /// An event applied here, for the other nodes' live state.
+    fn publish(&self, campaign: &str, event: &LiveEvent<'_>);
+    /// How much of `campaign`'s daily budget this node may spend on `day`.
+    fn budget_grant(&self, campaign: &str, day: i64, daily_budget: Micros) -> Micros;
+    /// A control change made here (the campaign's overrides, as JSON), for
+    /// the other nodes.
+    fn publish_control(&self, campaign: &str, change: &str);
+}
+
+/// One node on its own: claims in a lock-free map, the whole budget
+/// granted, nothing to publish.
+pub struct Embedded {
+    claims: papaya::HashMap<u64, Claim, foldhash::fast::RandomState>,
+}
+
+impl Default for Embedded {
+    fn default() -> Self {
+        Embedded {
+            claims: papaya::HashMap::builder().hasher(Default::default()).build(),
+        }
+    }
+}
+
+impl Embedded {
+    /// How many claims are remembered.
+    pub fn claims(&self) -> usize {
+        self.claims.len()
+    }
+}
+
+impl SharedState for Embedded {
+    fn claim(&self, key: u64, claim: Claim) -> bool {
+        self.claims.pin().try_insert(key, claim).is_ok()
+    }
+
+    fn unclaim(&self, key: u64) {
+        self.claims.pin().remove(&key);
+    }
+
+    fn claimed(&self, key: u64) -> Option<Claim> {
+        self.claims.pin().get(&key).copied()
+    }
+
+    fn forget_claims_before(&self, horizon: Timestamp) {
+        let horizon = horizon.as_microsecond();
+        self.claims.pin().retain(|_, claim| claim.at_micros >= horizon);
+    }
+
+    fn publish(&self, _campaign: &str, _event: &LiveEvent<'_>) {}
+
+    fn budget_grant(&self, _campaign: &str, _day: i64, daily_budget: Micros) -> Micros {
+        daily_budget
+    }
+
+    fn publish_control(&self, _campaign: &str, _change: &str) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_claimed_once_until_given_up_or_forgotten() {
+        let shared = Embedded::default();
+        let claim = Claim {
+            at_micros: 1_000_000,
+            clearing: Some(5),
+        };
+        assert!(shared.claim(1, claim));
+        assert!(!shared.claim(1, claim), "a duplicate");
+        assert_eq!(shared.claimed(1), Some(claim));
+        shared.unclaim(1);
+        assert!(shared.claim(1, claim), "given up, claimable again");
+        shared.forget_claims_before(Timestamp::from_second(1).unwrap());
+        assert_eq!(shared.claimed(1), Some(claim), "not older than the horizon");
+        shared.forget_claims_before(Timestamp::from_microsecond(1_000_001).unwrap());
+        assert_eq!(shared.claimed(1), None);
+        assert_eq!(
+            shared.budget_grant("c", 1, Micros(7)),
+            Micros(7),
+            "alone: the whole budget"
+        );
+    }
+}
