@@ -31,6 +31,7 @@
 //! from config to response; time comes from an injected [`clock::Clock`].
 
 pub mod admin;
+pub mod app;
 pub mod audience;
 pub mod bidder;
 pub mod campaigns;

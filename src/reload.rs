@@ -18,8 +18,7 @@ use notify::{RecursiveMode, Watcher};
 use crate::audience::{AudienceStore, SnapshotError};
 use crate::config::overrides::{CampaignOverride, Overrides};
 use crate::config::{self, ConfigErrors};
-use crate::live::LiveStates;
-use crate::live::World;
+use crate::live::{LiveStates, SharedState, World};
 use crate::metrics::Metrics;
 
 /// Why an advertiser change could not be applied.
@@ -45,6 +44,8 @@ pub struct Reloader {
     pub audience: Arc<AudienceStore>,
     pub registry: Arc<LiveStates>,
     pub metrics: Arc<Metrics>,
+    /// Control changes are shared with other nodes through it.
+    pub shared: Arc<dyn SharedState>,
 }
 
 /// What identifies a version of a file without reading it.
@@ -114,7 +115,9 @@ impl Reloader {
             entry.max_bid = change.max_bid.or(entry.max_bid);
             entry.daily_budget = change.daily_budget.or(entry.daily_budget);
             entry.status = change.status.or(entry.status);
+            let shared = serde_json::to_string(&*entry).unwrap_or_default();
             overrides.store(&self.data_dir).map_err(ReloadError::Overrides)?;
+            self.shared.publish_control(campaign, &shared);
         }
         self.reload_config().map_err(ReloadError::Config)
     }

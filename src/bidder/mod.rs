@@ -170,8 +170,9 @@ impl Bidder {
         }
     }
 
-    /// One pacing controller step for every `even` campaign (every second).
-    pub fn control_pacing(&self) {
+    /// One pacing controller step for every `even` campaign (every second),
+    /// against the share of its daily budget `shared` grants this node.
+    pub fn control_pacing(&self, shared: &dyn crate::live::SharedState) {
         let now = self.clock.now();
         for c in &self.world.load().campaigns {
             if c.campaign.pacing != crate::campaigns::PacingMode::Even {
@@ -180,9 +181,8 @@ impl Bidder {
             let local = crate::clock::local_seconds(now, &c.campaign.time_zone);
             let (today, second_of_day) = (local.div_euclid(86_400), local.rem_euclid(86_400));
             let spent = c.state.spend.spent(today);
-            c.state
-                .pacer
-                .control(spent, c.campaign.daily_budget, today, second_of_day);
+            let budget = shared.budget_grant(&c.campaign.id, today, c.campaign.daily_budget);
+            c.state.pacer.control(spent, budget, today, second_of_day);
         }
     }
 

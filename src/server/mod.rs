@@ -19,10 +19,8 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -31,55 +29,14 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::audience::{AudienceStore, SnapshotError};
-use crate::bidder::Bidder;
+pub use crate::app::App;
+use crate::app::{AppOptions, BuildError};
 use crate::clock::Clock;
-use crate::config::overrides::{self, Overrides};
-use crate::config::{self, ConfigErrors};
-use crate::ledger::bids::BidFlusher;
-use crate::ledger::{Ledger, LedgerError};
-use crate::live::LiveStates;
-use crate::live::World;
-use crate::metrics::Metrics;
-use crate::pacing::FrequencyStore;
+use crate::config::ConfigErrors;
 use crate::reload::Reloader;
-use crate::tracking::notice::Tracker;
 
 /// Longest wait for in-flight requests at shutdown.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Shared by every connection.
-pub struct App {
-    pub bidder: Bidder,
-    pub tracker: Tracker,
-    /// Folds bid counters into the per-day files. Locked only by the
-    /// flusher task and at shutdown.
-    bid_flusher: std::sync::Mutex<BidFlusher>,
-    /// Applies advertiser changes from the admin API.
-    pub reloader: Arc<Reloader>,
-}
-
-impl App {
-    /// Writes bid counts gained since the last flush.
-    pub fn flush_bids(&self) {
-        let date = self
-            .bidder
-            .clock
-            .now()
-            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-            .date()
-            .to_string();
-        let world = self.bidder.world.load();
-        let counters = world
-            .campaigns
-            .iter()
-            .map(|c| (c.campaign.id.clone(), c.state.bids.load(Ordering::Relaxed)));
-        let mut flusher = self.bid_flusher.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Err(e) = flusher.flush(&date, counters) {
-            tracing::warn!(error = %e, "bid counts not written");
-        }
-    }
-}
 
 pub struct ServeOptions {
     pub config_dir: PathBuf,
@@ -96,16 +53,21 @@ pub struct ServeOptions {
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigErrors),
-    #[error("audience snapshot: {0}")]
-    Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Build(BuildError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
-    #[error("cannot create data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
     #[error("cannot watch the config directory: {0}")]
     Watch(#[from] notify::Error),
-    #[error("billing ledger: {0}")]
-    Ledger(#[from] LedgerError),
+}
+
+impl From<BuildError> for StartError {
+    fn from(error: BuildError) -> StartError {
+        match error {
+            BuildError::Config(errors) => StartError::Config(errors),
+            other => StartError::Build(other),
+        }
+    }
 }
 
 /// A started server.
@@ -135,43 +97,46 @@ impl Running {
     }
 }
 
-/// Loads everything, binds, and starts serving in the background.
+/// Binds, builds the application ([`App::build`]), and starts serving in
+/// the background: the watcher, the housekeeping tick, and one serving
+/// thread per core.
 pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
-    let data_dir = &options.data_dir;
-    let data_err = |path: &std::path::Path| {
-        let path = path.display().to_string();
-        move |source| StartError::DataDir { path, source }
-    };
-    std::fs::create_dir_all(data_dir).map_err(data_err(data_dir))?;
-    let mut config = config::load(&options.config_dir)?;
-    Overrides::load(data_dir)
-        .map_err(data_err(&overrides::path(data_dir)))?
-        .apply(&mut config);
-    if config.settings.signing_key_is_dev {
-        tracing::warn!("using the bundled development URL-signing key: set BULLSEYE_SIGNING_KEY in production");
+    let (addr, listeners) = bind(options.listen)?;
+    let app = Arc::new(App::build(AppOptions {
+        config_dir: options.config_dir,
+        data_dir: options.data_dir,
+        segments: options.segments,
+        clock: options.clock,
+        listen_url: format!("http://{addr}"),
+    })?);
+    let reloader = app.reloader.clone();
+    if options.watch {
+        reloader.clone().watch()?;
     }
-    let snapshot_path = options
-        .segments
-        .clone()
-        .or_else(|| config.settings.audience_snapshot.clone());
-    let audience = Arc::new(AudienceStore::open(snapshot_path.as_deref())?);
-    let registry = Arc::new(LiveStates::default());
-    let last_config = std::sync::Mutex::new(Some(config.clone()));
-    let world = Arc::new(ArcSwap::from_pointee(World::build(config, &registry)));
-    let metrics = Arc::new(Metrics::new(Box::new(world.clone())));
-    metrics.audience_users.set(audience.current().user_count() as i64);
-
-    let bind_err = |source| StartError::Bind {
+    spawn_ticker(app.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = spawn_serving_threads(listeners, app.clone(), stopped).map_err(|source| StartError::Bind {
         addr: options.listen,
         source,
-    };
-    // One listener per serving thread on the same port (SO_REUSEPORT): the
-    // kernel spreads connections over them, and each thread runs its own
-    // single-threaded runtime, so a connection's requests never hop threads.
-    // SO_REUSEPORT would also let a second bidder started by mistake on
-    // the same port share it silently: an exclusive bind first makes that
-    // fail with "address in use" (and picks the port when asked for 0).
-    let addr = std::net::TcpListener::bind(options.listen)
+    })?;
+    tracing::info!(%addr, "bullseye listening on {addr}");
+    Ok(Running {
+        addr,
+        app,
+        reloader,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// One listener per serving thread on the same port (SO_REUSEPORT): the
+/// kernel spreads connections over them. SO_REUSEPORT would also let a
+/// second bidder started by mistake on the same port share it silently: an
+/// exclusive bind first makes that fail with "address in use" (and picks
+/// the port when asked for 0).
+fn bind(listen: SocketAddr) -> Result<(SocketAddr, Vec<TcpListener>), StartError> {
+    let bind_err = |source| StartError::Bind { addr: listen, source };
+    let addr = std::net::TcpListener::bind(listen)
         .and_then(|probe| probe.local_addr())
         .map_err(bind_err)?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -179,60 +144,24 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
         .map(|_| reuseport_listener(addr))
         .collect::<Result<Vec<_>, _>>()
         .map_err(bind_err)?;
-    let frequency = Arc::new(FrequencyStore::default());
-    let (ledger, recovered) = Ledger::open(&data_dir.join("ledger"))?;
-    let tracker = Tracker::new(ledger, frequency.clone());
-    tracker.restore(&recovered, &world.load(), options.clock.now());
-    if !recovered.is_empty() {
-        tracing::info!(
-            records = recovered.len(),
-            "spend, frequency and deduplication restored from the billing log"
-        );
-    }
-    let today = options
-        .clock
-        .now()
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .date()
-        .to_string();
-    let bid_flusher = std::sync::Mutex::new(BidFlusher::new(tracker.ledger.dir(), &today));
-    let reloader = Arc::new(Reloader {
-        config_dir: options.config_dir.clone(),
-        data_dir: data_dir.clone(),
-        reloading: std::sync::Mutex::new(()),
-        last_config,
-        segments_override: options.segments.clone(),
-        world: world.clone(),
-        audience: audience.clone(),
-        registry,
-        metrics: metrics.clone(),
-    });
-    let bidder = Bidder {
-        world,
-        audience,
-        frequency,
-        clock: options.clock.clone(),
-        metrics,
-        listen_url: format!("http://{addr}"),
-    };
-    let app = Arc::new(App {
-        bidder,
-        tracker,
-        bid_flusher,
-        reloader: reloader.clone(),
-    });
-    if options.watch {
-        reloader.clone().watch()?;
-    }
-    spawn_sweeper(app.clone(), options.clock.clone());
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    Ok((addr, listeners))
+}
+
+/// One thread per listener, each with its own single-threaded runtime, so
+/// a connection's requests never hop threads; the returned task ends when
+/// every thread has drained.
+fn spawn_serving_threads(
+    listeners: Vec<TcpListener>,
+    app: Arc<App>,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<JoinHandle<()>> {
     let connections = Arc::new(Semaphore::new(app.bidder.world.load().settings.max_connections));
     let mut finished = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let (app, connections, stopped) = (app.clone(), connections.clone(), stopped.clone());
         let (done, finish) = oneshot::channel::<()>();
         finished.push(finish);
-        let listener = listener.into_std().map_err(bind_err)?;
+        let listener = listener.into_std()?;
         std::thread::Builder::new()
             .name(format!("bullseye-http-{i}"))
             .spawn(move || {
@@ -247,44 +176,22 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
                     }
                 });
                 let _ = done.send(());
-            })
-            .map_err(bind_err)?;
+            })?;
     }
-    let task = tokio::spawn(async move {
+    Ok(tokio::spawn(async move {
         for finish in finished {
             let _ = finish.await;
         }
-    });
-    tracing::info!(%addr, "bullseye listening on {addr}");
-    Ok(Running {
-        addr,
-        app,
-        reloader,
-        stop: Some(stop),
-        task,
-    })
+    }))
 }
 
-/// Every second, drains expired budget reservations; once a minute, drops
-/// frequency windows from past days and deduplication entries past the
-/// notice window.
-fn spawn_sweeper(app: Arc<App>, clock: Arc<dyn Clock>) {
+/// Runs [`App::tick`] every second.
+fn spawn_ticker(app: Arc<App>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         for second in 0u64.. {
             tick.tick().await;
-            app.bidder.expire_reservations();
-            app.bidder.control_pacing();
-            if second % 5 == 0 {
-                app.flush_bids();
-            }
-            if second % 60 == 0 {
-                let now = clock.now();
-                app.tracker.frequency.sweep(now);
-                app.tracker.sweep(now);
-                // Learned pCTRs move CPC campaigns' values: re-rank.
-                app.reloader.rerank();
-            }
+            app.tick(second);
         }
     });
 }

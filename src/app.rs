@@ -1,0 +1,195 @@
+//! The application value: everything wired, nothing listening.
+//!
+//! [`App::build`] loads the config (with the advertisers' overrides), the
+//! audience snapshot and the billing ledger, builds the campaign world over
+//! the live campaign states, restores spend, frequency and deduplication
+//! from the ledger, and wires the bidder, tracker, reloader and metrics
+//! together. It opens no socket and starts no task, so tests can build an
+//! application and drive it (with a simulated clock) directly;
+//! [`App::tick`] is the once-a-second housekeeping the server runs.
+//! [`crate::server`] only binds and serves.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use crate::audience::{AudienceStore, SnapshotError};
+use crate::bidder::Bidder;
+use crate::clock::Clock;
+use crate::config::overrides::{self, Overrides};
+use crate::config::{self, Config, ConfigErrors};
+use crate::ledger::bids::BidFlusher;
+use crate::ledger::{Ledger, LedgerError};
+use crate::live::{Embedded, LiveStates, SharedState, World};
+use crate::metrics::Metrics;
+use crate::pacing::FrequencyStore;
+use crate::reload::Reloader;
+use crate::tracking::notice::{NOTICE_WINDOW_SECS, Tracker};
+
+/// What an application is built from.
+pub struct AppOptions {
+    pub config_dir: PathBuf,
+    pub data_dir: PathBuf,
+    /// Overrides the config's audience snapshot path.
+    pub segments: Option<PathBuf>,
+    pub clock: Arc<dyn Clock>,
+    /// The base of tracking URLs when the config sets no `public_url`.
+    pub listen_url: String,
+}
+
+/// Why an application could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+    #[error("audience snapshot: {0}")]
+    Snapshot(#[from] SnapshotError),
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("billing ledger: {0}")]
+    Ledger(#[from] LedgerError),
+}
+
+/// Shared by every connection.
+pub struct App {
+    pub bidder: Bidder,
+    pub tracker: Tracker,
+    /// Folds bid counters into the per-day files. Locked only by the
+    /// flusher task and at shutdown.
+    bid_flusher: Mutex<BidFlusher>,
+    /// Applies advertiser changes from the admin API and file changes.
+    pub reloader: Arc<Reloader>,
+    /// Live campaign states by id.
+    pub live: Arc<LiveStates>,
+    /// What this node shares with others (embedded when alone).
+    pub shared: Arc<dyn SharedState>,
+}
+
+fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
+    let path = path.display().to_string();
+    move |source| BuildError::DataDir { path, source }
+}
+
+/// The validated config with the advertisers' overrides applied.
+fn load_config(options: &AppOptions) -> Result<Config, BuildError> {
+    let data_dir = &options.data_dir;
+    std::fs::create_dir_all(data_dir).map_err(data_dir_error(data_dir))?;
+    let mut config = config::load(&options.config_dir)?;
+    Overrides::load(data_dir)
+        .map_err(data_dir_error(&overrides::path(data_dir)))?
+        .apply(&mut config);
+    if config.settings.signing_key_is_dev {
+        tracing::warn!("using the bundled development URL-signing key: set BULLSEYE_SIGNING_KEY in production");
+    }
+    Ok(config)
+}
+
+impl App {
+    /// Loads and wires everything, and restores live state from the
+    /// billing ledger. Opens no socket, starts no task.
+    pub fn build(options: AppOptions) -> Result<App, BuildError> {
+        let config = load_config(&options)?;
+        let snapshot_path = options
+            .segments
+            .clone()
+            .or_else(|| config.settings.audience_snapshot.clone());
+        let audience = Arc::new(AudienceStore::open(snapshot_path.as_deref())?);
+        let live = Arc::new(LiveStates::default());
+        let shared: Arc<dyn SharedState> = Arc::new(Embedded::default());
+        let last_config = Mutex::new(Some(config.clone()));
+        let world = Arc::new(ArcSwap::from_pointee(World::build(config, &live)));
+        let metrics = Arc::new(Metrics::new(Box::new(world.clone())));
+        metrics.audience_users.set(audience.current().user_count() as i64);
+
+        let frequency = Arc::new(FrequencyStore::default());
+        let (ledger, recovered) = Ledger::open(&options.data_dir.join("ledger"))?;
+        let tracker = Tracker::with_shared(ledger, frequency.clone(), shared.clone());
+        tracker.restore(&recovered, &world.load(), options.clock.now());
+        if !recovered.is_empty() {
+            tracing::info!(
+                records = recovered.len(),
+                "spend, frequency and deduplication restored from the billing log"
+            );
+        }
+        let bid_flusher = Mutex::new(BidFlusher::new(tracker.ledger.dir(), &utc_date(&*options.clock)));
+        let reloader = Arc::new(Reloader {
+            config_dir: options.config_dir,
+            data_dir: options.data_dir,
+            reloading: Mutex::new(()),
+            last_config,
+            segments_override: options.segments,
+            world: world.clone(),
+            audience: audience.clone(),
+            registry: live.clone(),
+            metrics: metrics.clone(),
+            shared: shared.clone(),
+        });
+        let bidder = Bidder {
+            world,
+            audience,
+            frequency,
+            clock: options.clock,
+            metrics,
+            listen_url: options.listen_url,
+        };
+        Ok(App {
+            bidder,
+            tracker,
+            bid_flusher,
+            reloader,
+            live,
+            shared,
+        })
+    }
+
+    /// Once a second: drains expired budget reservations and steps pacing;
+    /// every 5 s flushes bid counts; once a minute drops frequency windows
+    /// from past days, deduplication entries past the notice window and the
+    /// live state of campaigns gone longer than it, and re-ranks (learned
+    /// pCTRs move CPC campaigns' values).
+    pub fn tick(&self, second: u64) {
+        self.bidder.expire_reservations();
+        self.bidder.control_pacing(&*self.shared);
+        if second.is_multiple_of(5) {
+            self.flush_bids();
+        }
+        if second.is_multiple_of(60) {
+            let now = self.bidder.clock.now();
+            self.tracker.frequency.sweep(now);
+            self.tracker.sweep(now);
+            let world = self.bidder.world.load();
+            let retired = self
+                .live
+                .retire(|id| world.campaign_by_id(id).is_some(), now, NOTICE_WINDOW_SECS);
+            if retired > 0 {
+                tracing::info!(retired, "live state of removed campaigns retired");
+            }
+            self.reloader.rerank();
+        }
+    }
+
+    /// Writes bid counts gained since the last flush.
+    pub fn flush_bids(&self) {
+        let date = utc_date(&*self.bidder.clock);
+        let world = self.bidder.world.load();
+        let counters = world
+            .campaigns
+            .iter()
+            .map(|c| (c.campaign.id.clone(), c.state.bids.load(Ordering::Relaxed)));
+        let mut flusher = self.bid_flusher.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Err(e) = flusher.flush(&date, counters) {
+            tracing::warn!(error = %e, "bid counts not written");
+        }
+    }
+}
+
+/// Today's UTC date, `YYYY-MM-DD` (the bid-count files' day).
+fn utc_date(clock: &dyn Clock) -> String {
+    clock
+        .now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string()
+}
