@@ -80,9 +80,19 @@ fn stages_bench(c: &mut Criterion) {
         let body = corpus(name);
         let request = decode::decode(&body).expect("decodes");
         group.bench_function(format!("enrich/{name}"), |b| {
-            b.iter(|| enrich::enrich(std::hint::black_box(&request), &world, 0, audience(), now).is_ok())
+            b.iter(|| {
+                enrich::enrich(
+                    std::hint::black_box(&request),
+                    &world,
+                    world.settings.default_exchange_id(),
+                    audience(),
+                    now,
+                )
+                .is_ok()
+            })
         });
-        let ctx = enrich::enrich(&request, &world, 0, audience(), now).expect("enriches");
+        let ctx =
+            enrich::enrich(&request, &world, world.settings.default_exchange_id(), audience(), now).expect("enriches");
         let mut scratch = Vec::new();
         group.bench_function(format!("select+price/{name}"), |b| {
             b.iter(|| {

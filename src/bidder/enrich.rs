@@ -17,7 +17,7 @@ use crate::live::World;
 use crate::metrics::NoBidReason;
 use crate::money::Currency;
 use crate::openrtb::{AuctionType, BidRequest, Text};
-use crate::settings::{Exchange, UserIdSource};
+use crate::settings::{Exchange, ExchangeId, UserIdSource};
 
 use super::privacy::{self, Restriction};
 use super::traffic;
@@ -34,7 +34,7 @@ pub struct Audience<'s> {
 pub struct BidCtx<'a> {
     pub request: &'a BidRequest<'a>,
     pub exchange: &'a Exchange,
-    pub exchange_index: usize,
+    pub exchange_id: ExchangeId,
     pub now: Timestamp,
     pub auction: AuctionType,
     /// Response currency.
@@ -186,12 +186,12 @@ fn personal_facts<'a>(
 pub fn enrich<'a>(
     request: &'a BidRequest<'a>,
     world: &'a World,
-    exchange_index: usize,
+    exchange_id: ExchangeId,
     audience: Audience<'_>,
     now: Timestamp,
 ) -> Result<BidCtx<'a>, NoBidReason> {
     let settings = &world.settings;
-    let exchange = &settings.exchanges[exchange_index];
+    let exchange = settings.exchange_at(exchange_id);
     if let Some(reason) = traffic::screen(request, settings) {
         return Err(reason);
     }
@@ -207,7 +207,7 @@ pub fn enrich<'a>(
     Ok(BidCtx {
         request,
         exchange,
-        exchange_index,
+        exchange_id,
         now,
         auction: request.at.unwrap_or(AuctionType::SECOND_PRICE),
         currency,

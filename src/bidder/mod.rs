@@ -98,14 +98,14 @@ impl Bidder {
         // between cores. The bid path is synchronous, so it is never held
         // across an await.
         let world = self.world.load();
-        let exchange_index = match exchange {
-            None => 0,
-            Some(name) => match world.settings.exchanges.iter().position(|e| e.name == name) {
-                Some(i) => i,
+        let exchange_id = match exchange {
+            None => world.settings.default_exchange_id(),
+            Some(name) => match world.settings.exchange_id(name) {
+                Some(id) => id,
                 None => return Outcome::UnknownExchange,
             },
         };
-        let exchange = &world.settings.exchanges[exchange_index];
+        let exchange = world.settings.exchange_at(exchange_id);
         self.metrics.request(&exchange.name);
         let request = match decode::decode(body) {
             Ok(request) => request,
@@ -126,7 +126,7 @@ impl Bidder {
             snapshot: &snapshot,
             overlay: &self.audience.overlay,
         };
-        let ctx = match enrich::enrich(&request, &world, exchange_index, audience, self.clock.now()) {
+        let ctx = match enrich::enrich(&request, &world, exchange_id, audience, self.clock.now()) {
             Ok(ctx) => ctx,
             Err(reason) => return self.no_bid(reason),
         };

@@ -151,7 +151,7 @@ fn evaluate(
     frequency: &FrequencyStore,
 ) -> Result<(usize, Micros), FilterReason> {
     let campaign = &c.campaign;
-    if c.exchange_mask & (1 << ctx.exchange_index) == 0 {
+    if !c.exchanges.contains(ctx.exchange_id) {
         return Err(FilterReason::Exchange);
     }
     if !campaign.in_flight(ctx.now) {

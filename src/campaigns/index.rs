@@ -15,7 +15,7 @@ use jiff::tz::TimeZone;
 use crate::audience::SegmentKey;
 use crate::money::Micros;
 use crate::openrtb::MediaType;
-use crate::settings::Settings;
+use crate::settings::{ExchangeSet, Settings};
 
 use super::model::{Campaign, Pricing, Status};
 
@@ -80,8 +80,8 @@ pub struct CompiledCampaign<S> {
     pub markup: Vec<super::markup::Template>,
     /// Index into [`World::time_zones`].
     pub tz: usize,
-    /// Bit `i` set when the campaign buys on exchange `i` of the settings.
-    pub exchange_mask: u64,
+    /// The exchanges the campaign buys on.
+    pub exchanges: ExchangeSet,
     /// The campaign's live state (owned by a registry keyed by id).
     pub state: S,
 }
@@ -131,16 +131,15 @@ impl<S: LearnedRates> CampaignIndex<S> {
                     time_zones.len() - 1
                 }
             };
-            let exchange_mask = if campaign.exchanges.is_empty() {
-                u64::MAX
+            let exchanges = if campaign.exchanges.is_empty() {
+                ExchangeSet::All
             } else {
-                world
-                    .settings
-                    .exchanges
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, e)| campaign.exchanges.contains(&e.name))
-                    .fold(0, |m, (i, _)| m | 1 << i)
+                ExchangeSet::of(
+                    campaign
+                        .exchanges
+                        .iter()
+                        .filter_map(|name| world.settings.exchange_id(name)),
+                )
             };
             world.by_id.insert(campaign.id.clone(), rank);
             if campaign.status == Status::Active {
@@ -152,7 +151,7 @@ impl<S: LearnedRates> CampaignIndex<S> {
                 creative_values: creative_values(&campaign, &state),
                 markup: campaign.creatives.iter().map(super::markup::Template::new).collect(),
                 tz,
-                exchange_mask,
+                exchanges,
                 state,
                 campaign,
             });

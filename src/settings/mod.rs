@@ -14,6 +14,49 @@ pub use ip::IpRange;
 
 use crate::money::{Currency, FxTable};
 
+/// The exchange of requests posted to `/openrtb2/bid` (no exchange in the
+/// path); added by validation when the config does not name it.
+pub const DEFAULT_EXCHANGE: &str = "default";
+
+/// An exchange's position in [`Settings::exchanges`]: what the bid path and
+/// [`ExchangeSet`]s hold instead of names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ExchangeId(pub u32);
+
+/// A set of exchanges, any number of them: all, or bits by [`ExchangeId`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExchangeSet {
+    /// Every exchange, present and future.
+    All,
+    /// Bit `id` of word `id / 64` set for each member.
+    Only(Box<[u64]>),
+}
+
+impl ExchangeSet {
+    /// The set of these exchanges.
+    pub fn of(ids: impl IntoIterator<Item = ExchangeId>) -> ExchangeSet {
+        let mut words: Vec<u64> = Vec::new();
+        for ExchangeId(id) in ids {
+            let word = id as usize / 64;
+            if words.len() <= word {
+                words.resize(word + 1, 0);
+            }
+            words[word] |= 1 << (id % 64);
+        }
+        ExchangeSet::Only(words.into_boxed_slice())
+    }
+
+    /// True when `id` is a member.
+    pub fn contains(&self, ExchangeId(id): ExchangeId) -> bool {
+        match self {
+            ExchangeSet::All => true,
+            ExchangeSet::Only(words) => words
+                .get(id as usize / 64)
+                .is_some_and(|word| word & (1 << (id % 64)) != 0),
+        }
+    }
+}
+
 /// Which notice bills a won impression.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BillingEvent {
@@ -63,7 +106,8 @@ pub struct Settings {
     /// Finds crawler and automation marks in user agents.
     pub user_agent_screen: UserAgentScreen,
     pub datacenter_ranges: Vec<IpRange>,
-    /// Index 0 is the default exchange.
+    /// Every configured exchange, [`DEFAULT_EXCHANGE`] among them; an
+    /// [`ExchangeId`] is a position in this list.
     pub exchanges: Vec<Exchange>,
     pub click_rules: ClickRules,
 }
@@ -86,8 +130,26 @@ impl Settings {
         self.exchanges.iter().find(|e| e.name == name)
     }
 
+    /// The exchange of requests whose path names none
+    /// ([`DEFAULT_EXCHANGE`], which validation always provides).
     pub fn default_exchange(&self) -> &Exchange {
-        &self.exchanges[0]
+        self.exchange_at(self.default_exchange_id())
+    }
+
+    /// The id of [`DEFAULT_EXCHANGE`].
+    pub fn default_exchange_id(&self) -> ExchangeId {
+        self.exchange_id(DEFAULT_EXCHANGE).unwrap_or(ExchangeId(0))
+    }
+
+    /// The id of the exchange called `name`, if it is configured.
+    pub fn exchange_id(&self, name: &str) -> Option<ExchangeId> {
+        let position = self.exchanges.iter().position(|e| e.name == name)?;
+        Some(ExchangeId(position as u32))
+    }
+
+    /// The exchange with this id (ids come from these settings).
+    pub fn exchange_at(&self, id: ExchangeId) -> &Exchange {
+        &self.exchanges[id.0 as usize]
     }
 }
 
@@ -131,5 +193,23 @@ impl UserAgentScreen {
         } else {
             UserAgentKind::Crawler
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exchange_sets_hold_any_number_of_exchanges() {
+        let set = ExchangeSet::of([ExchangeId(0), ExchangeId(63), ExchangeId(64), ExchangeId(200)]);
+        for id in [0, 63, 64, 200] {
+            assert!(set.contains(ExchangeId(id)), "{id}");
+        }
+        for id in [1, 62, 65, 128, 199, 201, 10_000] {
+            assert!(!set.contains(ExchangeId(id)), "{id}");
+        }
+        assert!(ExchangeSet::All.contains(ExchangeId(10_000)));
+        assert!(!ExchangeSet::of([]).contains(ExchangeId(0)));
     }
 }
