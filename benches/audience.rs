@@ -5,6 +5,11 @@
 //! lookup a cache miss: the worst case) and Zipf-skewed like the load
 //! test's traffic. Run with `cargo bench --bench audience`.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "an end-to-end scenario reads best top to bottom, in one function"
+)]
+
 use bullseye::audience::snapshot::SnapshotWriter;
 use bullseye::audience::{SegmentKey, SegmentPath, Snapshot, user_key};
 use bullseye::campaigns::targeting::SegmentRule;

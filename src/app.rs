@@ -125,6 +125,7 @@ impl App {
             registry: live.clone(),
             metrics: metrics.clone(),
             shared: shared.clone(),
+            clock: options.clock.clone(),
         });
         let bidder = Bidder {
             world,

@@ -184,6 +184,10 @@ pub struct Metrics {
 impl Metrics {
     /// The metrics, with per-campaign figures read from `campaigns` at
     /// scrape time.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "a flat list of metric registrations, one per metric"
+    )]
     pub fn new(campaigns: Box<dyn CampaignFigures>) -> Metrics {
         let mut registry = Registry::with_prefix("bullseye");
         let requests = Family::<ExchangeLabel, Counter>::default();

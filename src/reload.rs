@@ -16,6 +16,7 @@ use arc_swap::ArcSwap;
 use notify::{RecursiveMode, Watcher};
 
 use crate::audience::{AudienceStore, SnapshotError};
+use crate::clock::Clock;
 use crate::config::overrides::{CampaignOverride, Overrides};
 use crate::config::{self, ConfigErrors};
 use crate::live::{LiveStates, SharedState, World};
@@ -46,6 +47,7 @@ pub struct Reloader {
     pub metrics: Arc<Metrics>,
     /// Control changes are shared with other nodes through it.
     pub shared: Arc<dyn SharedState>,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// What identifies a version of a file without reading it.
@@ -145,7 +147,7 @@ impl Reloader {
     /// Loads the snapshot file and swaps it in if valid.
     pub fn reload_snapshot(&self) -> Result<(), SnapshotError> {
         let path = self.snapshot_path();
-        let snapshot = self.audience.reload(path.as_deref())?;
+        let snapshot = self.audience.reload(path.as_deref(), self.clock.now().as_second())?;
         tracing::info!(
             users = snapshot.user_count(),
             segments = snapshot.segment_count(),

@@ -152,6 +152,10 @@ impl BidToken {
     }
 
     /// Reads a verified payload back.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one arm per field of the URL format, read in one pass"
+    )]
     pub fn parse(payload: &str) -> Result<BidToken, TrackingError> {
         let mut token = BidToken {
             bid_id: String::new(),

@@ -2,6 +2,11 @@
 //! 400 or 5xx for a valid request, every bid a conformant BidResponse; every
 //! malformed input a 400 or 413, with the server still serving.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "an end-to-end scenario reads best top to bottom, in one function"
+)]
+
 mod common;
 
 use std::collections::HashMap;

@@ -2,6 +2,15 @@
 //! Every acknowledged billing notice is in the log exactly once, and after
 //! the restart deduplication still holds.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "an end-to-end scenario reads best top to bottom, in one function"
+)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a random seed from the wall clock, not a time of day"
+)]
+
 mod common;
 
 use std::collections::HashMap;

@@ -4,6 +4,11 @@
 //! metrics say so, and once space is back the refused notices are taken on
 //! retry. The log holds exactly the acknowledged notices, once each.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "an end-to-end scenario reads best top to bottom, in one function"
+)]
+
 mod common;
 
 use std::collections::HashSet;

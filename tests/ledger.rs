@@ -1,6 +1,11 @@
 //! Notices are recorded once, durably, with the right charge, and survive a
 //! restart (spend and deduplication restored from the billing log).
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "an end-to-end scenario reads best top to bottom, in one function"
+)]
+
 mod common;
 
 use std::sync::Arc;

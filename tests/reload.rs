@@ -1,6 +1,11 @@
 //! Config hot reload and audience snapshot swaps while requests flow:
 //! no failed request, invalid files rejected with the old version serving.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "an end-to-end scenario reads best top to bottom, in one function"
+)]
+
 mod common;
 
 use std::path::Path;

@@ -594,6 +594,10 @@ impl SnapshotWriter {
     }
 
     /// Builds the file image in memory.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "the file image written section by section, in file order"
+    )]
     pub fn finish_to_vec(mut self) -> Vec<u8> {
         // Final segment order: sorted by path, so the file is deterministic.
         let mut order: Vec<u32> = (0..self.segments.len() as u32).collect();

@@ -53,14 +53,15 @@ impl AudienceStore {
     /// Runs on the reload thread, which also releases the old snapshot:
     /// unmapping gigabytes takes milliseconds that no bid request should
     /// wait for.
-    pub fn reload(&self, path: Option<&Path>) -> Result<Arc<Snapshot>, SnapshotError> {
+    /// `now` (Unix seconds) dates the reconciliation of the overlay.
+    pub fn reload(&self, path: Option<&Path>, now: i64) -> Result<Arc<Snapshot>, SnapshotError> {
         let snapshot = Arc::new(match path {
             Some(path) => Snapshot::open(path)?,
             None => Snapshot::empty(),
         });
         let old = self.current.swap(snapshot.clone());
         // Forget overlay changes the new snapshot already includes.
-        self.overlay.reconcile(&snapshot, jiff::Timestamp::now().as_second());
+        self.overlay.reconcile(&snapshot, now);
         // `swap` turned every request's borrowed guard into a counted
         // reference; they end within a request's lifetime.
         while Arc::strong_count(&old) > 1 {

@@ -19,66 +19,81 @@ fn bid_id() -> String {
 
 /// Builds the response body. `base_url` is where tracking URLs point.
 pub fn encode(ctx: &BidCtx, world: &World, choices: &[Choice], base_url: &str) -> Vec<u8> {
-    let fx = &world.settings.fx;
-    let signer = &world.signer;
-    let currency = ctx.currency.as_str();
     let request_id = ctx.request.id.as_deref().unwrap_or_default();
-    let issued_at = ctx.now.as_second();
     let bids: Vec<(&str, Bid)> = choices
         .iter()
-        .filter_map(|choice| {
-            let c = world.campaign(choice.rank);
-            let creative = &c.campaign.creatives[choice.creative];
-            let price = fx.bid_from_base(choice.price, ctx.currency).filter(|p| p.0 > 0)?;
-            let imp_id = choice.imp.id.as_deref().unwrap_or_default();
-            let token = BidToken {
-                bid_id: bid_id(),
-                request_id: request_id.to_string(),
-                imp_id: imp_id.to_string(),
-                campaign: c.campaign.id.clone(),
-                creative: creative.id.clone(),
-                exchange: ctx.exchange.name.clone(),
-                bid_price: price,
-                bid_value: choice.price,
-                currency: currency.to_string(),
-                issued_at,
-                user: ctx.user_key.unwrap_or(0),
-                test: ctx.request.test.0,
-            };
-            let payload = token.payload();
-            let [click, impression, win, bill] = signer.urls(
-                base_url,
-                [Event::Click, Event::Impression, Event::Win, Event::Bill],
-                &payload,
-            );
-            let (w, h) = match creative.media {
-                MediaType::Banner | MediaType::Video => (creative.w, creative.h),
-                _ => (None, None),
-            };
-            let bid = Bid {
-                price: Micros::to_wire(price),
-                impid: imp_id,
-                adid: &creative.id,
-                cid: &c.campaign.id,
-                crid: &creative.id,
-                adomain: &c.campaign.adomain,
-                cat: &c.campaign.cat,
-                mtype: creative.media.mtype(),
-                w,
-                h,
-                dealid: choice.deal_id,
-                adm: c.markup[choice.creative].render(&click, &impression),
-                nurl: win,
-                burl: bill,
-                id: token.bid_id,
-            };
-            Some((seat(ctx, c), bid))
-        })
+        .filter_map(|choice| one_bid(ctx, world, choice, base_url))
         .collect();
     if bids.is_empty() {
         return Vec::new();
     }
-    // One seatbid per buyer seat, in order of first appearance.
+    let response = BidResponse {
+        id: request_id,
+        seatbid: by_seat(bids),
+        bidid: bid_id(),
+        cur: ctx.currency.as_str(),
+    };
+    // Serialising plain structs into a Vec cannot fail.
+    serde_json::to_vec(&response).unwrap_or_default()
+}
+
+/// One impression's bid, with its signed tracking URLs, and its seat;
+/// `None` when its price is nothing in the response currency.
+fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url: &str) -> Option<(&'a str, Bid<'a>)> {
+    let c = world.campaign(choice.rank);
+    let creative = &c.campaign.creatives[choice.creative];
+    let price = world
+        .settings
+        .fx
+        .bid_from_base(choice.price, ctx.currency)
+        .filter(|p| p.0 > 0)?;
+    let imp_id = choice.imp.id.as_deref().unwrap_or_default();
+    let token = BidToken {
+        bid_id: bid_id(),
+        request_id: ctx.request.id.as_deref().unwrap_or_default().to_string(),
+        imp_id: imp_id.to_string(),
+        campaign: c.campaign.id.clone(),
+        creative: creative.id.clone(),
+        exchange: ctx.exchange.name.clone(),
+        bid_price: price,
+        bid_value: choice.price,
+        currency: ctx.currency.as_str().to_string(),
+        issued_at: ctx.now.as_second(),
+        user: ctx.user_key.unwrap_or(0),
+        test: ctx.request.test.0,
+    };
+    let payload = token.payload();
+    let [click, impression, win, bill] = world.signer.urls(
+        base_url,
+        [Event::Click, Event::Impression, Event::Win, Event::Bill],
+        &payload,
+    );
+    let (w, h) = match creative.media {
+        MediaType::Banner | MediaType::Video => (creative.w, creative.h),
+        _ => (None, None),
+    };
+    let bid = Bid {
+        price: Micros::to_wire(price),
+        impid: imp_id,
+        adid: &creative.id,
+        cid: &c.campaign.id,
+        crid: &creative.id,
+        adomain: &c.campaign.adomain,
+        cat: &c.campaign.cat,
+        mtype: creative.media.mtype(),
+        w,
+        h,
+        dealid: choice.deal_id,
+        adm: c.markup[choice.creative].render(&click, &impression),
+        nurl: win,
+        burl: bill,
+        id: token.bid_id,
+    };
+    Some((seat(ctx, c), bid))
+}
+
+/// One seatbid per buyer seat, in order of first appearance.
+fn by_seat<'a>(bids: Vec<(&'a str, Bid<'a>)>) -> Vec<SeatBid<'a>> {
     let mut seatbid: Vec<SeatBid> = Vec::new();
     for (seat, bid) in bids {
         match seatbid.iter_mut().find(|s| s.seat == Some(seat)) {
@@ -89,12 +104,5 @@ pub fn encode(ctx: &BidCtx, world: &World, choices: &[Choice], base_url: &str) -
             }),
         }
     }
-    let response = BidResponse {
-        id: request_id,
-        seatbid,
-        bidid: bid_id(),
-        cur: currency,
-    };
-    // Serialising plain structs into a Vec cannot fail.
-    serde_json::to_vec(&response).unwrap_or_default()
+    seatbid
 }

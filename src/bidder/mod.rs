@@ -48,6 +48,23 @@ fn reserve(ctx: &enrich::BidCtx, world: &World, choice: &select::Choice) -> bool
     reserved
 }
 
+/// When the answer must be ready: `tmax` (or the default) minus the
+/// exchange's network allowance after the headers arrived; `None` when
+/// nothing is left.
+fn deadline(
+    request: &crate::openrtb::BidRequest,
+    world: &World,
+    exchange: &crate::settings::Exchange,
+    received: Instant,
+) -> Option<Instant> {
+    let tmax = request
+        .tmax
+        .filter(|t| *t > 0)
+        .map_or(world.settings.default_tmax, |t| Duration::from_millis(t as u64));
+    let budget = tmax.saturating_sub(exchange.network_allowance);
+    (!budget.is_zero()).then(|| received + budget)
+}
+
 /// What became of a bid request.
 #[derive(Debug)]
 pub enum Outcome {
@@ -111,16 +128,9 @@ impl Bidder {
             Ok(request) => request,
             Err(e) => return Outcome::Invalid(e),
         };
-        let tmax = request
-            .tmax
-            .filter(|t| *t > 0)
-            .map_or(world.settings.default_tmax, |t| Duration::from_millis(t as u64));
-        let budget = tmax.saturating_sub(exchange.network_allowance);
-        if budget.is_zero() {
+        let Some(deadline) = deadline(&request, &world, exchange, received) else {
             return self.no_bid(NoBidReason::Timeout);
-        }
-        let deadline = received + budget;
-
+        };
         let snapshot = self.audience.load();
         let audience = enrich::Audience {
             snapshot: &snapshot,
@@ -130,36 +140,57 @@ impl Bidder {
             Ok(ctx) => ctx,
             Err(reason) => return self.no_bid(reason),
         };
+        let choices = match self.select_and_reserve(&ctx, &world) {
+            Ok(choices) => choices,
+            Err(reason) => return self.no_bid(reason),
+        };
+        if Instant::now() >= deadline {
+            return self.no_bid(NoBidReason::Timeout);
+        }
+        self.encode(&ctx, &world, &choices)
+    }
+
+    /// Stage 3 and 4 for every impression: the winner and its price, each
+    /// holding its cost against the campaign's budget (test requests
+    /// reserve nothing).
+    fn select_and_reserve<'r>(
+        &self,
+        ctx: &enrich::BidCtx<'r>,
+        world: &World,
+    ) -> Result<Vec<select::Choice<'r>>, NoBidReason> {
+        let request = ctx.request;
         let mut scratch = Vec::new();
         let mut choices = Vec::with_capacity(request.imp.len());
         let mut private_only = true;
         for imp in &request.imp {
-            match select::select(&ctx, &world, imp, &self.frequency, &mut scratch) {
+            match select::select(ctx, world, imp, &self.frequency, &mut scratch) {
                 Ok(choice) => choices.push(choice),
                 Err(select::ImpNoBid::PrivateAuction) => {}
                 Err(_) => private_only = false,
             }
         }
         if !request.test.0 {
-            choices.retain(|choice| reserve(&ctx, &world, choice));
+            choices.retain(|choice| reserve(ctx, world, choice));
         }
         if choices.is_empty() {
-            return self.no_bid(if private_only {
+            return Err(if private_only {
                 NoBidReason::PrivateAuction
             } else {
                 NoBidReason::NoMatch
             });
         }
-        if Instant::now() >= deadline {
-            return self.no_bid(NoBidReason::Timeout);
-        }
+        Ok(choices)
+    }
+
+    /// Stage 5: the response, and the bids counted.
+    fn encode(&self, ctx: &enrich::BidCtx, world: &World, choices: &[select::Choice]) -> Outcome {
         let base_url = world.settings.public_url.as_deref().unwrap_or(&self.listen_url);
-        let body = encode::encode(&ctx, &world, &choices, base_url);
+        let body = encode::encode(ctx, world, choices, base_url);
         if body.is_empty() {
             return self.no_bid(NoBidReason::Currency);
         }
-        if !request.test.0 {
-            for choice in &choices {
+        if !ctx.request.test.0 {
+            for choice in choices {
                 world.campaign(choice.rank).state.bids.fetch_add(1, Ordering::Relaxed);
             }
         }

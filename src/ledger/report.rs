@@ -62,6 +62,32 @@ fn ratio(numerator: f64, denominator: u64) -> f64 {
     }
 }
 
+impl Tally {
+    /// Counts one record of the campaign and day.
+    fn add(&mut self, record: &Record) {
+        self.pricing = Some(record.pricing);
+        self.spend += record.charge;
+        match record.event {
+            EventKind::Win => {
+                self.won.insert(record.bid.clone());
+            }
+            EventKind::Bill => {
+                self.won.insert(record.bid.clone());
+                self.shown.insert(record.bid.clone());
+            }
+            EventKind::Impression => {
+                self.shown.insert(record.bid.clone());
+            }
+            EventKind::Click if record.filtered.is_some() => self.filtered_clicks += 1,
+            EventKind::Click => self.clicks += 1,
+            EventKind::Conversion => {
+                self.conversions += 1;
+                self.conversion_value += record.value.unwrap_or(0);
+            }
+        }
+    }
+}
+
 /// Builds the rows from records and bid counts, optionally for one date.
 pub fn rows(records: &[Record], bids: &BTreeMap<String, bids::DayBids>, date: Option<&str>) -> Vec<Row> {
     let mut tallies: BTreeMap<(String, String), Tally> = BTreeMap::new();
@@ -70,27 +96,7 @@ pub fn rows(records: &[Record], bids: &BTreeMap<String, bids::DayBids>, date: Op
         if date.is_some_and(|d| d != day) {
             continue;
         }
-        let tally = tallies.entry((record.campaign.clone(), day)).or_default();
-        tally.pricing = Some(record.pricing);
-        tally.spend += record.charge;
-        match record.event {
-            EventKind::Win => {
-                tally.won.insert(record.bid.clone());
-            }
-            EventKind::Bill => {
-                tally.won.insert(record.bid.clone());
-                tally.shown.insert(record.bid.clone());
-            }
-            EventKind::Impression => {
-                tally.shown.insert(record.bid.clone());
-            }
-            EventKind::Click if record.filtered.is_some() => tally.filtered_clicks += 1,
-            EventKind::Click => tally.clicks += 1,
-            EventKind::Conversion => {
-                tally.conversions += 1;
-                tally.conversion_value += record.value.unwrap_or(0);
-            }
-        }
+        tallies.entry((record.campaign.clone(), day)).or_default().add(record);
     }
     for (day, campaigns) in bids {
         if date.is_some_and(|d| d != day) {

@@ -73,6 +73,10 @@ impl Reply {
         Full::new(Bytes::from(serde_json::json!({ "error": message }).to_string()))
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one arm per kind of reply: a table, clearer whole than split"
+    )]
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let status = self.status();
         let json = HeaderValue::from_static("application/json");
@@ -158,9 +162,9 @@ impl Reply {
 /// cannot flood the log.
 fn log_client_error(status: StatusCode, path: &str, why: &str) {
     static WINDOW: AtomicU64 = AtomicU64::new(0);
-    let second = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    // Seconds on the monotonic clock (a rate window, not a time of day).
+    static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let second = STARTED.get_or_init(Instant::now).elapsed().as_secs() + 1;
     let window = WINDOW.load(Ordering::Relaxed);
     let (start, count) = (window >> 8, window & 0xff);
     let next = if start == second { count + 1 } else { 1 };
