@@ -8,27 +8,34 @@
 //! up in the [`audience`] snapshot; selection walks the [`campaigns`] index
 //! best value first, checking targeting, [`pacing`] (budget, frequency) and
 //! the floor; pricing shades first-price bids; encoding signs the
-//! [`tracking`] URLs. "No bid" is data ([`metrics::NoBidReason`]), counted
+//! [`signing`] URLs. "No bid" is data ([`metrics::NoBidReason`]), counted
 //! in one place.
 //!
-//! **Tracking** — `server` → [`tracking`]: verify the signed URL (403 when
-//! forged), then the event: the impression pixel feeds frequency caps, the
-//! click redirects with UTM parameters, notices check the clearing price.
+//! **Tracking** — `server` → [`tracking`]: named phases over one notice
+//! (verify, deduplicate, judge, price, record, apply, reply). The event is
+//! durable in the [`ledger`] before it is acknowledged, and changes live
+//! state only through [`live::apply()`] — the same function that restores
+//! state from the ledger at start-up.
 //!
-//! **Control** — config files ([`config`]) and the audience snapshot file →
-//! a new immutable [`campaigns::World`] or [`audience::Snapshot`] →
-//! `ArcSwap::store`. The bid path `load`s once per request and never locks.
+//! **Control** — config files ([`config`]), advertiser overrides and the
+//! audience snapshot → a new immutable [`live::World`] or
+//! [`audience::Snapshot`] → `ArcSwap::store`. The bid path `load`s once per
+//! request and never locks.
 //!
-//! Threads: one HTTP serving thread per core, each with its own listener
-//! (SO_REUSEPORT) and single-threaded runtime (`server`); the billing-log
-//! writer ([`ledger`], group commit); the watcher in [`reload`] (config and
-//! snapshot files, loaded at a lower priority); and a sweeper task (expired
-//! reservations, pacing, bid-count flushes, old frequency windows).
+//! [`app::App::build`] wires everything without sockets; [`server`] binds
+//! and serves. Threads: one HTTP serving thread per core, each with its own
+//! listener (SO_REUSEPORT) and single-threaded runtime; the billing-log
+//! writer ([`ledger`], group commit); the watcher in [`reload`]; and the
+//! once-a-second [`app::App::tick`] (reservations, pacing, bid counts,
+//! sweeps, retiring removed campaigns' live state).
 //!
-//! Lower layers ([`money`], [`openrtb`], [`audience`], [`campaigns`],
-//! [`pacing`], [`tracking`]) never import upper ones ([`bidder`],
-//! [`server`], [`reload`]). Money is integer micro-units ([`money::Micros`])
-//! from config to response; time comes from an injected [`clock::Clock`].
+//! Live state ([`live`]: spend, pacing, counts, learned CTRs) is keyed by
+//! campaign id apart from the immutable campaign index; what nodes would
+//! share goes through [`live::SharedState`]. Modules are layered (lowest:
+//! [`money`], [`clock`], [`openrtb`], [`metrics`]; highest: [`app`],
+//! [`server`]); ARCHITECTURE.md has the table and `tests/layering.rs`
+//! checks it. Money is integer micro-units ([`money::Micros`]) from config
+//! to response; time comes from an injected [`clock::Clock`].
 
 pub mod admin;
 pub mod app;

@@ -23,7 +23,10 @@ fn layers() -> BTreeMap<String, usize> {
         };
         for module in cells[2].split(',') {
             let module = module.trim().trim_matches('`');
-            assert!(layers.insert(module.to_string(), layer).is_none(), "{module} listed twice");
+            assert!(
+                layers.insert(module.to_string(), layer).is_none(),
+                "{module} listed twice"
+            );
         }
     }
     layers
@@ -57,7 +60,10 @@ fn imports(text: &str) -> BTreeSet<String> {
         let mut rest = code;
         while let Some(at) = rest.find("crate::") {
             let after = &rest[at + "crate::".len()..];
-            let name: String = after.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
             if !name.is_empty() {
                 found.insert(name);
             }

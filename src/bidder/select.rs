@@ -4,7 +4,7 @@
 //! the impression carries are tried against that deal's floor, auction type
 //! and seat/advertiser allow lists. Without a deal bid, a private auction
 //! gets no bid; otherwise the open auction walks the candidate lists from
-//! the [`World`] index best value first, and the first campaign that passes
+//! the [`crate::live::World`] index best value first, and the first campaign that passes
 //! every rule wins (ties in value are broken by campaign id, in the rank).
 
 use crate::campaigns::PacingMode;

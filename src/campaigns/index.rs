@@ -78,7 +78,7 @@ pub struct CompiledCampaign<S> {
     pub creative_values: Vec<Micros>,
     /// Each creative's markup, compiled for the response.
     pub markup: Vec<super::markup::Template>,
-    /// Index into [`World::time_zones`].
+    /// Index into [`CampaignIndex::time_zones`].
     pub tz: usize,
     /// The exchanges the campaign buys on.
     pub exchanges: ExchangeSet,

@@ -3,7 +3,7 @@
 //! - [`model`]: what an advertiser configured, typed and validated.
 //! - [`targeting`]: the compiled rules and the per-request facts they test.
 //! - [`geo`]: great-circle distance for radius targeting.
-//! - [`index`]: the [`World`] — every campaign compiled, with the
+//! - [`index`]: the [`CampaignIndex`] — every campaign compiled, with the
 //!   indexes selection walks (by media type and size, by segment, by deal),
 //!   built off the hot path and published whole.
 

@@ -1,6 +1,6 @@
 //! The one way a tracking or billing event changes live state.
 //!
-//! [`apply`] is the single entry for events as they happen (the tracker),
+//! [`apply()`] is the single entry for events as they happen (the tracker),
 //! for events restored from the billing ledger at start-up, and for events
 //! replicated from other nodes once there are several: a fix here reaches
 //! all three.

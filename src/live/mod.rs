@@ -4,7 +4,7 @@
 //! - [`state`]: one campaign's counters (spend, pacing, counts, pCTR).
 //! - [`registry`]: those states by campaign id, kept across index rebuilds
 //!   and retired only after the campaign's last event window has closed.
-//! - [`apply`]: the one function through which an event changes live state.
+//! - [`mod@apply`]: the one function through which an event changes live state.
 //! - [`shared`]: the seam for what nodes of a cluster share (dedup claims,
 //!   events, budget grants, control changes), embedded on a single node.
 //! - [`World`]: what the bid and tracking paths load once per request —

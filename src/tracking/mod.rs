@@ -1,6 +1,6 @@
 //! Tracking: the signed URLs a bid carries, and the events behind them.
 //!
-//! [`sign`] decides the URL format and signs and verifies it. The win and
+//! [`crate::signing`] decides the URL format and signs and verifies it. The win and
 //! billing notices, the impression pixel and the click land on
 //! `/t/{event}`; a URL whose signature does not verify answers 403.
 

@@ -221,7 +221,7 @@ impl Tracker {
     }
 
     /// Rebuilds spend, live counts, frequency counts and deduplication from
-    /// the ledger, through the same [`apply`] as live events.
+    /// the ledger, through the same [`apply()`] as live events.
     pub fn restore(&self, records: &[Record], world: &World, now: Timestamp) {
         for record in records {
             let at_secs = record.at.div_euclid(1_000_000);
