@@ -157,3 +157,54 @@ async fn clicks_past_a_users_hourly_limit_are_not_billed() {
         "{reasons:?}"
     );
 }
+
+/// Issue 17, item 3: the sweeper used to clear every click count once a
+/// minute, so the hourly limit let ~60× through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn click_limits_hold_for_the_whole_hour_across_sweeps() {
+    let cpc = CAMPAIGN
+        .replace(r#"pricing = "cpm""#, "pricing = \"cpc\"\npctr_prior = \"0.01\"")
+        .replace(r#"max_bid = "1000""#, r#"max_bid = "0.10""#)
+        .replace(r#"daily_budget = "3""#, r#"daily_budget = "1000""#);
+    let (mut bidder, clock) = spawn_test_bidder(&cpc, "u,a\n", "2026-11-24T10:00:00Z").await;
+    let app = bidder.running.as_ref().unwrap().app.clone();
+    let mut click = async |bidder: &TestBidder| {
+        let won = bid(bidder, "clicker").await.unwrap();
+        assert_eq!(bidder.get(&url_in_adm(&won, "/t/imp?")).await.status(), StatusCode::OK);
+        clock.advance(std::time::Duration::from_secs(2));
+        assert_eq!(
+            bidder.get(&url_in_adm(&won, "/t/click?")).await.status(),
+            StatusCode::FOUND
+        );
+    };
+    for _ in 0..10 {
+        click(&bidder).await;
+    }
+    // Minutes pass inside the same hour, the sweeper runs after each.
+    for _ in 0..3 {
+        clock.advance(std::time::Duration::from_secs(120));
+        app.tick(60);
+        click(&bidder).await;
+    }
+    // The next hour starts afresh.
+    clock.set("2026-11-24T11:00:05Z".parse().unwrap());
+    app.tick(60);
+    click(&bidder).await;
+    let dirs = std::mem::take(&mut bidder.dirs);
+    let data = dirs[0].path().join("ledger");
+    bidder.stop().await;
+    let reasons: Vec<Option<String>> = read_all(&data)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event == EventKind::Click)
+        .map(|r| r.filtered)
+        .collect();
+    let mut expected = vec![None; 10];
+    expected.extend([
+        Some("user_rate".to_string()),
+        Some("user_rate".into()),
+        Some("user_rate".into()),
+        None,
+    ]);
+    assert_eq!(reasons, expected);
+}

@@ -121,8 +121,10 @@ pub struct Tracker {
     pub frequency: Arc<FrequencyStore>,
     /// Dedup claims and events shared with other nodes (embedded alone).
     shared: Arc<dyn SharedState>,
-    /// (user or IP, hour) → billable clicks.
-    click_rates: papaya::HashMap<u64, u32, foldhash::fast::RandomState>,
+    /// (user or IP, hour) → that hour and its billable clicks; (bid) →
+    /// the hour and its repeated clicks (a log limit). Each entry expires
+    /// with its own hour.
+    click_rates: papaya::HashMap<u64, (i64, u32), foldhash::fast::RandomState>,
 }
 
 fn claim_key(bid: &str, event: EventKind) -> u64 {
@@ -252,11 +254,14 @@ impl Tracker {
         }
     }
 
-    /// Forgets bids older than the notice window and past click-rate hours.
+    /// Forgets bids older than the notice window, and click counts of
+    /// hours that have ended (the current hour's counts stay, however often
+    /// this runs).
     pub fn sweep(&self, now: Timestamp) {
         let horizon = Timestamp::from_second(now.as_second() - NOTICE_WINDOW_SECS).unwrap_or(now);
         self.shared.forget_claims_before(horizon);
-        self.click_rates.pin().clear();
+        let hour = now.as_second().div_euclid(3600);
+        self.click_rates.pin().retain(|_, (counted_in, _)| *counted_in >= hour);
     }
 
     /// Handles `/t/{event}?{query}`: verify and parse, deduplicate, judge a
@@ -301,7 +306,7 @@ impl Tracker {
             return true;
         }
         if notice.event == Event::Click {
-            self.repeated_click(&notice.token);
+            self.repeated_click(&notice.token, notice.now);
         }
         false
     }
@@ -375,9 +380,15 @@ impl Tracker {
         self.shared.publish(&record.campaign, &event);
     }
 
-    fn repeated_click(&self, token: &BidToken) {
+    /// Counts one more click in `hour` under `key`; returns the count.
+    fn count_click(&self, key: u64, hour: i64) -> u32 {
+        let rates = self.click_rates.pin();
+        rates.update_or_insert(key, |&(h, n)| (h, n + 1), (hour, 1)).1
+    }
+
+    fn repeated_click(&self, token: &BidToken, now: Timestamp) {
         let key = claim_key(&token.bid_id, EventKind::Click) ^ 0x5EED;
-        let repeats = self.click_rates.pin().update_or_insert(key, |n| n + 1, 1).to_owned();
+        let repeats = self.count_click(key, now.as_second().div_euclid(3600));
         if repeats <= REPEAT_LOG_LIMIT {
             tracing::info!(bid = %token.bid_id, campaign = %token.campaign, repeats, "repeated click logged, not billed");
         }
@@ -406,15 +417,14 @@ impl Tracker {
             return Some("too_fast");
         }
         let hour = now.as_second().div_euclid(3600);
-        let rates = self.click_rates.pin();
         if token.user != 0 {
-            let clicks = *rates.update_or_insert(rate_key(1, &token.user.to_le_bytes(), hour), |n| n + 1, 1);
+            let clicks = self.count_click(rate_key(1, &token.user.to_le_bytes(), hour), hour);
             if clicks > rules.max_per_user_hour {
                 return Some("user_rate");
             }
         }
         if let Some(ip) = client {
-            let clicks = *rates.update_or_insert(rate_key(2, ip.to_string().as_bytes(), hour), |n| n + 1, 1);
+            let clicks = self.count_click(rate_key(2, ip.to_string().as_bytes(), hour), hour);
             if clicks > rules.max_per_ip_hour {
                 return Some("ip_rate");
             }
