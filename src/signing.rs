@@ -104,7 +104,9 @@ fn encode_component(out: &mut String, text: &str) {
     }
 }
 
-fn decode_component(text: &str) -> Option<String> {
+/// Undoes percent-encoding (`%2E` → `.`); `None` for a broken escape or
+/// bytes that are not UTF-8.
+pub fn decode_component(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

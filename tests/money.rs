@@ -208,3 +208,29 @@ async fn click_limits_hold_for_the_whole_hour_across_sweeps() {
     ]);
     assert_eq!(reasons, expected);
 }
+
+/// Issue 17, item 5: `0`, `-0`, `1e-300` billed nothing yet used up the
+/// bid's one billing; scientific notation and `+1` were taken; a
+/// percent-encoded price was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_clearing_prices_are_refused_without_using_up_the_billing() {
+    let (mut bidder, _clock) = spawn_test_bidder(CAMPAIGN, "u,a\n", "2026-11-24T00:00:00Z").await;
+    let won = bid(&bidder, "someone").await.unwrap();
+    let burl = won["burl"].as_str().unwrap().to_string();
+    for bad in ["0", "-0", "1e-300", "1e2", "+1", "0.0000001", "%2D1"] {
+        let answer = bidder.get(&burl.replace("${AUCTION_PRICE}", bad)).await;
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "price {bad}");
+    }
+    // Percent-encoded `2.5`: taken, and billed (2.5 CPM = 2500 micros).
+    let answer = bidder.get(&burl.replace("${AUCTION_PRICE}", "2%2E5")).await;
+    assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+    let dirs = std::mem::take(&mut bidder.dirs);
+    let ledger = dirs[0].path().join("ledger");
+    bidder.stop().await;
+    let charges: Vec<(EventKind, i64, Option<i64>)> = read_all(&ledger)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.event, r.charge, r.clearing))
+        .collect();
+    assert_eq!(charges, [(EventKind::Bill, 2_500, Some(2_500_000))]);
+}

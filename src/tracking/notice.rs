@@ -49,23 +49,38 @@ pub enum TrackingReply {
     Unavailable,
 }
 
-/// Parses and checks a clearing price (CPM, response currency): present,
-/// numeric, not negative, not above the bid.
+/// Parses and checks a clearing price (CPM, response currency). The
+/// accepted grammar, after percent-decoding: digits, optionally a point and
+/// one to six more digits (`1`, `0.85`, `1.234567`) — no sign, exponent,
+/// spaces or other characters; the amount must be above zero and not above
+/// the bid. Anything else is refused before the notice claims its bid, so
+/// a corrected retry can still be billed.
 pub fn clearing_price(raw: Option<&str>, token: &BidToken) -> Result<Micros, &'static str> {
     let raw = raw
         .filter(|p| !p.is_empty() && *p != crate::signing::AUCTION_PRICE_MACRO)
         .ok_or("missing clearing price")?;
-    let price = Micros::parse_decimal(raw)
-        .ok()
-        .or_else(|| raw.parse::<f64>().ok().and_then(Micros::from_wire))
-        .ok_or("clearing price is not a number")?;
-    if price.0 < 0 {
-        return Err("negative clearing price");
+    let text = crate::signing::decode_component(raw).ok_or("clearing price is not a decimal amount")?;
+    if !is_plain_decimal(&text) {
+        return Err("clearing price is not a plain decimal amount (digits, at most 6 decimals)");
+    }
+    let price = Micros::parse_decimal(&text).map_err(|_| "clearing price is out of range")?;
+    if price.0 <= 0 {
+        return Err("clearing price is not above zero");
     }
     if price > token.bid_price {
         return Err("clearing price above the bid");
     }
     Ok(price)
+}
+
+/// `digits[.digits]`, at most six digits after the point.
+fn is_plain_decimal(text: &str) -> bool {
+    let (whole, fraction) = match text.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (text, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(whole) && fraction.is_none_or(|f| digits(f) && f.len() <= 6)
 }
 
 /// Appends UTM parameters to a landing page, keeping its own query and
@@ -570,11 +585,51 @@ mod tests {
         let t = token();
         assert_eq!(clearing_price(Some("1.5"), &t), Ok(Micros(1_500_000)));
         assert_eq!(clearing_price(Some("2"), &t), Ok(Micros(2_000_000)));
-        assert_eq!(clearing_price(Some("1e0"), &t), Ok(Micros(1_000_000)));
-        assert!(clearing_price(Some("2.000001"), &t).is_err());
-        assert!(clearing_price(Some("-1"), &t).is_err());
-        assert!(clearing_price(Some("abc"), &t).is_err());
-        assert!(clearing_price(None, &t).is_err());
-        assert!(clearing_price(Some("${AUCTION_PRICE}"), &t).is_err());
+        assert_eq!(clearing_price(Some("0.000001"), &t), Ok(Micros(1)));
+        assert_eq!(
+            clearing_price(Some("1%2E25"), &t),
+            Ok(Micros(1_250_000)),
+            "percent-decoded"
+        );
+        assert_eq!(
+            clearing_price(Some("2.000001"), &t),
+            Err("clearing price above the bid")
+        );
+        assert_eq!(clearing_price(Some("0"), &t), Err("clearing price is not above zero"));
+        assert_eq!(
+            clearing_price(Some("0.000000"), &t),
+            Err("clearing price is not above zero")
+        );
+        let not_plain = Err("clearing price is not a plain decimal amount (digits, at most 6 decimals)");
+        for bad in [
+            "-0",
+            "-1",
+            "+1",
+            "1e0",
+            "1e-300",
+            "1E2",
+            " 1",
+            "1 ",
+            "abc",
+            "1.",
+            ".5",
+            "1.2345678",
+            "0x1",
+            "1,5",
+            "inf",
+            "NaN",
+            "%2B1",
+        ] {
+            assert_eq!(clearing_price(Some(bad), &t), not_plain, "{bad}");
+        }
+        assert_eq!(
+            clearing_price(Some("1%2"), &t),
+            Err("clearing price is not a decimal amount")
+        );
+        assert_eq!(clearing_price(None, &t), Err("missing clearing price"));
+        assert_eq!(
+            clearing_price(Some("${AUCTION_PRICE}"), &t),
+            Err("missing clearing price")
+        );
     }
 }
