@@ -168,7 +168,7 @@ async fn click_limits_hold_for_the_whole_hour_across_sweeps() {
         .replace(r#"daily_budget = "3""#, r#"daily_budget = "1000""#);
     let (mut bidder, clock) = spawn_test_bidder(&cpc, "u,a\n", "2026-11-24T10:00:00Z").await;
     let app = bidder.running.as_ref().unwrap().app.clone();
-    let mut click = async |bidder: &TestBidder| {
+    let click = async |bidder: &TestBidder| {
         let won = bid(bidder, "clicker").await.unwrap();
         assert_eq!(bidder.get(&url_in_adm(&won, "/t/imp?")).await.status(), StatusCode::OK);
         clock.advance(std::time::Duration::from_secs(2));

@@ -19,6 +19,7 @@
 pub mod bids;
 pub mod record;
 pub mod report;
+pub mod storage;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -28,6 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 
 pub use record::{EventKind, Record};
+pub use storage::{Disk, SimulatedDisk, Storage};
 
 /// Most records written per fsync.
 const MAX_BATCH: usize = 4096;
@@ -118,6 +120,11 @@ impl Ledger {
     /// Opens (creating) the ledger in `dir`, cuts torn tails, and returns
     /// the handle with every record already written.
     pub fn open(dir: &Path) -> Result<(Ledger, Vec<Record>), LedgerError> {
+        Ledger::open_on(dir, Arc::new(Disk))
+    }
+
+    /// [`Ledger::open`] over the given storage (fault injection in tests).
+    pub fn open_on(dir: &Path, storage: Arc<dyn Storage>) -> Result<(Ledger, Vec<Record>), LedgerError> {
         let io = |path: &Path| {
             let path = path.display().to_string();
             move |source| LedgerError::Io { path, source }
@@ -140,6 +147,7 @@ impl Ledger {
         let healthy = Arc::new(AtomicBool::new(true));
         let failures = Arc::new(AtomicU64::new(0));
         let writer = Writer {
+            storage,
             dir: dir.to_path_buf(),
             open: None,
             healthy: healthy.clone(),
@@ -195,6 +203,8 @@ impl Ledger {
 }
 
 struct Writer {
+    /// Where durability comes from (the real disk, or a simulated one).
+    storage: Arc<dyn Storage>,
     dir: PathBuf,
     /// Today's file and its length after the last durable write.
     open: Option<OpenFile>,
@@ -266,9 +276,10 @@ impl Writer {
             let file = OpenOptions::new().create(true).append(true).open(&path)?;
             if created {
                 // Make the new file's directory entry durable too.
-                File::open(&self.dir)?.sync_all()?;
+                self.storage.sync_dir(&self.dir)?;
             }
             let len = file.metadata()?.len();
+            self.storage.opened(&path, len);
             self.open = Some(OpenFile {
                 day: day.to_string(),
                 file,
@@ -295,13 +306,18 @@ impl Writer {
             for job in &batch[start..end] {
                 bytes.extend_from_slice(&job.frame);
             }
+            let storage = self.storage.clone();
+            let path = self.dir.join(&day);
             let open = self.file(&day).map_err(|e| (start, WriteError::Write(e)))?;
             if let Err(e) = open.file.write_all(&bytes) {
                 // Cut the partial frames off, so the next record does not
                 // land after garbage (which recovery would take for
                 // corruption). Earlier days' jobs in the batch are durable
                 // and acknowledged.
-                let undone = open.file.set_len(open.len).and_then(|()| open.file.sync_data());
+                let undone = open
+                    .file
+                    .set_len(open.len)
+                    .and_then(|()| storage.sync(&path, &open.file, open.len));
                 self.open = None;
                 return Err((
                     start,
@@ -311,11 +327,12 @@ impl Writer {
                     },
                 ));
             }
-            if let Err(e) = open.file.sync_data() {
+            let len = open.len + bytes.len() as u64;
+            if let Err(e) = storage.sync(&path, &open.file, len) {
                 self.open = None;
                 return Err((start, WriteError::Broken(e)));
             }
-            open.len += bytes.len() as u64;
+            open.len = len;
             start = end;
         }
         Ok(())

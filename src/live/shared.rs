@@ -21,6 +21,9 @@ pub struct Claim {
     pub at_micros: i64,
     /// The notice's clearing price (micros, response currency), if any.
     pub clearing: Option<i64>,
+    /// The event's record is durable in the ledger. Until then a duplicate
+    /// is not acknowledged: the original may still fail.
+    pub durable: bool,
 }
 
 /// State shared between nodes. Called from the tracking and control paths,
@@ -31,6 +34,8 @@ pub trait SharedState: Send + Sync {
     fn claim(&self, key: u64, claim: Claim) -> bool;
     /// Gives up a claim whose event could not be recorded durably.
     fn unclaim(&self, key: u64);
+    /// Marks a claim's event durable.
+    fn confirm(&self, key: u64);
     /// The claim on `key`, if any.
     fn claimed(&self, key: u64) -> Option<Claim>;
     /// Forgets claims made before `horizon`.
@@ -74,6 +79,14 @@ impl SharedState for Embedded {
         self.claims.pin().remove(&key);
     }
 
+    fn confirm(&self, key: u64) {
+        let claims = self.claims.pin();
+        claims.update(key, |claim| Claim {
+            durable: true,
+            ..*claim
+        });
+    }
+
     fn claimed(&self, key: u64) -> Option<Claim> {
         self.claims.pin().get(&key).copied()
     }
@@ -102,14 +115,17 @@ mod tests {
         let claim = Claim {
             at_micros: 1_000_000,
             clearing: Some(5),
+            durable: false,
         };
         assert!(shared.claim(1, claim));
         assert!(!shared.claim(1, claim), "a duplicate");
         assert_eq!(shared.claimed(1), Some(claim));
+        shared.confirm(1);
+        assert_eq!(shared.claimed(1), Some(Claim { durable: true, ..claim }));
         shared.unclaim(1);
         assert!(shared.claim(1, claim), "given up, claimable again");
         shared.forget_claims_before(Timestamp::from_second(1).unwrap());
-        assert_eq!(shared.claimed(1), Some(claim), "not older than the horizon");
+        assert!(shared.claimed(1).is_some(), "not older than the horizon");
         shared.forget_claims_before(Timestamp::from_microsecond(1_000_001).unwrap());
         assert_eq!(shared.claimed(1), None);
         assert_eq!(

@@ -124,6 +124,22 @@ pub fn with_utm(landing: &str, token: &BidToken, medium: &str, extra: &[(&str, &
 /// How long after the bid its notices are accepted (and remembered for
 /// deduplication).
 pub const NOTICE_WINDOW_SECS: i64 = 24 * 3600;
+/// Longest wait of a duplicate for its original to become durable (the
+/// ledger's group commit takes milliseconds); past it the duplicate gets
+/// 503 and the exchange retries.
+const DUPLICATE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a request's claim on its (bid, event) came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Claimed {
+    /// This request holds the claim: it records the event.
+    New,
+    /// A duplicate of an event already durable: acknowledge, do nothing.
+    Durable,
+    /// The original is still pending after the longest wait: 503.
+    Undecided,
+}
+
 /// How many repeated clicks of one bid are worth a log line.
 const REPEAT_LOG_LIMIT: u32 = 3;
 
@@ -136,6 +152,9 @@ pub struct Tracker {
     pub frequency: Arc<FrequencyStore>,
     /// Dedup claims and events shared with other nodes (embedded alone).
     shared: Arc<dyn SharedState>,
+    /// Woken whenever a claim settles (durable or given up), for the
+    /// duplicates waiting on it.
+    settled: tokio::sync::Notify,
     /// (user or IP, hour) → that hour and its billable clicks; (bid) →
     /// the hour and its repeated clicks (a log limit). Each entry expires
     /// with its own hour.
@@ -233,6 +252,7 @@ impl Tracker {
             ledger,
             frequency,
             shared,
+            settled: tokio::sync::Notify::new(),
             click_rates: papaya::HashMap::builder().hasher(Default::default()).build(),
         }
     }
@@ -250,6 +270,7 @@ impl Tracker {
                 Claim {
                     at_micros: record.at,
                     clearing: record.clearing,
+                    durable: true,
                 },
             );
             let Some(c) = world.campaign_by_id(&record.campaign) else {
@@ -298,8 +319,10 @@ impl Tracker {
             Err(reply) => return reply,
         };
         let reply = notice.reply();
-        if !self.deduplicate(&notice) {
-            return reply;
+        match self.deduplicate(&notice).await {
+            Claimed::New => {}
+            Claimed::Durable => return reply,
+            Claimed::Undecided => return TrackingReply::Unavailable,
         }
         let filtered = self.judge(&notice, client);
         let record = self.price(&notice, filtered);
@@ -311,19 +334,58 @@ impl Tracker {
     }
 
     /// Claims the (bid, event) first, so that concurrent duplicates cannot
-    /// both be recorded; a duplicate is acknowledged, never billed again.
-    fn deduplicate(&self, notice: &Notice<'_>) -> bool {
+    /// both be recorded; a duplicate is acknowledged (never billed again)
+    /// only once the original is durable.
+    async fn deduplicate(&self, notice: &Notice<'_>) -> Claimed {
         let claim = Claim {
             at_micros: notice.now.as_microsecond(),
             clearing: notice.clearing.map(|p| p.0),
+            durable: false,
         };
-        if self.shared.claim(notice.key, claim) {
-            return true;
-        }
-        if notice.event == Event::Click {
+        let claimed = self.claim_once(notice.key, claim).await;
+        if claimed == Claimed::Durable && notice.event == Event::Click {
             self.repeated_click(&notice.token, notice.now);
         }
-        false
+        claimed
+    }
+
+    /// Claims `key`, or waits for the claim that holds it to settle: a
+    /// duplicate of a durable event is [`Claimed::Durable`]; when the
+    /// original fails and gives its claim up, this request claims it and
+    /// records the event itself.
+    async fn claim_once(&self, key: u64, claim: Claim) -> Claimed {
+        let deadline = tokio::time::Instant::now() + DUPLICATE_WAIT;
+        loop {
+            if self.shared.claim(key, claim) {
+                return Claimed::New;
+            }
+            // A duplicate (rare): register for the settlement before looking
+            // again, so that one happening in between is not missed.
+            let settled = self.settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            match self.shared.claimed(key) {
+                Some(existing) if existing.durable => return Claimed::Durable,
+                // Given up meanwhile: claim it.
+                None => continue,
+                Some(_) => {}
+            }
+            if tokio::time::timeout_at(deadline, settled).await.is_err() {
+                return Claimed::Undecided;
+            }
+        }
+    }
+
+    /// Settles a claim: durable (duplicates may be acknowledged) or given
+    /// up (a retry or a waiting duplicate may record the event); wakes the
+    /// duplicates waiting on it.
+    fn settle(&self, key: u64, durable: bool) {
+        if durable {
+            self.shared.confirm(key);
+        } else {
+            self.shared.unclaim(key);
+        }
+        self.settled.notify_waiters();
     }
 
     /// Why a click should not be billed, if it should not (other events
@@ -364,10 +426,11 @@ impl Tracker {
     /// exchange's retry can record it, and the caller gets 503.
     async fn record(&self, notice: &Notice<'_>, record: &Record) -> Result<(), TrackingReply> {
         if let Err(e) = self.ledger.append(record).await {
-            self.shared.unclaim(notice.key);
+            self.settle(notice.key, false);
             tracing::error!(error = %e, "tracking event not recorded");
             return Err(TrackingReply::Unavailable);
         }
+        self.settle(notice.key, true);
         if let Some(reason) = &record.filtered {
             tracing::info!(bid = %record.bid, campaign = %record.campaign, reason, "click logged, not billed");
         }
@@ -471,9 +534,12 @@ impl Tracker {
         let claim = Claim {
             at_micros: now.as_microsecond(),
             clearing: None,
+            durable: false,
         };
-        if !self.shared.claim(key, claim) {
-            return TrackingReply::Accepted;
+        match self.claim_once(key, claim).await {
+            Claimed::New => {}
+            Claimed::Durable => return TrackingReply::Accepted,
+            Claimed::Undecided => return TrackingReply::Unavailable,
         }
         let pricing = world
             .campaign_by_id(&campaign)
@@ -495,10 +561,11 @@ impl Tracker {
             value,
         };
         if let Err(e) = self.ledger.append(&record).await {
-            self.shared.unclaim(key);
+            self.settle(key, false);
             tracing::error!(error = %e, "conversion not recorded");
             return TrackingReply::Unavailable;
         }
+        self.settle(key, true);
         TrackingReply::Accepted
     }
 

@@ -1,0 +1,161 @@
+//! Durability on a simulated disk (`ledger::SimulatedDisk`), which keeps
+//! only synced bytes on a power loss and can hold syncs back or fail them:
+//! what `kill -9` tests cannot show, since the page cache survives a
+//! process. Acknowledged events survive a power loss; a failing fsync
+//! refuses every later acknowledgement; and a duplicate is acknowledged
+//! only once its original is durable (issue 17, item 8).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bullseye::bidder::{Bidder, Outcome};
+use bullseye::clock::{Clock, ManualClock};
+use bullseye::ledger::{EventKind, Ledger, SimulatedDisk, read_all};
+use bullseye::pacing::FrequencyStore;
+use bullseye::tracking::notice::{Tracker, TrackingReply};
+use common::*;
+use serde_json::{Value, json};
+
+struct Rig {
+    bidder: Bidder,
+    tracker: Arc<Tracker>,
+    disk: Arc<SimulatedDisk>,
+    ledger_dir: std::path::PathBuf,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+fn rig() -> Rig {
+    let config = write_config(TEST_SETTINGS, &large_budget(), "u,a\n");
+    let data = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new("2026-06-01T12:00:00Z".parse().unwrap()));
+    let bidder = Bidder::from_config_dir(config.path(), clock).unwrap();
+    let disk = Arc::new(SimulatedDisk::default());
+    let ledger_dir = data.path().join("ledger");
+    let (ledger, _) = Ledger::open_on(&ledger_dir, disk.clone()).unwrap();
+    let tracker = Arc::new(Tracker::new(ledger, Arc::new(FrequencyStore::default())));
+    Rig {
+        bidder,
+        tracker,
+        disk,
+        ledger_dir,
+        _dirs: (config, data),
+    }
+}
+
+impl Rig {
+    /// A fresh bid's billing-notice query, cleared at 0.50.
+    fn billing_query(&self, user: &str) -> String {
+        let request = banner_request(user, 0.0, json!({})).to_string();
+        let Outcome::Bid { body, .. } = self.bidder.bid(None, request.as_bytes(), Instant::now()) else {
+            panic!("a bid expected");
+        };
+        let response: Value = serde_json::from_slice(&body).unwrap();
+        let burl = response["seatbid"][0]["bid"][0]["burl"].as_str().unwrap();
+        burl.split_once('?').unwrap().1.replace("${AUCTION_PRICE}", "0.50")
+    }
+
+    fn bill(&self, query: String) -> tokio::task::JoinHandle<TrackingReply> {
+        let (tracker, world, now) = (
+            self.tracker.clone(),
+            self.bidder.world.load_full(),
+            self.bidder.clock.now(),
+        );
+        tokio::spawn(async move { tracker.handle(&world, now, "bill", &query, None).await })
+    }
+
+    async fn wait_for_held_syncs(&self, n: usize) {
+        for _ in 0..500 {
+            if self.disk.waiting() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        panic!("no sync reached the disk");
+    }
+
+    fn bills_on_disk(&self) -> usize {
+        let records = read_all(&self.ledger_dir).unwrap();
+        records.iter().filter(|r| r.event == EventKind::Bill).count()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_events_survive_a_power_loss() {
+    let rig = rig();
+    for i in 0..20 {
+        let reply = rig.bill(rig.billing_query(&format!("user-{i}"))).await.unwrap();
+        assert_eq!(reply, TrackingReply::Accepted);
+    }
+    // One more is written but its sync never completes: not acknowledged.
+    rig.disk.hold();
+    let pending = rig.bill(rig.billing_query("late"));
+    rig.wait_for_held_syncs(1).await;
+    rig.disk.power_loss().unwrap();
+    assert_eq!(rig.bills_on_disk(), 20, "every acknowledged bill, nothing else");
+    let (_, recovered) = Ledger::open(&rig.ledger_dir).unwrap();
+    assert_eq!(recovered.len(), 20);
+    assert!(!pending.is_finished(), "the unsynced notice was never acknowledged");
+    rig.disk.release();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_fsync_refuses_every_later_acknowledgement() {
+    let rig = rig();
+    assert_eq!(rig.bill(rig.billing_query("a")).await.unwrap(), TrackingReply::Accepted);
+    rig.disk.fail_next_syncs(1);
+    assert_eq!(
+        rig.bill(rig.billing_query("b")).await.unwrap(),
+        TrackingReply::Unavailable
+    );
+    // The kernel may have dropped the failed sync's pages: nothing more is
+    // acknowledged until a restart reads the file back.
+    for user in ["c", "d"] {
+        assert_eq!(
+            rig.bill(rig.billing_query(user)).await.unwrap(),
+            TrackingReply::Unavailable
+        );
+    }
+    assert!(!rig.tracker.ledger.is_healthy());
+    rig.disk.power_loss().unwrap();
+    assert_eq!(rig.bills_on_disk(), 1, "only the acknowledged bill");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_waits_for_its_original_to_be_durable() {
+    let rig = rig();
+    // The original's sync is held back; its duplicate arrives meanwhile.
+    rig.disk.hold();
+    let query = rig.billing_query("a");
+    let original = rig.bill(query.clone());
+    rig.wait_for_held_syncs(1).await;
+    let duplicate = rig.bill(query.clone());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !duplicate.is_finished(),
+        "a duplicate is not acknowledged before its original is durable"
+    );
+    // The original's fsync fails: neither may be acknowledged.
+    rig.disk.fail_next_syncs(1);
+    rig.disk.release();
+    assert_eq!(original.await.unwrap(), TrackingReply::Unavailable);
+    assert_eq!(duplicate.await.unwrap(), TrackingReply::Unavailable);
+    rig.disk.power_loss().unwrap();
+    assert_eq!(rig.bills_on_disk(), 0, "nothing durable, nothing acknowledged");
+
+    // On a healthy disk a waiting duplicate is acknowledged once the
+    // original is durable, and billed once.
+    let rig = self::rig();
+    rig.disk.hold();
+    let query = rig.billing_query("b");
+    let original = rig.bill(query.clone());
+    rig.wait_for_held_syncs(1).await;
+    let duplicate = rig.bill(query);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!duplicate.is_finished());
+    rig.disk.release();
+    assert_eq!(original.await.unwrap(), TrackingReply::Accepted);
+    assert_eq!(duplicate.await.unwrap(), TrackingReply::Accepted);
+    assert_eq!(rig.bills_on_disk(), 1);
+}
