@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for SECONDS (default 60) on nightly, growing the
 # corpus in fuzz/corpus/<target> from the seeds in fuzz/seeds/<target>.
-# Crashes land in fuzz/artifacts/<target>/. Usage: fuzz/run.sh [SECONDS] [TARGET...]
+# Crashes land in fuzz/artifacts/<target>/: minimise one (cargo fuzz tmin) and
+# move it to fuzz/regressions/<target>/, where cargo test replays it. Usage: fuzz/run.sh [SECONDS] [TARGET...]
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}

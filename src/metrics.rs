@@ -387,12 +387,8 @@ impl prometheus_client::collector::Collector for CampaignCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let figures = self.campaigns.figures();
         {
-            let mut bids = encoder.encode_descriptor(
-                "bullseye_campaign_bids",
-                "Bids made, by campaign",
-                None,
-                MetricType::Counter,
-            )?;
+            let mut bids =
+                encoder.encode_descriptor("campaign_bids", "Bids made, by campaign", None, MetricType::Counter)?;
             for figure in &figures {
                 bids.encode_family(&CampaignLabel {
                     campaign: figure.campaign.clone(),
@@ -401,7 +397,7 @@ impl prometheus_client::collector::Collector for CampaignCollector {
             }
         }
         let mut filtered = encoder.encode_descriptor(
-            "bullseye_campaign_filtered",
+            "campaign_filtered",
             "Times a rule stopped a campaign from bidding, by campaign and rule",
             None,
             MetricType::Counter,

@@ -2,6 +2,8 @@
 //! kept (`fuzz/corpus`, minimised and committed) and every crash it ever
 //! found (`fuzz/regressions`) runs through the same target bodies as
 //! `cargo fuzz`, so a regression fails `cargo test` without nightly.
+//! `fuzz/regressions/` must exist: a crash the fuzzer finds is minimised
+//! (`cargo fuzz tmin`) and moved there, named after what broke.
 
 use std::path::Path;
 
@@ -17,6 +19,10 @@ fn replay(target: &str, run: fn(&[u8])) {
         dirs.push(shared.join("requests/iab"));
         dirs.push(shared.join("requests/prebid"));
     }
+    assert!(
+        root.join("regressions").is_dir(),
+        "fuzz/regressions is missing: past crashes would silently not be replayed"
+    );
     let mut count = 0;
     for dir in dirs {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -67,4 +73,11 @@ fn snapshot() {
 #[test]
 fn ledger_recovery() {
     replay("ledger_recovery", bullseye::fuzzing::ledger_recovery);
+}
+
+#[test]
+fn past_crashes_are_replayed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/tracking_url");
+    let found = std::fs::read_dir(&root).map_or(0, |entries| entries.count());
+    assert!(found >= 3, "{} holds {found} inputs", root.display());
 }

@@ -122,9 +122,9 @@ async fn openrtb_version_header_and_exchange_paths() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.unwrap()["seatbid"][0]["seat"], "bullseye-x");
     let metrics = bidder.metrics().await;
-    assert!(
-        metrics.contains(r#"bullseye_bid_requests_total{exchange="examplex"} 1"#),
-        "{metrics}"
+    assert_eq!(
+        metric(&metrics, r#"bullseye_bid_requests_total{exchange="examplex"}"#),
+        1.0
     );
     bidder.stop().await;
 }
@@ -199,7 +199,7 @@ async fn tracking_urls_are_signed_and_land_where_they_should() {
         assert_eq!(bidder.get(url).await.status(), StatusCode::FORBIDDEN, "{url}");
     }
     let metrics = bidder.metrics().await;
-    assert!(metrics.contains("bullseye_tracking_rejected_total 4"), "{metrics}");
+    assert_eq!(metric(&metrics, "bullseye_tracking_rejected_total"), 4.0);
     bidder.stop().await;
 }
 
@@ -223,4 +223,23 @@ async fn a_second_bidder_on_the_same_port_fails_instead_of_sharing_it() {
     let (status, _) = first.bid(simple_banner()).await;
     assert_eq!(status, reqwest::StatusCode::OK);
     first.stop().await;
+}
+
+/// Issue 17 (test honesty): the per-campaign metrics had a doubled prefix
+/// (`bullseye_bullseye_campaign_bids_total`) that substring assertions hid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_campaign_metric_names_have_one_prefix() {
+    let bidder = spawn_default_bidder().await;
+    let metrics = bidder.metrics().await;
+    let families: std::collections::BTreeSet<&str> = metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|line| line.split(' ').next())
+        .filter(|name| name.contains("campaign"))
+        .collect();
+    assert_eq!(
+        families.into_iter().collect::<Vec<_>>(),
+        ["bullseye_campaign_bids", "bullseye_campaign_filtered"]
+    );
+    bidder.stop().await;
 }

@@ -274,13 +274,16 @@ async fn a_floor_above_every_max_bid_gets_no_bid_and_is_counted() {
         None
     );
     let metrics = bidder.metrics().await;
-    assert!(
-        metrics.contains(r#"bullseye_campaign_filtered_total{campaign="finance",reason="floor"} 1"#),
-        "{metrics}"
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"bullseye_campaign_filtered_total{campaign="finance",reason="floor"}"#
+        ),
+        1.0
     );
-    assert!(
-        metrics.contains(r#"bullseye_no_bids_total{reason="no_match",code="0"} 1"#),
-        "{metrics}"
+    assert_eq!(
+        metric(&metrics, r#"bullseye_no_bids_total{reason="no_match",code="0"}"#),
+        1.0
     );
     // A floor in euros is converted: 0.95 EUR = 1.045 USD, above generic's 1.00.
     let eur = banner_request(
@@ -394,9 +397,12 @@ async fn frequency_cap_reached_means_no_bid_for_that_campaign() {
         Some("generic")
     );
     let metrics = bidder.metrics().await;
-    assert!(
-        metrics.contains(r#"bullseye_campaign_filtered_total{campaign="capped",reason="frequency"} 1"#),
-        "{metrics}"
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"bullseye_campaign_filtered_total{campaign="capped",reason="frequency"}"#
+        ),
+        1.0
     );
     clock.advance(std::time::Duration::from_secs(3600));
     assert_eq!(
@@ -422,9 +428,9 @@ async fn private_auction_without_a_matching_deal_gets_no_bid() {
     };
     assert_eq!(winner_for(&bidder, pmp("OTHER", 1)).await, None);
     let metrics = bidder.metrics().await;
-    assert!(
-        metrics.contains(r#"bullseye_no_bids_total{reason="private_auction",code="0"} 1"#),
-        "{metrics}"
+    assert_eq!(
+        metric(&metrics, r#"bullseye_no_bids_total{reason="private_auction",code="0"}"#),
+        1.0
     );
     // Open auction allowed: the open campaign bids.
     assert_eq!(winner_for(&bidder, pmp("OTHER", 0)).await.as_deref(), Some("generic"));
@@ -532,13 +538,13 @@ async fn blocks_seats_and_traffic_quality() {
         None
     );
     let metrics = bidder.metrics().await;
-    assert!(
-        metrics.contains(r#"bullseye_no_bids_total{reason="non_human",code="4"} 1"#),
-        "{metrics}"
+    assert_eq!(
+        metric(&metrics, r#"bullseye_no_bids_total{reason="non_human",code="4"}"#),
+        1.0
     );
-    assert!(
-        metrics.contains(r#"bullseye_no_bids_total{reason="data_center",code="5"} 1"#),
-        "{metrics}"
+    assert_eq!(
+        metric(&metrics, r#"bullseye_no_bids_total{reason="data_center",code="5"}"#),
+        1.0
     );
     let size = banner_request(
         "stranger",
@@ -547,12 +553,13 @@ async fn blocks_seats_and_traffic_quality() {
     );
     assert_eq!(winner_for(&bidder, size).await, None, "no creative of that size");
     let metrics = bidder.metrics().await;
-    assert!(
-        metrics.contains(r#"bullseye_no_bids_total{reason="crawler",code="3"} 1"#),
-        "{metrics}"
+    assert_eq!(
+        metric(&metrics, r#"bullseye_no_bids_total{reason="crawler",code="3"}"#),
+        1.0
     );
-    assert!(
-        metrics.contains(r#"bullseye_campaign_bids_total{campaign="paused"} 0"#),
+    assert_eq!(
+        metric(&metrics, r#"bullseye_campaign_bids_total{campaign="paused"}"#),
+        0.0,
         "a paused campaign never bids"
     );
     bidder.stop().await;
@@ -599,9 +606,9 @@ async fn no_bid_when_tmax_leaves_no_time() {
     let roomy = banner_request("stranger", 0.0, json!({"tmax": 300}));
     assert_eq!(winner_for(&bidder, roomy).await.as_deref(), Some("generic"));
     let metrics = bidder.metrics().await;
-    assert!(
-        metrics.contains(r#"bullseye_no_bids_total{reason="timeout",code="1"} 1"#),
-        "{metrics}"
+    assert_eq!(
+        metric(&metrics, r#"bullseye_no_bids_total{reason="timeout",code="1"}"#),
+        1.0
     );
     bidder.stop().await;
 }
