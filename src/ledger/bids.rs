@@ -3,8 +3,11 @@
 //! Bids are not billable and far too many to fsync one by one: the bid path
 //! bumps an atomic per campaign, and a flusher folds the increments into
 //! `{data_dir}/ledger/bids-YYYY-MM-DD.json` every few seconds and at
-//! shutdown (written to a temporary file, then renamed). A crash loses at
-//! most the last interval's bid counts — never a billable event.
+//! shutdown (written to a temporary file, synced, renamed, and the
+//! directory synced, so a crash leaves the old file or the new one, never an
+//! empty one). A crash loses at most the last interval's bid counts — never
+//! a billable event. A day file that cannot be read is moved aside
+//! (`.damaged`), never silently overwritten with a fresh count.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,11 +19,32 @@ pub fn file_for(dir: &Path, date: &str) -> PathBuf {
     dir.join(format!("bids-{date}.json"))
 }
 
+/// A day's bid counts (none when the file does not exist or is damaged).
 pub fn load(dir: &Path, date: &str) -> DayBids {
-    std::fs::read(file_for(dir, date))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+    read(&file_for(dir, date)).unwrap_or_default()
+}
+
+fn read(path: &Path) -> Option<DayBids> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// A day's counts for the flusher to add to. A file that exists but does
+/// not parse (empty, torn) is moved aside and reported, so that the counts
+/// it held are not overwritten.
+fn load_for_update(dir: &Path, date: &str) -> DayBids {
+    let path = file_for(dir, date);
+    if !path.exists() {
+        return DayBids::new();
+    }
+    if let Some(bids) = read(&path) {
+        return bids;
+    }
+    let aside = path.with_extension("json.damaged");
+    match std::fs::rename(&path, &aside) {
+        Ok(()) => tracing::warn!(file = %path.display(), kept = %aside.display(), "unreadable bid counts moved aside"),
+        Err(e) => tracing::warn!(file = %path.display(), error = %e, "unreadable bid counts could not be moved aside"),
+    }
+    DayBids::new()
 }
 
 /// Every day's bid counts found in `dir`.
@@ -38,8 +62,14 @@ pub fn load_all(dir: &Path) -> BTreeMap<String, DayBids> {
 pub fn store(dir: &Path, date: &str, bids: &DayBids) -> std::io::Result<()> {
     let path = file_for(dir, date);
     let temporary = path.with_extension("json.tmp");
-    std::fs::write(&temporary, serde_json::to_vec_pretty(bids).unwrap_or_default())?;
-    std::fs::rename(&temporary, &path)
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(&serde_json::to_vec_pretty(bids).unwrap_or_default())?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&temporary, &path)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Folds cumulative per-campaign counters into per-day files.
@@ -57,7 +87,7 @@ impl BidFlusher {
             dir: dir.to_path_buf(),
             seen: BTreeMap::new(),
             date: date.to_string(),
-            today: load(dir, date),
+            today: load_for_update(dir, date),
         }
     }
 
@@ -65,7 +95,7 @@ impl BidFlusher {
     pub fn flush(&mut self, date: &str, counters: impl Iterator<Item = (String, u64)>) -> std::io::Result<()> {
         if date != self.date {
             self.date = date.to_string();
-            self.today = load(&self.dir, date);
+            self.today = load_for_update(&self.dir, date);
         }
         let mut changed = false;
         for (campaign, total) in counters {
@@ -109,5 +139,18 @@ mod tests {
         flusher.flush("2026-11-25", [("a".to_string(), 3)].into_iter()).unwrap();
         assert_eq!(load(dir.path(), "2026-11-25")["a"], 5);
         assert_eq!(load_all(dir.path()).len(), 2);
+    }
+
+    /// Issue 17, item 20: an empty day file (a crash between an unsynced
+    /// write and its rename) used to reset the day's counts.
+    #[test]
+    fn a_damaged_day_file_is_kept_aside_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(file_for(dir.path(), "2026-11-24"), b"").unwrap();
+        let mut flusher = BidFlusher::new(dir.path(), "2026-11-24");
+        flusher.flush("2026-11-24", [("a".to_string(), 2)].into_iter()).unwrap();
+        assert!(dir.path().join("bids-2026-11-24.json.damaged").exists());
+        assert_eq!(load(dir.path(), "2026-11-24"), DayBids::from([("a".into(), 2)]));
+        assert!(!dir.path().join("bids-2026-11-24.json.tmp").exists());
     }
 }

@@ -116,7 +116,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A chunk that counts how many of its kind are alive.
-    struct Counted(Vec<u8>, Arc<AtomicUsize>, Arc<AtomicUsize>);
+    struct Counted(Vec<u8>, Arc<AtomicUsize>);
 
     impl AsRef<[u8]> for Counted {
         fn as_ref(&self) -> &[u8] {
@@ -139,7 +139,7 @@ mod tests {
             move |_| {
                 let now = alive.fetch_add(1, Ordering::SeqCst) + 1;
                 most.fetch_max(now, Ordering::SeqCst);
-                let chunk = Counted(vec![0; 64 * 1024], alive.clone(), most.clone());
+                let chunk = Counted(vec![0; 64 * 1024], alive.clone());
                 Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(Bytes::from_owner(chunk)))
             }
         });
