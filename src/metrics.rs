@@ -37,10 +37,14 @@ pub enum NoBidReason {
     DataCenter,
     /// Every impression is a private auction without a deal for us.
     PrivateAuction,
+    /// No impression got a bid and at least one had an unusable floor
+    /// (negative, too large, not a number): OpenRTB 3.0 code 2, invalid
+    /// request.
+    InvalidFloor,
 }
 
 impl NoBidReason {
-    pub const ALL: [NoBidReason; 7] = [
+    pub const ALL: [NoBidReason; 8] = [
         NoBidReason::NoMatch,
         NoBidReason::Timeout,
         NoBidReason::Currency,
@@ -48,6 +52,7 @@ impl NoBidReason {
         NoBidReason::NonHuman,
         NoBidReason::DataCenter,
         NoBidReason::PrivateAuction,
+        NoBidReason::InvalidFloor,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +64,7 @@ impl NoBidReason {
             NoBidReason::NonHuman => "non_human",
             NoBidReason::DataCenter => "data_center",
             NoBidReason::PrivateAuction => "private_auction",
+            NoBidReason::InvalidFloor => "invalid_floor",
         }
     }
 
@@ -66,6 +72,7 @@ impl NoBidReason {
     pub fn code(self) -> u32 {
         match self {
             NoBidReason::Timeout => 1,
+            NoBidReason::InvalidFloor => 2,
             NoBidReason::Crawler => 3,
             NoBidReason::NonHuman => 4,
             NoBidReason::DataCenter => 5,

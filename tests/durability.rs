@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bullseye::bidder::{Bidder, Outcome};
-use bullseye::clock::{Clock, ManualClock};
+use bullseye::clock::ManualClock;
 use bullseye::ledger::{EventKind, Ledger, SimulatedDisk, read_all};
 use bullseye::pacing::FrequencyStore;
 use bullseye::tracking::notice::{Tracker, TrackingReply};

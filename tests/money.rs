@@ -235,3 +235,41 @@ async fn unusable_clearing_prices_are_refused_without_using_up_the_billing() {
         .collect();
     assert_eq!(charges, [(EventKind::Bill, 2_500, Some(2_500_000))]);
 }
+
+/// Issue 17, item 6: a floor of 1e13 or -5 was taken for "no floor", and
+/// bids went out against both; a floor of the wrong type rejected the
+/// whole request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_floors_mean_no_bid_for_their_impression() {
+    let (bidder, _clock) = spawn_test_bidder(GENERIC, "u,a\n", "2026-11-24T00:00:00Z").await;
+    for floor in [
+        json!(1e13),
+        json!(-5),
+        json!(-0.000001),
+        json!("0.5"),
+        json!(true),
+        json!({"v": 1}),
+    ] {
+        let mut request = banner_request("u", 0.0, json!({}));
+        request["imp"][0]["bidfloor"] = floor.clone();
+        let (status, _) = bidder.bid_json(&request).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "floor {floor}");
+    }
+    // Two impressions, one with a broken floor: the other still gets its bid.
+    let mut request = banner_request("u", 0.0, json!({}));
+    request["imp"] = json!([
+        {"id": "1", "bidfloor": -5, "banner": {"w": 300, "h": 250}},
+        {"id": "2", "bidfloor": 0.5, "banner": {"w": 300, "h": 250}}
+    ]);
+    let (status, response) = bidder.bid_json(&request).await;
+    assert_eq!(status, StatusCode::OK);
+    let bids = response.unwrap()["seatbid"][0]["bid"].clone();
+    assert_eq!(bids.as_array().unwrap().len(), 1);
+    assert_eq!(bids[0]["impid"], "2");
+    let metrics = bidder.metrics().await;
+    assert_eq!(
+        metric(&metrics, r#"bullseye_no_bids_total{reason="invalid_floor",code="2"}"#),
+        6.0
+    );
+    bidder.stop().await;
+}

@@ -161,11 +161,12 @@ impl Bidder {
         let request = ctx.request;
         let mut scratch = Vec::new();
         let mut choices = Vec::with_capacity(request.imp.len());
-        let mut private_only = true;
+        let (mut private_only, mut invalid_floor) = (true, false);
         for imp in &request.imp {
             match select::select(ctx, world, imp, &self.frequency, &mut scratch) {
                 Ok(choice) => choices.push(choice),
                 Err(select::ImpNoBid::PrivateAuction) => {}
+                Err(select::ImpNoBid::InvalidFloor) => (private_only, invalid_floor) = (false, true),
                 Err(_) => private_only = false,
             }
         }
@@ -175,6 +176,8 @@ impl Bidder {
         if choices.is_empty() {
             return Err(if private_only {
                 NoBidReason::PrivateAuction
+            } else if invalid_floor {
+                NoBidReason::InvalidFloor
             } else {
                 NoBidReason::NoMatch
             });

@@ -14,7 +14,7 @@ use crate::campaigns::targeting::{FilterReason, category_matches, domain_matches
 use crate::live::LiveCampaign;
 use crate::live::World;
 use crate::money::{Currency, Micros};
-use crate::openrtb::{AuctionType, CreativeAttribute, Deal, Imp, MediaType, Text};
+use crate::openrtb::{AuctionType, CreativeAttribute, Deal, Floor, Imp, MediaType, Text};
 use crate::pacing::FrequencyStore;
 
 use super::enrich::BidCtx;
@@ -38,6 +38,8 @@ pub enum ImpNoBid {
     PrivateAuction,
     /// The floor's currency is not in the FX table.
     FloorCurrency,
+    /// The floor is negative, too large for micro-units, or not a number.
+    InvalidFloor,
 }
 
 /// Terms of the auction a campaign is tried in.
@@ -48,16 +50,27 @@ struct Terms<'a> {
 }
 
 /// A wire floor in `currency` (default USD, per OpenRTB), in base micros.
-fn floor_in_base(world: &World, floor: Option<f64>, currency: Option<&str>) -> Option<Micros> {
-    let amount = floor.and_then(Micros::from_wire).unwrap_or(Micros::ZERO);
+/// No floor is zero; a negative one, one too large for micro-units, or one
+/// that is not a number is [`ImpNoBid::InvalidFloor`] (never "no floor");
+/// an unknown currency is [`ImpNoBid::FloorCurrency`].
+fn floor_in_base(world: &World, floor: Option<Floor>, currency: Option<&str>) -> Result<Micros, ImpNoBid> {
+    let amount = match floor {
+        None => return Ok(Micros::ZERO),
+        Some(Floor::Amount(amount)) => Micros::from_wire(amount).ok_or(ImpNoBid::InvalidFloor)?,
+        Some(Floor::Invalid) => return Err(ImpNoBid::InvalidFloor),
+    };
     if amount == Micros::ZERO {
-        return Some(Micros::ZERO);
+        return Ok(Micros::ZERO);
     }
     let currency = match currency.map(str::trim).filter(|c| !c.is_empty()) {
-        Some(code) => Currency::parse(code)?,
+        Some(code) => Currency::parse(code).ok_or(ImpNoBid::FloorCurrency)?,
         None => Currency::USD,
     };
-    world.settings.fx.floor_to_base(amount, currency)
+    world
+        .settings
+        .fx
+        .floor_to_base(amount, currency)
+        .ok_or(ImpNoBid::FloorCurrency)
 }
 
 fn no_overlap(blocked: &[CreativeAttribute], attrs: &[i32]) -> bool {
@@ -253,7 +266,7 @@ fn best_deal_bid<'a>(
             continue;
         }
         let currency = deal.bidfloorcur.as_deref().or(imp.bidfloorcur.as_deref());
-        let Some(floor) = floor_in_base(world, deal.bidfloor, currency) else {
+        let Ok(floor) = floor_in_base(world, deal.bidfloor, currency) else {
             continue;
         };
         let terms = Terms {
@@ -286,7 +299,7 @@ pub fn select<'a>(
     if imp.pmp.as_ref().is_some_and(|p| p.private_auction.0) {
         return Err(ImpNoBid::PrivateAuction);
     }
-    let floor = floor_in_base(world, imp.bidfloor, imp.bidfloorcur.as_deref()).ok_or(ImpNoBid::FloorCurrency)?;
+    let floor = floor_in_base(world, imp.bidfloor, imp.bidfloorcur.as_deref())?;
     let terms = Terms {
         floor,
         auction: ctx.auction,

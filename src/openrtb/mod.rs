@@ -13,4 +13,4 @@ mod text;
 
 pub use request::*;
 pub use response::*;
-pub use text::{Flag, Text};
+pub use text::{Flag, Floor, Text};

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::text::{Flag, Text};
+use super::text::{Flag, Floor, Text};
 
 /// Declares an open integer enumeration: any value parses, known ones are named.
 macro_rules! open_enum {
@@ -89,7 +89,7 @@ pub struct Imp<'a> {
     pub native: Option<Native<'a>>,
     #[serde(borrow)]
     pub pmp: Option<Pmp<'a>>,
-    pub bidfloor: Option<f64>,
+    pub bidfloor: Option<Floor>,
     #[serde(borrow)]
     pub bidfloorcur: Option<Text<'a>>,
     #[serde(default)]
@@ -181,7 +181,7 @@ pub struct Pmp<'a> {
 pub struct Deal<'a> {
     #[serde(borrow)]
     pub id: Option<Text<'a>>,
-    pub bidfloor: Option<f64>,
+    pub bidfloor: Option<Floor>,
     #[serde(borrow)]
     pub bidfloorcur: Option<Text<'a>>,
     pub at: Option<AuctionType>,

@@ -123,3 +123,51 @@ mod tests {
         assert_eq!(set, [true, false, true, true, false, false, true, false]);
     }
 }
+
+/// A floor price as sent (CPM): a number, or something else (a string, a
+/// boolean, an object) that some exchanges send by mistake. A wrong type
+/// does not reject the request; the impression it sits on gets no bid.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Floor {
+    /// A JSON number (finite: JSON has no other).
+    Amount(f64),
+    /// Not a number.
+    #[default]
+    Invalid,
+}
+
+impl<'de> Deserialize<'de> for Floor {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Floor, D::Error> {
+        struct FloorVisitor;
+        impl<'de> Visitor<'de> for FloorVisitor {
+            type Value = Floor;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a floor price")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Floor, E> {
+                Ok(Floor::Amount(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Floor, E> {
+                Ok(Floor::Amount(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Floor, E> {
+                Ok(Floor::Amount(v as f64))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Floor, E> {
+                Ok(Floor::Invalid)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Floor, E> {
+                Ok(Floor::Invalid)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Floor, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Floor::Invalid)
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Floor, A::Error> {
+                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                Ok(Floor::Invalid)
+            }
+        }
+        deserializer.deserialize_any(FloorVisitor)
+    }
+}
