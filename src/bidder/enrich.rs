@@ -174,12 +174,16 @@ fn personal_facts<'a>(
     }
     let Some(u) = &request.user else { return };
     let year = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year() as i64;
-    facts.age = u
-        .yob
-        .map(|yob| year - yob)
-        .filter(|age| (0..=120).contains(age))
-        .map(|age| age as u32);
+    facts.age = u.yob.and_then(|yob| age(year, yob));
     facts.gender = u.gender.as_deref().and_then(Gender::parse);
+}
+
+/// The age a year of birth gives in `year`, if plausible (0 to 120); any
+/// `yob` an exchange sends, however extreme, is handled without overflow.
+fn age(year: i64, yob: i64) -> Option<u32> {
+    year.checked_sub(yob)
+        .filter(|age| (0..=120).contains(age))
+        .map(|age| age as u32)
 }
 
 /// Builds the context, or the reason the whole request gets no bid.
@@ -224,6 +228,17 @@ pub fn enrich<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ages_at_the_extremes_of_yob() {
+        assert_eq!(age(2026, 1990), Some(36));
+        assert_eq!(age(2026, 2026), Some(0));
+        assert_eq!(age(2026, 1906), Some(120));
+        assert_eq!(age(2026, 1905), None);
+        assert_eq!(age(2026, 2027), None);
+        assert_eq!(age(2026, i64::MIN), None, "no overflow");
+        assert_eq!(age(2026, i64::MAX), None);
+    }
 
     #[test]
     fn hosts_from_page_urls() {

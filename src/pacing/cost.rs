@@ -16,13 +16,21 @@ pub fn impression_cost(cpm: Micros) -> Micros {
 /// proportion to the bid (`bid_value` base, `bid_price` response
 /// currency), per impression, rounded down.
 pub fn cpm_charge(clearing: Micros, bid_value: Micros, bid_price: Micros) -> Micros {
-    clearing.mul_div_floor(bid_value.0, bid_price.0 * 1000)
+    if bid_price.0 <= 0 {
+        return Micros::ZERO;
+    }
+    // In 128 bits: `bid_price × 1000` alone can overflow 64.
+    let charge = clearing.0 as i128 * bid_value.0 as i128 / (bid_price.0 as i128 * 1000);
+    Micros(charge.clamp(0, i64::MAX as i128) as i64)
 }
 
 /// A CPC campaign's charge for a billable click: `max_cpc × clearing / bid`
 /// (never above the max CPC; the advertiser shares the auction discount).
 pub fn cpc_charge(max_cpc: Micros, clearing: Micros, bid_price: Micros) -> Micros {
-    max_cpc.mul_div_floor(clearing.0.min(bid_price.0), bid_price.0)
+    if bid_price.0 <= 0 {
+        return Micros::ZERO;
+    }
+    max_cpc.mul_div_floor(clearing.0.clamp(0, bid_price.0), bid_price.0)
 }
 
 #[cfg(test)]
@@ -50,5 +58,21 @@ mod tests {
             Micros(800_000),
             "never above max CPC"
         );
+    }
+
+    /// Issue 17, item 7: `bid_price × 1000` overflowed in the charge.
+    #[test]
+    fn formulas_at_the_extremes() {
+        let max = Micros(i64::MAX);
+        assert_eq!(cpm_charge(max, max, max), Micros(i64::MAX / 1000));
+        assert_eq!(cpm_charge(Micros(1), Micros(1), max), Micros::ZERO);
+        assert_eq!(
+            cpm_charge(max, Micros(1), Micros(0)),
+            Micros::ZERO,
+            "no division by zero"
+        );
+        assert_eq!(cpc_charge(max, max, max), max);
+        assert_eq!(cpc_charge(max, Micros(1), Micros(0)), Micros::ZERO);
+        assert_eq!(impression_cost(max), Micros(i64::MAX / 1000 + 1));
     }
 }
