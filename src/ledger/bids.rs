@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 /// Bids per campaign on one day.
 pub type DayBids = BTreeMap<String, u64>;
 
-pub fn file_for(dir: &Path, date: &str) -> PathBuf {
+fn file_for(dir: &Path, date: &str) -> PathBuf {
     dir.join(format!("bids-{date}.json"))
 }
 
-pub fn load(dir: &Path, date: &str) -> DayBids {
+fn load(dir: &Path, date: &str) -> DayBids {
     std::fs::read(file_for(dir, date))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -35,7 +35,8 @@ pub fn load_all(dir: &Path) -> BTreeMap<String, DayBids> {
     days
 }
 
-pub fn store(dir: &Path, date: &str, bids: &DayBids) -> std::io::Result<()> {
+/// Folds cumulative per-campaign counters into per-day files.
+fn store(dir: &Path, date: &str, bids: &DayBids) -> std::io::Result<()> {
     let path = file_for(dir, date);
     let temporary = path.with_extension("json.tmp");
     std::fs::write(&temporary, serde_json::to_vec_pretty(bids).unwrap_or_default())?;
@@ -52,6 +53,7 @@ pub struct BidFlusher {
 }
 
 impl BidFlusher {
+    /// A flusher adding to `date`'s file (`YYYY-MM-DD`, UTC) in `dir`, from what it already holds.
     pub fn new(dir: &Path, date: &str) -> BidFlusher {
         BidFlusher {
             dir: dir.to_path_buf(),
