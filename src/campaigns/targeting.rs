@@ -224,7 +224,7 @@ pub struct Targeting {
     pub regions: Vec<String>,
     /// City names (`geo.city`), any case.
     pub cities: Vec<String>,
-    /// Circles around points; the device must report a location inside one.
+    /// Circles around points; the request must report a location inside one.
     pub circles: Vec<GeoCircle>,
     /// Age range, years, inclusive; requests without a year of birth do not match.
     pub age: Option<(u32, u32)>,

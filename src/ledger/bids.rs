@@ -35,7 +35,7 @@ pub fn load_all(dir: &Path) -> BTreeMap<String, DayBids> {
     days
 }
 
-/// Folds cumulative per-campaign counters into per-day files.
+/// Writes one day's counts (to a temporary file, then renamed into place).
 fn store(dir: &Path, date: &str, bids: &DayBids) -> std::io::Result<()> {
     let path = file_for(dir, date);
     let temporary = path.with_extension("json.tmp");

@@ -37,7 +37,7 @@ pub struct DayCount {
 }
 
 impl DayCount {
-    /// Counts one on local day `day`; a later day restarts the count, an earlier one is ignored.
+    /// Adds one for local day `day`; a later day restarts the count, an earlier one is ignored.
     pub fn add(&self, day: i64) {
         let current = self.day.load(Ordering::Acquire);
         if day > current

@@ -300,7 +300,7 @@ pub struct Publisher<'a> {
     /// Publisher id at the exchange.
     #[serde(borrow)]
     pub id: Option<Text<'a>>,
-    /// Publisher's domain; a targeting domain of the request.
+    /// Publisher's domain; for sites, a targeting domain of the request.
     #[serde(borrow)]
     pub domain: Option<Text<'a>>,
 }
