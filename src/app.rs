@@ -30,10 +30,13 @@ use crate::tracking::notice::{NOTICE_WINDOW_SECS, Tracker};
 
 /// What an application is built from.
 pub struct AppOptions {
+    /// Directory of the TOML config files.
     pub config_dir: PathBuf,
+    /// Directory of the billing ledger and `overrides.json`; created if missing.
     pub data_dir: PathBuf,
     /// Overrides the config's audience snapshot path.
     pub segments: Option<PathBuf>,
+    /// The time of day, for everything the application does.
     pub clock: Arc<dyn Clock>,
     /// The base of tracking URLs when the config sets no `public_url`.
     pub listen_url: String,
@@ -42,19 +45,30 @@ pub struct AppOptions {
 /// Why an application could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// The config is invalid (every problem listed).
     #[error(transparent)]
     Config(#[from] ConfigErrors),
+    /// The audience snapshot cannot be served.
     #[error("audience snapshot: {0}")]
     Snapshot(#[from] SnapshotError),
+    /// The data directory (or a file in it) could not be created or read.
     #[error("cannot create data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        /// The directory or file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The billing ledger cannot be opened or is corrupt.
     #[error("billing ledger: {0}")]
     Ledger(#[from] LedgerError),
 }
 
 /// Shared by every connection.
 pub struct App {
+    /// The bid path.
     pub bidder: Bidder,
+    /// The tracking path (notices, pixels, clicks, conversions) and its ledger.
     pub tracker: Tracker,
     /// Folds bid counters into the per-day files. Locked only by the
     /// flusher task and at shutdown.

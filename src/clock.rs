@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use jiff::Timestamp;
 
+/// The source of the time of day; the only one the crate reads.
 pub trait Clock: Send + Sync + 'static {
+    /// The current time.
     fn now(&self) -> Timestamp;
 }
 
@@ -31,16 +33,19 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// A clock stopped at `at`.
     pub fn new(at: Timestamp) -> ManualClock {
         ManualClock {
             micros: AtomicI64::new(at.as_microsecond()),
         }
     }
 
+    /// Moves the clock to `at` (forwards or backwards).
     pub fn set(&self, at: Timestamp) {
         self.micros.store(at.as_microsecond(), Ordering::Relaxed);
     }
 
+    /// Moves the clock forwards by `by` (microsecond resolution).
     pub fn advance(&self, by: std::time::Duration) {
         self.micros.fetch_add(by.as_micros() as i64, Ordering::Relaxed);
     }

@@ -43,6 +43,7 @@ pub mod audience;
 pub mod bidder;
 pub mod campaigns;
 pub mod clock;
+#[allow(missing_docs)] // documented after the config rework
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -54,6 +55,7 @@ pub mod openrtb;
 pub mod pacing;
 pub mod reload;
 pub mod server;
+#[allow(missing_docs)] // documented after the config rework
 pub mod settings;
 pub mod signing;
 pub mod tracking;

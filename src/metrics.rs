@@ -44,6 +44,7 @@ pub enum NoBidReason {
 }
 
 impl NoBidReason {
+    /// Every reason, in declaration order (`reason as usize` indexes it).
     pub const ALL: [NoBidReason; 8] = [
         NoBidReason::NoMatch,
         NoBidReason::Timeout,
@@ -55,6 +56,7 @@ impl NoBidReason {
         NoBidReason::InvalidFloor,
     ];
 
+    /// Snake-case name, the `reason` label of `bullseye_no_bids_total`.
     pub fn as_str(self) -> &'static str {
         match self {
             NoBidReason::NoMatch => "no_match",
@@ -88,13 +90,13 @@ struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ExchangeLabel {
-    pub exchange: String,
+struct ExchangeLabel {
+    exchange: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StatusLabel {
-    pub status: u16,
+struct StatusLabel {
+    status: u16,
 }
 
 /// A fixed-bucket histogram of durations, lock-free; clones share counts.
@@ -102,7 +104,7 @@ pub struct StatusLabel {
 pub struct LatencyHistogram(Arc<HistogramInner>);
 
 #[derive(Debug)]
-pub struct HistogramInner {
+struct HistogramInner {
     bounds: &'static [f64],
     buckets: Vec<AtomicU64>,
     count: AtomicU64,
@@ -126,6 +128,7 @@ impl Default for HistogramInner {
 }
 
 impl LatencyHistogram {
+    /// Counts one duration in its bucket.
     pub fn observe(&self, elapsed: Duration) {
         let h = &self.0;
         let seconds = elapsed.as_secs_f64();
@@ -169,17 +172,26 @@ impl EncodeMetric for LatencyHistogram {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    pub requests: Family<ExchangeLabel, Counter>,
+    requests: Family<ExchangeLabel, Counter>,
+    /// Bids made, one per impression bid on (test requests included).
     pub bids: Counter,
     no_bids: Vec<Counter>,
-    pub responses: Family<StatusLabel, Counter>,
+    responses: Family<StatusLabel, Counter>,
+    /// Time from request headers to response, bid requests only.
     pub bid_latency: LatencyHistogram,
+    /// Configuration reloads applied.
     pub config_reloads: Counter,
+    /// Configuration reloads rejected (the old world kept serving).
     pub config_reload_failures: Counter,
+    /// Audience snapshots swapped in.
     pub snapshot_swaps: Counter,
+    /// Audience snapshots rejected (the old snapshot kept serving).
     pub snapshot_failures: Counter,
+    /// Users in the current audience snapshot.
     pub audience_users: Gauge,
+    /// Tracking requests with a forged or malformed URL.
     pub tracking_rejected: Counter,
+    /// Impression pixels served.
     pub impressions: Counter,
     ledger_healthy: Gauge,
     ledger_write_failures: Counter,
@@ -294,6 +306,7 @@ impl Metrics {
         }
     }
 
+    /// Counts a connection refused at `max_connections`, and its 503 response.
     pub fn connection_refused(&self) {
         self.connections_refused.inc();
         self.response(503);
@@ -307,10 +320,12 @@ impl Metrics {
             .fetch_max(write_failures, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Counts a bid request answered with no bid, by reason.
     pub fn no_bid(&self, reason: NoBidReason) {
         self.no_bids[reason as usize].inc();
     }
 
+    /// Counts an HTTP response by status code.
     pub fn response(&self, status: u16) {
         // The handle is looked up once per status code, then kept: the
         // request path increments an atomic and takes no lock.

@@ -20,17 +20,22 @@ pub const ONE: i64 = 1_000_000;
 /// Why a money amount could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MoneyError {
+    /// Not a decimal number.
     #[error("not a decimal amount: {0:?}")]
     Syntax(String),
+    /// More digits after the point than micro-units hold.
     #[error("more than 6 decimal places: {0:?}")]
     TooPrecise(String),
+    /// Too large for an `i64` of micros.
     #[error("amount out of range: {0:?}")]
     Range(String),
+    /// Negative where only amounts of zero or more make sense.
     #[error("amount must not be negative: {0:?}")]
     Negative(String),
 }
 
 impl Micros {
+    /// No money.
     pub const ZERO: Micros = Micros(0);
 
     /// Parses a decimal string such as `"2.50"` exactly (no float involved).
@@ -90,10 +95,12 @@ impl Micros {
         self.0 as f64 / ONE as f64
     }
 
+    /// Sum, held at `i64::MAX` micros instead of overflowing.
     pub fn saturating_add(self, other: Micros) -> Micros {
         Micros(self.0.saturating_add(other.0))
     }
 
+    /// Difference, held at the `i64` bounds instead of overflowing (it may be negative).
     pub fn saturating_sub(self, other: Micros) -> Micros {
         Micros(self.0.saturating_sub(other.0))
     }
@@ -165,6 +172,7 @@ impl serde::Serialize for Micros {
 pub struct Currency([u8; 3]);
 
 impl Currency {
+    /// US dollar, the OpenRTB default currency.
     pub const USD: Currency = Currency(*b"USD");
 
     /// Upper-cases and checks the code's shape (three ASCII letters).
@@ -180,6 +188,7 @@ impl Currency {
         ]))
     }
 
+    /// The three upper-case letters.
     pub fn as_str(&self) -> &str {
         // Only ASCII letters are ever stored.
         std::str::from_utf8(&self.0).unwrap_or("XXX")
@@ -207,10 +216,12 @@ pub struct FxTable {
 }
 
 impl FxTable {
+    /// A table over `base` with `rates`: the value of one unit of each currency in base micros.
     pub fn new(base: Currency, rates: Vec<(Currency, Micros)>) -> FxTable {
         FxTable { base, rates }
     }
 
+    /// The bidder's base currency, in which budgets, bids and spend are kept.
     pub fn base(&self) -> Currency {
         self.base
     }
@@ -222,6 +233,7 @@ impl FxTable {
         self.rates.iter().find(|(c, _)| *c == currency).map(|(_, r)| r.0)
     }
 
+    /// True when amounts in `currency` can be converted (the base or a listed rate).
     pub fn knows(&self, currency: Currency) -> bool {
         self.rate(currency).is_some()
     }

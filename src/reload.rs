@@ -25,13 +25,18 @@ use crate::metrics::Metrics;
 /// Why an advertiser change could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
+    /// `overrides.json` could not be written; the change was not applied.
     #[error("cannot write overrides: {0}")]
     Overrides(std::io::Error),
+    /// The config (with the change) is invalid: the world is not replaced, but
+    /// the change is already saved in `overrides.json`.
     #[error(transparent)]
     Config(ConfigErrors),
 }
 
+/// Rebuilds and publishes the campaign world and the audience snapshot, from the watcher and the admin API.
 pub struct Reloader {
+    /// Directory of the TOML config files.
     pub config_dir: PathBuf,
     /// Where `overrides.json` lives.
     pub data_dir: PathBuf,
@@ -41,12 +46,17 @@ pub struct Reloader {
     pub last_config: std::sync::Mutex<Option<config::Config>>,
     /// `--segments`: overrides the config's snapshot path.
     pub segments_override: Option<PathBuf>,
+    /// Where new worlds are published.
     pub world: Arc<ArcSwap<World>>,
+    /// Where new snapshots are published.
     pub audience: Arc<AudienceStore>,
+    /// Live campaign states by id, which new worlds are built over.
     pub registry: Arc<LiveStates>,
+    /// Reload counters.
     pub metrics: Arc<Metrics>,
     /// Control changes are shared with other nodes through it.
     pub shared: Arc<dyn SharedState>,
+    /// The time of day (overlay reconciliation, control changes).
     pub clock: Arc<dyn Clock>,
 }
 
@@ -124,6 +134,7 @@ impl Reloader {
         self.reload_config().map_err(ReloadError::Config)
     }
 
+    /// The snapshot file to serve: `--segments` if given, else the config's; `None` means an empty audience.
     pub fn snapshot_path(&self) -> Option<PathBuf> {
         self.segments_override
             .clone()

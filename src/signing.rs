@@ -23,6 +23,7 @@ const SIGNATURE_BYTES: usize = 16;
 /// The price macro exchanges replace with the clearing price.
 pub const AUCTION_PRICE_MACRO: &str = "${AUCTION_PRICE}";
 
+/// A tracking event, one URL each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Event {
     /// Win notice (`nurl`).
@@ -36,6 +37,7 @@ pub enum Event {
 }
 
 impl Event {
+    /// The event's path segment: `/t/{path}`.
     pub fn path(self) -> &'static str {
         match self {
             Event::Win => "win",
@@ -45,6 +47,7 @@ impl Event {
         }
     }
 
+    /// The event of a path segment; `None` for an unknown one.
     pub fn from_path(path: &str) -> Option<Event> {
         match path {
             "win" => Some(Event::Win),
@@ -60,14 +63,19 @@ impl Event {
     }
 }
 
+/// Why a tracking URL is refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TrackingError {
+    /// The path names no tracking event.
     #[error("unknown tracking event")]
     UnknownEvent,
+    /// The query has no well-formed signature, or a field cannot be read.
     #[error("missing or malformed signature")]
     Malformed,
+    /// The signature matches neither the current nor the previous key.
     #[error("signature does not match")]
     BadSignature,
+    /// The signed payload lacks a field (the URL format changed or was forged).
     #[error("signed payload is missing field {0}")]
     MissingField(&'static str),
 }
@@ -75,21 +83,29 @@ pub enum TrackingError {
 /// What a bid's tracking URLs carry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BidToken {
+    /// Bid id (`bid.id`): the key for deduplicating the bid's events.
     pub bid_id: String,
+    /// The bid request's id.
     pub request_id: String,
+    /// The impression's id.
     pub imp_id: String,
+    /// Campaign id.
     pub campaign: String,
+    /// Creative id.
     pub creative: String,
+    /// Name of the exchange the bid went to.
     pub exchange: String,
     /// Bid price in the response currency (CPM micros).
     pub bid_price: Micros,
     /// The same bid in the base currency (CPM micros).
     pub bid_value: Micros,
+    /// Response currency (ISO 4217), the currency of `bid_price` and the clearing price.
     pub currency: String,
     /// Unix seconds at bid time.
     pub issued_at: i64,
     /// The user's key (0 when unknown).
     pub user: u64,
+    /// The bid came from a test request: its events are never billed.
     pub test: bool,
 }
 
@@ -250,12 +266,16 @@ pub struct Signer {
 /// the exchange substituted (raw text, validated by the caller).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Verified {
+    /// Which URL was called.
     pub event: Event,
+    /// The bid's facts, as signed.
     pub token: BidToken,
+    /// Raw value of the `price` parameter (win and billing notices only); `None` when absent.
     pub price: Option<String>,
 }
 
 impl Signer {
+    /// A signer with the `key` to sign and verify with, and the `previous` key still accepted during a rotation.
     pub fn new(key: &[u8], previous: Option<&[u8]>) -> Signer {
         let mac = |key: &[u8]| HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
         Signer {

@@ -20,8 +20,11 @@ use super::user_key;
 /// One rejected input line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadLine {
+    /// Input file the line is in.
     pub file: String,
+    /// Line number, from 1.
     pub line: usize,
+    /// Why the line was rejected.
     pub reason: String,
 }
 
@@ -31,11 +34,16 @@ impl std::fmt::Display for BadLine {
     }
 }
 
+/// What a snapshot build read and wrote.
 #[derive(Debug, Default)]
 pub struct BuildReport {
+    /// Input lines read, over all inputs (blank, comment and header lines included).
     pub lines: usize,
+    /// Users in the snapshot.
     pub users: usize,
+    /// Segments in the snapshot, ancestors included.
     pub segments: usize,
+    /// Size of the snapshot file, bytes.
     pub bytes: usize,
     /// How many lines were rejected.
     pub bad: usize,
@@ -81,17 +89,35 @@ impl Progress {
     }
 }
 
+/// Why a snapshot build failed; no file was written.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// An input could not be read.
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: io::Error },
+    Read {
+        /// The input file.
+        path: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The snapshot could not be written.
     #[error("cannot write {path}: {source}")]
-    Write { path: String, source: io::Error },
+    Write {
+        /// The output file.
+        path: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// More lines were bad than the build allows.
     #[error("{bad} of {lines} lines rejected, over the allowed {allowed}; first: {first}")]
     TooManyBadLines {
+        /// Lines rejected.
         bad: usize,
+        /// Lines read.
         lines: usize,
+        /// Most bad lines allowed (`max_bad_fraction` of `lines`).
         allowed: usize,
+        /// The first line rejected.
         first: BadLine,
     },
 }

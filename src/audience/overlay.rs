@@ -38,20 +38,25 @@ impl UserChanges {
     }
 }
 
+/// Why an overlay change was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OverlayError {
+    /// The overlay holds its maximum of users (the number) and this user is not one of them.
     #[error("the overlay holds its maximum of {0} users; try again after the next snapshot")]
     Full(usize),
+    /// A segment path is invalid (the reason).
     #[error("{0}")]
     Path(String),
 }
 
+/// Segment changes per user, merged with the snapshot at lookup; bounded in users, in memory only.
 pub struct Overlay {
     users: papaya::HashMap<u64, Arc<UserChanges>, foldhash::fast::RandomState>,
     max_users: usize,
 }
 
 impl Overlay {
+    /// An empty overlay holding at most `max_users` users.
     pub fn new(max_users: usize) -> Overlay {
         Overlay {
             users: papaya::HashMap::builder().hasher(Default::default()).build(),
@@ -59,10 +64,12 @@ impl Overlay {
         }
     }
 
+    /// Users with changes (expired ones included until the next reconciliation).
     pub fn len(&self) -> usize {
         self.users.len()
     }
 
+    /// True when no user has changes: lookups can skip the merge.
     pub fn is_empty(&self) -> bool {
         self.users.is_empty()
     }

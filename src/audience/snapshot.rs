@@ -51,18 +51,30 @@ const HEADER_LEN: usize = 64;
 const SEGMENT_ENTRY_LEN: usize = 24;
 const ROOT: u32 = u32::MAX;
 
+/// Why a snapshot file cannot be served.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
+    /// The file could not be opened, read or mapped.
     #[error("cannot read snapshot {path}: {source}")]
-    Io { path: String, source: io::Error },
+    Io {
+        /// The snapshot file.
+        path: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The file does not start with the snapshot magic.
     #[error("not an audience snapshot (bad magic)")]
     BadMagic,
+    /// A format version this build cannot read (the number).
     #[error("unsupported snapshot version {0}")]
     Version(u32),
+    /// The file is shorter than its header says, or a section length is wrong (which).
     #[error("snapshot is truncated or has a bad section length ({0})")]
     Truncated(&'static str),
+    /// The checksum does not match: the file is corrupt.
     #[error("snapshot checksum mismatch: the file is corrupt")]
     Checksum,
+    /// The sections contradict each other (what).
     #[error("snapshot is inconsistent: {0}")]
     Inconsistent(&'static str),
 }
@@ -164,10 +176,12 @@ pub struct UserSegments<'s> {
 }
 
 impl<'s> UserSegments<'s> {
+    /// Number of segments the user holds directly (ancestors not counted).
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// True when the user holds no segment.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -341,14 +355,17 @@ impl Snapshot {
         Ok(())
     }
 
+    /// Users in the snapshot.
     pub fn user_count(&self) -> usize {
         self.layout.user_count
     }
 
+    /// Segments in the dictionary, ancestors included.
     pub fn segment_count(&self) -> usize {
         self.layout.segment_count
     }
 
+    /// Size of the snapshot image, bytes.
     pub fn byte_len(&self) -> usize {
         self.layout.total
     }
@@ -559,6 +576,7 @@ impl Default for SnapshotWriter {
 }
 
 impl SnapshotWriter {
+    /// An empty writer.
     pub fn new() -> SnapshotWriter {
         SnapshotWriter::default()
     }
@@ -577,10 +595,12 @@ impl SnapshotWriter {
         index
     }
 
+    /// Puts the user with key `user_key` in the segment at `segment` (an index from [`SnapshotWriter::segment`]).
     pub fn add(&mut self, user_key: u64, segment: u32) {
         self.memberships.push(user_key, segment);
     }
 
+    /// Segments registered so far, ancestors included.
     pub fn segment_count(&self) -> usize {
         self.segments.len()
     }

@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 use super::overlay::Overlay;
 use super::snapshot::{Snapshot, SnapshotError};
 
+/// The audience the bid path reads: the current snapshot, swapped whole, and the real-time overlay.
 pub struct AudienceStore {
     current: ArcSwap<Snapshot>,
     /// Real-time segment changes, merged at lookup.
@@ -24,6 +25,7 @@ pub struct AudienceStore {
 pub const OVERLAY_MAX_USERS: usize = 1_000_000;
 
 impl AudienceStore {
+    /// A store serving `snapshot`, with an empty overlay of at most [`OVERLAY_MAX_USERS`] users.
     pub fn new(snapshot: Snapshot) -> AudienceStore {
         AudienceStore {
             current: ArcSwap::from_pointee(snapshot),
@@ -39,6 +41,7 @@ impl AudienceStore {
         }))
     }
 
+    /// The current snapshot, counted: for holding beyond a synchronous scope (a reload waits until it is dropped).
     pub fn current(&self) -> Arc<Snapshot> {
         self.current.load_full()
     }

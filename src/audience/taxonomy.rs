@@ -17,14 +17,19 @@ pub struct SegmentKey(pub u64);
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SegmentPath(String);
 
+/// Why a segment path is invalid.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PathError {
+    /// Nothing but whitespace.
     #[error("empty segment path")]
     Empty,
+    /// Two slashes in a row, or a slash at either end.
     #[error("segment path {0:?} has an empty level")]
     EmptyLevel(String),
+    /// More than [`MAX_DEPTH`] levels.
     #[error("segment path {0:?} is deeper than {MAX_DEPTH} levels")]
     TooDeep(String),
+    /// A character outside lower-case letters, digits and `_ . : - +`.
     #[error("segment path {0:?} contains a character outside [a-z0-9_.:-]")]
     BadCharacter(String),
 }
@@ -54,10 +59,12 @@ impl SegmentPath {
         Ok(SegmentPath(text))
     }
 
+    /// The normalised path text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// The path's stable key (xxh3 of its text).
     pub fn key(&self) -> SegmentKey {
         SegmentKey(xxhash_rust::xxh3::xxh3_64(self.0.as_bytes()))
     }

@@ -10,20 +10,28 @@ use crate::openrtb::BidRequest;
 /// Why a body is not a bid request; answered with 400 and this text.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
+    /// The body is not UTF-8.
     #[error("body is not valid UTF-8")]
     Utf8,
+    /// The body is not JSON, or a field the bidder reads has the wrong type (serde's message).
     #[error("invalid JSON: {0}")]
     Json(String),
+    /// `id` is absent or blank.
     #[error("missing request id")]
     MissingId,
+    /// `imp` is absent or empty.
     #[error("request has no impressions")]
     NoImpressions,
+    /// The impression at this position (from 0) has no id.
     #[error("impression {0} has no id")]
     ImpMissingId(usize),
+    /// The impression with this id offers no media object.
     #[error("impression {0:?} has no banner, video, audio or native object")]
     ImpNoMedia(String),
+    /// Two impressions share this id.
     #[error("duplicate impression id {0:?}")]
     DuplicateImpId(String),
+    /// Arrays and objects nest deeper than [`MAX_DEPTH`].
     #[error("JSON nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
 }
@@ -63,6 +71,7 @@ fn nesting_within(body: &[u8], max: usize) -> bool {
     true
 }
 
+/// Stage 1: parses and validates a request body, borrowing from it.
 pub fn decode(body: &[u8]) -> Result<BidRequest<'_>, DecodeError> {
     // from_str after one UTF-8 check is ~2× faster than from_slice.
     let text = std::str::from_utf8(body).map_err(|_| DecodeError::Utf8)?;

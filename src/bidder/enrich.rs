@@ -26,21 +26,31 @@ use super::traffic;
 /// overlay.
 #[derive(Clone, Copy)]
 pub struct Audience<'s> {
+    /// The current audience snapshot.
     pub snapshot: &'s Snapshot,
+    /// The real-time overlay, merged with the snapshot at lookup.
     pub overlay: &'s Overlay,
 }
 
 /// Everything the later stages know about one bid request.
 pub struct BidCtx<'a> {
+    /// The decoded request.
     pub request: &'a BidRequest<'a>,
+    /// Settings of the exchange the request came from.
     pub exchange: &'a Exchange,
+    /// Index of that exchange in the settings.
     pub exchange_id: ExchangeId,
+    /// When the request is handled (one reading of the clock).
     pub now: Timestamp,
+    /// Auction type of the request (`at`, second price when absent).
     pub auction: AuctionType,
     /// Response currency.
     pub currency: Currency,
+    /// The user's key ([`crate::audience::user_key`]); `None` when unknown or when privacy forbids recognising them.
     pub user_key: Option<u64>,
+    /// Why personal data may not be used; `None` when it may.
     pub restriction: Option<Restriction>,
+    /// What targeting tests.
     pub facts: RequestFacts<'a>,
     /// Per world time zone: (local day, hour of week), computed on first use.
     local_time: Vec<Cell<Option<(i64, usize)>>>,

@@ -70,21 +70,31 @@ fn deadline(
 pub enum Outcome {
     /// A BidResponse body with `bids` bids.
     Bid {
+        /// The BidResponse JSON.
         body: Vec<u8>,
+        /// Number of bids in it, one per impression bid on.
         bids: usize,
     },
+    /// No bid (answered 204).
     NoBid(NoBidReason),
+    /// Not a usable bid request (answered 400).
     Invalid(DecodeError),
+    /// The path names an exchange the settings do not know (answered 404).
     UnknownExchange,
 }
 
 /// The shared state of the bid path. Everything in it is immutable behind
 /// an `ArcSwap`, atomic, or a lock-free map.
 pub struct Bidder {
+    /// The campaign world: campaigns, index, settings and signer.
     pub world: Arc<ArcSwap<World>>,
+    /// Audience snapshot and overlay.
     pub audience: Arc<AudienceStore>,
+    /// Frequency counts, shared with the tracker.
     pub frequency: Arc<FrequencyStore>,
+    /// The time of day.
     pub clock: Arc<dyn Clock>,
+    /// Where outcomes are counted.
     pub metrics: Arc<Metrics>,
     /// Tracking base URL when the config sets no `public_url`.
     pub listen_url: String,

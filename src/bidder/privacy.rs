@@ -16,10 +16,15 @@ use crate::openrtb::{BidRequest, RegsExt, UserExt, decode_ext};
 /// Why personal data may not be used (the first reason found).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Restriction {
+    /// `regs.coppa` is set.
     Coppa,
+    /// GDPR applies and the TCF string does not grant the purposes (or our vendor).
     GdprNoConsent,
+    /// The US Privacy string opts out of sale.
     UsPrivacyOptOut,
+    /// A GPP string opts out (or has a US state section that is not decoded).
     GppOptOut,
+    /// `device.lmt` or `device.dnt` is set.
     LimitAdTracking,
 }
 

@@ -23,9 +23,13 @@ use super::price::bid_price;
 /// The winner for one impression.
 #[derive(Debug)]
 pub struct Choice<'a> {
+    /// The impression bid on.
     pub imp: &'a Imp<'a>,
+    /// The campaign's rank in the world's index.
     pub rank: u32,
+    /// Index of the chosen creative in the campaign's creatives.
     pub creative: usize,
+    /// The deal bid in; `None` for the open auction.
     pub deal_id: Option<&'a str>,
     /// Bid price, CPM, base currency.
     pub price: Micros,
@@ -34,7 +38,9 @@ pub struct Choice<'a> {
 /// Why an impression got no bid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ImpNoBid {
+    /// No campaign was eligible.
     NoMatch,
+    /// A private auction without an eligible deal campaign.
     PrivateAuction,
     /// The floor's currency is not in the FX table.
     FloorCurrency,

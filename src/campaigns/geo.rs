@@ -6,12 +6,16 @@ const EARTH_RADIUS_KM: f64 = 6371.0088;
 /// A circle on the map: centre and radius in kilometres.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GeoCircle {
+    /// Centre latitude, degrees.
     pub lat: f64,
+    /// Centre longitude, degrees.
     pub lon: f64,
+    /// Radius, kilometres.
     pub radius_km: f64,
 }
 
 impl GeoCircle {
+    /// True when the point (degrees) lies within the circle.
     pub fn contains(&self, lat: f64, lon: f64) -> bool {
         haversine_km(self.lat, self.lon, lat, lon) <= self.radius_km
     }

@@ -69,6 +69,7 @@ pub fn value_cpm(campaign: &Campaign, rates: &impl LearnedRates) -> Micros {
 /// carries it so that the bid path reaches it in one step.
 #[derive(Debug)]
 pub struct CompiledCampaign<S> {
+    /// The validated campaign.
     pub campaign: Campaign,
     /// Stable hash of the id (frequency-cap key).
     pub key: u64,
@@ -89,9 +90,11 @@ pub struct CompiledCampaign<S> {
 /// Every campaign compiled, ranked and indexed, with the settings it was
 /// validated against: immutable, built off the hot path.
 pub struct CampaignIndex<S> {
+    /// The settings the campaigns were validated against.
     pub settings: Settings,
     /// In rank order: best static value first.
     pub campaigns: Vec<CompiledCampaign<S>>,
+    /// The distinct time zones of the campaigns; [`CompiledCampaign::tz`] indexes it.
     pub time_zones: Vec<TimeZone>,
     banner_by_size: HashMap<(i64, i64), Vec<u32>>,
     by_media: [Vec<u32>; 4],
@@ -198,10 +201,12 @@ impl<S> CampaignIndex<S> {
         }
     }
 
+    /// The campaign at `rank`; panics when out of range (ranks come from this index).
     pub fn campaign(&self, rank: u32) -> &CompiledCampaign<S> {
         &self.campaigns[rank as usize]
     }
 
+    /// The campaign with this id, active or paused; `None` when it is not in the config.
     pub fn campaign_by_id(&self, id: &str) -> Option<&CompiledCampaign<S>> {
         self.by_id.get(id).map(|&rank| self.campaign(rank))
     }
@@ -223,6 +228,7 @@ impl<S> CampaignIndex<S> {
         self.by_segment.get(&key).map_or(&[], Vec::as_slice)
     }
 
+    /// True when some active campaign requires a segment, so selection must look the user's segments up.
     pub fn has_segment_targeting(&self) -> bool {
         !self.by_segment.is_empty()
     }
@@ -239,6 +245,7 @@ pub struct MergedRanks<'a> {
 }
 
 impl<'a> MergedRanks<'a> {
+    /// Merges `lists`, each in ascending rank order.
     pub fn new(lists: Vec<&'a [u32]>) -> MergedRanks<'a> {
         MergedRanks { lists }
     }

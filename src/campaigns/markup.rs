@@ -14,7 +14,9 @@ use serde_json::value::RawValue;
 use super::model::{Creative, Markup};
 use crate::openrtb::MediaType;
 
+/// Macro that inline markup may carry where the signed click URL goes.
 pub const CLICK_MACRO: &str = "{{CLICK_URL}}";
+/// Macro that inline markup may carry where the signed impression-pixel URL goes.
 pub const IMPRESSION_MACRO: &str = "{{IMPRESSION_URL}}";
 
 /// Escapes a URL for an HTML attribute value.
@@ -105,6 +107,7 @@ const CLICK_SLOT: &str = "\u{1}";
 const IMPRESSION_SLOT: &str = "\u{2}";
 
 impl Template {
+    /// Compiles the creative's markup, with slots for the two tracking URLs.
     pub fn new(creative: &Creative) -> Template {
         let html = matches!(
             (&creative.markup, creative.media),

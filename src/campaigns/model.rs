@@ -8,13 +8,17 @@ use crate::openrtb::MediaType;
 
 use super::targeting::Targeting;
 
+/// Whether a campaign may bid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Bids when its other rules allow.
     Active,
+    /// Never bids; left out of the selection index.
     Paused,
 }
 
+/// What the advertiser pays for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Pricing {
@@ -24,6 +28,7 @@ pub enum Pricing {
     Cpc,
 }
 
+/// How a campaign spends its daily budget over the day.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PacingMode {
@@ -36,10 +41,14 @@ pub enum PacingMode {
 /// Parts per million, for rates such as a predicted click-through rate.
 pub type Ppm = u32;
 
+/// A validated campaign, as configured (with admin overrides applied).
 #[derive(Clone, Debug)]
 pub struct Campaign {
+    /// Campaign id, unique in the config; key of its live state and ledger records.
     pub id: String,
+    /// Advertiser name, for reports and the admin API.
     pub advertiser: String,
+    /// Advertiser domains, sent as `adomain` and checked against `badv`.
     pub adomain: Vec<String>,
     /// IAB content categories of the campaign's ads.
     pub cat: Vec<String>,
@@ -47,23 +56,33 @@ pub struct Campaign {
     pub bundle: Option<String>,
     /// Buyer seat; `None` means the exchange's seat.
     pub seat: Option<String>,
+    /// Paused campaigns never bid (set in config or through the admin API).
     pub status: Status,
+    /// What the advertiser pays for; decides how `max_bid` reads.
     pub pricing: Pricing,
     /// Max CPM (CPM campaigns) or max CPC (CPC campaigns), base currency.
     pub max_bid: Micros,
     /// Prior predicted click-through rate (CPC campaigns).
     pub pctr_prior: Ppm,
+    /// Most the campaign spends per local day, base currency.
     pub daily_budget: Micros,
+    /// Lifetime budget, base currency; `None` means no limit. Validated but not enforced by the bid path.
     pub total_budget: Option<Micros>,
+    /// How the daily budget is spread over the day.
     pub pacing: PacingMode,
+    /// IANA name of the campaign's time zone (e.g. `Europe/Paris`), as configured.
     pub time_zone_name: String,
+    /// The campaign's time zone: its days (budget) and hours (day-parting) are local to it.
     pub time_zone: TimeZone,
     /// Flight dates: the campaign bids only in `[start, end)`.
     pub start: Option<Timestamp>,
+    /// End of the flight, exclusive; `None` means open-ended (and a `None` start, already started).
     pub end: Option<Timestamp>,
     /// Exchanges the campaign buys on; empty means all.
     pub exchanges: Vec<String>,
+    /// Who and where the campaign may bid on.
     pub targeting: Targeting,
+    /// The ads; at least one.
     pub creatives: Vec<Creative>,
 }
 
@@ -78,6 +97,7 @@ impl Campaign {
         }
     }
 
+    /// True when `now` is inside the flight dates.
     pub fn in_flight(&self, now: Timestamp) -> bool {
         self.start.is_none_or(|start| now >= start) && self.end.is_none_or(|end| now < end)
     }
@@ -89,15 +109,24 @@ pub enum Markup {
     /// Ready-made markup (HTML for banners, VAST for video/audio, native JSON).
     Inline(String),
     /// An image; the bidder writes the HTML around it.
-    Image { url: String },
+    Image {
+        /// Address of the image file.
+        url: String,
+    },
 }
 
+/// One ad of a campaign.
 #[derive(Clone, Debug)]
 pub struct Creative {
+    /// Creative id, sent as `adid` and `crid`; names the creative in tracking URLs and learned CTRs.
     pub id: String,
+    /// Banner, video, audio or native.
     pub media: MediaType,
+    /// Width, pixels (banner: must match a slot size exactly).
     pub w: Option<i64>,
+    /// Height, pixels.
     pub h: Option<i64>,
+    /// What the creative shows.
     pub markup: Markup,
     /// Where a click lands (UTM parameters are appended at click time).
     pub landing_url: String,

@@ -13,33 +13,58 @@ use super::geo::GeoCircle;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum FilterReason {
+    /// The campaign is paused.
     Paused,
+    /// Outside the campaign's flight dates.
     Flight,
+    /// The campaign does not buy on this exchange.
     Exchange,
+    /// The campaign's seat is not allowed (`wseat`/`bseat`).
     Seat,
+    /// The user does not match the segment rule.
     Segment,
+    /// Outside the targeted countries, regions, cities or circles.
     Geo,
+    /// Age unknown or outside the targeted range.
     Age,
+    /// Gender unknown or not targeted.
     Gender,
+    /// Device type unknown or not targeted.
     Device,
+    /// Operating system unknown or not targeted.
     Os,
+    /// Connection type unknown or not targeted.
     Connection,
+    /// Site or app category not allowed, or blocked.
     Category,
+    /// Site domain or app bundle not allowed, or blocked.
     Domain,
+    /// Outside the campaign's hours of the week.
     Daypart,
+    /// The user reached a frequency cap, or is unknown to a capped campaign.
     Frequency,
+    /// Today's budget is spent or reserved.
     Budget,
+    /// The even-pacing throttle held this opportunity back.
     Pacing,
+    /// The campaign's value does not reach the floor.
     Floor,
+    /// No creative fits the slot (size, MIME type, duration, blocked attributes).
     Creative,
+    /// An advertiser domain is in `badv`.
     BlockedAdvertiser,
+    /// A campaign category is in `bcat`.
     BlockedCategory,
+    /// The advertised app is in `bapp`.
     BlockedApp,
+    /// The deal's seat or advertiser allowlist excludes the campaign.
     Deal,
+    /// The impression is a private auction the campaign has no deal in.
     PrivateAuction,
 }
 
 impl FilterReason {
+    /// Every reason, in declaration order (`reason as usize` indexes it).
     pub const ALL: [FilterReason; 24] = [
         FilterReason::Paused,
         FilterReason::Flight,
@@ -66,8 +91,10 @@ impl FilterReason {
         FilterReason::Deal,
         FilterReason::PrivateAuction,
     ];
+    /// Number of reasons.
     pub const COUNT: usize = Self::ALL.len();
 
+    /// Snake-case name, as in metric labels and the admin API.
     pub fn as_str(self) -> &'static str {
         match self {
             FilterReason::Paused => "paused",
@@ -98,14 +125,19 @@ impl FilterReason {
     }
 }
 
+/// Gender as OpenRTB sends it (`user.gender`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gender {
+    /// `M`: male.
     Male,
+    /// `F`: female.
     Female,
+    /// `O`: known to be neither.
     Other,
 }
 
 impl Gender {
+    /// Reads `M`, `F` or `O` (either case); `None` for anything else.
     pub fn parse(text: &str) -> Option<Gender> {
         match text.trim() {
             "M" | "m" => Some(Gender::Male),
@@ -119,8 +151,11 @@ impl Gender {
 /// Segment rules: any-of, all-of, none-of, over the hierarchy.
 #[derive(Clone, Debug, Default)]
 pub struct SegmentRule {
+    /// The user must hold at least one of these; empty means no such rule.
     pub any: Vec<SegmentKey>,
+    /// The user must hold all of these.
     pub all: Vec<SegmentKey>,
+    /// The user must hold none of these.
     pub none: Vec<SegmentKey>,
 }
 
@@ -148,9 +183,12 @@ impl SegmentRule {
     }
 }
 
+/// Most impressions one user may see from one campaign.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FrequencyCap {
+    /// Per UTC clock hour; `None` means no hourly cap.
     pub per_hour: Option<u32>,
+    /// Per UTC day; `None` means no daily cap.
     pub per_day: Option<u32>,
 }
 
@@ -159,12 +197,15 @@ pub struct FrequencyCap {
 pub struct HoursOfWeek(pub [u64; 3]);
 
 impl HoursOfWeek {
+    /// No hour at all.
     pub const NONE: HoursOfWeek = HoursOfWeek([0; 3]);
 
+    /// Adds an hour of the week (0–167).
     pub fn set(&mut self, hour_of_week: usize) {
         self.0[hour_of_week / 64] |= 1 << (hour_of_week % 64);
     }
 
+    /// True when the hour of the week (0–167) is in the set.
     pub fn contains(&self, hour_of_week: usize) -> bool {
         hour_of_week < 168 && self.0[hour_of_week / 64] & (1 << (hour_of_week % 64)) != 0
     }
@@ -173,25 +214,41 @@ impl HoursOfWeek {
 /// Everything a campaign targets; empty lists mean "no restriction".
 #[derive(Clone, Debug, Default)]
 pub struct Targeting {
+    /// Who, by audience segment.
     pub segments: SegmentRule,
     /// Human-readable segment paths, for the admin API.
     pub segment_paths: Vec<String>,
     /// ISO-3166-1 alpha-3, upper case.
     pub countries: Vec<String>,
+    /// Region codes (`geo.region`), any case.
     pub regions: Vec<String>,
+    /// City names (`geo.city`), any case.
     pub cities: Vec<String>,
+    /// Circles around points; the request must report a location inside one.
     pub circles: Vec<GeoCircle>,
+    /// Age range, years, inclusive; requests without a year of birth do not match.
     pub age: Option<(u32, u32)>,
+    /// Genders targeted; requests without a gender do not match.
     pub genders: Vec<Gender>,
+    /// AdCOM device types ([`crate::openrtb::DeviceType`] values).
     pub device_types: Vec<i32>,
+    /// Operating systems, any case (e.g. `iOS`).
     pub os: Vec<String>,
+    /// AdCOM connection types ([`crate::openrtb::ConnectionType`] values).
     pub connection_types: Vec<i32>,
+    /// Content categories allowed, with sub-categories (`IAB3` allows `IAB3-1`).
     pub categories_allow: Vec<String>,
+    /// Content categories refused, with sub-categories.
     pub categories_block: Vec<String>,
+    /// Domains or bundles allowed, with sub-domains.
     pub domains_allow: Vec<String>,
+    /// Domains or bundles refused, with sub-domains.
     pub domains_block: Vec<String>,
+    /// Day-parting: hours of the week, local to the campaign; `None` means every hour.
     pub hours: Option<HoursOfWeek>,
+    /// Impression caps per user.
     pub frequency: FrequencyCap,
+    /// Deal ids the campaign bids in.
     pub deals: Vec<String>,
     /// Bid only inside the listed deals, never in the open auction.
     pub deals_only: bool,
@@ -203,14 +260,23 @@ pub struct RequestFacts<'r> {
     /// The user's segments with ancestors (unordered, may repeat); empty
     /// without consent.
     pub segments: Vec<SegmentKey>,
+    /// Age in years, from `user.yob`; `None` when not sent or implausible.
     pub age: Option<u32>,
+    /// Gender from `user.gender`.
     pub gender: Option<Gender>,
+    /// Country code (`geo.country`).
     pub country: Option<&'r str>,
+    /// Region code (`geo.region`).
     pub region: Option<&'r str>,
+    /// City name (`geo.city`).
     pub city: Option<&'r str>,
+    /// Latitude and longitude, degrees; `None` when absent or out of range.
     pub location: Option<(f64, f64)>,
+    /// AdCOM device type.
     pub device_type: Option<i32>,
+    /// Operating system (`device.os`).
     pub os: Option<&'r str>,
+    /// AdCOM connection type.
     pub connection_type: Option<i32>,
     /// Site or app categories (`cat`, `sectioncat`, `pagecat`).
     pub categories: Vec<&'r str>,

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// Bids per campaign on one day.
 pub type DayBids = BTreeMap<String, u64>;
 
-pub fn file_for(dir: &Path, date: &str) -> PathBuf {
+fn file_for(dir: &Path, date: &str) -> PathBuf {
     dir.join(format!("bids-{date}.json"))
 }
 
@@ -59,7 +59,8 @@ pub fn load_all(dir: &Path) -> BTreeMap<String, DayBids> {
     days
 }
 
-pub fn store(dir: &Path, date: &str, bids: &DayBids) -> std::io::Result<()> {
+/// Writes one day's counts (to a temporary file, then renamed into place).
+fn store(dir: &Path, date: &str, bids: &DayBids) -> std::io::Result<()> {
     let path = file_for(dir, date);
     let temporary = path.with_extension("json.tmp");
     {
@@ -82,6 +83,7 @@ pub struct BidFlusher {
 }
 
 impl BidFlusher {
+    /// A flusher adding to `date`'s file (`YYYY-MM-DD`, UTC) in `dir`, from what it already holds.
     pub fn new(dir: &Path, date: &str) -> BidFlusher {
         BidFlusher {
             dir: dir.to_path_buf(),

@@ -34,17 +34,34 @@ pub use storage::{Disk, SimulatedDisk, Storage};
 /// Most records written per fsync.
 const MAX_BATCH: usize = 4096;
 
+/// Why the ledger cannot open or write.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
+    /// A file or directory operation failed.
     #[error("ledger I/O error on {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        /// The file or directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Garbage between valid records: corruption, not a torn tail.
     #[error(
         "billing log {path} is corrupt at byte {offset}: valid records follow at byte {next}, so this is \
          not a torn tail; move the file aside or repair it (nothing was cut)"
     )]
-    Corrupt { path: String, offset: usize, next: usize },
+    Corrupt {
+        /// The billing-log file.
+        path: String,
+        /// Where the readable records end.
+        offset: usize,
+        /// Where valid records start again.
+        next: usize,
+    },
+    /// The writer thread is gone (the bidder is shutting down or the thread died).
     #[error("the ledger writer has stopped")]
     Stopped,
+    /// A write or sync failed: the event was not recorded and must not be acknowledged.
     #[error("the ledger could not write or sync; billing is refused")]
     WriteFailed,
 }
@@ -169,6 +186,7 @@ impl Ledger {
         ))
     }
 
+    /// The ledger directory (`{data_dir}/ledger`).
     pub fn dir(&self) -> &Path {
         &self.dir
     }

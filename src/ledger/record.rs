@@ -17,9 +17,13 @@ const MAX_PAYLOAD: usize = 64 * 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
+    /// Win notice (`nurl`) received.
     Win,
+    /// Billing notice (`burl`) received.
     Bill,
+    /// Impression pixel loaded.
     Impression,
+    /// Click-through followed.
     Click,
     /// A conversion attributed to a click (`clearing` holds its value).
     Conversion,
@@ -30,10 +34,15 @@ pub enum EventKind {
 pub struct Record {
     /// Unix microseconds when the event was recorded.
     pub at: i64,
+    /// What happened.
     pub event: EventKind,
+    /// Bid id; with `event`, the deduplication key.
     pub bid: String,
+    /// Campaign id.
     pub campaign: String,
+    /// Creative id.
     pub creative: String,
+    /// Name of the exchange the bid went to.
     pub exchange: String,
     /// Clearing price (CPM, response currency, micros), for notices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,6 +54,7 @@ pub struct Record {
     /// Why a click was not billed (fraud rules), if so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filtered: Option<String>,
+    /// The bid came from a test request: never billed, left out of reports.
     pub test: bool,
     /// The user's key (0 when unknown), to restore frequency counts.
     #[serde(default)]
@@ -61,6 +71,7 @@ fn cpm() -> Pricing {
     Pricing::Cpm
 }
 
+/// Appends `record` to `out` as one frame (length, CRC-32, JSON payload).
 pub fn encode(record: &Record, out: &mut Vec<u8>) {
     let payload = serde_json::to_vec(record).unwrap_or_default();
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());

@@ -18,22 +18,38 @@ use super::{LedgerError, bids, read_all};
 use crate::campaigns::Pricing;
 use crate::money::Micros;
 
+/// One campaign on one UTC day (test traffic excluded).
 #[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct Row {
+    /// Campaign id.
     pub campaign: String,
+    /// UTC date, `YYYY-MM-DD`.
     pub date: String,
+    /// `cpm` or `cpc`: the pricing of the day's last record.
     pub pricing: &'static str,
+    /// Bids made (from the bid-count files).
     pub bids: u64,
+    /// Bids with a win or billing notice.
     pub wins: u64,
+    /// Bids with an impression pixel or billing notice.
     pub impressions: u64,
+    /// Clicks that passed the click-quality rules.
     pub clicks: u64,
+    /// Clicks the click-quality rules filtered out (not billed).
     pub filtered_clicks: u64,
+    /// Conversions recorded.
     pub conversions: u64,
+    /// Sum of the conversions' values, base-currency micros.
     pub conversion_value_micros: i64,
+    /// Sum of the charges, base-currency micros.
     pub spend_micros: i64,
+    /// Clicks per impression (0 without impressions).
     pub ctr: f64,
+    /// Spend per thousand impressions, base currency (0 without impressions).
     pub ecpm: f64,
+    /// Spend per click, base currency (0 without clicks).
     pub ecpc: f64,
+    /// Wins per bid (0 without bids).
     pub win_rate: f64,
 }
 
@@ -179,6 +195,7 @@ fn cells(row: &Row) -> [String; 15] {
     ]
 }
 
+/// The rows as CSV, with a header line.
 pub fn csv(rows: &[Row]) -> String {
     let mut out = HEADER.join(",") + "\n";
     for row in rows {
@@ -198,6 +215,7 @@ pub fn csv(rows: &[Row]) -> String {
     out
 }
 
+/// The rows as an aligned plain-text table, with a header line.
 pub fn table(rows: &[Row]) -> String {
     let all: Vec<[String; 15]> = rows.iter().map(cells).collect();
     let widths: Vec<usize> = (0..15)

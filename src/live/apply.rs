@@ -19,9 +19,11 @@ use super::state::CampaignState;
 /// An event, as it changes its campaign's live state.
 #[derive(Clone, Copy, Debug)]
 pub struct LiveEvent<'a> {
+    /// What happened.
     pub kind: EventKind,
     /// When it happened (the campaign's local day follows from it).
     pub at: Timestamp,
+    /// Creative id, for the pCTR counts.
     pub creative: &'a str,
     /// Charged to the campaign's spend.
     pub charge: Micros,
@@ -51,8 +53,11 @@ pub struct Reservation {
 /// frequency-cap key.
 #[derive(Clone, Copy, Debug)]
 pub struct Target<'a> {
+    /// The campaign's live counters.
     pub state: &'a CampaignState,
+    /// The campaign's time zone: which local day the event counts on.
     pub time_zone: &'a TimeZone,
+    /// The campaign's frequency-cap key ([`crate::campaigns::index::CompiledCampaign::key`]).
     pub campaign_key: u64,
 }
 

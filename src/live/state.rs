@@ -12,15 +12,18 @@ use crate::pacing::{DailySpend, Pacer};
 /// Live counters of one campaign, kept across config reloads.
 #[derive(Debug, Default)]
 pub struct CampaignState {
+    /// Today's spend and outstanding reservations.
     pub spend: DailySpend,
     /// Bids since start (the report's per-day counts are flushed from it).
     pub bids: AtomicU64,
     /// Impressions and billable clicks on the campaign's current local day.
     pub impressions: DayCount,
+    /// Billable clicks on the campaign's current local day.
     pub clicks: DayCount,
     /// Billed impressions and billable clicks per creative (the last day's
     /// window, restored from the ledger), for pCTR.
     ctr: papaya::HashMap<String, CtrCounts, foldhash::fast::RandomState>,
+    /// Even-pacing throttle and traffic curve.
     pub pacer: Pacer,
     /// How many times each rule stopped the campaign ("why not bidding").
     pub filtered: [AtomicU64; FilterReason::COUNT],
@@ -34,6 +37,7 @@ pub struct DayCount {
 }
 
 impl DayCount {
+    /// Adds one for local day `day`; a later day restarts the count, an earlier one is ignored.
     pub fn add(&self, day: i64) {
         let current = self.day.load(Ordering::Acquire);
         if day > current
@@ -49,6 +53,7 @@ impl DayCount {
         }
     }
 
+    /// The count for local day `day` (0 when the counter is on another day).
     pub fn get(&self, day: i64) -> u64 {
         if self.day.load(Ordering::Acquire) == day {
             self.count.load(Ordering::Acquire)
@@ -117,6 +122,7 @@ impl CampaignState {
         smoothed(impressions, clicks, prior)
     }
 
+    /// Counts one time `reason` stopped the campaign.
     pub fn count_filtered(&self, reason: FilterReason) {
         self.filtered[reason as usize].fetch_add(1, Ordering::Relaxed);
     }

@@ -20,15 +20,52 @@ macro_rules! open_enum {
 
 open_enum!(
     /// Auction type (`at`): 1 first price, 2 second price plus; exchange values ≥ 500.
-    AuctionType { FIRST_PRICE = 1, SECOND_PRICE = 2 }
+    AuctionType {
+        /// The winner pays its bid.
+        FIRST_PRICE = 1,
+        /// Second price plus: the winner pays just over the next bid or the floor.
+        SECOND_PRICE = 2,
+    }
 );
 open_enum!(
     /// AdCOM device type (`device.devicetype`).
-    DeviceType { MOBILE_TABLET = 1, PERSONAL_COMPUTER = 2, CONNECTED_TV = 3, PHONE = 4, TABLET = 5, CONNECTED_DEVICE = 6, SET_TOP_BOX = 7, OOH = 8 }
+    DeviceType {
+        /// Mobile or tablet (OpenRTB 2.x general value).
+        MOBILE_TABLET = 1,
+        /// Desktop or laptop computer.
+        PERSONAL_COMPUTER = 2,
+        /// Connected TV.
+        CONNECTED_TV = 3,
+        /// Phone.
+        PHONE = 4,
+        /// Tablet.
+        TABLET = 5,
+        /// Other connected device (console, streaming stick).
+        CONNECTED_DEVICE = 6,
+        /// Set-top box.
+        SET_TOP_BOX = 7,
+        /// Out-of-home screen.
+        OOH = 8,
+    }
 );
 open_enum!(
     /// AdCOM connection type (`device.connectiontype`).
-    ConnectionType { ETHERNET = 1, WIFI = 2, CELLULAR_UNKNOWN = 3, CELL_2G = 4, CELL_3G = 5, CELL_4G = 6, CELL_5G = 7 }
+    ConnectionType {
+        /// Wired.
+        ETHERNET = 1,
+        /// Wi-Fi.
+        WIFI = 2,
+        /// Cellular, generation unknown.
+        CELLULAR_UNKNOWN = 3,
+        /// 2G.
+        CELL_2G = 4,
+        /// 3G.
+        CELL_3G = 5,
+        /// 4G.
+        CELL_4G = 6,
+        /// 5G.
+        CELL_5G = 7,
+    }
 );
 open_enum!(
     /// AdCOM creative attribute (`battr`).
@@ -39,87 +76,128 @@ open_enum!(
     Protocol {}
 );
 
+/// A bid request (`BidRequest`), borrowing its strings from the body.
 #[derive(Debug, Default, Deserialize)]
 pub struct BidRequest<'a> {
+    /// Request id, echoed as the response `id`; required.
     #[serde(borrow)]
     pub id: Option<Text<'a>>,
+    /// The impressions offered; at least one.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub imp: Vec<Imp<'a>>,
+    /// The website the ad would show on, if web inventory.
     #[serde(borrow)]
     pub site: Option<Site<'a>>,
+    /// The mobile or CTV app the ad would show in, if app inventory.
     #[serde(borrow)]
     pub app: Option<App<'a>>,
+    /// The out-of-home screen, if DOOH inventory.
     #[serde(borrow)]
     pub dooh: Option<Dooh<'a>>,
+    /// The device the ad would show on.
     #[serde(borrow)]
     pub device: Option<Device<'a>>,
+    /// The viewer.
     #[serde(borrow)]
     pub user: Option<User<'a>>,
+    /// Test mode: the exchange will not bill; no budget is reserved or spent.
     #[serde(default)]
     pub test: Flag,
+    /// Auction type; `None` means second price.
     pub at: Option<AuctionType>,
+    /// Time allowed for the answer, milliseconds including network; `None` (or ≤ 0) takes the configured default.
     pub tmax: Option<i64>,
+    /// Buyer seats allowed to bid (allowlist); empty allows all.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub wseat: Vec<Text<'a>>,
+    /// Buyer seats blocked from bidding.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub bseat: Vec<Text<'a>>,
+    /// Currencies the exchange accepts (ISO 4217); empty means the exchange's default.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub cur: Vec<Text<'a>>,
+    /// Blocked content categories (IAB codes) of the advertiser.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub bcat: Vec<Text<'a>>,
+    /// Blocked advertiser domains.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub badv: Vec<Text<'a>>,
+    /// Blocked app bundles of the advertiser.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub bapp: Vec<Text<'a>>,
+    /// Regulations that apply (COPPA, GDPR, US privacy, GPP).
     #[serde(borrow)]
     pub regs: Option<Regs<'a>>,
 }
 
+/// One impression (ad slot) on offer.
 #[derive(Debug, Default, Deserialize)]
 pub struct Imp<'a> {
+    /// Impression id, unique within the request; echoed as the bid's `impid`.
     #[serde(borrow)]
     pub id: Option<Text<'a>>,
+    /// Banner slot, if banners are accepted.
     #[serde(borrow)]
     pub banner: Option<Banner<'a>>,
+    /// Video slot, if video is accepted.
     #[serde(borrow)]
     pub video: Option<Video<'a>>,
+    /// Audio slot, if audio is accepted.
     #[serde(borrow)]
     pub audio: Option<Audio<'a>>,
+    /// Native slot, if native ads are accepted.
     #[serde(borrow)]
     pub native: Option<Native<'a>>,
+    /// Private marketplace: deals and whether only they may bid.
     #[serde(borrow)]
     pub pmp: Option<Pmp<'a>>,
+    /// Minimum bid, CPM in `bidfloorcur`; `None` means no floor, a value
+    /// that is not a number means no bid for this impression.
     pub bidfloor: Option<Floor>,
+    /// Currency of `bidfloor` (ISO 4217); `None` means USD.
     #[serde(borrow)]
     pub bidfloorcur: Option<Text<'a>>,
+    /// Interstitial or full-screen slot.
     #[serde(default)]
     pub instl: Flag,
+    /// The publisher's identifier of the ad slot.
     #[serde(borrow)]
     pub tagid: Option<Text<'a>>,
 }
 
 impl Imp<'_> {
+    /// True when the impression offers at least one media object (banner, video, audio or native).
     pub fn has_media(&self) -> bool {
         self.banner.is_some() || self.video.is_some() || self.audio.is_some() || self.native.is_some()
     }
 }
 
+/// One accepted banner size (`banner.format`), pixels.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 pub struct Format {
+    /// Width, pixels.
     pub w: Option<i64>,
+    /// Height, pixels.
     pub h: Option<i64>,
 }
 
+/// A banner slot.
 #[derive(Debug, Default, Deserialize)]
 pub struct Banner<'a> {
+    /// Exact width, pixels; with `h`, one more accepted size after `format`.
     pub w: Option<i64>,
+    /// Exact height, pixels.
     pub h: Option<i64>,
+    /// Accepted sizes.
     #[serde(default, deserialize_with = "nullable")]
     pub format: Vec<Format>,
+    /// Creative attributes the slot blocks.
     #[serde(default, deserialize_with = "nullable")]
     pub battr: Vec<CreativeAttribute>,
+    /// Accepted creative MIME types; empty accepts any.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub mimes: Vec<Text<'a>>,
+    /// Ad position on screen (AdCOM placement position); not used for selection.
     pub pos: Option<i32>,
 }
 
@@ -134,103 +212,148 @@ impl Banner<'_> {
     }
 }
 
+/// A video slot.
 #[derive(Debug, Default, Deserialize)]
 pub struct Video<'a> {
+    /// Accepted video MIME types; empty accepts any.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub mimes: Vec<Text<'a>>,
+    /// Shortest accepted duration, seconds.
     pub minduration: Option<i64>,
+    /// Longest accepted duration, seconds.
     pub maxduration: Option<i64>,
+    /// Accepted delivery protocols (VAST versions).
     #[serde(default, deserialize_with = "nullable")]
     pub protocols: Vec<Protocol>,
+    /// Player width, pixels.
     pub w: Option<i64>,
+    /// Player height, pixels.
     pub h: Option<i64>,
+    /// Creative attributes the slot blocks.
     #[serde(default, deserialize_with = "nullable")]
     pub battr: Vec<CreativeAttribute>,
 }
 
+/// An audio slot.
 #[derive(Debug, Default, Deserialize)]
 pub struct Audio<'a> {
+    /// Accepted audio MIME types; empty accepts any.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub mimes: Vec<Text<'a>>,
+    /// Shortest accepted duration, seconds.
     pub minduration: Option<i64>,
+    /// Longest accepted duration, seconds.
     pub maxduration: Option<i64>,
+    /// Creative attributes the slot blocks.
     #[serde(default, deserialize_with = "nullable")]
     pub battr: Vec<CreativeAttribute>,
 }
 
+/// A native slot.
 #[derive(Debug, Default, Deserialize)]
 pub struct Native<'a> {
     /// The native request, a JSON document inside a string; not decoded.
     #[serde(borrow)]
     pub request: Option<Text<'a>>,
+    /// Version of the native request spec.
     #[serde(borrow)]
     pub ver: Option<Text<'a>>,
+    /// Creative attributes the slot blocks.
     #[serde(default, deserialize_with = "nullable")]
     pub battr: Vec<CreativeAttribute>,
 }
 
+/// Private marketplace terms of an impression.
 #[derive(Debug, Default, Deserialize)]
 pub struct Pmp<'a> {
+    /// Only the listed deals may bid; open-auction bids are refused.
     #[serde(default)]
     pub private_auction: Flag,
+    /// Deals on offer for the impression.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub deals: Vec<Deal<'a>>,
 }
 
+/// One private-marketplace deal.
 #[derive(Debug, Default, Deserialize)]
 pub struct Deal<'a> {
+    /// Deal id, echoed as the bid's `dealid`.
     #[serde(borrow)]
     pub id: Option<Text<'a>>,
+    /// Deal floor, CPM in `bidfloorcur`; `None` means no floor (not the impression's).
     pub bidfloor: Option<Floor>,
+    /// Currency of the deal floor (ISO 4217); `None` means the impression's `bidfloorcur`, then USD.
     #[serde(borrow)]
     pub bidfloorcur: Option<Text<'a>>,
+    /// Auction type of the deal; `None` means the request's.
     pub at: Option<AuctionType>,
+    /// Buyer seats allowed on the deal; empty allows all.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub wseat: Vec<Text<'a>>,
+    /// Advertiser domains allowed on the deal; empty allows all.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub wadomain: Vec<Text<'a>>,
 }
 
+/// The publisher of a site or app.
 #[derive(Debug, Default, Deserialize)]
 pub struct Publisher<'a> {
+    /// Publisher id at the exchange.
     #[serde(borrow)]
     pub id: Option<Text<'a>>,
+    /// Publisher's domain; for sites, a targeting domain of the request.
     #[serde(borrow)]
     pub domain: Option<Text<'a>>,
 }
 
+/// The website of a web request.
 #[derive(Debug, Default, Deserialize)]
 pub struct Site<'a> {
+    /// Site id at the exchange.
     #[serde(borrow)]
     pub id: Option<Text<'a>>,
+    /// Site domain; when absent, the host of `page` stands in.
     #[serde(borrow)]
     pub domain: Option<Text<'a>>,
+    /// URL of the page the ad shows on.
     #[serde(borrow)]
     pub page: Option<Text<'a>>,
+    /// Content categories of the site (IAB codes).
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub cat: Vec<Text<'a>>,
+    /// Content categories of the section.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub sectioncat: Vec<Text<'a>>,
+    /// Content categories of the page.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub pagecat: Vec<Text<'a>>,
+    /// The site's publisher.
     #[serde(borrow)]
     pub publisher: Option<Publisher<'a>>,
 }
 
+/// The app of an app request.
 #[derive(Debug, Default, Deserialize)]
 pub struct App<'a> {
+    /// App id at the exchange.
     #[serde(borrow)]
     pub id: Option<Text<'a>>,
+    /// Store bundle or package name (e.g. `com.example.game`); a targeting domain of the request.
     #[serde(borrow)]
     pub bundle: Option<Text<'a>>,
+    /// App domain.
     #[serde(borrow)]
     pub domain: Option<Text<'a>>,
+    /// Content categories of the app (IAB codes).
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub cat: Vec<Text<'a>>,
+    /// Content categories of the section.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub sectioncat: Vec<Text<'a>>,
+    /// Content categories of the page.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub pagecat: Vec<Text<'a>>,
+    /// The app's publisher.
     #[serde(borrow)]
     pub publisher: Option<Publisher<'a>>,
 }
@@ -238,42 +361,61 @@ pub struct App<'a> {
 /// Digital out-of-home inventory (2.6).
 #[derive(Debug, Default, Deserialize)]
 pub struct Dooh<'a> {
+    /// Venue id at the exchange.
     #[serde(borrow)]
     pub id: Option<Text<'a>>,
+    /// Domain of the venue or screen owner.
     #[serde(borrow)]
     pub domain: Option<Text<'a>>,
 }
 
+/// A location (`device.geo` or `user.geo`).
 #[derive(Debug, Default, Deserialize)]
 pub struct Geo<'a> {
+    /// Latitude, degrees (−90 to 90).
     pub lat: Option<f64>,
+    /// Longitude, degrees (−180 to 180).
     pub lon: Option<f64>,
+    /// Country code as the exchange sends it (ISO 3166-1 alpha-3 in OpenRTB).
     #[serde(borrow)]
     pub country: Option<Text<'a>>,
+    /// Region or state code.
     #[serde(borrow)]
     pub region: Option<Text<'a>>,
+    /// City name.
     #[serde(borrow)]
     pub city: Option<Text<'a>>,
 }
 
+/// The device the ad would show on.
 #[derive(Debug, Default, Deserialize)]
 pub struct Device<'a> {
+    /// User agent string.
     #[serde(borrow)]
     pub ua: Option<Text<'a>>,
+    /// IPv4 address.
     #[serde(borrow)]
     pub ip: Option<Text<'a>>,
+    /// IPv6 address, read when `ip` is absent.
     #[serde(borrow)]
     pub ipv6: Option<Text<'a>>,
+    /// Device type.
     pub devicetype: Option<DeviceType>,
+    /// Operating system (e.g. `iOS`, `Android`).
     #[serde(borrow)]
     pub os: Option<Text<'a>>,
+    /// Network connection type.
     pub connectiontype: Option<ConnectionType>,
+    /// Advertising id (IDFA/GAID); all zeros means none.
     #[serde(borrow)]
     pub ifa: Option<Text<'a>>,
+    /// Limit ad tracking: the user opted out of tracking on the device.
     #[serde(default)]
     pub lmt: Flag,
+    /// Do not track: the browser asks not to be tracked.
     #[serde(default)]
     pub dnt: Flag,
+    /// Device location; preferred over `user.geo`.
     #[serde(borrow)]
     pub geo: Option<Geo<'a>>,
     /// Structured user agent (2.6).
@@ -284,30 +426,40 @@ pub struct Device<'a> {
 /// `device.sua`: only the browser brands are read (automation screening).
 #[derive(Debug, Default, Deserialize)]
 pub struct StructuredUserAgent<'a> {
+    /// Browser brands, for spotting headless and automated browsers.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub browsers: Vec<BrandVersion<'a>>,
 }
 
+/// One brand of a structured user agent.
 #[derive(Debug, Default, Deserialize)]
 pub struct BrandVersion<'a> {
+    /// Brand name (e.g. `Chromium`, `HeadlessChrome`).
     #[serde(borrow)]
     pub brand: Option<Text<'a>>,
 }
 
+/// The viewer.
 #[derive(Debug, Default, Deserialize)]
 pub struct User<'a> {
+    /// Exchange's user id.
     #[serde(borrow)]
     pub id: Option<Text<'a>>,
+    /// Buyer's user id, as mapped by the exchange's cookie sync.
     #[serde(borrow)]
     pub buyeruid: Option<Text<'a>>,
+    /// Year of birth (four digits).
     pub yob: Option<i64>,
+    /// Gender: `M`, `F` or `O`.
     #[serde(borrow)]
     pub gender: Option<Text<'a>>,
     /// TCF consent string (2.6 placement).
     #[serde(borrow)]
     pub consent: Option<Text<'a>>,
+    /// User's home location; used when the device has none.
     #[serde(borrow)]
     pub geo: Option<Geo<'a>>,
+    /// Raw `user.ext`, decoded leniently into [`UserExt`].
     #[serde(borrow)]
     pub ext: Option<&'a RawValue>,
 }
@@ -315,20 +467,28 @@ pub struct User<'a> {
 /// `user.ext` keys the bidder reads (2.5 placement of `consent`).
 #[derive(Debug, Default, Deserialize)]
 pub struct UserExt<'a> {
+    /// TCF consent string (2.5 placement).
     #[serde(borrow)]
     pub consent: Option<Text<'a>>,
 }
 
+/// Regulations that apply to the request.
 #[derive(Debug, Default, Deserialize)]
 pub struct Regs<'a> {
+    /// The request is subject to COPPA (a child-directed audience).
     #[serde(default)]
     pub coppa: Flag,
+    /// GDPR applies (2.6 placement); `None` means not said (`regs.ext.gdpr` is read next).
     pub gdpr: Option<Flag>,
+    /// US Privacy (CCPA) string, e.g. `1YNN` (2.6 placement).
     #[serde(borrow)]
     pub us_privacy: Option<Text<'a>>,
+    /// IAB Global Privacy Platform string.
     #[serde(borrow)]
     pub gpp: Option<Text<'a>>,
+    /// GPP section ids that apply to the request.
     pub gpp_sid: Option<Vec<i32>>,
+    /// Raw `regs.ext`, decoded leniently into [`RegsExt`].
     #[serde(borrow)]
     pub ext: Option<&'a RawValue>,
 }
@@ -336,11 +496,15 @@ pub struct Regs<'a> {
 /// `regs.ext` keys the bidder reads (2.5 placements).
 #[derive(Debug, Default, Deserialize)]
 pub struct RegsExt<'a> {
+    /// GDPR applies (2.5 placement).
     pub gdpr: Option<Flag>,
+    /// US Privacy (CCPA) string (2.5 placement).
     #[serde(borrow)]
     pub us_privacy: Option<Text<'a>>,
+    /// IAB Global Privacy Platform string (2.5 placement).
     #[serde(borrow)]
     pub gpp: Option<Text<'a>>,
+    /// GPP section ids that apply (2.5 placement).
     pub gpp_sid: Option<Vec<i32>>,
 }
 

@@ -17,6 +17,7 @@ struct Window {
     day_count: u32,
 }
 
+/// Impressions per user and campaign in the current UTC hour and day, lock-free.
 pub struct FrequencyStore {
     counts: papaya::HashMap<u64, Window, foldhash::fast::RandomState>,
 }
@@ -83,10 +84,12 @@ impl FrequencyStore {
         self.counts.pin().retain(|_, w| w.day >= day);
     }
 
+    /// (User, campaign) entries held.
     pub fn len(&self) -> usize {
         self.counts.len()
     }
 
+    /// True when no entry is held.
     pub fn is_empty(&self) -> bool {
         self.counts.is_empty()
     }

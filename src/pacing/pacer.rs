@@ -62,6 +62,7 @@ impl Pacer {
         draw < self.throttle.load(Ordering::Relaxed)
     }
 
+    /// The throttle and today's target, for the admin API.
     pub fn view(&self) -> PacingView {
         PacingView {
             throttle: self.throttle.load(Ordering::Relaxed) as f64 / FULL as f64,

@@ -16,20 +16,27 @@ use hyper::body::Incoming;
 /// Oversized bodies up to this size are drained before the 413.
 const DRAIN_CAP: u64 = 16 * 1024 * 1024;
 
+/// Why a request body cannot be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BodyError {
+    /// Larger than the limit (bytes), before or after decompression.
     #[error("body larger than {0} bytes")]
     TooLarge(usize),
+    /// The body did not arrive within the timeout.
     #[error("body not received in time")]
     Timeout,
+    /// The connection failed while reading.
     #[error("could not read body")]
     Read,
+    /// `Content-Encoding: gzip` but not valid gzip.
     #[error("invalid gzip body")]
     BadGzip,
+    /// A `Content-Encoding` other than gzip or identity.
     #[error("unsupported content encoding {0:?}")]
     UnsupportedEncoding(String),
 }
 
+/// Reads a body of at most `limit` bytes (after gunzipping) within `timeout`.
 pub async fn read(headers: &HeaderMap, body: Incoming, limit: usize, timeout: Duration) -> Result<Bytes, BodyError> {
     let declared = headers
         .get(CONTENT_LENGTH)

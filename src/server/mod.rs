@@ -38,25 +38,40 @@ use crate::reload::Reloader;
 /// Longest wait for in-flight requests at shutdown.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What [`start`] needs.
 pub struct ServeOptions {
+    /// Directory of the TOML config files.
     pub config_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// Directory of the billing ledger and `overrides.json`.
     pub data_dir: PathBuf,
     /// Overrides the config's audience snapshot path.
     pub segments: Option<PathBuf>,
+    /// The time of day.
     pub clock: Arc<dyn Clock>,
     /// Watch the config and snapshot files for changes.
     pub watch: bool,
 }
 
+/// Why the server did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The config is invalid (every problem listed).
     #[error(transparent)]
     Config(#[from] ConfigErrors),
+    /// The application could not be built (snapshot, data directory, ledger).
     #[error(transparent)]
     Build(BuildError),
+    /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file watcher could not start.
     #[error("cannot watch the config directory: {0}")]
     Watch(#[from] notify::Error),
 }
@@ -72,8 +87,11 @@ impl From<BuildError> for StartError {
 
 /// A started server.
 pub struct Running {
+    /// The address bound (with the real port when 0 was asked for).
     pub addr: SocketAddr,
+    /// The application being served.
     pub app: Arc<App>,
+    /// The reloader, for reloading by hand (the tests do).
     pub reloader: Arc<Reloader>,
     stop: Option<tokio::sync::watch::Sender<bool>>,
     task: JoinHandle<()>,

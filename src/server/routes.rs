@@ -21,7 +21,7 @@ const GZIP_MIN_BYTES: usize = 512;
 
 /// Every kind of answer the server gives.
 #[derive(Debug)]
-pub enum Reply {
+enum Reply {
     Bid {
         body: Vec<u8>,
         gzip: bool,
@@ -77,7 +77,7 @@ impl Reply {
         clippy::too_many_lines,
         reason = "one arm per kind of reply: a table, clearer whole than split"
     )]
-    pub fn into_response(self) -> Response<Full<Bytes>> {
+    fn into_response(self) -> Response<Full<Bytes>> {
         let status = self.status();
         let json = HeaderValue::from_static("application/json");
         let mut builder = Response::builder().status(status);

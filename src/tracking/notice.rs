@@ -148,7 +148,9 @@ const REPEAT_LOG_LIMIT: u32 = 3;
 /// feed. Lock-free maps; entries older than the notice window (or the rate
 /// window) are swept.
 pub struct Tracker {
+    /// The billing log: every billable event is written here before it is answered.
     pub ledger: Ledger,
+    /// Frequency counts that impressions feed, shared with the bidder.
     pub frequency: Arc<FrequencyStore>,
     /// Dedup claims and events shared with other nodes (embedded alone).
     shared: Arc<dyn SharedState>,
