@@ -12,6 +12,8 @@ pub mod defaults;
 mod env;
 pub mod overrides;
 pub mod raw;
+#[cfg(test)]
+mod tests;
 mod validate;
 
 use std::fmt;
