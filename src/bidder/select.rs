@@ -336,3 +336,306 @@ pub fn select<'a>(
     }
     first_eligible(ctx, world, imp, &terms, MergedRanks::new(lists), frequency).ok_or(ImpNoBid::NoMatch)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::audience::Snapshot;
+    use crate::audience::overlay::Overlay;
+    use crate::bidder::{decode, enrich};
+    use crate::config::{Env, from_texts_with};
+
+    /// Shading 0.80, one euro worth 1.10 dollars, our seat `ourseat`.
+    const SETTINGS: &str = r#"
+[bidding]
+first_price_shading = "0.80"
+[fx]
+EUR = "1.10"
+[secrets]
+signing_key = "test-signing-key-0123456789"
+[[exchange]]
+name = "default"
+seat = "ourseat"
+"#;
+
+    /// The one place a test world is built (and the only mention of how).
+    fn world(settings: &str, campaigns: &str) -> World {
+        let files = [("test.toml".into(), campaigns.to_string())];
+        let config =
+            from_texts_with(Path::new("cfg"), settings, &files, &Env::default()).unwrap_or_else(|e| panic!("{e}"));
+        World::build(config, &crate::live::LiveStates::default())
+    }
+
+    /// A CPM campaign bidding `max_bid` with a 300×250 banner (creative 0);
+    /// `more` adds tables and creatives after it. `asap` pacing: no random
+    /// pacing gate.
+    fn campaign(id: &str, max_bid: &str, more: &str) -> String {
+        format!(
+            r#"
+[[campaign]]
+id = "{id}"
+advertiser = "Advertiser {id}"
+adomain = ["{id}.example"]
+pricing = "cpm"
+max_bid = "{max_bid}"
+daily_budget = "1000"
+pacing = "asap"
+[[campaign.creative]]
+id = "{id}-300x250"
+format = "banner"
+w = 300
+h = 250
+image_url = "https://ads.example/{id}.png"
+landing_url = "https://{id}.example/"
+{more}
+"#
+        )
+    }
+
+    /// Targeting that makes a campaign bid only in deal `D1`.
+    const IN_DEAL_D1: &str = "[campaign.targeting]\ndeals = [\"D1\"]\ndeals_only = true\n";
+
+    /// A bid request with these impressions and extra top-level fields.
+    fn request(imps: &str, extra: &str) -> String {
+        format!(
+            r#"{{"id": "r1", "imp": [{imps}], {extra}
+              "site": {{"domain": "news.example"}},
+              "device": {{"ua": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0", "ip": "203.0.113.7"}},
+              "user": {{"buyeruid": "u1"}}}}"#
+        )
+    }
+
+    /// A 300×250 banner impression with these extra fields.
+    fn banner(extra: &str) -> String {
+        format!(r#"{{"id": "1", "banner": {{"w": 300, "h": 250}} {extra}}}"#)
+    }
+
+    /// What select chose for one impression.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Bid {
+        campaign: String,
+        creative: usize,
+        deal: Option<String>,
+        price: Micros,
+    }
+
+    fn bid(campaign: &str, creative: usize, price: i64) -> Result<Bid, ImpNoBid> {
+        Ok(Bid {
+            campaign: campaign.into(),
+            creative,
+            deal: None,
+            price: Micros(price),
+        })
+    }
+
+    fn deal_bid(campaign: &str, deal: &str, price: i64) -> Result<Bid, ImpNoBid> {
+        Ok(Bid {
+            deal: Some(deal.into()),
+            ..bid(campaign, 0, price)?
+        })
+    }
+
+    /// Enriches the request (no audience, a fixed time) and selects for each
+    /// of its impressions, as the bid path does.
+    fn select_all(world: &World, request: &str) -> Vec<Result<Bid, ImpNoBid>> {
+        let request = decode::decode(request.as_bytes()).unwrap_or_else(|e| panic!("{e}: {request}"));
+        let (snapshot, overlay) = (Snapshot::empty(), Overlay::new(16));
+        let audience = enrich::Audience {
+            snapshot: &snapshot,
+            overlay: &overlay,
+        };
+        let now = "2025-06-02T12:00:00Z".parse().unwrap();
+        let ctx = enrich::enrich(&request, world, world.settings.default_exchange_id(), audience, now).unwrap_or_else(|r| panic!("{r:?}"));
+        let (frequency, mut scratch) = (FrequencyStore::default(), Vec::new());
+        request
+            .imp
+            .iter()
+            .map(|imp| {
+                select(&ctx, world, imp, &frequency, &mut scratch).map(|choice| Bid {
+                    campaign: world.campaign(choice.rank).campaign.id.clone(),
+                    creative: choice.creative,
+                    deal: choice.deal_id.map(String::from),
+                    price: choice.price,
+                })
+            })
+            .collect()
+    }
+
+    /// The choice for a request with one impression.
+    fn select_one(world: &World, request: &str) -> Result<Bid, ImpNoBid> {
+        let [choice] = <[_; 1]>::try_from(select_all(world, request)).expect("one impression");
+        choice
+    }
+
+    #[test]
+    fn the_most_valuable_campaign_wins_at_its_value() {
+        let campaigns = [
+            campaign("low", "1.00", ""),
+            campaign("high", "3.00", ""),
+            campaign("mid", "2.00", ""),
+        ];
+        let world = world(SETTINGS, &campaigns.concat());
+        assert_eq!(select_one(&world, &request(&banner(""), "")), bid("high", 0, 3_000_000));
+    }
+
+    #[test]
+    fn equal_values_rank_by_campaign_id() {
+        let campaigns = [
+            campaign("b", "2.00", ""),
+            campaign("a", "2.00", ""),
+            campaign("c", "1.00", ""),
+        ];
+        let world = world(SETTINGS, &campaigns.concat());
+        assert_eq!(select_one(&world, &request(&banner(""), "")), bid("a", 0, 2_000_000));
+    }
+
+    #[test]
+    fn no_bid_under_the_floor() {
+        let world = world(SETTINGS, &campaign("c", "2.00", ""));
+        let at_floor = request(&banner(r#", "bidfloor": 2.0"#), "");
+        assert_eq!(select_one(&world, &at_floor), bid("c", 0, 2_000_000));
+        let above = request(&banner(r#", "bidfloor": 2.01"#), "");
+        assert_eq!(select_one(&world, &above), Err(ImpNoBid::NoMatch));
+    }
+
+    #[test]
+    fn floors_in_another_currency_are_converted() {
+        let world = world(SETTINGS, &campaign("c", "2.00", ""));
+        // 1.80 EUR is 1.98 USD, 1.85 EUR is 2.035 USD.
+        let under = request(&banner(r#", "bidfloor": 1.80, "bidfloorcur": "EUR""#), "");
+        assert_eq!(select_one(&world, &under), bid("c", 0, 2_000_000));
+        let over = request(&banner(r#", "bidfloor": 1.85, "bidfloorcur": "eur""#), "");
+        assert_eq!(select_one(&world, &over), Err(ImpNoBid::NoMatch));
+        // First price: 2.00 × 0.80 = 1.60 USD, raised to the floor, 1.50 EUR = 1.65 USD.
+        let first_price = request(&banner(r#", "bidfloor": 1.50, "bidfloorcur": "EUR""#), r#""at": 1,"#);
+        assert_eq!(select_one(&world, &first_price), bid("c", 0, 1_650_000));
+    }
+
+    #[test]
+    fn an_unknown_floor_currency_gets_no_bid() {
+        let world = world(SETTINGS, &campaign("c", "2.00", ""));
+        let unknown = request(&banner(r#", "bidfloor": 0.1, "bidfloorcur": "XYZ""#), "");
+        assert_eq!(select_one(&world, &unknown), Err(ImpNoBid::FloorCurrency));
+        let malformed = request(&banner(r#", "bidfloor": 0.1, "bidfloorcur": "dollars""#), "");
+        assert_eq!(select_one(&world, &malformed), Err(ImpNoBid::FloorCurrency));
+        // A zero floor needs no conversion.
+        let free = request(&banner(r#", "bidfloor": 0, "bidfloorcur": "XYZ""#), "");
+        assert_eq!(select_one(&world, &free), bid("c", 0, 2_000_000));
+    }
+
+    #[test]
+    fn first_price_bids_are_shaded_but_not_below_the_floor() {
+        let world = world(SETTINGS, &campaign("c", "2.00", ""));
+        let low_floor = request(&banner(r#", "bidfloor": 1.0"#), r#""at": 1,"#);
+        assert_eq!(select_one(&world, &low_floor), bid("c", 0, 1_600_000));
+        let high_floor = request(&banner(r#", "bidfloor": 1.9"#), r#""at": 1,"#);
+        assert_eq!(select_one(&world, &high_floor), bid("c", 0, 1_900_000));
+    }
+
+    /// A deal campaign worth 1.00 and an open one worth 3.00.
+    fn deal_world() -> World {
+        world(
+            SETTINGS,
+            &[campaign("deal", "1.00", IN_DEAL_D1), campaign("open", "3.00", "")].concat(),
+        )
+    }
+
+    fn with_deal(deal: &str) -> String {
+        request(&banner(&format!(r#", "pmp": {{"deals": [{deal}]}}"#)), "")
+    }
+
+    #[test]
+    fn deal_bids_come_first_and_name_the_deal() {
+        let world = deal_world();
+        let in_deal = with_deal(r#"{"id": "D1", "bidfloor": 0.5}"#);
+        assert_eq!(select_one(&world, &in_deal), deal_bid("deal", "D1", 1_000_000));
+        let other_deal = with_deal(r#"{"id": "D2", "bidfloor": 0.5}"#);
+        assert_eq!(select_one(&world, &other_deal), bid("open", 0, 3_000_000));
+    }
+
+    #[test]
+    fn a_deal_floor_above_the_value_leaves_the_open_auction() {
+        let world = deal_world();
+        // The impression's own floor is not the deal's.
+        let deal_floor = request(
+            &banner(r#", "bidfloor": 2.5, "pmp": {"deals": [{"id": "D1", "bidfloor": 1.5}]}"#),
+            "",
+        );
+        assert_eq!(select_one(&world, &deal_floor), bid("open", 0, 3_000_000));
+        let imp_floor = request(
+            &banner(r#", "bidfloor": 1.5, "pmp": {"deals": [{"id": "D1", "bidfloor": 0.5}]}"#),
+            "",
+        );
+        assert_eq!(select_one(&world, &imp_floor), deal_bid("deal", "D1", 1_000_000));
+    }
+
+    #[test]
+    fn a_deal_wseat_must_list_our_seat() {
+        let world = deal_world();
+        let theirs = with_deal(r#"{"id": "D1", "wseat": ["someone-else"]}"#);
+        assert_eq!(select_one(&world, &theirs), bid("open", 0, 3_000_000));
+        let ours = with_deal(r#"{"id": "D1", "wseat": ["someone-else", "ourseat"]}"#);
+        assert_eq!(select_one(&world, &ours), deal_bid("deal", "D1", 1_000_000));
+    }
+
+    #[test]
+    fn a_deal_wadomain_must_list_the_advertiser() {
+        let world = deal_world();
+        let theirs = with_deal(r#"{"id": "D1", "wadomain": ["brand.example"]}"#);
+        assert_eq!(select_one(&world, &theirs), bid("open", 0, 3_000_000));
+        let ours = with_deal(r#"{"id": "D1", "wadomain": ["brand.example", "deal.example"]}"#);
+        assert_eq!(select_one(&world, &ours), deal_bid("deal", "D1", 1_000_000));
+    }
+
+    #[test]
+    fn a_deal_auction_type_overrides_the_request() {
+        let world = deal_world();
+        let fixed = with_deal(r#"{"id": "D1", "bidfloor": 0.7, "at": 3}"#);
+        assert_eq!(select_one(&world, &fixed), deal_bid("deal", "D1", 700_000));
+        // First price in the deal, second price in the request: 1.00 × 0.80.
+        let first_price = with_deal(r#"{"id": "D1", "bidfloor": 0.5, "at": 1}"#);
+        assert_eq!(select_one(&world, &first_price), deal_bid("deal", "D1", 800_000));
+    }
+
+    #[test]
+    fn a_private_auction_without_our_deal_gets_no_bid() {
+        let world = deal_world();
+        let private = |deal: &str, flag: u8| {
+            request(
+                &banner(&format!(
+                    r#", "pmp": {{"private_auction": {flag}, "deals": [{{"id": "{deal}"}}]}}"#
+                )),
+                "",
+            )
+        };
+        assert_eq!(select_one(&world, &private("D2", 1)), Err(ImpNoBid::PrivateAuction));
+        assert_eq!(select_one(&world, &private("D2", 0)), bid("open", 0, 3_000_000));
+        assert_eq!(select_one(&world, &private("D1", 1)), deal_bid("deal", "D1", 1_000_000));
+    }
+
+    #[test]
+    fn each_impression_gets_its_own_winner_and_creative() {
+        let leaderboard = "[[campaign.creative]]\nid = \"lb\"\nformat = \"banner\"\nw = 728\nh = 90\nimage_url = \"https://ads.example/lb.png\"\nlanding_url = \"https://both.example/\"\n";
+        let campaigns = [
+            campaign("box", "2.00", ""),
+            campaign("both", "1.50", leaderboard),
+            campaign("cheap", "1.00", leaderboard),
+        ];
+        let world = world(SETTINGS, &campaigns.concat());
+        let imps = [
+            banner(""),
+            r#"{"id": "2", "banner": {"format": [{"w": 728, "h": 90}]}}"#.to_string(),
+            r#"{"id": "3", "video": {"mimes": ["video/mp4"]}}"#.to_string(),
+        ];
+        assert_eq!(
+            select_all(&world, &request(&imps.join(","), "")),
+            [
+                bid("box", 0, 2_000_000),
+                bid("both", 1, 1_500_000),
+                Err(ImpNoBid::NoMatch)
+            ]
+        );
+    }
+}

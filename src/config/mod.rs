@@ -4,16 +4,23 @@
 //! and exchange settings; `campaigns/*.toml` hold `[[campaign]]` entries.
 //! [`load`] reads the whole directory and either returns a complete
 //! [`Config`] or every [`ConfigProblem`] found (file, campaign, field, why).
+//! The secrets the process environment holds ([`Env`]) are read once, by
+//! [`load`], before validation; [`load_with`] takes them as a value.
 //! A reload swaps in a complete validated config or changes nothing.
 
+pub mod defaults;
+mod env;
 pub mod overrides;
 pub mod raw;
+#[cfg(test)]
+mod tests;
 mod validate;
 
 use std::fmt;
 use std::path::Path;
 
-pub use validate::{from_texts, load};
+pub use env::Env;
+pub use validate::{from_texts, from_texts_with, load, load_with};
 
 use crate::campaigns::Campaign;
 use crate::settings::Settings;

@@ -1,18 +1,23 @@
 //! The configuration files as written: serde structs, unknown keys rejected.
 //!
 //! Doc comments here are the user documentation of each key; the README
-//! points to this file. Validation into typed values lives in
-//! `validate.rs`.
+//! points to this file. A key with a default names it at the field (the
+//! values are in `defaults.rs`); a key with a fixed set of values is an
+//! enum, so a wrong value is refused naming the allowed ones. Validation
+//! into typed values lives in `validate.rs`.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
+use super::defaults;
+use crate::campaigns::targeting::Gender;
 use crate::campaigns::{PacingMode, Pricing, Status};
 use crate::openrtb::MediaType;
+use crate::settings::{BillingEvent, UserIdSource};
 
 /// `bidder-config/bullseye.toml`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSettings {
     #[serde(default)]
@@ -38,7 +43,7 @@ pub struct RawSettings {
     pub exchanges: Vec<RawExchange>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     /// Base URL of the tracking endpoints as exchanges and browsers reach
@@ -46,36 +51,45 @@ pub struct RawServer {
     /// listen address.
     pub public_url: Option<String>,
     /// Largest accepted request body, compressed or not (default 262144).
-    pub max_body_bytes: Option<usize>,
+    #[serde(default = "defaults::max_body_bytes")]
+    pub max_body_bytes: usize,
     /// Time a client has to send a request's headers, which also bounds how
     /// long an idle keep-alive connection stays open (default 30000 ms).
-    pub header_read_timeout_ms: Option<u64>,
+    #[serde(default = "defaults::header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
     /// Time a client has to send a request's body once its headers are in
     /// (default 5000 ms); slower bodies get 408.
-    pub body_read_timeout_ms: Option<u64>,
+    #[serde(default = "defaults::body_read_timeout_ms")]
+    pub body_read_timeout_ms: u64,
     /// Most simultaneous connections (default 4096); past it, new
     /// connections get 503 with `Retry-After` and are closed.
-    pub max_connections: Option<usize>,
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
     /// `tmax` assumed when a request carries none (default 200 ms).
-    pub default_tmax_ms: Option<u64>,
+    #[serde(default = "defaults::default_tmax_ms")]
+    pub default_tmax_ms: u64,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawBidding {
     /// Base currency of campaigns, budgets and the FX table (default USD).
-    pub currency: Option<String>,
+    #[serde(default = "defaults::currency")]
+    pub currency: String,
     /// First-price bids are the value times this factor (default "0.85"),
     /// never below the floor.
-    pub first_price_shading: Option<String>,
-    /// Where the user id is taken from, first found wins (default
+    #[serde(default = "defaults::first_price_shading")]
+    pub first_price_shading: String,
+    /// Where the user id is taken from, first found wins: `buyeruid`,
+    /// `user_id` (also spelled `user.id`), `ifa` (default
     /// `["buyeruid", "user_id", "ifa"]`).
-    pub user_id_order: Option<Vec<String>>,
+    #[serde(default = "defaults::user_id_order")]
+    pub user_id_order: Vec<UserIdSource>,
     /// Our IAB TCF vendor id; when set, GDPR consent must include it.
     pub gdpr_vendor_id: Option<u16>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAudience {
     /// Audience snapshot file (built by `bullseye segments build`), relative
@@ -83,7 +97,7 @@ pub struct RawAudience {
     pub snapshot: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSecrets {
     /// URL-signing key. Overridden by `BULLSEYE_SIGNING_KEY` or
@@ -98,53 +112,81 @@ pub struct RawSecrets {
     pub admin_token: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTraffic {
     /// User-agent substrings (case-insensitive) of known crawlers; requests
-    /// from them get no bid. Default: a built-in list.
-    pub bot_user_agents: Option<Vec<String>>,
+    /// from them get no bid. Blank entries are ignored. Default: a built-in
+    /// list.
+    #[serde(default = "defaults::bot_user_agents")]
+    pub bot_user_agents: Vec<String>,
     /// Data-centre IP ranges (CIDR); requests from them get no bid.
     #[serde(default)]
     pub datacenter_ranges: Vec<String>,
 }
 
 /// Click quality: clicks breaking these rules are logged, not billed.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTracking {
     /// A click sooner than this after its impression is implausible
     /// (default 1000 ms).
-    pub min_click_delay_ms: Option<u64>,
+    #[serde(default = "defaults::min_click_delay_ms")]
+    pub min_click_delay_ms: u64,
     /// Billable clicks per user per hour (default 10).
-    pub max_clicks_per_user_hour: Option<u32>,
+    #[serde(default = "defaults::max_clicks_per_user_hour")]
+    pub max_clicks_per_user_hour: u32,
     /// Billable clicks per IP address per hour (default 30).
-    pub max_clicks_per_ip_hour: Option<u32>,
+    #[serde(default = "defaults::max_clicks_per_ip_hour")]
+    pub max_clicks_per_ip_hour: u32,
     /// Take the client address from `X-Forwarded-For` (behind a trusted
     /// proxy only; default false).
-    pub trust_forwarded_for: Option<bool>,
+    #[serde(default = "defaults::trust_forwarded_for")]
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawExchange {
     pub name: String,
-    /// Our seat id at this exchange (checked against `wseat`/`bseat`).
-    pub seat: Option<String>,
+    /// Our seat id at this exchange (checked against `wseat`/`bseat`;
+    /// default `bullseye`).
+    #[serde(default = "defaults::seat")]
+    pub seat: String,
     /// The notice that bills an impression: `burl` (default) or `nurl`.
-    pub billing_event: Option<String>,
+    #[serde(default = "defaults::billing_event")]
+    pub billing_event: BillingEvent,
     /// Milliseconds subtracted from `tmax` for the network (default 30).
-    pub network_allowance_ms: Option<u64>,
+    #[serde(default = "defaults::network_allowance_ms")]
+    pub network_allowance_ms: u64,
     /// Whether the exchange calls `burl` (default true).
-    pub sends_burl: Option<bool>,
+    #[serde(default = "defaults::sends_burl")]
+    pub sends_burl: bool,
     /// Whether the exchange calls `lurl` (default false).
-    pub sends_lurl: Option<bool>,
-    /// Currency the exchange assumes when a request has no `cur`.
+    #[serde(default = "defaults::sends_lurl")]
+    pub sends_lurl: bool,
+    /// Currency the exchange assumes when a request has no `cur` (default:
+    /// the base currency).
     pub currency: Option<String>,
 }
 
+impl RawExchange {
+    /// An exchange with every key but its name at the default.
+    pub fn named(name: &str) -> RawExchange {
+        RawExchange {
+            name: name.to_string(),
+            seat: defaults::seat(),
+            billing_event: defaults::billing_event(),
+            network_allowance_ms: defaults::network_allowance_ms(),
+            sends_burl: defaults::sends_burl(),
+            sends_lurl: defaults::sends_lurl(),
+            currency: None,
+        }
+    }
+}
+
 /// A file in `bidder-config/campaigns/`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCampaignFile {
     #[serde(default, rename = "campaign")]
@@ -167,8 +209,10 @@ pub struct RawCampaign {
     /// The buyer seat this campaign bids under (an agency's or advertiser's
     /// seat at the exchange); default: the exchange's seat.
     pub seat: Option<String>,
-    #[serde(default = "default_status")]
+    /// `active` (default) or `paused`.
+    #[serde(default = "defaults::status")]
     pub status: Status,
+    /// `cpm` or `cpc`.
     pub pricing: Pricing,
     /// Max CPM (`cpm`) or max CPC (`cpc`), a decimal in the base currency.
     pub max_bid: String,
@@ -176,10 +220,12 @@ pub struct RawCampaign {
     pub pctr_prior: Option<String>,
     pub daily_budget: String,
     pub total_budget: Option<String>,
-    #[serde(default = "default_pacing")]
+    /// `even` (default) or `asap`.
+    #[serde(default = "defaults::pacing")]
     pub pacing: PacingMode,
     /// IANA time zone of day-parting and the daily budget reset (default UTC).
-    pub time_zone: Option<String>,
+    #[serde(default = "defaults::time_zone")]
+    pub time_zone: String,
     /// Flight dates `YYYY-MM-DD` in the campaign's time zone; `end` inclusive.
     pub start: Option<String>,
     pub end: Option<String>,
@@ -192,15 +238,7 @@ pub struct RawCampaign {
     pub creatives: Vec<RawCreative>,
 }
 
-fn default_status() -> Status {
-    Status::Active
-}
-
-fn default_pacing() -> PacingMode {
-    PacingMode::Even
-}
-
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSegments {
     #[serde(default)]
@@ -222,30 +260,35 @@ pub struct RawCircle {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAge {
-    pub min: Option<u32>,
-    pub max: Option<u32>,
+    /// Youngest age, inclusive (default 0).
+    #[serde(default = "defaults::age_min")]
+    pub min: u32,
+    /// Oldest age, inclusive (default 150).
+    #[serde(default = "defaults::age_max")]
+    pub max: u32,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDaypart {
-    /// `mon` … `sun`; default every day.
+    /// `mon` … `sun` (any case; only the first three letters count, so
+    /// `Monday` is `mon`); none listed is every day.
     #[serde(default)]
-    pub days: Vec<String>,
+    pub days: Vec<Day>,
     /// First hour (0–23, inclusive).
     pub from_hour: u32,
     /// Last hour (1–24, exclusive).
     pub to_hour: u32,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFrequency {
     pub per_hour: Option<u32>,
     pub per_day: Option<u32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTargeting {
     #[serde(default)]
@@ -260,9 +303,9 @@ pub struct RawTargeting {
     #[serde(default)]
     pub geo_radius: Vec<RawCircle>,
     pub age: Option<RawAge>,
-    /// `M`, `F`, `O`.
+    /// `M`, `F`, `O` (either case).
     #[serde(default)]
-    pub genders: Vec<String>,
+    pub genders: Vec<GenderCode>,
     /// AdCOM device types (1 mobile/tablet, 2 PC, 3 CTV, 4 phone, 5 tablet…).
     #[serde(default)]
     pub device_types: Vec<i32>,
@@ -295,6 +338,7 @@ pub struct RawTargeting {
 #[serde(deny_unknown_fields)]
 pub struct RawCreative {
     pub id: String,
+    /// `banner`, `video`, `audio` or `native`.
     pub format: MediaType,
     pub w: Option<i64>,
     pub h: Option<i64>,
@@ -311,4 +355,79 @@ pub struct RawCreative {
     /// AdCOM creative attributes, checked against `battr`.
     #[serde(default)]
     pub attr: Vec<i32>,
+}
+
+/// A table left out means every key at its default: the same values as the
+/// `#[serde(default = "…")]` of its fields, written nowhere else.
+macro_rules! default_when_absent {
+    ($($table:ty),*) => {$(
+        impl Default for $table {
+            fn default() -> Self {
+                defaults::absent()
+            }
+        }
+    )*};
+}
+
+default_when_absent!(
+    RawSettings,
+    RawServer,
+    RawBidding,
+    RawAudience,
+    RawSecrets,
+    RawTraffic,
+    RawTracking,
+    RawCampaignFile,
+    RawSegments,
+    RawFrequency,
+    RawTargeting
+);
+
+/// A targeted gender, `M`, `F` or `O` in either case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GenderCode(pub Gender);
+
+impl<'de> Deserialize<'de> for GenderCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Gender::parse(&text)
+            .map(GenderCode)
+            .ok_or_else(|| serde::de::Error::unknown_variant(&text, &["M", "F", "O"]))
+    }
+}
+
+/// A day of the week, Monday first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Day {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+impl Day {
+    const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    const ALL: [Day; 7] = [Day::Mon, Day::Tue, Day::Wed, Day::Thu, Day::Fri, Day::Sat, Day::Sun];
+
+    /// Its first three letters, in any case: `mon`, `Monday`, `MON`.
+    fn parse(text: &str) -> Option<Day> {
+        let prefix = text.get(..3)?;
+        let i = Day::NAMES.iter().position(|name| prefix.eq_ignore_ascii_case(name))?;
+        Some(Day::ALL[i])
+    }
+
+    /// 0 for Monday … 6 for Sunday.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl<'de> Deserialize<'de> for Day {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Day::parse(&text).ok_or_else(|| serde::de::Error::unknown_variant(&text, &Day::NAMES))
+    }
 }

@@ -5,36 +5,20 @@ use std::time::Duration;
 
 use jiff::tz::TimeZone;
 
+use super::defaults;
+use super::env::Env;
 use super::raw::*;
 use super::{Config, ConfigErrors, ConfigProblem};
 use crate::audience::SegmentPath;
 use crate::campaigns::geo::GeoCircle;
 use crate::campaigns::model::{Campaign, Creative, Markup, Pricing};
-use crate::campaigns::targeting::{FrequencyCap, Gender, HoursOfWeek, SegmentRule, Targeting};
+use crate::campaigns::targeting::{FrequencyCap, HoursOfWeek, SegmentRule, Targeting};
 use crate::money::{Currency, FxTable, Micros};
 use crate::openrtb::MediaType;
-use crate::settings::{BillingEvent, ClickRules, Exchange, IpRange, Settings, UserAgentScreen, UserIdSource};
+use crate::settings::{BillingEvent, ClickRules, Exchange, IpRange, Settings, UserAgentScreen};
 
 /// The signing key bundled with the sample config; flagged at start-up.
 pub const DEV_SIGNING_KEY_PREFIX: &str = "dev-only";
-
-const DEFAULT_BOTS: &[&str] = &[
-    "bot",
-    "crawler",
-    "spider",
-    "slurp",
-    "headlesschrome",
-    "phantomjs",
-    "python-requests",
-    "curl/",
-    "wget/",
-    "go-http-client",
-    "java/",
-    "libwww",
-    "facebookexternalhit",
-    "mediapartners-google",
-    "lighthouse",
-];
 
 /// User-agent marks of browser automation (non-human traffic, code 4).
 const AUTOMATION: &[&str] = &[
@@ -117,13 +101,14 @@ fn parse_toml<T: serde::de::DeserializeOwned + Default>(
     };
     toml::from_str(text).unwrap_or_else(|e: toml::de::Error| {
         let why = e.message().to_string();
-        let field = e.span().map_or("-".to_string(), |span| {
-            let line = text[..span.start.min(text.len())].lines().count().max(1);
+        let start = e.span().map(|span| span.start.min(text.len()));
+        let field = start.map_or("-".to_string(), |start| {
+            let line = text[..start].lines().count().max(1);
             format!("line {line}")
         });
         problems.push(ConfigProblem {
             file,
-            campaign: None,
+            campaign: start.and_then(|start| campaign_at(text, start)),
             field,
             why,
         });
@@ -131,8 +116,27 @@ fn parse_toml<T: serde::de::DeserializeOwned + Default>(
     })
 }
 
-/// Reads and validates a config directory.
+/// The id of the `[[campaign]]` a byte offset of a campaign file falls in,
+/// so that a value serde refuses (a misspelt enum, say) is still reported
+/// with its campaign.
+fn campaign_at(text: &str, offset: usize) -> Option<String> {
+    let document = toml::de::DeTable::parse(text).ok()?;
+    let campaigns = document.get_ref().get("campaign")?.get_ref().as_array()?;
+    // An array-of-tables item spans its header only: the campaign is the
+    // last one that starts before the offset.
+    let campaign = campaigns.iter().take_while(|c| c.span().start <= offset).last()?;
+    let id = campaign.get_ref().as_table()?.get("id")?.get_ref().as_str()?;
+    Some(id.to_string())
+}
+
+/// Reads and validates a config directory, with the secrets the process
+/// environment holds.
 pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
+    load_with(dir, &Env::from_process())
+}
+
+/// Reads and validates a config directory, with `env` over the files.
+pub fn load_with(dir: &Path, env: &Env) -> Result<Config, ConfigErrors> {
     let mut unreadable = Vec::new();
     let settings_path = dir.join("bullseye.toml");
     let settings_text = read_text(&settings_path, &mut unreadable);
@@ -149,12 +153,23 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
         })
         .collect();
     problems.found.extend(unreadable);
-    validate(dir, settings_text.as_deref(), &campaign_texts, problems)
+    validate(dir, settings_text.as_deref(), &campaign_texts, env, problems)
 }
 
 /// Validates a config from its texts: the settings file and each campaign
-/// file (named relative to `dir`, which also anchors relative paths).
+/// file (named relative to `dir`, which also anchors relative paths), with
+/// the secrets the process environment holds.
 pub fn from_texts(dir: &Path, settings: &str, campaign_files: &[(PathBuf, String)]) -> Result<Config, ConfigErrors> {
+    from_texts_with(dir, settings, campaign_files, &Env::from_process())
+}
+
+/// [`from_texts`] with `env` over the files.
+pub fn from_texts_with(
+    dir: &Path,
+    settings: &str,
+    campaign_files: &[(PathBuf, String)],
+    env: &Env,
+) -> Result<Config, ConfigErrors> {
     let problems = Problems {
         file: dir.join("bullseye.toml").display().to_string(),
         campaign: None,
@@ -164,17 +179,18 @@ pub fn from_texts(dir: &Path, settings: &str, campaign_files: &[(PathBuf, String
         .iter()
         .map(|(path, text)| (dir.join("campaigns").join(path), Some(text.clone())))
         .collect();
-    validate(dir, Some(settings), &campaign_texts, problems)
+    validate(dir, Some(settings), &campaign_texts, env, problems)
 }
 
 fn validate(
     dir: &Path,
     settings_text: Option<&str>,
     campaign_texts: &[(PathBuf, Option<String>)],
+    env: &Env,
     mut problems: Problems,
 ) -> Result<Config, ConfigErrors> {
     let raw_settings: RawSettings = parse_toml(problems.file.clone(), settings_text, &mut problems.found);
-    let settings = settings(dir, raw_settings, &mut problems);
+    let settings = settings(dir, raw_settings, env, &mut problems);
 
     let mut campaigns: Vec<Campaign> = Vec::new();
     for (path, text) in campaign_texts {
@@ -212,12 +228,8 @@ fn campaign_files(dir: &Path, problems: &mut Problems) -> Vec<PathBuf> {
     files
 }
 
-fn settings(dir: &Path, raw: RawSettings, p: &mut Problems) -> Settings {
-    let base = raw
-        .bidding
-        .currency
-        .as_deref()
-        .map_or(Currency::USD, |c| p.currency("bidding.currency", c));
+fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settings {
+    let base = p.currency("bidding.currency", &raw.bidding.currency);
     let mut rates = Vec::new();
     for (code, rate) in &raw.fx {
         let currency = p.currency(&format!("fx.{code}"), code);
@@ -232,14 +244,13 @@ fn settings(dir: &Path, raw: RawSettings, p: &mut Problems) -> Settings {
     let fx = FxTable::new(base, rates);
     let shading_ppm = p.ratio_ppm(
         "bidding.first_price_shading",
-        raw.bidding.first_price_shading.as_deref().unwrap_or("0.85"),
+        &raw.bidding.first_price_shading,
         1_000_000,
     );
     if shading_ppm == 0 {
         p.at("bidding.first_price_shading", "must be greater than 0");
     }
-    let user_id_order = user_id_order(raw.bidding.user_id_order, p);
-    let (signing_key, signing_key_is_dev) = signing_key(&raw.secrets, p);
+    let (signing_key, signing_key_is_dev) = signing_key(&raw.secrets, env, p);
     let exchanges = exchanges(raw.exchanges, base, p);
     let datacenter_ranges = raw
         .traffic
@@ -256,7 +267,6 @@ fn settings(dir: &Path, raw: RawSettings, p: &mut Problems) -> Settings {
     let crawlers: Vec<String> = raw
         .traffic
         .bot_user_agents
-        .unwrap_or_else(|| DEFAULT_BOTS.iter().map(|s| s.to_string()).collect())
         .into_iter()
         .filter(|s| !s.trim().is_empty())
         .collect();
@@ -270,60 +280,35 @@ fn settings(dir: &Path, raw: RawSettings, p: &mut Problems) -> Settings {
     Settings {
         config_dir: dir.to_path_buf(),
         public_url: server.public_url.map(|u| u.trim_end_matches('/').to_string()),
-        max_body_bytes: server.max_body_bytes.unwrap_or(256 * 1024),
-        header_read_timeout: Duration::from_millis(server.header_read_timeout_ms.unwrap_or(30_000)),
-        body_read_timeout: Duration::from_millis(server.body_read_timeout_ms.unwrap_or(5_000)),
-        max_connections: server.max_connections.unwrap_or(4096),
-        default_tmax: Duration::from_millis(server.default_tmax_ms.unwrap_or(200)),
+        max_body_bytes: server.max_body_bytes,
+        header_read_timeout: Duration::from_millis(server.header_read_timeout_ms),
+        body_read_timeout: Duration::from_millis(server.body_read_timeout_ms),
+        max_connections: server.max_connections,
+        default_tmax: Duration::from_millis(server.default_tmax_ms),
         fx,
         shading_ppm,
-        user_id_order,
+        user_id_order: raw.bidding.user_id_order,
         gdpr_vendor_id: raw.bidding.gdpr_vendor_id,
         audience_snapshot: raw.audience.snapshot.map(|s| dir.join(s)),
         signing_key,
         previous_signing_key: raw.secrets.previous_signing_key.map(String::into_bytes),
         signing_key_is_dev,
-        admin_token: std::env::var("BULLSEYE_ADMIN_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
-            .or(raw.secrets.admin_token),
+        admin_token: env.admin_token.clone().or(raw.secrets.admin_token),
         user_agent_screen,
         click_rules: ClickRules {
-            min_delay: Duration::from_millis(raw.tracking.min_click_delay_ms.unwrap_or(1000)),
-            max_per_user_hour: raw.tracking.max_clicks_per_user_hour.unwrap_or(10),
-            max_per_ip_hour: raw.tracking.max_clicks_per_ip_hour.unwrap_or(30),
-            trust_forwarded_for: raw.tracking.trust_forwarded_for.unwrap_or(false),
+            min_delay: Duration::from_millis(raw.tracking.min_click_delay_ms),
+            max_per_user_hour: raw.tracking.max_clicks_per_user_hour,
+            max_per_ip_hour: raw.tracking.max_clicks_per_ip_hour,
+            trust_forwarded_for: raw.tracking.trust_forwarded_for,
         },
         datacenter_ranges,
         exchanges,
     }
 }
 
-fn user_id_order(raw: Option<Vec<String>>, p: &mut Problems) -> Vec<UserIdSource> {
-    let Some(raw) = raw else {
-        return vec![UserIdSource::BuyerUid, UserIdSource::UserId, UserIdSource::Ifa];
-    };
-    raw.iter()
-        .filter_map(|s| match s.as_str() {
-            "buyeruid" => Some(UserIdSource::BuyerUid),
-            "user_id" | "user.id" => Some(UserIdSource::UserId),
-            "ifa" => Some(UserIdSource::Ifa),
-            other => {
-                p.at(
-                    "bidding.user_id_order",
-                    format!("{other:?} is not one of buyeruid, user_id, ifa"),
-                );
-                None
-            }
-        })
-        .collect()
-}
-
-fn signing_key(raw: &RawSecrets, p: &mut Problems) -> (Vec<u8>, bool) {
-    if let Ok(key) = std::env::var("BULLSEYE_SIGNING_KEY")
-        && !key.is_empty()
-    {
-        return (key.into_bytes(), false);
+fn signing_key(raw: &RawSecrets, env: &Env, p: &mut Problems) -> (Vec<u8>, bool) {
+    if let Some(key) = &env.signing_key {
+        return (key.clone().into_bytes(), false);
     }
     if let Some(file) = &raw.signing_key_file {
         return match std::fs::read_to_string(file) {
@@ -354,6 +339,7 @@ fn signing_key(raw: &RawSecrets, p: &mut Problems) -> (Vec<u8>, bool) {
     }
 }
 
+/// The exchanges, the default one first (added if none is named so).
 fn exchanges(raw: Vec<RawExchange>, base: Currency, p: &mut Problems) -> Vec<Exchange> {
     let mut exchanges: Vec<Exchange> = Vec::new();
     for (i, raw) in raw.into_iter().enumerate() {
@@ -369,50 +355,39 @@ fn exchanges(raw: Vec<RawExchange>, base: Currency, p: &mut Problems) -> Vec<Exc
         if exchanges.iter().any(|e| e.name == raw.name) {
             p.at(&field("name"), "duplicate exchange name");
         }
-        let billing_event = match raw.billing_event.as_deref() {
-            None | Some("burl") => BillingEvent::Burl,
-            Some("nurl") => BillingEvent::Nurl,
-            Some(other) => {
-                p.at(&field("billing_event"), format!("{other:?} is not burl or nurl"));
-                BillingEvent::Burl
-            }
-        };
-        let sends_burl = raw.sends_burl.unwrap_or(true);
-        if billing_event == BillingEvent::Burl && !sends_burl {
-            p.at(
-                &field("billing_event"),
-                "burl billing needs an exchange that sends burl",
-            );
-        }
-        exchanges.push(Exchange {
-            seat: raw.seat.unwrap_or_else(|| "bullseye".into()),
-            billing_event,
-            network_allowance: Duration::from_millis(raw.network_allowance_ms.unwrap_or(30)),
-            sends_burl,
-            sends_lurl: raw.sends_lurl.unwrap_or(false),
-            currency: raw
-                .currency
-                .as_deref()
-                .map_or(base, |c| p.currency(&field("currency"), c)),
-            name: raw.name,
-        });
+        exchanges.push(exchange(raw, base, field, p));
     }
-    match exchanges.iter().position(|e| e.name == "default") {
+    match exchanges.iter().position(|e| e.name == defaults::EXCHANGE_NAME) {
         Some(i) => exchanges.swap(0, i),
-        None => exchanges.insert(
-            0,
-            Exchange {
-                name: "default".into(),
-                seat: "bullseye".into(),
-                billing_event: BillingEvent::Burl,
-                network_allowance: Duration::from_millis(30),
-                sends_burl: true,
-                sends_lurl: false,
-                currency: base,
-            },
-        ),
+        None => {
+            // Every key at its default: valid, so no problem to locate.
+            let field = |name: &str| format!("exchange[{}].{name}", defaults::EXCHANGE_NAME);
+            exchanges.insert(0, exchange(RawExchange::named(defaults::EXCHANGE_NAME), base, field, p));
+        }
     }
     exchanges
+}
+
+/// One exchange's settings; its name is checked by the caller.
+fn exchange(raw: RawExchange, base: Currency, field: impl Fn(&str) -> String, p: &mut Problems) -> Exchange {
+    if raw.billing_event == BillingEvent::Burl && !raw.sends_burl {
+        p.at(
+            &field("billing_event"),
+            "burl billing needs an exchange that sends burl",
+        );
+    }
+    Exchange {
+        seat: raw.seat,
+        billing_event: raw.billing_event,
+        network_allowance: Duration::from_millis(raw.network_allowance_ms),
+        sends_burl: raw.sends_burl,
+        sends_lurl: raw.sends_lurl,
+        currency: raw
+            .currency
+            .as_deref()
+            .map_or(base, |c| p.currency(&field("currency"), c)),
+        name: raw.name,
+    }
 }
 
 fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<Campaign> {
@@ -435,7 +410,7 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
         }
         (Pricing::Cpm, _) => 0,
     };
-    let tz_name = raw.time_zone.unwrap_or_else(|| "UTC".into());
+    let tz_name = raw.time_zone;
     let time_zone = TimeZone::get(&tz_name).unwrap_or_else(|_| {
         p.at("time_zone", format!("unknown IANA time zone {tz_name:?}"));
         TimeZone::UTC
@@ -513,8 +488,8 @@ fn creative(i: usize, raw: RawCreative, p: &mut Problems) -> Option<Creative> {
         p.at(&field("landing_url"), "must be an http(s) URL");
     }
     let mime = match raw.format {
-        MediaType::Video => Some(raw.mime.unwrap_or_else(|| "video/mp4".into())),
-        MediaType::Audio => Some(raw.mime.unwrap_or_else(|| "audio/mp4".into())),
+        MediaType::Video => Some(raw.mime.unwrap_or_else(|| defaults::VIDEO_MIME.into())),
+        MediaType::Audio => Some(raw.mime.unwrap_or_else(|| defaults::AUDIO_MIME.into())),
         _ => raw.mime,
     };
     Some(Creative {
@@ -577,23 +552,11 @@ fn targeting(raw: RawTargeting, p: &mut Problems) -> Targeting {
         })
         .collect();
     let age = raw.age.map(|a| {
-        let (min, max) = (a.min.unwrap_or(0), a.max.unwrap_or(150));
-        if min > max {
+        if a.min > a.max {
             p.at("targeting.age", "min is greater than max");
         }
-        (min, max)
+        (a.min, a.max)
     });
-    let genders = raw
-        .genders
-        .iter()
-        .filter_map(|g| {
-            let parsed = Gender::parse(g);
-            if parsed.is_none() {
-                p.at("targeting.genders", format!("{g:?} is not M, F or O"));
-            }
-            parsed
-        })
-        .collect();
     for country in &raw.countries {
         if country.len() != 3 || !country.chars().all(|c| c.is_ascii_alphabetic()) {
             p.at(
@@ -610,7 +573,7 @@ fn targeting(raw: RawTargeting, p: &mut Problems) -> Targeting {
         cities: raw.cities,
         circles,
         age,
-        genders,
+        genders: raw.genders.into_iter().map(|g| g.0).collect(),
         device_types: raw.device_types,
         os: raw.os,
         connection_types: raw.connection_types,
@@ -632,7 +595,6 @@ fn dayparts(raw: &[RawDaypart], p: &mut Problems) -> Option<HoursOfWeek> {
     if raw.is_empty() {
         return None;
     }
-    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
     let mut hours = HoursOfWeek::NONE;
     for part in raw {
         if part.from_hour >= part.to_hour || part.to_hour > 24 {
@@ -642,18 +604,7 @@ fn dayparts(raw: &[RawDaypart], p: &mut Problems) -> Option<HoursOfWeek> {
         let days: Vec<usize> = if part.days.is_empty() {
             (0..7).collect()
         } else {
-            part.days
-                .iter()
-                .filter_map(|d| {
-                    let found = DAYS
-                        .iter()
-                        .position(|name| d.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(name)));
-                    if found.is_none() {
-                        p.at("targeting.dayparts", format!("{d:?} is not a day (mon … sun)"));
-                    }
-                    found
-                })
-                .collect()
+            part.days.iter().map(|d| d.index()).collect()
         };
         for day in days {
             for hour in part.from_hour..part.to_hour {

@@ -57,18 +57,23 @@ impl ExchangeSet {
     }
 }
 
-/// Which notice bills a won impression.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which notice bills a won impression (`burl` or `nurl` in the config).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BillingEvent {
     Burl,
     Nurl,
 }
 
-/// Where the user id is read from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where the user id is read from (`buyeruid`, `user_id` or `ifa` in the
+/// config).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 pub enum UserIdSource {
+    #[serde(rename = "buyeruid")]
     BuyerUid,
+    #[serde(rename = "user_id", alias = "user.id")]
     UserId,
+    #[serde(rename = "ifa")]
     Ifa,
 }
 

@@ -1,0 +1,30 @@
+//! What the process environment adds to the config files: secrets kept out
+//! of them. Read once, before validation, so validation is a pure function
+//! of the files and this value (and tests can inject one).
+
+/// The admin API bearer token.
+pub const ADMIN_TOKEN_VAR: &str = "BULLSEYE_ADMIN_TOKEN";
+/// The URL-signing key.
+pub const SIGNING_KEY_VAR: &str = "BULLSEYE_SIGNING_KEY";
+
+/// Secrets from the environment; each, when set, overrides the file's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Env {
+    /// `BULLSEYE_ADMIN_TOKEN`: overrides `secrets.admin_token`.
+    pub admin_token: Option<String>,
+    /// `BULLSEYE_SIGNING_KEY`: overrides `secrets.signing_key_file` and
+    /// `secrets.signing_key`.
+    pub signing_key: Option<String>,
+}
+
+impl Env {
+    /// Reads the process environment. A variable set to the empty string (or
+    /// to something that is not UTF-8) counts as unset.
+    pub fn from_process() -> Env {
+        let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Env {
+            admin_token: var(ADMIN_TOKEN_VAR),
+            signing_key: var(SIGNING_KEY_VAR),
+        }
+    }
+}

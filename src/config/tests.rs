@@ -1,0 +1,817 @@
+//! Validation, rule by rule: each test breaks one rule of an otherwise valid
+//! config and asserts the exact problems reported (file, campaign, field,
+//! why); then the defaults a minimal config gets, and the environment's
+//! secrets over the files'.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::raw::RawSettings;
+use super::*;
+use crate::campaigns::targeting::Gender;
+use crate::campaigns::{PacingMode, Status};
+use crate::money::Currency;
+use crate::settings::{BillingEvent, UserAgentKind, UserIdSource};
+
+const DIR: &str = "cfg";
+const SETTINGS_FILE: &str = "cfg/bullseye.toml";
+const CAMPAIGN_FILE: &str = "cfg/campaigns/test.toml";
+
+/// The only key a settings file needs.
+const SECRETS: &str = "[secrets]\nsigning_key = \"test-signing-key-0123456789\"\n";
+
+/// A valid banner creative, appended to test campaigns.
+const BANNER: &str = r#"
+[[campaign.creative]]
+id = "cr1"
+format = "banner"
+w = 300
+h = 250
+image_url = "https://ads.example/a.png"
+landing_url = "https://shop.example/"
+"#;
+
+/// A campaign `c1` with its required keys, `keys` (TOML literals) replacing
+/// or adding to them, followed by `tables` (sub-tables such as
+/// `[campaign.targeting]` and creatives).
+fn campaign(keys: &[(&str, &str)], tables: &str) -> String {
+    let mut all: Vec<(&str, &str)> = vec![
+        ("id", r#""c1""#),
+        ("advertiser", r#""Advertiser""#),
+        ("pricing", r#""cpm""#),
+        ("max_bid", r#""2""#),
+        ("daily_budget", r#""100""#),
+    ];
+    for (key, value) in keys {
+        match all.iter_mut().find(|(k, _)| k == key) {
+            Some(entry) => entry.1 = value,
+            None => all.push((key, value)),
+        }
+    }
+    let lines: String = all.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+    format!("[[campaign]]\n{lines}{tables}")
+}
+
+/// [`campaign`] with a valid banner creative.
+fn banner_campaign(keys: &[(&str, &str)], tables: &str) -> String {
+    campaign(keys, &format!("{tables}{BANNER}"))
+}
+
+/// Validates a settings file and one campaign file, `campaigns/test.toml`,
+/// with an empty environment.
+fn check(settings: &str, campaigns: &str) -> Result<Config, ConfigErrors> {
+    check_with(settings, campaigns, &Env::default())
+}
+
+fn check_with(settings: &str, campaigns: &str, env: &Env) -> Result<Config, ConfigErrors> {
+    from_texts_with(Path::new(DIR), settings, &[("test.toml".into(), campaigns.into())], env)
+}
+
+fn valid(settings: &str, campaigns: &str) -> Config {
+    check(settings, campaigns).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn problems(settings: &str, campaigns: &str) -> Vec<ConfigProblem> {
+    match check(settings, campaigns) {
+        Ok(_) => panic!("accepted:\n{settings}\n{campaigns}"),
+        Err(ConfigErrors(problems)) => problems,
+    }
+}
+
+/// Problems of `bullseye.toml` with `extra` after the secrets.
+fn settings_problems(extra: &str) -> Vec<ConfigProblem> {
+    problems(&format!("{SECRETS}{extra}"), "")
+}
+
+/// Problems of one banner campaign.
+fn campaign_problems(keys: &[(&str, &str)], tables: &str) -> Vec<ConfigProblem> {
+    problems(SECRETS, &banner_campaign(keys, tables))
+}
+
+fn problem(file: &str, campaign: Option<&str>, field: &str, why: &str) -> ConfigProblem {
+    ConfigProblem {
+        file: file.into(),
+        campaign: campaign.map(String::from),
+        field: field.into(),
+        why: why.into(),
+    }
+}
+
+fn in_settings(field: &str, why: &str) -> ConfigProblem {
+    problem(SETTINGS_FILE, None, field, why)
+}
+
+fn in_c1(field: &str, why: &str) -> ConfigProblem {
+    problem(CAMPAIGN_FILE, Some("c1"), field, why)
+}
+
+const NO_SIGNING_KEY: &str = "no URL-signing key: set BULLSEYE_SIGNING_KEY, signing_key_file or signing_key";
+
+// ---- bullseye.toml ----
+
+#[test]
+fn base_currency_must_be_a_currency_code() {
+    assert_eq!(
+        settings_problems("[bidding]\ncurrency = \"US\"\n"),
+        [in_settings(
+            "bidding.currency",
+            r#""US" is not a three-letter currency code"#
+        )]
+    );
+}
+
+#[test]
+fn fx_codes_must_be_currency_codes() {
+    assert_eq!(
+        settings_problems("[fx]\nEURO = \"1.1\"\n"),
+        [in_settings("fx.EURO", r#""EURO" is not a three-letter currency code"#)]
+    );
+}
+
+#[test]
+fn fx_rates_must_be_amounts() {
+    assert_eq!(
+        settings_problems("[fx]\nEUR = \"1,1\"\n"),
+        [in_settings("fx.EUR", r#"not a decimal amount: "1,1""#)]
+    );
+}
+
+#[test]
+fn fx_rates_must_be_positive() {
+    assert_eq!(
+        settings_problems("[fx]\nEUR = \"0\"\n"),
+        [in_settings("fx.EUR", "rate must be positive")]
+    );
+}
+
+#[test]
+fn shading_is_at_most_one() {
+    assert_eq!(
+        settings_problems("[bidding]\nfirst_price_shading = \"1.5\"\n"),
+        [
+            in_settings("bidding.first_price_shading", "must be at most 1"),
+            in_settings("bidding.first_price_shading", "must be greater than 0"),
+        ]
+    );
+}
+
+#[test]
+fn shading_must_be_a_decimal() {
+    assert_eq!(
+        settings_problems("[bidding]\nfirst_price_shading = \"high\"\n"),
+        [
+            in_settings("bidding.first_price_shading", r#"not a decimal amount: "high""#),
+            in_settings("bidding.first_price_shading", "must be greater than 0"),
+        ]
+    );
+}
+
+#[test]
+fn shading_must_be_positive() {
+    assert_eq!(
+        settings_problems("[bidding]\nfirst_price_shading = \"0\"\n"),
+        [in_settings("bidding.first_price_shading", "must be greater than 0")]
+    );
+}
+
+/// An enum serde refuses fails the whole file (so its other settings are
+/// not checked, and the key is missing too), at the value's line.
+#[test]
+fn user_id_sources_are_named() {
+    assert_eq!(
+        settings_problems("[bidding]\nuser_id_order = [\"buyeruid\", \"cookie\"]\n"),
+        [
+            in_settings(
+                "line 4",
+                "unknown variant `cookie`, expected one of `buyeruid`, `user.id`, `user_id`, `ifa`"
+            ),
+            in_settings("secrets.signing_key", NO_SIGNING_KEY),
+        ]
+    );
+}
+
+#[test]
+fn signing_key_is_required() {
+    assert_eq!(problems("", ""), [in_settings("secrets.signing_key", NO_SIGNING_KEY)]);
+}
+
+#[test]
+fn signing_key_has_16_characters_or_more() {
+    assert_eq!(
+        problems("[secrets]\nsigning_key = \"0123456789abcde\"\n", ""),
+        [in_settings("secrets.signing_key", "must be at least 16 characters")]
+    );
+}
+
+#[test]
+fn signing_key_file_must_be_readable() {
+    let missing = "/nonexistent/bullseye/signing.key";
+    assert_eq!(
+        problems(&format!("[secrets]\nsigning_key_file = \"{missing}\"\n"), ""),
+        [in_settings(
+            "secrets.signing_key_file",
+            &format!("cannot read {missing}: No such file or directory (os error 2)")
+        )]
+    );
+}
+
+#[test]
+fn signing_key_file_must_not_be_empty() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), " \n").unwrap();
+    let settings = format!("[secrets]\nsigning_key_file = \"{}\"\n", file.path().display());
+    assert_eq!(
+        problems(&settings, ""),
+        [in_settings("secrets.signing_key_file", "file is empty")]
+    );
+}
+
+#[test]
+fn datacenter_ranges_are_cidr() {
+    assert_eq!(
+        settings_problems("[traffic]\ndatacenter_ranges = [\"10.0.0.0/8\", \"10.0.0.0/33\"]\n"),
+        [in_settings(
+            "traffic.datacenter_ranges",
+            r#""10.0.0.0/33" is not a CIDR range"#
+        )]
+    );
+}
+
+#[test]
+fn public_url_is_http() {
+    assert_eq!(
+        settings_problems("[server]\npublic_url = \"track.example.com\"\n"),
+        [in_settings("server.public_url", "must start with http:// or https://")]
+    );
+}
+
+#[test]
+fn exchange_names_are_letters_digits_dashes() {
+    assert_eq!(
+        settings_problems("[[exchange]]\nname = \"ex one\"\n"),
+        [in_settings(
+            "exchange[0].name",
+            "must be non-empty letters, digits, - or _"
+        )]
+    );
+}
+
+#[test]
+fn exchange_names_are_unique() {
+    assert_eq!(
+        settings_problems("[[exchange]]\nname = \"ex\"\n[[exchange]]\nname = \"ex\"\n"),
+        [in_settings("exchange[1].name", "duplicate exchange name")]
+    );
+}
+
+#[test]
+fn billing_event_is_burl_or_nurl() {
+    assert_eq!(
+        settings_problems("[[exchange]]\nname = \"ex\"\nbilling_event = \"win\"\n"),
+        [
+            in_settings("line 5", "unknown variant `win`, expected `burl` or `nurl`"),
+            in_settings("secrets.signing_key", NO_SIGNING_KEY),
+        ]
+    );
+}
+
+#[test]
+fn burl_billing_needs_an_exchange_that_sends_burl() {
+    assert_eq!(
+        settings_problems("[[exchange]]\nname = \"ex\"\nsends_burl = false\n"),
+        [in_settings(
+            "exchange[0].billing_event",
+            "burl billing needs an exchange that sends burl"
+        )]
+    );
+}
+
+#[test]
+fn exchange_currency_is_a_currency_code() {
+    assert_eq!(
+        settings_problems("[[exchange]]\nname = \"ex\"\ncurrency = \"EURO\"\n"),
+        [in_settings(
+            "exchange[0].currency",
+            r#""EURO" is not a three-letter currency code"#
+        )]
+    );
+}
+
+#[test]
+fn settings_syntax_errors_give_the_line() {
+    assert_eq!(
+        problems(&format!("{SECRETS}[server\n"), ""),
+        [
+            in_settings("line 3", "unclosed table, expected `]`"),
+            in_settings("secrets.signing_key", NO_SIGNING_KEY),
+        ]
+    );
+}
+
+// ---- campaigns ----
+
+#[test]
+fn campaign_ids_are_unique() {
+    let campaigns = format!("{}{}", banner_campaign(&[], ""), banner_campaign(&[], ""));
+    assert_eq!(problems(SECRETS, &campaigns), [in_c1("id", "duplicate campaign id")]);
+}
+
+#[test]
+fn campaign_ids_are_short_and_plain() {
+    assert_eq!(
+        campaign_problems(&[("id", r#""c 1""#)], ""),
+        [problem(
+            CAMPAIGN_FILE,
+            Some("c 1"),
+            "id",
+            "must be 1–64 letters, digits, '-', '_' or '.'"
+        )]
+    );
+}
+
+#[test]
+fn max_bid_is_an_amount() {
+    assert_eq!(
+        campaign_problems(&[("max_bid", r#""1.5.0""#)], ""),
+        [in_c1("max_bid", r#"not a decimal amount: "1.5.0""#)]
+    );
+}
+
+#[test]
+fn max_bid_is_positive() {
+    assert_eq!(
+        campaign_problems(&[("max_bid", r#""0""#)], ""),
+        [in_c1("max_bid", "must be greater than 0")]
+    );
+}
+
+#[test]
+fn daily_budget_is_an_amount() {
+    assert_eq!(
+        campaign_problems(&[("daily_budget", r#""-3""#)], ""),
+        [in_c1("daily_budget", r#"amount must not be negative: "-3""#)]
+    );
+}
+
+#[test]
+fn total_budget_is_an_amount() {
+    assert_eq!(
+        campaign_problems(&[("total_budget", r#""lots""#)], ""),
+        [in_c1("total_budget", r#"not a decimal amount: "lots""#)]
+    );
+}
+
+#[test]
+fn cpc_campaigns_need_a_pctr_prior() {
+    assert_eq!(
+        campaign_problems(&[("pricing", r#""cpc""#)], ""),
+        [in_c1("pctr_prior", "required for cpc campaigns")]
+    );
+}
+
+#[test]
+fn pctr_prior_is_at_most_one() {
+    assert_eq!(
+        campaign_problems(&[("pricing", r#""cpc""#), ("pctr_prior", r#""1.01""#)], ""),
+        [in_c1("pctr_prior", "must be at most 1")]
+    );
+}
+
+#[test]
+fn time_zone_is_known() {
+    assert_eq!(
+        campaign_problems(&[("time_zone", r#""Mars/Olympus""#)], ""),
+        [in_c1("time_zone", r#"unknown IANA time zone "Mars/Olympus""#)]
+    );
+}
+
+#[test]
+fn start_is_a_date() {
+    assert_eq!(
+        campaign_problems(&[("start", r#""2024-13-01""#)], ""),
+        [in_c1("start", r#""2024-13-01" is not a YYYY-MM-DD date"#)]
+    );
+}
+
+#[test]
+fn end_is_a_date() {
+    assert_eq!(
+        campaign_problems(&[("end", r#""tomorrow""#)], ""),
+        [in_c1("end", r#""tomorrow" is not a YYYY-MM-DD date"#)]
+    );
+}
+
+#[test]
+fn campaign_exchanges_are_known() {
+    assert_eq!(
+        campaign_problems(&[("exchanges", r#"["default", "nowhere"]"#)], ""),
+        [in_c1("exchanges", r#"unknown exchange "nowhere""#)]
+    );
+}
+
+#[test]
+fn campaigns_need_a_creative() {
+    assert_eq!(
+        problems(SECRETS, &campaign(&[], "")),
+        [in_c1("creative", "a campaign needs at least one creative")]
+    );
+}
+
+#[test]
+fn image_url_is_for_banners() {
+    let video = "[[campaign.creative]]\nid = \"v\"\nformat = \"video\"\nimage_url = \"https://ads.example/a.png\"\nlanding_url = \"https://shop.example/\"\n";
+    assert_eq!(
+        problems(SECRETS, &campaign(&[], video)),
+        [in_c1("creative[0].image_url", "image_url is for banners; give adm")]
+    );
+}
+
+#[test]
+fn creatives_give_adm_or_image_url() {
+    let neither = "[[campaign.creative]]\nid = \"n\"\nformat = \"native\"\nlanding_url = \"https://shop.example/\"\n";
+    let both = "[[campaign.creative]]\nid = \"b\"\nformat = \"banner\"\nw = 1\nh = 1\nadm = \"<b>\"\nimage_url = \"https://ads.example/a.png\"\nlanding_url = \"https://shop.example/\"\n";
+    assert_eq!(
+        problems(SECRETS, &campaign(&[], &format!("{neither}{both}"))),
+        [
+            in_c1("creative[0].adm", "give exactly one of adm or image_url"),
+            in_c1("creative[1].adm", "give exactly one of adm or image_url"),
+        ]
+    );
+}
+
+#[test]
+fn banners_have_a_positive_size() {
+    let banner = "[[campaign.creative]]\nid = \"b\"\nformat = \"banner\"\nw = 300\nh = 0\nadm = \"<b>\"\nlanding_url = \"https://shop.example/\"\n";
+    assert_eq!(
+        problems(SECRETS, &campaign(&[], banner)),
+        [in_c1("creative[0].w", "banner creatives need positive w and h")]
+    );
+}
+
+#[test]
+fn landing_urls_are_http() {
+    let banner = BANNER.replace("https://shop.example/", "ftp://shop.example/");
+    assert_eq!(
+        problems(SECRETS, &campaign(&[], &banner)),
+        [in_c1("creative[0].landing_url", "must be an http(s) URL")]
+    );
+}
+
+#[test]
+fn segment_paths_are_valid() {
+    let targeting = "[campaign.targeting.segments]\nany = [\"interest/\"]\nall = [\"inter est\"]\nnone = [\"\"]\n";
+    assert_eq!(
+        campaign_problems(&[], targeting),
+        [
+            in_c1(
+                "targeting.segments.any",
+                r#"segment path "interest/" has an empty level"#
+            ),
+            in_c1(
+                "targeting.segments.all",
+                r#"segment path "inter est" contains a character outside [a-z0-9_.:-]"#
+            ),
+            in_c1("targeting.segments.none", "empty segment path"),
+        ]
+    );
+}
+
+#[test]
+fn geo_circles_are_on_earth() {
+    let targeting = "[[campaign.targeting.geo_radius]]\nlat = 48.85\nlon = 2.35\nradius_km = 0.0\n";
+    assert_eq!(
+        campaign_problems(&[], targeting),
+        [in_c1(
+            "targeting.geo_radius",
+            "lat in [-90, 90], lon in [-180, 180], radius_km > 0"
+        )]
+    );
+}
+
+#[test]
+fn age_range_is_ordered() {
+    let targeting = "[campaign.targeting.age]\nmin = 30\nmax = 20\n";
+    assert_eq!(
+        campaign_problems(&[], targeting),
+        [in_c1("targeting.age", "min is greater than max")]
+    );
+}
+
+/// A refused enum inside a campaign keeps its campaign (found from the
+/// position of the value).
+#[test]
+fn genders_are_m_f_o() {
+    let targeting = "[campaign.targeting]\ngenders = [\"F\", \"X\"]\n";
+    assert_eq!(
+        campaign_problems(&[], targeting),
+        [in_c1("line 8", "unknown variant `X`, expected one of `M`, `F`, `O`")]
+    );
+}
+
+#[test]
+fn countries_are_alpha_3() {
+    let targeting = "[campaign.targeting]\ncountries = [\"FRA\", \"FRANCE\"]\n";
+    assert_eq!(
+        campaign_problems(&[], targeting),
+        [in_c1(
+            "targeting.countries",
+            r#""FRANCE" is not an ISO-3166-1 alpha-3 code"#
+        )]
+    );
+}
+
+#[test]
+fn daypart_hours_are_ordered_within_the_day() {
+    let targeting = "[[campaign.targeting.dayparts]]\nfrom_hour = 9\nto_hour = 9\n[[campaign.targeting.dayparts]]\nfrom_hour = 20\nto_hour = 25\n";
+    let why = "need 0 <= from_hour < to_hour <= 24";
+    assert_eq!(
+        campaign_problems(&[], targeting),
+        [in_c1("targeting.dayparts", why), in_c1("targeting.dayparts", why)]
+    );
+}
+
+#[test]
+fn daypart_days_are_week_days() {
+    let targeting = "[[campaign.targeting.dayparts]]\ndays = [\"mon\", \"funday\"]\nfrom_hour = 9\nto_hour = 17\n";
+    assert_eq!(
+        campaign_problems(&[], targeting),
+        [in_c1(
+            "line 8",
+            "unknown variant `funday`, expected one of `mon`, `tue`, `wed`, `thu`, `fri`, `sat`, `sun`"
+        )]
+    );
+}
+
+#[test]
+fn campaign_syntax_errors_give_the_line_and_no_campaign() {
+    assert_eq!(
+        problems(SECRETS, "[[campaign]]\nid = 1\nsurprise = true\n"),
+        [problem(
+            CAMPAIGN_FILE,
+            None,
+            "line 2",
+            "invalid type: integer `1`, expected a string"
+        )]
+    );
+}
+
+// ---- reading the directory ----
+
+#[test]
+fn a_missing_campaigns_directory_is_a_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bullseye.toml"), SECRETS).unwrap();
+    let settings_file = dir.path().join("bullseye.toml").display().to_string();
+    let campaigns_dir = dir.path().join("campaigns").display().to_string();
+    let errors = load_with(dir.path(), &Env::default()).unwrap_err();
+    assert_eq!(
+        errors.0,
+        [problem(
+            &settings_file,
+            None,
+            "campaigns/",
+            &format!("cannot read {campaigns_dir}")
+        )]
+    );
+}
+
+#[test]
+fn an_unreadable_file_is_a_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bullseye.toml"), SECRETS).unwrap();
+    std::fs::create_dir_all(dir.path().join("campaigns/odd.toml")).unwrap();
+    let odd = dir.path().join("campaigns/odd.toml").display().to_string();
+    let errors = load_with(dir.path(), &Env::default()).unwrap_err();
+    assert_eq!(
+        errors.0,
+        [problem(&odd, None, "-", "cannot read: Is a directory (os error 21)")]
+    );
+}
+
+#[test]
+fn load_reads_the_toml_files_of_campaigns_in_name_order() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bullseye.toml"), SECRETS).unwrap();
+    std::fs::create_dir(dir.path().join("campaigns")).unwrap();
+    for name in ["f", "e", "d", "c", "b", "a"] {
+        let text = banner_campaign(&[("id", &format!("\"{name}\""))], "");
+        std::fs::write(dir.path().join(format!("campaigns/{name}.toml")), text).unwrap();
+    }
+    std::fs::write(dir.path().join("campaigns/notes.txt"), "not toml").unwrap();
+    let config = load_with(dir.path(), &Env::default()).unwrap();
+    let ids: Vec<&str> = config.campaigns.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c", "d", "e", "f"]);
+}
+
+// ---- defaults ----
+
+#[test]
+fn a_minimal_config_gets_the_documented_defaults() {
+    let config = valid(SECRETS, &banner_campaign(&[], ""));
+    let s = &config.settings;
+    assert_eq!(s.config_dir, Path::new(DIR));
+    assert_eq!(s.public_url, None);
+    assert_eq!(s.max_body_bytes, 262_144);
+    assert_eq!(s.header_read_timeout, Duration::from_secs(30));
+    assert_eq!(s.body_read_timeout, Duration::from_secs(5));
+    assert_eq!(s.max_connections, 4096);
+    assert_eq!(s.default_tmax, Duration::from_millis(200));
+    assert_eq!(s.base_currency(), Currency::USD);
+    assert_eq!(s.shading_ppm, 850_000);
+    assert_eq!(
+        s.user_id_order,
+        [UserIdSource::BuyerUid, UserIdSource::UserId, UserIdSource::Ifa]
+    );
+    assert_eq!(s.gdpr_vendor_id, None);
+    assert_eq!(s.audience_snapshot, None);
+    assert_eq!(s.previous_signing_key, None);
+    assert_eq!(s.admin_token, None);
+    assert!(s.datacenter_ranges.is_empty());
+    assert_eq!(s.click_rules.min_delay, Duration::from_secs(1));
+    assert_eq!(s.click_rules.max_per_user_hour, 10);
+    assert_eq!(s.click_rules.max_per_ip_hour, 30);
+    assert!(!s.click_rules.trust_forwarded_for);
+    let screen = &s.user_agent_screen;
+    assert_eq!(screen.classify("Googlebot/2.1"), Some(UserAgentKind::Crawler));
+    assert_eq!(screen.classify("python-requests/2.31"), Some(UserAgentKind::Crawler));
+    assert_eq!(
+        screen.classify("Mozilla/5.0 HeadlessChrome/120"),
+        Some(UserAgentKind::Automation)
+    );
+    assert_eq!(screen.classify("Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"), None);
+
+    let [exchange] = &s.exchanges[..] else {
+        panic!("{:?}", s.exchanges)
+    };
+    assert_eq!(exchange.name, "default");
+    assert_eq!(exchange.seat, "bullseye");
+    assert_eq!(exchange.billing_event, BillingEvent::Burl);
+    assert_eq!(exchange.network_allowance, Duration::from_millis(30));
+    assert!(exchange.sends_burl);
+    assert!(!exchange.sends_lurl);
+    assert_eq!(exchange.currency, Currency::USD);
+
+    let [c] = &config.campaigns[..] else {
+        panic!("{:?}", config.campaigns)
+    };
+    assert_eq!(c.status, Status::Active);
+    assert_eq!(c.pacing, PacingMode::Even);
+    assert_eq!(c.time_zone_name, "UTC");
+    assert_eq!(c.time_zone, jiff::tz::TimeZone::UTC);
+    assert_eq!((c.start, c.end, c.total_budget), (None, None, None));
+    assert!(c.exchanges.is_empty());
+    assert_eq!(c.seat, None);
+    assert_eq!(c.targeting.age, None);
+    assert!(c.targeting.hours.is_none());
+    assert!(!c.targeting.deals_only);
+}
+
+#[test]
+fn an_exchange_with_only_a_name_gets_the_defaults_and_the_base_currency() {
+    let settings = format!("{SECRETS}[bidding]\ncurrency = \"EUR\"\n[[exchange]]\nname = \"ex\"\n");
+    let config = valid(&settings, "");
+    let names: Vec<&str> = config.settings.exchanges.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["default", "ex"]);
+    let [implicit, named] = &config.settings.exchanges[..] else {
+        unreachable!()
+    };
+    for e in [implicit, named] {
+        assert_eq!(e.seat, "bullseye");
+        assert_eq!(e.billing_event, BillingEvent::Burl);
+        assert_eq!(e.network_allowance, Duration::from_millis(30));
+        assert_eq!((e.sends_burl, e.sends_lurl), (true, false));
+        assert_eq!(e.currency.as_str(), "EUR");
+    }
+}
+
+#[test]
+fn the_exchange_named_default_comes_first() {
+    let settings = format!("{SECRETS}[[exchange]]\nname = \"ex\"\n[[exchange]]\nname = \"default\"\nseat = \"s\"\n");
+    let config = valid(&settings, "");
+    let names: Vec<(&str, &str)> = config
+        .settings
+        .exchanges
+        .iter()
+        .map(|e| (e.name.as_str(), e.seat.as_str()))
+        .collect();
+    assert_eq!(names, [("default", "s"), ("ex", "bullseye")]);
+}
+
+#[test]
+fn left_out_and_empty_tables_mean_the_same() {
+    let empty_tables = "[server]\n[bidding]\n[audience]\n[secrets]\n[traffic]\n[tracking]\n";
+    let from_empty: RawSettings = toml::from_str(empty_tables).unwrap();
+    let from_nothing: RawSettings = toml::from_str("").unwrap();
+    assert_eq!(format!("{from_empty:?}"), format!("{from_nothing:?}"));
+    assert_eq!(format!("{:?}", RawSettings::default()), format!("{from_nothing:?}"));
+}
+
+#[test]
+fn age_bounds_default_to_0_and_150() {
+    let config = valid(SECRETS, &banner_campaign(&[], "[campaign.targeting.age]\nmin = 18\n"));
+    assert_eq!(config.campaigns[0].targeting.age, Some((18, 150)));
+    let config = valid(SECRETS, &banner_campaign(&[], "[campaign.targeting.age]\nmax = 65\n"));
+    assert_eq!(config.campaigns[0].targeting.age, Some((0, 65)));
+}
+
+#[test]
+fn video_and_audio_mime_types_default_to_mp4() {
+    let creative = |format: &str| {
+        format!(
+            "[[campaign.creative]]\nid = \"{format}\"\nformat = \"{format}\"\nadm = \"<VAST/>\"\nlanding_url = \"https://shop.example/\"\n"
+        )
+    };
+    let tables = format!("{}{}{}", creative("video"), creative("audio"), creative("native"));
+    let config = valid(SECRETS, &campaign(&[], &tables));
+    let mimes: Vec<Option<&str>> = config.campaigns[0]
+        .creatives
+        .iter()
+        .map(|c| c.mime.as_deref())
+        .collect();
+    assert_eq!(mimes, [Some("video/mp4"), Some("audio/mp4"), None]);
+}
+
+/// The enums accept what the string matching they replaced accepted.
+#[test]
+fn enum_spellings_accepted_as_before() {
+    let settings = format!(
+        "{SECRETS}[bidding]\nuser_id_order = [\"user.id\", \"ifa\"]\n[[exchange]]\nname = \"ex\"\nbilling_event = \"nurl\"\nsends_burl = false\n"
+    );
+    let targeting = "[campaign.targeting]\ngenders = [\"m\", \" F \", \"O\"]\n[[campaign.targeting.dayparts]]\ndays = [\"Monday\", \"SUN\"]\nfrom_hour = 9\nto_hour = 10\n";
+    let config = valid(&settings, &banner_campaign(&[], targeting));
+    assert_eq!(config.settings.user_id_order, [UserIdSource::UserId, UserIdSource::Ifa]);
+    assert_eq!(config.settings.exchanges[1].billing_event, BillingEvent::Nurl);
+    let targeting = &config.campaigns[0].targeting;
+    assert_eq!(targeting.genders, [Gender::Male, Gender::Female, Gender::Other]);
+    let hours = targeting.hours.unwrap();
+    let set: Vec<usize> = (0..168).filter(|&h| hours.contains(h)).collect();
+    assert_eq!(set, [9, 6 * 24 + 9]);
+}
+
+#[test]
+fn blank_bot_user_agents_are_ignored() {
+    let config = valid(
+        &format!("{SECRETS}[traffic]\nbot_user_agents = [\"\", \"  \", \"zz\"]\n"),
+        "",
+    );
+    let screen = &config.settings.user_agent_screen;
+    assert_eq!(screen.classify("zz-agent"), Some(UserAgentKind::Crawler));
+    assert_eq!(screen.classify("Googlebot"), None);
+    assert_eq!(screen.classify("HeadlessChrome"), Some(UserAgentKind::Automation));
+}
+
+// ---- secrets: file and environment ----
+
+#[test]
+fn a_dev_signing_key_is_flagged() {
+    let config = valid("[secrets]\nsigning_key = \"dev-only-0123456789\"\n", "");
+    assert_eq!(config.settings.signing_key, b"dev-only-0123456789");
+    assert!(config.settings.signing_key_is_dev);
+    assert!(!valid(SECRETS, "").settings.signing_key_is_dev);
+}
+
+#[test]
+fn a_signing_key_file_is_read_trimmed() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "  key-from-a-file \n").unwrap();
+    let settings = format!(
+        "[secrets]\nsigning_key = \"dev-only-0123456789\"\nsigning_key_file = \"{}\"\n",
+        file.path().display()
+    );
+    let config = valid(&settings, "");
+    assert_eq!(config.settings.signing_key, b"key-from-a-file");
+    assert!(!config.settings.signing_key_is_dev);
+}
+
+#[test]
+fn the_environment_signing_key_overrides_the_files() {
+    let env = Env {
+        signing_key: Some("key-from-the-env".into()),
+        ..Env::default()
+    };
+    let settings = "[secrets]\nsigning_key = \"dev-only\"\nsigning_key_file = \"/nonexistent/key\"\n";
+    let config = check_with(settings, "", &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.settings.signing_key, b"key-from-the-env");
+    assert!(!config.settings.signing_key_is_dev);
+    // Without it, the file's problems show.
+    assert_eq!(
+        problems(settings, "")[0],
+        in_settings(
+            "secrets.signing_key_file",
+            "cannot read /nonexistent/key: No such file or directory (os error 2)"
+        )
+    );
+}
+
+#[test]
+fn the_environment_admin_token_overrides_the_files() {
+    let settings = format!("{SECRETS}admin_token = \"from-the-file\"\n");
+    let env = Env {
+        admin_token: Some("from-the-env".into()),
+        ..Env::default()
+    };
+    let config = check_with(&settings, "", &env).unwrap();
+    assert_eq!(config.settings.admin_token.as_deref(), Some("from-the-env"));
+    let config = valid(&settings, "");
+    assert_eq!(config.settings.admin_token.as_deref(), Some("from-the-file"));
+}
