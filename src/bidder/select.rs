@@ -447,7 +447,8 @@ landing_url = "https://{id}.example/"
             overlay: &overlay,
         };
         let now = "2025-06-02T12:00:00Z".parse().unwrap();
-        let ctx = enrich::enrich(&request, world, world.settings.default_exchange_id(), audience, now).unwrap_or_else(|r| panic!("{r:?}"));
+        let ctx = enrich::enrich(&request, world, world.settings.default_exchange_id(), audience, now)
+            .unwrap_or_else(|r| panic!("{r:?}"));
         let (frequency, mut scratch) = (FrequencyStore::default(), Vec::new());
         request
             .imp

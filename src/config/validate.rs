@@ -230,18 +230,7 @@ fn campaign_files(dir: &Path, problems: &mut Problems) -> Vec<PathBuf> {
 
 fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settings {
     let base = p.currency("bidding.currency", &raw.bidding.currency);
-    let mut rates = Vec::new();
-    for (code, rate) in &raw.fx {
-        let currency = p.currency(&format!("fx.{code}"), code);
-        let Some(rate) = p.money(&format!("fx.{code}"), rate) else {
-            continue;
-        };
-        if rate.0 == 0 {
-            p.at(&format!("fx.{code}"), "rate must be positive");
-        }
-        rates.push((currency, rate));
-    }
-    let fx = FxTable::new(base, rates);
+    let fx = fx_table(base, &raw.fx, p);
     let shading_ppm = p.ratio_ppm(
         "bidding.first_price_shading",
         &raw.bidding.first_price_shading,
@@ -252,25 +241,7 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
     }
     let (signing_key, signing_key_is_dev) = signing_key(&raw.secrets, env, p);
     let exchanges = exchanges(raw.exchanges, base, p);
-    let datacenter_ranges = raw
-        .traffic
-        .datacenter_ranges
-        .iter()
-        .filter_map(|r| {
-            let parsed = IpRange::parse(r);
-            if parsed.is_none() {
-                p.at("traffic.datacenter_ranges", format!("{r:?} is not a CIDR range"));
-            }
-            parsed
-        })
-        .collect();
-    let crawlers: Vec<String> = raw
-        .traffic
-        .bot_user_agents
-        .into_iter()
-        .filter(|s| !s.trim().is_empty())
-        .collect();
-    let user_agent_screen = UserAgentScreen::new(AUTOMATION, &crawlers);
+    let (datacenter_ranges, user_agent_screen) = traffic(raw.traffic, p);
     let server = raw.server;
     if let Some(url) = &server.public_url
         && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -304,6 +275,43 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         datacenter_ranges,
         exchanges,
     }
+}
+
+/// The FX table: the base currency and each configured rate (positive).
+fn fx_table(base: Currency, raw: &std::collections::BTreeMap<String, String>, p: &mut Problems) -> FxTable {
+    let mut rates = Vec::new();
+    for (code, rate) in raw {
+        let currency = p.currency(&format!("fx.{code}"), code);
+        let Some(rate) = p.money(&format!("fx.{code}"), rate) else {
+            continue;
+        };
+        if rate.0 == 0 {
+            p.at(&format!("fx.{code}"), "rate must be positive");
+        }
+        rates.push((currency, rate));
+    }
+    FxTable::new(base, rates)
+}
+
+/// Data-centre ranges (CIDR) and the user-agent screen.
+fn traffic(raw: RawTraffic, p: &mut Problems) -> (Vec<IpRange>, UserAgentScreen) {
+    let datacenter_ranges = raw
+        .datacenter_ranges
+        .iter()
+        .filter_map(|r| {
+            let parsed = IpRange::parse(r);
+            if parsed.is_none() {
+                p.at("traffic.datacenter_ranges", format!("{r:?} is not a CIDR range"));
+            }
+            parsed
+        })
+        .collect();
+    let crawlers: Vec<String> = raw
+        .bot_user_agents
+        .into_iter()
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+    (datacenter_ranges, UserAgentScreen::new(AUTOMATION, &crawlers))
 }
 
 fn signing_key(raw: &RawSecrets, env: &Env, p: &mut Problems) -> (Vec<u8>, bool) {
@@ -402,32 +410,20 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
     let max_bid = max_bid.unwrap_or(Micros::ZERO);
     let daily_budget = p.money("daily_budget", &raw.daily_budget).unwrap_or(Micros::ZERO);
     let total_budget = raw.total_budget.as_deref().and_then(|t| p.money("total_budget", t));
-    let pctr_prior = match (raw.pricing, raw.pctr_prior.as_deref()) {
-        (Pricing::Cpc, Some(text)) => p.ratio_ppm("pctr_prior", text, 1_000_000),
-        (Pricing::Cpc, None) => {
-            p.at("pctr_prior", "required for cpc campaigns");
-            0
-        }
-        (Pricing::Cpm, _) => 0,
-    };
+    let pctr_prior = pctr_prior(raw.pricing, raw.pctr_prior.as_deref(), p);
     let tz_name = raw.time_zone;
     let time_zone = TimeZone::get(&tz_name).unwrap_or_else(|_| {
         p.at("time_zone", format!("unknown IANA time zone {tz_name:?}"));
         TimeZone::UTC
     });
-    let day = |p: &mut Problems, field: &str, text: &str, next: bool| -> Option<jiff::Timestamp> {
-        let date: jiff::civil::Date = match text.parse() {
-            Ok(d) => d,
-            Err(_) => {
-                p.at(field, format!("{text:?} is not a YYYY-MM-DD date"));
-                return None;
-            }
-        };
-        let date = if next { date.tomorrow().ok()? } else { date };
-        date.to_zoned_datetime(time_zone.clone()).ok().map(|z| z.timestamp())
-    };
-    let start = raw.start.as_deref().and_then(|s| day(p, "start", s, false));
-    let end = raw.end.as_deref().and_then(|s| day(p, "end", s, true));
+    let start = raw
+        .start
+        .as_deref()
+        .and_then(|s| flight_day(p, "start", s, &time_zone, false));
+    let end = raw
+        .end
+        .as_deref()
+        .and_then(|s| flight_day(p, "end", s, &time_zone, true));
     for name in &raw.exchanges {
         if settings.exchange(name).is_none() {
             p.at("exchanges", format!("unknown exchange {name:?}"));
@@ -465,6 +461,32 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
         targeting,
         creatives,
     })
+}
+
+/// The prior pCTR (ppm) a CPC campaign must give; CPM campaigns have none.
+fn pctr_prior(pricing: Pricing, text: Option<&str>, p: &mut Problems) -> u32 {
+    match (pricing, text) {
+        (Pricing::Cpc, Some(text)) => p.ratio_ppm("pctr_prior", text, 1_000_000),
+        (Pricing::Cpc, None) => {
+            p.at("pctr_prior", "required for cpc campaigns");
+            0
+        }
+        (Pricing::Cpm, _) => 0,
+    }
+}
+
+/// The start of a flight day (`YYYY-MM-DD`) in the campaign's time zone,
+/// or of the day after it (`next`: an end date includes its day).
+fn flight_day(p: &mut Problems, field: &str, text: &str, time_zone: &TimeZone, next: bool) -> Option<jiff::Timestamp> {
+    let date: jiff::civil::Date = match text.parse() {
+        Ok(d) => d,
+        Err(_) => {
+            p.at(field, format!("{text:?} is not a YYYY-MM-DD date"));
+            return None;
+        }
+    };
+    let date = if next { date.tomorrow().ok()? } else { date };
+    date.to_zoned_datetime(time_zone.clone()).ok().map(|z| z.timestamp())
 }
 
 fn creative(i: usize, raw: RawCreative, p: &mut Problems) -> Option<Creative> {
@@ -533,24 +555,7 @@ fn targeting(raw: RawTargeting, p: &mut Problems) -> Targeting {
         all: segment_keys(&raw.segments.all, "targeting.segments.all", p, &mut segment_paths),
         none: segment_keys(&raw.segments.none, "targeting.segments.none", p, &mut segment_paths),
     };
-    let circles = raw
-        .geo_radius
-        .iter()
-        .filter_map(|c| {
-            let valid = (-90.0..=90.0).contains(&c.lat) && (-180.0..=180.0).contains(&c.lon) && c.radius_km > 0.0;
-            if !valid {
-                p.at(
-                    "targeting.geo_radius",
-                    "lat in [-90, 90], lon in [-180, 180], radius_km > 0",
-                );
-            }
-            valid.then_some(GeoCircle {
-                lat: c.lat,
-                lon: c.lon,
-                radius_km: c.radius_km,
-            })
-        })
-        .collect();
+    let circles = geo_circles(&raw.geo_radius, p);
     let age = raw.age.map(|a| {
         if a.min > a.max {
             p.at("targeting.age", "min is greater than max");
@@ -589,6 +594,26 @@ fn targeting(raw: RawTargeting, p: &mut Problems) -> Targeting {
         deals_only: raw.deals_only,
         deals: raw.deals,
     }
+}
+
+/// Radius-targeting circles, each on the globe with a positive radius.
+fn geo_circles(raw: &[RawCircle], p: &mut Problems) -> Vec<GeoCircle> {
+    raw.iter()
+        .filter_map(|c| {
+            let valid = (-90.0..=90.0).contains(&c.lat) && (-180.0..=180.0).contains(&c.lon) && c.radius_km > 0.0;
+            if !valid {
+                p.at(
+                    "targeting.geo_radius",
+                    "lat in [-90, 90], lon in [-180, 180], radius_km > 0",
+                );
+            }
+            valid.then_some(GeoCircle {
+                lat: c.lat,
+                lon: c.lon,
+                radius_km: c.radius_km,
+            })
+        })
+        .collect()
 }
 
 fn dayparts(raw: &[RawDaypart], p: &mut Problems) -> Option<HoursOfWeek> {
