@@ -429,15 +429,7 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
             p.at("exchanges", format!("unknown exchange {name:?}"));
         }
     }
-    if raw.creatives.is_empty() {
-        p.at("creative", "a campaign needs at least one creative");
-    }
-    let creatives = raw
-        .creatives
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, c)| creative(i, c, p))
-        .collect();
+    let creatives = creatives(raw.creatives, p);
     let targeting = targeting(raw.targeting, p);
     Some(Campaign {
         id: raw.id,
@@ -487,6 +479,17 @@ fn flight_day(p: &mut Problems, field: &str, text: &str, time_zone: &TimeZone, n
     };
     let date = if next { date.tomorrow().ok()? } else { date };
     date.to_zoned_datetime(time_zone.clone()).ok().map(|z| z.timestamp())
+}
+
+/// A campaign's creatives: at least one, each valid.
+fn creatives(raw: Vec<RawCreative>, p: &mut Problems) -> Vec<Creative> {
+    if raw.is_empty() {
+        p.at("creative", "a campaign needs at least one creative");
+    }
+    raw.into_iter()
+        .enumerate()
+        .filter_map(|(i, c)| creative(i, c, p))
+        .collect()
 }
 
 fn creative(i: usize, raw: RawCreative, p: &mut Problems) -> Option<Creative> {
