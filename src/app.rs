@@ -97,6 +97,9 @@ fn load_config(options: &AppOptions) -> Result<Config, BuildError> {
     if config.settings.signing_key_is_dev {
         tracing::warn!("using the bundled development URL-signing key: set BULLSEYE_SIGNING_KEY in production");
     }
+    if config.settings.admin_token_is_dev {
+        tracing::warn!("using the bundled development admin token: set BULLSEYE_ADMIN_TOKEN in production");
+    }
     Ok(config)
 }
 
@@ -182,6 +185,17 @@ impl App {
                 tracing::info!(retired, "live state of removed campaigns retired");
             }
             self.reloader.rerank();
+        }
+    }
+
+    /// Which bundled development secrets are in use, if any.
+    pub fn dev_secrets(&self) -> Option<&'static str> {
+        let settings = &self.bidder.world.load().settings;
+        match (settings.signing_key_is_dev, settings.admin_token_is_dev) {
+            (true, true) => Some("signing key and admin token"),
+            (true, false) => Some("signing key"),
+            (false, true) => Some("admin token"),
+            (false, false) => None,
         }
     }
 

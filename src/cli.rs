@@ -38,6 +38,11 @@ enum Command {
         /// Audience snapshot file, overriding the config's.
         #[arg(long)]
         segments: Option<PathBuf>,
+        /// Start with the bundled development secrets on a non-loopback
+        /// address (refused otherwise: anyone could forge tracking URLs or
+        /// use the admin API).
+        #[arg(long)]
+        allow_dev_secrets: bool,
     },
     /// Validate a config directory and summarise it.
     CheckConfig {
@@ -100,7 +105,16 @@ pub fn main() -> ExitCode {
             listen,
             data_dir,
             segments,
-        } => serve(config, listen, data_dir, segments),
+            allow_dev_secrets,
+        } => serve(ServeOptions {
+            config_dir: config,
+            listen,
+            data_dir,
+            segments,
+            clock: Arc::new(SystemClock),
+            watch: true,
+            allow_dev_secrets,
+        }),
         Command::CheckConfig { config } => return check_config(config),
         Command::Report { data_dir, date, format } => report(&data_dir, date.as_deref(), format),
         Command::Segments {
@@ -121,20 +135,12 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn serve(config_dir: PathBuf, listen: SocketAddr, data_dir: PathBuf, segments: Option<PathBuf>) -> anyhow::Result<()> {
+fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async {
-        let options = ServeOptions {
-            config_dir,
-            listen,
-            data_dir,
-            segments,
-            clock: Arc::new(SystemClock),
-            watch: true,
-        };
         let running = match server::start(options).await {
             Ok(running) => running,
             Err(StartError::Config(errors)) => {

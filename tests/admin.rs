@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 const CAMPAIGNS: &str = GENERIC;
 
-const TOKEN: &str = "test-admin-token";
+const TOKEN: &str = "test-admin-token-0123456789abcdefghijk";
 
 async fn call(
     bidder: &TestBidder,

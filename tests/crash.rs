@@ -197,7 +197,7 @@ async fn twenty_kill_9_cycles_lose_nothing_acknowledged() {
     let (mut child, addr) = spawn_binary(config.path(), data.path());
     let campaign: serde_json::Value = client
         .get(format!("http://{addr}/admin/api/campaigns/generic"))
-        .bearer_auth("test-admin-token")
+        .bearer_auth("test-admin-token-0123456789abcdefghijk")
         .send()
         .await
         .unwrap()

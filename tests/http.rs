@@ -214,6 +214,7 @@ async fn a_second_bidder_on_the_same_port_fails_instead_of_sharing_it() {
         segments: None,
         clock: std::sync::Arc::new(bullseye::clock::SystemClock),
         watch: false,
+        allow_dev_secrets: false,
     };
     match bullseye::server::start(options).await {
         Err(bullseye::server::StartError::Bind { .. }) => {}
@@ -242,4 +243,32 @@ async fn per_campaign_metric_names_have_one_prefix() {
         ["bullseye_campaign_bids", "bullseye_campaign_filtered"]
     );
     bidder.stop().await;
+}
+
+/// Issue 17, item 11: the bundled development secrets are refused on an
+/// address others can reach, unless asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn development_secrets_are_refused_off_loopback() {
+    let start = |allow_dev_secrets: bool| {
+        let data = tempfile::tempdir().unwrap();
+        let options = bullseye::server::ServeOptions {
+            config_dir: repo_root().join("bidder-config"),
+            listen: "0.0.0.0:0".parse().unwrap(),
+            data_dir: data.path().to_path_buf(),
+            segments: None,
+            clock: std::sync::Arc::new(bullseye::clock::SystemClock),
+            watch: false,
+            allow_dev_secrets,
+        };
+        async move { (bullseye::server::start(options).await, data) }
+    };
+    match start(false).await.0 {
+        Err(bullseye::server::StartError::DevSecrets { which, .. }) => {
+            assert_eq!(which, "signing key and admin token");
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+        Ok(_) => panic!("started with development secrets on 0.0.0.0"),
+    }
+    let (running, _data) = start(true).await;
+    running.expect("allowed with --allow-dev-secrets").shutdown().await;
 }

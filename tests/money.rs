@@ -75,7 +75,7 @@ async fn the_previous_signing_key_is_accepted_during_a_rotation() {
     let click = url_in_adm(&won, "/t/click?");
     let settings = |key: &str, previous: &str| {
         TEST_SETTINGS.replace(
-            r#"signing_key = "test-signing-key-0123456789""#,
+            r#"signing_key = "test-signing-key-0123456789abcdefghijkl""#,
             &format!("signing_key = \"{key}\"\n{previous}"),
         )
     };
@@ -84,8 +84,8 @@ async fn the_previous_signing_key_is_accepted_during_a_rotation() {
         bidder.running.as_ref().unwrap().reloader.reload_config().unwrap();
     };
     reload(settings(
-        "rotated-key-abcdefghijkl",
-        r#"previous_signing_key = "test-signing-key-0123456789""#,
+        "rotated-key-abcdefghijkl-0123456789abcdef",
+        r#"previous_signing_key = "test-signing-key-0123456789abcdefghijkl""#,
     ));
     assert_eq!(
         bidder.get(&pixel).await.status(),
@@ -98,7 +98,7 @@ async fn the_previous_signing_key_is_accepted_during_a_rotation() {
         StatusCode::OK,
         "new URL, new key"
     );
-    reload(settings("another-key-abcdefghijkl", ""));
+    reload(settings("another-key-abcdefghijkl-0123456789abcdef", ""));
     assert_eq!(
         bidder.get(&click).await.status(),
         StatusCode::FORBIDDEN,

@@ -8,7 +8,7 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "test-admin-token";
+const TOKEN: &str = "test-admin-token-0123456789abcdefghijk";
 
 fn campaigns() -> String {
     format!(

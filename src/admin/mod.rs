@@ -44,7 +44,11 @@ pub fn authorised(header: Option<&str>, token: Option<&str>) -> bool {
     let (Some(header), Some(token)) = (header, token) else {
         return false;
     };
-    let presented = header.strip_prefix("Bearer ").unwrap_or("").trim();
+    // Only `Bearer <token>` with a non-empty token: anything else (Basic,
+    // an empty bearer) is refused before any comparison.
+    let Some(presented) = header.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty()) else {
+        return false;
+    };
     // Hash both so that the comparison time does not depend on the length
     // of the real token either.
     use sha2::Digest;
@@ -271,5 +275,14 @@ mod tests {
         assert!(!authorised(Some("s3cret"), Some("s3cret")));
         assert!(!authorised(None, Some("s3cret")));
         assert!(!authorised(Some("Bearer "), None));
+    }
+
+    /// Issue 17, item 9: with an empty configured token, any header (even
+    /// `Basic …` or an empty bearer) was let in.
+    #[test]
+    fn only_a_non_empty_bearer_token_is_ever_compared() {
+        for header in ["Basic dXNlcjpwYXNz", "Bearer ", "Bearer    ", "", "bearer x"] {
+            assert!(!authorised(Some(header), Some("")), "{header:?}");
+        }
     }
 }

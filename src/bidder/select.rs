@@ -354,7 +354,7 @@ first_price_shading = "0.80"
 [fx]
 EUR = "1.10"
 [secrets]
-signing_key = "test-signing-key-0123456789"
+signing_key = "test-signing-key-0123456789abcdefghijkl"
 [[exchange]]
 name = "default"
 seat = "ourseat"

@@ -18,7 +18,7 @@ const SETTINGS_FILE: &str = "cfg/bullseye.toml";
 const CAMPAIGN_FILE: &str = "cfg/campaigns/test.toml";
 
 /// The only key a settings file needs.
-const SECRETS: &str = "[secrets]\nsigning_key = \"test-signing-key-0123456789\"\n";
+const SECRETS: &str = "[secrets]\nsigning_key = \"test-signing-key-0123456789abcdefghijkl\"\n";
 
 /// A valid banner creative, appended to test campaigns.
 const BANNER: &str = r#"
@@ -195,11 +195,50 @@ fn signing_key_is_required() {
     assert_eq!(problems("", ""), [in_settings("secrets.signing_key", NO_SIGNING_KEY)]);
 }
 
+/// Issue 17, items 9 and 10: every secret is at least 32 bytes, whatever
+/// its source; an empty previous key made every URL forgeable, an empty
+/// admin token let anyone in.
 #[test]
-fn signing_key_has_16_characters_or_more() {
+fn every_secret_has_32_bytes_or_more() {
+    let short = "0123456789abcdef0123456789abcde";
     assert_eq!(
-        problems("[secrets]\nsigning_key = \"0123456789abcde\"\n", ""),
-        [in_settings("secrets.signing_key", "must be at least 16 characters")]
+        problems(&format!("[secrets]\nsigning_key = \"{short}\"\n"), ""),
+        [in_settings("secrets.signing_key", "must be at least 32 bytes")]
+    );
+    for previous in ["", short] {
+        assert_eq!(
+            problems(&format!("{SECRETS}previous_signing_key = \"{previous}\"\n"), ""),
+            [in_settings("secrets.previous_signing_key", "must be at least 32 bytes")],
+            "{previous:?}"
+        );
+    }
+    for token in ["", short] {
+        assert_eq!(
+            problems(&format!("{SECRETS}admin_token = \"{token}\"\n"), ""),
+            [in_settings("secrets.admin_token", "must be at least 32 bytes")],
+            "{token:?}"
+        );
+    }
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), short).unwrap();
+    assert_eq!(
+        problems(
+            &format!("[secrets]\nsigning_key_file = \"{}\"\n", file.path().display()),
+            ""
+        ),
+        [in_settings("secrets.signing_key_file", "must be at least 32 bytes")]
+    );
+    let env = Env {
+        signing_key: Some(short.into()),
+        admin_token: Some(short.into()),
+    };
+    let errors = check_with(SECRETS, "", &env).unwrap_err();
+    assert_eq!(
+        errors.0,
+        [
+            in_settings("BULLSEYE_SIGNING_KEY", "must be at least 32 bytes"),
+            in_settings("BULLSEYE_ADMIN_TOKEN", "must be at least 32 bytes"),
+        ]
     );
 }
 
@@ -764,34 +803,38 @@ fn blank_bot_user_agents_are_ignored() {
 
 #[test]
 fn a_dev_signing_key_is_flagged() {
-    let config = valid("[secrets]\nsigning_key = \"dev-only-0123456789\"\n", "");
-    assert_eq!(config.settings.signing_key, b"dev-only-0123456789");
+    let config = valid(
+        "[secrets]\nsigning_key = \"dev-only-0123456789abcdef0123456789\"\nadmin_token = \"dev-only-token-0123456789abcdef0123\"\n",
+        "",
+    );
+    assert_eq!(config.settings.signing_key, b"dev-only-0123456789abcdef0123456789");
     assert!(config.settings.signing_key_is_dev);
+    assert!(config.settings.admin_token_is_dev);
     assert!(!valid(SECRETS, "").settings.signing_key_is_dev);
 }
 
 #[test]
 fn a_signing_key_file_is_read_trimmed() {
     let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), "  key-from-a-file \n").unwrap();
+    std::fs::write(file.path(), "  key-from-a-file-0123456789abcdef0123 \n").unwrap();
     let settings = format!(
         "[secrets]\nsigning_key = \"dev-only-0123456789\"\nsigning_key_file = \"{}\"\n",
         file.path().display()
     );
     let config = valid(&settings, "");
-    assert_eq!(config.settings.signing_key, b"key-from-a-file");
+    assert_eq!(config.settings.signing_key, b"key-from-a-file-0123456789abcdef0123");
     assert!(!config.settings.signing_key_is_dev);
 }
 
 #[test]
 fn the_environment_signing_key_overrides_the_files() {
     let env = Env {
-        signing_key: Some("key-from-the-env".into()),
+        signing_key: Some("key-from-the-env-0123456789abcdef0123".into()),
         ..Env::default()
     };
     let settings = "[secrets]\nsigning_key = \"dev-only\"\nsigning_key_file = \"/nonexistent/key\"\n";
     let config = check_with(settings, "", &env).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(config.settings.signing_key, b"key-from-the-env");
+    assert_eq!(config.settings.signing_key, b"key-from-the-env-0123456789abcdef0123");
     assert!(!config.settings.signing_key_is_dev);
     // Without it, the file's problems show.
     assert_eq!(
@@ -805,13 +848,19 @@ fn the_environment_signing_key_overrides_the_files() {
 
 #[test]
 fn the_environment_admin_token_overrides_the_files() {
-    let settings = format!("{SECRETS}admin_token = \"from-the-file\"\n");
+    let settings = format!("{SECRETS}admin_token = \"from-the-file-0123456789abcdef0123\"\n");
     let env = Env {
-        admin_token: Some("from-the-env".into()),
+        admin_token: Some("from-the-env-0123456789abcdef01234".into()),
         ..Env::default()
     };
     let config = check_with(&settings, "", &env).unwrap();
-    assert_eq!(config.settings.admin_token.as_deref(), Some("from-the-env"));
+    assert_eq!(
+        config.settings.admin_token.as_deref(),
+        Some("from-the-env-0123456789abcdef01234")
+    );
     let config = valid(&settings, "");
-    assert_eq!(config.settings.admin_token.as_deref(), Some("from-the-file"));
+    assert_eq!(
+        config.settings.admin_token.as_deref(),
+        Some("from-the-file-0123456789abcdef0123")
+    );
 }

@@ -20,6 +20,15 @@ use crate::settings::{BillingEvent, ClickRules, Exchange, IpRange, Settings, Use
 /// The signing key bundled with the sample config; flagged at start-up.
 pub const DEV_SIGNING_KEY_PREFIX: &str = "dev-only";
 
+/// The shortest secret accepted (signing keys, current and previous, and
+/// the admin token): 32 bytes, 256 bits, whatever its source.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The problem with a secret too short to be one.
+fn too_short() -> String {
+    format!("must be at least {MIN_SECRET_BYTES} bytes")
+}
+
 /// User-agent marks of browser automation (non-human traffic, code 4).
 const AUTOMATION: &[&str] = &[
     "headlesschrome",
@@ -240,6 +249,8 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         p.at("bidding.first_price_shading", "must be greater than 0");
     }
     let (signing_key, signing_key_is_dev) = signing_key(&raw.secrets, env, p);
+    let previous_signing_key = previous_signing_key(&raw.secrets, p);
+    let (admin_token, admin_token_is_dev) = admin_token(&raw.secrets, env, p);
     let exchanges = exchanges(raw.exchanges, base, p);
     let (datacenter_ranges, user_agent_screen) = traffic(raw.traffic, p);
     let server = raw.server;
@@ -262,9 +273,10 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         gdpr_vendor_id: raw.bidding.gdpr_vendor_id,
         audience_snapshot: raw.audience.snapshot.map(|s| dir.join(s)),
         signing_key,
-        previous_signing_key: raw.secrets.previous_signing_key.map(String::into_bytes),
+        previous_signing_key,
         signing_key_is_dev,
-        admin_token: env.admin_token.clone().or(raw.secrets.admin_token),
+        admin_token,
+        admin_token_is_dev,
         user_agent_screen,
         click_rules: ClickRules {
             min_delay: Duration::from_millis(raw.tracking.min_click_delay_ms),
@@ -315,12 +327,19 @@ fn traffic(raw: RawTraffic, p: &mut Problems) -> (Vec<IpRange>, UserAgentScreen)
 }
 
 fn signing_key(raw: &RawSecrets, env: &Env, p: &mut Problems) -> (Vec<u8>, bool) {
+    let checked = |p: &mut Problems, field: &str, key: &str| -> (Vec<u8>, bool) {
+        if key.len() < MIN_SECRET_BYTES {
+            p.at(field, too_short());
+            return (Vec::new(), false);
+        }
+        (key.as_bytes().to_vec(), key.starts_with(DEV_SIGNING_KEY_PREFIX))
+    };
     if let Some(key) = &env.signing_key {
-        return (key.clone().into_bytes(), false);
+        return checked(p, super::env::SIGNING_KEY_VAR, key);
     }
     if let Some(file) = &raw.signing_key_file {
         return match std::fs::read_to_string(file) {
-            Ok(text) if !text.trim().is_empty() => (text.trim().as_bytes().to_vec(), false),
+            Ok(text) if !text.trim().is_empty() => checked(p, "secrets.signing_key_file", text.trim()),
             Ok(_) => {
                 p.at("secrets.signing_key_file", "file is empty");
                 (Vec::new(), false)
@@ -332,11 +351,7 @@ fn signing_key(raw: &RawSecrets, env: &Env, p: &mut Problems) -> (Vec<u8>, bool)
         };
     }
     match &raw.signing_key {
-        Some(key) if key.len() >= 16 => (key.as_bytes().to_vec(), key.starts_with(DEV_SIGNING_KEY_PREFIX)),
-        Some(_) => {
-            p.at("secrets.signing_key", "must be at least 16 characters");
-            (Vec::new(), false)
-        }
+        Some(key) => checked(p, "secrets.signing_key", key),
         None => {
             p.at(
                 "secrets.signing_key",
@@ -345,6 +360,32 @@ fn signing_key(raw: &RawSecrets, env: &Env, p: &mut Problems) -> (Vec<u8>, bool)
             (Vec::new(), false)
         }
     }
+}
+
+/// The previous signing key (accepted during a rotation), if any: a real
+/// key too — an empty one would make every URL forgeable.
+fn previous_signing_key(raw: &RawSecrets, p: &mut Problems) -> Option<Vec<u8>> {
+    let key = raw.previous_signing_key.as_deref()?;
+    if key.len() < MIN_SECRET_BYTES {
+        p.at("secrets.previous_signing_key", too_short());
+        return None;
+    }
+    Some(key.as_bytes().to_vec())
+}
+
+/// The admin token (environment over file), if any, and whether it is the
+/// bundled development one.
+fn admin_token(raw: &RawSecrets, env: &Env, p: &mut Problems) -> (Option<String>, bool) {
+    let (field, token) = match (&env.admin_token, &raw.admin_token) {
+        (Some(token), _) => (super::env::ADMIN_TOKEN_VAR, token),
+        (None, Some(token)) => ("secrets.admin_token", token),
+        (None, None) => return (None, false),
+    };
+    if token.len() < MIN_SECRET_BYTES {
+        p.at(field, too_short());
+        return (None, false);
+    }
+    (Some(token.clone()), token.starts_with(DEV_SIGNING_KEY_PREFIX))
 }
 
 /// The exchanges, the default one first (added if none is named so).

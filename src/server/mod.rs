@@ -52,6 +52,9 @@ pub struct ServeOptions {
     pub clock: Arc<dyn Clock>,
     /// Watch the config and snapshot files for changes.
     pub watch: bool,
+    /// Serve with the bundled development secrets on a non-loopback
+    /// address (`--allow-dev-secrets`).
+    pub allow_dev_secrets: bool,
 }
 
 /// Why the server did not start.
@@ -74,6 +77,17 @@ pub enum StartError {
     /// The file watcher could not start.
     #[error("cannot watch the config directory: {0}")]
     Watch(#[from] notify::Error),
+    /// The bundled development secrets on an address others can reach.
+    #[error(
+        "refusing to listen on {addr} with the bundled development {which}: anyone could use it; set \
+         BULLSEYE_SIGNING_KEY and BULLSEYE_ADMIN_TOKEN, or pass --allow-dev-secrets"
+    )]
+    DevSecrets {
+        /// The non-loopback address asked for.
+        addr: SocketAddr,
+        /// Which development secrets are in use.
+        which: &'static str,
+    },
 }
 
 impl From<BuildError> for StartError {
@@ -120,6 +134,7 @@ impl Running {
 /// thread per core.
 pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
     let (addr, listeners) = bind(options.listen)?;
+    let allow_dev_secrets = options.allow_dev_secrets || options.listen.ip().is_loopback();
     let app = Arc::new(App::build(AppOptions {
         config_dir: options.config_dir,
         data_dir: options.data_dir,
@@ -127,6 +142,12 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
         clock: options.clock,
         listen_url: format!("http://{addr}"),
     })?);
+    if !allow_dev_secrets && let Some(which) = app.dev_secrets() {
+        return Err(StartError::DevSecrets {
+            addr: options.listen,
+            which,
+        });
+    }
     let reloader = app.reloader.clone();
     if options.watch {
         reloader.clone().watch()?;

@@ -108,6 +108,8 @@ pub struct Settings {
     /// True when the signing key is the bundled development one.
     pub signing_key_is_dev: bool,
     pub admin_token: Option<String>,
+    /// True when the admin token is the bundled development one.
+    pub admin_token_is_dev: bool,
     /// Finds crawler and automation marks in user agents.
     pub user_agent_screen: UserAgentScreen,
     pub datacenter_ranges: Vec<IpRange>,

@@ -116,6 +116,7 @@ pub async fn spawn_bidder_in(config_dir: &Path, data_dir: &Path, clock: Arc<dyn 
         segments: None,
         clock,
         watch,
+        allow_dev_secrets: false,
     };
     let running = server::start(options)
         .await
@@ -146,8 +147,8 @@ EUR = "1.10"
 snapshot = "audience.snapshot"
 
 [secrets]
-signing_key = "test-signing-key-0123456789"
-admin_token = "test-admin-token"
+signing_key = "test-signing-key-0123456789abcdefghijkl"
+admin_token = "test-admin-token-0123456789abcdefghijk"
 
 [traffic]
 datacenter_ranges = ["198.51.100.0/24"]
