@@ -122,7 +122,7 @@ impl App {
 
         let frequency = Arc::new(FrequencyStore::default());
         let (ledger, recovered) = Ledger::open(&options.data_dir.join("ledger"))?;
-        let tracker = Tracker::with_shared(ledger, frequency.clone(), shared.clone());
+        let tracker = Tracker::with_shared(ledger, frequency.clone(), shared.clone(), live.clone());
         tracker.restore(&recovered, &world.load(), options.clock.now());
         if !recovered.is_empty() {
             tracing::info!(

@@ -80,6 +80,20 @@ pub enum TrackingError {
     MissingField(&'static str),
 }
 
+/// The pricing a bid was made under, as signed into its URLs: a notice
+/// is billed from it even when the campaign has changed or gone since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignedPricing {
+    /// Per impression: the clearing price.
+    Cpm,
+    /// Per click, at most this max CPC (base-currency micros) as it was
+    /// when the bid was made.
+    Cpc {
+        /// The max CPC at bid time.
+        max_cpc: Micros,
+    },
+}
+
 /// What a bid's tracking URLs carry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BidToken {
@@ -107,6 +121,13 @@ pub struct BidToken {
     pub user: u64,
     /// The bid came from a test request: its events are never billed.
     pub test: bool,
+    /// Until when (Unix seconds, exclusive) the win or billing notice is
+    /// charged; later it is late. URLs signed before it was carried get
+    /// the issue time plus the default window.
+    pub notice_until: i64,
+    /// The pricing at bid time; `None` for URLs signed before it was
+    /// carried (the campaign's current pricing applies).
+    pub pricing: Option<SignedPricing>,
 }
 
 /// Percent-encodes everything outside the URL-unreserved set.
@@ -159,13 +180,19 @@ impl BidToken {
             out.push('&');
         }
         out.push_str(&format!(
-            "p={}&v={}&t={}&u={:016x}&test={}",
+            "p={}&v={}&t={}&u={:016x}&test={}&e={}",
             self.bid_price.0,
             self.bid_value.0,
             self.issued_at,
             self.user,
-            u8::from(self.test)
+            u8::from(self.test),
+            self.notice_until,
         ));
+        match self.pricing {
+            Some(SignedPricing::Cpm) => out.push_str("&m=cpm"),
+            Some(SignedPricing::Cpc { max_cpc }) => out.push_str(&format!("&m=cpc&q={}", max_cpc.0)),
+            None => {}
+        }
         out
     }
 
@@ -188,7 +215,10 @@ impl BidToken {
             issued_at: 0,
             user: 0,
             test: false,
+            notice_until: 0,
+            pricing: None,
         };
+        let (mut notice_until, mut model, mut max_cpc) = (None, None, None);
         let mut seen = 0u32;
         for pair in payload.split('&') {
             let (name, value) = pair.split_once('=').ok_or(TrackingError::Malformed)?;
@@ -243,17 +273,45 @@ impl BidToken {
                     token.test = value == "1";
                     11
                 }
+                // Optional fields (URLs signed before them lack them).
+                "e" => {
+                    notice_until = Some(int()?);
+                    continue;
+                }
+                "m" => {
+                    model = Some(match value {
+                        "cpm" => false,
+                        "cpc" => true,
+                        _ => return Err(TrackingError::Malformed),
+                    });
+                    continue;
+                }
+                "q" => {
+                    max_cpc = Some(Micros(int()?));
+                    continue;
+                }
                 _ => return Err(TrackingError::Malformed),
             };
             seen |= 1 << bit;
         }
         const NAMES: [&str; 12] = ["b", "r", "i", "c", "k", "x", "cur", "p", "v", "t", "u", "test"];
-        match (0..12).find(|bit| seen & (1 << bit) == 0) {
-            Some(missing) => Err(TrackingError::MissingField(NAMES[missing])),
-            None => Ok(token),
+        if let Some(missing) = (0..12).find(|bit| seen & (1 << bit) == 0) {
+            return Err(TrackingError::MissingField(NAMES[missing]));
         }
+        token.notice_until = notice_until.unwrap_or(token.issued_at.saturating_add(LEGACY_NOTICE_WINDOW_SECS));
+        token.pricing = match (model, max_cpc) {
+            (None, _) => None,
+            (Some(false), _) => Some(SignedPricing::Cpm),
+            (Some(true), Some(max_cpc)) => Some(SignedPricing::Cpc { max_cpc }),
+            (Some(true), None) => return Err(TrackingError::MissingField("q")),
+        };
+        Ok(token)
     }
 }
+
+/// The notice window of URLs signed before windows were carried (the
+/// default window, seconds).
+pub const LEGACY_NOTICE_WINDOW_SECS: i64 = 15 * 60;
 
 /// Signs and verifies tracking URLs with the current (and previous) key.
 #[derive(Clone)]
@@ -444,7 +502,35 @@ mod tests {
             issued_at: 1_700_000_000,
             user: 42,
             test: false,
+            notice_until: 1_700_000_900,
+            pricing: Some(SignedPricing::Cpc {
+                max_cpc: Micros(800_000),
+            }),
         }
+    }
+
+    #[test]
+    fn pricing_and_window_round_trip_and_older_urls_still_parse() {
+        let t = token();
+        assert_eq!(BidToken::parse(&t.payload()), Ok(t.clone()));
+        let cpm = BidToken {
+            pricing: Some(SignedPricing::Cpm),
+            ..t.clone()
+        };
+        assert_eq!(BidToken::parse(&cpm.payload()), Ok(cpm));
+        // A URL signed before the window and pricing were carried.
+        let legacy = t.payload().split("&e=").next().unwrap().to_string();
+        let parsed = BidToken::parse(&legacy).unwrap();
+        assert_eq!(parsed.notice_until, t.issued_at + LEGACY_NOTICE_WINDOW_SECS);
+        assert_eq!(parsed.pricing, None);
+        assert_eq!(
+            BidToken::parse(&format!("{legacy}&m=cpc")),
+            Err(TrackingError::MissingField("q"))
+        );
+        assert_eq!(
+            BidToken::parse(&format!("{legacy}&m=cpx")),
+            Err(TrackingError::Malformed)
+        );
     }
 
     fn split(url: &str) -> (&str, &str) {

@@ -4,43 +4,49 @@ mod common;
 
 use bullseye::money::{Currency, FxTable, Micros};
 use bullseye::pacing::DailySpend;
+use bullseye::pacing::budget::expiry_minute;
 use proptest::prelude::*;
 
 proptest! {
-    /// Concurrent-looking interleavings of bids (reserve), billing (add +
-    /// release) and expiry never let spend exceed the budget by more than
-    /// one impression's price.
+    /// Any interleaving of bids (reserve, each with its own notice window),
+    /// billing notices (in their window: charge at most the reserved cost
+    /// and release; after it: late, not charged) and time passing (expiry)
+    /// never lets spend exceed the budget by more than one impression's
+    /// price. Late notices are modelled, not assumed away.
     #[test]
     fn spend_never_exceeds_budget_plus_one_price(
         budget in 1_000i64..1_000_000,
-        steps in proptest::collection::vec((0u8..4, 1i64..50_000, 0i64..30), 1..400),
+        steps in proptest::collection::vec((0u8..5, 1i64..50_000, 0i64..30), 1..400),
     ) {
         let spend = DailySpend::default();
         let budget = Micros(budget);
+        // (cost, notice_until in seconds)
         let mut held: Vec<(Micros, i64)> = Vec::new();
-        let mut minute = 0i64;
+        let mut now = 0i64;
         let mut max_price = 0i64;
         for (action, price, pick) in steps {
             match action {
-                // A bid wins the auction: reserve.
+                // A bid wins the auction: reserve for a window of 1 to 30 minutes.
                 0 | 1 => {
-                    if spend.try_reserve(0, budget, Micros(price), minute) {
-                        held.push((Micros(price), minute));
+                    let notice_until = now + 60 * (1 + pick);
+                    if spend.try_reserve(0, budget, Micros(price), expiry_minute(notice_until)) {
+                        held.push((Micros(price), notice_until));
                         max_price = max_price.max(price);
                     }
                 }
-                // Its billing notice: charge at most the reserved price.
-                2 if !held.is_empty() => {
-                    let (cost, at) = held.remove(pick as usize % held.len());
-                    spend.add(0, Micros(cost.0 - pick.min(cost.0)));
-                    spend.release(cost, at, minute);
+                // A billing notice, maybe late: charged at most the reserved
+                // price in its window, nothing after it.
+                2 | 3 if !held.is_empty() => {
+                    let (cost, notice_until) = held.remove(pick as usize % held.len());
+                    if now < notice_until {
+                        spend.add(0, Micros(cost.0 - pick.min(cost.0)));
+                        spend.release(cost, expiry_minute(notice_until), now.div_euclid(60));
+                    }
                 }
-                // Time passes; old reservations expire (late notices for
-                // them are not billed in this model).
+                // Time passes (up to 30 minutes); reservations expire.
                 _ => {
-                    minute += 1;
-                    spend.expire(minute);
-                    held.retain(|(_, at)| minute - at < bullseye::pacing::budget::RESERVATION_MINUTES);
+                    now += 1 + pick * 60;
+                    spend.expire(now.div_euclid(60));
                 }
             }
             prop_assert!(spend.spent(0).0 <= budget.0 + max_price, "spent {} of {}", spend.spent(0).0, budget.0);
@@ -117,6 +123,8 @@ daily_budget = "100"
             issued_at: now,
             user: 7,
             test: false,
+            notice_until: now + 900,
+            pricing: Some(bullseye::signing::SignedPricing::Cpm),
         }
     }
 
@@ -162,4 +170,70 @@ daily_budget = "100"
             prop_assert_eq!(state.spend.spent(bullseye::clock::local_day(now, &jiff::tz::TimeZone::UTC)).0, expected);
         }
     }
+}
+
+/// The same bound with real threads: bidders reserving, the exchange
+/// billing in time or late, and the sweeper expiring, all at once.
+#[test]
+fn concurrent_bids_notices_and_expiry_stay_within_one_price() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+    const PRICE: i64 = 1_000;
+    let budget = Micros(200_000);
+    let spend = Arc::new(DailySpend::default());
+    let clock = Arc::new(AtomicI64::new(0)); // seconds
+    let stop = Arc::new(AtomicBool::new(false));
+    let sweeper = {
+        let (spend, clock, stop) = (spend.clone(), clock.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                spend.expire(clock.load(Ordering::Acquire).div_euclid(60));
+                std::thread::yield_now();
+            }
+        })
+    };
+    let bidders: Vec<_> = (0..4u64)
+        .map(|seed| {
+            let (spend, clock) = (spend.clone(), clock.clone());
+            std::thread::spawn(move || {
+                let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                let mut next = move || {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    rng
+                };
+                for _ in 0..20_000 {
+                    // Each bid moves time on a second; every minute, this
+                    // thread sweeps too (alongside the sweeper thread).
+                    let now = clock.fetch_add(1, Ordering::AcqRel);
+                    if now % 60 == 0 {
+                        spend.expire(now.div_euclid(60));
+                    }
+                    let notice_until = now + 60 * (1 + (next() % 15) as i64);
+                    if !spend.try_reserve(0, budget, Micros(PRICE), expiry_minute(notice_until)) {
+                        continue;
+                    }
+                    // Half win; their notice comes a little later, in time
+                    // or late.
+                    if next() % 2 == 0 {
+                        let at = clock.load(Ordering::Acquire) + (next() % 1_200) as i64;
+                        if at < notice_until {
+                            spend.add(0, Micros(PRICE * 8 / 10));
+                            spend.release(Micros(PRICE), expiry_minute(notice_until), at.div_euclid(60));
+                        }
+                    }
+                    assert!(spend.spent(0).0 <= budget.0 + PRICE, "spent {}", spend.spent(0).0);
+                }
+            })
+        })
+        .collect();
+    for bidder in bidders {
+        bidder.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    sweeper.join().unwrap();
+    assert!(spend.spent(0).0 <= budget.0 + PRICE, "spent {}", spend.spent(0).0);
+    assert!(spend.spent(0).0 > budget.0 / 2, "the test bid enough to matter");
 }

@@ -51,6 +51,10 @@ pub struct RunArgs {
     /// Fraction of impressions clicked when playing the exchange.
     #[arg(long, default_value_t = 0.01)]
     click_rate: f64,
+    /// Fraction of bids won when playing the exchange: a lost bid gets no
+    /// notice at all (its budget reservation expires with its window).
+    #[arg(long, default_value_t = 0.5)]
+    win_rate: f64,
     /// Request templates: the corpus, synthetic requests (banner, video and
     /// native; site and app; one to three impressions; floors; sizes; geo),
     /// or half of each.
@@ -159,15 +163,16 @@ fn tracking_path(adm: &str, marker: &str) -> Option<String> {
     Some(rest[..end].replace("&amp;", "&"))
 }
 
-/// Plays the exchange for a bid response: for each bid, the win notice and
-/// the billing notice with a clearing price of 80 % of the bid, the
-/// impression pixel, and a click for `click_rate` of them. Returns
-/// (calls made, calls acknowledged).
+/// Plays the exchange for a bid response: each bid is won with
+/// probability `rates.win`; for a won bid, the win notice and the billing
+/// notice with a clearing price of 80 % of the bid, the impression pixel,
+/// and a click for `rates.click` of them. Returns (calls made, calls
+/// acknowledged).
 async fn notify(
     sender: &mut Option<Sender>,
     target: &Target,
     response: &Bytes,
-    click_rate: f64,
+    rates: Rates,
     latencies: &mut Histogram<u64>,
 ) -> (u64, u64) {
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(response) else {
@@ -183,6 +188,9 @@ async fn notify(
         let Some(price) = bid["price"].as_f64() else {
             continue;
         };
+        if rand::random::<f64>() >= rates.win {
+            continue;
+        }
         let clearing = format!("{:.6}", price * 0.8);
         let mut calls: Vec<String> = ["nurl", "burl"]
             .iter()
@@ -191,7 +199,7 @@ async fn notify(
             .collect();
         let adm = bid["adm"].as_str().unwrap_or_default();
         calls.extend(tracking_path(adm, "/t/imp?"));
-        if rand::random::<f64>() < click_rate {
+        if rand::random::<f64>() < rates.click {
             calls.extend(tracking_path(adm, "/t/click?"));
         }
         for path in calls {
@@ -207,6 +215,15 @@ async fn notify(
         }
     }
     (sent, acknowledged)
+}
+
+/// How the played exchange treats bids.
+#[derive(Clone, Copy, Debug)]
+struct Rates {
+    /// Fraction of bids won.
+    win: f64,
+    /// Fraction of impressions clicked.
+    click: f64,
 }
 
 fn record(counters: &Counters, status: u16) {
@@ -248,7 +265,10 @@ async fn measure(args: &RunArgs, target: Target, bodies: Arc<Vec<Bytes>>, notice
         }
         None => {
             let connections = args.connections.unwrap_or(32);
-            let play = notices.then_some(args.click_rate);
+            let play = notices.then_some(Rates {
+                win: args.win_rate,
+                click: args.click_rate,
+            });
             closed_loop(target, bodies, counters.clone(), connections, duration, play).await
         }
     };
@@ -306,7 +326,7 @@ async fn closed_loop(
     connections: usize,
     duration: Duration,
     // Play the exchange, with this click rate.
-    play: Option<f64>,
+    play: Option<Rates>,
 ) -> (Histogram<u64>, Histogram<u64>) {
     let deadline = Instant::now() + duration;
     let next = Arc::new(AtomicU64::new(0));
@@ -322,9 +342,9 @@ async fn closed_loop(
                     let (status, body) = send(&mut sender, &target, bodies[i].clone()).await;
                     let _ = latencies.record(start.elapsed().as_micros().max(1) as u64);
                     record(&counters, status);
-                    if let (Some(click_rate), Some(body)) = (play, body) {
+                    if let (Some(rates), Some(body)) = (play, body) {
                         let (sent, acknowledged) =
-                            notify(&mut sender, &target, &body, click_rate, &mut notice_latencies).await;
+                            notify(&mut sender, &target, &body, rates, &mut notice_latencies).await;
                         counters.notices.fetch_add(sent, Ordering::Relaxed);
                         counters.notices_acknowledged.fetch_add(acknowledged, Ordering::Relaxed);
                     }

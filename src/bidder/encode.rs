@@ -4,10 +4,11 @@
 //! markup, the impression pixel and the click-through link; the markup comes
 //! from the creative's compiled template ([`crate::campaigns::markup`]).
 
+use crate::campaigns::Pricing;
 use crate::live::World;
 use crate::money::Micros;
 use crate::openrtb::{Bid, BidResponse, MediaType, SeatBid};
-use crate::tracking::{BidToken, Event};
+use crate::signing::{BidToken, Event, SignedPricing};
 
 use super::enrich::BidCtx;
 use super::select::{Choice, seat};
@@ -61,6 +62,13 @@ fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url
         issued_at: ctx.now.as_second(),
         user: ctx.user_key.unwrap_or(0),
         test: ctx.request.test.0,
+        notice_until: super::notice_until(ctx, choice.imp),
+        pricing: Some(match c.campaign.pricing {
+            Pricing::Cpm => SignedPricing::Cpm,
+            Pricing::Cpc => SignedPricing::Cpc {
+                max_cpc: c.campaign.max_bid,
+            },
+        }),
     };
     let payload = token.payload();
     let [click, impression, win, bill] = world.signer.urls(

@@ -27,6 +27,7 @@ use crate::clock::Clock;
 use crate::live::World;
 use crate::metrics::{Metrics, NoBidReason};
 use crate::pacing::FrequencyStore;
+use crate::pacing::budget::expiry_minute;
 use crate::pacing::cost::impression_cost;
 
 pub use decode::DecodeError;
@@ -36,16 +37,26 @@ pub use decode::DecodeError;
 fn reserve(ctx: &enrich::BidCtx, world: &World, choice: &select::Choice) -> bool {
     let c = world.campaign(choice.rank);
     let (today, _) = ctx.local_time(c.tz);
-    let minute = ctx.now.as_second().div_euclid(60);
+    let expires = expiry_minute(notice_until(ctx, choice.imp));
     let reserved = c
         .state
         .spend
-        .try_reserve(today, c.campaign.daily_budget, impression_cost(choice.price), minute);
+        .try_reserve(today, c.campaign.daily_budget, impression_cost(choice.price), expires);
     if !reserved {
         c.state
             .count_filtered(crate::campaigns::targeting::FilterReason::Budget);
     }
     reserved
+}
+
+/// Until when (Unix seconds, exclusive) a bid on `imp` can be charged:
+/// the exchange's notice window after the bid, or the impression's `exp`
+/// when the exchange sends a shorter one. The bid's budget reservation
+/// lives exactly as long.
+pub fn notice_until(ctx: &enrich::BidCtx, imp: &crate::openrtb::Imp) -> i64 {
+    let window = ctx.exchange.notice_window.as_secs() as i64;
+    let window = imp.exp.filter(|exp| *exp > 0).map_or(window, |exp| exp.min(window));
+    ctx.now.as_second().saturating_add(window)
 }
 
 /// When the answer must be ready: `tmax` (or the default) minus the

@@ -149,7 +149,7 @@ impl<S: LearnedRates> CampaignIndex<S> {
                 world.index(rank, &campaign);
             }
             world.campaigns.push(CompiledCampaign {
-                key: xxhash_rust::xxh3::xxh3_64(campaign.id.as_bytes()),
+                key: campaign.key(),
                 value,
                 creative_values: creative_values(&campaign, &state),
                 markup: campaign.creatives.iter().map(super::markup::Template::new).collect(),

@@ -87,6 +87,11 @@ pub struct Campaign {
 }
 
 impl Campaign {
+    /// The campaign's stable key: a hash of its id (frequency caps, live
+    /// state).
+    pub fn key(&self) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(self.id.as_bytes())
+    }
     /// The most this campaign will pay for one thousand impressions, before
     /// shading: the static value used to rank campaigns.
     pub fn value_cpm(&self) -> Micros {

@@ -106,7 +106,7 @@ pub fn trust_forwarded_for() -> bool {
 
 /// The name of the exchange behind `/openrtb2/bid`, added with every key at
 /// its default when no `[[exchange]]` is named so.
-pub const EXCHANGE_NAME: &str = "default";
+pub const EXCHANGE_NAME: &str = crate::settings::DEFAULT_EXCHANGE;
 
 /// `exchange.seat`.
 pub fn seat() -> String {
@@ -127,6 +127,14 @@ pub fn network_allowance_ms() -> u64 {
 pub fn sends_burl() -> bool {
     true
 }
+
+/// `exchange.notice_window_minutes`.
+pub fn notice_window_minutes() -> u32 {
+    15
+}
+
+/// The longest notice window an exchange may set (minutes).
+pub const MAX_NOTICE_WINDOW_MINUTES: u32 = crate::settings::MAX_NOTICE_WINDOW_MINUTES;
 
 /// `exchange.sends_lurl`.
 pub fn sends_lurl() -> bool {

@@ -165,6 +165,12 @@ pub struct RawExchange {
     /// Whether the exchange calls `lurl` (default false).
     #[serde(default = "defaults::sends_lurl")]
     pub sends_lurl: bool,
+    /// Minutes after a bid in which its win or billing notice is charged
+    /// (1 to 60, default 15); the bid's budget reservation lives as long.
+    /// A notice after it is recorded as late and not charged. `imp.exp`
+    /// shortens it for an impression.
+    #[serde(default = "defaults::notice_window_minutes")]
+    pub notice_window_minutes: u32,
     /// Currency the exchange assumes when a request has no `cur` (default:
     /// the base currency).
     pub currency: Option<String>,
@@ -180,6 +186,7 @@ impl RawExchange {
             network_allowance_ms: defaults::network_allowance_ms(),
             sends_burl: defaults::sends_burl(),
             sends_lurl: defaults::sends_lurl(),
+            notice_window_minutes: defaults::notice_window_minutes(),
             currency: None,
         }
     }

@@ -425,7 +425,15 @@ fn exchange(raw: RawExchange, base: Currency, field: impl Fn(&str) -> String, p:
             "burl billing needs an exchange that sends burl",
         );
     }
+    let window = raw.notice_window_minutes;
+    if !(1..=defaults::MAX_NOTICE_WINDOW_MINUTES).contains(&window) {
+        p.at(
+            &field("notice_window_minutes"),
+            format!("must be 1 to {} minutes", defaults::MAX_NOTICE_WINDOW_MINUTES),
+        );
+    }
     Exchange {
+        notice_window: Duration::from_secs(60 * u64::from(window.clamp(1, defaults::MAX_NOTICE_WINDOW_MINUTES))),
         seat: raw.seat,
         billing_event: raw.billing_event,
         network_allowance: Duration::from_millis(raw.network_allowance_ms),

@@ -4,7 +4,9 @@
 //! Counts exclude test traffic. `wins` are bids with a win or billing
 //! notice, `impressions` bids with an impression pixel or billing notice,
 //! `clicks` clicks that passed the click-quality rules (`filtered_clicks`
-//! the others), `spend_micros` the sum of charges. Ratios are for reading;
+//! the others: filtered, or after the day's budget was spent), `late_notices`
+//! win or billing notices after their window (recorded, never charged),
+//! `spend_micros` the sum of charges (saturating, never wrapping). Ratios are for reading;
 //! money stays in integer micros.
 
 use std::collections::{BTreeMap, HashSet};
@@ -35,8 +37,11 @@ pub struct Row {
     pub impressions: u64,
     /// Clicks that passed the click-quality rules.
     pub clicks: u64,
-    /// Clicks the click-quality rules filtered out (not billed).
+    /// Clicks not billed: filtered out by the click-quality rules, or
+    /// after the day's budget was spent.
     pub filtered_clicks: u64,
+    /// Win or billing notices after their window: recorded, not charged.
+    pub late_notices: u64,
     /// Conversions recorded.
     pub conversions: u64,
     /// Sum of the conversions' values, base-currency micros.
@@ -65,6 +70,7 @@ struct Tally {
     shown: HashSet<String>,
     clicks: u64,
     filtered_clicks: u64,
+    late_notices: u64,
     conversions: u64,
     conversion_value: i64,
     spend: i64,
@@ -82,8 +88,9 @@ impl Tally {
     /// Counts one record of the campaign and day.
     fn add(&mut self, record: &Record) {
         self.pricing = Some(record.pricing);
-        self.spend += record.charge;
+        self.spend = self.spend.saturating_add(record.charge);
         match record.event {
+            EventKind::Win | EventKind::Bill if record.filtered.is_some() => self.late_notices += 1,
             EventKind::Win => {
                 self.won.insert(record.bid.clone());
             }
@@ -98,7 +105,7 @@ impl Tally {
             EventKind::Click => self.clicks += 1,
             EventKind::Conversion => {
                 self.conversions += 1;
-                self.conversion_value += record.value.unwrap_or(0);
+                self.conversion_value = self.conversion_value.saturating_add(record.value.unwrap_or(0));
             }
         }
     }
@@ -138,6 +145,7 @@ pub fn rows(records: &[Record], bids: &BTreeMap<String, bids::DayBids>, date: Op
                 impressions,
                 clicks: t.clicks,
                 filtered_clicks: t.filtered_clicks,
+                late_notices: t.late_notices,
                 conversions: t.conversions,
                 conversion_value_micros: t.conversion_value,
                 spend_micros: t.spend,
@@ -157,7 +165,7 @@ pub fn build(ledger_dir: &Path, date: Option<&str>) -> Result<Vec<Row>, LedgerEr
     Ok(rows(&read_all(ledger_dir)?, &bids::load_all(ledger_dir), date))
 }
 
-const HEADER: [&str; 15] = [
+const HEADER: [&str; 16] = [
     "campaign",
     "date",
     "pricing",
@@ -166,6 +174,7 @@ const HEADER: [&str; 15] = [
     "impressions",
     "clicks",
     "filtered_clicks",
+    "late_notices",
     "conversions",
     "conversion_value",
     "spend",
@@ -175,7 +184,7 @@ const HEADER: [&str; 15] = [
     "win_rate",
 ];
 
-fn cells(row: &Row) -> [String; 15] {
+fn cells(row: &Row) -> [String; 16] {
     [
         row.campaign.clone(),
         row.date.clone(),
@@ -185,6 +194,7 @@ fn cells(row: &Row) -> [String; 15] {
         row.impressions.to_string(),
         row.clicks.to_string(),
         row.filtered_clicks.to_string(),
+        row.late_notices.to_string(),
         row.conversions.to_string(),
         Micros(row.conversion_value_micros).to_string(),
         Micros(row.spend_micros).to_string(),
@@ -217,7 +227,7 @@ pub fn csv(rows: &[Row]) -> String {
 
 /// The rows as an aligned plain-text table, with a header line.
 pub fn table(rows: &[Row]) -> String {
-    let all: Vec<[String; 15]> = rows.iter().map(cells).collect();
+    let all: Vec<[String; 16]> = rows.iter().map(cells).collect();
     let widths: Vec<usize> = (0..15)
         .map(|i| {
             all.iter()

@@ -12,6 +12,7 @@ use crate::clock::local_day;
 use crate::ledger::EventKind;
 use crate::money::Micros;
 use crate::pacing::FrequencyStore;
+use crate::pacing::budget::expiry_minute;
 use crate::pacing::cost::impression_cost;
 
 use super::state::CampaignState;
@@ -27,6 +28,9 @@ pub struct LiveEvent<'a> {
     pub creative: &'a str,
     /// Charged to the campaign's spend.
     pub charge: Micros,
+    /// The charge is already in the day's spend: it was held against the
+    /// budget when the event was judged (a live CPC click).
+    pub precharged: bool,
     /// This is the bid's billing notice (per its exchange) for a real,
     /// not a test, bid: the impression counts for pCTR.
     pub billed_impression: bool,
@@ -45,8 +49,9 @@ pub struct LiveEvent<'a> {
 pub struct Reservation {
     /// The bid's value (CPM, base currency).
     pub bid_value: Micros,
-    /// When the bid was made (Unix seconds).
-    pub bid_at: i64,
+    /// Until when its notice can be charged (Unix seconds, exclusive):
+    /// the reservation expires with it.
+    pub notice_until: i64,
 }
 
 /// Where an event lands: the campaign's state, time zone and
@@ -66,13 +71,13 @@ pub struct Target<'a> {
 pub fn apply(target: Target<'_>, frequency: &FrequencyStore, event: &LiveEvent<'_>) {
     let state = target.state;
     let day = local_day(event.at, target.time_zone);
-    if event.charge.0 > 0 {
+    if event.charge.0 > 0 && !event.precharged {
         state.spend.add(day, event.charge);
     }
     if let Some(reservation) = event.settles {
         state.spend.release(
             impression_cost(reservation.bid_value),
-            reservation.bid_at.div_euclid(60),
+            expiry_minute(reservation.notice_until),
             event.at.as_second().div_euclid(60),
         );
     }
@@ -102,6 +107,7 @@ mod tests {
             at: "2026-03-08T12:00:00Z".parse().unwrap(),
             creative: "cr",
             charge: Micros::ZERO,
+            precharged: false,
             billed_impression: false,
             billable_click: false,
             user: 0,
@@ -120,8 +126,12 @@ mod tests {
         };
         let at = event(EventKind::Bill).at;
         let day = local_day(at, &TimeZone::UTC);
-        let minute = at.as_second().div_euclid(60);
-        assert!(state.spend.try_reserve(day, Micros(1_000_000), Micros(2_000), minute));
+        let notice_until = at.as_second() + 900;
+        assert!(
+            state
+                .spend
+                .try_reserve(day, Micros(1_000_000), Micros(2_000), expiry_minute(notice_until))
+        );
         apply(
             target,
             &frequency,
@@ -130,7 +140,7 @@ mod tests {
                 billed_impression: true,
                 settles: Some(Reservation {
                     bid_value: Micros(2_000_000),
-                    bid_at: at.as_second(),
+                    notice_until,
                 }),
                 ..event(EventKind::Bill)
             },

@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 use arc_swap::ArcSwap;
 
 pub use apply::{LiveEvent, Reservation, Target, apply};
-pub use registry::LiveStates;
+pub use registry::{LiveStates, Retained};
 pub use shared::{Embedded, SharedState};
 pub use state::{CampaignState, DayCount};
 
@@ -52,7 +52,7 @@ impl World {
         let Config { settings, campaigns } = config;
         let signer = Signer::new(&settings.signing_key, settings.previous_signing_key.as_deref());
         World {
-            index: CampaignIndex::build(settings, campaigns, |c| live.state(&c.id)),
+            index: CampaignIndex::build(settings, campaigns, |c| live.state(c)),
             signer,
         }
     }

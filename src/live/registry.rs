@@ -9,8 +9,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 
+use super::apply::Target;
 use super::state::CampaignState;
+use crate::campaigns::Campaign;
+use crate::money::Micros;
 
 /// Campaign states by id. Locked only while an index is built or swept
 /// (control path, a few times a minute at most), never by the bid path.
@@ -21,27 +25,64 @@ pub struct LiveStates {
 
 #[derive(Debug)]
 struct Entry {
-    state: Arc<CampaignState>,
+    retained: Retained,
     /// When a sweep first found the campaign missing from the index.
     left_index: Option<Timestamp>,
 }
 
+/// A campaign's live state with what its events need once the campaign
+/// may have left the index: where they land and the budget they count
+/// against, as last configured.
+#[derive(Clone, Debug)]
+pub struct Retained {
+    /// The live state.
+    pub state: Arc<CampaignState>,
+    /// The campaign's time zone (its local day).
+    pub time_zone: TimeZone,
+    /// The frequency-cap key of the campaign.
+    pub campaign_key: u64,
+    /// The daily budget, base-currency micros.
+    pub daily_budget: Micros,
+}
+
+impl Retained {
+    /// Where this campaign's events land.
+    pub fn target(&self) -> Target<'_> {
+        Target {
+            state: &self.state,
+            time_zone: &self.time_zone,
+            campaign_key: self.campaign_key,
+        }
+    }
+}
+
 impl LiveStates {
-    /// The state of `campaign_id`, created on first use.
-    pub fn state(&self, campaign_id: &str) -> Arc<CampaignState> {
+    /// The state of `campaign` (created on first use), noting its time
+    /// zone and budget as now configured.
+    pub fn state(&self, campaign: &Campaign) -> Arc<CampaignState> {
         let mut states = self.states.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let entry = states.entry(campaign_id.to_string()).or_insert_with(|| Entry {
+        let retained = Retained {
             state: Arc::default(),
+            time_zone: campaign.time_zone.clone(),
+            campaign_key: campaign.key(),
+            daily_budget: campaign.daily_budget,
+        };
+        let entry = states.entry(campaign.id.clone()).or_insert_with(|| Entry {
+            retained: retained.clone(),
             left_index: None,
         });
         entry.left_index = None;
-        entry.state.clone()
+        entry.retained = Retained {
+            state: entry.retained.state.clone(),
+            ..retained
+        };
+        entry.retained.state.clone()
     }
 
     /// The state of a campaign that has one, in the index or not.
-    pub fn get(&self, campaign_id: &str) -> Option<Arc<CampaignState>> {
+    pub fn get(&self, campaign_id: &str) -> Option<Retained> {
         let states = self.states.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        states.get(campaign_id).map(|entry| entry.state.clone())
+        states.get(campaign_id).map(|entry| entry.retained.clone())
     }
 
     /// Notes which campaigns have left the index, and retires those that
@@ -79,28 +120,49 @@ impl LiveStates {
 mod tests {
     use super::*;
 
+    fn campaign(id: &str) -> Campaign {
+        let campaigns = format!(
+            "[[campaign]]\nid = \"{id}\"\nadvertiser = \"A\"\npricing = \"cpm\"\nmax_bid = \"1\"\ndaily_budget = \"10\"\n\
+             [[campaign.creative]]\nid = \"c\"\nformat = \"banner\"\nw = 1\nh = 1\n\
+             image_url = \"https://a.example/i.png\"\nlanding_url = \"https://a.example/\"\n"
+        );
+        let settings = "[secrets]\nsigning_key = \"test-signing-key-0123456789abcdefghijkl\"\n";
+        let files = [(std::path::PathBuf::from("a.toml"), campaigns)];
+        let config = crate::config::from_texts_with(
+            std::path::Path::new("cfg"),
+            settings,
+            &files,
+            &crate::config::Env::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        config.campaigns.into_iter().next().unwrap()
+    }
+
     #[test]
     fn state_outlives_the_index_until_its_window_closes() {
         let states = LiveStates::default();
-        let kept = states.state("a");
-        let _ = states.state("b");
+        let kept = states.state(&campaign("a"));
+        let _ = states.state(&campaign("b"));
         let t0 = Timestamp::from_second(1_000_000).unwrap();
         let at = |s: i64| Timestamp::from_second(t0.as_second() + s).unwrap();
         assert_eq!(states.retire(|id| id == "a", t0, 60), 0, "b just left");
         assert_eq!(states.retire(|id| id == "a", at(60), 60), 0, "b within its window");
         assert_eq!(states.retire(|id| id == "a", at(61), 60), 1, "b retired");
         assert!(states.get("b").is_none());
-        assert!(Arc::ptr_eq(&states.get("a").unwrap(), &kept), "a kept, the same state");
+        assert!(
+            Arc::ptr_eq(&states.get("a").unwrap().state, &kept),
+            "a kept, the same state"
+        );
         assert_eq!(states.len(), 1);
     }
 
     #[test]
     fn a_campaign_back_in_the_index_keeps_its_state() {
         let states = LiveStates::default();
-        let first = states.state("a");
+        let first = states.state(&campaign("a"));
         let t0 = Timestamp::from_second(1_000_000).unwrap();
         states.retire(|_| false, t0, 60);
-        let again = states.state("a");
+        let again = states.state(&campaign("a"));
         assert!(Arc::ptr_eq(&first, &again));
         let later = Timestamp::from_second(t0.as_second() + 3600).unwrap();
         assert_eq!(

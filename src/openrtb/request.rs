@@ -163,6 +163,10 @@ pub struct Imp<'a> {
     /// The publisher's identifier of the ad slot.
     #[serde(borrow)]
     pub tagid: Option<Text<'a>>,
+    /// Seconds the impression may wait between auction and display: a
+    /// notice after it is late (shortens the exchange's notice window;
+    /// zero, negative or absent means no such limit).
+    pub exp: Option<i64>,
 }
 
 impl Imp<'_> {

@@ -5,30 +5,51 @@
 //! a campaign may bid only while `spent + outstanding` is under the daily
 //! budget, and each bid reserves its cost atomically, so concurrent bids
 //! cannot push spend past the budget by more than one impression's price.
-//! A reservation is released by the bid's billing notice, or expires after
-//! [`RESERVATION_MINUTES`] (lost auctions send no notice): reservations are
-//! kept in per-minute buckets that a sweeper drains.
+//! A reservation lives exactly as long as its notice can still be charged
+//! (the exchange's notice window, shortened by `imp.exp`): its billing
+//! notice releases it, or it expires with the window (lost auctions send no
+//! notice), and a notice after the window is not charged. Reservations are
+//! kept in per-minute buckets by the minute they expire, which a sweeper
+//! drains.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::money::Micros;
+use crate::settings::MAX_NOTICE_WINDOW_MINUTES;
 
-/// How long an unanswered bid holds budget.
-pub const RESERVATION_MINUTES: i64 = 10;
-/// Ring of per-minute buckets; longer than the reservation window so a
-/// bucket is always drained before it is reused.
-const BUCKETS: usize = 16;
+/// Ring of per-minute buckets, by expiry minute; longer than the longest
+/// reservation, so a bucket is always drained before it is reused.
+const BUCKETS: usize = MAX_NOTICE_WINDOW_MINUTES as usize + 4;
+
+/// The minute (Unix minutes) at whose start a reservation for a notice
+/// chargeable until `notice_until` (Unix seconds, exclusive) expires: the
+/// first minute boundary at or after it.
+pub fn expiry_minute(notice_until: i64) -> i64 {
+    notice_until.div_euclid(60) + i64::from(notice_until.rem_euclid(60) != 0)
+}
 
 /// Spend for the current local day and the outstanding reservations, in
 /// micros. The day rolls lazily: the first caller on a new day zeroes the
 /// spend (reservations carry over: those bids are still in flight).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DailySpend {
     day: AtomicI64,
     spent: AtomicI64,
     outstanding: AtomicI64,
     bucket_minute: [AtomicI64; BUCKETS],
     bucket_amount: [AtomicI64; BUCKETS],
+}
+
+impl Default for DailySpend {
+    fn default() -> Self {
+        DailySpend {
+            day: AtomicI64::new(0),
+            spent: AtomicI64::new(0),
+            outstanding: AtomicI64::new(0),
+            bucket_minute: std::array::from_fn(|_| AtomicI64::new(0)),
+            bucket_amount: std::array::from_fn(|_| AtomicI64::new(0)),
+        }
+    }
 }
 
 impl DailySpend {
@@ -67,47 +88,64 @@ impl DailySpend {
         }
     }
 
+    /// Counts `amount` as spent on `today` if today's spend is still under
+    /// `daily_budget` (atomically: of concurrent callers, at most one goes
+    /// over, by at most its amount). For charges no reservation covers
+    /// (CPC clicks). False, and nothing counted, once the budget is spent.
+    pub fn try_spend(&self, today: i64, daily_budget: Micros, amount: Micros) -> bool {
+        if !self.roll(today) {
+            return false;
+        }
+        self.spent
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |spent| {
+                (spent < daily_budget.0).then(|| spent.saturating_add(amount.0))
+            })
+            .is_ok()
+    }
+
     /// True while today's spend plus outstanding bids is under the budget.
     pub fn has_budget(&self, today: i64, daily_budget: Micros) -> bool {
         self.spent(today).saturating_add(self.outstanding()) < daily_budget
     }
 
-    /// Reserves `cost` for a bid made in `minute` (Unix minutes), if the
-    /// budget still has room before it: at most one cost goes over.
-    pub fn try_reserve(&self, today: i64, daily_budget: Micros, cost: Micros, minute: i64) -> bool {
+    /// Reserves `cost` for a bid whose notice can be charged until the
+    /// start of `expires` (Unix minutes), if the budget still has room
+    /// before it: at most one cost goes over.
+    pub fn try_reserve(&self, today: i64, daily_budget: Micros, cost: Micros, expires: i64) -> bool {
         let spent = self.spent(today);
         let before = self.outstanding.fetch_add(cost.0, Ordering::AcqRel);
         if spent.0.saturating_add(before.max(0)) >= daily_budget.0 {
             self.outstanding.fetch_sub(cost.0, Ordering::AcqRel);
             return false;
         }
-        let slot = minute.rem_euclid(BUCKETS as i64) as usize;
+        let slot = expires.rem_euclid(BUCKETS as i64) as usize;
         let stamp = self.bucket_minute[slot].load(Ordering::Acquire);
-        if stamp != minute {
+        if stamp != expires {
             // A stale bucket was drained by the sweeper long ago.
-            let _ = self.bucket_minute[slot].compare_exchange(stamp, minute, Ordering::AcqRel, Ordering::Acquire);
+            let _ = self.bucket_minute[slot].compare_exchange(stamp, expires, Ordering::AcqRel, Ordering::Acquire);
         }
         self.bucket_amount[slot].fetch_add(cost.0, Ordering::AcqRel);
         true
     }
 
-    /// Releases a reservation made in `minute`, unless it already expired.
-    pub fn release(&self, cost: Micros, minute: i64, now_minute: i64) {
-        if now_minute - minute >= RESERVATION_MINUTES {
+    /// Releases a reservation expiring at `expires`, unless it already
+    /// expired (`now_minute` is at or past it).
+    pub fn release(&self, cost: Micros, expires: i64, now_minute: i64) {
+        if now_minute >= expires {
             return;
         }
-        let slot = minute.rem_euclid(BUCKETS as i64) as usize;
-        if self.bucket_minute[slot].load(Ordering::Acquire) == minute {
+        let slot = expires.rem_euclid(BUCKETS as i64) as usize;
+        if self.bucket_minute[slot].load(Ordering::Acquire) == expires {
             self.bucket_amount[slot].fetch_sub(cost.0, Ordering::AcqRel);
             self.outstanding.fetch_sub(cost.0, Ordering::AcqRel);
         }
     }
 
-    /// Drains buckets older than the reservation window.
+    /// Drains the buckets whose reservations have expired by `now_minute`.
     pub fn expire(&self, now_minute: i64) {
         for slot in 0..BUCKETS {
             let minute = self.bucket_minute[slot].load(Ordering::Acquire);
-            if now_minute - minute >= RESERVATION_MINUTES {
+            if minute <= now_minute {
                 let amount = self.bucket_amount[slot].swap(0, Ordering::AcqRel);
                 if amount != 0 {
                     self.outstanding.fetch_sub(amount, Ordering::AcqRel);
@@ -149,27 +187,64 @@ mod tests {
     fn reservations_hold_budget_until_released_or_expired() {
         let spend = DailySpend::default();
         let budget = Micros(1000);
-        assert!(spend.try_reserve(1, budget, Micros(400), 100));
-        assert!(spend.try_reserve(1, budget, Micros(400), 100));
+        // Bids at minute 100 with a 15-minute notice window expire at 115.
+        assert!(spend.try_reserve(1, budget, Micros(400), 115));
+        assert!(spend.try_reserve(1, budget, Micros(400), 115));
         assert!(
-            spend.try_reserve(1, budget, Micros(400), 101),
+            spend.try_reserve(1, budget, Micros(400), 116),
             "800 < 1000: one more, going over by at most one"
         );
-        assert!(!spend.try_reserve(1, budget, Micros(400), 101));
+        assert!(!spend.try_reserve(1, budget, Micros(400), 116));
         assert_eq!(spend.outstanding(), Micros(1200));
-        spend.release(Micros(400), 100, 102);
+        spend.release(Micros(400), 115, 102);
         spend.add(1, Micros(300));
         assert_eq!(spend.outstanding(), Micros(800));
         assert!(!spend.has_budget(1, budget));
-        spend.expire(100 + RESERVATION_MINUTES);
-        assert_eq!(spend.outstanding(), Micros(400), "minute 100 expired");
-        spend.release(Micros(400), 100, 100 + RESERVATION_MINUTES);
+        spend.expire(114);
+        assert_eq!(spend.outstanding(), Micros(800), "held for the whole window");
+        spend.expire(115);
+        assert_eq!(spend.outstanding(), Micros(400), "minute 115 expired");
+        spend.release(Micros(400), 115, 115);
         assert_eq!(
             spend.outstanding(),
             Micros(400),
             "an expired reservation is not released twice"
         );
-        spend.expire(101 + RESERVATION_MINUTES);
+        spend.expire(116);
+        assert_eq!(spend.outstanding(), Micros::ZERO);
+    }
+
+    #[test]
+    fn spending_without_a_reservation_stops_at_the_budget() {
+        let spend = DailySpend::default();
+        assert!(spend.try_spend(1, Micros(1000), Micros(600)));
+        assert!(spend.try_spend(1, Micros(1000), Micros(600)), "600 < 1000: one more");
+        assert!(!spend.try_spend(1, Micros(1000), Micros(1)));
+        assert_eq!(spend.spent(1), Micros(1200), "over by at most one amount");
+        assert!(spend.try_spend(2, Micros(1000), Micros(1)), "a new day");
+    }
+
+    #[test]
+    fn a_reservation_expires_at_the_first_minute_boundary_after_its_window() {
+        assert_eq!(expiry_minute(6_000), 100, "on a boundary: that minute");
+        assert_eq!(expiry_minute(6_001), 101);
+        assert_eq!(expiry_minute(6_059), 101);
+        assert_eq!(expiry_minute(-1), 0);
+    }
+
+    /// Windows of any length up to the longest share the ring.
+    #[test]
+    fn windows_up_to_the_longest_share_the_ring() {
+        let spend = DailySpend::default();
+        let budget = Micros(1_000_000);
+        let now = 1_000;
+        assert!(spend.try_reserve(1, budget, Micros(1), now + 1));
+        assert!(spend.try_reserve(1, budget, Micros(10), now + i64::from(MAX_NOTICE_WINDOW_MINUTES)));
+        spend.expire(now + 1);
+        assert_eq!(spend.outstanding(), Micros(10));
+        spend.expire(now + i64::from(MAX_NOTICE_WINDOW_MINUTES) - 1);
+        assert_eq!(spend.outstanding(), Micros(10));
+        spend.expire(now + i64::from(MAX_NOTICE_WINDOW_MINUTES));
         assert_eq!(spend.outstanding(), Micros::ZERO);
     }
 }

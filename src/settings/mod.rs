@@ -18,6 +18,10 @@ use crate::money::{Currency, FxTable};
 /// path); added by validation when the config does not name it.
 pub const DEFAULT_EXCHANGE: &str = "default";
 
+/// The longest notice window an exchange may set (minutes): budget
+/// reservations are kept in a ring of minutes that must outlast it.
+pub const MAX_NOTICE_WINDOW_MINUTES: u32 = 60;
+
 /// An exchange's position in [`Settings::exchanges`]: what the bid path and
 /// [`ExchangeSet`]s hold instead of names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -85,6 +89,9 @@ pub struct Exchange {
     pub network_allowance: Duration,
     pub sends_burl: bool,
     pub sends_lurl: bool,
+    /// How long after a bid its win or billing notice is charged (and its
+    /// budget reservation held).
+    pub notice_window: Duration,
     pub currency: Currency,
 }
 

@@ -15,13 +15,14 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::campaigns::{Creative, Pricing};
+use crate::clock::local_day;
 use crate::ledger::{EventKind, Ledger, Record};
 use crate::live::shared::Claim;
-use crate::live::{Embedded, LiveCampaign, LiveEvent, Reservation, SharedState, World, apply};
+use crate::live::{Embedded, LiveEvent, LiveStates, Reservation, Retained, SharedState, World, apply};
 use crate::money::Micros;
 use crate::pacing::{FrequencyStore, cost};
 use crate::settings::BillingEvent;
-use crate::signing::{BidToken, Event, TrackingError, Verified};
+use crate::signing::{BidToken, Event, SignedPricing, TrackingError, Verified};
 
 /// A transparent 1×1 GIF.
 pub const PIXEL_GIF: &[u8] = &[
@@ -154,6 +155,9 @@ pub struct Tracker {
     pub frequency: Arc<FrequencyStore>,
     /// Dedup claims and events shared with other nodes (embedded alone).
     shared: Arc<dyn SharedState>,
+    /// Campaigns' live states by id, for notices of campaigns that have
+    /// left the index.
+    live: Arc<LiveStates>,
     /// Woken whenever a claim settles (durable or given up), for the
     /// duplicates waiting on it.
     settled: tokio::sync::Notify,
@@ -204,16 +208,33 @@ struct Notice<'w> {
     token: BidToken,
     /// The clearing price of a win or billing notice.
     clearing: Option<Micros>,
-    campaign: &'w LiveCampaign,
-    creative: &'w Creative,
+    /// The campaign's live state, in the index or retained after it left.
+    campaign: Retained,
+    /// The creative as configured now; `None` when it has been removed.
+    creative: Option<&'w Creative>,
+    /// The pricing at bid time (signed), else the campaign's current one.
+    pricing: SignedPricing,
+    /// A win or billing notice after its window: recorded, not charged.
+    late: bool,
     /// The (bid, event) deduplication key.
     key: u64,
 }
 
+/// Why a win or billing notice after its window is not charged.
+pub const LATE: &str = "late";
+/// Why a CPC click once the day's budget is spent is not charged.
+pub const BUDGET_SPENT: &str = "budget_spent";
+
 impl Notice<'_> {
-    /// This is the bid's billing notice, for a real (not a test) bid.
+    /// The charge is counted at judgement (a CPC click), not at apply.
+    fn precharges(&self) -> bool {
+        matches!(self.pricing, SignedPricing::Cpc { .. }) && self.kind == EventKind::Click
+    }
+
+    /// This is the bid's billing notice, in time, for a real (not a test)
+    /// bid.
     fn bills_impression(&self) -> bool {
-        self.kind == billing_kind(self.world, &self.token.exchange) && !self.token.test
+        self.kind == billing_kind(self.world, &self.token.exchange) && !self.token.test && !self.late
     }
 
     /// What the caller gets back once the event is taken (or was already).
@@ -221,9 +242,12 @@ impl Notice<'_> {
         match self.event {
             Event::Impression => TrackingReply::Pixel,
             Event::Click => {
-                let medium = match self.campaign.campaign.pricing {
-                    Pricing::Cpc => "cpc",
-                    Pricing::Cpm => "display",
+                let Some(creative) = self.creative else {
+                    return TrackingReply::Gone;
+                };
+                let medium = match self.pricing {
+                    SignedPricing::Cpc { .. } => "cpc",
+                    SignedPricing::Cpm => "display",
                 };
                 let token = &self.token;
                 let click_id = self
@@ -231,7 +255,7 @@ impl Notice<'_> {
                     .signer
                     .click_id(&token.campaign, &token.creative, &token.bid_id);
                 TrackingReply::Redirect(with_utm(
-                    &self.creative.landing_url,
+                    &creative.landing_url,
                     token,
                     medium,
                     &[("bz_click", &click_id)],
@@ -243,17 +267,31 @@ impl Notice<'_> {
 }
 
 impl Tracker {
-    /// A tracker over the billing ledger, alone (embedded shared state).
+    /// A tracker over the billing ledger, alone (embedded shared state),
+    /// that knows only the campaigns of the world it is given.
     pub fn new(ledger: Ledger, frequency: Arc<FrequencyStore>) -> Tracker {
-        Tracker::with_shared(ledger, frequency, Arc::new(Embedded::default()))
+        Tracker::with_shared(
+            ledger,
+            frequency,
+            Arc::new(Embedded::default()),
+            Arc::new(LiveStates::default()),
+        )
     }
 
-    /// A tracker whose dedup claims and events go through `shared`.
-    pub fn with_shared(ledger: Ledger, frequency: Arc<FrequencyStore>, shared: Arc<dyn SharedState>) -> Tracker {
+    /// A tracker whose dedup claims and events go through `shared`, and
+    /// which bills notices of campaigns gone from the index to their state
+    /// in `live`.
+    pub fn with_shared(
+        ledger: Ledger,
+        frequency: Arc<FrequencyStore>,
+        shared: Arc<dyn SharedState>,
+        live: Arc<LiveStates>,
+    ) -> Tracker {
         Tracker {
             ledger,
             frequency,
             shared,
+            live,
             settled: tokio::sync::Notify::new(),
             click_rates: papaya::HashMap::builder().hasher(Default::default()).build(),
         }
@@ -283,7 +321,10 @@ impl Tracker {
                 at: Timestamp::from_second(at_secs).unwrap_or(now),
                 creative: &record.creative,
                 charge: Micros(record.charge),
-                billed_impression: record.event == billing_kind(world, &record.exchange) && !record.test,
+                precharged: false,
+                billed_impression: record.event == billing_kind(world, &record.exchange)
+                    && !record.test
+                    && record.filtered.is_none(),
                 billable_click: record.filtered.is_none(),
                 user: record.user,
                 settles: None,
@@ -316,7 +357,7 @@ impl Tracker {
         if event == "conv" {
             return self.conversion(world, now, query).await;
         }
-        let notice = match verify(world, now, event, query) {
+        let notice = match verify(world, &self.live, now, event, query) {
             Ok(notice) => notice,
             Err(reply) => return reply,
         };
@@ -400,9 +441,13 @@ impl Tracker {
     }
 
     /// The ledger record of the event, with what it costs the advertiser.
+    /// A late notice is recorded with no charge; a CPC click is charged
+    /// only while the day's budget is not spent, and its charge is counted
+    /// in the day's spend at once (given back if it cannot be recorded).
     fn price(&self, notice: &Notice<'_>, filtered: Option<&'static str>) -> Record {
-        let charge = match filtered {
-            Some(_) => Micros::ZERO,
+        let (charge, filtered) = match filtered {
+            Some(_) => (Micros::ZERO, filtered),
+            None if notice.late => (Micros::ZERO, Some(LATE)),
             None => self.charge(notice),
         };
         let token = &notice.token;
@@ -419,8 +464,20 @@ impl Tracker {
             filtered: filtered.map(str::to_string),
             test: token.test,
             user: token.user,
-            pricing: notice.campaign.campaign.pricing,
+            pricing: match notice.pricing {
+                SignedPricing::Cpm => Pricing::Cpm,
+                SignedPricing::Cpc { .. } => Pricing::Cpc,
+            },
             value: None,
+        }
+    }
+
+    /// Gives back a click charge counted at judgement when its record could
+    /// not be written.
+    fn refund(&self, notice: &Notice<'_>, record: &Record) {
+        if notice.precharges() && record.charge > 0 {
+            let day = local_day(notice.now, &notice.campaign.time_zone);
+            notice.campaign.state.spend.add(day, Micros(-record.charge));
         }
     }
 
@@ -428,6 +485,7 @@ impl Tracker {
     /// exchange's retry can record it, and the caller gets 503.
     async fn record(&self, notice: &Notice<'_>, record: &Record) -> Result<(), TrackingReply> {
         if let Err(e) = self.ledger.append(record).await {
+            self.refund(notice, record);
             self.settle(notice.key, false);
             tracing::error!(error = %e, "tracking event not recorded");
             return Err(TrackingReply::Unavailable);
@@ -447,13 +505,14 @@ impl Tracker {
             at: notice.now,
             creative: &notice.token.creative,
             charge: Micros(record.charge),
+            precharged: notice.precharges(),
             billed_impression: bills_impression,
             billable_click: record.filtered.is_none(),
             user: notice.token.user,
             // The bid's reservation (its value per impression) is settled.
             settles: bills_impression.then_some(Reservation {
                 bid_value: notice.token.bid_value,
-                bid_at: notice.token.issued_at,
+                notice_until: notice.token.notice_until,
             }),
         };
         apply(notice.campaign.target(), &self.frequency, &event);
@@ -571,25 +630,38 @@ impl Tracker {
         TrackingReply::Accepted
     }
 
-    /// What this event costs the advertiser.
-    fn charge(&self, notice: &Notice<'_>) -> Micros {
+    /// What this event costs the advertiser, from what its URL carries
+    /// (the bid, the pricing at bid time), and why it is not billed if a
+    /// CPC click comes once the day's budget is spent.
+    fn charge(&self, notice: &Notice<'_>) -> (Micros, Option<&'static str>) {
         let token = &notice.token;
         if token.test || token.bid_price.0 <= 0 {
-            return Micros::ZERO;
+            return (Micros::ZERO, None);
         }
         let billing = billing_kind(notice.world, &token.exchange);
-        let campaign = &notice.campaign.campaign;
-        match (campaign.pricing, notice.kind) {
-            (Pricing::Cpm, e) if e == billing => notice.clearing.map_or(Micros::ZERO, |price| {
-                cost::cpm_charge(price, token.bid_value, token.bid_price)
-            }),
-            // CPC: the click shares the auction discount of its impression.
-            (Pricing::Cpc, EventKind::Click) => {
+        match (notice.pricing, notice.kind) {
+            (SignedPricing::Cpm, e) if e == billing => (
+                notice.clearing.map_or(Micros::ZERO, |price| {
+                    cost::cpm_charge(price, token.bid_value, token.bid_price)
+                }),
+                None,
+            ),
+            // CPC: the click shares the auction discount of its impression,
+            // and counts against the budget at once (no reservation covers
+            // it): at most one click's charge over the budget.
+            (SignedPricing::Cpc { max_cpc }, EventKind::Click) => {
                 let billed = self.shared.claimed(claim_key(&token.bid_id, billing));
                 let clearing = billed.and_then(|s| s.clearing).unwrap_or(token.bid_price.0);
-                cost::cpc_charge(campaign.max_bid, Micros(clearing), token.bid_price)
+                let charge = cost::cpc_charge(max_cpc, Micros(clearing), token.bid_price);
+                let campaign = &notice.campaign;
+                let today = local_day(notice.now, &campaign.time_zone);
+                if campaign.state.spend.try_spend(today, campaign.daily_budget, charge) {
+                    (charge, None)
+                } else {
+                    (Micros::ZERO, Some(BUDGET_SPENT))
+                }
             }
-            _ => Micros::ZERO,
+            _ => (Micros::ZERO, None),
         }
     }
 }
@@ -597,7 +669,13 @@ impl Tracker {
 /// Verifies the signed URL and parses the event: 403 when forged, 400 for
 /// an expired URL or an unusable clearing price, 404 when the campaign or
 /// creative is gone.
-fn verify<'w>(world: &'w World, now: Timestamp, event: &str, query: &str) -> Result<Notice<'w>, TrackingReply> {
+fn verify<'w>(
+    world: &'w World,
+    live: &LiveStates,
+    now: Timestamp,
+    event: &str,
+    query: &str,
+) -> Result<Notice<'w>, TrackingReply> {
     let Verified { event, token, price } = world.signer.verify(event, query).map_err(TrackingReply::Forbidden)?;
     let age = now.as_second() - token.issued_at;
     if !(-300..=NOTICE_WINDOW_SECS).contains(&age) {
@@ -607,13 +685,34 @@ fn verify<'w>(world: &'w World, now: Timestamp, event: &str, query: &str) -> Res
         Event::Win | Event::Bill => Some(clearing_price(price.as_deref(), &token).map_err(TrackingReply::BadPrice)?),
         _ => None,
     };
-    let campaign = world.campaign_by_id(&token.campaign).ok_or(TrackingReply::Gone)?;
-    let creative = campaign
-        .campaign
-        .creatives
-        .iter()
-        .find(|cr| cr.id == token.creative)
-        .ok_or(TrackingReply::Gone)?;
+    // The campaign as it is now, if it is still in the index; else its
+    // retained live state (a notice is billed from what its URL carries).
+    let indexed = world.campaign_by_id(&token.campaign);
+    let campaign = match indexed {
+        Some(c) => Retained {
+            state: c.state.clone(),
+            time_zone: c.campaign.time_zone.clone(),
+            campaign_key: c.key,
+            daily_budget: c.campaign.daily_budget,
+        },
+        None => live.get(&token.campaign).ok_or(TrackingReply::Gone)?,
+    };
+    let creative = indexed.and_then(|c| c.campaign.creatives.iter().find(|cr| cr.id == token.creative));
+    if event == Event::Click && creative.is_none() {
+        // No landing page to send the user to: not a visit, not recorded.
+        return Err(TrackingReply::Gone);
+    }
+    let pricing = match (token.pricing, indexed) {
+        (Some(pricing), _) => pricing,
+        // A URL signed before the pricing was: the campaign's current one.
+        (None, Some(c)) => match c.campaign.pricing {
+            Pricing::Cpm => SignedPricing::Cpm,
+            Pricing::Cpc => SignedPricing::Cpc {
+                max_cpc: c.campaign.max_bid,
+            },
+        },
+        (None, None) => return Err(TrackingReply::Gone),
+    };
     let kind = kind(event);
     Ok(Notice {
         world,
@@ -621,10 +720,12 @@ fn verify<'w>(world: &'w World, now: Timestamp, event: &str, query: &str) -> Res
         event,
         kind,
         key: claim_key(&token.bid_id, kind),
+        late: matches!(event, Event::Win | Event::Bill) && now.as_second() >= token.notice_until,
         token,
         clearing,
         campaign,
         creative,
+        pricing,
     })
 }
 
