@@ -92,11 +92,8 @@ fn config_files(dir: &Path) -> Vec<PathBuf> {
 impl Reloader {
     /// The advertiser overrides in the data directory (none if unreadable,
     /// which is logged).
-    pub fn overrides(&self) -> Overrides {
-        Overrides::load(&self.data_dir).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "cannot read overrides.json; ignoring it");
-            Overrides::default()
-        })
+    pub fn overrides(&self) -> std::io::Result<Overrides> {
+        Overrides::load(&self.data_dir)
     }
 
     /// Rebuilds the world from the last good config, so that campaign values
@@ -122,7 +119,9 @@ impl Reloader {
     pub fn apply_override(&self, campaign: &str, change: CampaignOverride) -> Result<(), ReloadError> {
         {
             let _one = self.reloading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let mut overrides = self.overrides();
+            // An unreadable file is refused, not replaced: writing this one
+            // change alone would wipe every other override.
+            let mut overrides = self.overrides().map_err(ReloadError::Overrides)?;
             let entry = overrides.0.entry(campaign.to_string()).or_default();
             entry.max_bid = change.max_bid.or(entry.max_bid);
             entry.daily_budget = change.daily_budget.or(entry.daily_budget);
@@ -146,7 +145,17 @@ impl Reloader {
         // One reload at a time: the watcher and the admin API both come here.
         let _one = self.reloading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut config = config::load(&self.config_dir)?;
-        self.overrides().apply(&mut config);
+        // As at start-up: an unreadable overrides file keeps the last good
+        // state (paused campaigns stay paused) and is reported.
+        let overrides = self.overrides().map_err(|e| {
+            ConfigErrors(vec![config::ConfigProblem {
+                file: crate::config::overrides::path(&self.data_dir).display().to_string(),
+                campaign: None,
+                field: "overrides".into(),
+                why: format!("cannot read: {e}"),
+            }])
+        })?;
+        overrides.apply(&mut config);
         *self.last_config.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(config.clone());
         let world = World::build(config, &self.registry);
         tracing::info!(campaigns = world.campaigns.len(), "configuration reloaded");

@@ -157,3 +157,41 @@ async fn admin_api_auth_stats_and_changes() {
     assert_eq!(price(&response), Some(2.5));
     bidder.stop().await;
 }
+
+/// Issue 17, item 19: an unreadable `overrides.json` at reload was taken
+/// for "no overrides" (a paused campaign resumed) and the next PATCH wiped
+/// every other override.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_overrides_file_keeps_the_last_good_state() {
+    let config = write_config(TEST_SETTINGS, CAMPAIGNS, "u,a\n");
+    let data = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap()));
+    let bidder = spawn_bidder_in(config.path(), data.path(), clock, false).await;
+    let reloader = bidder.running.as_ref().unwrap().reloader.clone();
+    let patch = reqwest::Method::PATCH;
+    let path = "/admin/api/campaigns/generic";
+    let (status, _) = call(
+        &bidder,
+        patch.clone(),
+        path,
+        Some(TOKEN),
+        Some(json!({"status": "paused"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let saved = std::fs::read(data.path().join("overrides.json")).unwrap();
+    std::fs::write(data.path().join("overrides.json"), b"{ torn").unwrap();
+    let errors = reloader
+        .reload_config()
+        .expect_err("an unreadable overrides file is an error");
+    assert_eq!(errors.0.len(), 1);
+    assert_eq!(errors.0[0].field, "overrides");
+    let (_, campaign) = call(&bidder, reqwest::Method::GET, path, Some(TOKEN), None).await;
+    assert_eq!(campaign["status"], "paused", "the last good state keeps serving");
+    // A change now is refused rather than written over the others.
+    let (status, _) = call(&bidder, patch, path, Some(TOKEN), Some(json!({"max_bid": "2.00"}))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(std::fs::read(data.path().join("overrides.json")).unwrap(), b"{ torn");
+    assert!(!saved.is_empty());
+    bidder.stop().await;
+}
