@@ -43,7 +43,6 @@ pub mod audience;
 pub mod bidder;
 pub mod campaigns;
 pub mod clock;
-#[allow(missing_docs)] // documented after the config rework
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -55,7 +54,6 @@ pub mod openrtb;
 pub mod pacing;
 pub mod reload;
 pub mod server;
-#[allow(missing_docs)] // documented after the config rework
 pub mod settings;
 pub mod signing;
 pub mod tracking;

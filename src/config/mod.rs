@@ -28,9 +28,15 @@ use crate::settings::Settings;
 /// One thing wrong with the configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigProblem {
+    /// Path of the file at fault.
     pub file: String,
+    /// Id of the campaign at fault; `None` for a problem outside any
+    /// campaign (in `bullseye.toml`, or with a whole file).
     pub campaign: Option<String>,
+    /// The key at fault, e.g. `bidding.currency` or `creative[0].adm`;
+    /// `line N` when the TOML does not parse, `-` when the file cannot be read.
     pub field: String,
+    /// What is wrong, for a person to read.
     pub why: String,
 }
 
@@ -52,7 +58,9 @@ pub struct ConfigErrors(pub Vec<ConfigProblem>);
 /// A complete, validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// `bullseye.toml`, validated, with the environment's secrets over it.
     pub settings: Settings,
+    /// Every `[[campaign]]` of `campaigns/*.toml`.
     pub campaigns: Vec<Campaign>,
 }
 

@@ -15,17 +15,25 @@ use crate::money::Micros;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignOverride {
+    /// New max CPM (`cpm` campaigns) or max CPC (`cpc` campaigns), base
+    /// currency; `None` keeps the config's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_bid: Option<Micros>,
+    /// New daily budget, base currency; `None` keeps the config's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daily_budget: Option<Micros>,
+    /// `active` or `paused`; `None` keeps the config's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
 }
 
+/// Every advertiser change, by campaign id: the contents of
+/// `overrides.json`. An entry whose campaign the config no longer has is
+/// kept, and changes nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Overrides(pub BTreeMap<String, CampaignOverride>);
 
+/// The overrides file of a data directory: `{data_dir}/overrides.json`.
 pub fn path(data_dir: &Path) -> PathBuf {
     data_dir.join("overrides.json")
 }

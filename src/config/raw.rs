@@ -20,20 +20,26 @@ use crate::settings::{BillingEvent, UserIdSource};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSettings {
+    /// `[server]`: the HTTP listener's limits and the tracking base URL.
     #[serde(default)]
     pub server: RawServer,
+    /// `[bidding]`: base currency, bid shading, user ids, GDPR vendor id.
     #[serde(default)]
     pub bidding: RawBidding,
     /// Rates into the base currency: `EUR = "1.08"` means one euro is worth
     /// 1.08 units of the base currency.
     #[serde(default)]
     pub fx: BTreeMap<String, String>,
+    /// `[audience]`: the audience snapshot file.
     #[serde(default)]
     pub audience: RawAudience,
+    /// `[secrets]`: the URL-signing key and the admin API token.
     #[serde(default)]
     pub secrets: RawSecrets,
+    /// `[traffic]`: traffic that gets no bid (crawlers, data centres).
     #[serde(default)]
     pub traffic: RawTraffic,
+    /// `[tracking]`: click-quality rules.
     #[serde(default)]
     pub tracking: RawTracking,
     /// Exchanges, recognised by `/openrtb2/bid/{name}`. The one named
@@ -43,6 +49,7 @@ pub struct RawSettings {
     pub exchanges: Vec<RawExchange>,
 }
 
+/// `[server]`: the HTTP listener. Left out, every key is at its default.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
@@ -70,6 +77,8 @@ pub struct RawServer {
     pub default_tmax_ms: u64,
 }
 
+/// `[bidding]`: how bids are priced and users recognised. Left out, every
+/// key is at its default.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawBidding {
@@ -89,6 +98,8 @@ pub struct RawBidding {
     pub gdpr_vendor_id: Option<u16>,
 }
 
+/// `[audience]`: who is in which segment. Left out, there is no snapshot:
+/// the audience is empty unless `bullseye serve --segments` names one.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAudience {
@@ -97,6 +108,8 @@ pub struct RawAudience {
     pub snapshot: Option<String>,
 }
 
+/// `[secrets]`. The URL-signing key must come from somewhere: the
+/// environment, `signing_key_file` or `signing_key`, in that order.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSecrets {
@@ -112,6 +125,8 @@ pub struct RawSecrets {
     pub admin_token: Option<String>,
 }
 
+/// `[traffic]`: requests that get no bid. Left out, the built-in crawler
+/// list applies and no IP range is blocked.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTraffic {
@@ -145,9 +160,12 @@ pub struct RawTracking {
     pub trust_forwarded_for: bool,
 }
 
+/// One `[[exchange]]`: an ad exchange that sends us bid requests.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawExchange {
+    /// Unique name, the `{name}` of `/openrtb2/bid/{name}`: letters, digits,
+    /// `-` or `_`. The exchange named `default` serves `/openrtb2/bid`.
     pub name: String,
     /// Our seat id at this exchange (checked against `wseat`/`bseat`;
     /// default `bullseye`).
@@ -196,14 +214,22 @@ impl RawExchange {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCampaignFile {
+    /// The file's `[[campaign]]` entries; a file may hold none.
     #[serde(default, rename = "campaign")]
     pub campaigns: Vec<RawCampaign>,
 }
 
+/// One `[[campaign]]`: what an advertiser buys, at what price, within what
+/// budget, with which ads. Amounts are decimal strings (e.g. `"2.50"`, at
+/// most six decimals) in the base currency (`bidding.currency`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCampaign {
+    /// Unique across all campaign files: 1–64 letters, digits, `-`, `_` or
+    /// `.`. It keys the campaign's live state (spend, pacing) and its billing
+    /// records.
     pub id: String,
+    /// Advertiser name, shown by the admin API.
     pub advertiser: String,
     /// Advertiser domains, checked against `badv`.
     #[serde(default)]
@@ -225,7 +251,11 @@ pub struct RawCampaign {
     pub max_bid: String,
     /// Prior predicted CTR for `cpc` campaigns, e.g. "0.002".
     pub pctr_prior: Option<String>,
+    /// Most the campaign spends per day (days in its `time_zone`), a decimal
+    /// in the base currency.
     pub daily_budget: String,
+    /// Lifetime budget, a decimal in the base currency; none means no limit.
+    /// Checked when the config loads, not yet enforced when bidding.
     pub total_budget: Option<String>,
     /// `even` (default) or `asap`.
     #[serde(default = "defaults::pacing")]
@@ -235,35 +265,53 @@ pub struct RawCampaign {
     pub time_zone: String,
     /// Flight dates `YYYY-MM-DD` in the campaign's time zone; `end` inclusive.
     pub start: Option<String>,
+    /// Last flight day, inclusive, `YYYY-MM-DD` in the campaign's time zone;
+    /// none means open-ended.
     pub end: Option<String>,
     /// Exchanges to buy on (default: all).
     #[serde(default)]
     pub exchanges: Vec<String>,
+    /// `[campaign.targeting]`: which impressions to bid on. Left out, no
+    /// restriction.
     #[serde(default)]
     pub targeting: RawTargeting,
+    /// `[[campaign.creative]]`: the ads; at least one.
     #[serde(default, rename = "creative")]
     pub creatives: Vec<RawCreative>,
 }
 
+/// `[campaign.targeting.segments]`: audience segment rules, by segment path
+/// (e.g. `interest/finance`). A user in a segment is also in the segments
+/// above it, so `interest` matches a user in `interest/finance`. Without
+/// consent to use personal data, a user is in no segment.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSegments {
+    /// The user must be in at least one of these; empty means no such rule.
     #[serde(default)]
     pub any: Vec<String>,
+    /// The user must be in every one of these.
     #[serde(default)]
     pub all: Vec<String>,
+    /// The user must be in none of these.
     #[serde(default)]
     pub none: Vec<String>,
 }
 
+/// One `[[campaign.targeting.geo_radius]]` circle on the globe.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCircle {
+    /// Latitude of the centre, degrees, -90 to 90.
     pub lat: f64,
+    /// Longitude of the centre, degrees, -180 to 180.
     pub lon: f64,
+    /// Radius, kilometres, greater than 0.
     pub radius_km: f64,
 }
 
+/// `[campaign.targeting.age]`: an age range in years, from the request's
+/// year of birth; requests without one do not match.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAge {
@@ -275,6 +323,9 @@ pub struct RawAge {
     pub max: u32,
 }
 
+/// One `[[campaign.targeting.dayparts]]` entry: hours of the week, in the
+/// campaign's time zone, when it may bid. The campaign bids in any hour one
+/// of its entries covers.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDaypart {
@@ -288,27 +339,38 @@ pub struct RawDaypart {
     pub to_hour: u32,
 }
 
+/// `[campaign.targeting.frequency]`: most impressions one user sees from the
+/// campaign. A capped campaign does not bid for a user it cannot recognise.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFrequency {
+    /// Impressions per user per UTC clock hour; none means no hourly cap.
     pub per_hour: Option<u32>,
+    /// Impressions per user per UTC day; none means no daily cap.
     pub per_day: Option<u32>,
 }
 
+/// `[campaign.targeting]`: which impressions the campaign may bid on. Every
+/// key is optional; an empty list (the default) is no restriction.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTargeting {
+    /// `[campaign.targeting.segments]`: who, by audience segment.
     #[serde(default)]
     pub segments: RawSegments,
     /// ISO-3166-1 alpha-3 country codes, as OpenRTB sends them.
     #[serde(default)]
     pub countries: Vec<String>,
+    /// Region codes, as the request's `geo.region`.
     #[serde(default)]
     pub regions: Vec<String>,
+    /// City names, as the request's `geo.city`.
     #[serde(default)]
     pub cities: Vec<String>,
+    /// Circles; the request's reported location must fall inside one.
     #[serde(default)]
     pub geo_radius: Vec<RawCircle>,
+    /// Age range; none means any age, unknown included.
     pub age: Option<RawAge>,
     /// `M`, `F`, `O` (either case).
     #[serde(default)]
@@ -316,21 +378,31 @@ pub struct RawTargeting {
     /// AdCOM device types (1 mobile/tablet, 2 PC, 3 CTV, 4 phone, 5 tablet…).
     #[serde(default)]
     pub device_types: Vec<i32>,
+    /// Operating systems, as the request's `device.os` (e.g. `iOS`).
     #[serde(default)]
     pub os: Vec<String>,
     /// AdCOM connection types (1 ethernet, 2 wifi, 3–7 cellular).
     #[serde(default)]
     pub connection_types: Vec<i32>,
+    /// IAB content categories of the site or app to bid on; a category
+    /// covers its sub-categories (`IAB3` covers `IAB3-1`).
     #[serde(default)]
     pub categories_allow: Vec<String>,
+    /// IAB content categories never to bid on, sub-categories included.
     #[serde(default)]
     pub categories_block: Vec<String>,
+    /// Site domains or app bundles to bid on; a domain covers its
+    /// sub-domains (`example.com` covers `www.example.com`).
     #[serde(default)]
     pub domains_allow: Vec<String>,
+    /// Site domains or app bundles never to bid on, sub-domains included.
     #[serde(default)]
     pub domains_block: Vec<String>,
+    /// `[[campaign.targeting.dayparts]]`: when to bid; none means every hour.
     #[serde(default)]
     pub dayparts: Vec<RawDaypart>,
+    /// `[campaign.targeting.frequency]`: per-user impression caps; none by
+    /// default.
     #[serde(default)]
     pub frequency: RawFrequency,
     /// Deal ids this campaign may bid in.
@@ -341,13 +413,20 @@ pub struct RawTargeting {
     pub deals_only: bool,
 }
 
+/// One `[[campaign.creative]]`: an ad. Give exactly one of `adm` and
+/// `image_url`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCreative {
+    /// Creative id, sent to the exchange as `adid` and `crid`; it also names
+    /// the creative in tracking URLs and learned CTRs.
     pub id: String,
     /// `banner`, `video`, `audio` or `native`.
     pub format: MediaType,
+    /// Width, pixels; required for banners, which must match a slot's size
+    /// exactly.
     pub w: Option<i64>,
+    /// Height, pixels; required for banners.
     pub h: Option<i64>,
     /// Ready-made markup: HTML (banner), VAST (video/audio), native JSON.
     pub adm: Option<String>,
@@ -406,12 +485,19 @@ impl<'de> Deserialize<'de> for GenderCode {
 /// A day of the week, Monday first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Day {
+    /// Monday (`mon`).
     Mon,
+    /// Tuesday (`tue`).
     Tue,
+    /// Wednesday (`wed`).
     Wed,
+    /// Thursday (`thu`).
     Thu,
+    /// Friday (`fri`).
     Fri,
+    /// Saturday (`sat`).
     Sat,
+    /// Sunday (`sun`).
     Sun,
 }
 

@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+/// A CIDR range of IPv4 or IPv6 addresses, e.g. `10.0.0.0/8`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IpRange {
     network: IpAddr,
@@ -21,6 +22,8 @@ impl IpRange {
         (prefix <= max).then_some(IpRange { network, prefix })
     }
 
+    /// True when `ip` is in the range. An IPv4 range never contains an IPv6
+    /// address, not even an IPv4-mapped one, nor the reverse.
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {

@@ -65,7 +65,11 @@ impl ExchangeSet {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BillingEvent {
+    /// The billing notice (`burl`): the exchange calls it when the
+    /// impression is billable.
     Burl,
+    /// The win notice (`nurl`): the impression is billed when the auction is
+    /// won.
     Nurl,
 }
 
@@ -73,73 +77,116 @@ pub enum BillingEvent {
 /// config).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 pub enum UserIdSource {
+    /// `user.buyeruid`: our id for the user, as the exchange maps it.
     #[serde(rename = "buyeruid")]
     BuyerUid,
+    /// `user.id`: the exchange's id for the user.
     #[serde(rename = "user_id", alias = "user.id")]
     UserId,
+    /// `device.ifa`: the device's advertising id; an all-zero one (sent when
+    /// tracking is limited) is no id.
     #[serde(rename = "ifa")]
     Ifa,
 }
 
+/// One exchange's settings, from its `[[exchange]]` table.
 #[derive(Clone, Debug)]
 pub struct Exchange {
+    /// Unique name, as in `/openrtb2/bid/{name}`.
     pub name: String,
+    /// Our seat id at this exchange (checked against `wseat`/`bseat`); the
+    /// seat of campaigns that name none.
     pub seat: String,
+    /// The notice that bills a won impression.
     pub billing_event: BillingEvent,
+    /// Time taken off the request's `tmax` for the network.
     pub network_allowance: Duration,
+    /// Whether the exchange calls `burl`; `burl` billing needs it.
     pub sends_burl: bool,
+    /// Whether the exchange calls `lurl` (loss notices).
     pub sends_lurl: bool,
     /// How long after a bid its win or billing notice is charged (and its
     /// budget reservation held).
     pub notice_window: Duration,
+    /// Currency of requests that carry no `cur`: the configured one, else the
+    /// base currency.
     pub currency: Currency,
 }
 
+/// The validated `bullseye.toml`, with the environment's secrets applied.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// The config directory the settings were read from.
     pub config_dir: PathBuf,
+    /// Base URL of the tracking endpoints, without a trailing `/`; `None`
+    /// means `http://` + the listen address.
     pub public_url: Option<String>,
+    /// Largest accepted request body, bytes, compressed or not.
     pub max_body_bytes: usize,
+    /// Time a client has to send a request's headers; it also bounds how long
+    /// an idle keep-alive connection stays open.
     pub header_read_timeout: Duration,
+    /// Time a client has to send a request's body once its headers are in.
     pub body_read_timeout: Duration,
+    /// Most simultaneous connections; past it, new ones get 503.
     pub max_connections: usize,
+    /// The time to answer a bid request that carries no `tmax` (or 0).
     pub default_tmax: Duration,
+    /// The base currency and the rates of the other currencies into it.
     pub fx: FxTable,
     /// First-price shading factor in parts per million.
     pub shading_ppm: u32,
+    /// Where the user id is read from, first found wins.
     pub user_id_order: Vec<UserIdSource>,
+    /// Our IAB TCF vendor id; when `Some`, GDPR consent must include it.
     pub gdpr_vendor_id: Option<u16>,
+    /// The audience snapshot file (a relative path in the config is taken
+    /// from the config directory); `None` means none configured.
     pub audience_snapshot: Option<PathBuf>,
+    /// The URL-signing key.
     pub signing_key: Vec<u8>,
+    /// The key before the last rotation, still accepted when verifying;
+    /// `None` when there is none.
     pub previous_signing_key: Option<Vec<u8>>,
     /// True when the signing key is the bundled development one.
     pub signing_key_is_dev: bool,
+    /// Admin API bearer token; `None` means the admin API refuses every
+    /// request (401).
     pub admin_token: Option<String>,
     /// True when the admin token is the bundled development one.
     pub admin_token_is_dev: bool,
     /// Finds crawler and automation marks in user agents.
     pub user_agent_screen: UserAgentScreen,
+    /// Data-centre IP ranges; requests from them get no bid.
     pub datacenter_ranges: Vec<IpRange>,
     /// Every configured exchange, [`DEFAULT_EXCHANGE`] among them; an
     /// [`ExchangeId`] is a position in this list.
     pub exchanges: Vec<Exchange>,
+    /// Which clicks are billed.
     pub click_rules: ClickRules,
 }
 
-/// Click-quality limits.
+/// Click-quality limits: clicks breaking them are logged, not billed.
 #[derive(Clone, Copy, Debug)]
 pub struct ClickRules {
+    /// A click sooner than this after its impression is implausible.
     pub min_delay: Duration,
+    /// Billable clicks per user per clock hour.
     pub max_per_user_hour: u32,
+    /// Billable clicks per client IP address per clock hour.
     pub max_per_ip_hour: u32,
+    /// Take the client address from `X-Forwarded-For` (behind a trusted
+    /// proxy only).
     pub trust_forwarded_for: bool,
 }
 
 impl Settings {
+    /// The currency of budgets, bids and spend.
     pub fn base_currency(&self) -> Currency {
         self.fx.base()
     }
 
+    /// The exchange called `name`, if it is configured.
     pub fn exchange(&self, name: &str) -> Option<&Exchange> {
         self.exchanges.iter().find(|e| e.name == name)
     }
@@ -179,11 +226,16 @@ pub struct UserAgentScreen {
 /// What a user agent gives away.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum UserAgentKind {
+    /// A browser-automation tool (headless browser, WebDriver): non-human
+    /// traffic.
     Automation,
+    /// A crawler or an HTTP library.
     Crawler,
 }
 
 impl UserAgentScreen {
+    /// A screen for these automation marks and these crawler marks, each
+    /// found anywhere in a user agent, in any case.
     pub fn new(automation: &[&str], crawlers: &[String]) -> UserAgentScreen {
         let patterns: Vec<&str> = automation
             .iter()
@@ -200,6 +252,7 @@ impl UserAgentScreen {
         }
     }
 
+    /// What `user_agent` gives away; `None` when it carries no mark.
     pub fn classify(&self, user_agent: &str) -> Option<UserAgentKind> {
         let found = self.matcher.find(user_agent)?;
         Some(if found.pattern().as_usize() < self.automation {
