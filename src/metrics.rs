@@ -191,6 +191,8 @@ pub struct Metrics {
     pub audience_users: Gauge,
     /// Tracking requests with a forged or malformed URL.
     pub tracking_rejected: Counter,
+    /// Impressions past `max_imps_per_request`, not bid on.
+    pub imps_ignored: Counter,
     /// Impression pixels served.
     pub impressions: Counter,
     ledger_healthy: Gauge,
@@ -261,6 +263,11 @@ impl Metrics {
             "Tracking requests with a forged or malformed URL",
         );
         let impressions = counter(&mut registry, "impressions", "Impression pixels served");
+        let imps_ignored = counter(
+            &mut registry,
+            "imps_ignored",
+            "Impressions past bidding.max_imps_per_request, not bid on",
+        );
         let ledger_write_failures = counter(
             &mut registry,
             "ledger_write_failures",
@@ -297,6 +304,7 @@ impl Metrics {
             snapshot_failures,
             audience_users,
             tracking_rejected,
+            imps_ignored,
             impressions,
             ledger_healthy,
             ledger_write_failures,

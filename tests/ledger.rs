@@ -107,8 +107,9 @@ async fn notices_are_recorded_once_and_survive_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_bids_and_notices_never_overspend_by_more_than_one_impression() {
-    // $2 per impression against a $100 budget: 50 impressions.
-    let campaigns = CAMPAIGNS.replace(r#"max_bid = "1.00""#, r#"max_bid = "2000""#);
+    // $1 per impression (the 1000 CPM cap) against a $100 budget: 100
+    // impressions.
+    let campaigns = CAMPAIGNS.replace(r#"max_bid = "1.00""#, r#"max_bid = "1000""#);
     let config = write_config(TEST_SETTINGS, &campaigns, "u,a\n");
     let data = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap()));
@@ -139,7 +140,7 @@ async fn concurrent_bids_and_notices_never_overspend_by_more_than_one_impression
     }
     let records = read_all(&data.path().join("ledger")).unwrap();
     let spend: i64 = records.iter().map(|r| r.charge).sum();
-    let (budget, price) = (100_000_000, 2_000_000);
+    let (budget, price) = (100_000_000, 1_000_000);
     assert!(spend <= budget + price, "spent {spend} µ with {won} wins");
     assert!(
         spend >= budget - price,

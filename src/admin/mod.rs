@@ -26,6 +26,7 @@ use crate::live::LiveCampaign;
 use crate::live::World;
 use crate::money::Micros;
 use crate::reload::{ReloadError, Reloader};
+use crate::settings::MaxBidCaps;
 
 /// An admin answer: status code and JSON body.
 pub type Answer = (u16, Value);
@@ -121,7 +122,7 @@ fn money(value: &Value, field: &str) -> Result<Micros, String> {
     Micros::parse_amount(&text).map_err(|e| format!("{field}: {e}"))
 }
 
-fn parse_change(body: &[u8], c: &LiveCampaign) -> Result<CampaignOverride, String> {
+fn parse_change(body: &[u8], c: &LiveCampaign, caps: MaxBidCaps) -> Result<CampaignOverride, String> {
     let change: Change = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
     let max_bid = change.max_bid.as_ref().map(|v| money(v, "max_bid")).transpose()?;
     let daily_budget = change
@@ -132,8 +133,18 @@ fn parse_change(body: &[u8], c: &LiveCampaign) -> Result<CampaignOverride, Strin
     if max_bid.is_some_and(|m| m.0 == 0) {
         return Err("max_bid must be greater than 0".into());
     }
-    if max_bid.is_some_and(|m| c.campaign.pricing == Pricing::Cpm && m.0 > 1_000_000_000) {
-        return Err("max_bid above 1000 CPM: refused as a likely typo".into());
+    let pricing = c.campaign.pricing;
+    let cap = match pricing {
+        Pricing::Cpm => caps.cpm,
+        Pricing::Cpc => caps.cpc,
+    };
+    if let Some(max_bid) = max_bid
+        && max_bid > cap
+    {
+        return Err(format!(
+            "max_bid {max_bid} is above the cap of {cap} (bidding.max_{}_cap)",
+            pricing.as_str()
+        ));
     }
     if max_bid.is_none() && daily_budget.is_none() && change.status.is_none() {
         return Err("nothing to change: give max_bid, daily_budget or status".into());
@@ -240,7 +251,7 @@ pub fn handle(
     match *method {
         http::Method::GET => (200, view(c, now, true)),
         http::Method::PATCH | http::Method::POST => {
-            let change = match parse_change(body, c) {
+            let change = match parse_change(body, c, world.settings.max_bid_caps) {
                 Ok(change) => change,
                 Err(why) => return error(400, &why),
             };

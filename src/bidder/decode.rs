@@ -83,6 +83,11 @@ pub fn decode(body: &[u8]) -> Result<BidRequest<'_>, DecodeError> {
     Ok(request)
 }
 
+/// Up to this many impressions, duplicates are found by comparing pairs;
+/// past it, through a hash set (linear: thousands of impressions cost
+/// microseconds, not the 120 ms the quadratic check took at 6,800).
+const FEW_IMPS: usize = 16;
+
 fn validate(request: &BidRequest) -> Result<(), DecodeError> {
     if request.id.as_deref().is_none_or(|id| id.trim().is_empty()) {
         return Err(DecodeError::MissingId);
@@ -99,9 +104,19 @@ fn validate(request: &BidRequest) -> Result<(), DecodeError> {
         if !imp.has_media() {
             return Err(DecodeError::ImpNoMedia(id.to_string()));
         }
-        // Requests carry a handful of impressions: quadratic is cheapest.
-        if request.imp[..i].iter().any(|other| other.id.as_deref() == Some(id)) {
+        // A handful of impressions (the usual case): comparing with the
+        // earlier ones is cheapest; many are checked through a set below.
+        if i < FEW_IMPS && request.imp[..i].iter().any(|other| other.id.as_deref() == Some(id)) {
             return Err(DecodeError::DuplicateImpId(id.to_string()));
+        }
+    }
+    if request.imp.len() > FEW_IMPS {
+        let mut seen = std::collections::HashSet::with_capacity(request.imp.len());
+        for imp in &request.imp {
+            let id = imp.id.as_deref().unwrap_or_default();
+            if !seen.insert(id) {
+                return Err(DecodeError::DuplicateImpId(id.to_string()));
+            }
         }
     }
     Ok(())
@@ -110,6 +125,23 @@ fn validate(request: &BidRequest) -> Result<(), DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 17, item 15: the duplicate check was quadratic (6,800 imps:
+    /// 120–150 ms on a serving thread). Past a handful it goes through a
+    /// set, and still finds a duplicate anywhere.
+    #[test]
+    fn duplicate_impressions_are_found_among_thousands() {
+        let imps: Vec<String> = (0..6_800)
+            .map(|i| format!(r#"{{"id":"{}","banner":{{}}}}"#, if i == 6_799 { 17 } else { i }))
+            .collect();
+        let body = format!(r#"{{"id":"r","imp":[{}]}}"#, imps.join(","));
+        assert_eq!(
+            decode(body.as_bytes()).unwrap_err(),
+            DecodeError::DuplicateImpId("17".into())
+        );
+        let unique = body.replace(r#""id":"17","banner":{}}]"#, r#""id":"x","banner":{}}]"#);
+        assert!(decode(unique.as_bytes()).is_ok());
+    }
 
     #[test]
     fn rejects_unusable_requests_with_reasons() {

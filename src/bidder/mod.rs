@@ -49,6 +49,37 @@ fn reserve(ctx: &enrich::BidCtx, world: &World, choice: &select::Choice) -> bool
     reserved
 }
 
+/// The largest share of a campaign's daily budget one request may hold in
+/// reservations: 1/20 (but always one impression), so that one request
+/// with many matching impressions cannot starve a budget.
+const REQUEST_SHARE_DIVISOR: i64 = 20;
+
+/// What one request has reserved so far, per campaign (few: a request has
+/// at most `max_imps_per_request` choices).
+#[derive(Default)]
+struct RequestHolds(Vec<(u32, crate::money::Micros)>);
+
+impl RequestHolds {
+    /// Counts `choice` against its campaign's per-request share; false
+    /// (not counted) when it would pass the share after the first.
+    fn within_share(&mut self, world: &World, choice: &select::Choice) -> bool {
+        let c = world.campaign(choice.rank);
+        let cost = impression_cost(choice.price);
+        let share = c.campaign.daily_budget.mul_div_floor(1, REQUEST_SHARE_DIVISOR);
+        match self.0.iter_mut().find(|(rank, _)| *rank == choice.rank) {
+            None => {
+                self.0.push((choice.rank, cost));
+                true
+            }
+            Some((_, held)) if held.saturating_add(cost) <= share => {
+                *held = held.saturating_add(cost);
+                true
+            }
+            Some(_) => false,
+        }
+    }
+}
+
 /// Until when (Unix seconds, exclusive) a bid on `imp` can be charged:
 /// the exchange's notice window after the bid, or the impression's `exp`
 /// when the exchange sends a shorter one. The bid's budget reservation
@@ -137,7 +168,7 @@ impl Bidder {
         // across an await.
         let world = self.world.load();
         let exchange_id = match exchange {
-            None => world.settings.default_exchange_id(),
+            None => world.default_exchange,
             Some(name) => match world.settings.exchange_id(name) {
                 Some(id) => id,
                 None => return Outcome::UnknownExchange,
@@ -180,10 +211,14 @@ impl Bidder {
         world: &World,
     ) -> Result<Vec<select::Choice<'r>>, NoBidReason> {
         let request = ctx.request;
+        let max_imps = world.settings.max_imps_per_request;
+        if request.imp.len() > max_imps {
+            self.metrics.imps_ignored.inc_by((request.imp.len() - max_imps) as u64);
+        }
         let mut scratch = Vec::new();
-        let mut choices = Vec::with_capacity(request.imp.len());
+        let mut choices = Vec::with_capacity(request.imp.len().min(max_imps));
         let (mut private_only, mut invalid_floor) = (true, false);
-        for imp in &request.imp {
+        for imp in request.imp.iter().take(max_imps) {
             match select::select(ctx, world, imp, &self.frequency, &mut scratch) {
                 Ok(choice) => choices.push(choice),
                 Err(select::ImpNoBid::PrivateAuction) => {}
@@ -192,7 +227,8 @@ impl Bidder {
             }
         }
         if !request.test.0 {
-            choices.retain(|choice| reserve(ctx, world, choice));
+            let mut held = RequestHolds::default();
+            choices.retain(|choice| held.within_share(world, choice) && reserve(ctx, world, choice));
         }
         if choices.is_empty() {
             return Err(if private_only {

@@ -15,7 +15,7 @@ use jiff::tz::TimeZone;
 use crate::audience::SegmentKey;
 use crate::money::Micros;
 use crate::openrtb::MediaType;
-use crate::settings::{ExchangeSet, Settings};
+use crate::settings::{ExchangeId, ExchangeSet, Settings};
 
 use super::model::{Campaign, Pricing, Status};
 
@@ -96,6 +96,9 @@ pub struct CampaignIndex<S> {
     pub campaigns: Vec<CompiledCampaign<S>>,
     /// The distinct time zones of the campaigns; [`CompiledCampaign::tz`] indexes it.
     pub time_zones: Vec<TimeZone>,
+    /// The default exchange's id, looked up once (requests without an
+    /// exchange in their path come from it).
+    pub default_exchange: ExchangeId,
     banner_by_size: HashMap<(i64, i64), Vec<u32>>,
     by_media: [Vec<u32>; 4],
     by_segment: HashMap<SegmentKey, Vec<u32>>,
@@ -123,6 +126,7 @@ impl<S: LearnedRates> CampaignIndex<S> {
             by_segment: HashMap::new(),
             by_deal: HashMap::new(),
             by_id: HashMap::new(),
+            default_exchange: settings.default_exchange_id(),
             settings,
         };
         for (rank, (campaign, state, value)) in campaigns.into_iter().enumerate() {

@@ -28,6 +28,16 @@ pub enum Pricing {
     Cpc,
 }
 
+impl Pricing {
+    /// `cpm` or `cpc`, as in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pricing::Cpm => "cpm",
+            Pricing::Cpc => "cpc",
+        }
+    }
+}
+
 /// How a campaign spends its daily budget over the day.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

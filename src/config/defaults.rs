@@ -99,11 +99,6 @@ pub fn max_clicks_per_ip_hour() -> u32 {
     30
 }
 
-/// `tracking.trust_forwarded_for`: off, as only a trusted proxy may set it.
-pub fn trust_forwarded_for() -> bool {
-    false
-}
-
 /// The name of the exchange behind `/openrtb2/bid`, added with every key at
 /// its default when no `[[exchange]]` is named so.
 pub const EXCHANGE_NAME: &str = crate::settings::DEFAULT_EXCHANGE;
@@ -171,3 +166,18 @@ pub const VIDEO_MIME: &str = "video/mp4";
 
 /// `creative.mime` of an audio creative.
 pub const AUDIO_MIME: &str = "audio/mp4";
+
+/// `bidding.max_cpm_cap`.
+pub fn max_cpm_cap() -> String {
+    "1000".into()
+}
+
+/// `bidding.max_cpc_cap`.
+pub fn max_cpc_cap() -> String {
+    "100".into()
+}
+
+/// `bidding.max_imps_per_request`.
+pub fn max_imps_per_request() -> usize {
+    50
+}

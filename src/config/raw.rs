@@ -96,6 +96,18 @@ pub struct RawBidding {
     pub user_id_order: Vec<UserIdSource>,
     /// Our IAB TCF vendor id; when set, GDPR consent must include it.
     pub gdpr_vendor_id: Option<u16>,
+    /// The highest max bid a CPM campaign may have, base currency (default
+    /// "1000"): a sanity cap against typos, in config and the admin API.
+    #[serde(default = "defaults::max_cpm_cap")]
+    pub max_cpm_cap: String,
+    /// The highest max CPC a CPC campaign may have, base currency (default
+    /// "100").
+    #[serde(default = "defaults::max_cpc_cap")]
+    pub max_cpc_cap: String,
+    /// Impressions of one request bid on, the first ones (default 50); the
+    /// rest are counted (`bullseye_imps_ignored_total`) and get no bid.
+    #[serde(default = "defaults::max_imps_per_request")]
+    pub max_imps_per_request: usize,
 }
 
 /// `[audience]`: who is in which segment. Left out, there is no snapshot:
@@ -154,10 +166,12 @@ pub struct RawTracking {
     /// Billable clicks per IP address per hour (default 30).
     #[serde(default = "defaults::max_clicks_per_ip_hour")]
     pub max_clicks_per_ip_hour: u32,
-    /// Take the client address from `X-Forwarded-For` (behind a trusted
-    /// proxy only; default false).
-    #[serde(default = "defaults::trust_forwarded_for")]
-    pub trust_forwarded_for: bool,
+    /// Proxies and load balancers in front of the bidder (CIDR ranges,
+    /// default none). Only from a peer in them is `X-Forwarded-For` read,
+    /// and the client is its rightmost address not in them (the leftmost
+    /// is whatever the client wrote).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// One `[[exchange]]`: an ad exchange that sends us bid requests.

@@ -669,7 +669,7 @@ fn a_minimal_config_gets_the_documented_defaults() {
     assert_eq!(s.click_rules.min_delay, Duration::from_secs(1));
     assert_eq!(s.click_rules.max_per_user_hour, 10);
     assert_eq!(s.click_rules.max_per_ip_hour, 30);
-    assert!(!s.click_rules.trust_forwarded_for);
+    assert!(s.click_rules.trusted_proxies.is_empty());
     let screen = &s.user_agent_screen;
     assert_eq!(screen.classify("Googlebot/2.1"), Some(UserAgentKind::Crawler));
     assert_eq!(screen.classify("python-requests/2.31"), Some(UserAgentKind::Crawler));
@@ -862,5 +862,47 @@ fn the_environment_admin_token_overrides_the_files() {
     assert_eq!(
         config.settings.admin_token.as_deref(),
         Some("from-the-file-0123456789abcdef0123")
+    );
+}
+
+// ---- sanity caps and request limits (issue 17, items 7 and 15) ----
+
+/// A CPC max bid of 9.2e12 CPM went out: max bids are capped.
+#[test]
+fn max_bids_are_capped_by_pricing() {
+    assert_eq!(
+        campaign_problems(&[("max_bid", r#""1000.000001""#)], ""),
+        [in_c1("max_bid", "above the cap of 1000 (bidding.max_cpm_cap)")]
+    );
+    let at_the_cap = valid(SECRETS, &banner_campaign(&[("max_bid", r#""1000""#)], ""));
+    assert_eq!(at_the_cap.campaigns[0].max_bid.0, 1_000_000_000);
+    assert_eq!(
+        campaign_problems(
+            &[
+                ("pricing", r#""cpc""#),
+                ("pctr_prior", r#""0.01""#),
+                ("max_bid", r#""100.01""#)
+            ],
+            ""
+        ),
+        [in_c1("max_bid", "above the cap of 100 (bidding.max_cpc_cap)")]
+    );
+    let lower = format!("{SECRETS}[bidding]\nmax_cpm_cap = \"5\"\n");
+    assert_eq!(
+        problems(&lower, &banner_campaign(&[("max_bid", r#""6""#)], "")),
+        [in_c1("max_bid", "above the cap of 5 (bidding.max_cpm_cap)")]
+    );
+    assert_eq!(
+        problems(&format!("{SECRETS}[bidding]\nmax_cpc_cap = \"0\"\n"), ""),
+        [in_settings("bidding.max_cpc_cap", "must be greater than 0")]
+    );
+}
+
+#[test]
+fn imps_per_request_default_to_50_and_are_at_least_1() {
+    assert_eq!(valid(SECRETS, "").settings.max_imps_per_request, 50);
+    assert_eq!(
+        problems(&format!("{SECRETS}[bidding]\nmax_imps_per_request = 0\n"), ""),
+        [in_settings("bidding.max_imps_per_request", "must be at least 1")]
     );
 }

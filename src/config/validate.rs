@@ -15,7 +15,7 @@ use crate::campaigns::model::{Campaign, Creative, Markup, Pricing};
 use crate::campaigns::targeting::{FrequencyCap, HoursOfWeek, SegmentRule, Targeting};
 use crate::money::{Currency, FxTable, Micros};
 use crate::openrtb::MediaType;
-use crate::settings::{BillingEvent, ClickRules, Exchange, IpRange, Settings, UserAgentScreen};
+use crate::settings::{BillingEvent, ClickRules, Exchange, IpRange, MaxBidCaps, Settings, UserAgentScreen};
 
 /// The signing key bundled with the sample config; flagged at start-up.
 pub const DEV_SIGNING_KEY_PREFIX: &str = "dev-only";
@@ -248,6 +248,13 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
     if shading_ppm == 0 {
         p.at("bidding.first_price_shading", "must be greater than 0");
     }
+    let max_bid_caps = MaxBidCaps {
+        cpm: positive_money(p, "bidding.max_cpm_cap", &raw.bidding.max_cpm_cap),
+        cpc: positive_money(p, "bidding.max_cpc_cap", &raw.bidding.max_cpc_cap),
+    };
+    if raw.bidding.max_imps_per_request == 0 {
+        p.at("bidding.max_imps_per_request", "must be at least 1");
+    }
     let (signing_key, signing_key_is_dev) = signing_key(&raw.secrets, env, p);
     let previous_signing_key = previous_signing_key(&raw.secrets, p);
     let (admin_token, admin_token_is_dev) = admin_token(&raw.secrets, env, p);
@@ -271,6 +278,8 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         shading_ppm,
         user_id_order: raw.bidding.user_id_order,
         gdpr_vendor_id: raw.bidding.gdpr_vendor_id,
+        max_bid_caps,
+        max_imps_per_request: raw.bidding.max_imps_per_request.max(1),
         audience_snapshot: raw.audience.snapshot.map(|s| dir.join(s)),
         signing_key,
         previous_signing_key,
@@ -282,10 +291,22 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
             min_delay: Duration::from_millis(raw.tracking.min_click_delay_ms),
             max_per_user_hour: raw.tracking.max_clicks_per_user_hour,
             max_per_ip_hour: raw.tracking.max_clicks_per_ip_hour,
-            trust_forwarded_for: raw.tracking.trust_forwarded_for,
+            trusted_proxies: ip_ranges(&raw.tracking.trusted_proxies, "tracking.trusted_proxies", p),
         },
         datacenter_ranges,
         exchanges,
+    }
+}
+
+/// A positive amount of money; a problem (and a huge cap) otherwise.
+fn positive_money(p: &mut Problems, field: &str, text: &str) -> Micros {
+    match p.money(field, text) {
+        Some(amount) if amount.0 > 0 => amount,
+        Some(_) => {
+            p.at(field, "must be greater than 0");
+            Micros(i64::MAX)
+        }
+        None => Micros(i64::MAX),
     }
 }
 
@@ -305,19 +326,22 @@ fn fx_table(base: Currency, raw: &std::collections::BTreeMap<String, String>, p:
     FxTable::new(base, rates)
 }
 
-/// Data-centre ranges (CIDR) and the user-agent screen.
-fn traffic(raw: RawTraffic, p: &mut Problems) -> (Vec<IpRange>, UserAgentScreen) {
-    let datacenter_ranges = raw
-        .datacenter_ranges
-        .iter()
+/// CIDR ranges, each checked.
+fn ip_ranges(raw: &[String], field: &str, p: &mut Problems) -> Vec<IpRange> {
+    raw.iter()
         .filter_map(|r| {
             let parsed = IpRange::parse(r);
             if parsed.is_none() {
-                p.at("traffic.datacenter_ranges", format!("{r:?} is not a CIDR range"));
+                p.at(field, format!("{r:?} is not a CIDR range"));
             }
             parsed
         })
-        .collect();
+        .collect()
+}
+
+/// Data-centre ranges (CIDR) and the user-agent screen.
+fn traffic(raw: RawTraffic, p: &mut Problems) -> (Vec<IpRange>, UserAgentScreen) {
+    let datacenter_ranges = ip_ranges(&raw.datacenter_ranges, "traffic.datacenter_ranges", p);
     let crawlers: Vec<String> = raw
         .bot_user_agents
         .into_iter()
@@ -452,11 +476,7 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
     {
         p.at("id", "must be 1–64 letters, digits, '-', '_' or '.'");
     }
-    let max_bid = p.money("max_bid", &raw.max_bid);
-    if max_bid == Some(Micros::ZERO) {
-        p.at("max_bid", "must be greater than 0");
-    }
-    let max_bid = max_bid.unwrap_or(Micros::ZERO);
+    let max_bid = max_bid(&raw.max_bid, raw.pricing, settings, p);
     let daily_budget = p.money("daily_budget", &raw.daily_budget).unwrap_or(Micros::ZERO);
     let total_budget = raw.total_budget.as_deref().and_then(|t| p.money("total_budget", t));
     let pctr_prior = pctr_prior(raw.pricing, raw.pctr_prior.as_deref(), p);
@@ -502,6 +522,26 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
         targeting,
         creatives,
     })
+}
+
+/// A campaign's max bid: positive, and not above its pricing's cap.
+fn max_bid(text: &str, pricing: Pricing, settings: &Settings, p: &mut Problems) -> Micros {
+    let max_bid = p.money("max_bid", text);
+    if max_bid == Some(Micros::ZERO) {
+        p.at("max_bid", "must be greater than 0");
+    }
+    let max_bid = max_bid.unwrap_or(Micros::ZERO);
+    let cap = match pricing {
+        Pricing::Cpm => settings.max_bid_caps.cpm,
+        Pricing::Cpc => settings.max_bid_caps.cpc,
+    };
+    if max_bid > cap {
+        p.at(
+            "max_bid",
+            format!("above the cap of {cap} (bidding.max_{}_cap)", pricing.as_str()),
+        );
+    }
+    max_bid
 }
 
 /// The prior pCTR (ppm) a CPC campaign must give; CPM campaigns have none.

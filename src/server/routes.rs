@@ -1,5 +1,6 @@
 //! Routing, and every request's answer mapped to a status in one place.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -10,6 +11,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 
 use crate::bidder::Outcome;
+use crate::settings::IpRange;
 use crate::tracking::notice::{PIXEL_GIF, TrackingReply};
 
 use super::App;
@@ -243,6 +245,29 @@ async fn bid(app: &App, request: Request<Incoming>, exchange: Option<String>, re
     reply
 }
 
+/// The client's address: the peer's, unless the peer is a trusted proxy;
+/// then the rightmost `X-Forwarded-For` address that is not a trusted proxy
+/// (addresses to its left were written by the client and prove nothing).
+pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpRange]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|range| range.contains(ip.to_canonical()));
+    let peer = peer.to_canonical();
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for hop in forwarded_for.unwrap_or_default().rsplit(',') {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            // An unreadable hop: stop at the last trusted one we know.
+            break;
+        };
+        client = ip.to_canonical();
+        if !is_trusted(client) {
+            break;
+        }
+    }
+    client
+}
+
 async fn tracking(app: &App, request: &Request<Incoming>, event: &str, peer: Option<std::net::SocketAddr>) -> Reply {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return Reply::MethodNotAllowed("GET, HEAD");
@@ -250,15 +275,8 @@ async fn tracking(app: &App, request: &Request<Incoming>, event: &str, peer: Opt
     let world = app.bidder.world.load_full();
     let query = request.uri().query().unwrap_or("");
     let now = app.bidder.clock.now();
-    let forwarded = || {
-        let header = request.headers().get("x-forwarded-for")?.to_str().ok()?;
-        header.split(',').next()?.trim().parse().ok()
-    };
-    let client = if world.settings.click_rules.trust_forwarded_for {
-        forwarded().or(peer.map(|p| p.ip()))
-    } else {
-        peer.map(|p| p.ip())
-    };
+    let forwarded_for = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let client = peer.map(|p| client_address(p.ip(), forwarded_for, &world.settings.click_rules.trusted_proxies));
     match app.tracker.handle(&world, now, event, query, client).await {
         TrackingReply::Pixel => {
             app.bidder.metrics.impressions.inc();
@@ -353,4 +371,41 @@ pub async fn handle(
     }
     app.bidder.metrics.response(status.as_u16());
     reply.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 17, item 12: the leftmost (client-written) address was taken.
+    #[test]
+    fn the_client_is_the_rightmost_untrusted_forwarded_address() {
+        let trusted = [
+            IpRange::parse("10.0.0.0/8").unwrap(),
+            IpRange::parse("192.0.2.1").unwrap(),
+        ];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let forwarded = Some("1.2.3.4, 203.0.113.9, 10.1.1.1");
+        assert_eq!(client_address(ip("10.0.0.5"), forwarded, &trusted), ip("203.0.113.9"));
+        assert_eq!(
+            client_address(ip("198.51.100.7"), forwarded, &trusted),
+            ip("198.51.100.7"),
+            "an untrusted peer's header is ignored"
+        );
+        assert_eq!(client_address(ip("10.0.0.5"), None, &trusted), ip("10.0.0.5"));
+        assert_eq!(
+            client_address(ip("10.0.0.5"), Some("garbage, 10.2.2.2"), &trusted),
+            ip("10.2.2.2")
+        );
+        assert_eq!(
+            client_address(ip("::ffff:10.0.0.5"), Some("203.0.113.9"), &trusted),
+            ip("203.0.113.9"),
+            "IPv4-mapped peers are matched as IPv4"
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.5"), forwarded, &[]),
+            ip("10.0.0.5"),
+            "no proxies trusted"
+        );
+    }
 }

@@ -12,11 +12,20 @@ use std::time::Duration;
 
 pub use ip::IpRange;
 
-use crate::money::{Currency, FxTable};
+use crate::money::{Currency, FxTable, Micros};
 
 /// The exchange of requests posted to `/openrtb2/bid` (no exchange in the
 /// path); added by validation when the config does not name it.
 pub const DEFAULT_EXCHANGE: &str = "default";
+
+/// Sanity caps on max bids, base-currency micros.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxBidCaps {
+    /// The highest max CPM.
+    pub cpm: Micros,
+    /// The highest max CPC.
+    pub cpc: Micros,
+}
 
 /// The longest notice window an exchange may set (minutes): budget
 /// reservations are kept in a ring of minutes that must outlast it.
@@ -140,6 +149,10 @@ pub struct Settings {
     pub user_id_order: Vec<UserIdSource>,
     /// Our IAB TCF vendor id; when `Some`, GDPR consent must include it.
     pub gdpr_vendor_id: Option<u16>,
+    /// Caps on campaigns' max bids (base currency): CPM and CPC.
+    pub max_bid_caps: MaxBidCaps,
+    /// Impressions of one request bid on (the first ones).
+    pub max_imps_per_request: usize,
     /// The audience snapshot file (a relative path in the config is taken
     /// from the config directory); `None` means none configured.
     pub audience_snapshot: Option<PathBuf>,
@@ -167,7 +180,7 @@ pub struct Settings {
 }
 
 /// Click-quality limits: clicks breaking them are logged, not billed.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ClickRules {
     /// A click sooner than this after its impression is implausible.
     pub min_delay: Duration,
@@ -175,9 +188,8 @@ pub struct ClickRules {
     pub max_per_user_hour: u32,
     /// Billable clicks per client IP address per clock hour.
     pub max_per_ip_hour: u32,
-    /// Take the client address from `X-Forwarded-For` (behind a trusted
-    /// proxy only).
-    pub trust_forwarded_for: bool,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpRange>,
 }
 
 impl Settings {

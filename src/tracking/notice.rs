@@ -541,7 +541,7 @@ impl Tracker {
         now: Timestamp,
         client: Option<IpAddr>,
     ) -> Option<&'static str> {
-        let rules = world.settings.click_rules;
+        let rules = &world.settings.click_rules;
         let shown = self
             .shared
             .claimed(claim_key(&token.bid_id, EventKind::Impression))
