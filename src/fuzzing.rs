@@ -79,7 +79,12 @@ pub fn tracking_url(data: &[u8]) {
                 .split_once('?')
                 .expect("a query");
             let verified = SIGNER.verify(path, query).expect("our own signature verifies");
-            assert_eq!(verified.token, token);
+            // `u` is unmasked on verification (an involution: masking again).
+            let unmasked = BidToken {
+                user: SIGNER.mask_user(token.user, &token.bid_id),
+                ..token.clone()
+            };
+            assert_eq!(verified.token, unmasked);
         }
     }
     let id = SIGNER.click_id(text, path, query);

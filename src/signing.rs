@@ -419,6 +419,29 @@ impl Signer {
         id
     }
 
+    /// The user key as a bid's URLs carry it (`u=`): XORed with a mask
+    /// keyed by the signing key and the bid id (HMAC-SHA256 over
+    /// `user\0{bid}`, 64 bits), so the same user looks different in every
+    /// bid and a page script cannot follow them across bids or sites. The
+    /// key rotates with the signing key; verification unmasks with whichever
+    /// key verified the URL. 0 (no user) stays 0.
+    pub fn mask_user(&self, user: u64, bid_id: &str) -> u64 {
+        Self::masked(&self.current, user, bid_id)
+    }
+
+    fn masked(key: &HmacSha256, user: u64, bid_id: &str) -> u64 {
+        if user == 0 {
+            return 0;
+        }
+        let mut mac = key.clone();
+        mac.update(b"user\0");
+        mac.update(bid_id.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        let mut mask = [0u8; 8];
+        mask.copy_from_slice(&tag[..8]);
+        user ^ u64::from_le_bytes(mask)
+    }
+
     /// Checks a click id; returns (campaign, creative, bid).
     pub fn verify_click_id(&self, id: &str) -> Option<(String, String, String)> {
         let at = id.rfind('~')?;
@@ -465,22 +488,21 @@ impl Signer {
             return Err(TrackingError::Malformed);
         }
         let tag = &tag[..SIGNATURE_BYTES];
-        let valid = self
+        let key = if self
             .mac(&self.current, event, payload)
             .verify_truncated_left(tag)
             .is_ok()
-            || self
-                .previous
+        {
+            &self.current
+        } else {
+            self.previous
                 .as_ref()
-                .is_some_and(|p| self.mac(p, event, payload).verify_truncated_left(tag).is_ok());
-        if !valid {
-            return Err(TrackingError::BadSignature);
-        }
-        Ok(Verified {
-            event,
-            token: BidToken::parse(payload)?,
-            price,
-        })
+                .filter(|p| self.mac(p, event, payload).verify_truncated_left(tag).is_ok())
+                .ok_or(TrackingError::BadSignature)?
+        };
+        let mut token = BidToken::parse(payload)?;
+        token.user = Self::masked(key, token.user, &token.bid_id);
+        Ok(Verified { event, token, price })
     }
 }
 
@@ -546,8 +568,48 @@ mod tests {
         let url = url.replace(AUCTION_PRICE_MACRO, "1.25");
         let (event, query) = split(&url);
         let verified = signer.verify(event, query).unwrap();
-        assert_eq!(verified.token, token());
+        // `u` as signed is the masked key: verification unmasks it.
+        let unmasked = BidToken {
+            user: signer.mask_user(token().user, &token().bid_id),
+            ..token()
+        };
+        assert_eq!(verified.token, unmasked);
         assert_eq!(verified.price.as_deref(), Some("1.25"));
+    }
+
+    /// Issue 17, item 13: `u=` was an unsalted hash of the user id, the
+    /// same in every bid: a stable identifier for any page script.
+    #[test]
+    fn the_user_key_differs_in_every_bid_and_comes_back_on_verification() {
+        let signer = Signer::new(b"a-test-key-of-some-length-0123456789", None);
+        let user = 0x0123_4567_89ab_cdef;
+        let (a, b) = (signer.mask_user(user, "bid-a"), signer.mask_user(user, "bid-b"));
+        assert_ne!(a, user);
+        assert_ne!(a, b, "two bids, two different values");
+        assert_eq!(signer.mask_user(0, "bid-a"), 0, "no user stays no user");
+        for (bid, masked) in [("bid-a", a), ("bid-b", b)] {
+            let token = BidToken {
+                bid_id: bid.into(),
+                user: masked,
+                ..token()
+            };
+            let url = signer.url("http://h", Event::Impression, &token.payload());
+            let (event, query) = split(&url);
+            assert_eq!(signer.verify(event, query).unwrap().token.user, user);
+        }
+        // After a rotation, URLs signed with the previous key unmask with it.
+        let rotated = Signer::new(
+            b"another-key-of-some-length-0123456789",
+            Some(b"a-test-key-of-some-length-0123456789"),
+        );
+        let token = BidToken {
+            bid_id: "bid-a".into(),
+            user: a,
+            ..token()
+        };
+        let url = signer.url("http://h", Event::Impression, &token.payload());
+        let (event, query) = split(&url);
+        assert_eq!(rotated.verify(event, query).unwrap().token.user, user);
     }
 
     #[test]

@@ -49,8 +49,10 @@ fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url
         .bid_from_base(choice.price, ctx.currency)
         .filter(|p| p.0 > 0)?;
     let imp_id = choice.imp.id.as_deref().unwrap_or_default();
+    let bid_id = bid_id();
     let token = BidToken {
-        bid_id: bid_id(),
+        user: world.signer.mask_user(ctx.user_key.unwrap_or(0), &bid_id),
+        bid_id,
         request_id: ctx.request.id.as_deref().unwrap_or_default().to_string(),
         imp_id: imp_id.to_string(),
         campaign: c.campaign.id.clone(),
@@ -60,7 +62,6 @@ fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url
         bid_value: choice.price,
         currency: ctx.currency.as_str().to_string(),
         issued_at: ctx.now.as_second(),
-        user: ctx.user_key.unwrap_or(0),
         test: ctx.request.test.0,
         notice_until: super::notice_until(ctx, choice.imp),
         pricing: Some(match c.campaign.pricing {
