@@ -114,13 +114,13 @@ impl App {
             .or_else(|| config.settings.audience_snapshot.clone());
         let audience = Arc::new(AudienceStore::open(snapshot_path.as_deref())?);
         let live = Arc::new(LiveStates::default());
-        let shared: Arc<dyn SharedState> = Arc::new(Embedded::default());
+        let shared: Arc<dyn SharedState> = Arc::new(Embedded::with_limit(config.settings.max_dedup_entries));
+        let frequency = Arc::new(FrequencyStore::with_limit(config.settings.max_frequency_entries));
         let last_config = Mutex::new(Some(config.clone()));
         let world = Arc::new(ArcSwap::from_pointee(World::build(config, &live)));
         let metrics = Arc::new(Metrics::new(Box::new(world.clone())));
         metrics.audience_users.set(audience.current().user_count() as i64);
 
-        let frequency = Arc::new(FrequencyStore::default());
         let (ledger, recovered) = Ledger::open(&options.data_dir.join("ledger"))?;
         let tracker = Tracker::with_shared(ledger, frequency.clone(), shared.clone(), live.clone());
         tracker.restore(&recovered, &world.load(), options.clock.now());
@@ -169,6 +169,7 @@ impl App {
     /// pCTRs move CPC campaigns' values).
     pub fn tick(&self, second: u64) {
         self.bidder.expire_reservations();
+        self.report_sizes();
         self.bidder.control_pacing(&*self.shared);
         if second.is_multiple_of(5) {
             self.flush_bids();
@@ -186,6 +187,23 @@ impl App {
             }
             self.reloader.rerank();
         }
+    }
+
+    /// The dedup set's and the frequency store's sizes, in metrics.
+    fn report_sizes(&self) {
+        let metrics = &self.bidder.metrics;
+        let dedup = self.shared.dedup_stats();
+        metrics.dedup_entries.set(dedup.held as i64);
+        metrics.dedup_at_capacity.set(i64::from(dedup.at_capacity));
+        metrics
+            .dedup_refused
+            .inc_by(dedup.refused.saturating_sub(metrics.dedup_refused.get()));
+        let frequency = &self.tracker.frequency;
+        metrics.frequency_entries.set(frequency.len() as i64);
+        metrics.frequency_at_capacity.set(i64::from(frequency.is_full()));
+        metrics
+            .frequency_refused
+            .inc_by(frequency.refused().saturating_sub(metrics.frequency_refused.get()));
     }
 
     /// Which bundled development secrets are in use, if any.

@@ -193,6 +193,18 @@ pub struct Metrics {
     pub tracking_rejected: Counter,
     /// Impressions past `max_imps_per_request`, not bid on.
     pub imps_ignored: Counter,
+    /// Dedup claims held, and 1 at their bound (an alert).
+    pub dedup_entries: Gauge,
+    /// 1 while the dedup set is at its bound and notices are refused.
+    pub dedup_at_capacity: Gauge,
+    /// Notices refused because the dedup set was full.
+    pub dedup_refused: Counter,
+    /// (User, campaign) frequency counts held.
+    pub frequency_entries: Gauge,
+    /// 1 while the frequency store is at its bound.
+    pub frequency_at_capacity: Gauge,
+    /// Impressions not counted for frequency because the store was full.
+    pub frequency_refused: Counter,
     /// Impression pixels served.
     pub impressions: Counter,
     ledger_healthy: Gauge,
@@ -241,6 +253,11 @@ impl Metrics {
             registry.register(name, help, c.clone());
             c
         };
+        let gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let gauge = Gauge::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        };
         let config_reloads = counter(&mut registry, "config_reloads", "Configuration reloads applied");
         let config_reload_failures = counter(
             &mut registry,
@@ -263,6 +280,32 @@ impl Metrics {
             "Tracking requests with a forged or malformed URL",
         );
         let impressions = counter(&mut registry, "impressions", "Impression pixels served");
+        let dedup_entries = gauge(&mut registry, "dedup_entries", "Dedup claims (bid and event) held");
+        let dedup_at_capacity = gauge(
+            &mut registry,
+            "dedup_at_capacity",
+            "1 while the dedup set is at tracking.max_dedup_entries and notices are refused (503)",
+        );
+        let dedup_refused = counter(
+            &mut registry,
+            "dedup_refused",
+            "Notices refused because the dedup set was full",
+        );
+        let frequency_entries = gauge(
+            &mut registry,
+            "frequency_entries",
+            "(User, campaign) frequency counts held",
+        );
+        let frequency_at_capacity = gauge(
+            &mut registry,
+            "frequency_at_capacity",
+            "1 while the frequency store is at bidding.max_frequency_entries",
+        );
+        let frequency_refused = counter(
+            &mut registry,
+            "frequency_refused",
+            "Impressions not counted for frequency because the store was full",
+        );
         let imps_ignored = counter(
             &mut registry,
             "imps_ignored",
@@ -305,6 +348,12 @@ impl Metrics {
             audience_users,
             tracking_rejected,
             imps_ignored,
+            dedup_entries,
+            dedup_at_capacity,
+            dedup_refused,
+            frequency_entries,
+            frequency_at_capacity,
+            frequency_refused,
             impressions,
             ledger_healthy,
             ledger_write_failures,

@@ -88,3 +88,39 @@ async fn the_admin_api_refuses_max_bids_above_the_caps() {
     assert_eq!(patch("1000").await.unwrap().status(), StatusCode::OK);
     bidder.stop().await;
 }
+
+/// Issue 17, item 18: the dedup set was bounded by time only. At its bound
+/// a new notice is refused with 503 (the exchange retries; shedding it
+/// could bill twice) and the alert metric says so; duplicates are still
+/// recognised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_dedup_bound_new_notices_are_refused_and_alerted() {
+    let settings = format!("{TEST_SETTINGS}\n[tracking]\nmax_dedup_entries = 2\n");
+    let dir = write_config(&settings, &large_budget(), "u,a\n");
+    let clock = Arc::new(ManualClock::new("2026-11-24T10:00:00Z".parse().unwrap()));
+    let mut bidder = spawn_bidder_with(dir.path(), clock, false).await;
+    bidder.dirs.push(dir);
+    let app = bidder.running.as_ref().unwrap().app.clone();
+    let mut burls = Vec::new();
+    for user in ["a", "b", "c"] {
+        let (_, response) = bidder.bid_json(&banner_request(user, 0.0, json!({}))).await;
+        let bid = response.unwrap()["seatbid"][0]["bid"][0].clone();
+        burls.push(bid["burl"].as_str().unwrap().replace("${AUCTION_PRICE}", "0.5"));
+    }
+    assert_eq!(bidder.get(&burls[0]).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(bidder.get(&burls[1]).await.status(), StatusCode::NO_CONTENT);
+    let refused = bidder.get(&burls[2]).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert_eq!(
+        bidder.get(&burls[0]).await.status(),
+        StatusCode::NO_CONTENT,
+        "a duplicate"
+    );
+    app.tick(1);
+    let metrics = bidder.metrics().await;
+    assert_eq!(metric(&metrics, "bullseye_dedup_at_capacity"), 1.0);
+    assert_eq!(metric(&metrics, "bullseye_dedup_entries"), 2.0);
+    assert_eq!(metric(&metrics, "bullseye_dedup_refused_total"), 1.0);
+    bidder.stop().await;
+}

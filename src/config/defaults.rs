@@ -181,3 +181,13 @@ pub fn max_cpc_cap() -> String {
 pub fn max_imps_per_request() -> usize {
     50
 }
+
+/// `tracking.max_dedup_entries`.
+pub fn max_dedup_entries() -> usize {
+    crate::settings::DEFAULT_MAX_DEDUP_ENTRIES
+}
+
+/// `bidding.max_frequency_entries`.
+pub fn max_frequency_entries() -> usize {
+    crate::settings::DEFAULT_MAX_FREQUENCY_ENTRIES
+}

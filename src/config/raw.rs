@@ -108,6 +108,11 @@ pub struct RawBidding {
     /// rest are counted (`bullseye_imps_ignored_total`) and get no bid.
     #[serde(default = "defaults::max_imps_per_request")]
     pub max_imps_per_request: usize,
+    /// Most (user, campaign) frequency counts held (default 50,000,000). At
+    /// the bound, campaigns with a frequency cap do not bid on users they
+    /// have no count for.
+    #[serde(default = "defaults::max_frequency_entries")]
+    pub max_frequency_entries: usize,
 }
 
 /// `[audience]`: who is in which segment. Left out, there is no snapshot:
@@ -166,6 +171,11 @@ pub struct RawTracking {
     /// Billable clicks per IP address per hour (default 30).
     #[serde(default = "defaults::max_clicks_per_ip_hour")]
     pub max_clicks_per_ip_hour: u32,
+    /// Most dedup claims (bid and event) remembered (default 20,000,000).
+    /// At the bound, new notices are refused with 503 (exchanges retry)
+    /// and `bullseye_dedup_at_capacity` is 1: shedding would bill twice.
+    #[serde(default = "defaults::max_dedup_entries")]
+    pub max_dedup_entries: usize,
     /// Proxies and load balancers in front of the bidder (CIDR ranges,
     /// default none). Only from a peer in them is `X-Forwarded-For` read,
     /// and the client is its rightmost address not in them (the leftmost

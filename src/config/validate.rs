@@ -280,6 +280,8 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         gdpr_vendor_id: raw.bidding.gdpr_vendor_id,
         max_bid_caps,
         max_imps_per_request: raw.bidding.max_imps_per_request.max(1),
+        max_dedup_entries: raw.tracking.max_dedup_entries,
+        max_frequency_entries: raw.bidding.max_frequency_entries,
         audience_snapshot: raw.audience.snapshot.map(|s| dir.join(s)),
         signing_key,
         previous_signing_key,

@@ -26,12 +26,39 @@ pub struct Claim {
     pub durable: bool,
 }
 
+/// What came of a claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// This caller holds the claim: it records the event.
+    Claimed,
+    /// Already claimed: the event is a duplicate.
+    Taken,
+    /// The dedup set is at its bound: the event cannot be deduplicated, so
+    /// it is refused (the exchange retries) rather than risk billing twice.
+    Full,
+}
+
+/// The dedup set's size, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DedupStats {
+    /// Claims held.
+    pub held: usize,
+    /// True at the bound (an alert: notices are being refused).
+    pub at_capacity: bool,
+    /// Claims refused at the bound since start.
+    pub refused: u64,
+}
+
 /// State shared between nodes. Called from the tracking and control paths,
 /// never from the bid path.
 pub trait SharedState: Send + Sync {
-    /// Claims `key` (a bid and event) for this node. False when it was
-    /// already claimed: the event is a duplicate.
-    fn claim(&self, key: u64, claim: Claim) -> bool;
+    /// Claims `key` (a bid and event) for this node.
+    fn claim(&self, key: u64, claim: Claim) -> ClaimOutcome;
+    /// Re-claims an event restored from the billing log (never refused:
+    /// it was recorded, and its duplicates must be recognised).
+    fn claim_restored(&self, key: u64, claim: Claim);
+    /// The dedup set's size.
+    fn dedup_stats(&self) -> DedupStats;
     /// Gives up a claim whose event could not be recorded durably.
     fn unclaim(&self, key: u64);
     /// Marks a claim's event durable.
@@ -49,21 +76,35 @@ pub trait SharedState: Send + Sync {
     fn publish_control(&self, campaign: &str, change: &str);
 }
 
-/// One node on its own: claims in a lock-free map, the whole budget
-/// granted, nothing to publish.
+/// One node on its own: claims in a lock-free map (bounded), the whole
+/// budget granted, nothing to publish.
 pub struct Embedded {
     claims: papaya::HashMap<u64, Claim, foldhash::fast::RandomState>,
+    /// Most claims held.
+    max_claims: usize,
+    /// Claims refused at the bound.
+    refused: std::sync::atomic::AtomicU64,
 }
+
+/// Default bound on dedup claims.
+pub const DEFAULT_MAX_CLAIMS: usize = crate::settings::DEFAULT_MAX_DEDUP_ENTRIES;
 
 impl Default for Embedded {
     fn default() -> Self {
-        Embedded {
-            claims: papaya::HashMap::builder().hasher(Default::default()).build(),
-        }
+        Embedded::with_limit(DEFAULT_MAX_CLAIMS)
     }
 }
 
 impl Embedded {
+    /// An embedded state holding at most `max_claims` dedup claims.
+    pub fn with_limit(max_claims: usize) -> Embedded {
+        Embedded {
+            claims: papaya::HashMap::builder().hasher(Default::default()).build(),
+            max_claims,
+            refused: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
     /// How many claims are remembered.
     pub fn claims(&self) -> usize {
         self.claims.len()
@@ -71,8 +112,29 @@ impl Embedded {
 }
 
 impl SharedState for Embedded {
-    fn claim(&self, key: u64, claim: Claim) -> bool {
-        self.claims.pin().try_insert(key, claim).is_ok()
+    fn claim(&self, key: u64, claim: Claim) -> ClaimOutcome {
+        let claims = self.claims.pin();
+        if claims.len() >= self.max_claims && claims.get(&key).is_none() {
+            self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return ClaimOutcome::Full;
+        }
+        match claims.try_insert(key, claim) {
+            Ok(_) => ClaimOutcome::Claimed,
+            Err(_) => ClaimOutcome::Taken,
+        }
+    }
+
+    fn claim_restored(&self, key: u64, claim: Claim) {
+        let _ = self.claims.pin().try_insert(key, claim);
+    }
+
+    fn dedup_stats(&self) -> DedupStats {
+        let held = self.claims.len();
+        DedupStats {
+            held,
+            at_capacity: held >= self.max_claims,
+            refused: self.refused.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     fn unclaim(&self, key: u64) {
@@ -117,13 +179,17 @@ mod tests {
             clearing: Some(5),
             durable: false,
         };
-        assert!(shared.claim(1, claim));
-        assert!(!shared.claim(1, claim), "a duplicate");
+        assert_eq!(shared.claim(1, claim), ClaimOutcome::Claimed);
+        assert_eq!(shared.claim(1, claim), ClaimOutcome::Taken, "a duplicate");
         assert_eq!(shared.claimed(1), Some(claim));
         shared.confirm(1);
         assert_eq!(shared.claimed(1), Some(Claim { durable: true, ..claim }));
         shared.unclaim(1);
-        assert!(shared.claim(1, claim), "given up, claimable again");
+        assert_eq!(
+            shared.claim(1, claim),
+            ClaimOutcome::Claimed,
+            "given up, claimable again"
+        );
         shared.forget_claims_before(Timestamp::from_second(1).unwrap());
         assert!(shared.claimed(1).is_some(), "not older than the horizon");
         shared.forget_claims_before(Timestamp::from_microsecond(1_000_001).unwrap());
@@ -132,6 +198,34 @@ mod tests {
             shared.budget_grant("c", 1, Micros(7)),
             Micros(7),
             "alone: the whole budget"
+        );
+    }
+
+    /// Issue 17, item 18: the dedup map was bounded by time only.
+    #[test]
+    fn at_its_bound_new_claims_are_refused_but_duplicates_recognised() {
+        let shared = Embedded::with_limit(2);
+        let claim = Claim {
+            at_micros: 1,
+            clearing: None,
+            durable: true,
+        };
+        assert_eq!(shared.claim(1, claim), ClaimOutcome::Claimed);
+        assert_eq!(shared.claim(2, claim), ClaimOutcome::Claimed);
+        assert_eq!(shared.claim(3, claim), ClaimOutcome::Full);
+        assert_eq!(
+            shared.claim(1, claim),
+            ClaimOutcome::Taken,
+            "a duplicate is still a duplicate"
+        );
+        shared.claim_restored(4, claim);
+        assert_eq!(
+            shared.dedup_stats(),
+            DedupStats {
+                held: 3,
+                at_capacity: true,
+                refused: 1
+            }
         );
     }
 }

@@ -17,10 +17,20 @@ struct Window {
     day_count: u32,
 }
 
-/// Impressions per user and campaign in the current UTC hour and day, lock-free.
+/// Impressions per user and campaign in the current UTC hour and day,
+/// lock-free, and bounded in size: at the bound, new (user, campaign)
+/// pairs are not counted, and capped campaigns do not bid on them (a cap
+/// that cannot be counted is not risked).
 pub struct FrequencyStore {
     counts: papaya::HashMap<u64, Window, foldhash::fast::RandomState>,
+    /// Most (user, campaign) entries held.
+    max_entries: usize,
+    /// Impressions of new pairs not counted because the store was full.
+    refused: std::sync::atomic::AtomicU64,
 }
+
+/// Default bound on (user, campaign) entries.
+pub const DEFAULT_MAX_ENTRIES: usize = crate::settings::DEFAULT_MAX_FREQUENCY_ENTRIES;
 
 fn slot(user: u64, campaign: u64) -> u64 {
     user ^ campaign.rotate_left(29).wrapping_mul(0x9E37_79B9_7F4A_7C15)
@@ -33,15 +43,32 @@ fn hour_and_day(now: Timestamp) -> (i64, i64) {
 
 impl Default for FrequencyStore {
     fn default() -> Self {
-        FrequencyStore {
-            counts: papaya::HashMap::builder()
-                .hasher(foldhash::fast::RandomState::default())
-                .build(),
-        }
+        FrequencyStore::with_limit(DEFAULT_MAX_ENTRIES)
     }
 }
 
 impl FrequencyStore {
+    /// A store holding at most `max_entries` (user, campaign) pairs.
+    pub fn with_limit(max_entries: usize) -> FrequencyStore {
+        FrequencyStore {
+            counts: papaya::HashMap::builder()
+                .hasher(foldhash::fast::RandomState::default())
+                .build(),
+            max_entries,
+            refused: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// True once the store holds its most entries.
+    pub fn is_full(&self) -> bool {
+        self.counts.len() >= self.max_entries
+    }
+
+    /// Impressions of new pairs not counted because the store was full.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// True when the user may see the campaign once more.
     pub fn allows(&self, cap: &FrequencyCap, user: u64, campaign: u64, now: Timestamp) -> bool {
         if cap.per_hour.is_none() && cap.per_day.is_none() {
@@ -50,7 +77,8 @@ impl FrequencyStore {
         let (hour, day) = hour_and_day(now);
         let map = self.counts.pin();
         let Some(window) = map.get(&slot(user, campaign)) else {
-            return true;
+            // Unseen, or not countable once the store is full.
+            return !self.is_full();
         };
         let hour_count = if window.hour == hour { window.hour_count } else { 0 };
         let day_count = if window.day == day { window.day_count } else { 0 };
@@ -66,8 +94,14 @@ impl FrequencyStore {
             day,
             day_count: 1,
         };
-        self.counts.pin().update_or_insert(
-            slot(user, campaign),
+        let map = self.counts.pin();
+        let key = slot(user, campaign);
+        if self.is_full() && map.get(&key).is_none() {
+            self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+        map.update_or_insert(
+            key,
             |w| Window {
                 hour,
                 hour_count: if w.hour == hour { w.hour_count + 1 } else { 1 },
@@ -98,6 +132,29 @@ impl FrequencyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 17, item 18: the map was bounded by time only.
+    #[test]
+    fn at_its_bound_the_store_counts_no_new_pair_and_capped_campaigns_skip_them() {
+        let store = FrequencyStore::with_limit(2);
+        let cap = FrequencyCap {
+            per_hour: Some(5),
+            per_day: None,
+        };
+        let now: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
+        store.record(1, 7, now);
+        store.record(2, 7, now);
+        assert!(store.is_full());
+        store.record(3, 7, now);
+        assert_eq!((store.len(), store.refused()), (2, 1));
+        assert!(store.allows(&cap, 1, 7, now), "a known user is still counted");
+        store.record(1, 7, now);
+        assert!(!store.allows(&cap, 3, 7, now), "an uncountable user is not risked");
+        assert!(
+            store.allows(&FrequencyCap::default(), 3, 7, now),
+            "uncapped campaigns still bid"
+        );
+    }
 
     #[test]
     fn caps_per_hour_and_day() {

@@ -27,6 +27,14 @@ pub struct MaxBidCaps {
     pub cpc: Micros,
 }
 
+/// Default bound on dedup claims (bid and event): 20 M, a day of notices at
+/// ~230 a second per event kind, about 1.5 GB at most.
+pub const DEFAULT_MAX_DEDUP_ENTRIES: usize = 20_000_000;
+
+/// Default bound on (user, campaign) frequency counts: 50 M, a few GB at
+/// most.
+pub const DEFAULT_MAX_FREQUENCY_ENTRIES: usize = 50_000_000;
+
 /// The longest notice window an exchange may set (minutes): budget
 /// reservations are kept in a ring of minutes that must outlast it.
 pub const MAX_NOTICE_WINDOW_MINUTES: u32 = 60;
@@ -153,6 +161,10 @@ pub struct Settings {
     pub max_bid_caps: MaxBidCaps,
     /// Impressions of one request bid on (the first ones).
     pub max_imps_per_request: usize,
+    /// Most dedup claims remembered.
+    pub max_dedup_entries: usize,
+    /// Most (user, campaign) frequency counts held.
+    pub max_frequency_entries: usize,
     /// The audience snapshot file (a relative path in the config is taken
     /// from the config directory); `None` means none configured.
     pub audience_snapshot: Option<PathBuf>,

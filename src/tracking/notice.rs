@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use crate::campaigns::{Creative, Pricing};
 use crate::clock::local_day;
 use crate::ledger::{EventKind, Ledger, Record};
-use crate::live::shared::Claim;
+use crate::live::shared::{Claim, ClaimOutcome};
 use crate::live::{Embedded, LiveEvent, LiveStates, Reservation, Retained, SharedState, World, apply};
 use crate::money::Micros;
 use crate::pacing::{FrequencyStore, cost};
@@ -137,7 +137,8 @@ enum Claimed {
     New,
     /// A duplicate of an event already durable: acknowledge, do nothing.
     Durable,
-    /// The original is still pending after the longest wait: 503.
+    /// The original is still pending after the longest wait, or the dedup
+    /// set is full: 503, the exchange retries.
     Undecided,
 }
 
@@ -305,7 +306,7 @@ impl Tracker {
             if now.as_second() - at_secs > NOTICE_WINDOW_SECS {
                 continue;
             }
-            self.shared.claim(
+            self.shared.claim_restored(
                 claim_key(&record.bid, record.event),
                 Claim {
                     at_micros: record.at,
@@ -399,8 +400,10 @@ impl Tracker {
     async fn claim_once(&self, key: u64, claim: Claim) -> Claimed {
         let deadline = tokio::time::Instant::now() + DUPLICATE_WAIT;
         loop {
-            if self.shared.claim(key, claim) {
-                return Claimed::New;
+            match self.shared.claim(key, claim) {
+                ClaimOutcome::Claimed => return Claimed::New,
+                ClaimOutcome::Full => return Claimed::Undecided,
+                ClaimOutcome::Taken => {}
             }
             // A duplicate (rare): register for the settlement before looking
             // again, so that one happening in between is not missed.
