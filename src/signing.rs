@@ -309,6 +309,26 @@ impl BidToken {
     }
 }
 
+/// True when `signature` is the lowercase hex HMAC-SHA256 of `message`
+/// under `key` (as `openssl dgst -sha256 -hmac KEY` prints it), compared in
+/// constant time.
+pub fn hmac_hex_matches(key: &[u8], message: &[u8], signature: &str) -> bool {
+    if signature.len() != 64
+        || !signature
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
+        return false;
+    }
+    let mut tag = [0u8; 32];
+    for (i, byte) in tag.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&signature[2 * i..2 * i + 2], 16).unwrap_or(0);
+    }
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(message);
+    mac.verify_slice(&tag).is_ok()
+}
+
 /// The notice window of URLs signed before windows were carried (the
 /// default window, seconds).
 pub const LEGACY_NOTICE_WINDOW_SECS: i64 = 15 * 60;

@@ -10,6 +10,7 @@ mod common;
 
 use std::sync::Arc;
 
+use bullseye::clock::Clock;
 use bullseye::clock::ManualClock;
 use bullseye::ledger::{EventKind, read_all};
 use common::*;
@@ -177,6 +178,8 @@ fn click_url(bid: &Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn click_quality_cpc_charges_and_conversions() {
     let config = write_config(TEST_SETTINGS, CPC_CAMPAIGN, "u,a\n");
+    let settings = format!("{TEST_SETTINGS}{}", postback_settings(config.path()));
+    std::fs::write(config.path().join("bullseye.toml"), settings).unwrap();
     let data = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap()));
     let bidder = spawn_bidder_in(config.path(), data.path(), clock.clone(), false).await;
@@ -213,26 +216,22 @@ async fn click_quality_cpc_charges_and_conversions() {
         "a repeated click still lands"
     );
 
-    // The conversion postback, attributed through the signed click id.
+    // The conversion postback, signed by the advertiser, attributed through
+    // the signed click id.
     let click_id = location.split("bz_click=").nth(1).unwrap().to_string();
+    let ts = clock.now().as_second();
+    let postback = signed_postback(
+        POSTBACK_SECRET,
+        &format!("click={click_id}&order=A1&value=12.50&ts={ts}"),
+    );
     for _ in 0..2 {
-        let answer = bidder
-            .get(&format!("/t/conv?click={click_id}&value=12.50&order=A1"))
-            .await;
-        assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+        assert_eq!(bidder.get(&postback).await.status(), StatusCode::NO_CONTENT);
     }
     let forged = click_id.replace("cpc~", "cpd~");
-    assert_eq!(
-        bidder.get(&format!("/t/conv?click={forged}&value=1")).await.status(),
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        bidder
-            .get(&format!("/t/conv?click={click_id}&value=abc"))
-            .await
-            .status(),
-        StatusCode::BAD_REQUEST
-    );
+    let forged = signed_postback(POSTBACK_SECRET, &format!("click={forged}&order=A2&value=1&ts={ts}"));
+    assert_eq!(bidder.get(&forged).await.status(), StatusCode::FORBIDDEN);
+    let bad_value = signed_postback(POSTBACK_SECRET, &format!("click={click_id}&order=A3&value=abc&ts={ts}"));
+    assert_eq!(bidder.get(&bad_value).await.status(), StatusCode::BAD_REQUEST);
     bidder.stop().await;
 
     let records = read_all(&data.path().join("ledger")).unwrap();

@@ -191,3 +191,18 @@ pub fn max_dedup_entries() -> usize {
 pub fn max_frequency_entries() -> usize {
     crate::settings::DEFAULT_MAX_FREQUENCY_ENTRIES
 }
+
+/// `tracking.max_conversions_per_click`.
+pub fn max_conversions_per_click() -> u32 {
+    1
+}
+
+/// `tracking.max_conversion_value`.
+pub fn max_conversion_value() -> String {
+    "100000".into()
+}
+
+/// `tracking.postback_max_age_secs`.
+pub fn postback_max_age_secs() -> i64 {
+    600
+}

@@ -6,6 +6,25 @@
 pub const ADMIN_TOKEN_VAR: &str = "BULLSEYE_ADMIN_TOKEN";
 /// The URL-signing key.
 pub const SIGNING_KEY_VAR: &str = "BULLSEYE_SIGNING_KEY";
+/// Prefix of advertisers' postback secrets:
+/// `BULLSEYE_POSTBACK_SECRET_{ADVERTISER}` (see [`postback_var`]).
+pub const POSTBACK_SECRET_PREFIX: &str = "BULLSEYE_POSTBACK_SECRET_";
+
+/// The variable holding an advertiser's postback secret: the name
+/// upper-cased, every character but letters and digits `_`.
+pub fn postback_var(advertiser: &str) -> String {
+    let slug: String = advertiser
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{POSTBACK_SECRET_PREFIX}{slug}")
+}
 
 /// Secrets from the environment; each, when set, overrides the file's.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -15,6 +34,9 @@ pub struct Env {
     /// `BULLSEYE_SIGNING_KEY`: overrides `secrets.signing_key_file` and
     /// `secrets.signing_key`.
     pub signing_key: Option<String>,
+    /// `BULLSEYE_POSTBACK_SECRET_*`, by variable name: override each
+    /// `[[postback]]`'s `secret_file`.
+    pub postback_secrets: std::collections::BTreeMap<String, String>,
 }
 
 impl Env {
@@ -25,6 +47,9 @@ impl Env {
         Env {
             admin_token: var(ADMIN_TOKEN_VAR),
             signing_key: var(SIGNING_KEY_VAR),
+            postback_secrets: std::env::vars()
+                .filter(|(name, value)| name.starts_with(POSTBACK_SECRET_PREFIX) && !value.is_empty())
+                .collect(),
         }
     }
 }

@@ -47,6 +47,9 @@ pub struct RawSettings {
     /// with default settings is added.
     #[serde(default, rename = "exchange")]
     pub exchanges: Vec<RawExchange>,
+    /// `[[postback]]`: each advertiser's conversion-postback secret.
+    #[serde(default, rename = "postback")]
+    pub postbacks: Vec<RawPostback>,
 }
 
 /// `[server]`: the HTTP listener. Left out, every key is at its default.
@@ -171,6 +174,17 @@ pub struct RawTracking {
     /// Billable clicks per IP address per hour (default 30).
     #[serde(default = "defaults::max_clicks_per_ip_hour")]
     pub max_clicks_per_ip_hour: u32,
+    /// Conversions counted per click (default 1); more get 409.
+    #[serde(default = "defaults::max_conversions_per_click")]
+    pub max_conversions_per_click: u32,
+    /// The largest conversion value accepted, base currency (default
+    /// "100000"); more gets 400.
+    #[serde(default = "defaults::max_conversion_value")]
+    pub max_conversion_value: String,
+    /// How old (by its `ts`) a signed postback may be, seconds (default
+    /// 600); older ones get 400.
+    #[serde(default = "defaults::postback_max_age_secs")]
+    pub postback_max_age_secs: i64,
     /// Most dedup claims (bid and event) remembered (default 20,000,000).
     /// At the bound, new notices are refused with 503 (exchanges retry)
     /// and `bullseye_dedup_at_capacity` is 1: shedding would bill twice.
@@ -182,6 +196,23 @@ pub struct RawTracking {
     /// is whatever the client wrote).
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+}
+
+/// One `[[postback]]`: where an advertiser's conversion-postback secret
+/// comes from. The secret is `BULLSEYE_POSTBACK_SECRET_{ADVERTISER}` (the
+/// advertiser's name upper-cased, other characters `_`) when set, else the
+/// first line of `secret_file`; at least 32 bytes either way. Conversions
+/// of an advertiser without one are refused (403).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPostback {
+    /// The advertiser, as campaigns name it (`campaign.advertiser`).
+    pub advertiser: String,
+    /// A file holding the secret.
+    pub secret_file: Option<String>,
+    /// A file holding the previous secret, still accepted during a
+    /// rotation.
+    pub previous_secret_file: Option<String>,
 }
 
 /// One `[[exchange]]`: an ad exchange that sends us bid requests.

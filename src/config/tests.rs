@@ -231,6 +231,7 @@ fn every_secret_has_32_bytes_or_more() {
     let env = Env {
         signing_key: Some(short.into()),
         admin_token: Some(short.into()),
+        ..Env::default()
     };
     let errors = check_with(SECRETS, "", &env).unwrap_err();
     assert_eq!(

@@ -1,5 +1,6 @@
 //! Raw config → typed config, collecting every problem.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,7 +16,9 @@ use crate::campaigns::model::{Campaign, Creative, Markup, Pricing};
 use crate::campaigns::targeting::{FrequencyCap, HoursOfWeek, SegmentRule, Targeting};
 use crate::money::{Currency, FxTable, Micros};
 use crate::openrtb::MediaType;
-use crate::settings::{BillingEvent, ClickRules, Exchange, IpRange, MaxBidCaps, Settings, UserAgentScreen};
+use crate::settings::{
+    BillingEvent, ClickRules, Exchange, IpRange, MaxBidCaps, PostbackSecret, Settings, UserAgentScreen,
+};
 
 /// The signing key bundled with the sample config; flagged at start-up.
 pub const DEV_SIGNING_KEY_PREFIX: &str = "dev-only";
@@ -240,21 +243,7 @@ fn campaign_files(dir: &Path, problems: &mut Problems) -> Vec<PathBuf> {
 fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settings {
     let base = p.currency("bidding.currency", &raw.bidding.currency);
     let fx = fx_table(base, &raw.fx, p);
-    let shading_ppm = p.ratio_ppm(
-        "bidding.first_price_shading",
-        &raw.bidding.first_price_shading,
-        1_000_000,
-    );
-    if shading_ppm == 0 {
-        p.at("bidding.first_price_shading", "must be greater than 0");
-    }
-    let max_bid_caps = MaxBidCaps {
-        cpm: positive_money(p, "bidding.max_cpm_cap", &raw.bidding.max_cpm_cap),
-        cpc: positive_money(p, "bidding.max_cpc_cap", &raw.bidding.max_cpc_cap),
-    };
-    if raw.bidding.max_imps_per_request == 0 {
-        p.at("bidding.max_imps_per_request", "must be at least 1");
-    }
+    let (shading_ppm, max_bid_caps) = bidding_limits(&raw.bidding, p);
     let (signing_key, signing_key_is_dev) = signing_key(&raw.secrets, env, p);
     let previous_signing_key = previous_signing_key(&raw.secrets, p);
     let (admin_token, admin_token_is_dev) = admin_token(&raw.secrets, env, p);
@@ -281,6 +270,10 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         max_bid_caps,
         max_imps_per_request: raw.bidding.max_imps_per_request.max(1),
         max_dedup_entries: raw.tracking.max_dedup_entries,
+        postback_secrets: postback_secrets(&raw.postbacks, env, p),
+        max_conversions_per_click: raw.tracking.max_conversions_per_click,
+        max_conversion_value: positive_money(p, "tracking.max_conversion_value", &raw.tracking.max_conversion_value),
+        postback_max_age_secs: raw.tracking.postback_max_age_secs,
         max_frequency_entries: raw.bidding.max_frequency_entries,
         audience_snapshot: raw.audience.snapshot.map(|s| dir.join(s)),
         signing_key,
@@ -289,14 +282,36 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         admin_token,
         admin_token_is_dev,
         user_agent_screen,
-        click_rules: ClickRules {
-            min_delay: Duration::from_millis(raw.tracking.min_click_delay_ms),
-            max_per_user_hour: raw.tracking.max_clicks_per_user_hour,
-            max_per_ip_hour: raw.tracking.max_clicks_per_ip_hour,
-            trusted_proxies: ip_ranges(&raw.tracking.trusted_proxies, "tracking.trusted_proxies", p),
-        },
+        click_rules: click_rules(&raw.tracking, p),
         datacenter_ranges,
         exchanges,
+    }
+}
+
+/// The first-price shading (ppm, above 0) and the max-bid caps; checks the
+/// impressions-per-request limit.
+fn bidding_limits(raw: &RawBidding, p: &mut Problems) -> (u32, MaxBidCaps) {
+    let shading_ppm = p.ratio_ppm("bidding.first_price_shading", &raw.first_price_shading, 1_000_000);
+    if shading_ppm == 0 {
+        p.at("bidding.first_price_shading", "must be greater than 0");
+    }
+    if raw.max_imps_per_request == 0 {
+        p.at("bidding.max_imps_per_request", "must be at least 1");
+    }
+    let caps = MaxBidCaps {
+        cpm: positive_money(p, "bidding.max_cpm_cap", &raw.max_cpm_cap),
+        cpc: positive_money(p, "bidding.max_cpc_cap", &raw.max_cpc_cap),
+    };
+    (shading_ppm, caps)
+}
+
+/// Click-quality rules and the proxies whose `X-Forwarded-For` is believed.
+fn click_rules(raw: &RawTracking, p: &mut Problems) -> ClickRules {
+    ClickRules {
+        min_delay: Duration::from_millis(raw.min_click_delay_ms),
+        max_per_user_hour: raw.max_clicks_per_user_hour,
+        max_per_ip_hour: raw.max_clicks_per_ip_hour,
+        trusted_proxies: ip_ranges(&raw.trusted_proxies, "tracking.trusted_proxies", p),
     }
 }
 
@@ -397,6 +412,52 @@ fn previous_signing_key(raw: &RawSecrets, p: &mut Problems) -> Option<Vec<u8>> {
         return None;
     }
     Some(key.as_bytes().to_vec())
+}
+
+/// Each advertiser's postback secret: from its environment variable, else
+/// its file; at least [`MIN_SECRET_BYTES`], like every secret.
+fn postback_secrets(raw: &[RawPostback], env: &Env, p: &mut Problems) -> BTreeMap<String, PostbackSecret> {
+    let mut secrets = BTreeMap::new();
+    for (i, postback) in raw.iter().enumerate() {
+        let field = |name: &str| format!("postback[{i}].{name}");
+        let read = |p: &mut Problems, name: &str, file: &str| -> Option<Vec<u8>> {
+            match std::fs::read_to_string(file) {
+                Ok(text) if text.trim().len() >= MIN_SECRET_BYTES => Some(text.trim().as_bytes().to_vec()),
+                Ok(_) => {
+                    p.at(&field(name), too_short());
+                    None
+                }
+                Err(e) => {
+                    p.at(&field(name), format!("cannot read {file}: {e}"));
+                    None
+                }
+            }
+        };
+        let var = super::env::postback_var(&postback.advertiser);
+        let current = match (env.postback_secrets.get(&var), &postback.secret_file) {
+            (Some(secret), _) if secret.len() >= MIN_SECRET_BYTES => Some(secret.as_bytes().to_vec()),
+            (Some(_), _) => {
+                p.at(&var, too_short());
+                None
+            }
+            (None, Some(file)) => read(p, "secret_file", file),
+            (None, None) => {
+                p.at(&field("secret_file"), format!("no secret: set {var} or secret_file"));
+                None
+            }
+        };
+        let previous = postback
+            .previous_secret_file
+            .as_deref()
+            .and_then(|file| read(p, "previous_secret_file", file));
+        if secrets.contains_key(&postback.advertiser) {
+            p.at(&field("advertiser"), "duplicate advertiser");
+        }
+        if let Some(current) = current {
+            secrets.insert(postback.advertiser.clone(), PostbackSecret { current, previous });
+        }
+    }
+    secrets
 }
 
 /// The admin token (environment over file), if any, and whether it is the

@@ -377,6 +377,7 @@ mod tests {
             user: 0,
             pricing: crate::campaigns::Pricing::Cpm,
             value: None,
+            order: None,
         }
     }
 

@@ -65,6 +65,9 @@ pub struct Record {
     /// A conversion's value, base-currency micros.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<i64>,
+    /// A conversion's order id (its dedup key, restored at start-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
 }
 
 fn cpm() -> Pricing {
@@ -145,6 +148,7 @@ mod tests {
             user: 0,
             pricing: Pricing::Cpm,
             value: None,
+            order: None,
         }
     }
 

@@ -103,6 +103,8 @@ impl Tally {
             }
             EventKind::Click if record.filtered.is_some() => self.filtered_clicks += 1,
             EventKind::Click => self.clicks += 1,
+            // A filtered click's conversions are recorded, not counted.
+            EventKind::Conversion if record.filtered.is_some() => {}
             EventKind::Conversion => {
                 self.conversions += 1;
                 self.conversion_value = self.conversion_value.saturating_add(record.value.unwrap_or(0));

@@ -43,6 +43,8 @@ pub struct Retained {
     pub campaign_key: u64,
     /// The daily budget, base-currency micros.
     pub daily_budget: Micros,
+    /// The advertiser (its postback secret signs its conversions).
+    pub advertiser: String,
 }
 
 impl Retained {
@@ -66,6 +68,7 @@ impl LiveStates {
             time_zone: campaign.time_zone.clone(),
             campaign_key: campaign.key(),
             daily_budget: campaign.daily_budget,
+            advertiser: campaign.advertiser.clone(),
         };
         let entry = states.entry(campaign.id.clone()).or_insert_with(|| Entry {
             retained: retained.clone(),

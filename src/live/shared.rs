@@ -24,6 +24,9 @@ pub struct Claim {
     /// The event's record is durable in the ledger. Until then a duplicate
     /// is not acknowledged: the original may still fail.
     pub durable: bool,
+    /// The event was recorded as not billable (a filtered click): its
+    /// conversions are not counted.
+    pub filtered: bool,
 }
 
 /// What came of a claim.
@@ -61,8 +64,8 @@ pub trait SharedState: Send + Sync {
     fn dedup_stats(&self) -> DedupStats;
     /// Gives up a claim whose event could not be recorded durably.
     fn unclaim(&self, key: u64);
-    /// Marks a claim's event durable.
-    fn confirm(&self, key: u64);
+    /// Marks a claim's event durable (and whether it was filtered).
+    fn confirm(&self, key: u64, filtered: bool);
     /// The claim on `key`, if any.
     fn claimed(&self, key: u64) -> Option<Claim>;
     /// Forgets claims made before `horizon`.
@@ -141,10 +144,11 @@ impl SharedState for Embedded {
         self.claims.pin().remove(&key);
     }
 
-    fn confirm(&self, key: u64) {
+    fn confirm(&self, key: u64, filtered: bool) {
         let claims = self.claims.pin();
         claims.update(key, |claim| Claim {
             durable: true,
+            filtered,
             ..*claim
         });
     }
@@ -178,11 +182,12 @@ mod tests {
             at_micros: 1_000_000,
             clearing: Some(5),
             durable: false,
+            filtered: false,
         };
         assert_eq!(shared.claim(1, claim), ClaimOutcome::Claimed);
         assert_eq!(shared.claim(1, claim), ClaimOutcome::Taken, "a duplicate");
         assert_eq!(shared.claimed(1), Some(claim));
-        shared.confirm(1);
+        shared.confirm(1, false);
         assert_eq!(shared.claimed(1), Some(Claim { durable: true, ..claim }));
         shared.unclaim(1);
         assert_eq!(
@@ -209,6 +214,7 @@ mod tests {
             at_micros: 1,
             clearing: None,
             durable: true,
+            filtered: false,
         };
         assert_eq!(shared.claim(1, claim), ClaimOutcome::Claimed);
         assert_eq!(shared.claim(2, claim), ClaimOutcome::Claimed);

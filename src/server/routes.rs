@@ -291,6 +291,7 @@ async fn tracking(app: &App, request: &Request<Incoming>, event: &str, peer: Opt
         }
         TrackingReply::Gone => Reply::NotFound,
         TrackingReply::Unavailable => Reply::Unavailable,
+        TrackingReply::Conflict(why) => Reply::Json(409, serde_json::json!({ "error": why })),
     }
 }
 

@@ -18,6 +18,16 @@ use crate::money::{Currency, FxTable, Micros};
 /// path); added by validation when the config does not name it.
 pub const DEFAULT_EXCHANGE: &str = "default";
 
+/// An advertiser's postback secret, and the previous one during a
+/// rotation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostbackSecret {
+    /// The secret postbacks are signed with now.
+    pub current: Vec<u8>,
+    /// The one before, still accepted.
+    pub previous: Option<Vec<u8>>,
+}
+
 /// Sanity caps on max bids, base-currency micros.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MaxBidCaps {
@@ -163,6 +173,14 @@ pub struct Settings {
     pub max_imps_per_request: usize,
     /// Most dedup claims remembered.
     pub max_dedup_entries: usize,
+    /// Advertisers' conversion-postback secrets, by advertiser name.
+    pub postback_secrets: std::collections::BTreeMap<String, PostbackSecret>,
+    /// Conversions counted per click.
+    pub max_conversions_per_click: u32,
+    /// The largest conversion value accepted, base currency.
+    pub max_conversion_value: Micros,
+    /// How old a signed postback may be, seconds.
+    pub postback_max_age_secs: i64,
     /// Most (user, campaign) frequency counts held.
     pub max_frequency_entries: usize,
     /// The audience snapshot file (a relative path in the config is taken

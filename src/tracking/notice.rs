@@ -9,6 +9,7 @@
 //! rules: without an impression, too soon after it, or past a user's or an
 //! address's hourly limit, a click is logged but not billed.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -48,6 +49,8 @@ pub enum TrackingReply {
     Gone,
     /// 503: the event could not be recorded durably; not acknowledged.
     Unavailable,
+    /// 409: refused by a limit (conversions per click).
+    Conflict(&'static str),
 }
 
 /// Parses and checks a clearing price (CPM, response currency). The
@@ -221,6 +224,101 @@ struct Notice<'w> {
     key: u64,
 }
 
+/// Why a conversion of a filtered click is not counted.
+pub const CLICK_FILTERED: &str = "click_filtered";
+
+/// The dedup key of an advertiser's order id.
+fn order_key(advertiser: &str, order: &str) -> u64 {
+    let mut text = String::with_capacity(advertiser.len() + order.len() + 1);
+    text.push_str(advertiser);
+    text.push('\0');
+    text.push_str(order);
+    claim_key(&text, EventKind::Conversion)
+}
+
+/// The key of a click's `n`th conversion slot.
+fn slot_key(bid: &str, n: u32) -> u64 {
+    claim_key(bid, EventKind::Conversion) ^ u64::from(n + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93)
+}
+
+/// A verified conversion postback.
+struct Postback {
+    campaign: String,
+    creative: String,
+    bid: String,
+    advertiser: String,
+    pricing: Pricing,
+    order: String,
+    value: Option<Micros>,
+}
+
+impl Postback {
+    /// Checks a postback: the click id's signature, the advertiser's HMAC
+    /// over the query before `&sig=` (parameters `click`, `order`, `value`
+    /// optionally, `ts`, in that order), its age and its value.
+    fn verify(world: &World, live: &LiveStates, now: Timestamp, query: &str) -> Result<Postback, TrackingReply> {
+        let forbidden = || TrackingReply::Forbidden(TrackingError::BadSignature);
+        let (signed, sig) = query
+            .rsplit_once("&sig=")
+            .ok_or(TrackingReply::BadPrice("postback is not signed (sig)"))?;
+        let names: Vec<&str> = signed
+            .split('&')
+            .map(|p| p.split_once('=').map_or(p, |(n, _)| n))
+            .collect();
+        if names != ["click", "order", "ts"] && names != ["click", "order", "value", "ts"] {
+            return Err(TrackingReply::BadPrice(
+                "postback parameters must be click, order, [value,] ts, sig",
+            ));
+        }
+        let param = |name| query_param(signed, name).unwrap_or_default();
+        let (campaign, creative, bid) = world.signer.verify_click_id(param("click")).ok_or_else(forbidden)?;
+        let (advertiser, pricing) = match world.campaign_by_id(&campaign) {
+            Some(c) => (c.campaign.advertiser.clone(), c.campaign.pricing),
+            None => {
+                let retained = live.get(&campaign).ok_or(TrackingReply::Gone)?;
+                (retained.advertiser, Pricing::Cpm)
+            }
+        };
+        let secret = world.settings.postback_secrets.get(&advertiser).ok_or_else(forbidden)?;
+        let signature_ok = |key: &[u8]| crate::signing::hmac_hex_matches(key, signed.as_bytes(), sig);
+        if !(signature_ok(&secret.current) || secret.previous.as_deref().is_some_and(signature_ok)) {
+            return Err(forbidden());
+        }
+        let ts: i64 = param("ts")
+            .parse()
+            .map_err(|_| TrackingReply::BadPrice("ts is not Unix seconds"))?;
+        if (now.as_second() - ts).abs() > world.settings.postback_max_age_secs {
+            return Err(TrackingReply::BadPrice("postback too old (ts)"));
+        }
+        let order = crate::signing::decode_component(param("order"))
+            .filter(|o| !o.is_empty() && o.len() <= 128)
+            .ok_or(TrackingReply::BadPrice("order id missing or longer than 128 bytes"))?;
+        let value = match names.contains(&"value") {
+            true => {
+                let text = crate::signing::decode_component(param("value")).unwrap_or_default();
+                let value = Micros::parse_amount(&text)
+                    .map_err(|_| TrackingReply::BadPrice("conversion value is not a decimal amount"))?;
+                if value > world.settings.max_conversion_value {
+                    return Err(TrackingReply::BadPrice(
+                        "conversion value above tracking.max_conversion_value",
+                    ));
+                }
+                Some(value)
+            }
+            false => None,
+        };
+        Ok(Postback {
+            campaign,
+            creative,
+            bid,
+            advertiser,
+            pricing,
+            order,
+            value,
+        })
+    }
+}
+
 /// Why a win or billing notice after its window is not charged.
 pub const LATE: &str = "late";
 /// Why a CPC click once the day's budget is spent is not charged.
@@ -301,6 +399,7 @@ impl Tracker {
     /// Rebuilds spend, live counts, frequency counts and deduplication from
     /// the ledger, through the same [`apply()`] as live events.
     pub fn restore(&self, records: &[Record], world: &World, now: Timestamp) {
+        let mut conversions: HashMap<&str, u32> = HashMap::new();
         for record in records {
             let at_secs = record.at.div_euclid(1_000_000);
             if now.as_second() - at_secs > NOTICE_WINDOW_SECS {
@@ -312,8 +411,12 @@ impl Tracker {
                     at_micros: record.at,
                     clearing: record.clearing,
                     durable: true,
+                    filtered: record.filtered.is_some(),
                 },
             );
+            if record.event == EventKind::Conversion {
+                self.restore_conversion(record, world, &mut conversions);
+            }
             let Some(c) = world.campaign_by_id(&record.campaign) else {
                 continue;
             };
@@ -332,6 +435,28 @@ impl Tracker {
             };
             apply(c.target(), &self.frequency, &event);
         }
+    }
+
+    /// Re-claims a recorded conversion's order id and its click's slot, so
+    /// that neither counts again after a restart.
+    fn restore_conversion<'r>(&self, record: &'r Record, world: &World, conversions: &mut HashMap<&'r str, u32>) {
+        let claim = Claim {
+            at_micros: record.at,
+            clearing: None,
+            durable: true,
+            filtered: false,
+        };
+        if let Some(order) = &record.order {
+            let advertiser = world
+                .campaign_by_id(&record.campaign)
+                .map(|c| c.campaign.advertiser.clone())
+                .or_else(|| self.live.get(&record.campaign).map(|r| r.advertiser))
+                .unwrap_or_default();
+            self.shared.claim_restored(order_key(&advertiser, order), claim);
+        }
+        let n = conversions.entry(&record.bid).or_default();
+        self.shared.claim_restored(slot_key(&record.bid, *n), claim);
+        *n += 1;
     }
 
     /// Forgets bids older than the notice window, and click counts of
@@ -385,6 +510,7 @@ impl Tracker {
             at_micros: notice.now.as_microsecond(),
             clearing: notice.clearing.map(|p| p.0),
             durable: false,
+            filtered: false,
         };
         let claimed = self.claim_once(notice.key, claim).await;
         if claimed == Claimed::Durable && notice.event == Event::Click {
@@ -426,8 +552,13 @@ impl Tracker {
     /// up (a retry or a waiting duplicate may record the event); wakes the
     /// duplicates waiting on it.
     fn settle(&self, key: u64, durable: bool) {
+        self.settle_as(key, durable, false);
+    }
+
+    /// [`Tracker::settle`], saying whether a durable event was filtered.
+    fn settle_as(&self, key: u64, durable: bool, filtered: bool) {
         if durable {
-            self.shared.confirm(key);
+            self.shared.confirm(key, filtered);
         } else {
             self.shared.unclaim(key);
         }
@@ -472,6 +603,7 @@ impl Tracker {
                 SignedPricing::Cpc { .. } => Pricing::Cpc,
             },
             value: None,
+            order: None,
         }
     }
 
@@ -493,7 +625,7 @@ impl Tracker {
             tracing::error!(error = %e, "tracking event not recorded");
             return Err(TrackingReply::Unavailable);
         }
-        self.settle(notice.key, true);
+        self.settle_as(notice.key, true, record.filtered.is_some());
         if let Some(reason) = &record.filtered {
             tracing::info!(bid = %record.bid, campaign = %record.campaign, reason, "click logged, not billed");
         }
@@ -574,63 +706,70 @@ impl Tracker {
         None
     }
 
-    /// `/t/conv?click={click id}[&value=12.50][&order={id}]`: a conversion
-    /// postback, attributed to the click that led to it. One conversion per
-    /// click and order id.
+    /// `/t/conv?click=…&order=…[&value=…]&ts=…&sig=…`: a conversion
+    /// postback from the advertiser, signed with its postback secret and
+    /// attributed to the click that led to it. One conversion per order id
+    /// (per advertiser), at most `max_conversions_per_click` per click,
+    /// values up to `max_conversion_value`; conversions of a filtered click
+    /// are recorded but not counted.
     async fn conversion(&self, world: &World, now: Timestamp, query: &str) -> TrackingReply {
-        let Some((campaign, creative, bid)) =
-            query_param(query, "click").and_then(|id| world.signer.verify_click_id(id))
-        else {
-            return TrackingReply::Forbidden(TrackingError::BadSignature);
+        let postback = match Postback::verify(world, &self.live, now, query) {
+            Ok(postback) => postback,
+            Err(reply) => return reply,
         };
-        let value = match query_param(query, "value") {
-            Some(text) => match Micros::parse_amount(text) {
-                Ok(value) => Some(value.0),
-                Err(_) => return TrackingReply::BadPrice("conversion value is not a decimal amount"),
-            },
-            None => None,
-        };
-        if self.shared.claimed(claim_key(&bid, EventKind::Click)).is_none() {
+        let Some(click) = self.shared.claimed(claim_key(&postback.bid, EventKind::Click)) else {
             return TrackingReply::Gone;
-        }
-        let order = query_param(query, "order").unwrap_or("");
-        let key = claim_key(&bid, EventKind::Conversion) ^ xxhash_rust::xxh3::xxh3_64(order.as_bytes());
+        };
+        let order_key = order_key(&postback.advertiser, &postback.order);
         let claim = Claim {
             at_micros: now.as_microsecond(),
             clearing: None,
             durable: false,
+            filtered: false,
         };
-        match self.claim_once(key, claim).await {
+        match self.claim_once(order_key, claim).await {
             Claimed::New => {}
             Claimed::Durable => return TrackingReply::Accepted,
             Claimed::Undecided => return TrackingReply::Unavailable,
         }
-        let pricing = world
-            .campaign_by_id(&campaign)
-            .map_or(Pricing::Cpm, |c| c.campaign.pricing);
+        let Some(slot) = self.conversion_slot(&postback.bid, world.settings.max_conversions_per_click, claim) else {
+            self.settle(order_key, false);
+            return TrackingReply::Conflict("conversion limit for this click reached");
+        };
+        let filtered = click.filtered.then_some(CLICK_FILTERED);
         let record = Record {
             at: now.as_microsecond(),
             event: EventKind::Conversion,
-            bid,
-            campaign,
-            creative,
+            bid: postback.bid,
+            campaign: postback.campaign,
+            creative: postback.creative,
             exchange: String::new(),
             clearing: None,
             charge: 0,
             billed: false,
-            filtered: None,
+            filtered: filtered.map(str::to_string),
             test: false,
             user: 0,
-            pricing,
-            value,
+            pricing: postback.pricing,
+            value: postback.value.map(|v| v.0),
+            order: Some(postback.order),
         };
         if let Err(e) = self.ledger.append(&record).await {
-            self.settle(key, false);
+            self.settle(slot, false);
+            self.settle(order_key, false);
             tracing::error!(error = %e, "conversion not recorded");
             return TrackingReply::Unavailable;
         }
-        self.settle(key, true);
+        self.settle(slot, true);
+        self.settle(order_key, true);
         TrackingReply::Accepted
+    }
+
+    /// Claims one of a click's conversion slots, if one is free.
+    fn conversion_slot(&self, bid: &str, slots: u32, claim: Claim) -> Option<u64> {
+        (0..slots)
+            .map(|n| slot_key(bid, n))
+            .find(|&key| self.shared.claim(key, claim) == ClaimOutcome::Claimed)
     }
 
     /// What this event costs the advertiser, from what its URL carries
@@ -697,6 +836,7 @@ fn verify<'w>(
             time_zone: c.campaign.time_zone.clone(),
             campaign_key: c.key,
             daily_budget: c.campaign.daily_budget,
+            advertiser: c.campaign.advertiser.clone(),
         },
         None => live.get(&token.campaign).ok_or(TrackingReply::Gone)?,
     };

@@ -327,3 +327,28 @@ pub fn spawn_binary_logged(
     });
     (child, addr, log)
 }
+
+/// The postback secret the test configs give advertiser `Travel`.
+pub const POSTBACK_SECRET: &str = "travel-postback-secret-0123456789abcdef";
+
+/// `[[postback]]` for advertiser `Travel`, its secret in a file under
+/// `dir` (a config directory).
+pub fn postback_settings(dir: &Path) -> String {
+    let file = dir.join("travel.postback");
+    std::fs::write(&file, POSTBACK_SECRET).unwrap();
+    format!(
+        "\n[[postback]]\nadvertiser = \"Travel\"\nsecret_file = \"{}\"\n",
+        file.display()
+    )
+}
+
+/// `/t/conv?{query}&sig=…`: `query` signed as the README shows with
+/// `openssl dgst -sha256 -hmac` (lowercase hex HMAC-SHA256).
+pub fn signed_postback(secret: &str, query: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(query.as_bytes());
+    let tag = mac.finalize().into_bytes();
+    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+    format!("/t/conv?{query}&sig={hex}")
+}
