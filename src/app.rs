@@ -123,10 +123,15 @@ impl App {
 
         let (ledger, recovered) = Ledger::open(&options.data_dir.join("ledger"))?;
         let tracker = Tracker::with_shared(ledger, frequency.clone(), shared.clone(), live.clone());
-        tracker.restore(&recovered, &world.load(), options.clock.now());
-        if !recovered.is_empty() {
+        let mut failure = None;
+        let records = recovered.map_while(|record| record.map_err(|e| failure = Some(e)).ok());
+        let restored = tracker.restore(records, &world.load(), options.clock.now());
+        if let Some(e) = failure {
+            return Err(BuildError::Ledger(e));
+        }
+        if restored > 0 {
             tracing::info!(
-                records = recovered.len(),
+                records = restored,
                 "spend, frequency and deduplication restored from the billing log"
             );
         }
@@ -204,6 +209,24 @@ impl App {
         metrics
             .frequency_refused
             .inc_by(frequency.refused().saturating_sub(metrics.frequency_refused.get()));
+    }
+
+    /// Rolls up closed days of the billing log and deletes raw day files
+    /// past retention (blocking file I/O: run it off the serving threads).
+    pub fn ledger_maintenance(&self) {
+        let today = utc_date(&*self.bidder.clock);
+        let retention = self.bidder.world.load().settings.ledger_retention_days;
+        match crate::ledger::rollup::maintain(self.tracker.ledger.dir(), &today, retention) {
+            Ok(done) if done.rolled_up + done.deleted > 0 => {
+                tracing::info!(
+                    rolled_up = done.rolled_up,
+                    deleted = done.deleted,
+                    "billing log maintained"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "billing log maintenance failed"),
+        }
     }
 
     /// Which bundled development secrets are in use, if any.

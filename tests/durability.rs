@@ -95,7 +95,7 @@ async fn acknowledged_events_survive_a_power_loss() {
     rig.disk.power_loss().unwrap();
     assert_eq!(rig.bills_on_disk(), 20, "every acknowledged bill, nothing else");
     let (_, recovered) = Ledger::open(&rig.ledger_dir).unwrap();
-    assert_eq!(recovered.len(), 20);
+    assert_eq!(recovered.count(), 20);
     assert!(!pending.is_finished(), "the unsynced notice was never acknowledged");
     rig.disk.release();
 }

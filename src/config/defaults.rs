@@ -206,3 +206,8 @@ pub fn max_conversion_value() -> String {
 pub fn postback_max_age_secs() -> i64 {
     600
 }
+
+/// `server.ledger_retention_days`.
+pub fn ledger_retention_days() -> u32 {
+    90
+}

@@ -60,6 +60,11 @@ pub struct RawServer {
     /// them, e.g. `https://track.example.com`. Default: `http://` + the
     /// listen address.
     pub public_url: Option<String>,
+    /// Days a raw billing-log day file is kept after its day (default 90,
+    /// at least 2: the longest notice and attribution window is a day);
+    /// a closed day's rollup is kept for good.
+    #[serde(default = "defaults::ledger_retention_days")]
+    pub ledger_retention_days: u32,
     /// Largest accepted request body, compressed or not (default 262144).
     #[serde(default = "defaults::max_body_bytes")]
     pub max_body_bytes: usize,

@@ -250,6 +250,12 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
     let exchanges = exchanges(raw.exchanges, base, p);
     let (datacenter_ranges, user_agent_screen) = traffic(raw.traffic, p);
     let server = raw.server;
+    if server.ledger_retention_days < 2 {
+        p.at(
+            "server.ledger_retention_days",
+            "must be at least 2 (the longest notice and attribution window is a day)",
+        );
+    }
     if let Some(url) = &server.public_url
         && !(url.starts_with("http://") || url.starts_with("https://"))
     {
@@ -262,6 +268,7 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         header_read_timeout: Duration::from_millis(server.header_read_timeout_ms),
         body_read_timeout: Duration::from_millis(server.body_read_timeout_ms),
         max_connections: server.max_connections,
+        ledger_retention_days: server.ledger_retention_days.max(2),
         default_tmax: Duration::from_millis(server.default_tmax_ms),
         fx,
         shading_ppm,

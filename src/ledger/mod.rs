@@ -19,6 +19,7 @@
 pub mod bids;
 pub mod record;
 pub mod report;
+pub mod rollup;
 pub mod storage;
 
 use std::fs::{File, OpenOptions};
@@ -118,6 +119,99 @@ pub fn read_all(dir: &Path) -> Result<Vec<Record>, LedgerError> {
     Ok(records)
 }
 
+/// Day files read back at start-up: today's and yesterday's (UTC) cover
+/// every window that restore needs (24 h of notices, dedup and pCTR; a
+/// campaign's local day).
+pub const RESTORE_DAYS: usize = 2;
+
+/// The records of the recent day files, oldest first, read one frame at a
+/// time. An I/O error ends the iteration with that error.
+pub struct Recovered {
+    files: std::vec::IntoIter<PathBuf>,
+    current: Option<(PathBuf, record::Frames<File>)>,
+}
+
+impl Iterator for Recovered {
+    type Item = Result<Record, LedgerError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((path, frames)) = &mut self.current {
+                if let Some(record) = frames.next() {
+                    return Some(Ok(record));
+                }
+                if let Some(source) = frames.error.take() {
+                    let path = path.display().to_string();
+                    self.current = None;
+                    return Some(Err(LedgerError::Io { path, source }));
+                }
+            }
+            let path = self.files.next()?;
+            match File::open(&path) {
+                Ok(file) => self.current = Some((path, record::Frames::new(file))),
+                Err(source) => {
+                    return Some(Err(LedgerError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// Every record of one day file, read one frame at a time; stops at a torn
+/// tail (an I/O error is in the returned reader's `error`).
+pub fn stream_file(path: &Path) -> Result<record::Frames<File>, LedgerError> {
+    let file = File::open(path).map_err(|source| LedgerError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(record::Frames::new(file))
+}
+
+/// Cuts a torn last frame off `path`, refusing to cut anything followed by
+/// valid records (corruption, not a crash). Reads the file a frame at a
+/// time; only what follows the valid prefix is held in memory.
+fn cut_torn_tail(path: &Path) -> Result<(), LedgerError> {
+    let io = |source| LedgerError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    let mut frames = stream_file(path)?;
+    for _ in frames.by_ref() {}
+    if let Some(source) = frames.error.take() {
+        return Err(io(source));
+    }
+    let valid = frames.valid_len();
+    if valid == len {
+        return Ok(());
+    }
+    let mut tail = Vec::new();
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = File::open(path).map_err(io)?;
+        file.seek(SeekFrom::Start(valid)).map_err(io)?;
+        file.read_to_end(&mut tail).map_err(io)?;
+    }
+    // `corruption_after` looks past the first byte: give it a dummy one.
+    let mut probe = Vec::with_capacity(tail.len() + 1);
+    probe.push(0);
+    probe.extend_from_slice(&tail);
+    if let Some(next) = record::corruption_after(&probe, 0) {
+        return Err(LedgerError::Corrupt {
+            path: path.display().to_string(),
+            offset: valid as usize,
+            next: valid as usize + next - 1,
+        });
+    }
+    tracing::warn!(file = %path.display(), cut = len - valid, "torn record at the end of the billing log cut off");
+    let file = OpenOptions::new().write(true).open(path).map_err(io)?;
+    file.set_len(valid).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
 /// Refuses a file whose invalid part is followed by valid records.
 fn check_tail(path: &Path, bytes: &[u8], valid: usize) -> Result<(), LedgerError> {
     if valid == bytes.len() {
@@ -134,32 +228,28 @@ fn check_tail(path: &Path, bytes: &[u8], valid: usize) -> Result<(), LedgerError
 }
 
 impl Ledger {
-    /// Opens (creating) the ledger in `dir`, cuts torn tails, and returns
-    /// the handle with every record already written.
-    pub fn open(dir: &Path) -> Result<(Ledger, Vec<Record>), LedgerError> {
+    /// Opens (creating) the ledger in `dir`, cuts a torn tail off its
+    /// newest file, and returns the handle with the records of the last
+    /// [`RESTORE_DAYS`] day files, read one at a time (never all of
+    /// history: a restart costs the same after a day or a year).
+    pub fn open(dir: &Path) -> Result<(Ledger, Recovered), LedgerError> {
         Ledger::open_on(dir, Arc::new(Disk))
     }
 
     /// [`Ledger::open`] over the given storage (fault injection in tests).
-    pub fn open_on(dir: &Path, storage: Arc<dyn Storage>) -> Result<(Ledger, Vec<Record>), LedgerError> {
+    pub fn open_on(dir: &Path, storage: Arc<dyn Storage>) -> Result<(Ledger, Recovered), LedgerError> {
         let io = |path: &Path| {
             let path = path.display().to_string();
             move |source| LedgerError::Io { path, source }
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let mut recovered = Vec::new();
-        for path in files(dir) {
-            let bytes = std::fs::read(&path).map_err(io(&path))?;
-            let (records, valid) = record::decode_all(&bytes);
-            check_tail(&path, &bytes, valid)?;
-            if valid < bytes.len() {
-                tracing::warn!(file = %path.display(), cut = bytes.len() - valid, "torn record at the end of the billing log cut off");
-                let file = OpenOptions::new().write(true).open(&path).map_err(io(&path))?;
-                file.set_len(valid as u64).map_err(io(&path))?;
-                file.sync_all().map_err(io(&path))?;
-            }
-            recovered.extend(records);
+        let all = files(dir);
+        // Only the file being written when the process stopped can have a
+        // torn tail: files are written in time order, one day after another.
+        if let Some(newest) = all.last() {
+            cut_torn_tail(newest)?;
         }
+        let recent = all[all.len().saturating_sub(RESTORE_DAYS)..].to_vec();
         let (queue, jobs) = mpsc::channel();
         let healthy = Arc::new(AtomicBool::new(true));
         let failures = Arc::new(AtomicU64::new(0));
@@ -182,7 +272,10 @@ impl Ledger {
                 failures,
                 dir: dir.to_path_buf(),
             },
-            recovered,
+            Recovered {
+                files: recent.into_iter(),
+                current: None,
+            },
         ))
     }
 
@@ -385,7 +478,7 @@ mod tests {
     async fn appends_are_durable_and_recovered_with_torn_tails_cut() {
         let dir = tempfile::tempdir().unwrap();
         let (ledger, recovered) = Ledger::open(dir.path()).unwrap();
-        assert!(recovered.is_empty());
+        assert_eq!(recovered.count(), 0);
         let day = 1_795_000_000_000_000; // 2026-11-18
         let mut tasks = Vec::new();
         for i in 0..200 {
@@ -400,15 +493,41 @@ mod tests {
         ledger.append(&record("next-day", day + 86_400_000_000)).await.unwrap();
         drop(ledger);
         assert_eq!(files(dir.path()).len(), 2);
-        // A crash mid-write leaves half a record at the end.
-        let first = &files(dir.path())[0];
-        let mut file = OpenOptions::new().append(true).open(first).unwrap();
+        // A crash mid-write leaves half a record at the end of the file
+        // being written: the newest.
+        let newest = files(dir.path())[1].clone();
+        let whole = std::fs::metadata(&newest).unwrap().len();
+        let mut file = OpenOptions::new().append(true).open(&newest).unwrap();
         file.write_all(&[42, 0, 0, 0, 1, 2]).unwrap();
         drop(file);
         let (_, recovered) = Ledger::open(dir.path()).unwrap();
-        assert_eq!(recovered.len(), 201);
+        assert_eq!(recovered.map(Result::unwrap).count(), 201);
+        assert_eq!(
+            std::fs::metadata(&newest).unwrap().len(),
+            whole,
+            "the torn tail was cut"
+        );
         let (_, again) = Ledger::open(dir.path()).unwrap();
-        assert_eq!(again.len(), 201, "the torn tail was cut, not re-read");
+        assert_eq!(again.count(), 201);
+    }
+
+    /// Issue 17, item 14: a restart read the whole billing history into
+    /// memory. Only the last `RESTORE_DAYS` day files are read back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restart_reads_only_the_recent_day_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, _) = Ledger::open(dir.path()).unwrap();
+        let day = 1_795_000_000_000_000; // 2026-11-18
+        for d in 0..5 {
+            ledger
+                .append(&record(&format!("b{d}"), day + d * 86_400_000_000))
+                .await
+                .unwrap();
+        }
+        drop(ledger);
+        let (_, recovered) = Ledger::open(dir.path()).unwrap();
+        let bids: Vec<String> = recovered.map(|r| r.unwrap().bid).collect();
+        assert_eq!(bids, ["b3", "b4"]);
     }
 
     #[test]

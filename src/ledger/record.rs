@@ -107,6 +107,70 @@ pub fn decode_all(bytes: &[u8]) -> (Vec<Record>, usize) {
     (records, at)
 }
 
+/// Frames read one at a time from a reader (a file), never the whole file:
+/// yields records until the end or the first frame that is not whole and
+/// valid; [`Frames::valid_len`] then says where the valid prefix ends.
+pub struct Frames<R> {
+    reader: std::io::BufReader<R>,
+    valid: u64,
+    payload: Vec<u8>,
+    /// An I/O error that ended the reading (not a torn or invalid frame).
+    pub error: Option<std::io::Error>,
+}
+
+impl<R: std::io::Read> Frames<R> {
+    /// Frames from the start of `reader`.
+    pub fn new(reader: R) -> Frames<R> {
+        Frames {
+            reader: std::io::BufReader::with_capacity(256 * 1024, reader),
+            valid: 0,
+            payload: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Bytes of whole, valid frames read so far.
+    pub fn valid_len(&self) -> u64 {
+        self.valid
+    }
+
+    /// Fills `buf` completely; false at the end of the input (or a torn
+    /// frame), with an I/O error kept in `self.error`.
+    fn fill(&mut self, len: usize) -> bool {
+        use std::io::Read;
+        self.payload.resize(len, 0);
+        match self.reader.read_exact(&mut self.payload) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => false,
+            Err(e) => {
+                self.error = Some(e);
+                false
+            }
+        }
+    }
+}
+
+impl<R: std::io::Read> Iterator for Frames<R> {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        if !self.fill(8) {
+            return None;
+        }
+        let len = u32::from_le_bytes(self.payload[..4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(self.payload[4..8].try_into().expect("4 bytes"));
+        if len > MAX_PAYLOAD || !self.fill(len) {
+            return None;
+        }
+        if crc32fast::hash(&self.payload) != crc && !cfg!(fuzzing) {
+            return None;
+        }
+        let record = serde_json::from_slice(&self.payload).ok()?;
+        self.valid += 8 + len as u64;
+        Some(record)
+    }
+}
+
 /// Where a whole, valid frame starts after `from`, if one does.
 ///
 /// A crash can only tear the *last* frame (frames are acknowledged after

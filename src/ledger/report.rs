@@ -16,19 +16,19 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::record::{EventKind, Record};
-use super::{LedgerError, bids, read_all};
+use super::{LedgerError, bids};
 use crate::campaigns::Pricing;
 use crate::money::Micros;
 
 /// One campaign on one UTC day (test traffic excluded).
-#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Row {
     /// Campaign id.
     pub campaign: String,
     /// UTC date, `YYYY-MM-DD`.
     pub date: String,
     /// `cpm` or `cpc`: the pricing of the day's last record.
-    pub pricing: &'static str,
+    pub pricing: String,
     /// Bids made (from the bid-count files).
     pub bids: u64,
     /// Bids with a win or billing notice.
@@ -115,13 +115,22 @@ impl Tally {
 
 /// Builds the rows from records and bid counts, optionally for one date.
 pub fn rows(records: &[Record], bids: &BTreeMap<String, bids::DayBids>, date: Option<&str>) -> Vec<Row> {
+    rows_from(records.iter().cloned(), bids, date)
+}
+
+/// [`rows`] from records read one at a time (a day file streamed).
+pub fn rows_from(
+    records: impl Iterator<Item = Record>,
+    bids: &BTreeMap<String, bids::DayBids>,
+    date: Option<&str>,
+) -> Vec<Row> {
     let mut tallies: BTreeMap<(String, String), Tally> = BTreeMap::new();
-    for record in records.iter().filter(|r| !r.test) {
+    for record in records.filter(|r| !r.test) {
         let day = date_of(record.at);
         if date.is_some_and(|d| d != day) {
             continue;
         }
-        tallies.entry((record.campaign.clone(), day)).or_default().add(record);
+        tallies.entry((record.campaign.clone(), day)).or_default().add(&record);
     }
     for (day, campaigns) in bids {
         if date.is_some_and(|d| d != day) {
@@ -141,7 +150,8 @@ pub fn rows(records: &[Record], bids: &BTreeMap<String, bids::DayBids>, date: Op
                 pricing: match t.pricing {
                     Some(Pricing::Cpc) => "cpc",
                     _ => "cpm",
-                },
+                }
+                .to_string(),
                 bids: bid_count,
                 wins,
                 impressions,
@@ -162,9 +172,19 @@ pub fn rows(records: &[Record], bids: &BTreeMap<String, bids::DayBids>, date: Op
         .collect()
 }
 
-/// Reads the ledger directory and builds the rows.
+/// Reads the ledger directory and builds the rows, a day at a time: a
+/// closed day from its rollup, else from its day file streamed.
 pub fn build(ledger_dir: &Path, date: Option<&str>) -> Result<Vec<Row>, LedgerError> {
-    Ok(rows(&read_all(ledger_dir)?, &bids::load_all(ledger_dir), date))
+    let bids = bids::load_all(ledger_dir);
+    let mut rows = Vec::new();
+    for day in super::rollup::days(ledger_dir) {
+        if date.is_some_and(|d| d != day) {
+            continue;
+        }
+        rows.extend(super::rollup::day_rows(ledger_dir, &day, &bids)?);
+    }
+    rows.sort_by(|a, b| (&a.campaign, &a.date).cmp(&(&b.campaign, &b.date)));
+    Ok(rows)
 }
 
 const HEADER: [&str; 16] = [

@@ -231,6 +231,10 @@ fn spawn_ticker(app: Arc<App>) {
         for second in 0u64.. {
             tick.tick().await;
             app.tick(second);
+            if second % 600 == 30 {
+                let app = app.clone();
+                let _ = tokio::task::spawn_blocking(move || app.ledger_maintenance()).await;
+            }
         }
     });
 }

@@ -173,6 +173,8 @@ pub struct Settings {
     pub max_imps_per_request: usize,
     /// Most dedup claims remembered.
     pub max_dedup_entries: usize,
+    /// Days a raw billing-log day file is kept after its day.
+    pub ledger_retention_days: u32,
     /// Advertisers' conversion-postback secrets, by advertiser name.
     pub postback_secrets: std::collections::BTreeMap<String, PostbackSecret>,
     /// Conversions counted per click.

@@ -398,13 +398,16 @@ impl Tracker {
 
     /// Rebuilds spend, live counts, frequency counts and deduplication from
     /// the ledger, through the same [`apply()`] as live events.
-    pub fn restore(&self, records: &[Record], world: &World, now: Timestamp) {
-        let mut conversions: HashMap<&str, u32> = HashMap::new();
+    pub fn restore(&self, records: impl IntoIterator<Item = Record>, world: &World, now: Timestamp) -> usize {
+        let mut conversions: HashMap<String, u32> = HashMap::new();
+        let mut restored = 0;
         for record in records {
             let at_secs = record.at.div_euclid(1_000_000);
             if now.as_second() - at_secs > NOTICE_WINDOW_SECS {
                 continue;
             }
+            restored += 1;
+            let record = &record;
             self.shared.claim_restored(
                 claim_key(&record.bid, record.event),
                 Claim {
@@ -435,11 +438,12 @@ impl Tracker {
             };
             apply(c.target(), &self.frequency, &event);
         }
+        restored
     }
 
     /// Re-claims a recorded conversion's order id and its click's slot, so
     /// that neither counts again after a restart.
-    fn restore_conversion<'r>(&self, record: &'r Record, world: &World, conversions: &mut HashMap<&'r str, u32>) {
+    fn restore_conversion(&self, record: &Record, world: &World, conversions: &mut HashMap<String, u32>) {
         let claim = Claim {
             at_micros: record.at,
             clearing: None,
@@ -454,7 +458,7 @@ impl Tracker {
                 .unwrap_or_default();
             self.shared.claim_restored(order_key(&advertiser, order), claim);
         }
-        let n = conversions.entry(&record.bid).or_default();
+        let n = conversions.entry(record.bid.clone()).or_default();
         self.shared.claim_restored(slot_key(&record.bid, *n), claim);
         *n += 1;
     }
