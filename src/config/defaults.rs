@@ -211,3 +211,18 @@ pub fn postback_max_age_secs() -> i64 {
 pub fn ledger_retention_days() -> u32 {
     90
 }
+
+/// `server.reserved_connections`: a sixteenth of the connections.
+pub fn reserved_connections(max_connections: usize) -> usize {
+    max_connections / 16
+}
+
+/// `server.max_connections_per_ip`.
+pub fn max_connections_per_ip() -> usize {
+    1024
+}
+
+/// `server.first_request_timeout_ms`.
+pub fn first_request_timeout_ms() -> u64 {
+    5000
+}

@@ -80,6 +80,19 @@ pub struct RawServer {
     /// connections get 503 with `Retry-After` and are closed.
     #[serde(default = "defaults::max_connections")]
     pub max_connections: usize,
+    /// Of `max_connections`, how many are kept for health checks and
+    /// tracking (default a sixteenth of them): a connection admitted into
+    /// the reserve gets 503 for bid requests, so bid traffic cannot starve
+    /// notices.
+    pub reserved_connections: Option<usize>,
+    /// Most simultaneous connections from one address (default 1024);
+    /// 127.0.0.1, ::1 and `tracking.trusted_proxies` are exempt.
+    #[serde(default = "defaults::max_connections_per_ip")]
+    pub max_connections_per_ip: usize,
+    /// How long a new connection may take to send its first bytes (default
+    /// 5000 ms); later requests on it keep the long keep-alive.
+    #[serde(default = "defaults::first_request_timeout_ms")]
+    pub first_request_timeout_ms: u64,
     /// `tmax` assumed when a request carries none (default 200 ms).
     #[serde(default = "defaults::default_tmax_ms")]
     pub default_tmax_ms: u64,

@@ -250,17 +250,7 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
     let exchanges = exchanges(raw.exchanges, base, p);
     let (datacenter_ranges, user_agent_screen) = traffic(raw.traffic, p);
     let server = raw.server;
-    if server.ledger_retention_days < 2 {
-        p.at(
-            "server.ledger_retention_days",
-            "must be at least 2 (the longest notice and attribution window is a day)",
-        );
-    }
-    if let Some(url) = &server.public_url
-        && !(url.starts_with("http://") || url.starts_with("https://"))
-    {
-        p.at("server.public_url", "must start with http:// or https://");
-    }
+    check_server(&server, p);
     Settings {
         config_dir: dir.to_path_buf(),
         public_url: server.public_url.map(|u| u.trim_end_matches('/').to_string()),
@@ -268,6 +258,15 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         header_read_timeout: Duration::from_millis(server.header_read_timeout_ms),
         body_read_timeout: Duration::from_millis(server.body_read_timeout_ms),
         max_connections: server.max_connections,
+        reserved_connections: server
+            .reserved_connections
+            .unwrap_or(defaults::reserved_connections(server.max_connections))
+            .min(server.max_connections.saturating_sub(1)),
+        max_connections_per_ip: server.max_connections_per_ip.max(1),
+        // The first request waits no longer than any later one does.
+        first_request_timeout: Duration::from_millis(
+            server.first_request_timeout_ms.min(server.header_read_timeout_ms),
+        ),
         ledger_retention_days: server.ledger_retention_days.max(2),
         default_tmax: Duration::from_millis(server.default_tmax_ms),
         fx,
@@ -292,6 +291,27 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         click_rules: click_rules(&raw.tracking, p),
         datacenter_ranges,
         exchanges,
+    }
+}
+
+/// Checks the `[server]` keys that need it.
+fn check_server(server: &RawServer, p: &mut Problems) {
+    if server.reserved_connections.is_some_and(|r| r >= server.max_connections) {
+        p.at(
+            "server.reserved_connections",
+            "must be less than server.max_connections",
+        );
+    }
+    if server.ledger_retention_days < 2 {
+        p.at(
+            "server.ledger_retention_days",
+            "must be at least 2 (the longest notice and attribution window is a day)",
+        );
+    }
+    if let Some(url) = &server.public_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        p.at("server.public_url", "must start with http:// or https://");
     }
 }
 

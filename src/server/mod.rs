@@ -12,6 +12,7 @@
 //! in-flight requests finish (for at most [`DRAIN_TIMEOUT`]), then
 //! [`Running::shutdown`] returns.
 
+pub mod admission;
 pub mod body;
 pub mod routes;
 
@@ -26,7 +27,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use crate::app::App;
@@ -34,6 +35,7 @@ use crate::app::{AppOptions, BuildError};
 use crate::clock::Clock;
 use crate::config::ConfigErrors;
 use crate::reload::Reloader;
+use admission::{Admission, Refusal, Ticket};
 
 /// Longest wait for in-flight requests at shutdown.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -194,10 +196,10 @@ fn spawn_serving_threads(
     app: Arc<App>,
     stopped: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let connections = Arc::new(Semaphore::new(app.bidder.world.load().settings.max_connections));
+    let admission = Admission::new(&app.bidder.world.load().settings);
     let mut finished = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
-        let (app, connections, stopped) = (app.clone(), connections.clone(), stopped.clone());
+        let (app, admission, stopped) = (app.clone(), admission.clone(), stopped.clone());
         let (done, finish) = oneshot::channel::<()>();
         finished.push(finish);
         let listener = listener.into_std()?;
@@ -210,7 +212,7 @@ fn spawn_serving_threads(
                 };
                 runtime.block_on(async move {
                     match TcpListener::from_std(listener) {
-                        Ok(listener) => serve(listener, app, connections, stopped).await,
+                        Ok(listener) => serve(listener, app, admission, stopped).await,
                         Err(e) => tracing::error!(error = %e, "serving thread could not listen"),
                     }
                 });
@@ -261,11 +263,36 @@ const OVER_CAPACITY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-type: application/json\r\n\
 content-length: 33\r\nconnection: close\r\n\r\n{\"error\":\"too many connections\"}\n";
 
-/// Sheds a connection over the limit: 503 with `Retry-After`, then close.
+/// Waits (in its own task) for a new connection's first bytes, for at most
+/// `timeout`, then hands it back to the accept loop; a connection that sends
+/// nothing is closed and its slot freed. Only the first request has this
+/// short wait: keep-alive between requests stays long.
+fn wait_for_first_bytes(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    ticket: Ticket,
+    timeout: Duration,
+    ready: tokio::sync::mpsc::UnboundedSender<(tokio::net::TcpStream, SocketAddr, Ticket)>,
+) {
+    tokio::spawn(async move {
+        // `peek` waits for real bytes (readiness alone can be spurious).
+        let mut first = [0u8; 1];
+        if tokio::time::timeout(timeout, stream.peek(&mut first))
+            .await
+            .is_ok_and(|r| r.is_ok_and(|n| n > 0))
+        {
+            let _ = ready.send((stream, peer, ticket));
+        } else {
+            tracing::debug!(%peer, "connection sent nothing in time; closed");
+        }
+    });
+}
+
+/// Sheds a connection over a limit: 503 with `Retry-After`, then close.
 /// The write is bounded in time, so refused clients hold nothing.
-fn refuse(stream: tokio::net::TcpStream, app: &App) {
+fn refuse(stream: tokio::net::TcpStream, app: &App, refusal: Refusal) {
     app.bidder.metrics.connection_refused();
-    tracing::debug!("connection limit reached; new connection refused with 503");
+    tracing::debug!(?refusal, "connection limit reached; new connection refused with 503");
     tokio::spawn(async move {
         use tokio::io::AsyncWriteExt;
         let mut stream = stream;
@@ -294,39 +321,51 @@ fn reuseport_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
 async fn serve(
     listener: TcpListener,
     app: Arc<App>,
-    connections: Arc<Semaphore>,
+    admission: Arc<Admission>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
     let builder = connection_builder(&app);
+    let first_request_timeout = app.bidder.world.load().settings.first_request_timeout;
+    // Connections whose first bytes have arrived, back from their wait.
+    let (ready, mut arrived) = tokio::sync::mpsc::unbounded_channel::<(tokio::net::TcpStream, SocketAddr, Ticket)>();
     loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stopped.changed() => break,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors and the like: back off, keep going.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+        let (stream, peer, ticket) = tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep going.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                match admission.admit(peer.ip()) {
+                    Ok(ticket) => wait_for_first_bytes(stream, peer, ticket, first_request_timeout, ready.clone()),
+                    Err(refusal) => refuse(stream, &app, refusal),
+                }
                 continue;
             }
-        };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            refuse(stream, &app);
-            continue;
+            Some(ready) = arrived.recv() => ready,
+            _ = stopped.changed() => break,
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let reserved = ticket.reserved;
         let service = service_fn(move |request| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(routes::handle(&app, request, Some(peer)).await) }
+            async move {
+                if reserved && request.uri().path().starts_with("/openrtb2/") {
+                    return Ok::<_, Infallible>(routes::bids_over_capacity());
+                }
+                Ok::<_, Infallible>(routes::handle(&app, request, Some(peer)).await)
+            }
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = connection.await;
-            drop(permit);
+            drop(ticket);
         });
     }
     drop(listener);

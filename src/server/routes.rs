@@ -160,6 +160,17 @@ impl Reply {
     }
 }
 
+/// The answer to a bid request on a connection admitted into the reserve
+/// (kept for health checks and tracking): 503 with `Retry-After`.
+pub fn bids_over_capacity() -> Response<Full<Bytes>> {
+    let mut response = Response::new(Reply::error_json("bid connections at capacity; retry"));
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert("retry-after", HeaderValue::from_static("1"));
+    response
+}
+
 /// At most ten client-error log lines a second, so a flood of bad requests
 /// cannot flood the log.
 fn log_client_error(status: StatusCode, path: &str, why: &str) {

@@ -157,6 +157,12 @@ pub struct Settings {
     pub body_read_timeout: Duration,
     /// Most simultaneous connections; past it, new ones get 503.
     pub max_connections: usize,
+    /// Of those, kept for health checks and tracking.
+    pub reserved_connections: usize,
+    /// Most simultaneous connections from one (non-exempt) address.
+    pub max_connections_per_ip: usize,
+    /// How long a new connection may take to send its first bytes.
+    pub first_request_timeout: Duration,
     /// The time to answer a bid request that carries no `tmax` (or 0).
     pub default_tmax: Duration,
     /// The base currency and the rates of the other currencies into it.
