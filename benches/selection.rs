@@ -40,7 +40,8 @@ impl Lcg {
     }
 }
 
-fn write_config(dir: &Path, campaigns: usize) {
+/// `budget`: each campaign's daily budget (a decimal string).
+fn write_config(dir: &Path, campaigns: usize, budget: &str) {
     let settings =
         std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bidder-config/bullseye.toml"))
             .unwrap()
@@ -61,7 +62,7 @@ fn write_config(dir: &Path, campaigns: usize) {
         let max_bid = 0.5 + rng.next(950) as f64 / 100.0;
         let _ = write!(
             toml,
-            "[[campaign]]\nid = \"c{i}\"\nadvertiser = \"A{i}\"\nadomain = [\"a{i}.example\"]\npricing = \"cpm\"\nmax_bid = \"{max_bid:.2}\"\ndaily_budget = \"1000000\"\npacing = \"asap\"\n"
+            "[[campaign]]\nid = \"c{i}\"\nadvertiser = \"A{i}\"\nadomain = [\"a{i}.example\"]\npricing = \"cpm\"\nmax_bid = \"{max_bid:.2}\"\ndaily_budget = \"{budget}\"\npacing = \"asap\"\n"
         );
         match i % 3 {
             1 => {
@@ -96,7 +97,7 @@ fn selection(c: &mut Criterion) {
     let mut group = c.benchmark_group("selection");
     for campaigns in [1usize, 100, 1_000, 10_000] {
         let dir = tempfile::tempdir().unwrap();
-        write_config(dir.path(), campaigns);
+        write_config(dir.path(), campaigns, "1000000");
         let bidder = Bidder::from_config_dir(dir.path(), Arc::new(SystemClock)).unwrap();
         let outcome = bidder.bid(None, body, Instant::now());
         assert!(
@@ -110,5 +111,29 @@ fn selection(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, selection);
+/// The worst case: every campaign's budget holds one impression, so within
+/// the warm-up each fitting campaign has bid once and is spent (its
+/// reservation lives for the notice window). The walk then tries every
+/// candidate the index offers and filters each late (on budget), and the
+/// request gets no bid: the cost grows with the candidates, not with the
+/// campaigns that exist.
+fn selection_spent(c: &mut Criterion) {
+    let body = br#"{"id":"r1","at":2,"tmax":200,"imp":[{"id":"1","bidfloor":0.5,"banner":{"format":[{"w":300,"h":250},{"w":336,"h":280}]}}],
+        "site":{"domain":"news.example","cat":["IAB12"]},"device":{"ua":"Mozilla/5.0 Firefox/120.0","ip":"203.0.113.9","geo":{"country":"FRA"}},
+        "user":{"buyeruid":"sample-user-0001"}}"#;
+    let mut group = c.benchmark_group("selection-spent");
+    for campaigns in [100usize, 1_000, 10_000] {
+        let dir = tempfile::tempdir().unwrap();
+        write_config(dir.path(), campaigns, "0.000001");
+        let bidder = Bidder::from_config_dir(dir.path(), Arc::new(SystemClock)).unwrap();
+        // Spend every fitting campaign once.
+        while matches!(bidder.bid(None, body, Instant::now()), Outcome::Bid { .. }) {}
+        group.bench_with_input(BenchmarkId::from_parameter(campaigns), &campaigns, |b, _| {
+            b.iter(|| bidder.bid(None, std::hint::black_box(body), Instant::now()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, selection, selection_spent);
 criterion_main!(benches);
