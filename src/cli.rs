@@ -99,6 +99,18 @@ pub fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        // Commands that print (check-config, report, segments) end quietly
+        // when their reader goes away (`| head`), like any Unix tool,
+        // instead of panicking on a broken pipe. The server keeps Rust's
+        // default (SIGPIPE ignored): a client closing its socket must not
+        // stop it.
+        // SAFETY: restoring a signal's default disposition has no
+        // preconditions; no other thread is running yet.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match cli.command {
         Command::Serve {
             config,
