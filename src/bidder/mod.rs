@@ -26,6 +26,7 @@ use crate::audience::AudienceStore;
 use crate::clock::Clock;
 use crate::live::World;
 use crate::metrics::{Metrics, NoBidReason};
+use crate::money::Micros;
 use crate::pacing::FrequencyStore;
 use crate::pacing::budget::expiry_minute;
 use crate::pacing::cost::impression_cost;
@@ -54,30 +55,32 @@ fn reserve(ctx: &enrich::BidCtx, world: &World, choice: &select::Choice) -> bool
 /// with many matching impressions cannot starve a budget.
 const REQUEST_SHARE_DIVISOR: i64 = 20;
 
-/// What one request has reserved so far, per campaign (few: a request has
-/// at most `max_imps_per_request` choices).
-#[derive(Default)]
-struct RequestHolds(Vec<(u32, crate::money::Micros)>);
-
-impl RequestHolds {
-    /// Counts `choice` against its campaign's per-request share; false
-    /// (not counted) when it would pass the share after the first.
-    fn within_share(&mut self, world: &World, choice: &select::Choice) -> bool {
-        let c = world.campaign(choice.rank);
-        let cost = impression_cost(choice.price);
-        let share = c.campaign.daily_budget.mul_div_floor(1, REQUEST_SHARE_DIVISOR);
-        match self.0.iter_mut().find(|(rank, _)| *rank == choice.rank) {
-            None => {
-                self.0.push((choice.rank, cost));
-                true
-            }
-            Some((_, held)) if held.saturating_add(cost) <= share => {
-                *held = held.saturating_add(cost);
-                true
-            }
-            Some(_) => false,
+/// Reserves each choice's cost, keeping the choices reserved (in order).
+/// A campaign's second and later impressions in one request are reserved
+/// only within its per-request share. In place, without allocating: a
+/// request has at most `max_imps_per_request` choices, usually one.
+fn reserve_all(ctx: &enrich::BidCtx, world: &World, choices: &mut Vec<select::Choice>) {
+    let mut kept = 0;
+    for i in 0..choices.len() {
+        let choice = &choices[i];
+        let held = choices[..kept]
+            .iter()
+            .filter(|earlier| earlier.rank == choice.rank)
+            .fold(Micros::ZERO, |sum, earlier| {
+                sum.saturating_add(impression_cost(earlier.price))
+            });
+        let share = world
+            .campaign(choice.rank)
+            .campaign
+            .daily_budget
+            .mul_div_floor(1, REQUEST_SHARE_DIVISOR);
+        let within_share = held == Micros::ZERO || held.saturating_add(impression_cost(choice.price)) <= share;
+        if within_share && reserve(ctx, world, choice) {
+            choices.swap(kept, i);
+            kept += 1;
         }
     }
+    choices.truncate(kept);
 }
 
 /// Until when (Unix seconds, exclusive) a bid on `imp` can be charged:
@@ -227,8 +230,7 @@ impl Bidder {
             }
         }
         if !request.test.0 {
-            let mut held = RequestHolds::default();
-            choices.retain(|choice| held.within_share(world, choice) && reserve(ctx, world, choice));
+            reserve_all(ctx, world, &mut choices);
         }
         if choices.is_empty() {
             return Err(if private_only {
