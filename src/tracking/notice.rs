@@ -19,7 +19,9 @@ use crate::campaigns::{Creative, Pricing};
 use crate::clock::local_day;
 use crate::ledger::{EventKind, Ledger, Record};
 use crate::live::shared::{Claim, ClaimOutcome};
-use crate::live::{Embedded, LiveEvent, LiveStates, Reservation, Retained, SharedState, World, apply};
+use crate::live::{
+    Embedded, LiveCampaign, LiveEvent, LiveStates, Reservation, Retained, SharedState, Target, World, apply,
+};
 use crate::money::Micros;
 use crate::pacing::{FrequencyStore, cost};
 use crate::settings::BillingEvent;
@@ -203,6 +205,29 @@ fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
         .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
 }
 
+/// The campaign a notice lands on: borrowed from the index, or (once it has
+/// left the index) its retained live state.
+enum NoticeCampaign<'w> {
+    Indexed(&'w LiveCampaign),
+    Retained(Retained),
+}
+
+impl NoticeCampaign<'_> {
+    fn target(&self) -> Target<'_> {
+        match self {
+            NoticeCampaign::Indexed(c) => c.target(),
+            NoticeCampaign::Retained(r) => r.target(),
+        }
+    }
+
+    fn daily_budget(&self) -> Micros {
+        match self {
+            NoticeCampaign::Indexed(c) => c.campaign.daily_budget,
+            NoticeCampaign::Retained(r) => r.daily_budget,
+        }
+    }
+}
+
 /// One verified tracking request on its way through the phases.
 struct Notice<'w> {
     world: &'w World,
@@ -213,7 +238,7 @@ struct Notice<'w> {
     /// The clearing price of a win or billing notice.
     clearing: Option<Micros>,
     /// The campaign's live state, in the index or retained after it left.
-    campaign: Retained,
+    campaign: NoticeCampaign<'w>,
     /// The creative as configured now; `None` when it has been removed.
     creative: Option<&'w Creative>,
     /// The pricing at bid time (signed), else the campaign's current one.
@@ -615,8 +640,9 @@ impl Tracker {
     /// not be written.
     fn refund(&self, notice: &Notice<'_>, record: &Record) {
         if notice.precharges() && record.charge > 0 {
-            let day = local_day(notice.now, &notice.campaign.time_zone);
-            notice.campaign.state.spend.add(day, Micros(-record.charge));
+            let target = notice.campaign.target();
+            let day = local_day(notice.now, target.time_zone);
+            target.state.spend.add(day, Micros(-record.charge));
         }
     }
 
@@ -799,9 +825,13 @@ impl Tracker {
                 let billed = self.shared.claimed(claim_key(&token.bid_id, billing));
                 let clearing = billed.and_then(|s| s.clearing).unwrap_or(token.bid_price.0);
                 let charge = cost::cpc_charge(max_cpc, Micros(clearing), token.bid_price);
-                let campaign = &notice.campaign;
-                let today = local_day(notice.now, &campaign.time_zone);
-                if campaign.state.spend.try_spend(today, campaign.daily_budget, charge) {
+                let target = notice.campaign.target();
+                let today = local_day(notice.now, target.time_zone);
+                if target
+                    .state
+                    .spend
+                    .try_spend(today, notice.campaign.daily_budget(), charge)
+                {
                     (charge, None)
                 } else {
                     (Micros::ZERO, Some(BUDGET_SPENT))
@@ -835,14 +865,8 @@ fn verify<'w>(
     // retained live state (a notice is billed from what its URL carries).
     let indexed = world.campaign_by_id(&token.campaign);
     let campaign = match indexed {
-        Some(c) => Retained {
-            state: c.state.clone(),
-            time_zone: c.campaign.time_zone.clone(),
-            campaign_key: c.key,
-            daily_budget: c.campaign.daily_budget,
-            advertiser: c.campaign.advertiser.clone(),
-        },
-        None => live.get(&token.campaign).ok_or(TrackingReply::Gone)?,
+        Some(c) => NoticeCampaign::Indexed(c),
+        None => NoticeCampaign::Retained(live.get(&token.campaign).ok_or(TrackingReply::Gone)?),
     };
     let creative = indexed.and_then(|c| c.campaign.creatives.iter().find(|cr| cr.id == token.creative));
     if event == Event::Click && creative.is_none() {
