@@ -44,6 +44,7 @@ pub mod bidder;
 pub mod campaigns;
 pub mod clock;
 pub mod config;
+pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod ledger;

@@ -99,10 +99,6 @@ pub fn max_clicks_per_ip_hour() -> u32 {
     30
 }
 
-/// The name of the exchange behind `/openrtb2/bid`, added with every key at
-/// its default when no `[[exchange]]` is named so.
-pub const EXCHANGE_NAME: &str = crate::settings::DEFAULT_EXCHANGE;
-
 /// `exchange.seat`.
 pub fn seat() -> String {
     "bullseye".into()

@@ -50,13 +50,8 @@ impl Overrides {
 
     /// Writes durably: temporary file, fsync, rename, fsync of the directory.
     pub fn store(&self, data_dir: &Path) -> std::io::Result<()> {
-        let target = path(data_dir);
-        let temporary = target.with_extension("json.tmp");
-        let file = std::fs::File::create(&temporary)?;
-        serde_json::to_writer_pretty(&file, self).map_err(std::io::Error::other)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, &target)?;
-        std::fs::File::open(data_dir)?.sync_all()
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        crate::files::write_atomically(&path(data_dir), &bytes)
     }
 
     /// Applies the overrides to a loaded config.

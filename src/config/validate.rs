@@ -17,7 +17,8 @@ use crate::campaigns::targeting::{FrequencyCap, HoursOfWeek, SegmentRule, Target
 use crate::money::{Currency, FxTable, Micros};
 use crate::openrtb::MediaType;
 use crate::settings::{
-    BillingEvent, ClickRules, Exchange, IpRange, MaxBidCaps, PostbackSecret, Settings, UserAgentScreen,
+    BillingEvent, ClickRules, DEFAULT_EXCHANGE, Exchange, IpRange, MaxBidCaps, PostbackSecret, Settings,
+    UserAgentScreen,
 };
 
 /// The signing key bundled with the sample config; flagged at start-up.
@@ -520,12 +521,12 @@ fn exchanges(raw: Vec<RawExchange>, base: Currency, p: &mut Problems) -> Vec<Exc
         }
         exchanges.push(exchange(raw, base, field, p));
     }
-    match exchanges.iter().position(|e| e.name == defaults::EXCHANGE_NAME) {
+    match exchanges.iter().position(|e| e.name == DEFAULT_EXCHANGE) {
         Some(i) => exchanges.swap(0, i),
         None => {
             // Every key at its default: valid, so no problem to locate.
-            let field = |name: &str| format!("exchange[{}].{name}", defaults::EXCHANGE_NAME);
-            exchanges.insert(0, exchange(RawExchange::named(defaults::EXCHANGE_NAME), base, field, p));
+            let field = |name: &str| format!("exchange[{}].{name}", DEFAULT_EXCHANGE);
+            exchanges.insert(0, exchange(RawExchange::named(DEFAULT_EXCHANGE), base, field, p));
         }
     }
     exchanges

@@ -62,15 +62,7 @@ pub fn load_all(dir: &Path) -> BTreeMap<String, DayBids> {
 /// Writes one day's counts (to a temporary file, then renamed into place).
 fn store(dir: &Path, date: &str, bids: &DayBids) -> std::io::Result<()> {
     let path = file_for(dir, date);
-    let temporary = path.with_extension("json.tmp");
-    {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(&serde_json::to_vec_pretty(bids).unwrap_or_default())?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&temporary, &path)?;
-    std::fs::File::open(dir)?.sync_all()
+    crate::files::write_atomically(&path, &serde_json::to_vec_pretty(bids).unwrap_or_default())
 }
 
 /// Folds cumulative per-campaign counters into per-day files.

@@ -104,14 +104,17 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Turns an I/O error on `path` into a [`LedgerError::Io`] naming it.
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LedgerError + use<> {
+    let path = path.display().to_string();
+    move |source| LedgerError::Io { path, source }
+}
+
 /// Reads every record of every file in `dir` (torn tails skipped).
 pub fn read_all(dir: &Path) -> Result<Vec<Record>, LedgerError> {
     let mut records = Vec::new();
     for path in files(dir) {
-        let bytes = std::fs::read(&path).map_err(|source| LedgerError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let bytes = std::fs::read(&path).map_err(io_error(&path))?;
         let (found, valid) = record::decode_all(&bytes);
         check_tail(&path, &bytes, valid)?;
         records.extend(found);
@@ -141,20 +144,15 @@ impl Iterator for Recovered {
                     return Some(Ok(record));
                 }
                 if let Some(source) = frames.error.take() {
-                    let path = path.display().to_string();
+                    let error = io_error(path)(source);
                     self.current = None;
-                    return Some(Err(LedgerError::Io { path, source }));
+                    return Some(Err(error));
                 }
             }
             let path = self.files.next()?;
             match File::open(&path) {
                 Ok(file) => self.current = Some((path, record::Frames::new(file))),
-                Err(source) => {
-                    return Some(Err(LedgerError::Io {
-                        path: path.display().to_string(),
-                        source,
-                    }));
-                }
+                Err(source) => return Some(Err(io_error(&path)(source))),
             }
         }
     }
@@ -163,10 +161,7 @@ impl Iterator for Recovered {
 /// Every record of one day file, read one frame at a time; stops at a torn
 /// tail (an I/O error is in the returned reader's `error`).
 pub fn stream_file(path: &Path) -> Result<record::Frames<File>, LedgerError> {
-    let file = File::open(path).map_err(|source| LedgerError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let file = File::open(path).map_err(io_error(path))?;
     Ok(record::Frames::new(file))
 }
 
@@ -174,10 +169,7 @@ pub fn stream_file(path: &Path) -> Result<record::Frames<File>, LedgerError> {
 /// valid records (corruption, not a crash). Reads the file a frame at a
 /// time; only what follows the valid prefix is held in memory.
 fn cut_torn_tail(path: &Path) -> Result<(), LedgerError> {
-    let io = |source| LedgerError::Io {
-        path: path.display().to_string(),
-        source,
-    };
+    let io = |source| io_error(path)(source);
     let len = std::fs::metadata(path).map_err(io)?.len();
     let mut frames = stream_file(path)?;
     for _ in frames.by_ref() {}
@@ -238,11 +230,7 @@ impl Ledger {
 
     /// [`Ledger::open`] over the given storage (fault injection in tests).
     pub fn open_on(dir: &Path, storage: Arc<dyn Storage>) -> Result<(Ledger, Recovered), LedgerError> {
-        let io = |path: &Path| {
-            let path = path.display().to_string();
-            move |source| LedgerError::Io { path, source }
-        };
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let all = files(dir);
         // Only the file being written when the process stopped can have a
         // torn tail: files are written in time order, one day after another.
@@ -264,7 +252,7 @@ impl Ledger {
         std::thread::Builder::new()
             .name("bullseye-ledger".into())
             .spawn(move || writer.run(jobs))
-            .map_err(io(dir))?;
+            .map_err(io_error(dir))?;
         Ok((
             Ledger {
                 queue,

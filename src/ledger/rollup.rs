@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::report::{self, Row};
-use super::{LedgerError, bids, files};
+use super::{LedgerError, bids, files, io_error as io};
 
 /// The rollup file of a UTC day.
 pub fn rollup_path(dir: &Path, date: &str) -> PathBuf {
@@ -40,21 +40,13 @@ pub fn days(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LedgerError {
-    let path = path.display().to_string();
-    move |source| LedgerError::Io { path, source }
-}
-
 /// One day's rows: from its rollup if the day has one, else from its
 /// billing file, streamed.
 pub fn day_rows(dir: &Path, date: &str, bids: &BTreeMap<String, bids::DayBids>) -> Result<Vec<Row>, LedgerError> {
     let rollup = rollup_path(dir, date);
     if rollup.exists() {
         let bytes = std::fs::read(&rollup).map_err(io(&rollup))?;
-        return serde_json::from_slice(&bytes).map_err(|e| LedgerError::Io {
-            path: rollup.display().to_string(),
-            source: std::io::Error::other(e),
-        });
+        return serde_json::from_slice(&bytes).map_err(|e| io(&rollup)(std::io::Error::other(e)));
     }
     let path = dir.join(format!("billing-{date}.log"));
     if !path.exists() {
@@ -101,7 +93,8 @@ pub fn maintain(dir: &Path, today: &str, retention_days: u32) -> Result<Maintena
         let rollup = rollup_path(dir, &date);
         if !rollup.exists() {
             let rows = day_rows(dir, &date, &bids)?;
-            write_durably(&rollup, &serde_json::to_vec_pretty(&rows).unwrap_or_default())?;
+            crate::files::write_atomically(&rollup, &serde_json::to_vec_pretty(&rows).unwrap_or_default())
+                .map_err(io(&rollup))?;
             done.rolled_up += 1;
         }
         if oldest_kept.as_deref().is_some_and(|oldest| date.as_str() < oldest) {
@@ -110,19 +103,4 @@ pub fn maintain(dir: &Path, today: &str, retention_days: u32) -> Result<Maintena
         }
     }
     Ok(done)
-}
-
-/// Writes `bytes` to `path`: a temporary file, synced, renamed, the
-/// directory synced.
-fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), LedgerError> {
-    use std::io::Write;
-    let temporary = path.with_extension("json.tmp");
-    let mut file = std::fs::File::create(&temporary).map_err(io(&temporary))?;
-    file.write_all(bytes).map_err(io(&temporary))?;
-    file.sync_all().map_err(io(&temporary))?;
-    std::fs::rename(&temporary, path).map_err(io(path))?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
-    }
-    Ok(())
 }
