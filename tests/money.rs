@@ -30,6 +30,14 @@ time_zone = "Asia/Tokyo"
   landing_url = "https://tea.example/"
 "#;
 
+/// The campaign as CPC: 0.10 a click, a budget clicks cannot spend.
+fn cpc_campaign() -> String {
+    CAMPAIGN
+        .replace(r#"pricing = "cpm""#, "pricing = \"cpc\"\npctr_prior = \"0.01\"")
+        .replace(r#"max_bid = "1000""#, r#"max_bid = "0.10""#)
+        .replace(r#"daily_budget = "3""#, r#"daily_budget = "1000""#)
+}
+
 async fn bid(bidder: &TestBidder, user: &str) -> Option<Value> {
     let (status, response) = bidder.bid_json(&banner_request(user, 0.0, json!({}))).await;
     (status == StatusCode::OK).then(|| response.unwrap()["seatbid"][0]["bid"][0].clone())
@@ -128,11 +136,7 @@ async fn the_daily_budget_resets_at_midnight_in_the_campaign_time_zone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clicks_past_a_users_hourly_limit_are_not_billed() {
-    let cpc = CAMPAIGN
-        .replace(r#"pricing = "cpm""#, "pricing = \"cpc\"\npctr_prior = \"0.01\"")
-        .replace(r#"max_bid = "1000""#, r#"max_bid = "0.10""#)
-        .replace(r#"daily_budget = "3""#, r#"daily_budget = "1000""#);
-    let (mut bidder, clock) = spawn_test_bidder(&cpc, "u,a\n", "2026-11-24T10:00:00Z").await;
+    let (mut bidder, clock) = spawn_test_bidder(&cpc_campaign(), "u,a\n", "2026-11-24T10:00:00Z").await;
     for _ in 0..12 {
         let won = bid(&bidder, "clicker").await.unwrap();
         assert_eq!(bidder.get(&url_in_adm(&won, "/t/imp?")).await.status(), StatusCode::OK);
@@ -163,11 +167,7 @@ async fn clicks_past_a_users_hourly_limit_are_not_billed() {
 /// minute, so the hourly limit let ~60× through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn click_limits_hold_for_the_whole_hour_across_sweeps() {
-    let cpc = CAMPAIGN
-        .replace(r#"pricing = "cpm""#, "pricing = \"cpc\"\npctr_prior = \"0.01\"")
-        .replace(r#"max_bid = "1000""#, r#"max_bid = "0.10""#)
-        .replace(r#"daily_budget = "3""#, r#"daily_budget = "1000""#);
-    let (mut bidder, clock) = spawn_test_bidder(&cpc, "u,a\n", "2026-11-24T10:00:00Z").await;
+    let (mut bidder, clock) = spawn_test_bidder(&cpc_campaign(), "u,a\n", "2026-11-24T10:00:00Z").await;
     let app = bidder.running.as_ref().unwrap().app.clone();
     let click = async |bidder: &TestBidder| {
         let won = bid(bidder, "clicker").await.unwrap();
