@@ -124,9 +124,6 @@ pub fn notice_window_minutes() -> u32 {
     15
 }
 
-/// The longest notice window an exchange may set (minutes).
-pub const MAX_NOTICE_WINDOW_MINUTES: u32 = crate::settings::MAX_NOTICE_WINDOW_MINUTES;
-
 /// `exchange.sends_lurl`.
 pub fn sends_lurl() -> bool {
     false

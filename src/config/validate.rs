@@ -17,8 +17,8 @@ use crate::campaigns::targeting::{FrequencyCap, HoursOfWeek, SegmentRule, Target
 use crate::money::{Currency, FxTable, Micros};
 use crate::openrtb::MediaType;
 use crate::settings::{
-    BillingEvent, ClickRules, DEFAULT_EXCHANGE, Exchange, IpRange, MaxBidCaps, PostbackSecret, Settings,
-    UserAgentScreen,
+    BillingEvent, ClickRules, DEFAULT_EXCHANGE, Exchange, IpRange, MAX_NOTICE_WINDOW_MINUTES, MaxBidCaps,
+    PostbackSecret, Settings, UserAgentScreen,
 };
 
 /// The signing key bundled with the sample config; flagged at start-up.
@@ -541,14 +541,14 @@ fn exchange(raw: RawExchange, base: Currency, field: impl Fn(&str) -> String, p:
         );
     }
     let window = raw.notice_window_minutes;
-    if !(1..=defaults::MAX_NOTICE_WINDOW_MINUTES).contains(&window) {
+    if !(1..=MAX_NOTICE_WINDOW_MINUTES).contains(&window) {
         p.at(
             &field("notice_window_minutes"),
-            format!("must be 1 to {} minutes", defaults::MAX_NOTICE_WINDOW_MINUTES),
+            format!("must be 1 to {} minutes", MAX_NOTICE_WINDOW_MINUTES),
         );
     }
     Exchange {
-        notice_window: Duration::from_secs(60 * u64::from(window.clamp(1, defaults::MAX_NOTICE_WINDOW_MINUTES))),
+        notice_window: Duration::from_secs(60 * u64::from(window.clamp(1, MAX_NOTICE_WINDOW_MINUTES))),
         seat: raw.seat,
         billing_event: raw.billing_event,
         network_allowance: Duration::from_millis(raw.network_allowance_ms),

@@ -113,13 +113,9 @@ impl Tally {
     }
 }
 
-/// Builds the rows from records and bid counts, optionally for one date.
-pub fn rows(records: &[Record], bids: &BTreeMap<String, bids::DayBids>, date: Option<&str>) -> Vec<Row> {
-    rows_from(records.iter().cloned(), bids, date)
-}
-
-/// [`rows`] from records read one at a time (a day file streamed).
-pub fn rows_from(
+/// Builds the rows from records (read one at a time: a day file streamed)
+/// and bid counts, optionally for one date.
+pub fn rows(
     records: impl Iterator<Item = Record>,
     bids: &BTreeMap<String, bids::DayBids>,
     date: Option<&str>,

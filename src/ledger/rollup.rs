@@ -50,10 +50,10 @@ pub fn day_rows(dir: &Path, date: &str, bids: &BTreeMap<String, bids::DayBids>) 
     }
     let path = dir.join(format!("billing-{date}.log"));
     if !path.exists() {
-        return Ok(report::rows_from(std::iter::empty(), bids, Some(date)));
+        return Ok(report::rows(std::iter::empty(), bids, Some(date)));
     }
     let mut frames = super::stream_file(&path)?;
-    let rows = report::rows_from(frames.by_ref(), bids, Some(date));
+    let rows = report::rows(frames.by_ref(), bids, Some(date));
     match frames.error.take() {
         Some(source) => Err(io(&path)(source)),
         None => Ok(rows),

@@ -107,11 +107,6 @@ impl Embedded {
             refused: std::sync::atomic::AtomicU64::new(0),
         }
     }
-
-    /// How many claims are remembered.
-    pub fn claims(&self) -> usize {
-        self.claims.len()
-    }
 }
 
 impl SharedState for Embedded {
