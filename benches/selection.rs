@@ -54,7 +54,10 @@ fn write_config(dir: &Path, campaigns: usize, budget: &str) {
                         .display()
                 ),
             );
-    std::fs::write(dir.join("bullseye.toml"), settings).unwrap();
+    let advertisers: String = (0..campaigns)
+        .map(|i| format!("\n[[advertiser]]\nid = \"a{i}\"\n"))
+        .collect();
+    std::fs::write(dir.join("bullseye.toml"), settings + &advertisers).unwrap();
     std::fs::create_dir_all(dir.join("campaigns")).unwrap();
     let mut rng = Lcg(42);
     let mut toml = String::new();
@@ -62,7 +65,7 @@ fn write_config(dir: &Path, campaigns: usize, budget: &str) {
         let max_bid = 0.5 + rng.next(950) as f64 / 100.0;
         let _ = write!(
             toml,
-            "[[campaign]]\nid = \"c{i}\"\nadvertiser = \"A{i}\"\nadomain = [\"a{i}.example\"]\npricing = \"cpm\"\nmax_bid = \"{max_bid:.2}\"\ndaily_budget = \"{budget}\"\npacing = \"asap\"\n"
+            "[[campaign]]\nid = \"c{i}\"\nadvertiser = \"a{i}\"\nadomain = [\"a{i}.example\"]\npricing = \"cpm\"\nmax_bid = \"{max_bid:.2}\"\ndaily_budget = \"{budget}\"\npacing = \"asap\"\n"
         );
         match i % 3 {
             1 => {

@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
+use crate::admin::audit::AuditLog;
+use crate::admin::{Answer, Call, Context, Principal};
 use crate::audience::{AudienceStore, SnapshotError};
 use crate::bidder::Bidder;
 use crate::clock::Clock;
@@ -32,7 +34,7 @@ use crate::tracking::notice::{NOTICE_WINDOW_SECS, Tracker};
 pub struct AppOptions {
     /// Directory of the TOML config files.
     pub config_dir: PathBuf,
-    /// Directory of the billing ledger and `overrides.json`; created if missing.
+    /// Directory of the billing ledger and the audit log; created if missing.
     pub data_dir: PathBuf,
     /// Overrides the config's audience snapshot path.
     pub segments: Option<PathBuf>,
@@ -79,6 +81,8 @@ pub struct App {
     pub live: Arc<LiveStates>,
     /// What this node shares with others (embedded when alone).
     pub shared: Arc<dyn SharedState>,
+    /// Every change made through the admin API and the console.
+    pub audit_log: AuditLog,
 }
 
 fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
@@ -86,14 +90,13 @@ fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
     move |source| BuildError::DataDir { path, source }
 }
 
-/// The validated config with the advertisers' overrides applied.
+/// The validated config, once an old `overrides.json` is folded into the
+/// campaign files.
 fn load_config(options: &AppOptions) -> Result<Config, BuildError> {
     let data_dir = &options.data_dir;
     std::fs::create_dir_all(data_dir).map_err(data_dir_error(data_dir))?;
-    let mut config = config::load(&options.config_dir)?;
-    Overrides::load(data_dir)
-        .map_err(data_dir_error(&overrides::path(data_dir)))?
-        .apply(&mut config);
+    Overrides::fold_into_files(&options.config_dir, data_dir).map_err(data_dir_error(&overrides::path(data_dir)))?;
+    let config = config::load(&options.config_dir)?;
     if config.settings.signing_key_is_dev {
         tracing::warn!("using the bundled development URL-signing key: set BULLSEYE_SIGNING_KEY in production");
     }
@@ -136,6 +139,7 @@ impl App {
             );
         }
         let bid_flusher = Mutex::new(BidFlusher::new(tracker.ledger.dir(), &utc_date(&*options.clock)));
+        let audit_log = AuditLog::new(&options.data_dir);
         let reloader = Arc::new(Reloader {
             config_dir: options.config_dir,
             data_dir: options.data_dir,
@@ -164,7 +168,20 @@ impl App {
             reloader,
             live,
             shared,
+            audit_log,
         })
+    }
+
+    /// Answers an admin API call made by `principal` (blocking: campaign
+    /// changes and the audit log write files).
+    pub fn admin(&self, principal: &Principal, call: &Call) -> Answer {
+        let cx = Context {
+            principal,
+            reloader: &self.reloader,
+            audit_log: &self.audit_log,
+            now: self.bidder.clock.now(),
+        };
+        crate::admin::handle(&cx, call)
     }
 
     /// Once a second: drains expired budget reservations and steps pacing;
@@ -229,10 +246,14 @@ impl App {
         }
     }
 
-    /// Which bundled development secrets are in use, if any.
-    pub fn dev_secrets(&self) -> Option<&'static str> {
+    /// Which bundled development secrets are in use, if any: the signing
+    /// key if `signing_exposed`, an admin token if `admin_exposed`.
+    pub fn dev_secrets(&self, signing_exposed: bool, admin_exposed: bool) -> Option<&'static str> {
         let settings = &self.bidder.world.load().settings;
-        match (settings.signing_key_is_dev, settings.admin_token_is_dev) {
+        match (
+            settings.signing_key_is_dev && signing_exposed,
+            settings.admin_token_is_dev && admin_exposed,
+        ) {
             (true, true) => Some("signing key and admin token"),
             (true, false) => Some("signing key"),
             (false, true) => Some("admin token"),

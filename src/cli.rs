@@ -29,10 +29,14 @@ enum Command {
         /// Config directory.
         #[arg(long, default_value = "bidder-config")]
         config: PathBuf,
-        /// Address to listen on.
+        /// Address of the exchange listener: bids, tracking, user sync, health.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Where the bidder keeps its data (billing log, overrides).
+        /// Address of the admin listener: admin API, console, metrics,
+        /// health. Keep it private (loopback, or behind a TLS proxy).
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        admin_listen: SocketAddr,
+        /// Where the bidder keeps its data (billing log, audit log).
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
         /// Audience snapshot file, overriding the config's.
@@ -65,6 +69,35 @@ enum Command {
         #[command(subcommand)]
         command: SegmentsCommand,
     },
+    /// Admin API access.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Mint an admin API token: prints the token (give it to its holder,
+    /// once) and the `[[admin.token]]` entry with its hash for bullseye.toml.
+    Token {
+        /// Who holds it (the audit log names changes after it).
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: TokenRole,
+        /// The advertiser an `advertiser` token is bound to.
+        #[arg(long)]
+        advertiser: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TokenRole {
+    Admin,
+    Advertiser,
+    Data,
+    Viewer,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -115,12 +148,14 @@ pub fn main() -> ExitCode {
         Command::Serve {
             config,
             listen,
+            admin_listen,
             data_dir,
             segments,
             allow_dev_secrets,
         } => serve(ServeOptions {
             config_dir: config,
             listen,
+            admin_listen,
             data_dir,
             segments,
             clock: Arc::new(SystemClock),
@@ -128,6 +163,9 @@ pub fn main() -> ExitCode {
             allow_dev_secrets,
         }),
         Command::CheckConfig { config } => return check_config(config),
+        Command::Admin {
+            command: AdminCommand::Token { name, role, advertiser },
+        } => mint_token(&name, role, advertiser.as_deref()),
         Command::Report { data_dir, date, format } => report(&data_dir, date.as_deref(), format),
         Command::Segments {
             command:
@@ -244,4 +282,38 @@ fn build_segments(inputs: &[PathBuf], output: &std::path::Path, max_bad_fraction
     builder::print_report(&report, &mut std::io::stdout())?;
     println!("in {:.2} s → {}", started.elapsed().as_secs_f64(), output.display());
     Ok(())
+}
+
+/// Prints a new random token and its `[[admin.token]]` entry.
+fn mint_token(name: &str, role: TokenRole, advertiser: Option<&str>) -> anyhow::Result<()> {
+    use base64::Engine;
+    let role = match role {
+        TokenRole::Admin => "admin",
+        TokenRole::Advertiser => "advertiser",
+        TokenRole::Data => "data",
+        TokenRole::Viewer => "viewer",
+    };
+    anyhow::ensure!(
+        (role == "advertiser") == advertiser.is_some(),
+        "--advertiser is required for an advertiser token and refused for the other roles"
+    );
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    let hash = bullseye::settings::access::hex(&bullseye::settings::access::token_hash(&token));
+    println!("token: {token}");
+    println!("sha256: {hash}");
+    println!();
+    println!("# Add to bullseye.toml (the token itself is shown only now):");
+    println!("[[admin.token]]");
+    println!("name = {}", toml_string(name));
+    println!("role = \"{role}\"");
+    if let Some(advertiser) = advertiser {
+        println!("advertiser = {}", toml_string(advertiser));
+    }
+    println!("sha256 = \"{hash}\"");
+    Ok(())
+}
+
+/// A TOML basic string.
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
 }

@@ -17,28 +17,53 @@ use notify::{RecursiveMode, Watcher};
 
 use crate::audience::{AudienceStore, SnapshotError};
 use crate::clock::Clock;
-use crate::config::overrides::{CampaignOverride, Overrides};
+use crate::config::documents::{self, CampaignDocument, FieldProblem};
 use crate::config::{self, ConfigErrors};
 use crate::live::{LiveStates, SharedState, World};
 use crate::metrics::Metrics;
 
-/// Why an advertiser change could not be applied.
+/// Why a campaign change was not made (nothing was written).
 #[derive(Debug, thiserror::Error)]
-pub enum ReloadError {
-    /// `overrides.json` could not be written; the change was not applied.
-    #[error("cannot write overrides: {0}")]
-    Overrides(std::io::Error),
-    /// The config (with the change) is invalid: the world is not replaced, but
-    /// the change is already saved in `overrides.json`.
-    #[error(transparent)]
-    Config(ConfigErrors),
+pub enum ChangeError {
+    /// `If-Match` named another version than the file holds now.
+    #[error("the campaign changed since version {given}; it is now at {current}")]
+    Stale {
+        /// The version the caller had.
+        given: String,
+        /// The version on disk.
+        current: String,
+    },
+    /// The change would make the config invalid: every problem.
+    #[error("invalid campaign")]
+    Invalid(Vec<FieldProblem>),
+    /// No campaign with this id (or none the caller may see).
+    #[error("no such campaign")]
+    NotFound,
+    /// The caller's role may not make this change.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A campaign with this id exists already.
+    #[error("a campaign with this id exists")]
+    Exists,
+    /// The file could not be written; nothing changed.
+    #[error("cannot write the campaign file: {0}")]
+    Write(std::io::Error),
+}
+
+/// A campaign change made: the campaign before (none when created) and after.
+#[derive(Debug)]
+pub struct Changed {
+    /// As it was.
+    pub before: Option<CampaignDocument>,
+    /// As it is now.
+    pub after: CampaignDocument,
 }
 
 /// Rebuilds and publishes the campaign world and the audience snapshot, from the watcher and the admin API.
 pub struct Reloader {
     /// Directory of the TOML config files.
     pub config_dir: PathBuf,
-    /// Where `overrides.json` lives.
+    /// The data directory (audit log, ledger).
     pub data_dir: PathBuf,
     /// Serialises reloads (control path only).
     pub reloading: std::sync::Mutex<()>,
@@ -90,12 +115,6 @@ fn config_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 impl Reloader {
-    /// The advertiser overrides in the data directory (none if unreadable,
-    /// which is logged).
-    pub fn overrides(&self) -> std::io::Result<Overrides> {
-        Overrides::load(&self.data_dir)
-    }
-
     /// Rebuilds the world from the last good config, so that campaign values
     /// that changed (learned pCTRs) are ranked anew.
     pub fn rerank(&self) {
@@ -115,22 +134,61 @@ impl Reloader {
         }
     }
 
-    /// Persists an advertiser change, then publishes a world with it.
-    pub fn apply_override(&self, campaign: &str, change: CampaignOverride) -> Result<(), ReloadError> {
-        {
-            let _one = self.reloading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            // An unreadable file is refused, not replaced: writing this one
-            // change alone would wipe every other override.
-            let mut overrides = self.overrides().map_err(ReloadError::Overrides)?;
-            let entry = overrides.0.entry(campaign.to_string()).or_default();
-            entry.max_bid = change.max_bid.or(entry.max_bid);
-            entry.daily_budget = change.daily_budget.or(entry.daily_budget);
-            entry.status = change.status.or(entry.status);
-            let shared = serde_json::to_string(&*entry).unwrap_or_default();
-            overrides.store(&self.data_dir).map_err(ReloadError::Overrides)?;
-            self.shared.publish_control(campaign, &shared);
+    /// Changes one campaign's file, under the reload lock: reads the
+    /// campaign as its file holds it now, checks `if_match` against its
+    /// version, lets `change` make the new table, validates the whole
+    /// config with it (the same code as `check-config`), writes the file
+    /// atomically, and publishes the new world; the next bid request sees
+    /// it. Nothing is written unless all of that succeeds.
+    pub fn change_campaign(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        change: impl FnOnce(Option<&CampaignDocument>) -> Result<toml::Table, ChangeError>,
+    ) -> Result<Changed, ChangeError> {
+        let _one = self.reloading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let current = documents::scan(&self.config_dir).into_iter().find(|d| d.id == id);
+        if let Some(given) = if_match {
+            let now = current.as_ref().map(CampaignDocument::version).unwrap_or_default();
+            if given != now {
+                return Err(ChangeError::Stale {
+                    given: given.to_string(),
+                    current: now,
+                });
+            }
         }
-        self.reload_config().map_err(ReloadError::Config)
+        let table = change(current.as_ref())?;
+        let (file, text) =
+            documents::file_with(&self.config_dir, current.as_ref(), id, &table).map_err(ChangeError::Write)?;
+        let config = config::load_with_file(&self.config_dir, &file, &text).map_err(|errors| {
+            ChangeError::Invalid(
+                errors
+                    .0
+                    .into_iter()
+                    .map(|p| FieldProblem {
+                        field: match p.campaign.as_deref() {
+                            Some(other) if other != id => format!("campaign {other}: {}", p.field),
+                            _ if p.field.starts_with("line ") || p.field == "-" => format!("{}: {}", p.file, p.field),
+                            _ => p.field,
+                        },
+                        why: p.why,
+                    })
+                    .collect(),
+            )
+        })?;
+        crate::files::write_atomically(&file, text.as_bytes()).map_err(ChangeError::Write)?;
+        self.shared.publish_control(id, &text);
+        self.publish(config);
+        let position = current.as_ref().map_or(0, |c| c.position);
+        Ok(Changed {
+            before: current,
+            after: CampaignDocument {
+                id: id.to_string(),
+                file,
+                position,
+                table,
+            },
+        })
     }
 
     /// The snapshot file to serve: `--segments` if given, else the config's; `None` means an empty audience.
@@ -144,24 +202,17 @@ impl Reloader {
     pub fn reload_config(&self) -> Result<(), ConfigErrors> {
         // One reload at a time: the watcher and the admin API both come here.
         let _one = self.reloading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut config = config::load(&self.config_dir)?;
-        // As at start-up: an unreadable overrides file keeps the last good
-        // state (paused campaigns stay paused) and is reported.
-        let overrides = self.overrides().map_err(|e| {
-            ConfigErrors(vec![config::ConfigProblem {
-                file: crate::config::overrides::path(&self.data_dir).display().to_string(),
-                campaign: None,
-                field: "overrides".into(),
-                why: format!("cannot read: {e}"),
-            }])
-        })?;
-        overrides.apply(&mut config);
+        self.publish(config::load(&self.config_dir)?);
+        Ok(())
+    }
+
+    /// Publishes a validated config (the caller holds the reload lock).
+    fn publish(&self, config: config::Config) {
         *self.last_config.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(config.clone());
         let world = World::build(config, &self.registry);
         tracing::info!(campaigns = world.campaigns.len(), "configuration reloaded");
         self.world.store(Arc::new(world));
         self.metrics.config_reloads.inc();
-        Ok(())
     }
 
     /// Loads the snapshot file and swaps it in if valid.

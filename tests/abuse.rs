@@ -196,15 +196,18 @@ async fn a_connection_flood_is_shed_with_503_and_idle_connections_expire() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_tokens_are_checked_and_never_logged() {
+    use bullseye::settings::access::{hex, token_hash};
     let settings = settings().replace(
-        "test-admin-token-0123456789abcdefghijk",
-        "s3cret-admin-token-0123456789abcdef-71",
+        &hex(&token_hash(ADMIN_TOKEN)),
+        &hex(&token_hash("s3cret-admin-token-0123456789abcdef-71")),
     );
     let config = write_config(&settings, GENERIC, "u1,a\n");
     let data = tempfile::tempdir().unwrap();
     let (mut child, addr, log) = spawn_binary_logged(config.path(), data.path(), "debug", |_| {});
     let client = client();
-    let url = format!("http://{addr}/admin/api/campaigns");
+    let _ = addr;
+    let admin = admin_addr_in(&log.lock().unwrap());
+    let url = format!("http://{admin}/admin/api/campaigns");
     let guesses = [
         None,
         Some("Bearer guess-token-42"),

@@ -1,5 +1,8 @@
-//! The admin API: bearer auth, live stats, validated changes that take
-//! effect on the next bid request and survive a restart.
+//! The admin API on its own listener: campaigns and creatives created,
+//! read, replaced, patched and archived through the API, written to the
+//! campaign files (the one source of truth), effective on the next bid
+//! request and after a restart; versions and `If-Match`; every validation
+//! problem at once; roles; the audit log.
 
 #![allow(
     clippy::too_many_lines,
@@ -11,22 +14,72 @@ mod common;
 use std::sync::Arc;
 
 use bullseye::clock::ManualClock;
+use bullseye::settings::access::{hex, token_hash};
 use common::*;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const CAMPAIGNS: &str = GENERIC;
+const SHOP: &str = r#"
+[[campaign]]
+id = "shop-spring"
+advertiser = "Shop"
+adomain = ["shop.example"]
+pricing = "cpm"
+max_bid = "0.50"
+daily_budget = "100"
+  [[campaign.creative]]
+  id = "s1"
+  format = "banner"
+  w = 300
+  h = 250
+  image_url = "https://cdn.shop.example/a.png"
+  landing_url = "https://shop.example/"
+"#;
 
-const TOKEN: &str = "test-admin-token-0123456789abcdefghijk";
+const SHOP_TOKEN: &str = "shop-token-0123456789abcdef0123456789";
+const VIEWER_TOKEN: &str = "viewer-token-0123456789abcdef01234567";
+const DATA_TOKEN: &str = "data-token-0123456789abcdef0123456789";
+
+/// The test settings with an advertiser, a viewer and a data token.
+fn settings_with_roles() -> String {
+    let token = |name: &str, role: &str, advertiser: Option<&str>, secret: &str| {
+        let advertiser = advertiser
+            .map(|a| format!("advertiser = \"{a}\"\n"))
+            .unwrap_or_default();
+        format!(
+            "\n[[admin.token]]\nname = \"{name}\"\nrole = \"{role}\"\n{advertiser}sha256 = \"{}\"\n",
+            hex(&token_hash(secret))
+        )
+    };
+    format!(
+        "{TEST_SETTINGS}{}{}{}",
+        token("shop-team", "advertiser", Some("Shop"), SHOP_TOKEN),
+        token("auditor", "viewer", None, VIEWER_TOKEN),
+        token("data-team", "data", None, DATA_TOKEN),
+    )
+}
 
 async fn call(
     bidder: &TestBidder,
-    method: reqwest::Method,
+    method: Method,
     path: &str,
     token: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = bidder.client.request(method, bidder.url(path));
+    let (status, body, _) = call_with(bidder, method, path, token, body, None).await;
+    (status, body)
+}
+
+/// A call with an optional `If-Match`; returns the `ETag` too.
+async fn call_with(
+    bidder: &TestBidder,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    if_match: Option<&str>,
+) -> (StatusCode, Value, Option<String>) {
+    let mut request = bidder.client.request(method, bidder.admin_url(path));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -35,163 +88,475 @@ async fn call(
             .header("content-type", "application/json")
             .body(body.to_string());
     }
+    if let Some(version) = if_match {
+        request = request.header("if-match", version);
+    }
     let response = request.send().await.unwrap();
     let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    let etag = response.headers().get("etag").map(|v| v.to_str().unwrap().to_string());
+    (status, response.json().await.unwrap_or(Value::Null), etag)
 }
 
 fn price(response: &Option<Value>) -> Option<f64> {
     response.as_ref()?["seatbid"][0]["bid"][0]["price"].as_f64()
 }
 
+fn ids(list: &Value) -> Vec<&str> {
+    list["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect()
+}
+
+/// A whole new campaign as the API takes it (the fields of a TOML table).
+fn new_campaign() -> Value {
+    json!({
+        "id": "generic-retarget",
+        "advertiser": "Generic",
+        "adomain": ["generic.example"],
+        "pricing": "cpm",
+        "max_bid": 3,
+        "daily_budget": "20",
+        "pacing": "asap",
+        "targeting": {"countries": ["USA"]},
+        "creative": [{
+            "id": "r1", "format": "banner", "w": 300, "h": 250,
+            "image_url": "https://cdn.generic.example/r.png",
+            "landing_url": "https://generic.example/back"
+        }]
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admin_api_auth_stats_and_changes() {
-    let config = write_config(TEST_SETTINGS, CAMPAIGNS, "u,a\n");
+async fn campaigns_are_managed_through_the_api_and_live_in_their_files() {
+    let campaigns = format!("{GENERIC}{SHOP}");
+    let config = write_config(&settings_with_roles(), &campaigns, "u,a\n");
     let data = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap()));
     let bidder = spawn_bidder_in(config.path(), data.path(), clock.clone(), false).await;
-    let get = reqwest::Method::GET;
-    let patch = reqwest::Method::PATCH;
+    let token = Some(ADMIN_TOKEN);
 
-    for token in [None, Some("wrong"), Some("")] {
-        let (status, body) = call(&bidder, get.clone(), "/admin/api/campaigns", token, None).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}");
-        assert!(body["error"].is_string());
+    // Only on the admin listener; a token is required.
+    let on_exchange = bidder.get("/admin/api/campaigns").await.status();
+    assert_eq!(on_exchange, StatusCode::NOT_FOUND);
+    assert_eq!(bidder.get("/metrics").await.status(), StatusCode::NOT_FOUND);
+    for wrong in [None, Some("wrong"), Some("")] {
+        let (status, body) = call(&bidder, Method::GET, "/admin/api/campaigns", wrong, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{wrong:?}");
+        assert_eq!(body["error"], "missing or invalid bearer token");
     }
-    let (status, list) = call(&bidder, get.clone(), "/admin/api/campaigns", Some(TOKEN), None).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(list[0]["id"], "generic");
-    assert_eq!(list[0]["max_bid"], "1");
 
-    // Live stats: a billed impression shows as today's spend.
+    // The list: paginated, filterable.
+    let (status, list) = call(&bidder, Method::GET, "/admin/api/campaigns", token, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids(&list), ["generic", "shop-spring"]);
+    assert_eq!((list["total"].as_u64(), list["limit"].as_u64()), (Some(2), Some(50)));
+    let (_, page) = call(
+        &bidder,
+        Method::GET,
+        "/admin/api/campaigns?offset=1&limit=1",
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(ids(&page), ["shop-spring"]);
+    let (_, filtered) = call(
+        &bidder,
+        Method::GET,
+        "/admin/api/campaigns?advertiser=Shop",
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(ids(&filtered), ["shop-spring"]);
+
+    // Live figures: a billed impression is today's spend.
     let (_, response) = bidder.bid_json(&banner_request("someone", 0.0, json!({}))).await;
     let bid = response.unwrap()["seatbid"][0]["bid"][0].clone();
     let burl = bid["burl"].as_str().unwrap().replace("${AUCTION_PRICE}", "0.50");
     assert_eq!(bidder.get(&burl).await.status(), StatusCode::NO_CONTENT);
-    let (_, one) = call(&bidder, get.clone(), "/admin/api/campaigns/generic", Some(TOKEN), None).await;
-    assert_eq!(one["today"]["spend_micros"], 500, "{one}");
-    assert_eq!(
-        one["today"]["outstanding"], "0",
-        "the notice settled the reservation: {one}"
-    );
+    let (_, one, etag) = call_with(&bidder, Method::GET, "/admin/api/campaigns/generic", token, None, None).await;
+    assert_eq!(one["live"]["today"]["spend_micros"], 500, "{one}");
+    assert_eq!(one["live"]["today"]["outstanding"], "0");
+    assert_eq!(one["max_bid"], "1.00");
+    let version = one["version"].as_str().unwrap().to_string();
+    assert_eq!(etag.as_deref(), Some(format!("\"{version}\"").as_str()));
 
-    // Changes: validated, effective on the next request.
-    for bad in [
-        json!({"max_bid": "abc"}),
-        json!({"max_bid": "-1"}),
-        json!({"max_bid": 0}),
-        json!({"daily_budget": "1.0000001"}),
-        json!({"colour": "red"}),
-        json!({"status": "sleeping"}),
-        json!({}),
+    // Every problem at once, with its field; nothing written.
+    let file = config.path().join("campaigns/test.toml");
+    let before = std::fs::read_to_string(&file).unwrap();
+    let (status, body) = call(
+        &bidder,
+        Method::PATCH,
+        "/admin/api/campaigns/generic",
+        token,
+        Some(json!({"max_bid": "abc", "daily_budget": "1.0000001", "time_zone": "Mars/Base"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let fields: Vec<&str> = body["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["max_bid", "daily_budget", "time_zone"], "{body}");
+    assert_eq!(body["error"], "invalid campaign");
+    for (bad, field) in [
+        (json!({"status": "sleeping"}), "status"),
+        (json!({"targeting": {"age": {"min": "old"}}}), "targeting.age.min"),
+        (json!({"max_bid": "5000"}), "max_bid"),
+        (json!({"id": "renamed"}), "id"),
     ] {
         let (status, body) = call(
             &bidder,
-            patch.clone(),
+            Method::PATCH,
             "/admin/api/campaigns/generic",
-            Some(TOKEN),
+            token,
             Some(bad.clone()),
         )
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
-        assert!(body["error"].is_string());
+        assert_eq!(body["problems"][0]["field"], field, "{bad}: {body}");
     }
-    let (status, _) = call(
+    let (status, body) = call(
         &bidder,
-        patch.clone(),
-        "/admin/api/campaigns/nope",
-        Some(TOKEN),
-        Some(json!({"max_bid": "2"})),
+        Method::PATCH,
+        "/admin/api/campaigns/generic",
+        token,
+        Some(json!({"colour": "red"})),
     )
     .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, updated) = call(
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["problems"][0]["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown field `colour`"),
+        "{body}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        before,
+        "a refused change writes nothing"
+    );
+
+    // A change with the current version: written, effective now.
+    let (status, updated, new_etag) = call_with(
         &bidder,
-        patch.clone(),
+        Method::PATCH,
         "/admin/api/campaigns/generic",
-        Some(TOKEN),
-        Some(json!({"max_bid": "2.50", "daily_budget": "50"})),
+        token,
+        Some(json!({"max_bid": "2.50", "daily_budget": 50})),
+        Some(&format!("\"{version}\"")),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{updated}");
     assert_eq!(
         (updated["max_bid"].as_str(), updated["daily_budget"].as_str()),
-        (Some("2.5"), Some("50"))
+        (Some("2.50"), Some("50"))
     );
+    assert_ne!(new_etag.as_deref(), Some(format!("\"{version}\"").as_str()));
     let (_, response) = bidder.bid_json(&banner_request("someone", 0.0, json!({}))).await;
     assert_eq!(price(&response), Some(2.5));
+    let on_disk = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        on_disk.contains("max_bid = \"2.50\"") && on_disk.contains("id = \"shop-spring\""),
+        "{on_disk}"
+    );
+    bullseye::config::load(config.path()).expect("check-config passes on what the API wrote");
+    // The old version is stale now.
+    let (status, _, _) = call_with(
+        &bidder,
+        Method::PATCH,
+        "/admin/api/campaigns/generic",
+        token,
+        Some(json!({"max_bid": "9"})),
+        Some(&format!("\"{version}\"")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+
+    // Create: a whole campaign with its creative, in its own file; it bids.
+    let (status, created, _) = call_with(
+        &bidder,
+        Method::POST,
+        "/admin/api/campaigns",
+        token,
+        Some(new_campaign()),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["max_bid"], "3");
+    assert!(config.path().join("campaigns/generic-retarget.toml").exists());
+    let usa = json!({"device": {"geo": {"country": "USA"}}});
+    let (_, response) = bidder.bid_json(&banner_request("someone", 0.0, usa.clone())).await;
+    assert_eq!(winner(&response).as_deref(), Some("generic-retarget"));
     let (status, _) = call(
         &bidder,
-        patch.clone(),
-        "/admin/api/campaigns/generic",
-        Some(TOKEN),
-        Some(json!({"status": "paused"})),
+        Method::POST,
+        "/admin/api/campaigns",
+        token,
+        Some(new_campaign()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // Creatives: add one, pause the first.
+    let creative = json!({"format": "banner", "w": 320, "h": 50,
+        "image_url": "https://cdn.generic.example/m.png", "landing_url": "https://generic.example/m"});
+    let path = "/admin/api/campaigns/generic-retarget/creatives/r2";
+    let (status, body) = call(&bidder, Method::PUT, path, token, Some(creative)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["creative"].as_array().unwrap().len(), 2);
+    let (status, _) = call(
+        &bidder,
+        Method::DELETE,
+        "/admin/api/campaigns/generic-retarget/creatives/r1",
+        token,
+        None,
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    let (_, r1) = call(
+        &bidder,
+        Method::GET,
+        "/admin/api/campaigns/generic-retarget/creatives/r1",
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(r1["status"], "paused");
+    let (_, response) = bidder.bid_json(&banner_request("someone", 0.0, usa.clone())).await;
+    assert_ne!(
+        winner(&response).as_deref(),
+        Some("generic-retarget"),
+        "its only 300x250 creative is paused"
+    );
+
+    // Archive: never bids again, still shown.
+    let (status, archived) = call(&bidder, Method::DELETE, "/admin/api/campaigns/generic", token, None).await;
+    assert_eq!(
+        (status, archived["status"].as_str()),
+        (StatusCode::OK, Some("archived"))
+    );
+    let (_, response) = bidder.bid_json(&banner_request("someone", 0.0, json!({}))).await;
+    assert_ne!(winner(&response).as_deref(), Some("generic"));
+    let (_, list) = call(
+        &bidder,
+        Method::GET,
+        "/admin/api/campaigns?status=archived",
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(ids(&list), ["generic"]);
+
+    // A hand edit shows up in the API as a new version.
+    let (_, shop) = call(&bidder, Method::GET, "/admin/api/campaigns/shop-spring", token, None).await;
+    let edited = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("max_bid = \"0.50\"", "max_bid = \"0.75\"");
+    std::fs::write(&file, edited).unwrap();
+    bidder.running.as_ref().unwrap().reloader.reload_config().unwrap();
+    let (_, shop_now) = call(&bidder, Method::GET, "/admin/api/campaigns/shop-spring", token, None).await;
+    assert_eq!(shop_now["max_bid"], "0.75");
+    assert_ne!(shop_now["version"], shop["version"]);
+    bidder.stop().await;
+
+    // Everything survives a restart.
+    let bidder = spawn_bidder_in(config.path(), data.path(), clock, false).await;
+    let (_, generic) = call(&bidder, Method::GET, "/admin/api/campaigns/generic", token, None).await;
+    assert_eq!(
+        (generic["status"].as_str(), generic["max_bid"].as_str()),
+        (Some("archived"), Some("2.50"))
+    );
+    assert_eq!(
+        generic["live"]["today"]["spend_micros"], 500,
+        "spend restored: {generic}"
+    );
+    let (_, retarget) = call(
+        &bidder,
+        Method::GET,
+        "/admin/api/campaigns/generic-retarget",
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(retarget["creative"][1]["id"], "r2");
+
+    // The audit log: who, what, before and after, newest first.
+    let (status, audit) = call(&bidder, Method::GET, "/admin/api/audit?target=generic", token, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = audit["entries"].as_array().unwrap();
+    let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["campaign.archive", "campaign.patch"]);
+    assert_eq!(entries[1]["who"], "test-admin");
+    assert_eq!(entries[1]["before"]["max_bid"], "1.00");
+    assert_eq!(entries[1]["after"]["max_bid"], "2.50");
+    bidder.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_sees_and_changes_only_what_it_may() {
+    let campaigns = format!("{GENERIC}{SHOP}");
+    let (bidder, _clock) = {
+        let dir = write_config(&settings_with_roles(), &campaigns, "u,a\n");
+        let clock = Arc::new(ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap()));
+        let mut bidder = spawn_bidder_with(dir.path(), clock.clone(), false).await;
+        bidder.dirs.push(dir);
+        (bidder, clock)
+    };
+    let shop = Some(SHOP_TOKEN);
+
+    // An advertiser: its own campaigns only; others do not exist for it.
+    let (_, list) = call(&bidder, Method::GET, "/admin/api/campaigns", shop, None).await;
+    assert_eq!(ids(&list), ["shop-spring"]);
+    let (status, _) = call(&bidder, Method::GET, "/admin/api/campaigns/generic", shop, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(
+        &bidder,
+        Method::PATCH,
+        "/admin/api/campaigns/generic",
+        shop,
+        Some(json!({"max_bid": "9"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(&bidder, Method::DELETE, "/admin/api/campaigns/generic", shop, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = call(
+        &bidder,
+        Method::POST,
+        "/admin/api/campaigns",
+        shop,
+        Some(new_campaign()),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a campaign for another advertiser: {body}"
+    );
+    let (status, _) = call(
+        &bidder,
+        Method::PATCH,
+        "/admin/api/campaigns/shop-spring",
+        shop,
+        Some(json!({"advertiser": "Generic"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "nor give its campaign away");
+    let (status, mine) = call(
+        &bidder,
+        Method::PATCH,
+        "/admin/api/campaigns/shop-spring",
+        shop,
+        Some(json!({"max_bid": "0.60"})),
+    )
+    .await;
+    assert_eq!(
+        (status, mine["max_bid"].as_str()),
+        (StatusCode::OK, Some("0.60")),
+        "{mine}"
+    );
+    let mut own = new_campaign();
+    own["id"] = json!("shop-new");
+    own.as_object_mut().unwrap().remove("advertiser");
+    let (status, created) = call(&bidder, Method::POST, "/admin/api/campaigns", shop, Some(own)).await;
+    assert_eq!(
+        (status, created["advertiser"].as_str()),
+        (StatusCode::CREATED, Some("Shop")),
+        "{created}"
+    );
+    let (_, advertisers) = call(&bidder, Method::GET, "/admin/api/advertisers", shop, None).await;
+    assert_eq!(advertisers["advertisers"].as_array().unwrap().len(), 1);
+    assert_eq!(advertisers["advertisers"][0]["id"], "Shop");
+    assert_eq!(advertisers["advertisers"][0]["campaigns"], 2);
+    let (status, _) = call(&bidder, Method::GET, "/admin/api/advertisers/Generic", shop, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(&bidder, Method::GET, "/admin/api/audience/users/u", shop, None).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "segments are not an advertiser's to read"
+    );
+    let (_, audit) = call(&bidder, Method::GET, "/admin/api/audit", shop, None).await;
+    let targets: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["shop-new", "shop-spring"]);
+
+    // A viewer reads everything and changes nothing.
+    let viewer = Some(VIEWER_TOKEN);
+    let (_, list) = call(&bidder, Method::GET, "/admin/api/campaigns", viewer, None).await;
+    assert_eq!(ids(&list), ["generic", "shop-new", "shop-spring"]);
+    let (status, _) = call(
+        &bidder,
+        Method::PATCH,
+        "/admin/api/campaigns/generic",
+        viewer,
+        Some(json!({"max_bid": "2"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(
+        &bidder,
+        Method::POST,
+        "/admin/api/audience/users/u",
+        viewer,
+        Some(json!({"add": ["a"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A data token: the audience, nothing else.
+    let data = Some(DATA_TOKEN);
+    let (status, _) = call(&bidder, Method::GET, "/admin/api/audience/users/u", data, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&bidder, Method::GET, "/admin/api/campaigns", data, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    bidder.stop().await;
+}
+
+/// Issue 11: the old `overrides.json` is folded into the campaign files
+/// once, then no longer read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_overrides_file_is_folded_into_the_campaign_files_once() {
+    let config = write_config(TEST_SETTINGS, GENERIC, "u,a\n");
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data.path().join("overrides.json"),
+        r#"{"generic": {"max_bid": "2.5", "status": "paused"}, "gone": {"max_bid": "1"}}"#,
+    )
+    .unwrap();
+    let clock = Arc::new(ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap()));
+    let bidder = spawn_bidder_in(config.path(), data.path(), clock, false).await;
+    let text = std::fs::read_to_string(config.path().join("campaigns/test.toml")).unwrap();
+    assert!(
+        text.contains("max_bid = \"2.5\"") && text.contains("status = \"paused\""),
+        "{text}"
+    );
+    assert!(!data.path().join("overrides.json").exists());
+    assert!(data.path().join("overrides.json.folded").exists());
+    let (_, generic) = call(
+        &bidder,
+        Method::GET,
+        "/admin/api/campaigns/generic",
+        Some(ADMIN_TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(generic["status"], "paused");
     assert_eq!(
         bidder.bid_json(&banner_request("someone", 0.0, json!({}))).await.0,
         StatusCode::NO_CONTENT
     );
-    bidder.stop().await;
-
-    // Persisted across a restart; spend restored from the billing log.
-    let bidder = spawn_bidder_in(config.path(), data.path(), clock, false).await;
-    let (_, one) = call(&bidder, get.clone(), "/admin/api/campaigns/generic", Some(TOKEN), None).await;
-    assert_eq!(
-        (one["status"].as_str(), one["max_bid"].as_str()),
-        (Some("paused"), Some("2.5")),
-        "{one}"
-    );
-    assert_eq!(one["today"]["spend_micros"], 500, "{one}");
-    let (status, _) = call(
-        &bidder,
-        patch,
-        "/admin/api/campaigns/generic",
-        Some(TOKEN),
-        Some(json!({"status": "active"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    let (_, response) = bidder.bid_json(&banner_request("someone", 0.0, json!({}))).await;
-    assert_eq!(price(&response), Some(2.5));
-    bidder.stop().await;
-}
-
-/// Issue 17, item 19: an unreadable `overrides.json` at reload was taken
-/// for "no overrides" (a paused campaign resumed) and the next PATCH wiped
-/// every other override.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreadable_overrides_file_keeps_the_last_good_state() {
-    let config = write_config(TEST_SETTINGS, CAMPAIGNS, "u,a\n");
-    let data = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap()));
-    let bidder = spawn_bidder_in(config.path(), data.path(), clock, false).await;
-    let reloader = bidder.running.as_ref().unwrap().reloader.clone();
-    let patch = reqwest::Method::PATCH;
-    let path = "/admin/api/campaigns/generic";
-    let (status, _) = call(
-        &bidder,
-        patch.clone(),
-        path,
-        Some(TOKEN),
-        Some(json!({"status": "paused"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    let saved = std::fs::read(data.path().join("overrides.json")).unwrap();
-    std::fs::write(data.path().join("overrides.json"), b"{ torn").unwrap();
-    let errors = reloader
-        .reload_config()
-        .expect_err("an unreadable overrides file is an error");
-    assert_eq!(errors.0.len(), 1);
-    assert_eq!(errors.0[0].field, "overrides");
-    let (_, campaign) = call(&bidder, reqwest::Method::GET, path, Some(TOKEN), None).await;
-    assert_eq!(campaign["status"], "paused", "the last good state keeps serving");
-    // A change now is refused rather than written over the others.
-    let (status, _) = call(&bidder, patch, path, Some(TOKEN), Some(json!({"max_bid": "2.00"}))).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(std::fs::read(data.path().join("overrides.json")).unwrap(), b"{ torn");
-    assert!(!saved.is_empty());
     bidder.stop().await;
 }

@@ -194,9 +194,10 @@ async fn twenty_kill_9_cycles_lose_nothing_acknowledged() {
     assert!(bills.len() - acknowledged.len() <= 8 * CYCLES);
 
     // A last restart: spend is the log's, to the micro, and the report agrees.
-    let (mut child, addr) = spawn_binary(config.path(), data.path());
+    let (mut child, _, log) = spawn_binary_logged(config.path(), data.path(), "info", |_| {});
+    let admin = admin_addr_in(&log.lock().unwrap());
     let campaign: serde_json::Value = client
-        .get(format!("http://{addr}/admin/api/campaigns/generic"))
+        .get(format!("http://{admin}/admin/api/campaigns/generic"))
         .bearer_auth("test-admin-token-0123456789abcdefghijk")
         .send()
         .await
@@ -208,7 +209,11 @@ async fn twenty_kill_9_cycles_lose_nothing_acknowledged() {
     child.wait().unwrap();
     let logged: i64 = records.iter().map(|r| r.charge).sum();
     assert_eq!(logged, 500 * bills.len() as i64);
-    assert_eq!(campaign["today"]["spend_micros"].as_i64(), Some(logged), "{campaign}");
+    assert_eq!(
+        campaign["live"]["today"]["spend_micros"].as_i64(),
+        Some(logged),
+        "{campaign}"
+    );
     eprintln!(
         "{CYCLES} crashes: {} acknowledged, {} billed, spend {logged} micros restored",
         acknowledged.len(),

@@ -93,8 +93,9 @@ async fn a_full_disk_refuses_billing_and_recovers_without_loss() {
         client.get(format!("{base}/healthz")).send().await.unwrap().status(),
         StatusCode::SERVICE_UNAVAILABLE
     );
+    let admin = admin_addr_in(&log.lock().unwrap());
     let metrics = client
-        .get(format!("{base}/metrics"))
+        .get(format!("http://{admin}/metrics"))
         .send()
         .await
         .unwrap()

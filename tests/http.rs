@@ -210,6 +210,7 @@ async fn a_second_bidder_on_the_same_port_fails_instead_of_sharing_it() {
     let options = bullseye::server::ServeOptions {
         config_dir: repo_root().join("bidder-config"),
         listen: first.addr,
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data.path().to_path_buf(),
         segments: None,
         clock: std::sync::Arc::new(bullseye::clock::SystemClock),
@@ -254,6 +255,7 @@ async fn development_secrets_are_refused_off_loopback() {
         let options = bullseye::server::ServeOptions {
             config_dir: repo_root().join("bidder-config"),
             listen: "0.0.0.0:0".parse().unwrap(),
+            admin_listen: "0.0.0.0:0".parse().unwrap(),
             data_dir: data.path().to_path_buf(),
             segments: None,
             clock: std::sync::Arc::new(bullseye::clock::SystemClock),

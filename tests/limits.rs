@@ -73,7 +73,7 @@ async fn the_admin_api_refuses_max_bids_above_the_caps() {
     let patch = |max_bid: &str| {
         bidder
             .client
-            .patch(bidder.url("/admin/api/campaigns/generic"))
+            .patch(bidder.admin_url("/admin/api/campaigns/generic"))
             .bearer_auth("test-admin-token-0123456789abcdefghijk")
             .body(json!({ "max_bid": max_bid }).to_string())
             .send()
@@ -82,8 +82,8 @@ async fn the_admin_api_refuses_max_bids_above_the_caps() {
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     let body: Value = refused.json().await.unwrap();
     assert_eq!(
-        body["error"],
-        "max_bid 1000.01 is above the cap of 1000 (bidding.max_cpm_cap)"
+        body["problems"],
+        json!([{"field": "max_bid", "why": "above the cap of 1000 (bidding.max_cpm_cap)"}])
     );
     assert_eq!(patch("1000").await.unwrap().status(), StatusCode::OK);
     bidder.stop().await;

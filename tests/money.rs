@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 const CAMPAIGN: &str = r#"
 [[campaign]]
 id = "tokyo"
-advertiser = "Tokyo Tea"
+advertiser = "Tokyo-Tea"
 adomain = ["tea.example"]
 pricing = "cpm"
 max_bid = "1000"

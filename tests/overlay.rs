@@ -37,7 +37,7 @@ daily_budget = "100"
 async fn change(bidder: &TestBidder, user: &str, body: Value, token: &str) -> (StatusCode, Value) {
     let response = bidder
         .client
-        .post(bidder.url(&format!("/admin/api/audience/users/{user}")))
+        .post(bidder.admin_url(&format!("/admin/api/audience/users/{user}")))
         .bearer_auth(token)
         .body(body.to_string())
         .send()
@@ -106,7 +106,7 @@ async fn a_user_joins_a_segment_now_and_is_targeted_on_the_next_request() {
     assert_eq!(winner_of(&bidder, request()).await.as_deref(), Some("generic"));
     let shown = bidder
         .client
-        .get(bidder.url("/admin/api/audience/users/someone"))
+        .get(bidder.admin_url("/admin/api/audience/users/someone"))
         .bearer_auth(TOKEN)
         .send()
         .await

@@ -98,7 +98,7 @@ daily_budget = "100"
 
 [[campaign]]
 id = "night"
-advertiser = "Late Show"
+advertiser = "Late-Show"
 adomain = ["late.example"]
 pricing = "cpm"
 max_bid = "7.00"

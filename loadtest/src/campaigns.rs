@@ -28,7 +28,8 @@ const SIZES: [(u32, u32); 10] = [
 ];
 const COUNTRIES: [&str; 6] = ["USA", "GBR", "DEU", "FRA", "JPN", "BRA"];
 
-/// Writes `count` campaigns as one TOML file.
+/// Writes `count` campaigns as one TOML file, all of advertiser `loadtest`
+/// (declared in `loadtest/config/bullseye.toml`).
 pub fn write(output: &Path, count: usize, seed: u64) -> std::io::Result<()> {
     let tags: Vec<String> = crate::audience::taxonomy()
         .into_iter()
@@ -40,7 +41,7 @@ pub fn write(output: &Path, count: usize, seed: u64) -> std::io::Result<()> {
         let max_bid = 0.5 + rng.random_range(0..950) as f64 / 100.0;
         let _ = write!(
             toml,
-            "\n[[campaign]]\nid = \"gen-{i:05}\"\nadvertiser = \"Advertiser {i}\"\nadomain = [\"adv{i}.example\"]\n\
+            "\n[[campaign]]\nid = \"gen-{i:05}\"\nadvertiser = \"loadtest\"\nadomain = [\"adv{i}.example\"]\n\
              pricing = \"cpm\"\nmax_bid = \"{max_bid:.2}\"\ndaily_budget = \"100000000\"\npacing = \"asap\"\n"
         );
         match i % 3 {

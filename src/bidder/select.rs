@@ -100,6 +100,9 @@ fn mime_fits(creative: &Creative, mimes: &[Text]) -> bool {
 
 /// Does this creative fit the impression's slot?
 pub fn creative_fits(creative: &Creative, imp: &Imp) -> bool {
+    if creative.paused {
+        return false;
+    }
     match creative.media {
         MediaType::Banner => imp.banner.as_ref().is_some_and(|b| {
             b.sizes().any(|(w, h)| Some(w) == creative.w && Some(h) == creative.h)
@@ -358,6 +361,8 @@ signing_key = "test-signing-key-0123456789abcdefghijkl"
 [[exchange]]
 name = "default"
 seat = "ourseat"
+[[advertiser]]
+id = "A"
 "#;
 
     /// The one place a test world is built (and the only mention of how).
@@ -376,7 +381,7 @@ seat = "ourseat"
             r#"
 [[campaign]]
 id = "{id}"
-advertiser = "Advertiser {id}"
+advertiser = "A"
 adomain = ["{id}.example"]
 pricing = "cpm"
 max_bid = "{max_bid}"

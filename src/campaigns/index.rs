@@ -194,7 +194,7 @@ impl<S> CampaignIndex<S> {
             }
             return;
         }
-        for creative in &campaign.creatives {
+        for creative in campaign.creatives.iter().filter(|c| !c.paused) {
             let list = match (creative.media, creative.w, creative.h) {
                 (MediaType::Banner, Some(w), Some(h)) => self.banner_by_size.entry((w, h)).or_default(),
                 (media, _, _) => &mut self.by_media[media_slot(media)],

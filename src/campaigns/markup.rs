@@ -197,6 +197,7 @@ mod tests {
             mime: None,
             duration: None,
             attr: vec![],
+            paused: false,
         }
     }
 

@@ -16,6 +16,20 @@ pub enum Status {
     Active,
     /// Never bids; left out of the selection index.
     Paused,
+    /// Retired (`DELETE` through the admin API): never bids, stays in
+    /// reports and in its file.
+    Archived,
+}
+
+impl Status {
+    /// Its name in config and in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Paused => "paused",
+            Status::Archived => "archived",
+        }
+    }
 }
 
 /// What the advertiser pays for.
@@ -151,4 +165,6 @@ pub struct Creative {
     pub duration: Option<i64>,
     /// AdCOM creative attributes, checked against `battr`.
     pub attr: Vec<i32>,
+    /// A paused creative is never chosen; its earlier bids still track.
+    pub paused: bool,
 }

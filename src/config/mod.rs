@@ -9,6 +9,7 @@
 //! A reload swaps in a complete validated config or changes nothing.
 
 pub mod defaults;
+pub mod documents;
 mod env;
 pub mod overrides;
 pub mod raw;
@@ -20,7 +21,7 @@ use std::fmt;
 use std::path::Path;
 
 pub use env::Env;
-pub use validate::{from_texts, from_texts_with, load, load_with};
+pub use validate::{DEV_ADMIN_TOKEN, from_texts, from_texts_with, is_valid_id, load, load_with, load_with_file};
 
 use crate::campaigns::Campaign;
 use crate::settings::Settings;

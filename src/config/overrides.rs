@@ -1,13 +1,13 @@
-//! Advertiser changes made through the admin API, persisted in
-//! `{data_dir}/overrides.json` and applied on top of the config files at
-//! every load, so they survive restarts and config reloads.
+//! The old home of advertiser changes, `{data_dir}/overrides.json`
+//! (max bid, daily budget, status by campaign), folded once into the
+//! campaign files, which are now the one source of truth; the file is then
+//! renamed `overrides.json.folded` and no longer read.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::Config;
 use crate::campaigns::Status;
 use crate::money::Micros;
 
@@ -48,27 +48,45 @@ impl Overrides {
         }
     }
 
-    /// Writes durably: temporary file, fsync, rename, fsync of the directory.
-    pub fn store(&self, data_dir: &Path) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::files::write_atomically(&path(data_dir), &bytes)
-    }
-
-    /// Applies the overrides to a loaded config.
-    pub fn apply(&self, config: &mut Config) {
-        for campaign in &mut config.campaigns {
-            let Some(change) = self.0.get(&campaign.id) else {
+    /// Writes each override into its campaign's file (atomically, one
+    /// file at a time; folding again gives the same files, so a crash
+    /// midway is repaired by the next start), then renames the overrides
+    /// file out of the way. Returns how many campaigns changed; an override
+    /// whose campaign is gone is dropped (and logged).
+    pub fn fold_into_files(config_dir: &Path, data_dir: &Path) -> std::io::Result<usize> {
+        let overrides = Overrides::load(data_dir)?;
+        if overrides.0.is_empty() && !path(data_dir).exists() {
+            return Ok(0);
+        }
+        let documents = super::documents::scan(config_dir);
+        let mut folded = 0;
+        for (id, change) in &overrides.0 {
+            let Some(document) = documents.iter().find(|d| &d.id == id) else {
+                tracing::warn!(campaign = %id, "override of a campaign no longer configured dropped");
                 continue;
             };
+            let mut table = document.table.clone();
+            let mut set = |key: &str, value: String| {
+                table.insert(key.to_string(), toml::Value::String(value));
+            };
             if let Some(max_bid) = change.max_bid {
-                campaign.max_bid = max_bid;
+                set("max_bid", max_bid.to_string());
             }
             if let Some(budget) = change.daily_budget {
-                campaign.daily_budget = budget;
+                set("daily_budget", budget.to_string());
             }
             if let Some(status) = change.status {
-                campaign.status = status;
+                set("status", status.as_str().to_string());
+            }
+            if table != document.table {
+                let (file, text) = super::documents::file_with(config_dir, Some(document), id, &table)?;
+                crate::files::write_atomically(&file, text.as_bytes())?;
+                folded += 1;
             }
         }
+        let old = path(data_dir);
+        std::fs::rename(&old, old.with_extension("json.folded"))?;
+        tracing::info!(campaigns = folded, "overrides.json folded into the campaign files");
+        Ok(folded)
     }
 }

@@ -14,7 +14,7 @@ use super::defaults;
 use crate::campaigns::targeting::Gender;
 use crate::campaigns::{PacingMode, Pricing, Status};
 use crate::openrtb::MediaType;
-use crate::settings::{BillingEvent, UserIdSource};
+use crate::settings::{BillingEvent, Role, UserIdSource};
 
 /// `bidder-config/bullseye.toml`.
 #[derive(Debug, Deserialize)]
@@ -50,6 +50,53 @@ pub struct RawSettings {
     /// `[[postback]]`: each advertiser's conversion-postback secret.
     #[serde(default, rename = "postback")]
     pub postbacks: Vec<RawPostback>,
+    /// `[[advertiser]]`: who owns campaigns. Every campaign names one.
+    #[serde(default, rename = "advertiser")]
+    pub advertisers: Vec<RawAdvertiser>,
+    /// `[admin]`: the admin API's tokens.
+    #[serde(default)]
+    pub admin: RawAdmin,
+}
+
+/// One `[[advertiser]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdvertiser {
+    /// 1–64 letters, digits, `-`, `_` or `.`; a campaign's `advertiser`
+    /// names it, and an `advertiser` admin token is bound to it.
+    pub id: String,
+    /// Display name (default: the id).
+    pub name: Option<String>,
+    /// IANA time zone of its reports and of new campaigns (default UTC).
+    #[serde(default = "defaults::time_zone")]
+    pub time_zone: String,
+}
+
+/// `[admin]`: who may use the admin API and the console.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// `[[admin.token]]`: one per person or system, minted with
+    /// `bullseye admin token`.
+    #[serde(default, rename = "token")]
+    pub tokens: Vec<RawAdminToken>,
+}
+
+/// One `[[admin.token]]`: a name, a role, and the SHA-256 of the token
+/// (never the token itself).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdminToken {
+    /// Who holds it; the audit log names changes after it. Unique.
+    pub name: String,
+    /// `admin`, `advertiser`, `data` or `viewer`.
+    pub role: Role,
+    /// The advertiser id an `advertiser` token is bound to (required for
+    /// that role, refused for the others).
+    pub advertiser: Option<String>,
+    /// Lower-case hex SHA-256 of the token, as `bullseye admin token`
+    /// prints it.
+    pub sha256: String,
 }
 
 /// `[server]`: the HTTP listener. Left out, every key is at its default.
@@ -158,8 +205,9 @@ pub struct RawSecrets {
     pub signing_key_file: Option<String>,
     /// The key before the last rotation, still accepted when verifying.
     pub previous_signing_key: Option<String>,
-    /// Admin API bearer token. Overridden by `BULLSEYE_ADMIN_TOKEN`. The
-    /// bundled value is for development only.
+    /// No longer accepted (a clear token in a file): use `[[admin.token]]`
+    /// with its hash, or `BULLSEYE_ADMIN_TOKEN`. Kept here to answer with a
+    /// migration hint rather than "unknown field".
     pub admin_token: Option<String>,
 }
 
@@ -514,6 +562,20 @@ pub struct RawCreative {
     /// AdCOM creative attributes, checked against `battr`.
     #[serde(default)]
     pub attr: Vec<i32>,
+    /// `active` (default) or `paused`: a paused creative is never chosen.
+    #[serde(default)]
+    pub status: CreativeStatus,
+}
+
+/// Whether a creative may be chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CreativeStatus {
+    /// Chosen when it fits.
+    #[default]
+    Active,
+    /// Never chosen.
+    Paused,
 }
 
 /// A table left out means every key at its default: the same values as the
@@ -536,6 +598,7 @@ default_when_absent!(
     RawSecrets,
     RawTraffic,
     RawTracking,
+    RawAdmin,
     RawCampaignFile,
     RawSegments,
     RawFrequency,

@@ -11,14 +11,16 @@ use super::*;
 use crate::campaigns::targeting::Gender;
 use crate::campaigns::{PacingMode, Status};
 use crate::money::Currency;
-use crate::settings::{BillingEvent, UserAgentKind, UserIdSource};
+use crate::settings::access::{hex, token_hash};
+use crate::settings::{BillingEvent, Role, UserAgentKind, UserIdSource};
 
 const DIR: &str = "cfg";
 const SETTINGS_FILE: &str = "cfg/bullseye.toml";
 const CAMPAIGN_FILE: &str = "cfg/campaigns/test.toml";
 
 /// The only key a settings file needs.
-const SECRETS: &str = "[secrets]\nsigning_key = \"test-signing-key-0123456789abcdefghijkl\"\n";
+const SECRETS: &str =
+    "[[advertiser]]\nid = \"Advertiser\"\n\n[secrets]\nsigning_key = \"test-signing-key-0123456789abcdefghijkl\"\n";
 
 /// A valid banner creative, appended to test campaigns.
 const BANNER: &str = r#"
@@ -182,7 +184,7 @@ fn user_id_sources_are_named() {
         settings_problems("[bidding]\nuser_id_order = [\"buyeruid\", \"cookie\"]\n"),
         [
             in_settings(
-                "line 4",
+                "line 7",
                 "unknown variant `cookie`, expected one of `buyeruid`, `user.id`, `user_id`, `ifa`"
             ),
             in_settings("secrets.signing_key", NO_SIGNING_KEY),
@@ -210,13 +212,6 @@ fn every_secret_has_32_bytes_or_more() {
             problems(&format!("{SECRETS}previous_signing_key = \"{previous}\"\n"), ""),
             [in_settings("secrets.previous_signing_key", "must be at least 32 bytes")],
             "{previous:?}"
-        );
-    }
-    for token in ["", short] {
-        assert_eq!(
-            problems(&format!("{SECRETS}admin_token = \"{token}\"\n"), ""),
-            [in_settings("secrets.admin_token", "must be at least 32 bytes")],
-            "{token:?}"
         );
     }
     let file = tempfile::NamedTempFile::new().unwrap();
@@ -309,7 +304,7 @@ fn billing_event_is_burl_or_nurl() {
     assert_eq!(
         settings_problems("[[exchange]]\nname = \"ex\"\nbilling_event = \"win\"\n"),
         [
-            in_settings("line 5", "unknown variant `win`, expected `burl` or `nurl`"),
+            in_settings("line 8", "unknown variant `win`, expected `burl` or `nurl`"),
             in_settings("secrets.signing_key", NO_SIGNING_KEY),
         ]
     );
@@ -342,7 +337,7 @@ fn settings_syntax_errors_give_the_line() {
     assert_eq!(
         problems(&format!("{SECRETS}[server\n"), ""),
         [
-            in_settings("line 3", "unclosed table, expected `]`"),
+            in_settings("line 6", "unclosed table, expected `]`"),
             in_settings("secrets.signing_key", NO_SIGNING_KEY),
         ]
     );
@@ -665,7 +660,8 @@ fn a_minimal_config_gets_the_documented_defaults() {
     assert_eq!(s.gdpr_vendor_id, None);
     assert_eq!(s.audience_snapshot, None);
     assert_eq!(s.previous_signing_key, None);
-    assert_eq!(s.admin_token, None);
+    assert!(s.admin_tokens.is_empty());
+    assert!(s.advertisers.len() == 1 && s.advertisers[0].name == "Advertiser");
     assert!(s.datacenter_ranges.is_empty());
     assert_eq!(s.click_rules.min_delay, Duration::from_secs(1));
     assert_eq!(s.click_rules.max_per_user_hour, 10);
@@ -804,14 +800,19 @@ fn blank_bot_user_agents_are_ignored() {
 
 #[test]
 fn a_dev_signing_key_is_flagged() {
+    let dev_token = format!(
+        "[[admin.token]]\nname = \"dev\"\nrole = \"admin\"\nsha256 = \"{}\"\n",
+        hex(&token_hash(super::DEV_ADMIN_TOKEN))
+    );
     let config = valid(
-        "[secrets]\nsigning_key = \"dev-only-0123456789abcdef0123456789\"\nadmin_token = \"dev-only-token-0123456789abcdef0123\"\n",
+        &format!("{dev_token}[secrets]\nsigning_key = \"dev-only-0123456789abcdef0123456789\"\n"),
         "",
     );
     assert_eq!(config.settings.signing_key, b"dev-only-0123456789abcdef0123456789");
     assert!(config.settings.signing_key_is_dev);
     assert!(config.settings.admin_token_is_dev);
     assert!(!valid(SECRETS, "").settings.signing_key_is_dev);
+    assert!(!valid(SECRETS, "").settings.admin_token_is_dev);
 }
 
 #[test]
@@ -847,23 +848,85 @@ fn the_environment_signing_key_overrides_the_files() {
     );
 }
 
+/// Issue 11: a clear token in a file is refused with a migration hint;
+/// `BULLSEYE_ADMIN_TOKEN` is an admin named `env`, next to the configured
+/// tokens, each kept as its hash only.
 #[test]
-fn the_environment_admin_token_overrides_the_files() {
-    let settings = format!("{SECRETS}admin_token = \"from-the-file-0123456789abcdef0123\"\n");
+fn admin_tokens_are_hashes_with_roles() {
+    let clear = format!("{SECRETS}admin_token = \"from-the-file-0123456789abcdef0123\"\n");
+    let found = problems(&clear, "");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].field, "secrets.admin_token");
+    assert!(found[0].why.contains("bullseye admin token"), "{}", found[0].why);
+
+    let hash = hex(&token_hash("acme-token-0123456789abcdef0123456789"));
+    let settings = format!(
+        "[[advertiser]]\nid = \"acme\"\n\n[[admin.token]]\nname = \"acme-ops\"\nrole = \"advertiser\"\nadvertiser = \"acme\"\nsha256 = \"{hash}\"\n\n{SECRETS}"
+    );
     let env = Env {
         admin_token: Some("from-the-env-0123456789abcdef01234".into()),
         ..Env::default()
     };
-    let config = check_with(&settings, "", &env).unwrap();
+    let tokens = check_with(&settings, "", &env).unwrap().settings.admin_tokens;
+    assert_eq!(tokens.len(), 2);
+    assert_eq!((tokens[0].name.as_str(), tokens[0].role), ("env", Role::Admin));
+    assert_eq!(tokens[0].sha256, token_hash("from-the-env-0123456789abcdef01234"));
     assert_eq!(
-        config.settings.admin_token.as_deref(),
-        Some("from-the-env-0123456789abcdef01234")
+        (tokens[1].name.as_str(), tokens[1].role, tokens[1].advertiser.as_deref()),
+        ("acme-ops", Role::Advertiser, Some("acme"))
     );
-    let config = valid(&settings, "");
-    assert_eq!(
-        config.settings.admin_token.as_deref(),
-        Some("from-the-file-0123456789abcdef0123")
+
+    let token = |extra: &str| format!("[[admin.token]]\nname = \"t\"\n{extra}\n{SECRETS}");
+    let bad = [
+        (
+            token(&format!("role = \"advertiser\"\nsha256 = \"{hash}\"")),
+            "admin.token[0].advertiser",
+        ),
+        (
+            token(&format!(
+                "role = \"advertiser\"\nadvertiser = \"nobody\"\nsha256 = \"{hash}\""
+            )),
+            "admin.token[0].advertiser",
+        ),
+        (
+            token(&format!(
+                "role = \"viewer\"\nadvertiser = \"Advertiser\"\nsha256 = \"{hash}\""
+            )),
+            "admin.token[0].advertiser",
+        ),
+        (token("role = \"admin\"\nsha256 = \"not-hex\""), "admin.token[0].sha256"),
+    ];
+    for (settings, field) in bad {
+        let found = problems(&settings, "");
+        assert_eq!(found.len(), 1, "{settings}: {found:?}");
+        assert_eq!(found[0].field, field, "{settings}");
+    }
+}
+
+/// Issue 11: every campaign names a declared advertiser; advertiser ids
+/// are unique and their time zones known.
+#[test]
+fn campaigns_name_declared_advertisers() {
+    let found = campaign_problems(&[("advertiser", r#""Nobody""#)], "");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].field, "advertiser");
+    assert!(
+        found[0].why.starts_with("unknown advertiser \"Nobody\""),
+        "{}",
+        found[0].why
     );
+    let twice = format!("[[advertiser]]\nid = \"Advertiser\"\ntime_zone = \"Mars/Base\"\n{SECRETS}");
+    let fields: Vec<String> = problems(&twice, "").into_iter().map(|p| p.field).collect();
+    assert_eq!(fields, ["advertiser[0].time_zone", "advertiser[1].id"]);
+}
+
+/// Issue 11: creative ids are unique within a campaign (they name the
+/// creative in tracking URLs and in the API's paths).
+#[test]
+fn creative_ids_are_unique_in_a_campaign() {
+    let found = campaign_problems(&[], BANNER);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].field, "creative[1].id");
 }
 
 // ---- sanity caps and request limits (issue 17, items 7 and 15) ----

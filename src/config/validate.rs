@@ -16,9 +16,10 @@ use crate::campaigns::model::{Campaign, Creative, Markup, Pricing};
 use crate::campaigns::targeting::{FrequencyCap, HoursOfWeek, SegmentRule, Targeting};
 use crate::money::{Currency, FxTable, Micros};
 use crate::openrtb::MediaType;
+use crate::settings::access::{parse_hex, token_hash};
 use crate::settings::{
-    BillingEvent, ClickRules, DEFAULT_EXCHANGE, Exchange, IpRange, MAX_NOTICE_WINDOW_MINUTES, MaxBidCaps,
-    PostbackSecret, Settings, UserAgentScreen,
+    AdminToken, Advertiser, BillingEvent, ClickRules, DEFAULT_EXCHANGE, Exchange, IpRange, MAX_NOTICE_WINDOW_MINUTES,
+    MaxBidCaps, PostbackSecret, Role, Settings, UserAgentScreen,
 };
 
 /// The signing key bundled with the sample config; flagged at start-up.
@@ -150,6 +151,17 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
 
 /// Reads and validates a config directory, with `env` over the files.
 pub fn load_with(dir: &Path, env: &Env) -> Result<Config, ConfigErrors> {
+    load_replacing(dir, env, None)
+}
+
+/// Validates a config directory as it would be with one campaign file
+/// replaced (or added): `(path, text)`. What the admin API checks before
+/// it writes a change.
+pub fn load_with_file(dir: &Path, path: &Path, text: &str) -> Result<Config, ConfigErrors> {
+    load_replacing(dir, &Env::from_process(), Some((path, text)))
+}
+
+fn load_replacing(dir: &Path, env: &Env, replacement: Option<(&Path, &str)>) -> Result<Config, ConfigErrors> {
     let mut unreadable = Vec::new();
     let settings_path = dir.join("bullseye.toml");
     let settings_text = read_text(&settings_path, &mut unreadable);
@@ -158,10 +170,20 @@ pub fn load_with(dir: &Path, env: &Env) -> Result<Config, ConfigErrors> {
         campaign: None,
         found: Vec::new(),
     };
-    let campaign_texts: Vec<(PathBuf, Option<String>)> = campaign_files(dir, &mut problems)
+    let mut paths = campaign_files(dir, &mut problems);
+    if let Some((path, _)) = replacement
+        && !paths.iter().any(|p| p == path)
+    {
+        paths.push(path.to_path_buf());
+        paths.sort();
+    }
+    let campaign_texts: Vec<(PathBuf, Option<String>)> = paths
         .into_iter()
         .map(|path| {
-            let text = read_text(&path, &mut unreadable);
+            let text = match replacement {
+                Some((replaced, text)) if replaced == path => Some(text.to_string()),
+                _ => read_text(&path, &mut unreadable),
+            };
             (path, text)
         })
         .collect();
@@ -247,7 +269,8 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
     let (shading_ppm, max_bid_caps) = bidding_limits(&raw.bidding, p);
     let (signing_key, signing_key_is_dev) = signing_key(&raw.secrets, env, p);
     let previous_signing_key = previous_signing_key(&raw.secrets, p);
-    let (admin_token, admin_token_is_dev) = admin_token(&raw.secrets, env, p);
+    let advertisers = advertisers(&raw.advertisers, p);
+    let (admin_tokens, admin_token_is_dev) = admin_tokens(&raw, env, &advertisers, p);
     let exchanges = exchanges(raw.exchanges, base, p);
     let (datacenter_ranges, user_agent_screen) = traffic(raw.traffic, p);
     let server = raw.server;
@@ -286,8 +309,9 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         signing_key,
         previous_signing_key,
         signing_key_is_dev,
-        admin_token,
+        admin_tokens,
         admin_token_is_dev,
+        advertisers,
         user_agent_screen,
         click_rules: click_rules(&raw.tracking, p),
         datacenter_ranges,
@@ -488,19 +512,103 @@ fn postback_secrets(raw: &[RawPostback], env: &Env, p: &mut Problems) -> BTreeMa
     secrets
 }
 
-/// The admin token (environment over file), if any, and whether it is the
-/// bundled development one.
-fn admin_token(raw: &RawSecrets, env: &Env, p: &mut Problems) -> (Option<String>, bool) {
-    let (field, token) = match (&env.admin_token, &raw.admin_token) {
-        (Some(token), _) => (super::env::ADMIN_TOKEN_VAR, token),
-        (None, Some(token)) => ("secrets.admin_token", token),
-        (None, None) => return (None, false),
-    };
-    if token.len() < MIN_SECRET_BYTES {
-        p.at(field, too_short());
-        return (None, false);
+/// The bundled development admin token: its hash in a config marks the
+/// config as development-only (see `bidder-config/bullseye.toml`).
+pub const DEV_ADMIN_TOKEN: &str = "dev-only-admin-token-do-not-use-in-production";
+
+/// The admin tokens: `[[admin.token]]` entries, and `BULLSEYE_ADMIN_TOKEN`
+/// as an admin named `env`; and whether one is a development token.
+fn admin_tokens(raw: &RawSettings, env: &Env, advertisers: &[Advertiser], p: &mut Problems) -> (Vec<AdminToken>, bool) {
+    if raw.secrets.admin_token.is_some() {
+        p.at(
+            "secrets.admin_token",
+            "a clear admin token in a file is no longer accepted: mint one with `bullseye admin token --name NAME \
+             --role admin` and put its [[admin.token]] (name, role, sha256) in bullseye.toml, or set \
+             BULLSEYE_ADMIN_TOKEN",
+        );
     }
-    (Some(token.clone()), token.starts_with(DEV_SIGNING_KEY_PREFIX))
+    let mut tokens = Vec::new();
+    let mut is_dev = false;
+    if let Some(token) = &env.admin_token {
+        if token.len() < MIN_SECRET_BYTES {
+            p.at(super::env::ADMIN_TOKEN_VAR, too_short());
+        } else {
+            is_dev |= token.starts_with(DEV_SIGNING_KEY_PREFIX);
+            tokens.push(AdminToken {
+                name: "env".into(),
+                role: Role::Admin,
+                advertiser: None,
+                sha256: token_hash(token),
+            });
+        }
+    }
+    let dev_hash = token_hash(DEV_ADMIN_TOKEN);
+    for (i, token) in raw.admin.tokens.iter().enumerate() {
+        let field = |key: &str| format!("admin.token[{i}].{key}");
+        if token.name.trim().is_empty() || tokens.iter().any(|t: &AdminToken| t.name == token.name) {
+            p.at(&field("name"), "must be non-empty and unique");
+        }
+        let Some(sha256) = parse_hex(&token.sha256) else {
+            p.at(
+                &field("sha256"),
+                "must be 64 hex digits (the SHA-256 `bullseye admin token` prints)",
+            );
+            continue;
+        };
+        match (token.role, &token.advertiser) {
+            (Role::Advertiser, None) => p.at(&field("advertiser"), "an advertiser token names its advertiser"),
+            (Role::Advertiser, Some(id)) if !advertisers.iter().any(|a| &a.id == id) => {
+                p.at(&field("advertiser"), format!("unknown advertiser {id:?}"));
+            }
+            (Role::Admin | Role::Data | Role::Viewer, Some(_)) => {
+                p.at(
+                    &field("advertiser"),
+                    "only an advertiser token is bound to an advertiser",
+                );
+            }
+            _ => {}
+        }
+        is_dev |= sha256 == dev_hash;
+        tokens.push(AdminToken {
+            name: token.name.clone(),
+            role: token.role,
+            advertiser: token.advertiser.clone(),
+            sha256,
+        });
+    }
+    (tokens, is_dev)
+}
+
+/// Whether an id is 1–64 letters, digits, `-`, `_` or `.` (campaigns,
+/// creatives and advertisers: they appear in URLs and file names).
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// The advertisers, each id valid and unique, each time zone known.
+fn advertisers(raw: &[RawAdvertiser], p: &mut Problems) -> Vec<Advertiser> {
+    let mut advertisers: Vec<Advertiser> = Vec::new();
+    for (i, advertiser) in raw.iter().enumerate() {
+        let field = |key: &str| format!("advertiser[{i}].{key}");
+        if !is_valid_id(&advertiser.id) {
+            p.at(&field("id"), "must be 1–64 letters, digits, '-', '_' or '.'");
+        }
+        if advertisers.iter().any(|a| a.id == advertiser.id) {
+            p.at(&field("id"), format!("duplicate advertiser id {:?}", advertiser.id));
+        }
+        if TimeZone::get(&advertiser.time_zone).is_err() {
+            p.at(
+                &field("time_zone"),
+                format!("unknown IANA time zone {:?}", advertiser.time_zone),
+            );
+        }
+        advertisers.push(Advertiser {
+            id: advertiser.id.clone(),
+            name: advertiser.name.clone().unwrap_or_else(|| advertiser.id.clone()),
+            time_zone: advertiser.time_zone.clone(),
+        });
+    }
+    advertisers
 }
 
 /// The exchanges, the default one first (added if none is named so).
@@ -563,9 +671,17 @@ fn exchange(raw: RawExchange, base: Currency, field: impl Fn(&str) -> String, p:
 }
 
 fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<Campaign> {
-    if raw.id.is_empty() || raw.id.len() > 64 || !raw.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
+    if !is_valid_id(&raw.id) {
         p.at("id", "must be 1–64 letters, digits, '-', '_' or '.'");
+    }
+    if settings.advertiser(&raw.advertiser).is_none() {
+        p.at(
+            "advertiser",
+            format!(
+                "unknown advertiser {:?}: declare it with [[advertiser]] in bullseye.toml",
+                raw.advertiser
+            ),
+        );
     }
     let max_bid = max_bid(&raw.max_bid, raw.pricing, settings, p);
     let daily_budget = p.money("daily_budget", &raw.daily_budget).unwrap_or(Micros::ZERO);
@@ -666,6 +782,14 @@ fn creatives(raw: Vec<RawCreative>, p: &mut Problems) -> Vec<Creative> {
     if raw.is_empty() {
         p.at("creative", "a campaign needs at least one creative");
     }
+    for (i, c) in raw.iter().enumerate() {
+        if raw[..i].iter().any(|other| other.id == c.id) {
+            p.at(
+                &format!("creative[{i}].id"),
+                format!("duplicate creative id {:?}", c.id),
+            );
+        }
+    }
     raw.into_iter()
         .enumerate()
         .filter_map(|(i, c)| creative(i, c, p))
@@ -674,6 +798,9 @@ fn creatives(raw: Vec<RawCreative>, p: &mut Problems) -> Vec<Creative> {
 
 fn creative(i: usize, raw: RawCreative, p: &mut Problems) -> Option<Creative> {
     let field = |name: &str| format!("creative[{i}].{name}");
+    if !is_valid_id(&raw.id) {
+        p.at(&field("id"), "must be 1–64 letters, digits, '-', '_' or '.'");
+    }
     let markup = match (raw.adm, raw.image_url) {
         (Some(adm), None) => Markup::Inline(adm),
         (None, Some(url)) if raw.format == MediaType::Banner => Markup::Image { url },
@@ -707,6 +834,7 @@ fn creative(i: usize, raw: RawCreative, p: &mut Problems) -> Option<Creative> {
         mime,
         duration: raw.duration,
         attr: raw.attr,
+        paused: raw.status == CreativeStatus::Paused,
     })
 }
 

@@ -129,7 +129,8 @@ mod tests {
              [[campaign.creative]]\nid = \"c\"\nformat = \"banner\"\nw = 1\nh = 1\n\
              image_url = \"https://a.example/i.png\"\nlanding_url = \"https://a.example/\"\n"
         );
-        let settings = "[secrets]\nsigning_key = \"test-signing-key-0123456789abcdefghijkl\"\n";
+        let settings =
+            "[[advertiser]]\nid = \"A\"\n[secrets]\nsigning_key = \"test-signing-key-0123456789abcdefghijkl\"\n";
         let files = [(std::path::PathBuf::from("a.toml"), campaigns)];
         let config = crate::config::from_texts_with(
             std::path::Path::new("cfg"),

@@ -1,7 +1,11 @@
-//! The HTTP listener: accept, limits, routing, graceful shutdown.
+//! The HTTP listeners: accept, limits, routing, graceful shutdown.
 //!
-//! One hyper HTTP/1.1 server serves the bid path, tracking, health and
-//! metrics, on one thread per core: each thread has its own listener on the
+//! Two listeners. The exchange listener (`--listen`) serves the bid path,
+//! tracking and health, and nothing else; the admin listener
+//! (`--admin-listen`) serves the admin API, the console, metrics and
+//! health, on a task of the main runtime, so that neither competes with
+//! the other's limits. The exchange listener runs one hyper HTTP/1.1
+//! server on one thread per core: each thread has its own listener on the
 //! port (SO_REUSEPORT, the kernel spreads connections) and a single-threaded
 //! runtime, so a connection's requests never hop threads and no worker wakes
 //! another (+16 % throughput over a shared multi-threaded runtime,
@@ -44,8 +48,10 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ServeOptions {
     /// Directory of the TOML config files.
     pub config_dir: PathBuf,
-    /// Address to listen on; port 0 picks a free port.
+    /// Address of the exchange listener; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// Address of the admin listener; port 0 picks a free port.
+    pub admin_listen: SocketAddr,
     /// Directory of the billing ledger and `overrides.json`.
     pub data_dir: PathBuf,
     /// Overrides the config's audience snapshot path.
@@ -103,8 +109,10 @@ impl From<BuildError> for StartError {
 
 /// A started server.
 pub struct Running {
-    /// The address bound (with the real port when 0 was asked for).
+    /// The exchange listener's address (with the real port when 0 was asked for).
     pub addr: SocketAddr,
+    /// The admin listener's address.
+    pub admin_addr: SocketAddr,
     /// The application being served.
     pub app: Arc<App>,
     /// The reloader, for reloading by hand (the tests do).
@@ -136,7 +144,17 @@ impl Running {
 /// thread per core.
 pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
     let (addr, listeners) = bind(options.listen)?;
-    let allow_dev_secrets = options.allow_dev_secrets || options.listen.ip().is_loopback();
+    let admin_listener = TcpListener::bind(options.admin_listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: options.admin_listen,
+            source,
+        })?;
+    let admin_addr = admin_listener.local_addr().map_err(|source| StartError::Bind {
+        addr: options.admin_listen,
+        source,
+    })?;
+    let exposed = (!options.listen.ip().is_loopback(), !admin_addr.ip().is_loopback());
     let app = Arc::new(App::build(AppOptions {
         config_dir: options.config_dir,
         data_dir: options.data_dir,
@@ -144,9 +162,13 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
         clock: options.clock,
         listen_url: format!("http://{addr}"),
     })?);
-    if !allow_dev_secrets && let Some(which) = app.dev_secrets() {
+    // The signing key matters where tracking URLs are served, the admin
+    // token where the admin API is.
+    if !options.allow_dev_secrets
+        && let Some(which) = app.dev_secrets(exposed.0, exposed.1)
+    {
         return Err(StartError::DevSecrets {
-            addr: options.listen,
+            addr: if exposed.0 { options.listen } else { admin_addr },
             which,
         });
     }
@@ -156,13 +178,20 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
     }
     spawn_ticker(app.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let task = spawn_serving_threads(listeners, app.clone(), stopped).map_err(|source| StartError::Bind {
+    let admin = tokio::spawn(serve_admin(admin_listener, app.clone(), stopped.clone()));
+    let exchange = spawn_serving_threads(listeners, app.clone(), stopped).map_err(|source| StartError::Bind {
         addr: options.listen,
         source,
     })?;
+    let task = tokio::spawn(async move {
+        let _ = exchange.await;
+        let _ = admin.await;
+    });
+    tracing::info!(%admin_addr, "admin listening on {admin_addr}");
     tracing::info!(%addr, "bullseye listening on {addr}");
     Ok(Running {
         addr,
+        admin_addr,
         app,
         reloader,
         stop: Some(stop),
@@ -173,18 +202,21 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
 /// One listener per serving thread on the same port (SO_REUSEPORT): the
 /// kernel spreads connections over them. SO_REUSEPORT would also let a
 /// second bidder started by mistake on the same port share it silently: an
-/// exclusive bind first makes that fail with "address in use" (and picks
-/// the port when asked for 0).
+/// exclusive bind first makes that fail with "address in use". Asked for
+/// port 0, the first listener picks the port and the others join it (a
+/// probe released first could lose the port to any other socket).
 fn bind(listen: SocketAddr) -> Result<(SocketAddr, Vec<TcpListener>), StartError> {
     let bind_err = |source| StartError::Bind { addr: listen, source };
-    let addr = std::net::TcpListener::bind(listen)
-        .and_then(|probe| probe.local_addr())
-        .map_err(bind_err)?;
+    if listen.port() != 0 {
+        drop(std::net::TcpListener::bind(listen).map_err(bind_err)?);
+    }
+    let first = reuseport_listener(listen).map_err(bind_err)?;
+    let addr = first.local_addr().map_err(bind_err)?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let listeners = (0..threads)
-        .map(|_| reuseport_listener(addr))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(bind_err)?;
+    let mut listeners = vec![first];
+    for _ in 1..threads {
+        listeners.push(reuseport_listener(addr).map_err(bind_err)?);
+    }
     Ok((addr, listeners))
 }
 
@@ -373,4 +405,48 @@ async fn serve(
         tracing::warn!("in-flight requests did not finish in time");
     }
     tracing::info!("server stopped");
+}
+
+/// Connections the admin listener serves at once; more wait in the backlog.
+const ADMIN_CONNECTIONS: usize = 256;
+
+/// The admin listener's accept loop: the admin API, the console, metrics.
+async fn serve_admin(listener: TcpListener, app: Arc<App>, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let graceful = GracefulShutdown::new();
+    let builder = connection_builder(&app);
+    let slots = Arc::new(tokio::sync::Semaphore::new(ADMIN_CONNECTIONS));
+    loop {
+        let (stream, slot) = tokio::select! {
+            slot = slots.clone().acquire_owned() => {
+                let Ok(slot) = slot else { break };
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => (stream, slot),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "admin accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                    _ = stopped.changed() => break,
+                }
+            }
+            _ = stopped.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = service_fn(move |request| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(routes::handle_admin(&app, request).await) }
+        });
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!("in-flight admin requests did not finish in time");
+    }
 }

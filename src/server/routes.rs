@@ -1,6 +1,7 @@
 //! Routing, and every request's answer mapped to a status in one place.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -48,8 +49,10 @@ enum Reply {
     Unavailable,
     /// Admin API: no or wrong bearer token.
     Unauthorized,
-    /// Admin API answer.
+    /// A JSON answer with a status.
     Json(u16, serde_json::Value),
+    /// An admin API answer (with its `ETag`).
+    Admin(crate::admin::Answer),
 }
 
 impl Reply {
@@ -67,7 +70,9 @@ impl Reply {
             Reply::Redirect(_) => StatusCode::FOUND,
             Reply::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Reply::Unauthorized => StatusCode::UNAUTHORIZED,
-            Reply::Json(status, _) => StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Reply::Json(status, _) | Reply::Admin(crate::admin::Answer { status, .. }) => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
         }
     }
 
@@ -139,6 +144,13 @@ impl Reply {
             Reply::Json(_, value) => {
                 builder = builder.header(CONTENT_TYPE, json).header(CACHE_CONTROL, "no-store");
                 Full::new(Bytes::from(value.to_string()))
+            }
+            Reply::Admin(answer) => {
+                builder = builder.header(CONTENT_TYPE, json).header(CACHE_CONTROL, "no-store");
+                if let Some(etag) = answer.etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+                    builder = builder.header(http::header::ETAG, etag);
+                }
+                Full::new(Bytes::from(answer.body.to_string()))
             }
             Reply::Unavailable => {
                 builder = builder.header(CONTENT_TYPE, json).header("retry-after", "1");
@@ -307,17 +319,21 @@ async fn tracking(app: &App, request: &Request<Incoming>, event: &str, peer: Opt
 }
 
 /// Largest admin API request body.
-const ADMIN_BODY_LIMIT: usize = 64 * 1024;
+const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
 
-async fn admin_api(app: &App, request: Request<Incoming>) -> Reply {
-    let world = app.bidder.world.load_full();
+/// The principal of a request's bearer token, if any.
+fn bearer_principal(app: &App, request: &Request<Incoming>) -> Option<crate::admin::Principal> {
     let header = request
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if !crate::admin::authorised(header, world.settings.admin_token.as_deref()) {
+    crate::admin::access::authenticate(header, &app.bidder.world.load().settings.admin_tokens)
+}
+
+async fn admin_api(app: &Arc<App>, request: Request<Incoming>) -> Reply {
+    let Some(principal) = bearer_principal(app, &request) else {
         return Reply::Unauthorized;
-    }
+    };
     let (parts, incoming) = request.into_parts();
     let timeout = app.bidder.world.load().settings.body_read_timeout;
     let body = match body::read(&parts.headers, incoming, ADMIN_BODY_LIMIT, timeout).await {
@@ -325,20 +341,48 @@ async fn admin_api(app: &App, request: Request<Incoming>) -> Reply {
         Err(BodyError::TooLarge(_)) => return Reply::TooLarge,
         Err(e) => return Reply::BadRequest(e.to_string()),
     };
-    let now = app.bidder.clock.now();
-    let reloader = app.reloader.clone();
-    let path = parts.uri.path().to_string();
-    // Writing overrides fsyncs: keep it off the async workers.
-    let answer =
-        tokio::task::spawn_blocking(move || crate::admin::handle(&parts.method, &path, &body, &world, &reloader, now))
-            .await;
-    match answer {
-        Ok((status, value)) => Reply::Json(status, value),
+    let call = crate::admin::Call {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query: crate::admin::query_pairs(parts.uri.query().unwrap_or("")),
+        body,
+        if_match: parts
+            .headers
+            .get(http::header::IF_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    };
+    let app = app.clone();
+    // Campaign changes and the audit log fsync: keep them off the async workers.
+    match tokio::task::spawn_blocking(move || app.admin(&principal, &call)).await {
+        Ok(answer) => Reply::Admin(answer),
         Err(_) => Reply::Json(500, serde_json::json!({"error": "internal error"})),
     }
 }
 
-/// Answers one request.
+fn health(app: &App, request: &Request<Incoming>) -> Reply {
+    match *request.method() {
+        Method::GET | Method::HEAD if !app.tracker.ledger.is_healthy() => Reply::Unavailable,
+        Method::GET | Method::HEAD => Reply::Text("ok\n"),
+        _ => Reply::MethodNotAllowed("GET"),
+    }
+}
+
+/// Logs a client error and counts the status.
+fn finish(app: &App, path: &str, reply: Reply) -> Response<Full<Bytes>> {
+    let status = reply.status();
+    if status.is_client_error() {
+        let why = match &reply {
+            Reply::BadRequest(why) | Reply::UnsupportedMediaType(why) => why.as_str(),
+            _ => status.canonical_reason().unwrap_or(""),
+        };
+        log_client_error(status, path, why);
+    }
+    app.bidder.metrics.response(status.as_u16());
+    reply.into_response()
+}
+
+/// Answers one request on the exchange listener: bids, tracking, health.
 pub async fn handle(
     app: &App,
     request: Request<Incoming>,
@@ -354,14 +398,25 @@ pub async fn handle(
             }
             _ => Reply::NotFound,
         }
-    } else if path.starts_with("/admin/api/") || path == "/admin/api" {
-        admin_api(app, request).await
     } else if let Some(event) = path.strip_prefix("/t/") {
         tracking(app, &request, event, peer).await
+    } else if path == "/healthz" {
+        health(app, &request)
+    } else {
+        Reply::NotFound
+    };
+    finish(app, &path, reply)
+}
+
+/// Answers one request on the admin listener: the admin API, the console,
+/// metrics, health.
+pub async fn handle_admin(app: &Arc<App>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_string();
+    let reply = if path.starts_with("/admin/api/") || path == "/admin/api" {
+        admin_api(app, request).await
     } else {
         match (request.method(), path.as_str()) {
-            (&Method::GET | &Method::HEAD, "/healthz") if !app.tracker.ledger.is_healthy() => Reply::Unavailable,
-            (&Method::GET | &Method::HEAD, "/healthz") => Reply::Text("ok\n"),
+            (_, "/healthz") => health(app, &request),
             (&Method::GET, "/metrics") => {
                 let ledger = &app.tracker.ledger;
                 app.bidder
@@ -369,20 +424,11 @@ pub async fn handle(
                     .observe_ledger(ledger.is_healthy(), ledger.write_failures());
                 Reply::Metrics(app.bidder.metrics.render())
             }
-            (_, "/healthz" | "/metrics") => Reply::MethodNotAllowed("GET"),
+            (_, "/metrics") => Reply::MethodNotAllowed("GET"),
             _ => Reply::NotFound,
         }
     };
-    let status = reply.status();
-    if status.is_client_error() {
-        let why = match &reply {
-            Reply::BadRequest(why) | Reply::UnsupportedMediaType(why) => why.as_str(),
-            _ => status.canonical_reason().unwrap_or(""),
-        };
-        log_client_error(status, &path, why);
-    }
-    app.bidder.metrics.response(status.as_u16());
-    reply.into_response()
+    finish(app, &path, reply)
 }
 
 #[cfg(test)]

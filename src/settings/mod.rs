@@ -5,11 +5,13 @@
 //! (which may read it) and below [`crate::config`] (which builds it from
 //! TOML), so every layer can use settings without importing the loader.
 
+pub mod access;
 mod ip;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use access::{AdminToken, Advertiser, Role};
 pub use ip::IpRange;
 
 use crate::money::{Currency, FxTable, Micros};
@@ -201,11 +203,14 @@ pub struct Settings {
     pub previous_signing_key: Option<Vec<u8>>,
     /// True when the signing key is the bundled development one.
     pub signing_key_is_dev: bool,
-    /// Admin API bearer token; `None` means the admin API refuses every
+    /// Admin API tokens (`[[admin.token]]`, and `BULLSEYE_ADMIN_TOKEN` as
+    /// an admin named `env`); none means the admin API refuses every
     /// request (401).
-    pub admin_token: Option<String>,
-    /// True when the admin token is the bundled development one.
+    pub admin_tokens: Vec<AdminToken>,
+    /// True when an admin token is the bundled development one.
     pub admin_token_is_dev: bool,
+    /// Every advertiser (`[[advertiser]]`), in config order.
+    pub advertisers: Vec<Advertiser>,
     /// Finds crawler and automation marks in user agents.
     pub user_agent_screen: UserAgentScreen,
     /// Data-centre IP ranges; requests from them get no bid.
@@ -234,6 +239,11 @@ impl Settings {
     /// The currency of budgets, bids and spend.
     pub fn base_currency(&self) -> Currency {
         self.fx.base()
+    }
+
+    /// The advertiser with this id, if configured.
+    pub fn advertiser(&self, id: &str) -> Option<&Advertiser> {
+        self.advertisers.iter().find(|a| a.id == id)
     }
 
     /// The exchange called `name`, if it is configured.

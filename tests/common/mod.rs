@@ -32,6 +32,8 @@ pub fn corpus_files(sub: &str) -> Vec<PathBuf> {
 
 pub struct TestBidder {
     pub addr: std::net::SocketAddr,
+    /// The admin listener: admin API, console, metrics.
+    pub admin_addr: std::net::SocketAddr,
     pub running: Option<Running>,
     pub client: reqwest::Client,
     /// Keeps a temporary config/data directory alive.
@@ -41,6 +43,18 @@ pub struct TestBidder {
 impl TestBidder {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// A URL on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin_addr, path)
+    }
+
+    /// An admin API request with the test admin token.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.admin_url(path))
+            .bearer_auth(ADMIN_TOKEN)
     }
 
     /// POSTs a bid request; returns the status and the JSON body, if any.
@@ -81,7 +95,7 @@ impl TestBidder {
     }
 
     pub async fn metrics(&self) -> String {
-        self.get("/metrics").await.text().await.unwrap()
+        self.get(&self.admin_url("/metrics")).await.text().await.unwrap()
     }
 
     pub async fn stop(mut self) {
@@ -112,6 +126,7 @@ pub async fn spawn_bidder_in(config_dir: &Path, data_dir: &Path, clock: Arc<dyn 
     let options = ServeOptions {
         config_dir: config_dir.to_path_buf(),
         listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.to_path_buf(),
         segments: None,
         clock,
@@ -123,6 +138,7 @@ pub async fn spawn_bidder_in(config_dir: &Path, data_dir: &Path, clock: Arc<dyn 
         .unwrap_or_else(|e| panic!("bidder failed to start: {e}"));
     TestBidder {
         addr: running.addr,
+        admin_addr: running.admin_addr,
         running: Some(running),
         client: client(),
         dirs: vec![],
@@ -146,9 +162,64 @@ EUR = "1.10"
 [audience]
 snapshot = "audience.snapshot"
 
+[[advertiser]]
+id = "A"
+
+[[advertiser]]
+id = "Bank"
+
+[[advertiser]]
+id = "Deli"
+
+[[advertiser]]
+id = "Generic"
+
+[[advertiser]]
+id = "Insurer"
+
+[[advertiser]]
+id = "Late-Show"
+
+[[advertiser]]
+id = "Paused"
+
+[[advertiser]]
+id = "Premium"
+
+[[advertiser]]
+id = "Seasonal"
+
+[[advertiser]]
+id = "Segment"
+
+[[advertiser]]
+id = "Shoes"
+
+[[advertiser]]
+id = "Shop"
+
+[[advertiser]]
+id = "Small"
+
+[[advertiser]]
+id = "Sneakers"
+
+[[advertiser]]
+id = "Tokyo-Tea"
+
+[[advertiser]]
+id = "Travel"
+
+[[advertiser]]
+id = "X"
+
+[[admin.token]]
+name = "test-admin"
+role = "admin"
+sha256 = "a0e82b19c9ca9de79fbf54d62e3e09867ef0ec34d07ec82ee59044fb836a36c0"
+
 [secrets]
 signing_key = "test-signing-key-0123456789abcdefghijkl"
-admin_token = "test-admin-token-0123456789abcdefghijk"
 
 [traffic]
 datacenter_ranges = ["198.51.100.0/24"]
@@ -299,7 +370,14 @@ pub fn spawn_binary_logged(
     use std::io::BufRead;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bullseye"));
     command
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
         .arg(config)
         .arg("--data-dir")
         .arg(data)
@@ -313,8 +391,8 @@ pub fn spawn_binary_logged(
         let line = lines.next().expect("server exited early").unwrap();
         log.lock().unwrap().push_str(&line);
         log.lock().unwrap().push('\n');
-        if let Some(at) = line.find("listening on ") {
-            break line[at + 13..].split_whitespace().next().unwrap().to_string();
+        if let Some(at) = line.find("bullseye listening on ") {
+            break line[at + 22..].split_whitespace().next().unwrap().to_string();
         }
     };
     let collected = log.clone();
@@ -326,6 +404,15 @@ pub fn spawn_binary_logged(
         }
     });
     (child, addr, log)
+}
+
+/// The admin token of [`TEST_SETTINGS`] (an admin named `test-admin`).
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghijk";
+
+/// The admin listener's address, from a binary's log.
+pub fn admin_addr_in(log: &str) -> String {
+    let at = log.find("admin listening on ").expect("admin listener logged");
+    log[at + 19..].split_whitespace().next().unwrap().to_string()
 }
 
 /// The postback secret the test configs give advertiser `Travel`.
