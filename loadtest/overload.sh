@@ -14,7 +14,7 @@ trap 'kill $bidder 2>/dev/null || true' EXIT
 until curl -sf http://127.0.0.1:18080/healthz > /dev/null; do sleep 0.2; done
 rss() { awk '/VmRSS|VmHWM/ {printf "%s %s MB  ", $1, int($2/1024)}' /proc/$bidder/status; echo; }
 server_side() {
-  curl -s http://127.0.0.1:18080/metrics | python3 -c '
+  curl -s http://127.0.0.1:18081/metrics | python3 -c '
 import sys
 buckets, count = [], 0
 for line in sys.stdin:
