@@ -220,14 +220,17 @@ async fn shutdown_signal() {
 fn check_config(dir: PathBuf) -> ExitCode {
     match config::load(&dir) {
         Ok(config) => {
-            let active = config.campaigns.iter().filter(|c| c.status == Status::Active).count();
+            let count = |status| config.campaigns.iter().filter(|c| c.status == status).count();
             println!("{}: valid", dir.display());
             println!(
-                "  campaigns: {} ({} active, {} paused)",
+                "  campaigns: {} ({} active, {} paused, {} archived)",
                 config.campaigns.len(),
-                active,
-                config.campaigns.len() - active
+                count(Status::Active),
+                count(Status::Paused),
+                count(Status::Archived)
             );
+            println!("  advertisers: {}", config.settings.advertisers.len());
+            println!("  admin tokens: {}", config.settings.admin_tokens.len());
             let names: Vec<&str> = config.settings.exchanges.iter().map(|e| e.name.as_str()).collect();
             println!("  exchanges: {}", names.join(", "));
             println!("  base currency: {}", config.settings.base_currency());
@@ -248,6 +251,9 @@ fn check_config(dir: PathBuf) -> ExitCode {
             }
             if config.settings.signing_key_is_dev {
                 println!("  warning: the URL-signing key is the development one");
+            }
+            if config.settings.admin_token_is_dev {
+                println!("  warning: an admin token is the development one");
             }
             ExitCode::SUCCESS
         }

@@ -20,10 +20,48 @@ fn check_config_accepts_the_bundled_config() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
-    assert!(
-        stdout.lines().any(|l| l == "  campaigns: 8 (8 active, 0 paused)"),
-        "{stdout}"
+    for line in [
+        "  campaigns: 8 (8 active, 0 paused, 0 archived)",
+        "  advertisers: 8",
+        "  admin tokens: 1",
+        "  warning: an admin token is the development one",
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "{line:?} missing:\n{stdout}");
+    }
+}
+
+/// Issue 11: `bullseye admin token` mints a token whose printed hash is its
+/// SHA-256, in an `[[admin.token]]` entry that the config accepts.
+#[test]
+fn admin_token_mints_a_token_and_its_config_entry() {
+    let output = bullseye()
+        .args([
+            "admin",
+            "token",
+            "--name",
+            "acme ops",
+            "--role",
+            "advertiser",
+            "--advertiser",
+            "acme-outdoor",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let token = stdout.lines().find_map(|l| l.strip_prefix("token: ")).unwrap();
+    let hash = bullseye::settings::access::hex(&bullseye::settings::access::token_hash(token));
+    assert_eq!(token.len(), 43, "32 random bytes, base64url");
+    let entry = stdout.split_once("[[admin.token]]").unwrap().1;
+    assert_eq!(
+        entry.trim(),
+        format!("name = \"acme ops\"\nrole = \"advertiser\"\nadvertiser = \"acme-outdoor\"\nsha256 = \"{hash}\"")
     );
+    let refused = bullseye()
+        .args(["admin", "token", "--name", "x", "--role", "advertiser"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
 }
 
 #[test]

@@ -220,3 +220,101 @@ async fn twenty_kill_9_cycles_lose_nothing_acknowledged() {
         bills.len()
     );
 }
+
+/// One campaign change through the admin API: `max_bid` of `campaign` set
+/// to `value`; true once acknowledged.
+async fn change(client: &reqwest::Client, admin: &str, campaign: &str, value: &str) -> Option<bool> {
+    let response = client
+        .patch(format!("http://{admin}/admin/api/campaigns/{campaign}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .body(json!({ "max_bid": value }).to_string())
+        .send()
+        .await
+        .ok()?;
+    Some(response.status() == StatusCode::OK)
+}
+
+/// Issue 11: campaign changes under `kill -9`. Every acknowledged change is
+/// in the files after a restart (or the one in flight after it), and the
+/// config directory stays valid: a crash leaves the old file or the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_campaign_changes_survive_kill_9() {
+    const WORKERS: usize = 4;
+    const CYCLES: usize = 5;
+    // Four campaigns in one hand-written file, so that every change
+    // rewrites a file others live in too.
+    let campaigns: String = (0..WORKERS)
+        .map(|k| {
+            GENERIC
+                .replace("id = \"generic\"", &format!("id = \"c{k}\""))
+                .replace("id = \"g1\"", &format!("id = \"g{k}\""))
+        })
+        .collect();
+    let config = write_config(TEST_SETTINGS, &campaigns, "u,a\n");
+    let data = tempfile::tempdir().unwrap();
+    let client = client();
+    // Per campaign: the last acknowledged max bid (in cents) and the one in flight.
+    let state: Arc<Mutex<Vec<(u64, u64)>>> = Arc::new(Mutex::new(vec![(100, 100); WORKERS]));
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let mut total = 0;
+    for cycle in 0..CYCLES {
+        let (mut child, _, log) = spawn_binary_logged(config.path(), data.path(), "info", |_| {});
+        let admin = admin_addr_in(&log.lock().unwrap());
+        let mut workers = Vec::new();
+        for k in 0..WORKERS {
+            let (client, admin, state) = (client.clone(), admin.clone(), state.clone());
+            workers.push(tokio::spawn(async move {
+                let mut done = 0;
+                loop {
+                    let next = state.lock().unwrap()[k].0 + 1;
+                    state.lock().unwrap()[k].1 = next;
+                    let value = format!("{}.{:02}", next / 100, next % 100);
+                    match change(&client, &admin, &format!("c{k}"), &value).await {
+                        Some(true) => {
+                            state.lock().unwrap()[k].0 = next;
+                            done += 1;
+                        }
+                        Some(false) => panic!("change {value} of c{k} refused"),
+                        None => return done,
+                    }
+                }
+            }));
+        }
+        let pause = 150 + (seed.wrapping_mul(cycle as u64 + 7) % 250);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        for worker in workers {
+            total += worker.await.unwrap();
+        }
+        bullseye::config::load(config.path()).unwrap_or_else(|e| panic!("after crash {cycle}: {e}"));
+    }
+    assert!(total > 20, "too few changes: {total}");
+
+    let (mut child, _, log) = spawn_binary_logged(config.path(), data.path(), "info", |_| {});
+    let admin = admin_addr_in(&log.lock().unwrap());
+    for (k, (acknowledged, in_flight)) in state.lock().unwrap().clone().into_iter().enumerate() {
+        let campaign: serde_json::Value = client
+            .get(format!("http://{admin}/admin/api/campaigns/c{k}"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let on_disk = campaign["max_bid"].as_str().unwrap();
+        let cents = |v: u64| format!("{}.{:02}", v / 100, v % 100);
+        assert!(
+            on_disk == cents(acknowledged) || on_disk == cents(in_flight),
+            "c{k}: {on_disk} on disk, {} acknowledged",
+            cents(acknowledged)
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    eprintln!("{CYCLES} crashes, {total} acknowledged changes, all on disk");
+}
