@@ -296,7 +296,8 @@ async fn acknowledged_campaign_changes_survive_kill_9() {
 
     let (mut child, _, log) = spawn_binary_logged(config.path(), data.path(), "info", |_| {});
     let admin = admin_addr_in(&log.lock().unwrap());
-    for (k, (acknowledged, in_flight)) in state.lock().unwrap().clone().into_iter().enumerate() {
+    let last = state.lock().unwrap().clone();
+    for (k, (acknowledged, in_flight)) in last.into_iter().enumerate() {
         let campaign: serde_json::Value = client
             .get(format!("http://{admin}/admin/api/campaigns/c{k}"))
             .bearer_auth(ADMIN_TOKEN)
