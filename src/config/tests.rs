@@ -970,3 +970,21 @@ fn imps_per_request_default_to_50_and_are_at_least_1() {
         [in_settings("bidding.max_imps_per_request", "must be at least 1")]
     );
 }
+
+/// Issue 11: a postback secret belongs to a declared advertiser.
+#[test]
+fn postback_secrets_name_declared_advertisers() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "postback-secret-0123456789abcdef0123456789").unwrap();
+    let postback = |advertiser: &str| {
+        format!(
+            "{SECRETS}\n[[postback]]\nadvertiser = \"{advertiser}\"\nsecret_file = \"{}\"\n",
+            file.path().display()
+        )
+    };
+    valid(&postback("Advertiser"), "");
+    assert_eq!(
+        problems(&postback("Nobody"), ""),
+        [in_settings("postback[0].advertiser", "unknown advertiser \"Nobody\"")]
+    );
+}

@@ -300,7 +300,7 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         max_bid_caps,
         max_imps_per_request: raw.bidding.max_imps_per_request.max(1),
         max_dedup_entries: raw.tracking.max_dedup_entries,
-        postback_secrets: postback_secrets(&raw.postbacks, env, p),
+        postback_secrets: postback_secrets(&raw.postbacks, &advertisers, env, p),
         max_conversions_per_click: raw.tracking.max_conversions_per_click,
         max_conversion_value: positive_money(p, "tracking.max_conversion_value", &raw.tracking.max_conversion_value),
         postback_max_age_secs: raw.tracking.postback_max_age_secs,
@@ -468,10 +468,21 @@ fn previous_signing_key(raw: &RawSecrets, p: &mut Problems) -> Option<Vec<u8>> {
 
 /// Each advertiser's postback secret: from its environment variable, else
 /// its file; at least [`MIN_SECRET_BYTES`], like every secret.
-fn postback_secrets(raw: &[RawPostback], env: &Env, p: &mut Problems) -> BTreeMap<String, PostbackSecret> {
+fn postback_secrets(
+    raw: &[RawPostback],
+    advertisers: &[Advertiser],
+    env: &Env,
+    p: &mut Problems,
+) -> BTreeMap<String, PostbackSecret> {
     let mut secrets = BTreeMap::new();
     for (i, postback) in raw.iter().enumerate() {
         let field = |name: &str| format!("postback[{i}].{name}");
+        if !advertisers.iter().any(|a| a.id == postback.advertiser) {
+            p.at(
+                &field("advertiser"),
+                format!("unknown advertiser {:?}", postback.advertiser),
+            );
+        }
         let read = |p: &mut Problems, name: &str, file: &str| -> Option<Vec<u8>> {
             match std::fs::read_to_string(file) {
                 Ok(text) if text.trim().len() >= MIN_SECRET_BYTES => Some(text.trim().as_bytes().to_vec()),
