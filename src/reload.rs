@@ -36,9 +36,9 @@ pub enum ChangeError {
     /// The change would make the config invalid: every problem.
     #[error("invalid campaign")]
     Invalid(Vec<FieldProblem>),
-    /// No campaign with this id (or none the caller may see).
-    #[error("no such campaign")]
-    NotFound,
+    /// No such campaign (or none the caller may see), or creative.
+    #[error("{0}")]
+    NotFound(&'static str),
     /// The caller's role may not make this change.
     #[error("{0}")]
     Forbidden(String),

@@ -330,6 +330,37 @@ async fn campaigns_are_managed_through_the_api_and_live_in_their_files() {
     )
     .await;
     assert_eq!(r1["status"], "paused");
+    let missing = "/admin/api/campaigns/generic-retarget/creatives/nope";
+    let (status, body) = call(&bidder, Method::PATCH, missing, token, Some(json!({"w": 1}))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("no such creative"))
+    );
+
+    // Replace whole: a GET body, edited, sent back with its version.
+    let (_, mut whole, etag) = call_with(
+        &bidder,
+        Method::GET,
+        "/admin/api/campaigns/generic-retarget",
+        token,
+        None,
+        None,
+    )
+    .await;
+    whole["daily_budget"] = json!("25");
+    whole.as_object_mut().unwrap().remove("targeting");
+    let (status, replaced, _) = call_with(
+        &bidder,
+        Method::PUT,
+        "/admin/api/campaigns/generic-retarget",
+        token,
+        Some(whole),
+        etag.as_deref(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    assert_eq!(replaced["daily_budget"], "25");
+    assert!(replaced.get("targeting").is_none(), "PUT replaces whole: {replaced}");
     let (_, response) = bidder.bid_json(&banner_request("someone", 0.0, usa.clone())).await;
     assert_ne!(
         winner(&response).as_deref(),

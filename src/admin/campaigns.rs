@@ -138,7 +138,7 @@ fn may_change(
     table: &toml::Table,
 ) -> Result<(), ChangeError> {
     if current.is_some_and(|c| !principal.sees(c.advertiser())) {
-        return Err(ChangeError::NotFound);
+        return Err(ChangeError::NotFound("no such campaign"));
     }
     let advertiser = table.get("advertiser").and_then(toml::Value::as_str).unwrap_or("");
     if !principal.sees(advertiser) {
@@ -149,8 +149,9 @@ fn may_change(
     Ok(())
 }
 
-/// A JSON body as a campaign table with the id of the path.
-fn table_from(body: Value, id: &str, principal: &Principal) -> Result<toml::Table, Answer> {
+/// A JSON body as a campaign table with the id of the path (an
+/// advertiser's own advertiser filled in when left out).
+fn table_from(body: Value, id: &str, principal: &Principal) -> Result<toml::Table, Vec<FieldProblem>> {
     let mut body = body;
     if let Value::Object(map) = &mut body {
         match map.get("id") {
@@ -158,10 +159,10 @@ fn table_from(body: Value, id: &str, principal: &Principal) -> Result<toml::Tabl
                 map.insert("id".into(), json!(id));
             }
             Some(given) if given != &json!(id) => {
-                return Err(Answer::problems(vec![FieldProblem {
+                return Err(vec![FieldProblem {
                     field: "id".into(),
                     why: format!("the body's id {given} is not the path's {id:?}; a campaign's id cannot change"),
-                }]));
+                }]);
             }
             Some(_) => {}
         }
@@ -169,7 +170,7 @@ fn table_from(body: Value, id: &str, principal: &Principal) -> Result<toml::Tabl
             map.insert("advertiser".into(), json!(own));
         }
     }
-    documents::from_json(body).map_err(Answer::problems)
+    documents::from_json(body)
 }
 
 /// What a change's outcome answers, and its audit entry.
@@ -217,7 +218,7 @@ fn create(cx: &Context, call: &Call) -> Answer {
     }
     let table = match table_from(body, &id, cx.principal) {
         Ok(table) => table,
-        Err(answer) => return answer,
+        Err(problems) => return Answer::problems(problems),
     };
     let outcome = cx.reloader.change_campaign(&id, None, |current| {
         if current.is_some() {
@@ -242,7 +243,7 @@ fn replace(cx: &Context, call: &Call, id: &str, merge: bool) -> Answer {
     let outcome = cx.reloader.change_campaign(id, if_match.as_deref(), |current| {
         let current = current
             .filter(|c| cx.principal.sees(c.advertiser()))
-            .ok_or(ChangeError::NotFound)?;
+            .ok_or(ChangeError::NotFound("no such campaign"))?;
         let new = if merge {
             let mut document = current.to_json();
             documents::merge_patch(&mut document, &body);
@@ -250,7 +251,7 @@ fn replace(cx: &Context, call: &Call, id: &str, merge: bool) -> Answer {
         } else {
             body
         };
-        let table = table_from(new, id, cx.principal).map_err(|answer| ChangeError::Invalid(answer.problem_list()))?;
+        let table = table_from(new, id, cx.principal).map_err(ChangeError::Invalid)?;
         may_change(cx.principal, Some(current), &table)?;
         Ok(table)
     });
@@ -271,7 +272,7 @@ fn archive(cx: &Context, call: &Call, id: &str) -> Answer {
     let outcome = cx.reloader.change_campaign(id, if_match.as_deref(), |current| {
         let current = current
             .filter(|c| cx.principal.sees(c.advertiser()))
-            .ok_or(ChangeError::NotFound)?;
+            .ok_or(ChangeError::NotFound("no such campaign"))?;
         let mut table = current.table.clone();
         table.insert("status".into(), toml::Value::String("archived".into()));
         Ok(table)
@@ -308,17 +309,14 @@ fn creative(cx: &Context, call: &Call, id: &str, crid: &str) -> Answer {
     let outcome = cx.reloader.change_campaign(id, if_match.as_deref(), |current| {
         let current = current
             .filter(|c| cx.principal.sees(c.advertiser()))
-            .ok_or(ChangeError::NotFound)?;
+            .ok_or(ChangeError::NotFound("no such campaign"))?;
         let mut document = current.to_json();
         let mut creatives = creatives_of(&document);
         let position = creatives.iter().position(|c| c.get("id") == Some(&json!(crid)));
         let mut creative = match (position, &method) {
             (Some(i), &http::Method::PATCH | &http::Method::DELETE) => creatives[i].clone(),
             (None, &http::Method::PATCH | &http::Method::DELETE) => {
-                return Err(ChangeError::Invalid(vec![FieldProblem {
-                    field: "creative".into(),
-                    why: format!("no creative {crid:?}"),
-                }]));
+                return Err(ChangeError::NotFound("no such creative"));
             }
             _ => json!({}),
         };
@@ -329,7 +327,7 @@ fn creative(cx: &Context, call: &Call, id: &str, crid: &str) -> Answer {
             None => creatives.push(creative),
         }
         document["creative"] = Value::Array(creatives);
-        let table = table_from(document, id, cx.principal).map_err(|a| ChangeError::Invalid(a.problem_list()))?;
+        let table = table_from(document, id, cx.principal).map_err(ChangeError::Invalid)?;
         may_change(cx.principal, Some(current), &table)?;
         Ok(table)
     });

@@ -69,26 +69,12 @@ impl Answer {
         }
     }
 
-    /// The problems of a 400 answer (for a check made under the reload lock).
-    pub fn problem_list(&self) -> Vec<FieldProblem> {
-        serde_json::from_value::<Vec<ProblemOut>>(self.body.get("problems").cloned().unwrap_or(Value::Null))
-            .map(|ps| {
-                ps.into_iter()
-                    .map(|p| FieldProblem {
-                        field: p.field,
-                        why: p.why,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     /// The answer to a change that was not made.
     pub fn from_change_error(error: ChangeError) -> Answer {
         match error {
             ChangeError::Stale { .. } => Answer::error(412, &error.to_string()),
             ChangeError::Invalid(problems) => Answer::problems(problems),
-            ChangeError::NotFound => Answer::error(404, "no such campaign"),
+            ChangeError::NotFound(what) => Answer::error(404, what),
             ChangeError::Forbidden(why) => Answer::error(403, &why),
             ChangeError::Exists => Answer::error(409, &error.to_string()),
             ChangeError::Write(e) => {
@@ -97,12 +83,6 @@ impl Answer {
             }
         }
     }
-}
-
-#[derive(serde::Deserialize)]
-struct ProblemOut {
-    field: String,
-    why: String,
 }
 
 /// One admin API call, transport aside.
