@@ -148,8 +148,8 @@ impl Reloader {
     ) -> Result<Changed, ChangeError> {
         let _one = self.reloading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let current = documents::scan(&self.config_dir).into_iter().find(|d| d.id == id);
-        if let Some(given) = if_match {
-            let now = current.as_ref().map(CampaignDocument::version).unwrap_or_default();
+        if let (Some(given), Some(current)) = (if_match, &current) {
+            let now = current.version();
             if given != now {
                 return Err(ChangeError::Stale {
                     given: given.to_string(),
