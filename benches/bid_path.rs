@@ -93,7 +93,7 @@ fn stages_bench(c: &mut Criterion) {
         });
         let ctx =
             enrich::enrich(&request, &world, world.settings.default_exchange_id(), audience(), now).expect("enriches");
-        let mut scratch = Vec::new();
+        let mut scratch = select::Scratch::default();
         group.bench_function(format!("select+price/{name}"), |b| {
             b.iter(|| {
                 request

@@ -178,6 +178,7 @@ impl App {
         let cx = Context {
             principal,
             reloader: &self.reloader,
+            bidder: &self.bidder,
             audit_log: &self.audit_log,
             now: self.bidder.clock.now(),
         };

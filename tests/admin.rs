@@ -547,6 +547,52 @@ async fn each_role_sees_and_changes_only_what_it_may() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
+    // Explain through the API: every campaign for an admin, its own for an
+    // advertiser (another's winner is not named).
+    let request = banner_request("someone", 0.0, json!({}));
+    let (status, all) = call(
+        &bidder,
+        Method::POST,
+        "/admin/api/explain",
+        Some(ADMIN_TOKEN),
+        Some(request.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(all["imp"][0]["winner"], "generic");
+    let verdicts: Vec<&str> = all["imp"][0]["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts.len(), 3, "{all}");
+    let (_, mine) = call(&bidder, Method::POST, "/admin/api/explain", shop, Some(request)).await;
+    assert_eq!(mine["imp"][0]["winner"], Value::Null, "{mine}");
+    let own: Vec<&str> = mine["imp"][0]["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        own,
+        ["shop-new", "shop-spring"]
+            .iter()
+            .filter(|id| verdicts.contains(id))
+            .copied()
+            .collect::<Vec<_>>()
+    );
+    let (status, _) = call(
+        &bidder,
+        Method::POST,
+        "/admin/api/explain",
+        shop,
+        Some(json!({"id": "x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
     // A data token: the audience, nothing else.
     let data = Some(DATA_TOKEN);
     let (status, _) = call(&bidder, Method::GET, "/admin/api/audience/users/u", data, None).await;

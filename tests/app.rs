@@ -29,7 +29,7 @@ fn build(config: &std::path::Path, data: &std::path::Path, clock: Arc<ManualCloc
 fn spent_today(app: &App) -> i64 {
     let world = app.bidder.world.load();
     let c = world.campaign_by_id("generic").unwrap();
-    let view = bullseye::admin::campaigns::live_view(c, app.bidder.clock.now(), false);
+    let view = bullseye::admin::campaigns::live_view(c, app.bidder.clock.now());
     view["today"]["spend_micros"].as_i64().unwrap()
 }
 

@@ -13,10 +13,9 @@ use serde_json::{Value, json};
 use super::access::Principal;
 use super::audit::AuditEntry;
 use super::{Answer, Call, Context};
-use crate::campaigns::targeting::FilterReason;
 use crate::clock::local_day;
 use crate::config::documents::{self, CampaignDocument, FieldProblem};
-use crate::live::LiveCampaign;
+use crate::live::{LiveCampaign, World};
 use crate::money::Micros;
 use crate::reload::{ChangeError, Changed};
 
@@ -25,12 +24,12 @@ const PAGE: usize = 50;
 const MAX_PAGE: usize = 500;
 
 /// Today's figures of a campaign being served.
-pub fn live_view(c: &LiveCampaign, now: jiff::Timestamp, detail: bool) -> Value {
+pub fn live_view(c: &LiveCampaign, now: jiff::Timestamp) -> Value {
     let campaign = &c.campaign;
     let today = local_day(now, &campaign.time_zone);
     let spend = c.state.spend.spent(today);
     let (impressions, clicks) = (c.state.impressions.get(today), c.state.clicks.get(today));
-    let mut value = json!({
+    json!({
         "today": {
             "date": today.to_string(),
             "spend": spend.to_string(),
@@ -45,22 +44,18 @@ pub fn live_view(c: &LiveCampaign, now: jiff::Timestamp, detail: bool) -> Value 
         "pacing_state": c.state.pacer.view(),
         "pctr": c.state.campaign_pctr(campaign.pctr_prior) as f64 / 1_000_000.0,
         "value_cpm": c.value.to_string(),
-    });
-    if detail {
-        value["why_not_bidding"] = Value::Object(why_not_bidding(c));
-    }
-    value
+    })
 }
 
-/// Requests each rule filtered out since start, by reason label.
-pub fn why_not_bidding(c: &LiveCampaign) -> serde_json::Map<String, Value> {
-    FilterReason::ALL
-        .iter()
-        .map(|r| {
-            let n = c.state.filtered[*r as usize].load(std::sync::atomic::Ordering::Relaxed);
-            (r.as_str().to_string(), json!(n))
-        })
-        .filter(|(_, n)| n != &json!(0))
+/// Requests each rule kept the campaign from bidding since start, by
+/// reason label (index-level reasons included), zeros left out.
+pub fn why_not_bidding(world: &World, id: &str) -> serde_json::Map<String, Value> {
+    world
+        .why_not_bidding(id)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(label, n)| (label.to_string(), json!(n)))
         .collect()
 }
 
@@ -71,7 +66,13 @@ pub fn campaign_view(document: &CampaignDocument, cx: &Context, detail: bool) ->
     let world = cx.reloader.world.load();
     value["live"] = world
         .campaign_by_id(&document.id)
-        .map_or(Value::Null, |c| live_view(c, cx.now, detail));
+        .map_or(Value::Null, |c| live_view(c, cx.now));
+    if detail && let Some(live) = value["live"].as_object_mut() {
+        live.insert(
+            "why_not_bidding".into(),
+            Value::Object(why_not_bidding(&world, &document.id)),
+        );
+    }
     value
 }
 

@@ -15,6 +15,7 @@
 //!   ([`campaigns`]);
 //! - `GET /admin/api/advertisers[/{id}]`;
 //! - `GET /admin/api/audit?target=&limit=`;
+//! - `POST /admin/api/explain[?exchange=]` (a dry run of the bid path);
 //! - `GET|POST /admin/api/audience/users/{id}` ([`audience`]).
 
 pub mod access;
@@ -27,6 +28,8 @@ use serde_json::{Value, json};
 pub use access::Principal;
 use audit::{AuditEntry, AuditLog};
 
+use crate::bidder::Bidder;
+use crate::bidder::explain::ExplainError;
 use crate::config::documents::{self, FieldProblem};
 use crate::reload::{ChangeError, Reloader};
 
@@ -126,6 +129,8 @@ pub struct Context<'a> {
     pub principal: &'a Principal,
     /// Campaign files, the world, the audience.
     pub reloader: &'a Reloader,
+    /// The bid path, for explain (dry runs only).
+    pub bidder: &'a Bidder,
     /// Where changes are recorded.
     pub audit_log: &'a AuditLog,
     /// Now.
@@ -198,6 +203,42 @@ fn audit(cx: &Context, call: &Call) -> Answer {
     }
 }
 
+/// `POST /admin/api/explain[?exchange=NAME]` with a bid request: what each
+/// campaign would bid on each impression, or the rule that excludes it.
+/// Nothing is reserved, counted or drawn. An advertiser sees its own
+/// campaigns' verdicts only (and the winner only when it is one of them).
+fn explain(cx: &Context, call: &Call) -> Answer {
+    if call.method != http::Method::POST {
+        return Answer::error(405, "method not allowed");
+    }
+    if !cx.principal.reads_campaigns() {
+        return Answer::error(403, "this token's role may not explain bids");
+    }
+    let explanation = match crate::bidder::explain::explain(cx.bidder, call.param("exchange"), &call.body) {
+        Ok(explanation) => explanation,
+        Err(e @ ExplainError::UnknownExchange(_)) => return Answer::error(404, &e.to_string()),
+        Err(e @ ExplainError::Invalid(_)) => return Answer::error(400, &e.to_string()),
+    };
+    let mut body = json!(explanation);
+    if cx.principal.role == crate::settings::Role::Advertiser {
+        let world = cx.reloader.world.load();
+        let own = |id: &Value| {
+            id.as_str()
+                .and_then(|id| world.campaign_by_id(id))
+                .is_some_and(|c| cx.principal.sees(&c.campaign.advertiser))
+        };
+        for imp in body["imp"].as_array_mut().into_iter().flatten() {
+            if !own(&imp["winner"]) {
+                imp["winner"] = Value::Null;
+            }
+            if let Some(campaigns) = imp["campaigns"].as_array_mut() {
+                campaigns.retain(|c| own(&c["id"]));
+            }
+        }
+    }
+    Answer::ok(body)
+}
+
 /// Answers an authenticated admin API call.
 pub fn handle(cx: &Context, call: &Call) -> Answer {
     let path = call.path.trim_end_matches('/');
@@ -209,6 +250,7 @@ pub fn handle(cx: &Context, call: &Call) -> Answer {
         "campaigns" => campaigns::handle(cx, call, rest),
         "advertisers" => advertisers(cx, call, rest),
         "audit" if rest.is_empty() => audit(cx, call),
+        "explain" if rest.is_empty() => explain(cx, call),
         "audience" => match rest.strip_prefix("users/") {
             Some(user_id) => audience::handle(cx, call, user_id),
             None => Answer::error(404, "not found"),

@@ -6,11 +6,13 @@
 //!
 //! [`Bidder::bid`] runs the stages over one [`enrich::BidCtx`]; each stage
 //! returns a typed outcome, and "no bid" is data ([`NoBidReason`]), recorded
-//! in one place with the rest of the request's outcome.
+//! in one place with the rest of the request's outcome. [`explain`] runs
+//! the same stages dry, for the admin API.
 
 pub mod decode;
 pub mod encode;
 pub mod enrich;
+pub mod explain;
 pub mod price;
 pub mod privacy;
 pub mod select;
@@ -218,7 +220,7 @@ impl Bidder {
         if request.imp.len() > max_imps {
             self.metrics.imps_ignored.inc_by((request.imp.len() - max_imps) as u64);
         }
-        let mut scratch = Vec::new();
+        let mut scratch = select::Scratch::default();
         let mut choices = Vec::with_capacity(request.imp.len().min(max_imps));
         let (mut private_only, mut invalid_floor) = (true, false);
         for imp in request.imp.iter().take(max_imps) {

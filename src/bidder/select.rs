@@ -6,10 +6,17 @@
 //! gets no bid; otherwise the open auction walks the candidate lists from
 //! the [`crate::live::World`] index best value first, and the first campaign that passes
 //! every rule wins (ties in value are broken by campaign id, in the rank).
+//!
+//! Each rule that stops a campaign is counted in its live state; how the
+//! impression's selection ended (and which index buckets it hit) is counted
+//! per bucket in the index's tally ([`crate::campaigns::tally`]), from
+//! which the campaigns the index never offered are derived. The same code
+//! runs dry for [`super::explain`], through a `Mode` that counts nothing.
 
 use crate::campaigns::PacingMode;
 use crate::campaigns::index::MergedRanks;
 use crate::campaigns::model::Creative;
+use crate::campaigns::tally::{ImpOutcome, Stop};
 use crate::campaigns::targeting::{FilterReason, category_matches, domain_matches};
 use crate::live::LiveCampaign;
 use crate::live::World;
@@ -163,14 +170,59 @@ fn seat_allowed(allowed: &[Text], refused: &[Text], seat: &str) -> bool {
     (allowed.is_empty() || allowed.iter().any(|s| &**s == seat)) && !refused.iter().any(|s| &**s == seat)
 }
 
+/// What selection does besides choosing: the bid path counts and draws,
+/// explain ([`super::explain`]) only looks. Generic, so that the bid path
+/// pays nothing for the dry run.
+pub(crate) trait Mode {
+    /// True for a dry run: every candidate is evaluated (not only up to the
+    /// first eligible), the open auction runs after a deal bid, and nothing
+    /// is counted.
+    const DRY_RUN: bool;
+
+    /// Whether the even-pacing gate lets `c` bid on this opportunity.
+    fn admit(&mut self, c: &LiveCampaign, local_hour: usize) -> bool;
+
+    /// A rule stopped the campaign at `rank`.
+    fn filtered(&mut self, rank: u32, c: &LiveCampaign, reason: FilterReason);
+
+    /// The campaign at `rank` is eligible at `price` (dry runs only).
+    fn eligible(&mut self, rank: u32, price: Micros);
+
+    /// How the impression's selection ended, as the index sees it.
+    fn ended(&mut self, world: &World, outcome: ImpOutcome<'_>);
+}
+
+/// The bid path: pacing draws a random number, filtered campaigns and the
+/// index-level outcome are counted.
+struct Bidding;
+
+impl Mode for Bidding {
+    const DRY_RUN: bool = false;
+
+    fn admit(&mut self, c: &LiveCampaign, local_hour: usize) -> bool {
+        c.state.pacer.admit(local_hour, rand::random_range(0..1_000_000))
+    }
+
+    fn filtered(&mut self, _rank: u32, c: &LiveCampaign, reason: FilterReason) {
+        c.state.count_filtered(reason);
+    }
+
+    fn eligible(&mut self, _rank: u32, _price: Micros) {}
+
+    fn ended(&mut self, world: &World, outcome: ImpOutcome<'_>) {
+        world.tally().count(outcome);
+    }
+}
+
 /// Every rule, cheapest first; on success the creative and the price.
-fn evaluate(
+fn evaluate<M: Mode>(
     ctx: &BidCtx,
     world: &World,
     c: &LiveCampaign,
     imp: &Imp,
     terms: &Terms,
     frequency: &FrequencyStore,
+    mode: &mut M,
 ) -> Result<(usize, Micros), FilterReason> {
     let campaign = &c.campaign;
     if !c.exchanges.contains(ctx.exchange_id) {
@@ -216,8 +268,7 @@ fn evaluate(
     if !c.state.spend.has_budget(today, campaign.daily_budget) {
         return Err(FilterReason::Budget);
     }
-    if campaign.pacing == PacingMode::Even && !c.state.pacer.admit(hour_of_week % 24, rand::random_range(0..1_000_000))
-    {
+    if campaign.pacing == PacingMode::Even && !mode.admit(c, hour_of_week % 24) {
         return Err(FilterReason::Pacing);
     }
     // The most valuable creative that fits (the first, for CPM campaigns).
@@ -230,39 +281,48 @@ fn evaluate(
     Ok((creative, price))
 }
 
-/// Walks candidates best first; the first eligible one wins.
-fn first_eligible<'a>(
+/// Walks candidates best first; the first eligible one wins. A dry run
+/// walks on to the end.
+fn first_eligible<'a, M: Mode>(
     ctx: &BidCtx<'a>,
     world: &World,
     imp: &'a Imp<'a>,
     terms: &Terms<'a>,
     candidates: impl Iterator<Item = u32>,
     frequency: &FrequencyStore,
+    mode: &mut M,
 ) -> Option<Choice<'a>> {
+    let mut first = None;
     for rank in candidates {
         let c = world.campaign(rank);
-        match evaluate(ctx, world, c, imp, terms, frequency) {
+        match evaluate(ctx, world, c, imp, terms, frequency, mode) {
             Ok((creative, price)) => {
                 let deal_id = terms.deal.and_then(|d| d.id.as_deref());
-                return Some(Choice {
+                let choice = Choice {
                     imp,
                     rank,
                     creative,
                     deal_id,
                     price,
-                });
+                };
+                if !M::DRY_RUN {
+                    return Some(choice);
+                }
+                mode.eligible(rank, price);
+                first.get_or_insert(choice);
             }
-            Err(reason) => c.state.count_filtered(reason),
+            Err(reason) => mode.filtered(rank, c, reason),
         }
     }
-    None
+    first
 }
 
-fn best_deal_bid<'a>(
+fn best_deal_bid<'a, M: Mode>(
     ctx: &BidCtx<'a>,
     world: &World,
     imp: &'a Imp<'a>,
     frequency: &FrequencyStore,
+    mode: &mut M,
 ) -> Option<Choice<'a>> {
     let pmp = imp.pmp.as_ref()?;
     let mut best: Option<Choice> = None;
@@ -283,7 +343,7 @@ fn best_deal_bid<'a>(
             auction: deal.at.unwrap_or(ctx.auction),
             deal: Some(deal),
         };
-        if let Some(choice) = first_eligible(ctx, world, imp, &terms, candidates.iter().copied(), frequency)
+        if let Some(choice) = first_eligible(ctx, world, imp, &terms, candidates.iter().copied(), frequency, mode)
             && best
                 .as_ref()
                 .is_none_or(|b| (choice.price, std::cmp::Reverse(choice.rank)) > (b.price, std::cmp::Reverse(b.rank)))
@@ -294,39 +354,49 @@ fn best_deal_bid<'a>(
     best
 }
 
-/// The best bid for `imp`, or why there is none.
-pub fn select<'a>(
-    ctx: &BidCtx<'a>,
-    world: &World,
-    imp: &'a Imp<'a>,
-    frequency: &FrequencyStore,
-    scratch: &mut Vec<u32>,
-) -> Result<Choice<'a>, ImpNoBid> {
-    if let Some(choice) = best_deal_bid(ctx, world, imp, frequency) {
-        return Ok(choice);
-    }
-    if imp.pmp.as_ref().is_some_and(|p| p.private_auction.0) {
-        return Err(ImpNoBid::PrivateAuction);
-    }
-    let floor = floor_in_base(world, imp.bidfloor, imp.bidfloorcur.as_deref())?;
-    let terms = Terms {
-        floor,
-        auction: ctx.auction,
-        deal: None,
-    };
+/// Reusable buffers of [`select`], one per request.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// Candidates filed under the user's segments.
+    ranks: Vec<u32>,
+    /// Format buckets hit.
+    formats: Vec<u32>,
+    /// Segment groups hit.
+    groups: Vec<u32>,
+}
 
-    scratch.clear();
+/// The candidate lists of the open auction for `imp`: the campaigns filed
+/// under the user's segments (gathered in `ranks`), then under each banner
+/// size and medium the impression offers. Notes the format buckets and
+/// segment groups hit.
+fn open_lists<'w>(
+    ctx: &BidCtx,
+    world: &'w World,
+    imp: &Imp,
+    ranks: &'w mut Vec<u32>,
+    formats: &mut Vec<u32>,
+    groups: &mut Vec<u32>,
+) -> Vec<&'w [u32]> {
+    ranks.clear();
+    formats.clear();
+    groups.clear();
     if world.has_segment_targeting() {
         for key in &ctx.facts.segments {
-            scratch.extend_from_slice(world.segment_targeted(*key));
+            if let Some((filed, in_groups)) = world.segment_targeted(*key) {
+                ranks.extend_from_slice(filed);
+                groups.extend_from_slice(in_groups);
+            }
         }
-        scratch.sort_unstable();
-        scratch.dedup();
+        ranks.sort_unstable();
+        ranks.dedup();
     }
     let mut lists: Vec<&[u32]> = Vec::with_capacity(8);
-    lists.push(scratch.as_slice());
+    lists.push(ranks.as_slice());
     if let Some(banner) = &imp.banner {
-        lists.extend(banner.sizes().map(|(w, h)| world.banner_open(w, h)));
+        for (bucket, filed) in banner.sizes().filter_map(|(w, h)| world.banner_open(w, h)) {
+            lists.push(filed);
+            formats.push(bucket);
+        }
     }
     for (present, media) in [
         (imp.video.is_some(), MediaType::Video),
@@ -334,10 +404,70 @@ pub fn select<'a>(
         (imp.native.is_some(), MediaType::Native),
     ] {
         if present {
-            lists.push(world.media_open(media));
+            let (bucket, filed) = world.media_open(media);
+            lists.push(filed);
+            formats.push(bucket);
         }
     }
-    first_eligible(ctx, world, imp, &terms, MergedRanks::new(lists), frequency).ok_or(ImpNoBid::NoMatch)
+    lists
+}
+
+/// The best bid for `imp`, or why there is none.
+pub fn select<'a>(
+    ctx: &BidCtx<'a>,
+    world: &World,
+    imp: &'a Imp<'a>,
+    frequency: &FrequencyStore,
+    scratch: &mut Scratch,
+) -> Result<Choice<'a>, ImpNoBid> {
+    select_with(ctx, world, imp, frequency, scratch, &mut Bidding)
+}
+
+/// [`select`] in a [`Mode`].
+pub(crate) fn select_with<'a, M: Mode>(
+    ctx: &BidCtx<'a>,
+    world: &World,
+    imp: &'a Imp<'a>,
+    frequency: &FrequencyStore,
+    scratch: &mut Scratch,
+    mode: &mut M,
+) -> Result<Choice<'a>, ImpNoBid> {
+    // Past this, only a dry run can hold a deal bid.
+    let deal = match best_deal_bid(ctx, world, imp, frequency, mode) {
+        Some(choice) if !M::DRY_RUN => {
+            mode.ended(world, ImpOutcome::Stopped(Stop::DealWon));
+            return Ok(choice);
+        }
+        deal => deal,
+    };
+    if imp.pmp.as_ref().is_some_and(|p| p.private_auction.0) {
+        mode.ended(world, ImpOutcome::Stopped(Stop::PrivateAuction));
+        return deal.ok_or(ImpNoBid::PrivateAuction);
+    }
+    let floor = match floor_in_base(world, imp.bidfloor, imp.bidfloorcur.as_deref()) {
+        Ok(floor) => floor,
+        Err(unusable) => {
+            mode.ended(world, ImpOutcome::Stopped(Stop::UnusableFloor));
+            return deal.ok_or(unusable);
+        }
+    };
+    let terms = Terms {
+        floor,
+        auction: ctx.auction,
+        deal: None,
+    };
+
+    let Scratch { ranks, formats, groups } = scratch;
+    let lists = open_lists(ctx, world, imp, ranks, formats, groups);
+    mode.ended(
+        world,
+        ImpOutcome::Open {
+            formats,
+            segment_groups: groups,
+        },
+    );
+    let open = first_eligible(ctx, world, imp, &terms, MergedRanks::new(lists), frequency, mode);
+    deal.or(open).ok_or(ImpNoBid::NoMatch)
 }
 
 #[cfg(test)]
@@ -454,7 +584,7 @@ landing_url = "https://{id}.example/"
         let now = "2025-06-02T12:00:00Z".parse().unwrap();
         let ctx = enrich::enrich(&request, world, world.settings.default_exchange_id(), audience, now)
             .unwrap_or_else(|r| panic!("{r:?}"));
-        let (frequency, mut scratch) = (FrequencyStore::default(), Vec::new());
+        let (frequency, mut scratch) = (FrequencyStore::default(), Scratch::default());
         request
             .imp
             .iter()

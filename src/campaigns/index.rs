@@ -7,6 +7,11 @@
 //! the user's segments, the deals it carries — and walks them best first,
 //! stopping at the first eligible campaign. Its cost grows with the number
 //! of campaigns that are *tried*, not with the number that exist.
+//!
+//! Each format list (a banner size, a medium) is a numbered bucket, and the
+//! segment-targeted campaigns form numbered segment groups (one per
+//! distinct set of index keys), so that the campaigns an impression was
+//! never offered can be counted per bucket ([`super::tally`]).
 
 use std::collections::HashMap;
 
@@ -18,6 +23,7 @@ use crate::openrtb::MediaType;
 use crate::settings::{ExchangeId, ExchangeSet, Settings};
 
 use super::model::{Campaign, Pricing, Status};
+use super::tally::{IndexEntry, IndexTally};
 
 /// Learned click-through rates of a campaign's creatives: what a CPC
 /// campaign's value depends on. Implemented by the live campaign state (an
@@ -99,12 +105,28 @@ pub struct CampaignIndex<S> {
     /// The default exchange's id, looked up once (requests without an
     /// exchange in their path come from it).
     pub default_exchange: ExchangeId,
-    banner_by_size: HashMap<(i64, i64), Vec<u32>>,
-    by_media: [Vec<u32>; 4],
-    by_segment: HashMap<SegmentKey, Vec<u32>>,
+    /// Banner sizes: (format bucket, ranks); buckets from [`MEDIA_BUCKETS`] on.
+    banner_by_size: HashMap<(i64, i64), (u32, Vec<u32>)>,
+    /// Other media, by [`media_slot`] (which is also their format bucket).
+    by_media: [Vec<u32>; MEDIA_BUCKETS],
+    by_segment: HashMap<SegmentKey, SegmentBucket>,
     by_deal: HashMap<String, Vec<u32>>,
     by_id: HashMap<String, u32>,
+    /// Where each campaign is filed, by rank.
+    entries: Vec<IndexEntry>,
+    tally: IndexTally,
 }
+
+/// The campaigns filed under one segment key: their ranks, and the
+/// segment groups they belong to.
+#[derive(Debug, Default)]
+struct SegmentBucket {
+    ranks: Vec<u32>,
+    groups: Vec<u32>,
+}
+
+/// Format buckets `0..4` are the media lists; banner sizes follow.
+const MEDIA_BUCKETS: usize = 4;
 
 fn media_slot(media: MediaType) -> usize {
     media.mtype() as usize - 1
@@ -126,9 +148,12 @@ impl<S: LearnedRates> CampaignIndex<S> {
             by_segment: HashMap::new(),
             by_deal: HashMap::new(),
             by_id: HashMap::new(),
+            entries: Vec::with_capacity(campaigns.len()),
+            tally: IndexTally::default(),
             default_exchange: settings.default_exchange_id(),
             settings,
         };
+        let mut segment_groups = HashMap::new();
         for (rank, (campaign, state, value)) in campaigns.into_iter().enumerate() {
             let rank = rank as u32;
             let tz = match time_zones.iter().position(|t| t == &campaign.time_zone) {
@@ -149,9 +174,12 @@ impl<S: LearnedRates> CampaignIndex<S> {
                 )
             };
             world.by_id.insert(campaign.id.clone(), rank);
-            if campaign.status == Status::Active {
-                world.index(rank, &campaign);
-            }
+            let entry = if campaign.status == Status::Active {
+                world.index(rank, &campaign, &mut segment_groups)
+            } else {
+                IndexEntry::Paused
+            };
+            world.entries.push(entry);
             world.campaigns.push(CompiledCampaign {
                 key: campaign.key(),
                 value,
@@ -164,6 +192,7 @@ impl<S: LearnedRates> CampaignIndex<S> {
             });
         }
         world.time_zones = time_zones;
+        world.tally = IndexTally::new(MEDIA_BUCKETS + world.banner_by_size.len(), segment_groups.len());
         world
     }
 }
@@ -180,34 +209,64 @@ fn with_state<S: LearnedRates>(
 }
 
 impl<S> CampaignIndex<S> {
-    fn index(&mut self, rank: u32, campaign: &Campaign) {
+    /// Files an active campaign; `segment_groups` numbers the distinct
+    /// sets of index keys seen so far.
+    fn index(
+        &mut self,
+        rank: u32,
+        campaign: &Campaign,
+        segment_groups: &mut HashMap<Vec<SegmentKey>, u32>,
+    ) -> IndexEntry {
         for deal in &campaign.targeting.deals {
             self.by_deal.entry(deal.clone()).or_default().push(rank);
         }
         if campaign.targeting.deals_only {
-            return;
+            return IndexEntry::DealsOnly;
         }
         let rule = &campaign.targeting.segments;
         if rule.requires_membership() {
+            let mut keys = rule.index_keys().to_vec();
+            keys.sort_unstable();
+            keys.dedup();
+            let next = segment_groups.len() as u32;
+            let group = *segment_groups.entry(keys).or_insert(next);
             for key in rule.index_keys() {
-                self.by_segment.entry(*key).or_default().push(rank);
+                let bucket = self.by_segment.entry(*key).or_default();
+                bucket.ranks.push(rank);
+                if !bucket.groups.contains(&group) {
+                    bucket.groups.push(group);
+                }
             }
-            return;
+            return IndexEntry::Segment(group);
         }
+        let mut formats = Vec::with_capacity(campaign.creatives.len());
         for creative in campaign.creatives.iter().filter(|c| !c.paused) {
-            let list = match (creative.media, creative.w, creative.h) {
-                (MediaType::Banner, Some(w), Some(h)) => self.banner_by_size.entry((w, h)).or_default(),
-                (media, _, _) => &mut self.by_media[media_slot(media)],
+            let next = (MEDIA_BUCKETS + self.banner_by_size.len()) as u32;
+            let (bucket, list) = match (creative.media, creative.w, creative.h) {
+                (MediaType::Banner, Some(w), Some(h)) => {
+                    let (bucket, list) = self.banner_by_size.entry((w, h)).or_insert_with(|| (next, Vec::new()));
+                    (*bucket, list)
+                }
+                (media, _, _) => (media_slot(media) as u32, &mut self.by_media[media_slot(media)]),
             };
             if list.last() != Some(&rank) {
                 list.push(rank);
             }
+            formats.push(bucket);
         }
+        formats.sort_unstable();
+        formats.dedup();
+        IndexEntry::Formats(formats.into())
     }
 
     /// The campaign at `rank`; panics when out of range (ranks come from this index).
     pub fn campaign(&self, rank: u32) -> &CompiledCampaign<S> {
         &self.campaigns[rank as usize]
+    }
+
+    /// The rank of the campaign with this id, active or paused.
+    pub fn rank_of(&self, id: &str) -> Option<u32> {
+        self.by_id.get(id).copied()
     }
 
     /// The campaign with this id, active or paused; `None` when it is not in the config.
@@ -216,25 +275,41 @@ impl<S> CampaignIndex<S> {
     }
 
     /// Open-auction campaigns without segment requirements that have a
-    /// banner creative of this size.
-    pub fn banner_open(&self, w: i64, h: i64) -> &[u32] {
-        self.banner_by_size.get(&(w, h)).map_or(&[], Vec::as_slice)
+    /// banner creative of this size, with their format bucket.
+    pub fn banner_open(&self, w: i64, h: i64) -> Option<(u32, &[u32])> {
+        self.banner_by_size
+            .get(&(w, h))
+            .map(|(bucket, ranks)| (*bucket, ranks.as_slice()))
     }
 
     /// Open-auction campaigns without segment requirements for a non-banner
-    /// medium.
-    pub fn media_open(&self, media: MediaType) -> &[u32] {
-        &self.by_media[media_slot(media)]
+    /// medium, with their format bucket.
+    pub fn media_open(&self, media: MediaType) -> (u32, &[u32]) {
+        let slot = media_slot(media);
+        (slot as u32, &self.by_media[slot])
     }
 
-    /// Campaigns that need one of the user's segments, filed under `key`.
-    pub fn segment_targeted(&self, key: SegmentKey) -> &[u32] {
-        self.by_segment.get(&key).map_or(&[], Vec::as_slice)
+    /// Campaigns that need one of the user's segments, filed under `key`,
+    /// and the segment groups they form.
+    pub fn segment_targeted(&self, key: SegmentKey) -> Option<(&[u32], &[u32])> {
+        self.by_segment
+            .get(&key)
+            .map(|bucket| (bucket.ranks.as_slice(), bucket.groups.as_slice()))
     }
 
     /// True when some active campaign requires a segment, so selection must look the user's segments up.
     pub fn has_segment_targeting(&self) -> bool {
         !self.by_segment.is_empty()
+    }
+
+    /// Where the campaign at `rank` is filed.
+    pub fn entry(&self, rank: u32) -> &IndexEntry {
+        &self.entries[rank as usize]
+    }
+
+    /// The index-level counts of this index (see [`super::tally`]).
+    pub fn tally(&self) -> &IndexTally {
+        &self.tally
     }
 
     /// Campaigns that may bid in a deal.

@@ -6,11 +6,14 @@
 //! - [`index`]: the [`CampaignIndex`] — every campaign compiled, with the
 //!   indexes selection walks (by media type and size, by segment, by deal),
 //!   built off the hot path and published whole.
+//! - [`tally`]: the campaigns the index never offered, counted per bucket
+//!   and derived per campaign (index-level "why not bidding").
 
 pub mod geo;
 pub mod index;
 pub mod markup;
 pub mod model;
+pub mod tally;
 pub mod targeting;
 
 pub use index::CampaignIndex;

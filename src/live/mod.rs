@@ -9,7 +9,12 @@
 //!   events, budget grants, control changes), embedded on a single node.
 //! - [`World`]: what the bid and tracking paths load once per request —
 //!   the campaign index with each campaign's live-state handle, and the URL
-//!   signer for this config's keys. Immutable, swapped whole.
+//!   signer for this config's keys. Immutable, swapped whole. It also
+//!   gives each campaign's "why not bidding" breakdown
+//!   ([`World::why_not_bidding`]): the rules' counts in its live state plus
+//!   the index-level counts derived from the index's per-bucket tally
+//!   ([`crate::campaigns::tally`]), which a world folds into the live
+//!   state when it is dropped (replaced by a new one).
 
 pub mod apply;
 pub mod registry;
@@ -28,6 +33,7 @@ pub use shared::{Embedded, SharedState};
 pub use state::{CampaignState, DayCount};
 
 use crate::campaigns::index::{CampaignIndex, CompiledCampaign};
+use crate::campaigns::tally::TallyCounts;
 use crate::campaigns::targeting::FilterReason;
 use crate::config::Config;
 use crate::metrics::{CampaignFigure, CampaignFigures};
@@ -58,6 +64,52 @@ impl World {
     }
 }
 
+impl World {
+    /// A campaign's "why not bidding" breakdown since start: how many times
+    /// each rule stopped it, by the rule's label (as in
+    /// `bullseye_campaign_filtered_total`), index-level reasons included,
+    /// zero counts left out; `None` when no campaign has this id.
+    pub fn why_not_bidding(&self, id: &str) -> Option<Vec<(&'static str, u64)>> {
+        let rank = self.index.rank_of(id)?;
+        Some(self.breakdown(&self.index.tally().counts(), rank))
+    }
+
+    /// The breakdown of the campaign at `rank`, given this index's counts.
+    fn breakdown(&self, counts: &TallyCounts, rank: u32) -> Vec<(&'static str, u64)> {
+        let c = self.index.campaign(rank);
+        let mut filtered: [u64; FilterReason::COUNT] =
+            std::array::from_fn(|i| c.state.filtered[i].load(Ordering::Relaxed));
+        for (reason, count) in counts.excluded(self.index.entry(rank)) {
+            filtered[reason as usize] += count;
+        }
+        FilterReason::ALL
+            .iter()
+            .map(|&reason| (reason.as_str(), filtered[reason as usize]))
+            .filter(|&(_, count)| count > 0)
+            .collect()
+    }
+}
+
+/// The index-level counts live in the index they describe; when a world is
+/// replaced (and its last reader done), they move into the campaigns' live
+/// state, which outlives it. Until then a breakdown misses them: it never
+/// counts them twice.
+impl Drop for World {
+    fn drop(&mut self) {
+        let counts = self.index.tally().counts();
+        if counts.impressions() == 0 {
+            return;
+        }
+        for (rank, c) in self.index.campaigns.iter().enumerate() {
+            for (reason, count) in counts.excluded(self.index.entry(rank as u32)) {
+                if count > 0 {
+                    c.state.filtered[reason as usize].fetch_add(count, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
 impl LiveCampaign {
     /// Where this campaign's events land.
     pub fn target(&self) -> Target<'_> {
@@ -81,22 +133,15 @@ impl Deref for World {
 impl CampaignFigures for Arc<ArcSwap<World>> {
     fn figures(&self) -> Vec<CampaignFigure> {
         let world = self.load();
+        let counts = world.index.tally().counts();
         world
             .campaigns
             .iter()
-            .map(|c| CampaignFigure {
+            .enumerate()
+            .map(|(rank, c)| CampaignFigure {
                 campaign: c.campaign.id.clone(),
                 bids: c.state.bids.load(Ordering::Relaxed),
-                filtered: FilterReason::ALL
-                    .iter()
-                    .map(|&reason| {
-                        (
-                            reason.as_str(),
-                            c.state.filtered[reason as usize].load(Ordering::Relaxed),
-                        )
-                    })
-                    .filter(|&(_, count)| count > 0)
-                    .collect(),
+                filtered: world.breakdown(&counts, rank as u32),
             })
             .collect()
     }

@@ -62,6 +62,11 @@ impl Pacer {
         draw < self.throttle.load(Ordering::Relaxed)
     }
 
+    /// Opportunities counted today (by [`Pacer::admit`]), over all hours.
+    pub fn opportunities_today(&self) -> u64 {
+        self.today.iter().map(|n| n.load(Ordering::Relaxed)).sum()
+    }
+
     /// The throttle and today's target, for the admin API.
     pub fn view(&self) -> PacingView {
         PacingView {
