@@ -163,6 +163,11 @@ fn advertisers(cx: &Cx) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A frame side for a creative side (`default` when not a number).
+fn framed(side: &str, default: u32) -> String {
+    (side.parse::<u32>().unwrap_or(default).min(2000) + 16).to_string()
+}
+
 /// The form, with a preview if asked and the problems found.
 fn show(cx: &Cx, form: &Form, preview: bool, problems: Vec<Problem>, error: Option<String>, status: u16) -> Reply {
     if !cx.principal.changes_campaigns() {
@@ -175,7 +180,9 @@ fn show(cx: &Cx, form: &Form, preview: bool, problems: Vec<Problem>, error: Opti
         advertisers: advertisers(cx),
         fixed_advertiser: cx.principal.advertiser.clone(),
         preview: if preview { preview_of(form) } else { None },
-        size: (form.get("w").to_string(), form.get("h").to_string()),
+        // The preview's body keeps its default 8 px margin (no inline style
+        // under the CSP): the frame is that much larger than the creative.
+        size: (framed(form.get("w"), 300), framed(form.get("h"), 250)),
         error,
     };
     render(status, &page)
