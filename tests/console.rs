@@ -129,7 +129,13 @@ async fn browser_log(client: &Client) -> Vec<String> {
         .as_array()
         .map(|list| {
             list.iter()
-                .map(|e| format!("{} {}", e["level"].as_str().unwrap_or(""), e["message"].as_str().unwrap_or("")))
+                .map(|e| {
+                    format!(
+                        "{} {}",
+                        e["level"].as_str().unwrap_or(""),
+                        e["message"].as_str().unwrap_or("")
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -148,7 +154,10 @@ async fn screenshot(client: &Client, name: &str) {
 
 /// Types into a field, replacing what it held.
 async fn fill(client: &Client, css: &str, text: &str) {
-    let field = client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    let field = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
     field.clear().await.unwrap();
     field.send_keys(text).await.unwrap();
 }
@@ -210,7 +219,9 @@ async fn bid_and_collect_burls(bidder: &TestBidder, id: &str, n: usize) -> Vec<S
 }
 
 fn severe(log: &[String]) -> Vec<&String> {
-    log.iter().filter(|l| l.starts_with("SEVERE") || l.contains("Content Security Policy")).collect()
+    log.iter()
+        .filter(|l| l.starts_with("SEVERE") || l.contains("Content Security Policy"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,7 +268,14 @@ async fn the_console_in_a_real_browser() {
     screenshot(&client, "new-campaign").await;
     click(&client, "button[value=create]").await;
     wait_for(&client, "form.edit input[name=daily_budget]").await;
-    assert!(client.current_url().await.unwrap().path().ends_with("/admin/campaigns/console-spring"));
+    assert!(
+        client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/admin/campaigns/console-spring")
+    );
     assert_eq!(api_campaign(&bidder, "console-spring").await["max_bid"], "5.00");
 
     // It bids on a corpus request.
@@ -275,7 +293,9 @@ async fn the_console_in_a_real_browser() {
     client
         .wait()
         .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath("//p[contains(@class, 'notice') and contains(., 'Saved')]"))
+        .for_element(Locator::XPath(
+            "//p[contains(@class, 'notice') and contains(., 'Saved')]",
+        ))
         .await
         .expect("the change is saved");
     assert_eq!(api_campaign(&bidder, "console-spring").await["daily_budget"], "750");
@@ -310,7 +330,11 @@ async fn the_console_in_a_real_browser() {
     // The campaigns page: the row shows today's spend; its first link opens the campaign.
     client.goto(&bidder.admin_url("/admin/")).await.unwrap();
     let row = wait_for(&client, "tr[data-campaign='console-spring']").await;
-    assert!(row.text().await.unwrap().contains("$0.0075"), "{}", row.text().await.unwrap());
+    assert!(
+        row.text().await.unwrap().contains("$0.0075"),
+        "{}",
+        row.text().await.unwrap()
+    );
     screenshot(&client, "campaigns").await;
     row.find(Locator::Css("a")).await.unwrap().click().await.unwrap();
     wait_for(&client, "svg[data-chart='spend-daily']").await;
@@ -344,7 +368,10 @@ async fn the_console_in_a_real_browser() {
         .unwrap();
     fill(&client, "form.edit input[name=daily_budget]", "999").await;
     client
-        .execute("document.querySelector('form.edit input[name=csrf_token]').remove()", vec![])
+        .execute(
+            "document.querySelector('form.edit input[name=csrf_token]').remove()",
+            vec![],
+        )
         .await
         .unwrap();
     click(&client, "form.edit button[type=submit]").await;

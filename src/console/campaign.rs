@@ -156,7 +156,9 @@ fn desired(current: &Value, form: &Form) -> Result<Value, Vec<Problem>> {
     for key in crate::config::documents::READ_ONLY_KEYS {
         map.remove(key);
     }
-    for (field, required) in TEXT_FIELDS {
+    // A field the form does not carry is left as it is; one it carries
+    // empty is removed (or, if required, refused by validation).
+    for (field, required) in TEXT_FIELDS.into_iter().filter(|(f, _)| form.has(f)) {
         let value = form.get(field);
         let implied = DEFAULTS.contains(&(field, value)) && !map.contains_key(field);
         match value {
@@ -165,15 +167,17 @@ fn desired(current: &Value, form: &Form) -> Result<Value, Vec<Problem>> {
             value => map.insert(field.into(), json!(value)),
         };
     }
-    let domains: Vec<&str> = form
-        .get("adomain")
-        .split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .collect();
-    map.insert("adomain".into(), json!(domains));
+    if form.has("adomain") {
+        let domains: Vec<&str> = form
+            .get("adomain")
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .collect();
+        map.insert("adomain".into(), json!(domains));
+    }
     let mut problems = Vec::new();
-    for field in ["targeting", "creative"] {
+    for field in ["targeting", "creative"].into_iter().filter(|f| form.has(f)) {
         match form.get(field) {
             "" => {
                 map.remove(field);

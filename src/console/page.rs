@@ -157,6 +157,11 @@ impl Form {
         Form(fields)
     }
 
+    /// Whether the form has the field at all (empty or not).
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+
     /// A field's value, trimmed (empty when absent).
     pub fn get(&self, name: &str) -> &str {
         self.0.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.trim())
