@@ -4,6 +4,11 @@
 //! nothing), an advertiser's session sees only its own campaigns, and the
 //! session cookie is `Secure` only behind a trusted https proxy.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "each scenario reads best top to bottom, in one function"
+)]
+
 mod common;
 
 use common::*;
