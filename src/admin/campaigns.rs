@@ -4,7 +4,7 @@
 //! A campaign is shown as the fields of its `[[campaign]]` table, plus its
 //! `version` (also the `ETag`) and `live` figures; both are ignored when a
 //! body is sent back. Every change goes through
-//! [`Reloader::change_campaign`]: validated as `check-config` validates,
+//! [`Reloader::change_campaign`](crate::reload::Reloader::change_campaign): validated as `check-config` validates,
 //! written atomically to the campaign's file, effective on the next bid
 //! request, and audit-logged.
 
