@@ -20,7 +20,9 @@
 //! **Control** — config files ([`config`]), advertiser overrides and the
 //! audience snapshot → a new immutable [`live::World`] or
 //! [`audience::Snapshot`] → `ArcSwap::store`. The bid path `load`s once per
-//! request and never locks.
+//! request and never locks. People reach the control path through the
+//! admin API ([`admin`]) or the web console ([`console`]) on the admin
+//! listener; the console makes its changes through the API's functions.
 //!
 //! [`app::App::build`] wires everything without sockets; [`server`] binds
 //! and serves. Threads: one HTTP serving thread per core, each with its own
@@ -44,6 +46,7 @@ pub mod bidder;
 pub mod campaigns;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;

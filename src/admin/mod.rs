@@ -72,6 +72,14 @@ impl Answer {
         }
     }
 
+    /// The problems a 400 answer lists (none for any other answer).
+    pub fn problem_list(&self) -> Vec<FieldProblem> {
+        self.body
+            .get("problems")
+            .and_then(|problems| serde_json::from_value(problems.clone()).ok())
+            .unwrap_or_default()
+    }
+
     /// The answer to a change that was not made.
     pub fn from_change_error(error: ChangeError) -> Answer {
         match error {

@@ -38,7 +38,7 @@ pub struct CampaignDocument {
 }
 
 /// One field a campaign document gets wrong.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FieldProblem {
     /// The key, dotted (`targeting.age.min`, `creative[0].w`).
     pub field: String,

@@ -75,6 +75,16 @@ impl Pacer {
         }
     }
 
+    /// The target curve: the share of the daily budget (0–1) the pacer
+    /// aims to have spent by the end of each local hour (for the console's
+    /// pacing chart).
+    pub fn target_by_hour(&self) -> [f64; 24] {
+        std::array::from_fn(|h| match h {
+            23 => 1.0,
+            h => self.target_fraction((h as i64 + 1) * 3600) as f64 / FULL as f64,
+        })
+    }
+
     /// Share of the day's traffic before `second_of_day` (local), in ppm.
     fn target_fraction(&self, second_of_day: i64) -> u32 {
         let curve: Vec<u64> = self.curve.iter().map(|w| w.load(Ordering::Relaxed)).collect();

@@ -38,6 +38,7 @@ pub use crate::app::App;
 use crate::app::{AppOptions, BuildError};
 use crate::clock::Clock;
 use crate::config::ConfigErrors;
+use crate::console::Console;
 use crate::reload::Reloader;
 use admission::{Admission, Refusal, Ticket};
 
@@ -178,7 +179,8 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
     }
     spawn_ticker(app.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let admin = tokio::spawn(serve_admin(admin_listener, app.clone(), stopped.clone()));
+    let console = Arc::new(Console::new());
+    let admin = tokio::spawn(serve_admin(admin_listener, app.clone(), console, stopped.clone()));
     let exchange = spawn_serving_threads(listeners, app.clone(), stopped).map_err(|source| StartError::Bind {
         addr: options.listen,
         source,
@@ -411,17 +413,22 @@ async fn serve(
 const ADMIN_CONNECTIONS: usize = 256;
 
 /// The admin listener's accept loop: the admin API, the console, metrics.
-async fn serve_admin(listener: TcpListener, app: Arc<App>, mut stopped: tokio::sync::watch::Receiver<bool>) {
+async fn serve_admin(
+    listener: TcpListener,
+    app: Arc<App>,
+    console: Arc<Console>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
     let graceful = GracefulShutdown::new();
     let builder = connection_builder(&app);
     let slots = Arc::new(tokio::sync::Semaphore::new(ADMIN_CONNECTIONS));
     loop {
-        let (stream, slot) = tokio::select! {
+        let (stream, peer, slot) = tokio::select! {
             slot = slots.clone().acquire_owned() => {
                 let Ok(slot) = slot else { break };
                 tokio::select! {
                     accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => (stream, slot),
+                        Ok((stream, peer)) => (stream, peer, slot),
                         Err(e) => {
                             tracing::warn!(error = %e, "admin accept failed");
                             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -434,10 +441,10 @@ async fn serve_admin(listener: TcpListener, app: Arc<App>, mut stopped: tokio::s
             _ = stopped.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
+        let (app, console) = (app.clone(), console.clone());
         let service = service_fn(move |request| {
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(routes::handle_admin(&app, request).await) }
+            let (app, console) = (app.clone(), console.clone());
+            async move { Ok::<_, Infallible>(routes::handle_admin(&app, &console, request, peer).await) }
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {

@@ -12,6 +12,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 
 use crate::bidder::Outcome;
+use crate::console::Console;
 use crate::settings::IpRange;
 use crate::tracking::notice::{PIXEL_GIF, TrackingReply};
 
@@ -408,12 +409,75 @@ pub async fn handle(
     finish(app, &path, reply)
 }
 
+/// Largest console form body.
+const CONSOLE_BODY_LIMIT: usize = 1024 * 1024;
+
+/// A console request: the body read, the client's address and whether it
+/// came over https (believed only from a trusted proxy), then the page
+/// made off the async workers (pages read files, changes write them).
+async fn console_page(
+    app: &Arc<App>,
+    console: &Arc<Console>,
+    request: Request<Incoming>,
+    peer: std::net::SocketAddr,
+) -> Response<Full<Bytes>> {
+    let trusted = app.bidder.world.load().settings.click_rules.trusted_proxies.clone();
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let client = client_address(peer.ip(), header("x-forwarded-for").as_deref(), &trusted);
+    let from_proxy = trusted.iter().any(|range| range.contains(peer.ip().to_canonical()));
+    let https = from_proxy
+        && header("x-forwarded-proto").is_some_and(|p| {
+            p.split(',')
+                .next()
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+        });
+    let cookies = header("cookie");
+    let (parts, incoming) = request.into_parts();
+    let timeout = app.bidder.world.load().settings.body_read_timeout;
+    let body = match body::read(&parts.headers, incoming, CONSOLE_BODY_LIMIT, timeout).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge(_)) => return Reply::TooLarge.into_response(),
+        Err(e) => return Reply::BadRequest(e.to_string()).into_response(),
+    };
+    let request = crate::console::Request {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query: crate::admin::query_pairs(parts.uri.query().unwrap_or("")),
+        cookies,
+        body,
+        client,
+        https,
+    };
+    let (app, console) = (app.clone(), console.clone());
+    tokio::task::spawn_blocking(move || crate::console::handle(&app, &console, &request))
+        .await
+        .unwrap_or_else(|_| Reply::Json(500, serde_json::json!({"error": "internal error"})).into_response())
+}
+
 /// Answers one request on the admin listener: the admin API, the console,
 /// metrics, health.
-pub async fn handle_admin(app: &Arc<App>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+pub async fn handle_admin(
+    app: &Arc<App>,
+    console: &Arc<Console>,
+    request: Request<Incoming>,
+    peer: std::net::SocketAddr,
+) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_string();
     let reply = if path.starts_with("/admin/api/") || path == "/admin/api" {
         admin_api(app, request).await
+    } else if path == "/admin" || path.starts_with("/admin/") {
+        let response = console_page(app, console, request, peer).await;
+        if response.status().is_client_error() {
+            log_client_error(response.status(), &path, "console");
+        }
+        app.bidder.metrics.response(response.status().as_u16());
+        return response;
     } else {
         match (request.method(), path.as_str()) {
             (_, "/healthz") => health(app, &request),

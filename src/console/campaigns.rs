@@ -1,0 +1,211 @@
+//! The campaigns page (`/admin/`): every campaign the principal sees, with
+//! status, today's spend against the daily budget, the pacing curve,
+//! impressions, clicks, CTR, eCPC and win rate; filtered by advertiser.
+//!
+//! The list is the API's (`GET /admin/api/campaigns`, so an advertiser
+//! sees only its own); the pacing curves add the pacer's target curve and
+//! today's spend by hour ([`super::data::hourly_spend_today`], one pass
+//! for the whole page). Win rate needs bid counts by day, which the list
+//! does not read (it is on each campaign's page): `—` here.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use serde_json::Value;
+
+use super::chart::{self, Chart, Point, Series};
+use super::data::hourly_spend_today;
+use super::format;
+use super::page::{Cx, Shell, error_of, render};
+use super::reply::Reply;
+use crate::clock::local_seconds;
+use crate::live::LiveCampaign;
+use crate::money::Micros;
+
+struct Row {
+    id: String,
+    advertiser: String,
+    status: String,
+    pricing: String,
+    max_bid: String,
+    spend: String,
+    budget: String,
+    spend_micros: i64,
+    budget_micros: i64,
+    impressions: String,
+    clicks: String,
+    ctr: String,
+    ecpc: String,
+    win_rate: String,
+    pacing: String,
+}
+
+struct Totals {
+    spend: String,
+    budget: String,
+    impressions: String,
+    clicks: String,
+    active: usize,
+}
+
+#[derive(Template)]
+#[template(path = "console/campaigns.html")]
+struct CampaignsPage {
+    shell: Shell,
+    rows: Vec<Row>,
+    totals: Totals,
+    advertisers: Vec<(String, String)>,
+    advertiser: String,
+    error: Option<String>,
+}
+
+/// The pacing chart of a campaign: the target (daily budget × the share
+/// of the day's traffic by the end of each local hour) and the actual
+/// spend, cumulative, up to the current hour.
+pub fn pacing_chart(cx: &Cx, live: &LiveCampaign, hourly: &[i64; 24], size: (u32, u32)) -> String {
+    let campaign = &live.campaign;
+    let now = cx.app.bidder.clock.now();
+    let hour_now = (local_seconds(now, &campaign.time_zone).rem_euclid(86_400) / 3600) as usize;
+    let budget = campaign.daily_budget;
+    let shown = |m: Micros| cx.money(m);
+    let target = live
+        .state
+        .pacer
+        .target_by_hour()
+        .iter()
+        .map(|share| {
+            let m = Micros((budget.0 as f64 * share).round() as i64);
+            Some(Point::money(m, shown(m)))
+        })
+        .collect();
+    let mut spent = Micros::ZERO;
+    let actual = (0..24)
+        .map(|h| {
+            spent = spent.saturating_add(Micros(hourly[h]));
+            (h <= hour_now).then(|| Point::money(spent, shown(spent)))
+        })
+        .collect();
+    chart::line(&Chart {
+        name: "pacing",
+        title: format!("Pacing of {}: spend so far against the target curve", campaign.id),
+        labels: (0..24).map(|h| format!("{h:02}h")).collect(),
+        series: vec![
+            Series {
+                name: "Target".into(),
+                class: "target",
+                points: target,
+            },
+            Series {
+                name: "Spend".into(),
+                class: "actual",
+                points: actual,
+            },
+        ],
+        size,
+        y_label: |v| format::amount(Micros((v * 1_000_000.0).round() as i64)),
+    })
+}
+
+fn row(cx: &Cx, c: &Value, hours: &HashMap<String, [i64; 24]>) -> Row {
+    let id = c["id"].as_str().unwrap_or_default().to_string();
+    let today = &c["live"]["today"];
+    let spend = Micros(today["spend_micros"].as_i64().unwrap_or(0));
+    let budget = c["daily_budget"]
+        .as_str()
+        .and_then(|b| Micros::parse_decimal(b).ok())
+        .unwrap_or(Micros::ZERO);
+    let (impressions, clicks) = (
+        today["impressions"].as_u64().unwrap_or(0),
+        today["clicks"].as_u64().unwrap_or(0),
+    );
+    let world = cx.app.bidder.world.load();
+    let pacing = world.campaign_by_id(&id).map_or_else(String::new, |live| {
+        pacing_chart(cx, live, hours.get(&id).unwrap_or(&[0; 24]), (300, 110))
+    });
+    Row {
+        advertiser: c["advertiser"].as_str().unwrap_or_default().to_string(),
+        status: c["status"].as_str().unwrap_or("active").to_string(),
+        pricing: c["pricing"].as_str().unwrap_or("cpm").to_uppercase(),
+        max_bid: c["max_bid"]
+            .as_str()
+            .and_then(|b| Micros::parse_decimal(b).ok())
+            .map_or_else(|| "—".into(), |m| cx.money(m)),
+        spend: cx.money(spend),
+        budget: cx.money(budget),
+        spend_micros: spend.0.min(budget.0.max(0)),
+        budget_micros: budget.0.max(1),
+        impressions: format::count(impressions),
+        clicks: format::count(clicks),
+        ctr: format::percent(clicks as f64, impressions as f64),
+        ecpc: format::per(spend, clicks, &cx.currency),
+        win_rate: "—".into(),
+        pacing,
+        id,
+    }
+}
+
+fn totals(cx: &Cx, campaigns: &[Value]) -> Totals {
+    let sum = |f: &dyn Fn(&Value) -> i64| campaigns.iter().map(f).fold(0i64, i64::saturating_add);
+    let spend = sum(&|c| c["live"]["today"]["spend_micros"].as_i64().unwrap_or(0));
+    let budget = sum(&|c| {
+        c["daily_budget"]
+            .as_str()
+            .and_then(|b| Micros::parse_decimal(b).ok())
+            .map_or(0, |m| m.0)
+    });
+    let impressions = sum(&|c| c["live"]["today"]["impressions"].as_i64().unwrap_or(0));
+    let clicks = sum(&|c| c["live"]["today"]["clicks"].as_i64().unwrap_or(0));
+    Totals {
+        spend: cx.money(Micros(spend)),
+        budget: cx.money(Micros(budget)),
+        impressions: format::count(impressions.max(0) as u64),
+        clicks: format::count(clicks.max(0) as u64),
+        active: campaigns
+            .iter()
+            .filter(|c| c["status"].as_str().unwrap_or("active") == "active")
+            .count(),
+    }
+}
+
+/// `GET /admin/?advertiser=`.
+pub fn page(cx: &Cx) -> Reply {
+    let advertiser = cx.request.param("advertiser").to_string();
+    let advertisers = cx.call(http::Method::GET, "/admin/api/advertisers", &[], None);
+    let advertisers: Vec<(String, String)> = advertisers.body["advertisers"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|a| {
+                    let id = a["id"].as_str().unwrap_or_default().to_string();
+                    let name = a["name"].as_str().filter(|n| !n.is_empty()).unwrap_or(&id).to_string();
+                    (id, name)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let answer = cx.call(
+        http::Method::GET,
+        "/admin/api/campaigns",
+        &[("advertiser", &advertiser), ("limit", "500")],
+        None,
+    );
+    let error = (answer.status != 200).then(|| error_of(&answer));
+    let campaigns = answer.body["campaigns"].as_array().cloned().unwrap_or_default();
+    let world = cx.app.bidder.world.load();
+    let zones: Vec<(String, jiff::tz::TimeZone)> = campaigns
+        .iter()
+        .filter_map(|c| world.campaign_by_id(c["id"].as_str()?))
+        .map(|live| (live.campaign.id.clone(), live.campaign.time_zone.clone()))
+        .collect();
+    let hours = hourly_spend_today(cx.app, &zones);
+    let rows = campaigns.iter().map(|c| row(cx, c, &hours)).collect();
+    let page = CampaignsPage {
+        shell: cx.shell("Campaigns", "campaigns"),
+        totals: totals(cx, &campaigns),
+        rows,
+        advertisers,
+        advertiser,
+        error,
+    };
+    render(200, &page)
+}

@@ -1,0 +1,200 @@
+//! The web console at `/admin/` on the admin listener: server-rendered
+//! pages (askama templates under `templates/console/`, auto-escaped) for
+//! advertisers, their agencies, data teams and operators. No JavaScript;
+//! charts are inline SVG ([`chart`]); the stylesheet is embedded.
+//!
+//! Sign-in takes an admin token (checked as the API checks a bearer
+//! token) and opens a session ([`session`]): a random id in an `HttpOnly;
+//! SameSite=Strict; Path=/admin` cookie (`Secure` over https), kept in
+//! memory, bounded and expiring. Every POST form carries the session's
+//! CSRF token (`csrf_token`); the sign-in form a double-submit token (a
+//! cookie and the same value in the form). Failed sign-ins are throttled
+//! per client address ([`throttle`]). Every response carries a strict CSP
+//! and the other security headers ([`reply`]).
+//!
+//! Every change is made through `admin::handle` with a [`crate::admin::Call`]
+//! built from the form, so validation, roles and the audit log are the
+//! API's; what the ledger gives (reports, spend over time) and explain go
+//! through the seams in [`data`].
+//!
+//! Layering: `console` sits with `app` and `server`: the server reads the
+//! request (body limits, the client's address, https) and calls
+//! [`handle`] off the async workers; the console uses [`App`]; `app` never
+//! imports `console`. The session store lives in a [`Console`] that
+//! `server::start` creates.
+
+pub mod chart;
+pub mod data;
+pub mod format;
+pub mod reply;
+pub mod session;
+pub mod throttle;
+
+mod audience;
+mod audit;
+mod campaign;
+mod campaigns;
+mod explain;
+mod new;
+mod page;
+mod reports;
+mod sign_in;
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::Method;
+use http_body_util::Full;
+
+use crate::admin::Principal;
+use crate::app::App;
+use page::{Cx, Form};
+use reply::Reply;
+use session::{Session, Sessions, same_secret};
+use throttle::Throttle;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "bz_session";
+
+/// The sign-in form's double-submit cookie.
+pub const SIGN_IN_COOKIE: &str = "bz_sign_in";
+
+/// The console's state: sessions and the sign-in throttle.
+#[derive(Default)]
+pub struct Console {
+    sessions: Sessions,
+    throttle: Throttle,
+}
+
+impl Console {
+    /// A console with no session.
+    pub fn new() -> Console {
+        Console::default()
+    }
+
+    /// The session of a request's cookie and its principal, if signed in
+    /// with a token the settings still hold.
+    fn signed_in(&self, app: &App, request: &Request) -> Option<(String, Session, Principal)> {
+        let id = request.cookie(SESSION_COOKIE)?;
+        let session = self.sessions.get(id, Instant::now())?;
+        let world = app.bidder.world.load();
+        let Some(token) = world
+            .settings
+            .admin_tokens
+            .iter()
+            .find(|t| same_secret_bytes(&t.sha256, &session.token_hash))
+        else {
+            self.sessions.close(id);
+            return None;
+        };
+        Some((id.to_string(), session, Principal::of(token)))
+    }
+}
+
+fn same_secret_bytes(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+/// A console request, read by the server.
+#[derive(Debug)]
+pub struct Request {
+    /// The method.
+    pub method: Method,
+    /// The path (`/admin/…`).
+    pub path: String,
+    /// The query string's pairs, decoded.
+    pub query: Vec<(String, String)>,
+    /// The `Cookie` header, if any.
+    pub cookies: Option<String>,
+    /// The body (a form).
+    pub body: Bytes,
+    /// The client's address (the peer's, or the forwarded one when the
+    /// peer is a trusted proxy).
+    pub client: IpAddr,
+    /// Whether the browser reached us over https (a trusted proxy's
+    /// `X-Forwarded-Proto: https`).
+    pub https: bool,
+}
+
+impl Request {
+    /// A cookie's value.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .as_deref()?
+            .split(';')
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// A query parameter (empty when absent).
+    pub fn param(&self, name: &str) -> &str {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    fn form(&self) -> Form {
+        Form::parse(&self.body)
+    }
+}
+
+/// Answers a console request (blocking: pages read campaign files and
+/// the ledger, changes write files).
+pub fn handle(app: &App, console: &Console, request: &Request) -> http::Response<Full<Bytes>> {
+    route(app, console, request).into_response()
+}
+
+fn route(app: &App, console: &Console, request: &Request) -> Reply {
+    let path = request.path.trim_end_matches('/');
+    let method = if request.method == Method::HEAD {
+        Method::GET
+    } else {
+        request.method.clone()
+    };
+    match (&method, path) {
+        (&Method::GET, "/admin/assets/console.css") => return Reply::stylesheet(),
+        (&Method::POST, "/admin/sign-in") => return sign_in::submit(app, console, request),
+        _ => {}
+    }
+    let Some((id, session, principal)) = console.signed_in(app, request) else {
+        return match (&method, path) {
+            (&Method::GET, "/admin") => sign_in::page(request, None, 200),
+            (&Method::GET, _) => Reply::redirect("/admin/"),
+            _ => Reply::text(403, "not signed in\n"),
+        };
+    };
+    let form = request.form();
+    if method == Method::POST && !same_secret(form.get("csrf_token"), &session.csrf) {
+        tracing::warn!(who = %principal.name, path, "console form refused: missing or wrong CSRF token");
+        return Reply::text(403, "missing or invalid CSRF token: reload the page and try again\n");
+    }
+    let cx = Cx::new(app, principal, session.csrf, request);
+    match (&method, path) {
+        (&Method::GET, "/admin") => campaigns::page(&cx),
+        (&Method::POST, "/admin/sign-out") => {
+            console.sessions.close(&id);
+            tracing::info!(who = %cx.principal.name, "console sign-out");
+            Reply::redirect("/admin/").cookie(SESSION_COOKIE, "", Some(0), request.https)
+        }
+        (&Method::GET, "/admin/new") => new::page(&cx, &Form::default(), false),
+        (&Method::POST, "/admin/new") => new::submit(&cx, &form),
+        (&Method::GET, "/admin/reports") => reports::page(&cx),
+        (&Method::GET, "/admin/reports.csv") => reports::csv(&cx),
+        (&Method::GET, "/admin/audience") => audience::page(&cx),
+        (&Method::GET, "/admin/explain") => explain::page(&cx, "", None),
+        (&Method::POST, "/admin/explain") => explain::submit(&cx, &form),
+        (&Method::GET, "/admin/audit") => audit::page(&cx),
+        (method, p) if p.starts_with("/admin/campaigns/") => {
+            let id = &p["/admin/campaigns/".len()..];
+            match *method {
+                Method::GET => campaign::page(&cx, id),
+                Method::POST => campaign::submit(&cx, id, &form),
+                _ => cx.message(405, "Method not allowed", "This page takes GET and POST only."),
+            }
+        }
+        _ => cx.message(404, "Not found", "There is no such page in the console."),
+    }
+}
