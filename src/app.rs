@@ -10,7 +10,6 @@
 //! [`crate::server`] only binds and serves.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -135,7 +134,7 @@ impl App {
                 "spend, frequency and deduplication restored from the billing log"
             );
         }
-        let bid_flusher = Mutex::new(BidFlusher::new(tracker.ledger.dir(), &utc_date(&*options.clock)));
+        let bid_flusher = Mutex::new(BidFlusher::new(tracker.ledger.dir(), options.clock.now()));
         let reloader = Arc::new(Reloader {
             config_dir: options.config_dir,
             data_dir: options.data_dir,
@@ -242,20 +241,16 @@ impl App {
 
     /// Writes bid counts gained since the last flush.
     pub fn flush_bids(&self) {
-        let date = utc_date(&*self.bidder.clock);
-        let world = self.bidder.world.load();
-        let counters = world
-            .campaigns
-            .iter()
-            .map(|c| (c.campaign.id.clone(), c.state.bids.load(Ordering::Relaxed)));
+        let now = self.bidder.clock.now();
+        let counters = self.bidder.world.load().bid_counters(now);
         let mut flusher = self.bid_flusher.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Err(e) = flusher.flush(&date, counters) {
+        if let Err(e) = flusher.flush(now, counters.into_iter()) {
             tracing::warn!(error = %e, "bid counts not written");
         }
     }
 }
 
-/// Today's UTC date, `YYYY-MM-DD` (the bid-count files' day).
+/// Today's UTC date, `YYYY-MM-DD` (the billing log's day files).
 fn utc_date(clock: &dyn Clock) -> String {
     clock
         .now()

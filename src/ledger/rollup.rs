@@ -1,22 +1,41 @@
-//! Closed days: per-day rollups and retention.
+//! Rollups: a UTC day's report aggregates ([`Cube`]) kept beside its
+//! billing file, and retention.
 //!
-//! When a UTC day closes, its report rows (per campaign: bids, wins,
-//! impressions, clicks, conversions, spend…) are written once to
-//! `rollup-YYYY-MM-DD.json` (temporary file, fsync, rename). Reports of
-//! past days read the rollup instead of the raw day file, and the raw file
-//! is deleted `retention_days` after its day, never before its rollup
-//! exists. Start-up reads only the recent day files ([`super::RESTORE_DAYS`]),
-//! so neither restarts nor reports grow with history.
+//! - `rollup-YYYY-MM-DD.partial.json`: the current day's cube as far as
+//!   the billing file had been written (its byte length, `covers`).
+//!   Maintenance (every ten minutes in the server) reads the records
+//!   written since and replaces it; a report reads it plus those records,
+//!   so today's figures are exact without reading the whole day.
+//! - `rollup-YYYY-MM-DD.json`: a closed day's cube, written once when the
+//!   day is over (from its partial rollup and the records after it). A
+//!   rollup written before dimensions were kept (an array of campaign ×
+//!   day rows) is still read, and rebuilt while its billing file exists.
+//!
+//! Every file is replaced whole ([`crate::files::write_atomically`]). The
+//! raw day file is deleted `retention_days` after its day, never before its
+//! closed rollup exists. Start-up reads only the recent day files
+//! ([`super::RESTORE_DAYS`]), so neither restarts nor reports grow with
+//! history.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::report::{self, Row};
-use super::{LedgerError, bids, files, io_error as io};
+use super::cube::{Cube, LegacyRow, Stored};
+use super::{LedgerError, files, io_error as io};
 
-/// The rollup file of a UTC day.
+/// The closed rollup file of a UTC day.
 pub fn rollup_path(dir: &Path, date: &str) -> PathBuf {
     dir.join(format!("rollup-{date}.json"))
+}
+
+/// The partial rollup file of a UTC day (the current one).
+pub fn partial_path(dir: &Path, date: &str) -> PathBuf {
+    dir.join(format!("rollup-{date}.partial.json"))
+}
+
+/// The billing file of a UTC day.
+pub fn billing_path(dir: &Path, date: &str) -> PathBuf {
+    dir.join(format!("billing-{date}.log"))
 }
 
 /// The date (`YYYY-MM-DD`) of a `billing-…log`, `rollup-…json` or
@@ -30,7 +49,7 @@ fn date_of(name: &str) -> Option<&str> {
     (date.len() == 10).then_some(date)
 }
 
-/// Every day with a billing file, a rollup or bid counts, in order.
+/// Every day with a billing file, a closed rollup or bid counts, in order.
 pub fn days(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir)
         .into_iter()
@@ -40,24 +59,71 @@ pub fn days(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// One day's rows: from its rollup if the day has one, else from its
-/// billing file, streamed.
-pub fn day_rows(dir: &Path, date: &str, bids: &BTreeMap<String, bids::DayBids>) -> Result<Vec<Row>, LedgerError> {
-    let rollup = rollup_path(dir, date);
-    if rollup.exists() {
-        let bytes = std::fs::read(&rollup).map_err(io(&rollup))?;
-        return serde_json::from_slice(&bytes).map_err(|e| io(&rollup)(std::io::Error::other(e)));
-    }
-    let path = dir.join(format!("billing-{date}.log"));
+/// A rollup file read back: a cube, or the rows of an older rollup.
+enum Rollup {
+    Cube(Stored),
+    Legacy(Vec<LegacyRow>),
+}
+
+fn read_rollup(path: &Path) -> Result<Option<Rollup>, LedgerError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let unreadable = |e: serde_json::Error| io(path)(std::io::Error::other(e));
+    let rollup = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => Rollup::Legacy(serde_json::from_slice(&bytes).map_err(unreadable)?),
+        _ => Rollup::Cube(serde_json::from_slice(&bytes).map_err(unreadable)?),
+    };
+    Ok(Some(rollup))
+}
+
+/// Adds the records of `path` from byte `from` to `cube`; returns where
+/// the valid records end.
+fn add_records(cube: &mut Cube, path: &Path, from: u64) -> Result<u64, LedgerError> {
     if !path.exists() {
-        return Ok(report::rows(std::iter::empty(), bids, Some(date)));
+        return Ok(from);
     }
-    let mut frames = super::stream_file(&path)?;
-    let rows = report::rows(frames.by_ref(), bids, Some(date));
+    let mut frames = super::stream_file_from(path, from)?;
+    for record in frames.by_ref() {
+        cube.add(&record);
+    }
     match frames.error.take() {
-        Some(source) => Err(io(&path)(source)),
-        None => Ok(rows),
+        Some(source) => Err(io(path)(source)),
+        None => Ok(from + frames.valid_len()),
     }
+}
+
+/// A day's cube: its closed rollup if it has one (an older rollup only once
+/// its billing file is gone), else its partial rollup and the records
+/// written after it, else its whole billing file. Also returns the bytes
+/// of the billing file it covers.
+pub fn day_cube(dir: &Path, date: &str) -> Result<(Cube, u64), LedgerError> {
+    let billing = billing_path(dir, date);
+    match read_rollup(&rollup_path(dir, date))? {
+        Some(Rollup::Cube(stored)) => {
+            let covers = stored.covers;
+            return Ok((Cube::load(stored), covers));
+        }
+        Some(Rollup::Legacy(rows)) if !billing.exists() => return Ok((Cube::from_legacy_rows(&rows), 0)),
+        _ => {}
+    }
+    let len = std::fs::metadata(&billing).map_or(0, |m| m.len());
+    let (mut cube, covers) = match read_rollup(&partial_path(dir, date))? {
+        Some(Rollup::Cube(stored)) if stored.covers <= len => {
+            let covers = stored.covers;
+            (Cube::load(stored), covers)
+        }
+        _ => (Cube::default(), 0),
+    };
+    let covers = add_records(&mut cube, &billing, covers)?;
+    Ok((cube, covers))
+}
+
+fn write_cube(path: &Path, cube: &Cube, covers: u64) -> Result<(), LedgerError> {
+    let bytes = serde_json::to_vec(&cube.store(covers)).unwrap_or_default();
+    crate::files::write_atomically(path, &bytes).map_err(io(path))
 }
 
 /// What one maintenance pass did.
@@ -67,14 +133,16 @@ pub struct Maintenance {
     pub rolled_up: usize,
     /// Raw day files deleted past retention.
     pub deleted: usize,
+    /// Partial rollups of the current day brought up to date.
+    pub extended: usize,
 }
 
-/// Rolls up every closed day (before `today`, UTC) that has no rollup yet,
-/// then deletes raw day files more than `retention_days` old whose rollup
-/// exists.
+/// Rolls up every closed day (before `today`, UTC) that has no rollup yet
+/// (or only an older one), brings the partial rollup of `today` (and any
+/// later day) up to date, then deletes raw day files more than
+/// `retention_days` old whose rollup exists.
 pub fn maintain(dir: &Path, today: &str, retention_days: u32) -> Result<Maintenance, LedgerError> {
     let mut done = Maintenance::default();
-    let bids = bids::load_all(dir);
     let oldest_kept = jiff::civil::Date::strptime("%Y-%m-%d", today)
         .ok()
         .and_then(|d| d.checked_sub(jiff::Span::new().days(i64::from(retention_days))).ok())
@@ -88,14 +156,27 @@ pub fn maintain(dir: &Path, today: &str, retention_days: u32) -> Result<Maintena
             continue;
         };
         if date.as_str() >= today {
+            let partial = partial_path(dir, &date);
+            let before = match read_rollup(&partial)? {
+                Some(Rollup::Cube(stored)) => stored.covers,
+                _ => 0,
+            };
+            let (cube, covers) = day_cube(dir, &date)?;
+            if covers != before || !partial.exists() {
+                write_cube(&partial, &cube, covers)?;
+                done.extended += 1;
+            }
             continue;
         }
         let rollup = rollup_path(dir, &date);
-        if !rollup.exists() {
-            let rows = day_rows(dir, &date, &bids)?;
-            crate::files::write_atomically(&rollup, &serde_json::to_vec_pretty(&rows).unwrap_or_default())
-                .map_err(io(&rollup))?;
+        if !matches!(read_rollup(&rollup)?, Some(Rollup::Cube(_))) {
+            let (cube, covers) = day_cube(dir, &date)?;
+            write_cube(&rollup, &cube, covers)?;
             done.rolled_up += 1;
+        }
+        let partial = partial_path(dir, &date);
+        if partial.exists() {
+            std::fs::remove_file(&partial).map_err(io(&partial))?;
         }
         if oldest_kept.as_deref().is_some_and(|oldest| date.as_str() < oldest) {
             std::fs::remove_file(&path).map_err(io(&path))?;
