@@ -263,10 +263,7 @@ fn report(args: &ReportArgs) -> anyhow::Result<()> {
     match args.format {
         ReportFormat::Table => out.write_all(ledger::report::table(query.by, &rows).as_bytes())?,
         ReportFormat::Csv => out.write_all(ledger::report::csv(query.by, &rows).as_bytes())?,
-        ReportFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &rows)?;
-            out.write_all(b"\n")?;
-        }
+        ReportFormat::Json => ledger::report::json(&rows, &mut out)?,
     }
     out.flush()?;
     Ok(())

@@ -37,7 +37,7 @@
 //! reading, `roas` `null` without spend. An unknown domain, country or
 //! device is the empty string.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -65,7 +65,7 @@ pub enum ReportError {
 }
 
 /// A row's group within its campaign and date.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Group {
     /// Rows by day.
     Day,
@@ -165,10 +165,26 @@ fn date_of_days(days: i32) -> Date {
     EPOCH.checked_add(jiff::Span::new().days(days)).unwrap_or(EPOCH)
 }
 
+/// True when cells of `dim` make rows grouped `by`.
+fn group_of(by: By, dim: Dim) -> bool {
+    matches!(
+        (by, dim),
+        (By::Day, Dim::Hour | Dim::DayOnly)
+            | (By::Hour, Dim::Hour)
+            | (By::Exchange, Dim::Exchange)
+            | (By::Creative, Dim::Creative)
+            | (By::Domain, Dim::Domain)
+            | (By::Country, Dim::Country)
+            | (By::Device, Dim::Device)
+    )
+}
+
 /// Rows being summed, by (campaign, date in days, group).
 #[derive(Default)]
 struct Tally {
-    rows: BTreeMap<(String, i32, Group), (Counts, u64)>,
+    /// Hashed, then sorted once at the end (a B-tree spent a third of a
+    /// half-million-row report comparing strings).
+    rows: HashMap<(String, i32, Group), (Counts, u64), foldhash::fast::RandomState>,
 }
 
 impl Tally {
@@ -231,8 +247,9 @@ impl Tally {
     }
 
     fn rows(self, by: By) -> Vec<Row> {
-        self.rows
-            .into_iter()
+        let mut rows: Vec<_> = self.rows.into_iter().collect();
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        rows.into_iter()
             .map(|((campaign, days, group), (c, bids))| row(campaign, days, by, group, &c, bids))
             .collect()
     }
@@ -334,6 +351,7 @@ pub fn query(data_dirs: &[PathBuf], q: &ReportQuery) -> Result<Vec<Row>, ReportE
         days.extend(rollup::days(ledger));
     }
     let mut tally = Tally::default();
+    let wanted = |dim: Dim, zone: Zone| zone == q.tz && group_of(q.by, dim);
     for date in days {
         let Ok(parsed) = Date::strptime("%Y-%m-%d", &date) else {
             continue;
@@ -350,11 +368,11 @@ pub fn query(data_dirs: &[PathBuf], q: &ReportQuery) -> Result<Vec<Row>, ReportE
             tally.add_cube(q, &merged_day(&raw, &date)?);
         } else {
             for ledger in &raw {
-                tally.add_cube(q, &rollup::day_cube(ledger, &date)?.0);
+                tally.add_cube(q, &rollup::day_cube(ledger, &date, &wanted)?.0);
             }
         }
         for ledger in rolled {
-            tally.add_cube(q, &rollup::day_cube(ledger, &date)?.0);
+            tally.add_cube(q, &rollup::day_cube(ledger, &date, &wanted)?.0);
         }
         for ledger in &ledgers {
             tally.add_bids(q, utc_days, &bids::load(ledger, &date));
@@ -416,6 +434,16 @@ fn cells(row: &Row) -> Vec<String> {
         ratio(row.win_rate),
     ]);
     cells
+}
+
+/// The rows as a JSON array, one row per line.
+pub fn json(rows: &[Row], out: &mut impl std::io::Write) -> std::io::Result<()> {
+    out.write_all(b"[")?;
+    for (i, row) in rows.iter().enumerate() {
+        out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+        serde_json::to_writer(&mut *out, row)?;
+    }
+    out.write_all(b"\n]\n")
 }
 
 /// The rows as CSV, with a header line (money in base-currency units;

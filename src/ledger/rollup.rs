@@ -1,15 +1,19 @@
 //! Rollups: a UTC day's report aggregates ([`Cube`]) kept beside its
 //! billing file, and retention.
 //!
-//! - `rollup-YYYY-MM-DD.partial.json`: the current day's cube as far as
+//! - `rollup-YYYY-MM-DD.partial.cube`: the current day's cube as far as
 //!   the billing file had been written (its byte length, `covers`).
 //!   Maintenance (every ten minutes in the server) reads the records
 //!   written since and replaces it; a report reads it plus those records,
 //!   so today's figures are exact without reading the whole day.
-//! - `rollup-YYYY-MM-DD.json`: a closed day's cube, written once when the
-//!   day is over (from its partial rollup and the records after it). A
-//!   rollup written before dimensions were kept (an array of campaign ×
-//!   day rows) is still read, and rebuilt while its billing file exists.
+//! - `rollup-YYYY-MM-DD.cube`: a closed day's cube, written once when the
+//!   day is over (from its partial rollup and the records after it).
+//! - `rollup-YYYY-MM-DD.json`: a rollup written before dimensions were
+//!   kept (campaign × UTC day rows): still read once its billing file is
+//!   gone; while the billing file exists, a cube is built from it.
+//!
+//! Cubes are stored in a compact binary form ([`Cube::encode`]) with one
+//! section per dimension and zone, so a report reads only its own.
 //!
 //! Every file is replaced whole ([`crate::files::write_atomically`]). The
 //! raw day file is deleted `retention_days` after its day, never before its
@@ -20,17 +24,22 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::cube::{Cube, LegacyRow, Stored};
+use super::cube::{Cube, Dim, LegacyRow, Zone};
 use super::{LedgerError, files, io_error as io};
 
 /// The closed rollup file of a UTC day.
 pub fn rollup_path(dir: &Path, date: &str) -> PathBuf {
-    dir.join(format!("rollup-{date}.json"))
+    dir.join(format!("rollup-{date}.cube"))
 }
 
 /// The partial rollup file of a UTC day (the current one).
 pub fn partial_path(dir: &Path, date: &str) -> PathBuf {
-    dir.join(format!("rollup-{date}.partial.json"))
+    dir.join(format!("rollup-{date}.partial.cube"))
+}
+
+/// A UTC day's rollup written before dimensions were kept.
+pub fn legacy_rollup_path(dir: &Path, date: &str) -> PathBuf {
+    dir.join(format!("rollup-{date}.json"))
 }
 
 /// The billing file of a UTC day.
@@ -45,6 +54,7 @@ fn date_of(name: &str) -> Option<&str> {
         .strip_prefix("billing-")
         .and_then(|n| n.strip_suffix(".log"))
         .or_else(|| name.strip_prefix("rollup-").and_then(|n| n.strip_suffix(".json")))
+        .or_else(|| name.strip_prefix("rollup-").and_then(|n| n.strip_suffix(".cube")))
         .or_else(|| name.strip_prefix("bids-").and_then(|n| n.strip_suffix(".json")))?;
     (date.len() == 10).then_some(date)
 }
@@ -59,24 +69,29 @@ pub fn days(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// A rollup file read back: a cube, or the rows of an older rollup.
-enum Rollup {
-    Cube(Stored),
-    Legacy(Vec<LegacyRow>),
+/// Reads a file, `None` when it does not exist.
+fn read_if_any(path: &Path) -> Result<Option<Vec<u8>>, LedgerError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(path)(e)),
+    }
 }
 
-fn read_rollup(path: &Path) -> Result<Option<Rollup>, LedgerError> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(path)(e)),
+/// A cube file read back with the sections `wanted` says, and what it
+/// covers.
+fn read_cube(path: &Path, wanted: &dyn Fn(Dim, Zone) -> bool) -> Result<Option<(Cube, u64)>, LedgerError> {
+    let Some(bytes) = read_if_any(path)? else {
+        return Ok(None);
     };
-    let unreadable = |e: serde_json::Error| io(path)(std::io::Error::other(e));
-    let rollup = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'[') => Rollup::Legacy(serde_json::from_slice(&bytes).map_err(unreadable)?),
-        _ => Rollup::Cube(serde_json::from_slice(&bytes).map_err(unreadable)?),
-    };
-    Ok(Some(rollup))
+    Cube::decode(&bytes, wanted)
+        .map(Some)
+        .ok_or_else(|| io(path)(std::io::Error::other("not a rollup cube")))
+}
+
+/// The bytes of the day file a cube file covers, without decoding it.
+fn covered(path: &Path) -> Result<Option<u64>, LedgerError> {
+    Ok(read_cube(path, &|_, _| false)?.map(|(_, covers)| covers))
 }
 
 /// Adds the records of `path` from byte `from` to `cube`; returns where
@@ -95,35 +110,38 @@ fn add_records(cube: &mut Cube, path: &Path, from: u64) -> Result<u64, LedgerErr
     }
 }
 
-/// A day's cube: its closed rollup if it has one (an older rollup only once
-/// its billing file is gone), else its partial rollup and the records
-/// written after it, else its whole billing file. Also returns the bytes
+/// A day's cube (the sections `wanted` says): its closed rollup if it has
+/// one, else its partial rollup and the records written after it, else its
+/// whole billing file, else an older rollup's rows. Also returns the bytes
 /// of the billing file it covers.
-pub fn day_cube(dir: &Path, date: &str) -> Result<(Cube, u64), LedgerError> {
+pub fn day_cube(dir: &Path, date: &str, wanted: &dyn Fn(Dim, Zone) -> bool) -> Result<(Cube, u64), LedgerError> {
+    if let Some(closed) = read_cube(&rollup_path(dir, date), wanted)? {
+        return Ok(closed);
+    }
     let billing = billing_path(dir, date);
-    match read_rollup(&rollup_path(dir, date))? {
-        Some(Rollup::Cube(stored)) => {
-            let covers = stored.covers;
-            return Ok((Cube::load(stored), covers));
+    if !billing.exists() {
+        let legacy = legacy_rollup_path(dir, date);
+        if let Some(bytes) = read_if_any(&legacy)? {
+            let rows: Vec<LegacyRow> =
+                serde_json::from_slice(&bytes).map_err(|e| io(&legacy)(std::io::Error::other(e)))?;
+            return Ok((Cube::from_legacy_rows(&rows), 0));
         }
-        Some(Rollup::Legacy(rows)) if !billing.exists() => return Ok((Cube::from_legacy_rows(&rows), 0)),
-        _ => {}
+        return Ok((Cube::default(), 0));
     }
     let len = std::fs::metadata(&billing).map_or(0, |m| m.len());
-    let (mut cube, covers) = match read_rollup(&partial_path(dir, date))? {
-        Some(Rollup::Cube(stored)) if stored.covers <= len => {
-            let covers = stored.covers;
-            (Cube::load(stored), covers)
-        }
+    // Records after the partial rollup are added to every section: read
+    // them all, so the cube extends consistently.
+    let (mut cube, covers) = match read_cube(&partial_path(dir, date), &|_, _| true)? {
+        Some((cube, covers)) if covers <= len => (cube, covers),
         _ => (Cube::default(), 0),
     };
     let covers = add_records(&mut cube, &billing, covers)?;
+    cube.cells.retain(|key, _| wanted(key.dim, key.zone));
     Ok((cube, covers))
 }
 
 fn write_cube(path: &Path, cube: &Cube, covers: u64) -> Result<(), LedgerError> {
-    let bytes = serde_json::to_vec(&cube.store(covers)).unwrap_or_default();
-    crate::files::write_atomically(path, &bytes).map_err(io(path))
+    crate::files::write_atomically(path, &cube.encode(covers)).map_err(io(path))
 }
 
 /// What one maintenance pass did.
@@ -157,20 +175,17 @@ pub fn maintain(dir: &Path, today: &str, retention_days: u32) -> Result<Maintena
         };
         if date.as_str() >= today {
             let partial = partial_path(dir, &date);
-            let before = match read_rollup(&partial)? {
-                Some(Rollup::Cube(stored)) => stored.covers,
-                _ => 0,
-            };
-            let (cube, covers) = day_cube(dir, &date)?;
-            if covers != before || !partial.exists() {
+            let before = covered(&partial)?;
+            let (cube, covers) = day_cube(dir, &date, &|_, _| true)?;
+            if before != Some(covers) {
                 write_cube(&partial, &cube, covers)?;
                 done.extended += 1;
             }
             continue;
         }
         let rollup = rollup_path(dir, &date);
-        if !matches!(read_rollup(&rollup)?, Some(Rollup::Cube(_))) {
-            let (cube, covers) = day_cube(dir, &date)?;
+        if !rollup.exists() {
+            let (cube, covers) = day_cube(dir, &date, &|_, _| true)?;
             write_cube(&rollup, &cube, covers)?;
             done.rolled_up += 1;
         }
