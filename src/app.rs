@@ -10,7 +10,6 @@
 //! [`crate::server`] only binds and serves.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -138,7 +137,7 @@ impl App {
                 "spend, frequency and deduplication restored from the billing log"
             );
         }
-        let bid_flusher = Mutex::new(BidFlusher::new(tracker.ledger.dir(), &utc_date(&*options.clock)));
+        let bid_flusher = Mutex::new(BidFlusher::new(tracker.ledger.dir(), options.clock.now()));
         let audit_log = AuditLog::new(&options.data_dir);
         let reloader = Arc::new(Reloader {
             config_dir: options.config_dir,
@@ -172,17 +171,30 @@ impl App {
         })
     }
 
-    /// Answers an admin API call made by `principal` (blocking: campaign
-    /// changes and the audit log write files).
-    pub fn admin(&self, principal: &Principal, call: &Call) -> Answer {
-        let cx = Context {
+    /// Report rows for `principal` from query pairs (the CLI's flags, and
+    /// `advertiser`), as `GET /admin/api/reports` gives them (blocking).
+    pub fn report(
+        &self,
+        principal: &Principal,
+        pairs: &[(String, String)],
+    ) -> Result<(crate::ledger::query::By, Vec<crate::ledger::report::Row>), Answer> {
+        crate::admin::reports::rows(&self.admin_context(principal), pairs)
+    }
+
+    fn admin_context<'a>(&'a self, principal: &'a Principal) -> Context<'a> {
+        Context {
             principal,
             reloader: &self.reloader,
             bidder: &self.bidder,
             audit_log: &self.audit_log,
             now: self.bidder.clock.now(),
-        };
-        crate::admin::handle(&cx, call)
+        }
+    }
+
+    /// Answers an admin API call made by `principal` (blocking: campaign
+    /// changes and the audit log write files).
+    pub fn admin(&self, principal: &Principal, call: &Call) -> Answer {
+        crate::admin::handle(&self.admin_context(principal), call)
     }
 
     /// Once a second: drains expired budget reservations and steps pacing;
@@ -264,20 +276,16 @@ impl App {
 
     /// Writes bid counts gained since the last flush.
     pub fn flush_bids(&self) {
-        let date = utc_date(&*self.bidder.clock);
-        let world = self.bidder.world.load();
-        let counters = world
-            .campaigns
-            .iter()
-            .map(|c| (c.campaign.id.clone(), c.state.bids.load(Ordering::Relaxed)));
+        let now = self.bidder.clock.now();
+        let counters = self.bidder.world.load().bid_counters(now);
         let mut flusher = self.bid_flusher.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Err(e) = flusher.flush(&date, counters) {
+        if let Err(e) = flusher.flush(now, counters.into_iter()) {
             tracing::warn!(error = %e, "bid counts not written");
         }
     }
 }
 
-/// Today's UTC date, `YYYY-MM-DD` (the bid-count files' day).
+/// Today's UTC date, `YYYY-MM-DD` (the billing log's day files).
 fn utc_date(clock: &dyn Clock) -> String {
     clock
         .now()

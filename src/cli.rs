@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check-config`, `segments build`.
+//! The command line: `serve`, `check-config`, `report`, `segments build`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,17 +53,12 @@ enum Command {
         #[arg(long, default_value = "bidder-config")]
         config: PathBuf,
     },
-    /// Per campaign and day: bids, wins, impressions, clicks, conversions,
-    /// spend, CTR, eCPM, eCPC, win rate — from the billing log.
-    Report {
-        #[arg(long, default_value = "data")]
-        data_dir: PathBuf,
-        /// Only this UTC day (YYYY-MM-DD).
-        #[arg(long)]
-        date: Option<String>,
-        #[arg(long, value_enum, default_value = "table")]
-        format: ReportFormat,
-    },
+    /// Per campaign and day (or hour, exchange, creative, domain, country,
+    /// device): bids, wins, impressions, clicks, conversions, conversion
+    /// value, spend, CTR, eCPM, eCPC, CPA, ROAS, win rate — from the
+    /// billing logs of one or more data directories (merged, each event
+    /// once).
+    Report(ReportArgs),
     /// Audience snapshots.
     Segments {
         #[command(subcommand)]
@@ -98,6 +93,36 @@ enum TokenRole {
     Advertiser,
     Data,
     Viewer,
+}
+
+/// `bullseye report`'s flags (the admin API takes the same names as query
+/// parameters: `ledger::report::ReportQuery::from_query_string`).
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// A data directory (repeat for several nodes' logs).
+    #[arg(long, default_value = "data")]
+    data_dir: Vec<PathBuf>,
+    /// Only this day (YYYY-MM-DD, in the --tz zone).
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    date: Option<String>,
+    /// First day of a range (inclusive).
+    #[arg(long)]
+    from: Option<String>,
+    /// Last day of a range (inclusive).
+    #[arg(long)]
+    to: Option<String>,
+    /// Group rows by day, hour, exchange, creative, domain, country or
+    /// device (per campaign and date).
+    #[arg(long, default_value = "day")]
+    by: String,
+    /// Dates and hours in each campaign's time zone, or in UTC.
+    #[arg(long, default_value = "campaign")]
+    tz: String,
+    /// Only these campaigns (repeat, or separate with commas).
+    #[arg(long)]
+    campaign: Vec<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    format: ReportFormat,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -166,7 +191,7 @@ pub fn main() -> ExitCode {
         Command::Admin {
             command: AdminCommand::Token { name, role, advertiser },
         } => mint_token(&name, role, advertiser.as_deref()),
-        Command::Report { data_dir, date, format } => report(&data_dir, date.as_deref(), format),
+        Command::Report(args) => report(&args),
         Command::Segments {
             command:
                 SegmentsCommand::Build {
@@ -266,19 +291,25 @@ fn check_config(dir: PathBuf) -> ExitCode {
     }
 }
 
-fn report(data_dir: &std::path::Path, date: Option<&str>, format: ReportFormat) -> anyhow::Result<()> {
-    if let Some(date) = date {
-        date.parse::<jiff::civil::Date>()
-            .with_context(|| format!("--date {date:?} is not YYYY-MM-DD"))?;
+fn report(args: &ReportArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let flags = ledger::report::Flags {
+        date: args.date.as_deref(),
+        from: args.from.as_deref(),
+        to: args.to.as_deref(),
+        by: Some(&args.by),
+        tz: Some(&args.tz),
+        campaigns: args.campaign.iter().map(String::as_str).collect(),
+    };
+    let query = ledger::report::ReportQuery::from_flags(&flags)?;
+    let rows = ledger::report::query(&args.data_dir, &query)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    match args.format {
+        ReportFormat::Table => out.write_all(ledger::report::table(query.by, &rows).as_bytes())?,
+        ReportFormat::Csv => out.write_all(ledger::report::csv(query.by, &rows).as_bytes())?,
+        ReportFormat::Json => ledger::report::json(&rows, &mut out)?,
     }
-    let ledger = data_dir.join("ledger");
-    anyhow::ensure!(ledger.is_dir(), "no billing log in {}", ledger.display());
-    let rows = ledger::report::build(&ledger, date)?;
-    match format {
-        ReportFormat::Table => print!("{}", ledger::report::table(&rows)),
-        ReportFormat::Csv => print!("{}", ledger::report::csv(&rows)),
-        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-    }
+    out.flush()?;
     Ok(())
 }
 

@@ -87,11 +87,19 @@ pub fn tracking_url(data: &[u8]) {
             assert_eq!(verified.token, unmasked);
         }
     }
-    let id = SIGNER.click_id(text, path, query);
-    assert_eq!(
-        SIGNER.verify_click_id(&id),
-        Some((text.to_string(), path.to_string(), query.to_string()))
-    );
+    let click = crate::signing::Click {
+        campaign: text.to_string(),
+        creative: path.to_string(),
+        bid: query.to_string(),
+        exchange: query.to_string(),
+        place: crate::signing::Place {
+            domain: path.to_string(),
+            country: text.to_string(),
+            device: data.first().copied().unwrap_or(0),
+        },
+    };
+    let id = SIGNER.click_id(&click);
+    assert_eq!(SIGNER.verify_click_id(&id), Some(click));
     let _ = Micros::parse_decimal(text);
 }
 

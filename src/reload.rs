@@ -237,21 +237,30 @@ impl Reloader {
             let _ = tx.send(event);
         })?;
         watcher.watch(&self.config_dir, RecursiveMode::Recursive)?;
+        // What the files are now, taken before this returns: a change made
+        // once the server has started is never taken for the baseline
+        // (the watcher thread may start late on a busy machine).
+        let config_seen = fingerprint(&config_files(&self.config_dir));
+        let snapshot_path = self.snapshot_path();
+        let snapshot_seen = fingerprint(snapshot_path.as_slice());
         std::thread::Builder::new()
             .name("bullseye-reload".into())
-            .spawn(move || self.watch_loop(watcher, rx))
+            .spawn(move || self.watch_loop(watcher, rx, config_seen, (snapshot_path, snapshot_seen)))
             .map_err(notify::Error::io)?;
         Ok(())
     }
 
-    fn watch_loop(&self, mut watcher: notify::RecommendedWatcher, rx: mpsc::Receiver<notify::Result<notify::Event>>) {
+    fn watch_loop(
+        &self,
+        mut watcher: notify::RecommendedWatcher,
+        rx: mpsc::Receiver<notify::Result<notify::Event>>,
+        mut config_seen: Fingerprint,
+        (mut snapshot_path, mut snapshot_seen): (Option<PathBuf>, Fingerprint),
+    ) {
         // Loading a 100 M-user snapshot is seconds of CPU: at a lower
         // priority it takes the cores' spare time, not the bid path's
         // (PERFORMANCE.md: swap under load).
         lower_this_threads_priority();
-        let mut config_seen = fingerprint(&config_files(&self.config_dir));
-        let mut snapshot_path = self.snapshot_path();
-        let mut snapshot_seen = fingerprint(snapshot_path.as_slice());
         let mut watched_dir = None;
         loop {
             // Keep the snapshot's directory watched (it may live elsewhere).

@@ -8,6 +8,12 @@
 //! Everything but the price macro's value is signed, so any edit of the
 //! event, a field or the signature fails verification (compared in constant
 //! time). The previous key is still accepted during a rotation.
+//!
+//! Where the ad was to show ([`Place`]: domain, country, device type)
+//! travels as short optional fields (`d`, `g`, `y`) after the bid's facts,
+//! signed with them, so that reports can group by them and nobody can
+//! re-label an event; URLs signed before they were carried parse with an
+//! unknown place.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -128,16 +134,99 @@ pub struct BidToken {
     /// The pricing at bid time; `None` for URLs signed before it was
     /// carried (the campaign's current pricing applies).
     pub pricing: Option<SignedPricing>,
+    /// Where the ad was to show (unknown for URLs signed before it was
+    /// carried).
+    pub place: Place,
+}
+
+/// Where a bid's ad was to show, as reports group it: compact codes signed
+/// into the tracking URLs (`d`, `g`, `y`) and copied into ledger records.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Place {
+    /// Site domain, else app bundle or app domain, lowercase, at most
+    /// [`MAX_DOMAIN_BYTES`]; empty when unknown.
+    pub domain: String,
+    /// `device.geo.country` as sent (ISO-3166-1 alpha-3 in OpenRTB),
+    /// uppercase, two or three letters; empty when unknown or malformed.
+    pub country: String,
+    /// AdCOM device type (`device.devicetype`, 1–99); 0 when unknown.
+    pub device: u8,
+}
+
+/// Longest domain carried: longer ones are cut (at a character boundary),
+/// so that a hostile request cannot make the URLs long.
+pub const MAX_DOMAIN_BYTES: usize = 64;
+
+impl Place {
+    /// The place's optional payload fields (`&d=…&g=…&y=…`), each only
+    /// when known, written straight into `out` from the request's borrowed
+    /// text (the bid path allocates nothing for them). `domain` is
+    /// lowercased and cut to [`MAX_DOMAIN_BYTES`]; a country that is not
+    /// two or three ASCII letters and a device type outside 1–99 are left
+    /// out.
+    pub fn write(out: &mut String, domain: &str, country: &str, device: Option<i32>) {
+        if !domain.is_empty() {
+            let mut end = domain.len().min(MAX_DOMAIN_BYTES);
+            while !domain.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.push_str("&d=");
+            for byte in domain[..end].bytes() {
+                push_encoded(out, byte.to_ascii_lowercase());
+            }
+        }
+        if (2..=3).contains(&country.len()) && country.bytes().all(|b| b.is_ascii_alphabetic()) {
+            out.push_str("&g=");
+            out.extend(country.bytes().map(|b| b.to_ascii_uppercase() as char));
+        }
+        if let Some(device @ 1..=99) = device {
+            out.push_str("&y=");
+            if device >= 10 {
+                out.push((b'0' + (device / 10) as u8) as char);
+            }
+            out.push((b'0' + (device % 10) as u8) as char);
+        }
+    }
+
+    /// The device type's name in reports: the AdCOM list (1 `mobile`
+    /// (mobile or tablet), 2 `pc`, 3 `tv`, 4 `phone`, 5 `tablet`,
+    /// 6 `connected_device`, 7 `set_top_box`, 8 `dooh`), another code as
+    /// its number, empty when unknown.
+    pub fn device_name(device: u8) -> std::borrow::Cow<'static, str> {
+        const NAMES: [&str; 9] = [
+            "",
+            "mobile",
+            "pc",
+            "tv",
+            "phone",
+            "tablet",
+            "connected_device",
+            "set_top_box",
+            "dooh",
+        ];
+        match NAMES.get(device as usize) {
+            Some(name) => (*name).into(),
+            None => device.to_string().into(),
+        }
+    }
 }
 
 /// Percent-encodes everything outside the URL-unreserved set.
 fn encode_component(out: &mut String, text: &str) {
     for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
+        push_encoded(out, byte);
+    }
+}
+
+/// One byte, percent-encoded unless URL-unreserved.
+fn push_encoded(out: &mut String, byte: u8) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+        out.push(byte as char);
+    } else {
+        out.push('%');
+        out.push(HEX[(byte >> 4) as usize] as char);
+        out.push(HEX[(byte & 15) as usize] as char);
     }
 }
 
@@ -163,7 +252,7 @@ pub fn decode_component(text: &str) -> Option<String> {
 impl BidToken {
     /// The payload query string.
     pub fn payload(&self) -> String {
-        let mut out = String::with_capacity(192);
+        let mut out = String::with_capacity(256);
         let fields: [(&str, &str); 7] = [
             ("b", &self.bid_id),
             ("r", &self.request_id),
@@ -193,6 +282,8 @@ impl BidToken {
             Some(SignedPricing::Cpc { max_cpc }) => out.push_str(&format!("&m=cpc&q={}", max_cpc.0)),
             None => {}
         }
+        let place = &self.place;
+        Place::write(&mut out, &place.domain, &place.country, Some(i32::from(place.device)));
         out
     }
 
@@ -217,6 +308,7 @@ impl BidToken {
             test: false,
             notice_until: 0,
             pricing: None,
+            place: Place::default(),
         };
         let (mut notice_until, mut model, mut max_cpc) = (None, None, None);
         let mut seen = 0u32;
@@ -290,6 +382,32 @@ impl BidToken {
                     max_cpc = Some(Micros(int()?));
                     continue;
                 }
+                // Only what `Place::write` writes: a URL reads back as signed.
+                "d" => {
+                    let domain = text()?;
+                    if domain.is_empty()
+                        || domain.len() > MAX_DOMAIN_BYTES
+                        || domain.bytes().any(|b| b.is_ascii_uppercase())
+                    {
+                        return Err(TrackingError::Malformed);
+                    }
+                    token.place.domain = domain;
+                    continue;
+                }
+                "g" => {
+                    if !(2..=3).contains(&value.len()) || !value.bytes().all(|b| b.is_ascii_uppercase()) {
+                        return Err(TrackingError::Malformed);
+                    }
+                    token.place.country = value.to_string();
+                    continue;
+                }
+                "y" => {
+                    token.place.device = match value.parse() {
+                        Ok(device @ 1..=99) if !value.starts_with('0') => device,
+                        _ => return Err(TrackingError::Malformed),
+                    };
+                    continue;
+                }
                 _ => return Err(TrackingError::Malformed),
             };
             seen |= 1 << bit;
@@ -332,6 +450,21 @@ pub fn hmac_hex_matches(key: &[u8], message: &[u8], signature: &str) -> bool {
 /// The notice window of URLs signed before windows were carried (the
 /// default window, seconds).
 pub const LEGACY_NOTICE_WINDOW_SECS: i64 = 15 * 60;
+
+/// A click as its signed click id carries it (conversion postbacks).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Click {
+    /// Campaign id.
+    pub campaign: String,
+    /// Creative id.
+    pub creative: String,
+    /// Bid id.
+    pub bid: String,
+    /// Name of the exchange the bid went to (empty for older ids).
+    pub exchange: String,
+    /// Where the ad showed (unknown for older ids).
+    pub place: Place,
+}
 
 /// Signs and verifies tracking URLs with the current (and previous) key.
 #[derive(Clone)]
@@ -421,10 +554,25 @@ impl Signer {
     }
 
     /// A signed click id for conversion postbacks:
-    /// `{campaign}~{creative}~{bid}~{signature}` (components percent-encoded).
-    pub fn click_id(&self, campaign: &str, creative: &str, bid: &str) -> String {
-        let mut id = String::with_capacity(96);
-        for part in [campaign, creative, bid] {
+    /// `{campaign}~{creative}~{bid}~{exchange}~{domain}~{country}~{device}~{signature}`
+    /// (components percent-encoded; the device type empty when unknown), so
+    /// that a conversion is reported under its click's exchange and place.
+    pub fn click_id(&self, click: &Click) -> String {
+        let mut id = String::with_capacity(128);
+        let device = match click.place.device {
+            0 => String::new(),
+            device => device.to_string(),
+        };
+        let place = &click.place;
+        for part in [
+            &click.campaign,
+            &click.creative,
+            &click.bid,
+            &click.exchange,
+            &place.domain,
+            &place.country,
+            &device,
+        ] {
             // `~` separates the parts, so it is escaped inside them.
             let mut encoded = String::with_capacity(part.len());
             encode_component(&mut encoded, part);
@@ -462,8 +610,10 @@ impl Signer {
         user ^ u64::from_le_bytes(mask)
     }
 
-    /// Checks a click id; returns (campaign, creative, bid).
-    pub fn verify_click_id(&self, id: &str) -> Option<(String, String, String)> {
+    /// Checks a click id and reads it back; ids signed before the exchange
+    /// and place were carried (`{campaign}~{creative}~{bid}~{signature}`)
+    /// read with them unknown.
+    pub fn verify_click_id(&self, id: &str) -> Option<Click> {
         let at = id.rfind('~')?;
         let (signed, signature) = (&id[..=at], &id[at + 1..]);
         let mut tag = [0u8; SIGNATURE_BYTES + 2];
@@ -480,9 +630,34 @@ impl Signer {
         if !(check(&self.current) || self.previous.as_ref().is_some_and(check)) {
             return None;
         }
-        let mut parts = signed.strip_suffix('~')?.split('~').map(decode_component);
-        let (campaign, creative, bid) = (parts.next()??, parts.next()??, parts.next()??);
-        parts.next().is_none().then_some((campaign, creative, bid))
+        let parts: Vec<String> = signed
+            .strip_suffix('~')?
+            .split('~')
+            .map(decode_component)
+            .collect::<Option<_>>()?;
+        let mut parts = parts.into_iter();
+        let mut next = || parts.next().unwrap_or_default();
+        let (campaign, creative, bid) = (next(), next(), next());
+        let (exchange, domain, country, device) = (next(), next(), next(), next());
+        match signed.matches('~').count() {
+            3 | 7 => {}
+            _ => return None,
+        }
+        let device = match device.as_str() {
+            "" => 0,
+            digits => digits.parse().ok()?,
+        };
+        Some(Click {
+            campaign,
+            creative,
+            bid,
+            exchange,
+            place: Place {
+                domain,
+                country,
+                device,
+            },
+        })
     }
 
     /// Verifies `/t/{event_path}?{query}`.
@@ -548,6 +723,11 @@ mod tests {
             pricing: Some(SignedPricing::Cpc {
                 max_cpc: Micros(800_000),
             }),
+            place: Place {
+                domain: "news.example".into(),
+                country: "FRA".into(),
+                device: 4,
+            },
         }
     }
 
@@ -670,14 +850,53 @@ mod tests {
     #[test]
     fn click_ids_verify_and_resist_edits() {
         let signer = Signer::new(b"a-test-key-of-some-length", None);
-        let id = signer.click_id("acme", "cr 1", "b42");
-        assert_eq!(
-            signer.verify_click_id(&id),
-            Some(("acme".into(), "cr 1".into(), "b42".into()))
-        );
+        let click = Click {
+            campaign: "acme".into(),
+            creative: "cr 1".into(),
+            bid: "b42".into(),
+            exchange: "ex~1".into(),
+            place: token().place,
+        };
+        let id = signer.click_id(&click);
+        assert_eq!(signer.verify_click_id(&id), Some(click));
         assert_eq!(signer.verify_click_id(&id.replace("acme", "acmf")), None);
         assert_eq!(signer.verify_click_id(&id.replace("b42", "b43")), None);
+        assert_eq!(signer.verify_click_id(&id.replace("FRA", "USA")), None);
         assert_eq!(signer.verify_click_id("nonsense"), None);
+        // An id signed before the exchange and place were carried.
+        let mut mac = signer.current.clone();
+        mac.update(b"conv?acme~cr%201~b42~");
+        let tag = URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..SIGNATURE_BYTES]);
+        let old = signer.verify_click_id(&format!("acme~cr%201~b42~{tag}")).unwrap();
+        assert_eq!((old.bid.as_str(), old.exchange.as_str()), ("b42", ""));
+        assert_eq!(old.place, Place::default());
+    }
+
+    #[test]
+    fn the_place_is_signed_compact_and_normalised() {
+        let mut out = String::new();
+        Place::write(&mut out, "News.Example", "fra", Some(4));
+        assert_eq!(out, "&d=news.example&g=FRA&y=4");
+        out.clear();
+        Place::write(&mut out, "", "France", Some(0));
+        assert_eq!(out, "", "unknown or malformed parts are left out");
+        out.clear();
+        let long = "é".repeat(40);
+        Place::write(&mut out, &long, "", Some(12));
+        let parsed = BidToken::parse(&format!("{}{out}", token().payload().split("&d=").next().unwrap())).unwrap();
+        assert_eq!(parsed.place.domain, "é".repeat(32), "cut at a character boundary");
+        assert_eq!(parsed.place.device, 12);
+        // The place is signed: changing it breaks the signature.
+        let signer = Signer::new(b"a-test-key-of-some-length", None);
+        let url = signer.url("http://h", Event::Impression, &token().payload());
+        let (event, query) = split(&url);
+        assert_eq!(signer.verify(event, query).unwrap().token.place, token().place);
+        let relabelled = query.replace("g=FRA", "g=USA");
+        assert_eq!(signer.verify(event, &relabelled), Err(TrackingError::BadSignature));
+        for bad in ["d=News.example", "g=fr", "g=FRAN", "y=0", "y=100", "y=04"] {
+            let payload = format!("{}&{bad}", token().payload().split("&d=").next().unwrap());
+            assert_eq!(BidToken::parse(&payload), Err(TrackingError::Malformed), "{bad}");
+        }
     }
 
     #[test]

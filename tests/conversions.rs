@@ -148,7 +148,7 @@ async fn one_click_converts_once_and_values_are_bounded() {
     let ledger = s.data.path().join("ledger");
     s.bidder.stop().await;
     assert_eq!(conversions(&ledger), [(Some("A1".into()), Some(12_500_000), None)]);
-    let rows = bullseye::ledger::report::build(&ledger, None).unwrap();
+    let rows = bullseye::ledger::report::query(&[ledger.parent().unwrap().to_path_buf()], &Default::default()).unwrap();
     assert_eq!((rows[0].conversions, rows[0].conversion_value_micros), (1, 12_500_000));
 }
 
@@ -166,7 +166,7 @@ async fn a_filtered_clicks_conversions_are_recorded_not_counted() {
         conversions(&ledger),
         [(Some("A1".into()), Some(5_000_000), Some("click_filtered".into()))]
     );
-    let rows = bullseye::ledger::report::build(&ledger, None).unwrap();
+    let rows = bullseye::ledger::report::query(&[ledger.parent().unwrap().to_path_buf()], &Default::default()).unwrap();
     assert_eq!((rows[0].conversions, rows[0].conversion_value_micros), (0, 0));
 }
 

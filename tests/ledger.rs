@@ -244,7 +244,7 @@ async fn click_quality_cpc_charges_and_conversions() {
         750_000,
         "CPC impressions are not charged"
     );
-    let rows = bullseye::ledger::report::build(&data.path().join("ledger"), None).unwrap();
+    let rows = bullseye::ledger::report::query(&[data.path().to_path_buf()], &Default::default()).unwrap();
     let row = &rows[0];
     assert_eq!(
         (

@@ -94,7 +94,7 @@ async fn late_notices_cannot_overspend_a_budget() {
             (3_500, None)
         ]
     );
-    let rows = bullseye::ledger::report::build(&ledger, None).unwrap();
+    let rows = bullseye::ledger::report::query(&[ledger.parent().unwrap().to_path_buf()], &Default::default()).unwrap();
     // 10,500: within the budget (10,000) plus one impression (3,500).
     assert_eq!((rows[0].late_notices, rows[0].spend_micros), (3, 10_500));
 }

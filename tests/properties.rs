@@ -125,6 +125,7 @@ daily_budget = "100"
             test: false,
             notice_until: now + 900,
             pricing: Some(bullseye::signing::SignedPricing::Cpm),
+            place: Default::default(),
         }
     }
 

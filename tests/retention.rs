@@ -30,16 +30,27 @@ fn bill(bid: String, at: i64) -> Record {
         pricing: Pricing::Cpm,
         value: None,
         order: None,
+        domain: String::new(),
+        country: String::new(),
+        device: 0,
+        utc_offset: None,
+        counts: None,
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_days_are_rolled_up_and_raw_files_retired_without_changing_reports() {
-    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("ledger");
+    let dirs = [data.path().to_path_buf()];
+    let utc = report::ReportQuery {
+        tz: bullseye::ledger::cube::Zone::Utc,
+        ..Default::default()
+    };
     let today: jiff::Timestamp = "2026-11-24T12:00:00Z".parse().unwrap();
     let now = today.as_microsecond();
     {
-        let (ledger, _) = Ledger::open(dir.path()).unwrap();
+        let (ledger, _) = Ledger::open(&dir).unwrap();
         for (days_ago, count) in [(100, 3), (95, 2), (3, 4), (1, 1), (0, 5)] {
             for i in 0..count {
                 ledger
@@ -49,7 +60,7 @@ async fn closed_days_are_rolled_up_and_raw_files_retired_without_changing_report
             }
         }
     }
-    let before = report::build(dir.path(), None).unwrap();
+    let before = report::query(&dirs, &utc).unwrap();
     let spend: Vec<(String, i64)> = before.iter().map(|r| (r.date.clone(), r.spend_micros)).collect();
     assert_eq!(
         spend,
@@ -61,9 +72,9 @@ async fn closed_days_are_rolled_up_and_raw_files_retired_without_changing_report
             ("2026-11-24".to_string(), 2_500)
         ]
     );
-    let done = rollup::maintain(dir.path(), "2026-11-24", 90).unwrap();
+    let done = rollup::maintain(&dir, "2026-11-24", 90).unwrap();
     assert_eq!((done.rolled_up, done.deleted), (4, 2));
-    let raw: Vec<String> = bullseye::ledger::files(dir.path())
+    let raw: Vec<String> = bullseye::ledger::files(&dir)
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
         .collect();
@@ -75,12 +86,8 @@ async fn closed_days_are_rolled_up_and_raw_files_retired_without_changing_report
             "billing-2026-11-24.log"
         ]
     );
-    assert_eq!(
-        report::build(dir.path(), None).unwrap(),
-        before,
-        "reports read the rollups"
-    );
-    let again = rollup::maintain(dir.path(), "2026-11-24", 90).unwrap();
+    assert_eq!(report::query(&dirs, &utc).unwrap(), before, "reports read the rollups");
+    let again = rollup::maintain(&dir, "2026-11-24", 90).unwrap();
     assert_eq!((again.rolled_up, again.deleted), (0, 0));
 }
 

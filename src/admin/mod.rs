@@ -16,12 +16,14 @@
 //! - `GET /admin/api/advertisers[/{id}]`;
 //! - `GET /admin/api/audit?target=&limit=`;
 //! - `POST /admin/api/explain[?exchange=]` (a dry run of the bid path);
+//! - `GET /admin/api/reports?…` (the CLI's flags; [`reports`]);
 //! - `GET|POST /admin/api/audience/users/{id}` ([`audience`]).
 
 pub mod access;
 pub mod audience;
 pub mod audit;
 pub mod campaigns;
+pub mod reports;
 
 use serde_json::{Value, json};
 
@@ -259,6 +261,7 @@ pub fn handle(cx: &Context, call: &Call) -> Answer {
         "advertisers" => advertisers(cx, call, rest),
         "audit" if rest.is_empty() => audit(cx, call),
         "explain" if rest.is_empty() => explain(cx, call),
+        "reports" if rest.is_empty() => reports::handle(cx, call),
         "audience" => match rest.strip_prefix("users/") {
             Some(user_id) => audience::handle(cx, call, user_id),
             None => Answer::error(404, "not found"),

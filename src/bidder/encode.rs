@@ -3,12 +3,15 @@
 //! Every bid carries `nurl` and `burl` (with `${AUCTION_PRICE}`) and, in its
 //! markup, the impression pixel and the click-through link; the markup comes
 //! from the creative's compiled template ([`crate::campaigns::markup`]).
+//! The URLs also carry where the ad was to show ([`Place`]: the first of
+//! the site domain, app bundle and app domain; the country; the device
+//! type), for reports.
 
 use crate::campaigns::Pricing;
 use crate::live::World;
 use crate::money::Micros;
 use crate::openrtb::{Bid, BidResponse, MediaType, SeatBid};
-use crate::signing::{BidToken, Event, SignedPricing};
+use crate::signing::{BidToken, Event, Place, SignedPricing};
 
 use super::enrich::BidCtx;
 use super::select::{Choice, seat};
@@ -70,8 +73,10 @@ fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url
                 max_cpc: c.campaign.max_bid,
             },
         }),
+        // Written below from the request's own text, not copied.
+        place: Place::default(),
     };
-    let payload = token.payload();
+    let payload = payload(ctx, &token);
     let [click, impression, win, bill] = world.signer.urls(
         base_url,
         [Event::Click, Event::Impression, Event::Win, Event::Bill],
@@ -99,6 +104,20 @@ fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url
         id: token.bid_id,
     };
     Some((seat(ctx, c), bid))
+}
+
+/// The token's payload with the request's place written after it, from
+/// the request's own text (no copy).
+fn payload(ctx: &BidCtx, token: &BidToken) -> String {
+    let mut payload = token.payload();
+    let facts = &ctx.facts;
+    Place::write(
+        &mut payload,
+        facts.domains.first().copied().unwrap_or_default(),
+        facts.country.unwrap_or_default(),
+        facts.device_type,
+    );
+    payload
 }
 
 /// One seatbid per buyer seat, in order of first appearance.

@@ -255,7 +255,9 @@ impl Bidder {
         }
         if !ctx.request.test.0 {
             for choice in choices {
-                world.campaign(choice.rank).state.bids.fetch_add(1, Ordering::Relaxed);
+                let state = &world.campaign(choice.rank).state;
+                state.bids.fetch_add(1, Ordering::Relaxed);
+                state.exchange_bids.add(ctx.exchange_id);
             }
         }
         self.metrics.bids.inc_by(choices.len() as u64);

@@ -17,6 +17,8 @@
 //! rather than cut acknowledged records.
 
 pub mod bids;
+pub mod cube;
+pub mod query;
 pub mod record;
 pub mod report;
 pub mod rollup;
@@ -162,6 +164,16 @@ impl Iterator for Recovered {
 /// tail (an I/O error is in the returned reader's `error`).
 pub fn stream_file(path: &Path) -> Result<record::Frames<File>, LedgerError> {
     let file = File::open(path).map_err(io_error(path))?;
+    Ok(record::Frames::new(file))
+}
+
+/// The records of one day file from byte `offset` (a frame boundary, as
+/// [`record::Frames::valid_len`] gave it) on; `valid_len` then counts from
+/// `offset`.
+pub fn stream_file_from(path: &Path, offset: u64) -> Result<record::Frames<File>, LedgerError> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(path).map_err(io_error(path))?;
+    file.seek(SeekFrom::Start(offset)).map_err(io_error(path))?;
     Ok(record::Frames::new(file))
 }
 
@@ -459,6 +471,11 @@ mod tests {
             pricing: crate::campaigns::Pricing::Cpm,
             value: None,
             order: None,
+            domain: String::new(),
+            country: String::new(),
+            device: 0,
+            utc_offset: None,
+            counts: None,
         }
     }
 

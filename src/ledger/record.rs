@@ -68,10 +68,44 @@ pub struct Record {
     /// A conversion's order id (its dedup key, restored at start-up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<String>,
+    /// Where the ad showed: site domain or app bundle/domain, as signed
+    /// into the bid's URLs ([`crate::signing::Place`]); empty when unknown
+    /// (and in records written before it was carried).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub domain: String,
+    /// The country (`device.geo.country`, as signed); empty when unknown.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub country: String,
+    /// The AdCOM device type (as signed); 0 when unknown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub device: u8,
+    /// The campaign's UTC offset (seconds, DST included) when the event was
+    /// recorded: the event's local day and hour in reports, with no time
+    /// zone database or config needed to read the log. `None` in records
+    /// written before it was carried (read as UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utc_offset: Option<i32>,
+    /// What the event counts in reports ([`COUNTS_WIN`], [`COUNTS_IMPRESSION`]):
+    /// a bid is won once however many of its win and billing notices come,
+    /// and shown once for its billing notice and pixel, so the tracker
+    /// marks the first of them (it knows the bid's other events from its
+    /// dedup claims). `None` in records written before it was carried: a
+    /// report then deduplicates those by bid id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<u8>,
 }
+
+/// [`Record::counts`]: this event is its bid's win.
+pub const COUNTS_WIN: u8 = 1;
+/// [`Record::counts`]: this event is its bid's impression.
+pub const COUNTS_IMPRESSION: u8 = 2;
 
 fn cpm() -> Pricing {
     Pricing::Cpm
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 /// Appends `record` to `out` as one frame (length, CRC-32, JSON payload).
@@ -213,6 +247,11 @@ mod tests {
             pricing: Pricing::Cpm,
             value: None,
             order: None,
+            domain: String::new(),
+            country: String::new(),
+            device: 0,
+            utc_offset: None,
+            counts: None,
         }
     }
 
@@ -232,5 +271,22 @@ mod tests {
         let mut flipped = bytes.clone();
         flipped[whole - 2] ^= 1;
         assert_eq!(decode_all(&flipped).0.len(), 1);
+    }
+
+    #[test]
+    fn the_report_fields_round_trip_and_older_records_read_without_them() {
+        let mut with = record("a");
+        (with.domain, with.country, with.device) = ("news.example".into(), "FRA".into(), 4);
+        (with.utc_offset, with.counts) = (Some(3600), Some(COUNTS_WIN | COUNTS_IMPRESSION));
+        let json = serde_json::to_string(&with).unwrap();
+        assert!(
+            json.contains(r#""domain":"news.example","country":"FRA","device":4,"utc_offset":3600,"counts":3"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Record>(&json).unwrap(), with);
+        let older = r#"{"at":1,"event":"bill","bid":"a","campaign":"c","creative":"k","exchange":"default","clearing":1500000,"charge":1500,"billed":true,"test":false}"#;
+        assert_eq!(serde_json::from_str::<Record>(older).unwrap(), record("a"));
+        let plain = serde_json::to_string(&record("a")).unwrap();
+        assert!(!plain.contains("domain") && !plain.contains("counts"), "{plain}");
     }
 }

@@ -1,22 +1,50 @@
-//! Closed days: per-day rollups and retention.
+//! Rollups: a UTC day's report aggregates ([`Cube`]) kept beside its
+//! billing file, and retention.
 //!
-//! When a UTC day closes, its report rows (per campaign: bids, wins,
-//! impressions, clicks, conversions, spend…) are written once to
-//! `rollup-YYYY-MM-DD.json` (temporary file, fsync, rename). Reports of
-//! past days read the rollup instead of the raw day file, and the raw file
-//! is deleted `retention_days` after its day, never before its rollup
-//! exists. Start-up reads only the recent day files ([`super::RESTORE_DAYS`]),
-//! so neither restarts nor reports grow with history.
+//! - `rollup-YYYY-MM-DD.partial.cube`: the current day's cube as far as
+//!   the billing file had been written (its byte length, `covers`).
+//!   Maintenance (every ten minutes in the server) reads the records
+//!   written since and replaces it; a report reads it plus those records,
+//!   so today's figures are exact without reading the whole day.
+//! - `rollup-YYYY-MM-DD.cube`: a closed day's cube, written once when the
+//!   day is over (from its partial rollup and the records after it).
+//! - `rollup-YYYY-MM-DD.json`: a rollup written before dimensions were
+//!   kept (campaign × UTC day rows): still read once its billing file is
+//!   gone; while the billing file exists, a cube is built from it.
+//!
+//! Cubes are stored in a compact binary form ([`Cube::encode`]) with one
+//! section per dimension and zone, so a report reads only its own.
+//!
+//! Every file is replaced whole ([`crate::files::write_atomically`]). The
+//! raw day file is deleted `retention_days` after its day, never before its
+//! closed rollup exists. Start-up reads only the recent day files
+//! ([`super::RESTORE_DAYS`]), so neither restarts nor reports grow with
+//! history.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::report::{self, Row};
-use super::{LedgerError, bids, files, io_error as io};
+use super::cube::{Cube, Dim, LegacyRow, Zone};
+use super::{LedgerError, files, io_error as io};
 
-/// The rollup file of a UTC day.
+/// The closed rollup file of a UTC day.
 pub fn rollup_path(dir: &Path, date: &str) -> PathBuf {
+    dir.join(format!("rollup-{date}.cube"))
+}
+
+/// The partial rollup file of a UTC day (the current one).
+pub fn partial_path(dir: &Path, date: &str) -> PathBuf {
+    dir.join(format!("rollup-{date}.partial.cube"))
+}
+
+/// A UTC day's rollup written before dimensions were kept.
+pub fn legacy_rollup_path(dir: &Path, date: &str) -> PathBuf {
     dir.join(format!("rollup-{date}.json"))
+}
+
+/// The billing file of a UTC day.
+pub fn billing_path(dir: &Path, date: &str) -> PathBuf {
+    dir.join(format!("billing-{date}.log"))
 }
 
 /// The date (`YYYY-MM-DD`) of a `billing-…log`, `rollup-…json` or
@@ -26,11 +54,12 @@ fn date_of(name: &str) -> Option<&str> {
         .strip_prefix("billing-")
         .and_then(|n| n.strip_suffix(".log"))
         .or_else(|| name.strip_prefix("rollup-").and_then(|n| n.strip_suffix(".json")))
+        .or_else(|| name.strip_prefix("rollup-").and_then(|n| n.strip_suffix(".cube")))
         .or_else(|| name.strip_prefix("bids-").and_then(|n| n.strip_suffix(".json")))?;
     (date.len() == 10).then_some(date)
 }
 
-/// Every day with a billing file, a rollup or bid counts, in order.
+/// Every day with a billing file, a closed rollup or bid counts, in order.
 pub fn days(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir)
         .into_iter()
@@ -40,24 +69,79 @@ pub fn days(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// One day's rows: from its rollup if the day has one, else from its
-/// billing file, streamed.
-pub fn day_rows(dir: &Path, date: &str, bids: &BTreeMap<String, bids::DayBids>) -> Result<Vec<Row>, LedgerError> {
-    let rollup = rollup_path(dir, date);
-    if rollup.exists() {
-        let bytes = std::fs::read(&rollup).map_err(io(&rollup))?;
-        return serde_json::from_slice(&bytes).map_err(|e| io(&rollup)(std::io::Error::other(e)));
+/// Reads a file, `None` when it does not exist.
+fn read_if_any(path: &Path) -> Result<Option<Vec<u8>>, LedgerError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(path)(e)),
     }
-    let path = dir.join(format!("billing-{date}.log"));
+}
+
+/// A cube file read back with the sections `wanted` says, and what it
+/// covers.
+fn read_cube(path: &Path, wanted: &dyn Fn(Dim, Zone) -> bool) -> Result<Option<(Cube, u64)>, LedgerError> {
+    let Some(bytes) = read_if_any(path)? else {
+        return Ok(None);
+    };
+    Cube::decode(&bytes, wanted)
+        .map(Some)
+        .ok_or_else(|| io(path)(std::io::Error::other("not a rollup cube")))
+}
+
+/// The bytes of the day file a cube file covers, without decoding it.
+fn covered(path: &Path) -> Result<Option<u64>, LedgerError> {
+    Ok(read_cube(path, &|_, _| false)?.map(|(_, covers)| covers))
+}
+
+/// Adds the records of `path` from byte `from` to `cube`; returns where
+/// the valid records end.
+fn add_records(cube: &mut Cube, path: &Path, from: u64) -> Result<u64, LedgerError> {
     if !path.exists() {
-        return Ok(report::rows(std::iter::empty(), bids, Some(date)));
+        return Ok(from);
     }
-    let mut frames = super::stream_file(&path)?;
-    let rows = report::rows(frames.by_ref(), bids, Some(date));
+    let mut frames = super::stream_file_from(path, from)?;
+    for record in frames.by_ref() {
+        cube.add(&record);
+    }
     match frames.error.take() {
-        Some(source) => Err(io(&path)(source)),
-        None => Ok(rows),
+        Some(source) => Err(io(path)(source)),
+        None => Ok(from + frames.valid_len()),
     }
+}
+
+/// A day's cube (the sections `wanted` says): its closed rollup if it has
+/// one, else its partial rollup and the records written after it, else its
+/// whole billing file, else an older rollup's rows. Also returns the bytes
+/// of the billing file it covers.
+pub fn day_cube(dir: &Path, date: &str, wanted: &dyn Fn(Dim, Zone) -> bool) -> Result<(Cube, u64), LedgerError> {
+    if let Some(closed) = read_cube(&rollup_path(dir, date), wanted)? {
+        return Ok(closed);
+    }
+    let billing = billing_path(dir, date);
+    if !billing.exists() {
+        let legacy = legacy_rollup_path(dir, date);
+        if let Some(bytes) = read_if_any(&legacy)? {
+            let rows: Vec<LegacyRow> =
+                serde_json::from_slice(&bytes).map_err(|e| io(&legacy)(std::io::Error::other(e)))?;
+            return Ok((Cube::from_legacy_rows(&rows), 0));
+        }
+        return Ok((Cube::default(), 0));
+    }
+    let len = std::fs::metadata(&billing).map_or(0, |m| m.len());
+    // Records after the partial rollup are added to every section: read
+    // them all, so the cube extends consistently.
+    let (mut cube, covers) = match read_cube(&partial_path(dir, date), &|_, _| true)? {
+        Some((cube, covers)) if covers <= len => (cube, covers),
+        _ => (Cube::default(), 0),
+    };
+    let covers = add_records(&mut cube, &billing, covers)?;
+    cube.cells.retain(|key, _| wanted(key.dim, key.zone));
+    Ok((cube, covers))
+}
+
+fn write_cube(path: &Path, cube: &Cube, covers: u64) -> Result<(), LedgerError> {
+    crate::files::write_atomically(path, &cube.encode(covers)).map_err(io(path))
 }
 
 /// What one maintenance pass did.
@@ -67,14 +151,16 @@ pub struct Maintenance {
     pub rolled_up: usize,
     /// Raw day files deleted past retention.
     pub deleted: usize,
+    /// Partial rollups of the current day brought up to date.
+    pub extended: usize,
 }
 
-/// Rolls up every closed day (before `today`, UTC) that has no rollup yet,
-/// then deletes raw day files more than `retention_days` old whose rollup
-/// exists.
+/// Rolls up every closed day (before `today`, UTC) that has no rollup yet
+/// (or only an older one), brings the partial rollup of `today` (and any
+/// later day) up to date, then deletes raw day files more than
+/// `retention_days` old whose rollup exists.
 pub fn maintain(dir: &Path, today: &str, retention_days: u32) -> Result<Maintenance, LedgerError> {
     let mut done = Maintenance::default();
-    let bids = bids::load_all(dir);
     let oldest_kept = jiff::civil::Date::strptime("%Y-%m-%d", today)
         .ok()
         .and_then(|d| d.checked_sub(jiff::Span::new().days(i64::from(retention_days))).ok())
@@ -88,14 +174,24 @@ pub fn maintain(dir: &Path, today: &str, retention_days: u32) -> Result<Maintena
             continue;
         };
         if date.as_str() >= today {
+            let partial = partial_path(dir, &date);
+            let before = covered(&partial)?;
+            let (cube, covers) = day_cube(dir, &date, &|_, _| true)?;
+            if before != Some(covers) {
+                write_cube(&partial, &cube, covers)?;
+                done.extended += 1;
+            }
             continue;
         }
         let rollup = rollup_path(dir, &date);
         if !rollup.exists() {
-            let rows = day_rows(dir, &date, &bids)?;
-            crate::files::write_atomically(&rollup, &serde_json::to_vec_pretty(&rows).unwrap_or_default())
-                .map_err(io(&rollup))?;
+            let (cube, covers) = day_cube(dir, &date, &|_, _| true)?;
+            write_cube(&rollup, &cube, covers)?;
             done.rolled_up += 1;
+        }
+        let partial = partial_path(dir, &date);
+        if partial.exists() {
+            std::fs::remove_file(&partial).map_err(io(&partial))?;
         }
         if oldest_kept.as_deref().is_some_and(|oldest| date.as_str() < oldest) {
             std::fs::remove_file(&path).map_err(io(&path))?;

@@ -36,6 +36,7 @@ use crate::campaigns::index::{CampaignIndex, CompiledCampaign};
 use crate::campaigns::tally::TallyCounts;
 use crate::campaigns::targeting::FilterReason;
 use crate::config::Config;
+use crate::ledger::bids::BidCounter;
 use crate::metrics::{CampaignFigure, CampaignFigures};
 use crate::signing::Signer;
 
@@ -61,6 +62,30 @@ impl World {
             index: CampaignIndex::build(settings, campaigns, |c| live.state(c)),
             signer,
         }
+    }
+
+    /// Every campaign's bids per exchange since start, with its UTC offset
+    /// at `now`, for the bid-count flusher. Exchange ids are read against
+    /// this world's settings: were the exchange list reordered by a reload,
+    /// the counts since the last flush (a few seconds) would be filed under
+    /// the new names.
+    pub fn bid_counters(&self, now: jiff::Timestamp) -> Vec<BidCounter> {
+        let mut counters = Vec::new();
+        for c in &self.campaigns {
+            let utc_offset = c.campaign.time_zone.to_offset(now).seconds();
+            for (id, total) in c.state.exchange_bids.totals() {
+                let Some(exchange) = self.settings.exchanges.get(id.0 as usize) else {
+                    continue;
+                };
+                counters.push(BidCounter {
+                    campaign: c.campaign.id.clone(),
+                    exchange: exchange.name.clone(),
+                    utc_offset,
+                    total,
+                });
+            }
+        }
+        counters
     }
 }
 

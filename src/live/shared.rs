@@ -68,7 +68,17 @@ pub trait SharedState: Send + Sync {
     fn confirm(&self, key: u64, filtered: bool);
     /// The claim on `key`, if any.
     fn claimed(&self, key: u64) -> Option<Claim>;
-    /// Forgets claims made before `horizon`.
+    /// Marks `flags` (bits) counted for the bid `bid_key` and returns the
+    /// bits this call set: reports count a bid's win and its impression
+    /// once, on whichever notice sets the bit first (see
+    /// `ledger::record::Record::counts`). Not bounded by the dedup set's
+    /// capacity (one small entry per counted bid, forgotten with the
+    /// claims).
+    fn count_once(&self, bid_key: u64, flags: u8, at: Timestamp) -> u8;
+    /// Clears bits [`SharedState::count_once`] set for a record that could
+    /// not be written, so that a retry counts.
+    fn uncount(&self, bid_key: u64, flags: u8);
+    /// Forgets claims (and counted bits) made before `horizon`.
     fn forget_claims_before(&self, horizon: Timestamp);
     /// An event applied here, for the other nodes' live state.
     fn publish(&self, campaign: &str, event: &LiveEvent<'_>);
@@ -83,6 +93,8 @@ pub trait SharedState: Send + Sync {
 /// budget granted, nothing to publish.
 pub struct Embedded {
     claims: papaya::HashMap<u64, Claim, foldhash::fast::RandomState>,
+    /// Bid → (when first counted, counted bits), for reports.
+    counted: papaya::HashMap<u64, (i64, u8), foldhash::fast::RandomState>,
     /// Most claims held.
     max_claims: usize,
     /// Claims refused at the bound.
@@ -103,6 +115,7 @@ impl Embedded {
     pub fn with_limit(max_claims: usize) -> Embedded {
         Embedded {
             claims: papaya::HashMap::builder().hasher(Default::default()).build(),
+            counted: papaya::HashMap::builder().hasher(Default::default()).build(),
             max_claims,
             refused: std::sync::atomic::AtomicU64::new(0),
         }
@@ -152,9 +165,40 @@ impl SharedState for Embedded {
         self.claims.pin().get(&key).copied()
     }
 
+    fn count_once(&self, bid_key: u64, flags: u8, at: Timestamp) -> u8 {
+        let counted = self.counted.pin();
+        let at = at.as_microsecond();
+        let result = counted.compute(bid_key, |entry| {
+            let (first, bits) = entry.map_or((at, 0), |(_, &(first, bits))| (first, bits));
+            if bits & flags == flags {
+                papaya::Operation::Abort(())
+            } else {
+                papaya::Operation::Insert((first, bits | flags))
+            }
+        });
+        match result {
+            papaya::Compute::Inserted(_, &(_, bits)) => bits & flags,
+            papaya::Compute::Updated {
+                old: (_, &(_, old)),
+                new: (_, &(_, new)),
+            } => (new & !old) & flags,
+            _ => 0,
+        }
+    }
+
+    fn uncount(&self, bid_key: u64, flags: u8) {
+        let counted = self.counted.pin();
+        counted.compute(bid_key, |entry| match entry {
+            Some((_, &(_, bits))) if bits & !flags == 0 => papaya::Operation::Remove,
+            Some((_, &(first, bits))) => papaya::Operation::Insert((first, bits & !flags)),
+            None => papaya::Operation::Abort(()),
+        });
+    }
+
     fn forget_claims_before(&self, horizon: Timestamp) {
         let horizon = horizon.as_microsecond();
         self.claims.pin().retain(|_, claim| claim.at_micros >= horizon);
+        self.counted.pin().retain(|_, (first, _)| *first >= horizon);
     }
 
     fn publish(&self, _campaign: &str, _event: &LiveEvent<'_>) {}

@@ -8,14 +8,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::campaigns::index::LearnedRates;
 use crate::campaigns::targeting::FilterReason;
 use crate::pacing::{DailySpend, Pacer};
+use crate::settings::ExchangeId;
 
 /// Live counters of one campaign, kept across config reloads.
 #[derive(Debug, Default)]
 pub struct CampaignState {
     /// Today's spend and outstanding reservations.
     pub spend: DailySpend,
-    /// Bids since start (the report's per-day counts are flushed from it).
+    /// Bids since start.
     pub bids: AtomicU64,
+    /// Bids since start per exchange (the report's counts per exchange and
+    /// hour are flushed from them).
+    pub exchange_bids: ExchangeBids,
     /// Impressions and billable clicks on the campaign's current local day.
     pub impressions: DayCount,
     /// Billable clicks on the campaign's current local day.
@@ -27,6 +31,48 @@ pub struct CampaignState {
     pub pacer: Pacer,
     /// How many times each rule stopped the campaign ("why not bidding").
     pub filtered: [AtomicU64; FilterReason::COUNT],
+}
+
+/// Bids per exchange since start, by [`ExchangeId`] (the exchange's
+/// position in the settings): the first [`ExchangeBids::INLINE`] in a plain
+/// array (one relaxed add on the bid path), others in a lock-free map.
+#[derive(Debug, Default)]
+pub struct ExchangeBids {
+    inline: [AtomicU64; ExchangeBids::INLINE],
+    more: papaya::HashMap<u32, AtomicU64, foldhash::fast::RandomState>,
+}
+
+impl ExchangeBids {
+    /// Exchanges counted without a map lookup: most deployments have a few.
+    pub const INLINE: usize = 8;
+
+    /// Counts one bid at exchange `id`.
+    pub fn add(&self, ExchangeId(id): ExchangeId) {
+        match self.inline.get(id as usize) {
+            Some(count) => count.fetch_add(1, Ordering::Relaxed),
+            None => self
+                .more
+                .pin()
+                .get_or_insert_with(id, AtomicU64::default)
+                .fetch_add(1, Ordering::Relaxed),
+        };
+    }
+
+    /// Every exchange's count, those never bid on left out.
+    pub fn totals(&self) -> Vec<(ExchangeId, u64)> {
+        let inline = self
+            .inline
+            .iter()
+            .enumerate()
+            .map(|(id, n)| (id as u32, n.load(Ordering::Relaxed)));
+        let more = self.more.pin();
+        let more: Vec<(u32, u64)> = more.iter().map(|(id, n)| (*id, n.load(Ordering::Relaxed))).collect();
+        inline
+            .chain(more)
+            .filter(|(_, n)| *n > 0)
+            .map(|(id, n)| (ExchangeId(id), n))
+            .collect()
+    }
 }
 
 /// A counter that restarts each local day.

@@ -17,6 +17,7 @@ use jiff::Timestamp;
 
 use crate::campaigns::{Creative, Pricing};
 use crate::clock::local_day;
+use crate::ledger::record::{COUNTS_IMPRESSION, COUNTS_WIN};
 use crate::ledger::{EventKind, Ledger, Record};
 use crate::live::shared::{Claim, ClaimOutcome};
 use crate::live::{
@@ -25,7 +26,7 @@ use crate::live::{
 use crate::money::Micros;
 use crate::pacing::{FrequencyStore, cost};
 use crate::settings::BillingEvent;
-use crate::signing::{BidToken, Event, SignedPricing, TrackingError, Verified};
+use crate::signing::{BidToken, Click, Event, SignedPricing, TrackingError, Verified};
 
 /// A transparent 1×1 GIF.
 pub const PIXEL_GIF: &[u8] = &[
@@ -177,6 +178,11 @@ fn claim_key(bid: &str, event: EventKind) -> u64 {
     xxhash_rust::xxh3::xxh3_64(bid.as_bytes()) ^ (event as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// The key of a bid's counted bits ([`SharedState::count_once`]).
+fn counted_key(bid: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bid.as_bytes())
+}
+
 fn rate_key(kind: u8, who: &[u8], hour: i64) -> u64 {
     xxhash_rust::xxh3::xxh3_64(who) ^ ((hour << 8) | kind as i64) as u64
 }
@@ -268,16 +274,74 @@ fn slot_key(bid: &str, n: u32) -> u64 {
 
 /// A verified conversion postback.
 struct Postback {
-    campaign: String,
-    creative: String,
-    bid: String,
+    /// The click it is attributed to, as its signed id carries it.
+    click: Click,
     advertiser: String,
+    /// The campaign's UTC offset now (its local day in reports).
+    utc_offset: i32,
     pricing: Pricing,
     order: String,
     value: Option<Micros>,
 }
 
 impl Postback {
+    /// The advertiser, pricing and UTC offset now of the click's campaign
+    /// (in the index, else retained after it left).
+    fn campaign_of(
+        world: &World,
+        live: &LiveStates,
+        now: Timestamp,
+        campaign: &str,
+    ) -> Result<(String, Pricing, i32), TrackingReply> {
+        let offset = |tz: &jiff::tz::TimeZone| tz.to_offset(now).seconds();
+        Ok(match world.campaign_by_id(campaign) {
+            Some(c) => (
+                c.campaign.advertiser.clone(),
+                c.campaign.pricing,
+                offset(&c.campaign.time_zone),
+            ),
+            None => {
+                let retained = live.get(campaign).ok_or(TrackingReply::Gone)?;
+                let utc_offset = offset(&retained.time_zone);
+                (retained.advertiser, Pricing::Cpm, utc_offset)
+            }
+        })
+    }
+
+    /// The ledger record of this conversion, under its click's exchange
+    /// and place.
+    fn record(self, now: Timestamp, filtered: Option<&str>) -> Record {
+        let Click {
+            campaign,
+            creative,
+            bid,
+            exchange,
+            place,
+        } = self.click;
+        Record {
+            at: now.as_microsecond(),
+            event: EventKind::Conversion,
+            bid,
+            campaign,
+            creative,
+            exchange,
+            clearing: None,
+            charge: 0,
+            billed: false,
+            filtered: filtered.map(str::to_string),
+            test: false,
+            user: 0,
+            pricing: self.pricing,
+            value: self.value.map(|v| v.0),
+            order: Some(self.order),
+            domain: place.domain,
+            country: place.country,
+            device: place.device,
+            utc_offset: Some(self.utc_offset),
+            counts: Some(0),
+        }
+    }
+
     /// Checks a postback: the click id's signature, the advertiser's HMAC
     /// over the query before `&sig=` (parameters `click`, `order`, `value`
     /// optionally, `ts`, in that order), its age and its value.
@@ -296,14 +360,8 @@ impl Postback {
             ));
         }
         let param = |name| query_param(signed, name).unwrap_or_default();
-        let (campaign, creative, bid) = world.signer.verify_click_id(param("click")).ok_or_else(forbidden)?;
-        let (advertiser, pricing) = match world.campaign_by_id(&campaign) {
-            Some(c) => (c.campaign.advertiser.clone(), c.campaign.pricing),
-            None => {
-                let retained = live.get(&campaign).ok_or(TrackingReply::Gone)?;
-                (retained.advertiser, Pricing::Cpm)
-            }
-        };
+        let click = world.signer.verify_click_id(param("click")).ok_or_else(forbidden)?;
+        let (advertiser, pricing, utc_offset) = Self::campaign_of(world, live, now, &click.campaign)?;
         let secret = world.settings.postback_secrets.get(&advertiser).ok_or_else(forbidden)?;
         let signature_ok = |key: &[u8]| crate::signing::hmac_hex_matches(key, signed.as_bytes(), sig);
         if !(signature_ok(&secret.current) || secret.previous.as_deref().is_some_and(signature_ok)) {
@@ -333,10 +391,9 @@ impl Postback {
             false => None,
         };
         Ok(Postback {
-            campaign,
-            creative,
-            bid,
+            click,
             advertiser,
+            utc_offset,
             pricing,
             order,
             value,
@@ -374,10 +431,13 @@ impl Notice<'_> {
                     SignedPricing::Cpm => "display",
                 };
                 let token = &self.token;
-                let click_id = self
-                    .world
-                    .signer
-                    .click_id(&token.campaign, &token.creative, &token.bid_id);
+                let click_id = self.world.signer.click_id(&Click {
+                    campaign: token.campaign.clone(),
+                    creative: token.creative.clone(),
+                    bid: token.bid_id.clone(),
+                    exchange: token.exchange.clone(),
+                    place: token.place.clone(),
+                });
                 TrackingReply::Redirect(with_utm(
                     &creative.landing_url,
                     token,
@@ -444,6 +504,10 @@ impl Tracker {
             );
             if record.event == EventKind::Conversion {
                 self.restore_conversion(record, world, &mut conversions);
+            }
+            if let Some(counts @ 1..) = record.counts {
+                let at = Timestamp::from_microsecond(record.at).unwrap_or(now);
+                self.shared.count_once(counted_key(&record.bid), counts, at);
             }
             let Some(c) = world.campaign_by_id(&record.campaign) else {
                 continue;
@@ -614,7 +678,13 @@ impl Tracker {
             None => self.charge(notice),
         };
         let token = &notice.token;
+        let place = &token.place;
         Record {
+            counts: Some(self.counts(notice, filtered.is_some())),
+            domain: place.domain.clone(),
+            country: place.country.clone(),
+            device: place.device,
+            utc_offset: Some(notice.campaign.target().time_zone.to_offset(notice.now).seconds()),
             at: notice.now.as_microsecond(),
             event: notice.kind,
             bid: token.bid_id.clone(),
@@ -636,6 +706,28 @@ impl Tracker {
         }
     }
 
+    /// What the event counts in reports ([`Record::counts`]): the bid's win
+    /// (for the first of its win and billing notices) and its impression
+    /// (for the first of its billing notice and pixel); a late or test
+    /// notice counts neither. The bits are set atomically in the shared
+    /// state ([`SharedState::count_once`]), so racing notices (here or, in
+    /// a cluster, on another node) agree on which one counts; they are
+    /// cleared again if the record cannot be written, and restored from the
+    /// ledger at start-up.
+    fn counts(&self, notice: &Notice<'_>, filtered: bool) -> u8 {
+        if filtered || notice.token.test {
+            return 0;
+        }
+        let wanted = match notice.kind {
+            EventKind::Win => COUNTS_WIN,
+            EventKind::Bill => COUNTS_WIN | COUNTS_IMPRESSION,
+            EventKind::Impression => COUNTS_IMPRESSION,
+            _ => return 0,
+        };
+        self.shared
+            .count_once(counted_key(&notice.token.bid_id), wanted, notice.now)
+    }
+
     /// Gives back a click charge counted at judgement when its record could
     /// not be written.
     fn refund(&self, notice: &Notice<'_>, record: &Record) {
@@ -651,6 +743,9 @@ impl Tracker {
     async fn record(&self, notice: &Notice<'_>, record: &Record) -> Result<(), TrackingReply> {
         if let Err(e) = self.ledger.append(record).await {
             self.refund(notice, record);
+            if let Some(counts @ 1..) = record.counts {
+                self.shared.uncount(counted_key(&record.bid), counts);
+            }
             self.settle(notice.key, false);
             tracing::error!(error = %e, "tracking event not recorded");
             return Err(TrackingReply::Unavailable);
@@ -747,7 +842,7 @@ impl Tracker {
             Ok(postback) => postback,
             Err(reply) => return reply,
         };
-        let Some(click) = self.shared.claimed(claim_key(&postback.bid, EventKind::Click)) else {
+        let Some(click) = self.shared.claimed(claim_key(&postback.click.bid, EventKind::Click)) else {
             return TrackingReply::Gone;
         };
         let order_key = order_key(&postback.advertiser, &postback.order);
@@ -762,28 +857,13 @@ impl Tracker {
             Claimed::Durable => return TrackingReply::Accepted,
             Claimed::Undecided => return TrackingReply::Unavailable,
         }
-        let Some(slot) = self.conversion_slot(&postback.bid, world.settings.max_conversions_per_click, claim) else {
+        let Some(slot) = self.conversion_slot(&postback.click.bid, world.settings.max_conversions_per_click, claim)
+        else {
             self.settle(order_key, false);
             return TrackingReply::Conflict("conversion limit for this click reached");
         };
         let filtered = click.filtered.then_some(CLICK_FILTERED);
-        let record = Record {
-            at: now.as_microsecond(),
-            event: EventKind::Conversion,
-            bid: postback.bid,
-            campaign: postback.campaign,
-            creative: postback.creative,
-            exchange: String::new(),
-            clearing: None,
-            charge: 0,
-            billed: false,
-            filtered: filtered.map(str::to_string),
-            test: false,
-            user: 0,
-            pricing: postback.pricing,
-            value: postback.value.map(|v| v.0),
-            order: Some(postback.order),
-        };
+        let record = postback.record(now, filtered);
         if let Err(e) = self.ledger.append(&record).await {
             self.settle(slot, false);
             self.settle(order_key, false);
