@@ -184,6 +184,38 @@ async fn campaigns_are_managed_through_the_api_and_live_in_their_files() {
     let version = one["version"].as_str().unwrap().to_string();
     assert_eq!(etag.as_deref(), Some(format!("\"{version}\"").as_str()));
 
+    // Reports: the CLI's rows, by any of its groupings; an advertiser sees
+    // its own campaigns only; a bad flag is a 400.
+    let (status, rows) = call(
+        &bidder,
+        Method::GET,
+        "/admin/api/reports?date=2026-11-24&by=domain",
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rows}");
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(
+        (
+            rows[0]["campaign"].as_str(),
+            rows[0]["domain"].as_str(),
+            rows[0]["spend_micros"].as_i64()
+        ),
+        (Some("generic"), Some("news.example"), Some(500))
+    );
+    let (_, mine) = call(
+        &bidder,
+        Method::GET,
+        "/admin/api/reports?date=2026-11-24",
+        Some(SHOP_TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(mine, json!([]), "another advertiser's rows are not shown");
+    let (status, _) = call(&bidder, Method::GET, "/admin/api/reports?by=planet", token, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
     // Every problem at once, with its field; nothing written.
     let file = config.path().join("campaigns/test.toml");
     let before = std::fs::read_to_string(&file).unwrap();
