@@ -1,6 +1,6 @@
 //! The application value: everything wired, nothing listening.
 //!
-//! [`App::build`] loads the config (with the advertisers' overrides), the
+//! [`App::build`] loads the config (folding an old `overrides.json` in), the
 //! audience snapshot and the billing ledger, builds the campaign world over
 //! the live campaign states, restores spend, frequency and deduplication
 //! from the ledger, and wires the bidder, tracker, reloader and metrics

@@ -29,7 +29,7 @@ pub fn postback_var(advertiser: &str) -> String {
 /// Secrets from the environment; each, when set, overrides the file's.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Env {
-    /// `BULLSEYE_ADMIN_TOKEN`: overrides `secrets.admin_token`.
+    /// `BULLSEYE_ADMIN_TOKEN`: one more admin token, named `env`.
     pub admin_token: Option<String>,
     /// `BULLSEYE_SIGNING_KEY`: overrides `secrets.signing_key_file` and
     /// `secrets.signing_key`.

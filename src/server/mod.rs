@@ -53,7 +53,7 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// Address of the admin listener; port 0 picks a free port.
     pub admin_listen: SocketAddr,
-    /// Directory of the billing ledger and `overrides.json`.
+    /// Directory of the billing ledger and the audit log.
     pub data_dir: PathBuf,
     /// Overrides the config's audience snapshot path.
     pub segments: Option<PathBuf>,
