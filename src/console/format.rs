@@ -20,17 +20,22 @@ fn group(digits: &str) -> String {
     out
 }
 
-/// An amount with two decimals (more when it has them, up to six: a CPM
-/// of `0.0035` stays readable), thousands grouped: `1,234.50`.
+/// An amount, thousands grouped: from one unit up, rounded to two
+/// decimals for reading (`1,234.50`; the ledger keeps every micro); below
+/// one unit, as many decimals as it has, up to six (a CPM of `0.0035`
+/// stays readable).
 pub fn amount(micros: Micros) -> String {
     let sign = if micros.0 < 0 { "-" } else { "" };
     let abs = micros.0.unsigned_abs();
-    let (whole, fraction) = (abs / ONE as u64, abs % ONE as u64);
-    let mut decimals = format!("{fraction:06}");
+    if abs >= ONE as u64 {
+        let cents = (abs + 5_000) / 10_000;
+        return format!("{sign}{}.{:02}", count(cents / 100), cents % 100);
+    }
+    let mut decimals = format!("{abs:06}");
     while decimals.len() > 2 && decimals.ends_with('0') {
         decimals.pop();
     }
-    format!("{sign}{}.{decimals}", count(whole))
+    format!("{sign}0.{decimals}")
 }
 
 /// Money in `currency`: `$1,234.50`, `€12.00`, `£3.10`, `¥1,200.00`, or
@@ -81,6 +86,13 @@ mod tests {
         assert_eq!(money(Micros(1_234_500_000), "USD"), "$1,234.50");
         assert_eq!(money(Micros(3_500), "USD"), "$0.0035");
         assert_eq!(money(Micros(-2_000_000), "EUR"), "-€2.00");
+        assert_eq!(
+            money(Micros(88_712_076), "USD"),
+            "$88.71",
+            "rounded to cents from one unit up"
+        );
+        assert_eq!(money(Micros(1_999_995_000), "USD"), "$2,000.00");
+        assert_eq!(money(Micros(7_500), "USD"), "$0.0075");
         assert_eq!(money(Micros(12_000_000), "CHF"), "12.00 CHF");
         assert_eq!(percent(1.0, 3.0), "33.33%");
         assert_eq!(percent(1.0, 0.0), "—");
