@@ -299,3 +299,30 @@ async fn an_advertiser_session_sees_only_its_own_campaigns() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     bidder.stop().await;
 }
+
+/// The campaigns page shows today's win rate: today's wins over today's
+/// bids (bid counts as flushed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_campaigns_page_shows_todays_win_rate() {
+    let bidder = console_bidder("").await;
+    let mut burls = Vec::new();
+    for user in ["w1", "w2", "w3", "w4"] {
+        let (_, response) = bidder.bid_json(&banner_request(user, 0.0, serde_json::json!({}))).await;
+        assert_eq!(winner(&response).as_deref(), Some("generic"));
+        burls.push(
+            response.unwrap()["seatbid"][0]["bid"][0]["burl"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let burl = burls[0].replace("${AUCTION_PRICE}", "0.50");
+    assert_eq!(bidder.get(&burl).await.status(), StatusCode::NO_CONTENT);
+    bidder.running.as_ref().unwrap().app.flush_bids();
+    let (_, session) = sign_in(&bidder, ADMIN_TOKEN, &[]).await;
+    let (status, _, page) = get(&bidder, "/admin/", &session.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let row = &page[page.find("data-campaign=\"generic\"").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains(">25.00%<"), "one win of four bids: {row}");
+}

@@ -4,9 +4,9 @@
 //!
 //! The list is the API's (`GET /admin/api/campaigns`, so an advertiser
 //! sees only its own); the pacing curves add the pacer's target curve and
-//! today's spend by hour ([`super::data::hourly_spend_today`], one pass
-//! for the whole page). Win rate needs bid counts by day, which the list
-//! does not read (it is on each campaign's page): `—` here.
+//! today's spend by hour and today's bids and wins for the win rate
+//! ([`super::data::hourly_spend_today`], one report query for the whole
+//! page).
 
 use std::collections::HashMap;
 
@@ -14,7 +14,7 @@ use askama::Template;
 use serde_json::Value;
 
 use super::chart::{self, Chart, Point, Series};
-use super::data::hourly_spend_today;
+use super::data::{Today, hourly_spend_today};
 use super::format;
 use super::page::{Cx, Shell, error_of, render};
 use super::reply::Reply;
@@ -106,7 +106,7 @@ pub fn pacing_chart(cx: &Cx, live: &LiveCampaign, hourly: &[i64; 24], size: (u32
     })
 }
 
-fn row(cx: &Cx, c: &Value, hours: &HashMap<String, [i64; 24]>) -> Row {
+fn row(cx: &Cx, c: &Value, days: &HashMap<String, Today>) -> Row {
     let id = c["id"].as_str().unwrap_or_default().to_string();
     let today = &c["live"]["today"];
     let spend = Micros(today["spend_micros"].as_i64().unwrap_or(0));
@@ -120,8 +120,9 @@ fn row(cx: &Cx, c: &Value, hours: &HashMap<String, [i64; 24]>) -> Row {
     );
     let world = cx.app.bidder.world.load();
     let pacing = world.campaign_by_id(&id).map_or_else(String::new, |live| {
-        pacing_chart(cx, live, hours.get(&id).unwrap_or(&[0; 24]), (300, 110))
+        pacing_chart(cx, live, &days.get(&id).copied().unwrap_or_default().hours, (300, 110))
     });
+    let day = days.get(&id).copied().unwrap_or_default();
     Row {
         advertiser: c["advertiser"].as_str().unwrap_or_default().to_string(),
         status: c["status"].as_str().unwrap_or("active").to_string(),
@@ -138,7 +139,7 @@ fn row(cx: &Cx, c: &Value, hours: &HashMap<String, [i64; 24]>) -> Row {
         clicks: format::count(clicks),
         ctr: format::percent(clicks as f64, impressions as f64),
         ecpc: format::per(spend, clicks, &cx.currency),
-        win_rate: "—".into(),
+        win_rate: format::percent(day.wins as f64, day.bids as f64),
         pacing,
         id,
     }
@@ -197,8 +198,8 @@ pub fn page(cx: &Cx) -> Reply {
         .filter_map(|c| world.campaign_by_id(c["id"].as_str()?))
         .map(|live| (live.campaign.id.clone(), live.campaign.time_zone.clone()))
         .collect();
-    let hours = hourly_spend_today(cx.app, &zones);
-    let rows = campaigns.iter().map(|c| row(cx, c, &hours)).collect();
+    let days = hourly_spend_today(cx.app, &zones);
+    let rows = campaigns.iter().map(|c| row(cx, c, &days)).collect();
     let page = CampaignsPage {
         shell: cx.shell("Campaigns", "campaigns"),
         totals: totals(cx, &campaigns),

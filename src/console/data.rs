@@ -83,9 +83,21 @@ fn campaign_rows(app: &App, ids: BTreeSet<String>, by: By, from: jiff::civil::Da
     })
 }
 
-/// Spend per campaign-local hour of today, for the campaigns given (id and
-/// time zone), in one report query.
-pub fn hourly_spend_today(app: &App, campaigns: &[(String, jiff::tz::TimeZone)]) -> HashMap<String, [i64; 24]> {
+/// One campaign's campaign-local today, from the billing log and the bid
+/// counts (flushed every 5 s).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Today {
+    /// Spend per local hour, micros.
+    pub hours: [i64; 24],
+    /// Bids made today.
+    pub bids: u64,
+    /// Bids won today.
+    pub wins: u64,
+}
+
+/// Spend per campaign-local hour of today, and today's bids and wins, for
+/// the campaigns given (id and time zone), in one report query.
+pub fn hourly_spend_today(app: &App, campaigns: &[(String, jiff::tz::TimeZone)]) -> HashMap<String, Today> {
     let now = app.bidder.clock.now();
     let today: HashMap<&str, String> = campaigns
         .iter()
@@ -98,17 +110,20 @@ pub fn hourly_spend_today(app: &App, campaigns: &[(String, jiff::tz::TimeZone)])
         return HashMap::new();
     };
     let ids = campaigns.iter().map(|(id, _)| id.clone()).collect();
-    let mut hours: HashMap<String, [i64; 24]> = HashMap::new();
+    let mut figures: HashMap<String, Today> = HashMap::new();
     for row in campaign_rows(app, ids, By::Hour, first, last) {
         if today.get(row.campaign.as_str()) != Some(&row.date) {
             continue;
         }
         if let Group::Hour(hour) = row.group {
-            let slot = &mut hours.entry(row.campaign.clone()).or_insert([0; 24])[usize::from(hour) % 24];
+            let day = figures.entry(row.campaign.clone()).or_default();
+            let slot = &mut day.hours[usize::from(hour) % 24];
             *slot = slot.saturating_add(row.spend_micros);
+            day.bids += row.bids;
+            day.wins += row.wins;
         }
     }
-    hours
+    figures
 }
 
 /// The SEAM for spend over time: one campaign's spend by local hour today
@@ -118,7 +133,8 @@ pub fn spend_series(app: &App, campaign_id: &str, tz: &jiff::tz::TimeZone) -> Sp
     let hour_now = (crate::clock::local_seconds(now, tz).rem_euclid(86_400) / 3600) as usize;
     let today = hourly_spend_today(app, &[(campaign_id.to_string(), tz.clone())])
         .remove(campaign_id)
-        .unwrap_or([0; 24]);
+        .unwrap_or_default()
+        .hours;
     let hourly = (0..24).map(|h| (h <= hour_now).then_some(Micros(today[h]))).collect();
     let last = local_date(now, tz);
     let first = last.checked_sub(jiff::Span::new().days(29)).unwrap_or(last);
