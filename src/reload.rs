@@ -130,7 +130,23 @@ impl Reloader {
                 .iter()
                 .any(|c| c.pricing == crate::campaigns::Pricing::Cpc)
         {
-            self.world.store(Arc::new(World::build(config, &self.registry)));
+            self.replace_world(World::build(config, &self.registry));
+        }
+    }
+
+    /// Publishes a new world and lets the old one go on this (control)
+    /// thread: dropping a world folds its index tally into the live
+    /// states, work the bid path should not do. Readers still holding the
+    /// old world (a notice in flight) are given a moment; past it, the last
+    /// of them drops it.
+    fn replace_world(&self, world: World) {
+        let mut old = self.world.swap(Arc::new(world));
+        for _ in 0..100 {
+            match Arc::try_unwrap(old) {
+                Ok(world) => return drop(world),
+                Err(shared) => old = shared,
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -211,7 +227,7 @@ impl Reloader {
         *self.last_config.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(config.clone());
         let world = World::build(config, &self.registry);
         tracing::info!(campaigns = world.campaigns.len(), "configuration reloaded");
-        self.world.store(Arc::new(world));
+        self.replace_world(world);
         self.metrics.config_reloads.inc();
     }
 
