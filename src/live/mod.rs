@@ -14,7 +14,8 @@
 //!   ([`World::why_not_bidding`]): the rules' counts in its live state plus
 //!   the index-level counts derived from the index's per-bucket tally
 //!   ([`crate::campaigns::tally`]), which a world folds into the live
-//!   state when it is dropped (replaced by a new one).
+//!   state when it is dropped (replaced by a new one; the reloader drops
+//!   the old world on its own thread, not a bid thread).
 
 pub mod apply;
 pub mod registry;
