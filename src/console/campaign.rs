@@ -17,7 +17,7 @@ use super::audit::{AuditRow, audit_rows};
 use super::chart::{self, Chart, Point, Series};
 use super::data::{SpendSeries, spend_series};
 use super::format;
-use super::page::{Cx, Form, Problem, Shell, error_of, problem_text, problems_of, render};
+use super::page::{Cx, FilledForm, Form, Problem, Shell, TodayFigures, error_of, problems_of, render};
 use super::reply::Reply;
 use crate::money::Micros;
 
@@ -57,30 +57,6 @@ const FIELDS: [&str; 13] = [
     "creative",
 ];
 
-/// The form's values and the problems on them.
-pub struct EditForm {
-    form: Form,
-    problems: Vec<Problem>,
-}
-
-impl EditForm {
-    fn value(&self, field: &str) -> &str {
-        self.form.get(field)
-    }
-
-    fn problem(&self, field: &str) -> String {
-        problem_text(&self.problems, field)
-    }
-
-    fn general(&self) -> Vec<String> {
-        self.problems
-            .iter()
-            .filter(|p| p.field.is_empty())
-            .map(|p| format!("{}: {}", p.key, p.why))
-            .collect()
-    }
-}
-
 struct Figure {
     label: &'static str,
     value: String,
@@ -101,7 +77,7 @@ struct CampaignPage {
     id: String,
     advertiser: String,
     version: String,
-    edit: EditForm,
+    edit: FilledForm,
     notice: Option<String>,
     error: Option<String>,
     editable: bool,
@@ -259,7 +235,7 @@ pub fn page(cx: &Cx, id: &str) -> Reply {
         ("0", _) => Some("Nothing changed.".to_string()),
         _ => None,
     };
-    let edit = EditForm {
+    let edit = FilledForm {
         form: form_of(&document),
         problems: Vec::new(),
     };
@@ -282,7 +258,7 @@ pub fn submit(cx: &Cx, id: &str, form: &Form) -> Reply {
         d
     };
     let retry = |problems: Vec<Problem>, error: Option<String>, status: u16| {
-        let edit = EditForm {
+        let edit = FilledForm {
             form: form.clone(),
             problems,
         };
@@ -358,16 +334,12 @@ fn spend_charts(cx: &Cx, series: &SpendSeries) -> (String, String) {
 }
 
 fn figures(cx: &Cx, document: &Value, series: &SpendSeries) -> Vec<Figure> {
-    let today = &document["live"]["today"];
-    let spend = Micros(today["spend_micros"].as_i64().unwrap_or(0));
-    let budget = document["daily_budget"]
-        .as_str()
-        .and_then(|b| Micros::parse_decimal(b).ok())
-        .unwrap_or(Micros::ZERO);
-    let (impressions, clicks) = (
-        today["impressions"].as_u64().unwrap_or(0),
-        today["clicks"].as_u64().unwrap_or(0),
-    );
+    let TodayFigures {
+        spend,
+        budget,
+        impressions,
+        clicks,
+    } = TodayFigures::of(document);
     let (bids, wins) = series
         .daily
         .iter()
@@ -427,7 +399,7 @@ fn show(
     cx: &Cx,
     id: &str,
     document: &Value,
-    edit: EditForm,
+    edit: FilledForm,
     notice: Option<String>,
     error: Option<String>,
     status: u16,

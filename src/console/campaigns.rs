@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::chart::{self, Chart, Point, Series};
 use super::data::{Today, hourly_spend_today};
 use super::format;
-use super::page::{Cx, Shell, error_of, render};
+use super::page::{Cx, Shell, TodayFigures, error_of, render};
 use super::reply::Reply;
 use crate::clock::local_seconds;
 use crate::live::LiveCampaign;
@@ -108,16 +108,12 @@ pub fn pacing_chart(cx: &Cx, live: &LiveCampaign, hourly: &[i64; 24], size: (u32
 
 fn row(cx: &Cx, c: &Value, days: &HashMap<String, Today>) -> Row {
     let id = c["id"].as_str().unwrap_or_default().to_string();
-    let today = &c["live"]["today"];
-    let spend = Micros(today["spend_micros"].as_i64().unwrap_or(0));
-    let budget = c["daily_budget"]
-        .as_str()
-        .and_then(|b| Micros::parse_decimal(b).ok())
-        .unwrap_or(Micros::ZERO);
-    let (impressions, clicks) = (
-        today["impressions"].as_u64().unwrap_or(0),
-        today["clicks"].as_u64().unwrap_or(0),
-    );
+    let TodayFigures {
+        spend,
+        budget,
+        impressions,
+        clicks,
+    } = TodayFigures::of(c);
     let world = cx.app.bidder.world.load();
     let pacing = world.campaign_by_id(&id).map_or_else(String::new, |live| {
         pacing_chart(cx, live, &days.get(&id).copied().unwrap_or_default().hours, (300, 110))
@@ -146,21 +142,20 @@ fn row(cx: &Cx, c: &Value, days: &HashMap<String, Today>) -> Row {
 }
 
 fn totals(cx: &Cx, campaigns: &[Value]) -> Totals {
-    let sum = |f: &dyn Fn(&Value) -> i64| campaigns.iter().map(f).fold(0i64, i64::saturating_add);
-    let spend = sum(&|c| c["live"]["today"]["spend_micros"].as_i64().unwrap_or(0));
-    let budget = sum(&|c| {
-        c["daily_budget"]
-            .as_str()
-            .and_then(|b| Micros::parse_decimal(b).ok())
-            .map_or(0, |m| m.0)
-    });
-    let impressions = sum(&|c| c["live"]["today"]["impressions"].as_i64().unwrap_or(0));
-    let clicks = sum(&|c| c["live"]["today"]["clicks"].as_i64().unwrap_or(0));
+    let sum = campaigns
+        .iter()
+        .map(TodayFigures::of)
+        .fold(TodayFigures::default(), |a, c| TodayFigures {
+            spend: a.spend.saturating_add(c.spend),
+            budget: a.budget.saturating_add(c.budget),
+            impressions: a.impressions.saturating_add(c.impressions),
+            clicks: a.clicks.saturating_add(c.clicks),
+        });
     Totals {
-        spend: cx.money(Micros(spend)),
-        budget: cx.money(Micros(budget)),
-        impressions: format::count(impressions.max(0) as u64),
-        clicks: format::count(clicks.max(0) as u64),
+        spend: cx.money(sum.spend),
+        budget: cx.money(sum.budget),
+        impressions: format::count(sum.impressions),
+        clicks: format::count(sum.clicks),
         active: campaigns
             .iter()
             .filter(|c| c["status"].as_str().unwrap_or("active") == "active")

@@ -49,9 +49,10 @@ use http_body_util::Full;
 
 use crate::admin::Principal;
 use crate::app::App;
+use crate::settings::access::same_bytes;
 use page::{Cx, Form};
 use reply::Reply;
-use session::{Session, Sessions, same_secret};
+use session::{Session, Sessions};
 use throttle::Throttle;
 
 /// The session cookie's name.
@@ -83,17 +84,13 @@ impl Console {
             .settings
             .admin_tokens
             .iter()
-            .find(|t| same_secret_bytes(&t.sha256, &session.token_hash))
+            .find(|t| same_bytes(&t.sha256, &session.token_hash))
         else {
             self.sessions.close(id);
             return None;
         };
         Some((id.to_string(), session, Principal::of(token)))
     }
-}
-
-fn same_secret_bytes(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 /// A console request, read by the server.
@@ -167,7 +164,7 @@ fn route(app: &App, console: &Console, request: &Request) -> Reply {
         };
     };
     let form = request.form();
-    if method == Method::POST && !same_secret(form.get("csrf_token"), &session.csrf) {
+    if method == Method::POST && !same_bytes(form.get("csrf_token").as_bytes(), session.csrf.as_bytes()) {
         tracing::warn!(who = %principal.name, path, "console form refused: missing or wrong CSRF token");
         return Reply::text(403, "missing or invalid CSRF token: reload the page and try again\n");
     }

@@ -11,7 +11,7 @@ use askama::Template;
 use serde_json::{Map, Value, json};
 
 use super::chart::escape;
-use super::page::{Cx, Form, Problem, Shell, error_of, problem_text, render};
+use super::page::{Cx, FilledForm, Form, Problem, Shell, error_of, render};
 use super::reply::Reply;
 
 /// Campaign fields of the form, sent as strings when given.
@@ -34,8 +34,7 @@ const CREATIVE_FIELDS: [&str; 6] = ["format", "w", "h", "image_url", "adm", "lan
 #[template(path = "console/new.html")]
 struct NewPage {
     shell: Shell,
-    form: Form,
-    problems: Vec<Problem>,
+    filled: FilledForm,
     advertisers: Vec<String>,
     fixed_advertiser: Option<String>,
     preview: Option<String>,
@@ -43,21 +42,12 @@ struct NewPage {
     error: Option<String>,
 }
 
-impl NewPage {
-    fn value(&self, field: &str) -> &str {
-        self.form.get(field)
-    }
+/// The template reads the form's values and problems as the page's own.
+impl std::ops::Deref for NewPage {
+    type Target = FilledForm;
 
-    fn problem(&self, field: &str) -> String {
-        problem_text(&self.problems, field)
-    }
-
-    fn general(&self) -> Vec<String> {
-        self.problems
-            .iter()
-            .filter(|p| p.field.is_empty())
-            .map(|p| format!("{}: {}", p.key, p.why))
-            .collect()
+    fn deref(&self) -> &FilledForm {
+        &self.filled
     }
 }
 
@@ -175,8 +165,10 @@ fn show(cx: &Cx, form: &Form, preview: bool, problems: Vec<Problem>, error: Opti
     }
     let page = NewPage {
         shell: cx.shell("New campaign", "new"),
-        form: form.clone(),
-        problems,
+        filled: FilledForm {
+            form: form.clone(),
+            problems,
+        },
         advertisers: advertisers(cx),
         fixed_advertiser: cx.principal.advertiser.clone(),
         preview: if preview { preview_of(form) } else { None },

@@ -197,6 +197,67 @@ pub fn problems_of(answer: &Answer, fields: &[&str]) -> Vec<Problem> {
         .collect()
 }
 
+/// A campaign's figures for today, as its API view (`GET
+/// /admin/api/campaigns…`) gives them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TodayFigures {
+    /// Spend today.
+    pub spend: Micros,
+    /// The daily budget.
+    pub budget: Micros,
+    /// Impressions today.
+    pub impressions: u64,
+    /// Billable clicks today.
+    pub clicks: u64,
+}
+
+impl TodayFigures {
+    /// Read from one campaign's view (zeros where a value is missing).
+    pub fn of(campaign: &Value) -> TodayFigures {
+        let today = &campaign["live"]["today"];
+        TodayFigures {
+            spend: Micros(today["spend_micros"].as_i64().unwrap_or(0)),
+            budget: campaign["daily_budget"]
+                .as_str()
+                .and_then(|b| Micros::parse_decimal(b).ok())
+                .unwrap_or(Micros::ZERO),
+            impressions: today["impressions"].as_u64().unwrap_or(0),
+            clicks: today["clicks"].as_u64().unwrap_or(0),
+        }
+    }
+}
+
+/// A form as sent back to its page: the values given and the problems
+/// found on them (what the edit and new-campaign templates read).
+#[derive(Clone, Debug)]
+pub struct FilledForm {
+    /// The values.
+    pub form: Form,
+    /// The problems, by field.
+    pub problems: Vec<Problem>,
+}
+
+impl FilledForm {
+    /// A field's value.
+    pub fn value(&self, field: &str) -> &str {
+        self.form.get(field)
+    }
+
+    /// The problems on a field, joined.
+    pub fn problem(&self, field: &str) -> String {
+        problem_text(&self.problems, field)
+    }
+
+    /// The problems on no field of the form, each with its key.
+    pub fn general(&self) -> Vec<String> {
+        self.problems
+            .iter()
+            .filter(|p| p.field.is_empty())
+            .map(|p| format!("{}: {}", p.key, p.why))
+            .collect()
+    }
+}
+
 /// The problems on one field, joined for display.
 pub fn problem_text(problems: &[Problem], field: &str) -> String {
     problems

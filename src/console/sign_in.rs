@@ -8,11 +8,12 @@ use askama::Template;
 
 use super::page::{Form, render};
 use super::reply::Reply;
-use super::session::{IDLE_TIMEOUT, random_token, same_secret};
+use super::session::{IDLE_TIMEOUT, random_token};
 use super::{Console, Request, SESSION_COOKIE, SIGN_IN_COOKIE};
 use crate::admin::Principal;
 use crate::admin::audit::AuditEntry;
 use crate::app::App;
+use crate::settings::access::same_bytes;
 
 #[derive(Template)]
 #[template(path = "console/sign_in.html")]
@@ -38,7 +39,7 @@ pub fn submit(app: &App, console: &Console, request: &Request) -> Reply {
     }
     let form = Form::parse(&request.body);
     let expected = request.cookie(SIGN_IN_COOKIE).unwrap_or("");
-    if expected.is_empty() || !same_secret(form.get("csrf_token"), expected) {
+    if expected.is_empty() || !same_bytes(form.get("csrf_token").as_bytes(), expected.as_bytes()) {
         tracing::warn!(client = %request.client, "console sign-in refused: missing or wrong CSRF token");
         return Reply::text(403, "missing or invalid CSRF token: reload the sign-in page\n");
     }

@@ -62,9 +62,10 @@ pub fn token_hash(token: &str) -> [u8; 32] {
     sha2::Sha256::digest(token.as_bytes()).into()
 }
 
-/// Constant-time equality of two hashes.
-fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+/// Equality that takes as long whatever the contents (lengths aside):
+/// for tokens, hashes and CSRF values.
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 /// The token whose hash matches `presented`, if any. Every configured
@@ -75,7 +76,7 @@ pub fn find_token<'t>(tokens: &'t [AdminToken], presented: &str) -> Option<&'t A
     }
     let hash = token_hash(presented);
     tokens.iter().fold(None, |found, token| {
-        if same(&token.sha256, &hash) && found.is_none() {
+        if same_bytes(&token.sha256, &hash) && found.is_none() {
             Some(token)
         } else {
             found
@@ -125,6 +126,14 @@ mod tests {
         assert_eq!(find_token(&tokens, "ops-token").map(|t| t.name.as_str()), Some("ops"));
         assert!(find_token(&tokens, "acme-toke").is_none());
         assert!(find_token(&tokens, "").is_none());
+    }
+
+    #[test]
+    fn secrets_compare_by_content() {
+        assert!(same_bytes(b"abc", b"abc"));
+        assert!(!same_bytes(b"abc", b"abd"));
+        assert!(!same_bytes(b"abc", b"abcd"));
+        assert!(!same_bytes(b"", b"a"));
     }
 
     #[test]
