@@ -14,48 +14,20 @@ mod common;
 use std::sync::Arc;
 
 use bullseye::clock::ManualClock;
-use bullseye::settings::access::{hex, token_hash};
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const SHOP: &str = r#"
-[[campaign]]
-id = "shop-spring"
-advertiser = "Shop"
-adomain = ["shop.example"]
-pricing = "cpm"
-max_bid = "0.50"
-daily_budget = "100"
-  [[campaign.creative]]
-  id = "s1"
-  format = "banner"
-  w = 300
-  h = 250
-  image_url = "https://cdn.shop.example/a.png"
-  landing_url = "https://shop.example/"
-"#;
-
-const SHOP_TOKEN: &str = "shop-token-0123456789abcdef0123456789";
 const VIEWER_TOKEN: &str = "viewer-token-0123456789abcdef01234567";
 const DATA_TOKEN: &str = "data-token-0123456789abcdef0123456789";
 
 /// The test settings with an advertiser, a viewer and a data token.
 fn settings_with_roles() -> String {
-    let token = |name: &str, role: &str, advertiser: Option<&str>, secret: &str| {
-        let advertiser = advertiser
-            .map(|a| format!("advertiser = \"{a}\"\n"))
-            .unwrap_or_default();
-        format!(
-            "\n[[admin.token]]\nname = \"{name}\"\nrole = \"{role}\"\n{advertiser}sha256 = \"{}\"\n",
-            hex(&token_hash(secret))
-        )
-    };
     format!(
         "{TEST_SETTINGS}{}{}{}",
-        token("shop-team", "advertiser", Some("Shop"), SHOP_TOKEN),
-        token("auditor", "viewer", None, VIEWER_TOKEN),
-        token("data-team", "data", None, DATA_TOKEN),
+        admin_token_entry("shop-team", "advertiser", Some("Shop"), SHOP_TOKEN),
+        admin_token_entry("auditor", "viewer", None, VIEWER_TOKEN),
+        admin_token_entry("data-team", "data", None, DATA_TOKEN),
     )
 }
 

@@ -15,30 +15,8 @@ use common::*;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
-const SHOP: &str = r#"
-[[campaign]]
-id = "shop-spring"
-advertiser = "Shop"
-adomain = ["shop.example"]
-pricing = "cpm"
-max_bid = "0.50"
-daily_budget = "100"
-  [[campaign.creative]]
-  id = "s1"
-  format = "banner"
-  w = 300
-  h = 250
-  image_url = "https://cdn.shop.example/a.png"
-  landing_url = "https://shop.example/"
-"#;
-
-const SHOP_TOKEN: &str = "shop-token-0123456789abcdef0123456789";
-
 async fn console_bidder(extra_settings: &str) -> TestBidder {
-    let token = format!(
-        "\n[[admin.token]]\nname = \"shop-team\"\nrole = \"advertiser\"\nadvertiser = \"Shop\"\nsha256 = \"{}\"\n",
-        bullseye::settings::access::hex(&bullseye::settings::access::token_hash(SHOP_TOKEN))
-    );
+    let token = admin_token_entry("shop-team", "advertiser", Some("Shop"), SHOP_TOKEN);
     let settings = format!("{TEST_SETTINGS}{token}{extra_settings}");
     let dir = write_config(&settings, &format!("{GENERIC}{SHOP}"), "u1,interest/sports\n");
     let mut bidder = spawn_bidder_with(dir.path(), std::sync::Arc::new(bullseye::clock::SystemClock), false).await;

@@ -406,6 +406,41 @@ pub fn spawn_binary_logged(
     (child, addr, log)
 }
 
+/// A campaign of advertiser `Shop` (a 300×250 banner at 0.50), for tests
+/// of what one advertiser may see of another's.
+pub const SHOP: &str = r#"
+[[campaign]]
+id = "shop-spring"
+advertiser = "Shop"
+adomain = ["shop.example"]
+pricing = "cpm"
+max_bid = "0.50"
+daily_budget = "100"
+  [[campaign.creative]]
+  id = "s1"
+  format = "banner"
+  w = 300
+  h = 250
+  image_url = "https://cdn.shop.example/a.png"
+  landing_url = "https://shop.example/"
+"#;
+
+/// The token that [`admin_token_entry`] binds to advertiser `Shop` in the
+/// tests that need one.
+pub const SHOP_TOKEN: &str = "shop-token-0123456789abcdef0123456789";
+
+/// An `[[admin.token]]` entry for settings: its name, role, advertiser and
+/// the hash of `secret`.
+pub fn admin_token_entry(name: &str, role: &str, advertiser: Option<&str>, secret: &str) -> String {
+    let advertiser = advertiser
+        .map(|a| format!("advertiser = \"{a}\"\n"))
+        .unwrap_or_default();
+    format!(
+        "\n[[admin.token]]\nname = \"{name}\"\nrole = \"{role}\"\n{advertiser}sha256 = \"{}\"\n",
+        bullseye::settings::access::hex(&bullseye::settings::access::token_hash(secret))
+    )
+}
+
 /// The admin token of [`TEST_SETTINGS`] (an admin named `test-admin`).
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghijk";
 
