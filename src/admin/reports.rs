@@ -23,10 +23,11 @@ pub fn rows(cx: &Context, pairs: &[(String, String)]) -> Result<(By, Vec<Row>), 
         .iter()
         .find(|(k, v)| k == "advertiser" && !v.is_empty())
         .map(|(_, v)| v.as_str());
-    let query_string = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs.iter().filter(|(k, _)| k != "advertiser"))
-        .finish();
-    let mut query = ReportQuery::from_query_string(&query_string).map_err(|e| Answer::error(400, &e.to_string()))?;
+    let flags = pairs
+        .iter()
+        .filter(|(k, _)| k != "advertiser")
+        .map(|(k, v)| (k.as_str(), v.as_str()));
+    let mut query = ReportQuery::from_pairs(flags).map_err(|e| Answer::error(400, &e.to_string()))?;
     // Everyone but an admin or a viewer without a filter is limited to the
     // campaigns of the advertisers they see (campaigns gone from the
     // config are then left out).

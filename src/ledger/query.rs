@@ -184,9 +184,15 @@ impl ReportQuery {
                 .ok_or_else(|| QueryError::Invalid("query", pair.to_string()))?;
             decoded.push((name, value));
         }
+        ReportQuery::from_pairs(decoded.iter().map(|(name, value)| (*name, value.as_str())))
+    }
+
+    /// Reads decoded query parameters (name, value), with the same names
+    /// and rules as the CLI's flags (`format` is left to the caller).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<ReportQuery, QueryError> {
         let mut flags = Flags::default();
-        for (name, value) in &decoded {
-            let slot = match *name {
+        for (name, value) in pairs {
+            let slot = match name {
                 "date" => &mut flags.date,
                 "from" => &mut flags.from,
                 "to" => &mut flags.to,
