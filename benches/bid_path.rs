@@ -35,7 +35,7 @@ fn decode_bench(c: &mut Criterion) {
     for name in REQUESTS {
         let body = corpus(name);
         group.bench_function(*name, |b| {
-            b.iter(|| decode::decode(std::hint::black_box(&body)).is_ok())
+            b.iter(|| decode::decode(std::hint::black_box(&body), &mut String::new()).is_ok())
         });
     }
     group.finish();
@@ -78,7 +78,8 @@ fn stages_bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("stages");
     for name in REQUESTS {
         let body = corpus(name);
-        let request = decode::decode(&body).expect("decodes");
+        let mut repaired = String::new();
+        let request = decode::decode(&body, &mut repaired).expect("decodes").request;
         group.bench_function(format!("enrich/{name}"), |b| {
             b.iter(|| {
                 enrich::enrich(

@@ -41,11 +41,14 @@ pub enum NoBidReason {
     /// (negative, too large, not a number): OpenRTB 3.0 code 2, invalid
     /// request.
     InvalidFloor,
+    /// A block list (`bcat`, `badv`, `bapp`, `wseat`, `bseat`, `cattax`) had
+    /// the wrong type and could not be read: code 2, invalid request.
+    UnreadableBlocks,
 }
 
 impl NoBidReason {
     /// Every reason, in declaration order (`reason as usize` indexes it).
-    pub const ALL: [NoBidReason; 8] = [
+    pub const ALL: [NoBidReason; 9] = [
         NoBidReason::NoMatch,
         NoBidReason::Timeout,
         NoBidReason::Currency,
@@ -54,6 +57,7 @@ impl NoBidReason {
         NoBidReason::DataCenter,
         NoBidReason::PrivateAuction,
         NoBidReason::InvalidFloor,
+        NoBidReason::UnreadableBlocks,
     ];
 
     /// Snake-case name, the `reason` label of `bullseye_no_bids_total`.
@@ -67,6 +71,7 @@ impl NoBidReason {
             NoBidReason::DataCenter => "data_center",
             NoBidReason::PrivateAuction => "private_auction",
             NoBidReason::InvalidFloor => "invalid_floor",
+            NoBidReason::UnreadableBlocks => "unreadable_blocks",
         }
     }
 
@@ -74,7 +79,7 @@ impl NoBidReason {
     pub fn code(self) -> u32 {
         match self {
             NoBidReason::Timeout => 1,
-            NoBidReason::InvalidFloor => 2,
+            NoBidReason::InvalidFloor | NoBidReason::UnreadableBlocks => 2,
             NoBidReason::Crawler => 3,
             NoBidReason::NonHuman => 4,
             NoBidReason::DataCenter => 5,
@@ -87,6 +92,12 @@ impl NoBidReason {
 struct ReasonLabel {
     reason: &'static str,
     code: u32,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FieldLabel {
+    field: &'static str,
+    how: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -176,6 +187,7 @@ pub struct Metrics {
     /// Bids made, one per impression bid on (test requests included).
     pub bids: Counter,
     no_bids: Vec<Counter>,
+    fields_repaired: Family<FieldLabel, Counter>,
     responses: Family<StatusLabel, Counter>,
     /// Time from request headers to response, bid requests only.
     pub bid_latency: LatencyHistogram,
@@ -240,6 +252,12 @@ impl Metrics {
             })
             .collect();
         registry.register("no_bids", "Bid requests answered with no bid, by reason", no_bid_family);
+        let fields_repaired = Family::<FieldLabel, Counter>::default();
+        registry.register(
+            "request_fields_ignored",
+            "Request fields of the wrong type, by field and how they were read: coerced, restricted (the most restrictive reading) or ignored",
+            fields_repaired.clone(),
+        );
         let responses = Family::<StatusLabel, Counter>::default();
         registry.register("http_responses", "HTTP responses, by status code", responses.clone());
         let bid_latency = LatencyHistogram::default();
@@ -339,6 +357,7 @@ impl Metrics {
             requests,
             bids,
             no_bids,
+            fields_repaired,
             responses,
             bid_latency,
             config_reloads,
@@ -380,6 +399,13 @@ impl Metrics {
     /// Counts a bid request answered with no bid, by reason.
     pub fn no_bid(&self, reason: NoBidReason) {
         self.no_bids[reason as usize].inc();
+    }
+
+    /// Counts a request field of the wrong type, and how it was read
+    /// (`coerced`, `restricted` or `ignored`). Off the fast path: only
+    /// requests that needed repair get here.
+    pub fn field_repaired(&self, field: &'static str, how: &'static str) {
+        self.fields_repaired.get_or_create(&FieldLabel { field, how }).inc();
     }
 
     /// Counts an HTTP response by status code.

@@ -238,7 +238,8 @@ async fn unusable_clearing_prices_are_refused_without_using_up_the_billing() {
 
 /// Issue 17, item 6: a floor of 1e13 or -5 was taken for "no floor", and
 /// bids went out against both; a floor of the wrong type rejected the
-/// whole request.
+/// whole request. (A numeric string such as `"0.5"` is coerced since issue
+/// 13's tolerant decoding: see tests/decoding.rs.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusable_floors_mean_no_bid_for_their_impression() {
     let (bidder, _clock) = spawn_test_bidder(GENERIC, "u,a\n", "2026-11-24T00:00:00Z").await;
@@ -246,7 +247,7 @@ async fn unusable_floors_mean_no_bid_for_their_impression() {
         json!(1e13),
         json!(-5),
         json!(-0.000001),
-        json!("0.5"),
+        json!("half"),
         json!(true),
         json!({"v": 1}),
     ] {

@@ -1,11 +1,25 @@
 //! Stage 1, decode: body bytes → a validated [`BidRequest`].
 //!
-//! The request borrows from the body. Validation keeps to what makes a
-//! request unusable (no id, no impressions, an impression without id or
-//! media, duplicate impression ids); everything else an exchange sends is
-//! tolerated.
+//! The request borrows from the body. A known field of the wrong type does
+//! not refuse the request: the body is repaired ([`crate::openrtb::repair`]:
+//! coerced, given its restrictive reading, or dropped) and decoded again
+//! from the repaired text, and every field treated is reported for the
+//! metrics. Validation keeps to what makes a request unusable (not JSON, not
+//! an object, no id, no impressions, an impression that is not an object,
+//! has no id or no media, duplicate impression ids).
 
 use crate::openrtb::BidRequest;
+use crate::openrtb::repair::{self, Repair, Unrepairable};
+
+/// A decoded request, and the fields the repair treated (empty for a
+/// well-typed request).
+#[derive(Debug)]
+pub struct Decoded<'a> {
+    /// The request.
+    pub request: BidRequest<'a>,
+    /// Fields coerced, restricted or dropped to read it.
+    pub repairs: Vec<Repair>,
+}
 
 /// Why a body is not a bid request; answered with 400 and this text.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -13,9 +27,15 @@ pub enum DecodeError {
     /// The body is not UTF-8.
     #[error("body is not valid UTF-8")]
     Utf8,
-    /// The body is not JSON, or a field the bidder reads has the wrong type (serde's message).
+    /// The body is not JSON, or a field could not be repaired (serde's message).
     #[error("invalid JSON: {0}")]
     Json(String),
+    /// The body is JSON but not an object.
+    #[error("request is not a JSON object")]
+    NotObject,
+    /// The impression at this position (from 0) is not an object.
+    #[error("impression {0} is not an object")]
+    ImpNotObject(usize),
     /// `id` is absent or blank.
     #[error("missing request id")]
     MissingId,
@@ -71,16 +91,41 @@ fn nesting_within(body: &[u8], max: usize) -> bool {
     true
 }
 
-/// Stage 1: parses and validates a request body, borrowing from it.
-pub fn decode(body: &[u8]) -> Result<BidRequest<'_>, DecodeError> {
+/// Stage 1: parses and validates a request body, borrowing from it, or
+/// from `repaired` when its fields had to be repaired.
+pub fn decode<'a>(body: &'a [u8], repaired: &'a mut String) -> Result<Decoded<'a>, DecodeError> {
     // from_str after one UTF-8 check is ~2× faster than from_slice.
     let text = std::str::from_utf8(body).map_err(|_| DecodeError::Utf8)?;
     if !nesting_within(body, MAX_DEPTH) {
         return Err(DecodeError::TooDeep);
     }
-    let request: BidRequest = serde_json::from_str(text).map_err(|e| DecodeError::Json(e.to_string()))?;
-    validate(&request)?;
-    Ok(request)
+    let decoded = match serde_json::from_str::<BidRequest>(text) {
+        Ok(request) => Decoded {
+            request,
+            repairs: Vec::new(),
+        },
+        Err(_) => repair_and_decode(text, repaired)?,
+    };
+    validate(&decoded.request)?;
+    Ok(decoded)
+}
+
+/// The slow path, for a body the typed decoder refused: repaired, decoded
+/// again, marked with the restrictive readings.
+#[cold]
+fn repair_and_decode<'a>(text: &str, repaired: &'a mut String) -> Result<Decoded<'a>, DecodeError> {
+    let fixed = repair::repair(text).map_err(|e| match e {
+        Unrepairable::NotJson(message) => DecodeError::Json(message),
+        Unrepairable::NotObject => DecodeError::NotObject,
+        Unrepairable::ImpNotObject(i) => DecodeError::ImpNotObject(i),
+    })?;
+    *repaired = fixed.json;
+    let mut request: BidRequest = serde_json::from_str(repaired).map_err(|e| DecodeError::Json(e.to_string()))?;
+    fixed.marks.apply(&mut request);
+    Ok(Decoded {
+        request,
+        repairs: fixed.repairs,
+    })
 }
 
 /// Up to this many impressions, duplicates are found by comparing pairs;
@@ -136,16 +181,16 @@ mod tests {
             .collect();
         let body = format!(r#"{{"id":"r","imp":[{}]}}"#, imps.join(","));
         assert_eq!(
-            decode(body.as_bytes()).unwrap_err(),
+            decode(body.as_bytes(), &mut String::new()).unwrap_err(),
             DecodeError::DuplicateImpId("17".into())
         );
         let unique = body.replace(r#""id":"17","banner":{}}]"#, r#""id":"x","banner":{}}]"#);
-        assert!(decode(unique.as_bytes()).is_ok());
+        assert!(decode(unique.as_bytes(), &mut String::new()).is_ok());
     }
 
     #[test]
     fn rejects_unusable_requests_with_reasons() {
-        let err = |json: &str| decode(json.as_bytes()).unwrap_err();
+        let err = |json: &str| decode(json.as_bytes(), &mut String::new()).unwrap_err();
         assert_eq!(err(r#"{"imp":[{"id":"1","banner":{}}]}"#), DecodeError::MissingId);
         assert_eq!(err(r#"{"id":"r","imp":[]}"#), DecodeError::NoImpressions);
         assert_eq!(err(r#"{"id":"r","imp":[{"banner":{}}]}"#), DecodeError::ImpMissingId(0));
@@ -157,9 +202,14 @@ mod tests {
             err(r#"{"id":"r","imp":[{"id":"1","banner":{}},{"id":"1","video":{}}]}"#),
             DecodeError::DuplicateImpId("1".into())
         );
-        assert_eq!(decode(b"\xff\xfe").unwrap_err(), DecodeError::Utf8);
+        assert_eq!(decode(b"\xff\xfe", &mut String::new()).unwrap_err(), DecodeError::Utf8);
         assert!(matches!(err("{"), DecodeError::Json(_)));
-        assert!(matches!(err(r#"{"id":{"x":1},"imp":[]}"#), DecodeError::Json(_)));
+        assert_eq!(
+            err(r#"{"id":{"x":1},"imp":[{"id":"1","banner":{}}]}"#),
+            DecodeError::MissingId
+        );
+        assert_eq!(err("[]"), DecodeError::NotObject);
+        assert_eq!(err(r#"{"id":"r","imp":["x"]}"#), DecodeError::ImpNotObject(0));
     }
 
     #[test]
@@ -169,7 +219,10 @@ mod tests {
             "[".repeat(100),
             "]".repeat(100)
         );
-        assert_eq!(decode(deep.as_bytes()).unwrap_err(), DecodeError::TooDeep);
+        assert_eq!(
+            decode(deep.as_bytes(), &mut String::new()).unwrap_err(),
+            DecodeError::TooDeep
+        );
         assert!(nesting_within(br#"{"a":"[[[[[[[[","b":[[1]]}"#, 3));
         assert!(nesting_within(br#"{"a":"\"[[[[[[[["}"#, 1));
         assert!(!nesting_within(b"[[[[", 3));
@@ -179,7 +232,8 @@ mod tests {
     fn tolerates_new_enum_values_and_unknown_fields() {
         let json = r#"{"id":"r","imp":[{"id":"1","video":{"protocols":[11,12],"mimes":["video/mp4"]},"ext":{"x":1}}],
             "device":{"devicetype":9,"connectiontype":8,"lmt":"0","sua":{"browsers":[]}},"future":{"a":[1,2]},"at":500}"#;
-        let request = decode(json.as_bytes()).unwrap();
+        let mut repaired = String::new();
+        let request = decode(json.as_bytes(), &mut repaired).unwrap().request;
         assert_eq!(request.device.unwrap().devicetype.unwrap().0, 9);
         assert_eq!(request.at.unwrap().0, 500);
     }

@@ -209,6 +209,9 @@ pub fn enrich<'a>(
     if let Some(reason) = traffic::screen(request, settings) {
         return Err(reason);
     }
+    if request.unreadable.blocks {
+        return Err(NoBidReason::UnreadableBlocks);
+    }
     let currency = response_currency(request, exchange, world).ok_or(NoBidReason::Currency)?;
     let restriction = privacy::restriction(request, settings.gdpr_vendor_id);
     let user_key = user_id(request, &settings.user_id_order).map(user_key);

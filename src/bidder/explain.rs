@@ -130,7 +130,8 @@ pub fn explain(bidder: &Bidder, exchange: Option<&str>, body: &[u8]) -> Result<E
             .exchange_id(name)
             .ok_or_else(|| ExplainError::UnknownExchange(name.to_string()))?,
     };
-    let request = decode::decode(body)?;
+    let mut repaired = String::new();
+    let request = decode::decode(body, &mut repaired)?.request;
     let snapshot = bidder.audience.load();
     let audience = enrich::Audience {
         snapshot: &snapshot,

@@ -181,8 +181,14 @@ impl Bidder {
         };
         let exchange = world.settings.exchange_at(exchange_id);
         self.metrics.request(&exchange.name);
-        let request = match decode::decode(body) {
-            Ok(request) => request,
+        let mut repaired = String::new();
+        let request = match decode::decode(body, &mut repaired) {
+            Ok(decoded) => {
+                for repair in &decoded.repairs {
+                    self.metrics.field_repaired(repair.field, repair.how.as_str());
+                }
+                decoded.request
+            }
             Err(e) => return Outcome::Invalid(e),
         };
         let Some(deadline) = deadline(&request, &world, exchange, received) else {

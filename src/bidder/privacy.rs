@@ -5,13 +5,14 @@
 //! TCF v2 consent string granting purposes 1, 3 and 4 (and our vendor id,
 //! when configured); the US Privacy string opts out of sale; a GPP string
 //! opts out (US national section decoded; other US state sections, whose
-//! layouts differ, are treated as opted out); `device.lmt=1` or `dnt=1`.
+//! layouts differ, are treated as opted out); `device.lmt=1` or `dnt=1`;
+//! a privacy signal of the wrong type that could not be read.
 //! Contextual targeting is unaffected.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::openrtb::{BidRequest, RegsExt, UserExt, decode_ext};
+use crate::openrtb::{BidRequest, RegsExt};
 
 /// Why personal data may not be used (the first reason found).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +27,9 @@ pub enum Restriction {
     GppOptOut,
     /// `device.lmt` or `device.dnt` is set.
     LimitAdTracking,
+    /// A privacy signal had the wrong type and could not be read: the
+    /// most restrictive reading ([`crate::openrtb::repair`]).
+    Unreadable,
 }
 
 /// Reads bits from a byte string, most significant first.
@@ -142,10 +146,14 @@ pub fn gpp_opts_out(gpp: &str, section_ids: &[i32]) -> bool {
 
 /// The first reason this request's personal data may not be used.
 pub fn restriction(request: &BidRequest, gdpr_vendor: Option<u16>) -> Option<Restriction> {
-    let regs_ext: RegsExt = request.regs.as_ref().map(|r| decode_ext(r.ext)).unwrap_or_default();
+    let no_ext = RegsExt::default();
     let regs = request.regs.as_ref();
+    let regs_ext = regs.and_then(|r| r.ext.as_ref()).unwrap_or(&no_ext);
     if regs.is_some_and(|r| r.coppa.0) {
         return Some(Restriction::Coppa);
+    }
+    if request.unreadable.privacy {
+        return Some(Restriction::Unreadable);
     }
     if let Some(device) = &request.device
         && (device.lmt.0 || device.dnt.0)
@@ -155,8 +163,11 @@ pub fn restriction(request: &BidRequest, gdpr_vendor: Option<u16>) -> Option<Res
     let gdpr_applies = regs.and_then(|r| r.gdpr).or(regs_ext.gdpr).is_some_and(|f| f.0);
     if gdpr_applies {
         let user = request.user.as_ref();
-        let user_ext: UserExt = user.map(|u| decode_ext(u.ext)).unwrap_or_default();
-        let consent = user.and_then(|u| u.consent.as_deref()).or(user_ext.consent.as_deref());
+        let consent = user.and_then(|u| {
+            u.consent
+                .as_deref()
+                .or(u.ext.as_ref().and_then(|ext| ext.consent.as_deref()))
+        });
         if !consent.is_some_and(|c| tcf_allows_personalisation(c, gdpr_vendor)) {
             return Some(Restriction::GdprNoConsent);
         }

@@ -575,7 +575,10 @@ landing_url = "https://{id}.example/"
     /// Enriches the request (no audience, a fixed time) and selects for each
     /// of its impressions, as the bid path does.
     fn select_all(world: &World, request: &str) -> Vec<Result<Bid, ImpNoBid>> {
-        let request = decode::decode(request.as_bytes()).unwrap_or_else(|e| panic!("{e}: {request}"));
+        let mut repaired = String::new();
+        let request = decode::decode(request.as_bytes(), &mut repaired)
+            .unwrap_or_else(|e| panic!("{e}: {request}"))
+            .request;
         let (snapshot, overlay) = (Snapshot::empty(), Overlay::new(16));
         let audience = enrich::Audience {
             snapshot: &snapshot,

@@ -5,8 +5,12 @@
 //! spec is kept, never rejected), optional fields are `Option`, strings borrow
 //! from the request body when they contain no escapes ([`Text`]), and 0/1
 //! flags accept numbers, booleans and strings ([`Flag`]). The 2.5 `ext`
-//! placements of privacy signals are read alongside their 2.6 fields.
+//! placements of privacy signals are read alongside their 2.6 fields. A
+//! known field of the wrong type fails the typed decoding, and [`repair`]
+//! makes the request readable (coerced, restricted or dropped field by
+//! field) for a second attempt.
 
+pub mod repair;
 mod request;
 mod response;
 mod text;

@@ -1,7 +1,6 @@
 //! The bid request: only what the bidder reads.
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use super::text::{Flag, Floor, Text};
 
@@ -72,8 +71,43 @@ open_enum!(
     CreativeAttribute {}
 );
 open_enum!(
-    /// Video/audio protocol (`protocols`).
-    Protocol {}
+    /// Video/audio protocol (`protocols`): which VAST/DAAST versions the
+    /// player accepts (AdCOM list "Creative Subtypes - Audio/Video").
+    Protocol {
+        /// VAST 1.0.
+        VAST_1 = 1,
+        /// VAST 2.0.
+        VAST_2 = 2,
+        /// VAST 3.0.
+        VAST_3 = 3,
+        /// VAST 1.0 wrapper.
+        VAST_1_WRAPPER = 4,
+        /// VAST 2.0 wrapper.
+        VAST_2_WRAPPER = 5,
+        /// VAST 3.0 wrapper.
+        VAST_3_WRAPPER = 6,
+        /// VAST 4.0.
+        VAST_4 = 7,
+        /// VAST 4.0 wrapper.
+        VAST_4_WRAPPER = 8,
+        /// DAAST 1.0.
+        DAAST_1 = 9,
+        /// DAAST 1.0 wrapper.
+        DAAST_1_WRAPPER = 10,
+        /// VAST 4.1.
+        VAST_4_1 = 11,
+        /// VAST 4.1 wrapper.
+        VAST_4_1_WRAPPER = 12,
+        /// VAST 4.2.
+        VAST_4_2 = 13,
+        /// VAST 4.2 wrapper.
+        VAST_4_2_WRAPPER = 14,
+    }
+);
+open_enum!(
+    /// API framework a slot supports (`api`): 1–2 VPAID, 3–5 MRAID, 6 ORMMA,
+    /// 7 OMID, 8 SIMID.
+    ApiFramework {}
 );
 
 /// A bid request (`BidRequest`), borrowing its strings from the body.
@@ -128,6 +162,26 @@ pub struct BidRequest<'a> {
     /// Regulations that apply (COPPA, GDPR, US privacy, GPP).
     #[serde(borrow)]
     pub regs: Option<Regs<'a>>,
+    /// Taxonomy of `bcat` (AdCOM list "Category Taxonomies"): 1 IAB
+    /// Content Taxonomy 1.0 (the default), 2–7 later versions.
+    pub cattax: Option<i32>,
+    /// What the repair of a malformed request could not read (never from
+    /// the wire: see [`super::repair`]).
+    #[serde(skip)]
+    pub unreadable: Unreadable,
+}
+
+/// Restrictive fields of a request that had the wrong type and could not
+/// be coerced (see [`super::repair`]): the bidder takes the most
+/// restrictive reading of each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unreadable {
+    /// A block list (`bcat`, `badv`, `bapp`, `wseat`, `bseat`, `cattax`):
+    /// no impression of the request may be bid on.
+    pub blocks: bool,
+    /// A privacy signal (consent string, `us_privacy`, GPP, `regs`):
+    /// personal data may not be used.
+    pub privacy: bool,
 }
 
 /// One impression (ad slot) on offer.
@@ -167,6 +221,20 @@ pub struct Imp<'a> {
     /// notice after it is late (shortens the exchange's notice window;
     /// zero, negative or absent means no such limit).
     pub exp: Option<i64>,
+    /// Impression multiplier (2.6, DOOH): one won impression counts as
+    /// `multiplier` impressions for billing.
+    pub qty: Option<Qty>,
+    /// Rewarded inventory: the user gets a reward for viewing (2.6).
+    #[serde(default)]
+    pub rwdd: Flag,
+}
+
+/// `imp.qty` (2.6): how many impressions one display counts for (DOOH
+/// screens seen by many people at once).
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+pub struct Qty {
+    /// The multiplier (e.g. `3.2`); absent, zero or negative means 1.
+    pub multiplier: Option<f64>,
 }
 
 impl Imp<'_> {
@@ -236,6 +304,34 @@ pub struct Video<'a> {
     /// Creative attributes the slot blocks.
     #[serde(default, deserialize_with = "nullable")]
     pub battr: Vec<CreativeAttribute>,
+    /// Placement subtype (2.6 `plcmt`): 1 instream, 2 accompanying content,
+    /// 3 interstitial, 4 no content (standalone).
+    pub plcmt: Option<i32>,
+    /// Placement type (2.5 `placement`, read when `plcmt` is absent): 1
+    /// in-stream, 2 in-banner, 3 in-article, 4 in-feed, 5 interstitial.
+    pub placement: Option<i32>,
+    /// 1 linear (in-stream), 2 non-linear (overlay); absent allows both.
+    pub linearity: Option<i32>,
+    /// The player lets the viewer skip the ad (1) or not (0); absent is unknown.
+    pub skip: Option<Flag>,
+    /// Only ads longer than this many seconds are skippable.
+    pub skipmin: Option<i64>,
+    /// Seconds an ad plays before it can be skipped.
+    pub skipafter: Option<i64>,
+    /// Start delay, seconds: > 0 mid-roll, 0 pre-roll, −1 generic
+    /// mid-roll, −2 post-roll.
+    pub startdelay: Option<i64>,
+    /// API frameworks the player supports.
+    #[serde(default, deserialize_with = "nullable")]
+    pub api: Vec<ApiFramework>,
+    /// Pod the slot belongs to (2.6): impressions sharing it are one ad break.
+    #[serde(borrow)]
+    pub podid: Option<Text<'a>>,
+    /// Total seconds of a dynamic pod (2.6); with `maxseq`, the impression
+    /// may take several ads.
+    pub poddur: Option<i64>,
+    /// Most ads a dynamic pod may take (2.6).
+    pub maxseq: Option<i64>,
 }
 
 /// An audio slot.
@@ -251,6 +347,14 @@ pub struct Audio<'a> {
     /// Creative attributes the slot blocks.
     #[serde(default, deserialize_with = "nullable")]
     pub battr: Vec<CreativeAttribute>,
+    /// Accepted delivery protocols (DAAST/VAST versions).
+    #[serde(default, deserialize_with = "nullable")]
+    pub protocols: Vec<Protocol>,
+    /// API frameworks the player supports.
+    #[serde(default, deserialize_with = "nullable")]
+    pub api: Vec<ApiFramework>,
+    /// Start delay, seconds (as for video).
+    pub startdelay: Option<i64>,
 }
 
 /// A native slot.
@@ -331,6 +435,8 @@ pub struct Site<'a> {
     /// Content categories of the page.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub pagecat: Vec<Text<'a>>,
+    /// Taxonomy of the categories (2.6); absent means IAB 1.0.
+    pub cattax: Option<i32>,
     /// The site's publisher.
     #[serde(borrow)]
     pub publisher: Option<Publisher<'a>>,
@@ -357,6 +463,8 @@ pub struct App<'a> {
     /// Content categories of the page.
     #[serde(borrow, default, deserialize_with = "nullable")]
     pub pagecat: Vec<Text<'a>>,
+    /// Taxonomy of the categories (2.6); absent means IAB 1.0.
+    pub cattax: Option<i32>,
     /// The app's publisher.
     #[serde(borrow)]
     pub publisher: Option<Publisher<'a>>,
@@ -463,9 +571,9 @@ pub struct User<'a> {
     /// User's home location; used when the device has none.
     #[serde(borrow)]
     pub geo: Option<Geo<'a>>,
-    /// Raw `user.ext`, decoded leniently into [`UserExt`].
+    /// `user.ext` (2.5 placements).
     #[serde(borrow)]
-    pub ext: Option<&'a RawValue>,
+    pub ext: Option<UserExt<'a>>,
 }
 
 /// `user.ext` keys the bidder reads (2.5 placement of `consent`).
@@ -492,9 +600,9 @@ pub struct Regs<'a> {
     pub gpp: Option<Text<'a>>,
     /// GPP section ids that apply to the request.
     pub gpp_sid: Option<Vec<i32>>,
-    /// Raw `regs.ext`, decoded leniently into [`RegsExt`].
+    /// `regs.ext` (2.5 placements).
     #[serde(borrow)]
-    pub ext: Option<&'a RawValue>,
+    pub ext: Option<RegsExt<'a>>,
 }
 
 /// `regs.ext` keys the bidder reads (2.5 placements).
@@ -519,11 +627,4 @@ where
     T: Deserialize<'de> + Default,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
-
-/// Decodes an `ext` object leniently: an `ext` the bidder cannot read is
-/// treated as absent, never as a bad request.
-pub fn decode_ext<'a, T: Deserialize<'a> + Default>(raw: Option<&'a RawValue>) -> T {
-    raw.and_then(|raw| serde_json::from_str(raw.get()).ok())
-        .unwrap_or_default()
 }

@@ -61,9 +61,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
-/// A 0/1 flag as exchanges send it: `1`, `0`, `true`, `"1"`, `null`.
-/// Anything non-zero counts as set; unreadable values count as unset rather
-/// than failing the request.
+/// A 0/1 flag as exchanges send it: `1`, `0`, `true`, `"1"`, `"true"`,
+/// `null`. Any non-zero number counts as set. Anything else (`"yes"`, an
+/// object) fails to decode, and the request goes through
+/// [`super::repair`], which takes the field's restrictive reading where it
+/// has one (`regs.coppa`, `lmt`, …) and ignores it otherwise.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Flag(pub bool);
 
@@ -88,7 +90,11 @@ impl<'de> Deserialize<'de> for Flag {
                 Ok(Flag(v != 0.0))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Flag, E> {
-                Ok(Flag(matches!(v.trim(), "1" | "true" | "TRUE" | "True")))
+                match v.trim() {
+                    "1" | "true" | "TRUE" | "True" => Ok(Flag(true)),
+                    "0" | "false" | "FALSE" | "False" | "" => Ok(Flag(false)),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
             }
             fn visit_unit<E: de::Error>(self) -> Result<Flag, E> {
                 Ok(Flag(false))
@@ -118,15 +124,20 @@ mod tests {
 
     #[test]
     fn flags_are_lenient() {
-        let flags: Vec<Flag> = serde_json::from_str(r#"[1, 0, true, "1", "0", null, 2, 0.0]"#).unwrap();
+        let flags: Vec<Flag> = serde_json::from_str(r#"[1, 0, true, "1", "0", null, 2, 0.0, "false"]"#).unwrap();
         let set: Vec<bool> = flags.iter().map(|f| f.0).collect();
-        assert_eq!(set, [true, false, true, true, false, false, true, false]);
+        assert_eq!(set, [true, false, true, true, false, false, true, false, false]);
+        assert!(serde_json::from_str::<Flag>(r#""yes""#).is_err());
+        assert!(serde_json::from_str::<Flag>("{}").is_err());
     }
 }
 
-/// A floor price as sent (CPM): a number, or something else (a string, a
-/// boolean, an object) that some exchanges send by mistake. A wrong type
-/// does not reject the request; the impression it sits on gets no bid.
+/// A floor price (CPM): a JSON number, or [`Floor::Invalid`] when the
+/// repair of a malformed request found something it could not read as one
+/// (a non-numeric string, a boolean, an object). The decoder accepts only
+/// numbers; the repair ([`super::repair`]) coerces a numeric string and
+/// marks anything else invalid, so that the impression it sits on gets no
+/// bid (never "no floor").
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum Floor {
     /// A JSON number (finite: JSON has no other).
@@ -138,36 +149,6 @@ pub enum Floor {
 
 impl<'de> Deserialize<'de> for Floor {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Floor, D::Error> {
-        struct FloorVisitor;
-        impl<'de> Visitor<'de> for FloorVisitor {
-            type Value = Floor;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a floor price")
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Floor, E> {
-                Ok(Floor::Amount(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Floor, E> {
-                Ok(Floor::Amount(v as f64))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Floor, E> {
-                Ok(Floor::Amount(v as f64))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Floor, E> {
-                Ok(Floor::Invalid)
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Floor, E> {
-                Ok(Floor::Invalid)
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Floor, A::Error> {
-                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-                Ok(Floor::Invalid)
-            }
-            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Floor, A::Error> {
-                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
-                Ok(Floor::Invalid)
-            }
-        }
-        deserializer.deserialize_any(FloorVisitor)
+        f64::deserialize(deserializer).map(Floor::Amount)
     }
 }
