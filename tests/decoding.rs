@@ -241,12 +241,10 @@ fn no_field_of_the_wrong_type_refuses_a_corpus_request() {
 /// any is refused).
 fn is_required(pointer: &str) -> bool {
     let parts: Vec<&str> = pointer.split('/').skip(1).collect();
-    match parts.as_slice() {
-        ["id"] | ["imp"] => true,
-        ["imp", _] | ["imp", _, "id"] => true,
-        ["imp", _, "banner" | "video" | "audio" | "native"] => true,
-        _ => false,
-    }
+    matches!(
+        parts.as_slice(),
+        ["id" | "imp"] | ["imp", _] | ["imp", _, "id" | "banner" | "video" | "audio" | "native"]
+    )
 }
 
 fn collect_pointers(value: &Value, at: String, out: &mut Vec<String>) {
