@@ -8,40 +8,11 @@
 )]
 
 mod common;
-
 use std::collections::HashMap;
 
 use common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
-
-/// Serves the IAB schema files to the validator by their `$id` file name.
-struct SchemaFiles(HashMap<String, Value>);
-
-impl jsonschema::Retrieve for SchemaFiles {
-    fn retrieve(&self, uri: &jsonschema::Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
-        let name = uri.as_str().rsplit('/').next().unwrap_or_default();
-        self.0
-            .get(name)
-            .cloned()
-            .ok_or_else(|| format!("no schema {name}").into())
-    }
-}
-
-fn response_validator() -> jsonschema::Validator {
-    let dir = repo_root().join("../shared/openrtb-schema");
-    let load =
-        |name: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap() };
-    let files: HashMap<String, Value> = ["Bid.json", "SeatBid.json", "BidResponse.json"]
-        .iter()
-        .map(|n| (n.to_string(), load(n)))
-        .collect();
-    let root = files["BidResponse.json"].clone();
-    jsonschema::options()
-        .with_retriever(SchemaFiles(files))
-        .build(&root)
-        .expect("schema compiles")
-}
 
 fn floor_of(imp: &Value) -> (f64, String) {
     let floor = imp.get("bidfloor").and_then(Value::as_f64).unwrap_or(0.0);
@@ -238,4 +209,112 @@ async fn a_pmp_deal_bid_echoes_the_deal_and_respects_its_floor() {
     // Deal at=1 (first price): 5.00 shaded by 0.85, above the 2.50 deal floor.
     assert_eq!(bid["price"], 4.25);
     bidder.stop().await;
+}
+
+/// What the bundled config answers to one request, as explain tells it:
+/// `bid 1=campaign 2=campaign`, or `no bid (reason)` with, per impression,
+/// the distinct reasons that kept every campaign out.
+fn answer_of(explanation: &Value) -> String {
+    if let Some(reason) = explanation["no_bid"].as_str() {
+        return format!("no bid ({reason})");
+    }
+    let imps = explanation["imp"].as_array().unwrap();
+    let winners: Vec<String> = imps
+        .iter()
+        .filter_map(|imp| Some(format!("{}={}", imp["impid"].as_str()?, imp["winner"].as_str()?)))
+        .collect();
+    if !winners.is_empty() {
+        return format!("bid {}", winners.join(" "));
+    }
+    let reasons: Vec<String> = imps
+        .iter()
+        .map(|imp| {
+            let mut why: Vec<&str> = imp["campaigns"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|c| c["reason"].as_str())
+                .collect();
+            why.sort_unstable();
+            why.dedup();
+            format!("{}: {}", imp["impid"].as_str().unwrap_or("?"), why.join(","))
+        })
+        .collect();
+    format!("no bid ({})", reasons.join("; "))
+}
+
+/// Issue 13: a committed table (`tests/corpus-answers.tsv`) gives, for every
+/// corpus request and the bundled config at a fixed time, the expected
+/// answer; explain must give it, and the bid path must bid exactly where
+/// the table says and with the same winners. Regenerate the table with
+/// `BULLSEYE_BLESS=1 cargo test --test corpus` after a deliberate change,
+/// and review its diff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_corpus_gets_the_answers_of_the_committed_table() {
+    let clock = std::sync::Arc::new(bullseye::clock::ManualClock::new(
+        "2026-11-19T15:00:00Z".parse().unwrap(),
+    ));
+    let bidder = spawn_bidder_with(&repo_root().join("bidder-config"), clock, false).await;
+    let table_path = repo_root().join("tests/corpus-answers.tsv");
+    let mut table = String::from("request\tanswer\n");
+    let mut disagreements = Vec::new();
+    for dir in ["requests/iab", "requests/prebid"] {
+        for path in corpus_files(dir) {
+            let name = format!("{}/{}", &dir[9..], path.file_name().unwrap().to_string_lossy());
+            let body = std::fs::read(&path).unwrap();
+            let explanation: Value = bidder
+                .client
+                .post(bidder.admin_url("/admin/api/explain"))
+                .bearer_auth(bullseye::config::DEV_ADMIN_TOKEN)
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let answer = answer_of(&explanation);
+            let (status, response) = bidder.bid(body).await;
+            let bid_winners = response.as_ref().filter(|_| status == StatusCode::OK).map(|r| {
+                let mut winners: Vec<String> = r["seatbid"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|s| s["bid"].as_array().unwrap().clone())
+                    .map(|b| format!("{}={}", b["impid"].as_str().unwrap(), b["cid"].as_str().unwrap()))
+                    .collect();
+                winners.sort();
+                winners
+            });
+            let mut explained: Vec<String> = answer
+                .strip_prefix("bid ")
+                .map(|w| w.split(' ').map(str::to_string).collect())
+                .unwrap_or_default();
+            explained.sort();
+            match (status, bid_winners) {
+                (StatusCode::OK, Some(winners)) if winners == explained => {}
+                (StatusCode::NO_CONTENT, None) if explained.is_empty() => {}
+                (status, winners) => disagreements.push(format!(
+                    "{name}: explain says {answer:?}, the bid path {status} {winners:?}"
+                )),
+            }
+            table.push_str(&format!("{name}\t{answer}\n"));
+        }
+    }
+    bidder.stop().await;
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+    if std::env::var_os("BULLSEYE_BLESS").is_some() {
+        std::fs::write(&table_path, &table).unwrap();
+    }
+    let committed = std::fs::read_to_string(&table_path).unwrap_or_default();
+    let changed: Vec<String> = table
+        .lines()
+        .filter(|line| !committed.lines().any(|c| c == *line))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        changed.is_empty() && committed.lines().count() == table.lines().count(),
+        "answers differ from tests/corpus-answers.tsv (BULLSEYE_BLESS=1 to accept):\n{}",
+        changed.join("\n")
+    );
 }

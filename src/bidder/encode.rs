@@ -82,10 +82,7 @@ fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url
         [Event::Click, Event::Impression, Event::Win, Event::Bill],
         &payload,
     );
-    let (w, h) = match creative.media {
-        MediaType::Banner | MediaType::Video => (creative.w, creative.h),
-        _ => (None, None),
-    };
+    let Shape { w, h, dur, protocol } = shape(creative);
     let bid = Bid {
         price: Micros::to_wire(price),
         impid: imp_id,
@@ -98,12 +95,34 @@ fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url
         w,
         h,
         dealid: choice.deal_id,
+        dur,
+        protocol,
         adm: c.markup[choice.creative].render(&click, &impression),
         nurl: win,
         burl: bill,
         id: token.bid_id,
     };
     Some((seat(ctx, c), bid))
+}
+
+/// What a bid says of its creative's shape, by medium.
+struct Shape {
+    w: Option<i64>,
+    h: Option<i64>,
+    dur: Option<i64>,
+    protocol: Option<i32>,
+}
+
+fn shape(creative: &crate::campaigns::Creative) -> Shape {
+    let (w, h) = match creative.media {
+        MediaType::Banner | MediaType::Video => (creative.w, creative.h),
+        _ => (None, None),
+    };
+    let (dur, protocol) = match creative.media {
+        MediaType::Video | MediaType::Audio => (creative.duration, creative.player.protocol),
+        _ => (None, None),
+    };
+    Shape { w, h, dur, protocol }
 }
 
 /// The token's payload with the request's place written after it, from

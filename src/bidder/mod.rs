@@ -95,6 +95,17 @@ pub fn notice_until(ctx: &enrich::BidCtx, imp: &crate::openrtb::Imp) -> i64 {
     ctx.now.as_second().saturating_add(window)
 }
 
+/// Most bids one dynamic pod takes, whatever its `maxseq`.
+const MAX_POD_BIDS: i64 = 10;
+
+/// A dynamic video pod (2.6: `poddur`, with `maxseq` above one or
+/// absent): its seconds and how many bids it may take.
+fn dynamic_pod(video: &crate::openrtb::Video) -> Option<(i64, i64)> {
+    let seconds = video.poddur.filter(|d| *d > 0)?;
+    let slots = video.maxseq.map_or(MAX_POD_BIDS, |n| n.min(MAX_POD_BIDS));
+    (slots > 1).then_some((seconds, slots))
+}
+
 /// When the answer must be ready: `tmax` (or the default) minus the
 /// exchange's network allowance after the headers arrived; `None` when
 /// nothing is left.
@@ -229,12 +240,39 @@ impl Bidder {
         let mut scratch = select::Scratch::default();
         let mut choices = Vec::with_capacity(request.imp.len().min(max_imps));
         let (mut private_only, mut invalid_floor) = (true, false);
+        // Structured pods: the creatives already bid in each, by `podid`.
+        let mut pods: Vec<(&str, Vec<(u32, usize)>)> = Vec::new();
         for imp in request.imp.iter().take(max_imps) {
-            match select::select(ctx, world, imp, &self.frequency, &mut scratch) {
-                Ok(choice) => choices.push(choice),
-                Err(select::ImpNoBid::PrivateAuction) => {}
-                Err(select::ImpNoBid::InvalidFloor) => (private_only, invalid_floor) = (false, true),
-                Err(_) => private_only = false,
+            let video = imp.video.as_ref();
+            let pod_id = video.and_then(|v| v.podid.as_deref());
+            let dynamic = video.and_then(dynamic_pod);
+            let earlier = pod_id.and_then(|id| pods.iter_mut().find(|(p, _)| *p == id));
+            scratch.pod = select::Pod {
+                taken: earlier.map(|(_, taken)| std::mem::take(taken)).unwrap_or_default(),
+                seconds_left: dynamic.map(|(seconds, _)| seconds),
+            };
+            let slots = dynamic.map_or(1, |(_, slots)| slots);
+            for slot in 0..slots {
+                match select::select(ctx, world, imp, &self.frequency, &mut scratch) {
+                    Ok(choice) => {
+                        let creative = &world.campaign(choice.rank).campaign.creatives[choice.creative];
+                        let pod = &mut scratch.pod;
+                        pod.taken.push((choice.rank, choice.creative));
+                        pod.seconds_left = pod.seconds_left.map(|s| s - creative.duration.unwrap_or(s));
+                        choices.push(choice);
+                    }
+                    Err(_) if slot > 0 => break,
+                    Err(select::ImpNoBid::PrivateAuction) => {}
+                    Err(select::ImpNoBid::InvalidFloor) => (private_only, invalid_floor) = (false, true),
+                    Err(_) => private_only = false,
+                }
+            }
+            if let Some(id) = pod_id {
+                let taken = std::mem::take(&mut scratch.pod.taken);
+                match pods.iter_mut().find(|(p, _)| *p == id) {
+                    Some((_, slot)) => *slot = taken,
+                    None => pods.push((id, taken)),
+                }
             }
         }
         if !request.test.0 {

@@ -56,10 +56,32 @@ pub enum ImpNoBid {
 }
 
 /// Terms of the auction a campaign is tried in.
-struct Terms<'a> {
+struct Terms<'a, 'p> {
     floor: Micros,
     auction: AuctionType,
     deal: Option<&'a Deal<'a>>,
+    pod: &'p Pod,
+}
+
+/// What the bids already made in the same ad pod rule out for the next
+/// one: the same creative twice, and (in a dynamic pod) more seconds than
+/// are left of its `poddur`.
+#[derive(Debug, Default)]
+pub struct Pod {
+    /// Creatives already bid in the pod: (campaign rank, creative index).
+    pub taken: Vec<(u32, usize)>,
+    /// Seconds left of a dynamic pod; `None` when not limited.
+    pub seconds_left: Option<i64>,
+}
+
+impl Pod {
+    /// Whether creative `index` of the campaign at `rank` may take the next slot.
+    fn allows(&self, rank: u32, index: usize, creative: &Creative) -> bool {
+        !self.taken.contains(&(rank, index))
+            && self
+                .seconds_left
+                .is_none_or(|left| creative.duration.is_some_and(|d| d > 0 && d <= left))
+    }
 }
 
 /// A wire floor in `currency` (default USD, per OpenRTB), in base micros.
@@ -107,7 +129,7 @@ fn mime_fits(creative: &Creative, mimes: &[Text]) -> bool {
 
 /// Does this creative fit the impression's slot?
 pub fn creative_fits(creative: &Creative, imp: &Imp) -> bool {
-    if creative.paused {
+    if creative.paused || creative.rewarded.is_some_and(|r| r != imp.rwdd.0) {
         return false;
     }
     match creative.media {
@@ -119,11 +141,13 @@ pub fn creative_fits(creative: &Creative, imp: &Imp) -> bool {
             mime_fits(creative, &v.mimes)
                 && duration_fits(creative, v.minduration, v.maxduration)
                 && no_overlap(&v.battr, &creative.attr)
+                && creative.player.fits_video(v, creative.duration)
         }),
         MediaType::Audio => imp.audio.as_ref().is_some_and(|a| {
             mime_fits(creative, &a.mimes)
                 && duration_fits(creative, a.minduration, a.maxduration)
                 && no_overlap(&a.battr, &creative.attr)
+                && creative.player.fits_audio(a)
         }),
         MediaType::Native => imp
             .native
@@ -218,7 +242,7 @@ impl Mode for Bidding {
 fn evaluate<M: Mode>(
     ctx: &BidCtx,
     world: &World,
-    c: &LiveCampaign,
+    (rank, c): (u32, &LiveCampaign),
     imp: &Imp,
     terms: &Terms,
     frequency: &FrequencyStore,
@@ -273,7 +297,7 @@ fn evaluate<M: Mode>(
     }
     // The most valuable creative that fits (the first, for CPM campaigns).
     let creative = (0..campaign.creatives.len())
-        .filter(|&i| creative_fits(&campaign.creatives[i], imp))
+        .filter(|&i| creative_fits(&campaign.creatives[i], imp) && terms.pod.allows(rank, i, &campaign.creatives[i]))
         .min_by_key(|&i| std::cmp::Reverse(c.creative_values[i]))
         .ok_or(FilterReason::Creative)?;
     let value = c.creative_values[creative];
@@ -287,7 +311,7 @@ fn first_eligible<'a, M: Mode>(
     ctx: &BidCtx<'a>,
     world: &World,
     imp: &'a Imp<'a>,
-    terms: &Terms<'a>,
+    terms: &Terms<'a, '_>,
     candidates: impl Iterator<Item = u32>,
     frequency: &FrequencyStore,
     mode: &mut M,
@@ -295,7 +319,7 @@ fn first_eligible<'a, M: Mode>(
     let mut first = None;
     for rank in candidates {
         let c = world.campaign(rank);
-        match evaluate(ctx, world, c, imp, terms, frequency, mode) {
+        match evaluate(ctx, world, (rank, c), imp, terms, frequency, mode) {
             Ok((creative, price)) => {
                 let deal_id = terms.deal.and_then(|d| d.id.as_deref());
                 let choice = Choice {
@@ -322,6 +346,7 @@ fn best_deal_bid<'a, M: Mode>(
     world: &World,
     imp: &'a Imp<'a>,
     frequency: &FrequencyStore,
+    pod: &Pod,
     mode: &mut M,
 ) -> Option<Choice<'a>> {
     let pmp = imp.pmp.as_ref()?;
@@ -342,6 +367,7 @@ fn best_deal_bid<'a, M: Mode>(
             floor,
             auction: deal.at.unwrap_or(ctx.auction),
             deal: Some(deal),
+            pod,
         };
         if let Some(choice) = first_eligible(ctx, world, imp, &terms, candidates.iter().copied(), frequency, mode)
             && best
@@ -363,6 +389,9 @@ pub struct Scratch {
     formats: Vec<u32>,
     /// Segment groups hit.
     groups: Vec<u32>,
+    /// The ad pod the impression belongs to, set by the caller (empty
+    /// outside pods).
+    pub pod: Pod,
 }
 
 /// The candidate lists of the open auction for `imp`: the campaigns filed
@@ -433,7 +462,7 @@ pub(crate) fn select_with<'a, M: Mode>(
     mode: &mut M,
 ) -> Result<Choice<'a>, ImpNoBid> {
     // Past this, only a dry run can hold a deal bid.
-    let deal = match best_deal_bid(ctx, world, imp, frequency, mode) {
+    let deal = match best_deal_bid(ctx, world, imp, frequency, &scratch.pod, mode) {
         Some(choice) if !M::DRY_RUN => {
             mode.ended(world, ImpOutcome::Stopped(Stop::DealWon));
             return Ok(choice);
@@ -451,13 +480,18 @@ pub(crate) fn select_with<'a, M: Mode>(
             return deal.ok_or(unusable);
         }
     };
+    let Scratch {
+        ranks,
+        formats,
+        groups,
+        pod,
+    } = scratch;
     let terms = Terms {
         floor,
         auction: ctx.auction,
         deal: None,
+        pod,
     };
-
-    let Scratch { ranks, formats, groups } = scratch;
     let lists = open_lists(ctx, world, imp, ranks, formats, groups);
     mode.ended(
         world,

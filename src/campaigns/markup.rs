@@ -198,6 +198,8 @@ mod tests {
             duration: None,
             attr: vec![],
             paused: false,
+            player: Default::default(),
+            rewarded: None,
         }
     }
 

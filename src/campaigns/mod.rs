@@ -13,6 +13,7 @@ pub mod geo;
 pub mod index;
 pub mod markup;
 pub mod model;
+pub mod player;
 pub mod tally;
 pub mod targeting;
 

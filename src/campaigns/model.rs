@@ -167,4 +167,10 @@ pub struct Creative {
     pub attr: Vec<i32>,
     /// A paused creative is never chosen; its earlier bids still track.
     pub paused: bool,
+    /// What a video or audio creative needs of its player (VAST version,
+    /// linearity, APIs, skippability, placement, start delay).
+    pub player: super::player::PlayerFit,
+    /// `Some(true)`: only rewarded slots (`imp.rwdd`); `Some(false)`: never
+    /// rewarded ones; `None`: either.
+    pub rewarded: Option<bool>,
 }

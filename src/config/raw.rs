@@ -565,6 +565,28 @@ pub struct RawCreative {
     /// `active` (default) or `paused`: a paused creative is never chosen.
     #[serde(default)]
     pub status: CreativeStatus,
+    /// Video/audio: the VAST (or DAAST) version of `adm`, e.g. `"4.1"`;
+    /// read from its root element when absent. A slot's `protocols` must
+    /// allow it.
+    pub vast_version: Option<String>,
+    /// Video/audio: API frameworks the creative needs (AdCOM codes: 2
+    /// VPAID 2, 7 OMID, 8 SIMID); the slot's `api` must list each.
+    #[serde(default)]
+    pub api: Vec<i32>,
+    /// Video: `true` only where the player lets viewers skip it, `false`
+    /// never where it would be skippable; absent: either.
+    pub skippable: Option<bool>,
+    /// Video: placements it may run in (`instream`, `accompanying`,
+    /// `interstitial`, `standalone`); empty: any.
+    #[serde(default)]
+    pub placements: Vec<String>,
+    /// Video/audio: when in the content it may run (`pre`, `mid`, `post`);
+    /// empty: any.
+    #[serde(default)]
+    pub start_delays: Vec<String>,
+    /// `true` only in rewarded slots (`imp.rwdd`), `false` never in them;
+    /// absent: either.
+    pub rewarded: Option<bool>,
 }
 
 /// Whether a creative may be chosen.

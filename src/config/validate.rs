@@ -13,6 +13,7 @@ use super::{Config, ConfigErrors, ConfigProblem};
 use crate::audience::SegmentPath;
 use crate::campaigns::geo::GeoCircle;
 use crate::campaigns::model::{Campaign, Creative, Markup, Pricing};
+use crate::campaigns::player::PlayerFit;
 use crate::campaigns::targeting::{FrequencyCap, HoursOfWeek, SegmentRule, Targeting};
 use crate::money::{Currency, FxTable, Micros};
 use crate::openrtb::MediaType;
@@ -812,6 +813,7 @@ fn creative(i: usize, raw: RawCreative, p: &mut Problems) -> Option<Creative> {
     if !is_valid_id(&raw.id) {
         p.at(&field("id"), "must be 1–64 letters, digits, '-', '_' or '.'");
     }
+    let player = player_fit(i, &raw, p);
     let markup = match (raw.adm, raw.image_url) {
         (Some(adm), None) => Markup::Inline(adm),
         (None, Some(url)) if raw.format == MediaType::Banner => Markup::Image { url },
@@ -846,7 +848,76 @@ fn creative(i: usize, raw: RawCreative, p: &mut Problems) -> Option<Creative> {
         duration: raw.duration,
         attr: raw.attr,
         paused: raw.status == CreativeStatus::Paused,
+        player,
+        rewarded: raw.rewarded,
     })
+}
+
+/// The bits of the names listed, from `table`; unknown names are problems.
+fn bits(p: &mut Problems, field: &str, names: &[String], table: &[(&str, u8)]) -> u8 {
+    let mut bits = 0;
+    for text in names {
+        match table.iter().find(|(known, _)| known == text) {
+            Some((_, bit)) => bits |= bit,
+            None => {
+                let known: Vec<&str> = table.iter().map(|(k, _)| *k).collect();
+                p.at(field, format!("{text:?} is not one of {}", known.join(", ")));
+            }
+        }
+    }
+    bits
+}
+
+/// What a video or audio creative needs of its player: from its keys, and
+/// from its VAST where `vast_version` is absent.
+fn player_fit(i: usize, raw: &RawCreative, p: &mut Problems) -> PlayerFit {
+    use crate::campaigns::player::{placement, protocol_code, sniff, start};
+    let field = |name: &str| format!("creative[{i}].{name}");
+    let given = [
+        ("vast_version", raw.vast_version.is_some(), true),
+        ("api", !raw.api.is_empty(), true),
+        ("skippable", raw.skippable.is_some(), false),
+        ("placements", !raw.placements.is_empty(), false),
+        ("start_delays", !raw.start_delays.is_empty(), true),
+    ];
+    for (name, _, audio_too) in given.iter().filter(|(_, given, _)| *given) {
+        match raw.format {
+            MediaType::Video => {}
+            MediaType::Audio if *audio_too => {}
+            MediaType::Audio => p.at(&field(name), "is for video creatives"),
+            _ => p.at(&field(name), "is for video and audio creatives"),
+        }
+    }
+    if !matches!(raw.format, MediaType::Video | MediaType::Audio) {
+        return PlayerFit::default();
+    }
+    let sniffed = raw.adm.as_deref().map(sniff).unwrap_or_default();
+    let protocol = match &raw.vast_version {
+        Some(version) => {
+            let code = protocol_code(version, sniffed.daast, sniffed.wrapper);
+            if code.is_none() {
+                p.at(
+                    &field("vast_version"),
+                    format!("{version:?} is not a VAST 1.0–4.2 or DAAST 1.0 version"),
+                );
+            }
+            code
+        }
+        None => sniffed
+            .version
+            .as_deref()
+            .and_then(|v| protocol_code(v, sniffed.daast, sniffed.wrapper)),
+    };
+    let placements = bits(p, &field("placements"), &raw.placements, placement::NAMES);
+    let start_delays = bits(p, &field("start_delays"), &raw.start_delays, start::NAMES);
+    PlayerFit {
+        protocol,
+        linearity: sniffed.linearity,
+        api: raw.api.clone(),
+        skippable: raw.skippable,
+        placements,
+        start_delays,
+    }
 }
 
 fn segment_keys(

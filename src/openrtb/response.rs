@@ -92,6 +92,12 @@ pub struct Bid<'a> {
     /// Deal id when the bid is for a private-marketplace deal.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dealid: Option<&'a str>,
+    /// Video/audio: the creative's duration, seconds (2.6; pods need it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dur: Option<i64>,
+    /// Video/audio: the creative's VAST/DAAST protocol (2.6).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<i32>,
     /// The markup as a ready JSON string ([`crate::campaigns::markup`]).
     pub adm: Box<serde_json::value::RawValue>,
     /// Win notice URL, signed.
