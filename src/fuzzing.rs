@@ -53,6 +53,10 @@ pub fn bid_path(data: &[u8]) {
                 .request;
             assert_eq!(response["id"].as_str(), request.id.as_deref());
         }
+        Outcome::NoBidExplained { body: response, .. } => {
+            let response: serde_json::Value = serde_json::from_slice(&response).expect("no-bid answers are JSON");
+            assert!(response["nbr"].is_u64() && response.get("seatbid").is_none());
+        }
         Outcome::NoBid(_) | Outcome::Invalid(_) | Outcome::UnknownExchange => {}
     }
 }

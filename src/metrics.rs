@@ -18,8 +18,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
-/// Why a whole bid request got no bid. Codes follow the OpenRTB 3.0 list of
-/// no-bid reasons where one fits.
+/// Why a whole bid request got no bid. Codes follow the OpenRTB list of
+/// no-bid reason codes (2.x list 5.24, 3.0) where one fits; 0 (unknown)
+/// otherwise. They are the `nbr` of exchanges answered that way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum NoBidReason {
@@ -44,11 +45,21 @@ pub enum NoBidReason {
     /// A block list (`bcat`, `badv`, `bapp`, `wseat`, `bseat`, `cattax`) had
     /// the wrong type and could not be read: code 2, invalid request.
     UnreadableBlocks,
+    /// No campaign matched, and only rules about the user stopped them (an
+    /// unknown user, or one without the segments, age or gender sought):
+    /// code 8, unmatched user.
+    UnmatchedUser,
+    /// No campaign matched, and only the site or app (domain, category)
+    /// stopped them: code 7, blocked publisher or site.
+    BlockedPublisher,
+    /// No campaign matched, and only the device (type, OS, connection)
+    /// stopped them: code 6, unsupported device.
+    UnsupportedDevice,
 }
 
 impl NoBidReason {
     /// Every reason, in declaration order (`reason as usize` indexes it).
-    pub const ALL: [NoBidReason; 9] = [
+    pub const ALL: [NoBidReason; 12] = [
         NoBidReason::NoMatch,
         NoBidReason::Timeout,
         NoBidReason::Currency,
@@ -58,6 +69,9 @@ impl NoBidReason {
         NoBidReason::PrivateAuction,
         NoBidReason::InvalidFloor,
         NoBidReason::UnreadableBlocks,
+        NoBidReason::UnmatchedUser,
+        NoBidReason::BlockedPublisher,
+        NoBidReason::UnsupportedDevice,
     ];
 
     /// Snake-case name, the `reason` label of `bullseye_no_bids_total`.
@@ -72,6 +86,9 @@ impl NoBidReason {
             NoBidReason::PrivateAuction => "private_auction",
             NoBidReason::InvalidFloor => "invalid_floor",
             NoBidReason::UnreadableBlocks => "unreadable_blocks",
+            NoBidReason::UnmatchedUser => "unmatched_user",
+            NoBidReason::BlockedPublisher => "blocked_publisher",
+            NoBidReason::UnsupportedDevice => "unsupported_device",
         }
     }
 
@@ -83,6 +100,9 @@ impl NoBidReason {
             NoBidReason::Crawler => 3,
             NoBidReason::NonHuman => 4,
             NoBidReason::DataCenter => 5,
+            NoBidReason::UnsupportedDevice => 6,
+            NoBidReason::BlockedPublisher => 7,
+            NoBidReason::UnmatchedUser => 8,
             _ => 0,
         }
     }

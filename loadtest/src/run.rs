@@ -226,11 +226,14 @@ struct Rates {
     click: f64,
 }
 
-fn record(counters: &Counters, status: u16) {
+/// Counts a bid request's answer. A 200 without `seatbid` (an exchange
+/// configured for `nbr` answers) is a no-bid, like a 204.
+fn record(counters: &Counters, status: u16, body: Option<&Bytes>) {
     counters.sent.fetch_add(1, Ordering::Relaxed);
+    let has_bids = || body.is_some_and(|b| b.windows(9).any(|w| w == b"\"seatbid\""));
     let counter = match status {
-        200 => &counters.bids,
-        204 => &counters.no_bids,
+        200 if has_bids() => &counters.bids,
+        200 | 204 => &counters.no_bids,
         _ => &counters.errors,
     };
     counter.fetch_add(1, Ordering::Relaxed);
@@ -341,7 +344,7 @@ async fn closed_loop(
                     let start = Instant::now();
                     let (status, body) = send(&mut sender, &target, bodies[i].clone()).await;
                     let _ = latencies.record(start.elapsed().as_micros().max(1) as u64);
-                    record(&counters, status);
+                    record(&counters, status, body.as_ref());
                     if let (Some(rates), Some(body)) = (play, body) {
                         let (sent, acknowledged) =
                             notify(&mut sender, &target, &body, rates, &mut notice_latencies).await;
@@ -391,10 +394,10 @@ async fn open_loop(
                 loop {
                     let job = rx.lock().await.recv().await;
                     let Some((intended, i)) = job else { break };
-                    let (status, _) = send(&mut sender, &target, bodies[i].clone()).await;
+                    let (status, body) = send(&mut sender, &target, bodies[i].clone()).await;
                     // From the intended send time: queueing counts.
                     let _ = latencies.record(intended.elapsed().as_micros().max(1) as u64);
-                    record(&counters, status);
+                    record(&counters, status, body.as_ref());
                 }
                 latencies
             })

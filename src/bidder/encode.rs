@@ -105,6 +105,12 @@ fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url
     Some((seat(ctx, c), bid))
 }
 
+/// A no-bid as a BidResponse: the request's `id` and the `nbr` code.
+pub fn no_bid(request: &crate::openrtb::BidRequest, reason: crate::metrics::NoBidReason) -> Vec<u8> {
+    let id = request.id.as_deref().unwrap_or_default();
+    serde_json::to_vec(&serde_json::json!({"id": id, "nbr": reason.code()})).unwrap_or_default()
+}
+
 /// What a bid says of its creative's shape, by medium.
 struct Shape {
     w: Option<i64>,

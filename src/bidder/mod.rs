@@ -95,6 +95,29 @@ pub fn notice_until(ctx: &enrich::BidCtx, imp: &crate::openrtb::Imp) -> i64 {
     ctx.now.as_second().saturating_add(window)
 }
 
+/// Why nothing matched, from the rules that stopped campaigns: the user
+/// (unknown, or without what was sought), the publisher, or the device, when
+/// only rules of that kind stopped them; otherwise plain "no match". A user
+/// without segments to whom the index offered no campaign at all, where
+/// campaigns target segments, is also unmatched.
+fn no_match_reason(scratch: &select::Scratch, ctx: &enrich::BidCtx, world: &World) -> NoBidReason {
+    use crate::campaigns::targeting::FilterReason as F;
+    let stopped = scratch.stopped;
+    let bits = |reasons: &[F]| reasons.iter().fold(0u32, |bits, r| bits | 1 << *r as u32);
+    let only = |reasons: &[F]| stopped != 0 && stopped & !bits(reasons) == 0;
+    let user_unknown = ctx.user_key.is_none() || ctx.facts.segments.is_empty();
+    let nothing_offered = stopped == 0 && !scratch.offered && world.has_segment_targeting();
+    if user_unknown && (nothing_offered || only(&[F::Segment, F::Age, F::Gender, F::Frequency])) {
+        NoBidReason::UnmatchedUser
+    } else if only(&[F::Domain, F::Category]) {
+        NoBidReason::BlockedPublisher
+    } else if only(&[F::Device, F::Os, F::Connection]) {
+        NoBidReason::UnsupportedDevice
+    } else {
+        NoBidReason::NoMatch
+    }
+}
+
 /// Most bids one dynamic pod takes, whatever its `maxseq`.
 const MAX_POD_BIDS: i64 = 10;
 
@@ -135,6 +158,14 @@ pub enum Outcome {
     },
     /// No bid (answered 204).
     NoBid(NoBidReason),
+    /// No bid, answered 200 with this `{"id", "nbr"}` body (exchanges
+    /// configured with `no_bid = "nbr"`).
+    NoBidExplained {
+        /// The BidResponse JSON with the no-bid reason code.
+        body: Vec<u8>,
+        /// Why.
+        reason: NoBidReason,
+    },
     /// Not a usable bid request (answered 400).
     Invalid(DecodeError),
     /// The path names an exchange the settings do not know (answered 404).
@@ -202,7 +233,26 @@ impl Bidder {
             }
             Err(e) => return Outcome::Invalid(e),
         };
-        let Some(deadline) = deadline(&request, &world, exchange, received) else {
+        let outcome = self.bid_on(&request, &world, exchange_id, received);
+        match outcome {
+            Outcome::NoBid(reason) if exchange.no_bid == crate::settings::NoBidAnswer::Nbr => Outcome::NoBidExplained {
+                body: encode::no_bid(&request, reason),
+                reason,
+            },
+            outcome => outcome,
+        }
+    }
+
+    /// Stages 2 to 5 over a decoded request.
+    fn bid_on(
+        &self,
+        request: &crate::openrtb::BidRequest,
+        world: &World,
+        exchange_id: crate::settings::ExchangeId,
+        received: Instant,
+    ) -> Outcome {
+        let exchange = world.settings.exchange_at(exchange_id);
+        let Some(deadline) = deadline(request, world, exchange, received) else {
             return self.no_bid(NoBidReason::Timeout);
         };
         let snapshot = self.audience.load();
@@ -210,18 +260,18 @@ impl Bidder {
             snapshot: &snapshot,
             overlay: &self.audience.overlay,
         };
-        let ctx = match enrich::enrich(&request, &world, exchange_id, audience, self.clock.now()) {
+        let ctx = match enrich::enrich(request, world, exchange_id, audience, self.clock.now()) {
             Ok(ctx) => ctx,
             Err(reason) => return self.no_bid(reason),
         };
-        let choices = match self.select_and_reserve(&ctx, &world) {
+        let choices = match self.select_and_reserve(&ctx, world) {
             Ok(choices) => choices,
             Err(reason) => return self.no_bid(reason),
         };
         if Instant::now() >= deadline {
             return self.no_bid(NoBidReason::Timeout);
         }
-        self.encode(&ctx, &world, &choices)
+        self.encode(&ctx, world, &choices)
     }
 
     /// Stage 3 and 4 for every impression: the winner and its price, each
@@ -284,7 +334,7 @@ impl Bidder {
             } else if invalid_floor {
                 NoBidReason::InvalidFloor
             } else {
-                NoBidReason::NoMatch
+                no_match_reason(&scratch, ctx, world)
             });
         }
         Ok(choices)

@@ -217,8 +217,11 @@ pub(crate) trait Mode {
 }
 
 /// The bid path: pacing draws a random number, filtered campaigns and the
-/// index-level outcome are counted.
-struct Bidding;
+/// index-level outcome are counted, and the rules that stopped campaigns
+/// are noted (bits by [`FilterReason`]) for the request's no-bid reason.
+struct Bidding {
+    stopped: u32,
+}
 
 impl Mode for Bidding {
     const DRY_RUN: bool = false;
@@ -229,6 +232,7 @@ impl Mode for Bidding {
 
     fn filtered(&mut self, _rank: u32, c: &LiveCampaign, reason: FilterReason) {
         c.state.count_filtered(reason);
+        self.stopped |= 1 << reason as u32;
     }
 
     fn eligible(&mut self, _rank: u32, _price: Micros) {}
@@ -392,6 +396,12 @@ pub struct Scratch {
     /// The ad pod the impression belongs to, set by the caller (empty
     /// outside pods).
     pub pod: Pod,
+    /// The rules that stopped a campaign in this request so far (a bit per
+    /// [`FilterReason`]).
+    pub stopped: u32,
+    /// Whether the index offered any campaign to the open auction of an
+    /// impression of this request so far.
+    pub offered: bool,
 }
 
 /// The candidate lists of the open auction for `imp`: the campaigns filed
@@ -449,7 +459,10 @@ pub fn select<'a>(
     frequency: &FrequencyStore,
     scratch: &mut Scratch,
 ) -> Result<Choice<'a>, ImpNoBid> {
-    select_with(ctx, world, imp, frequency, scratch, &mut Bidding)
+    let mut bidding = Bidding { stopped: 0 };
+    let choice = select_with(ctx, world, imp, frequency, scratch, &mut bidding);
+    scratch.stopped |= bidding.stopped;
+    choice
 }
 
 /// [`select`] in a [`Mode`].
@@ -485,6 +498,8 @@ pub(crate) fn select_with<'a, M: Mode>(
         formats,
         groups,
         pod,
+        offered,
+        ..
     } = scratch;
     let terms = Terms {
         floor,
@@ -493,6 +508,7 @@ pub(crate) fn select_with<'a, M: Mode>(
         pod,
     };
     let lists = open_lists(ctx, world, imp, ranks, formats, groups);
+    *offered |= lists.iter().any(|list| !list.is_empty());
     mode.ended(
         world,
         ImpOutcome::Open {

@@ -124,6 +124,11 @@ pub fn notice_window_minutes() -> u32 {
     15
 }
 
+/// `exchange.max_qty`: a multiplier above 1 needs the exchange configured.
+pub fn max_qty() -> f64 {
+    1.0
+}
+
 /// `exchange.sends_lurl`.
 pub fn sends_lurl() -> bool {
     false

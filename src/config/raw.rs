@@ -14,7 +14,7 @@ use super::defaults;
 use crate::campaigns::targeting::Gender;
 use crate::campaigns::{PacingMode, Pricing, Status};
 use crate::openrtb::MediaType;
-use crate::settings::{BillingEvent, Role, UserIdSource};
+use crate::settings::{BillingEvent, NoBidAnswer, Role, UserIdSource};
 
 /// `bidder-config/bullseye.toml`.
 #[derive(Debug, Deserialize)]
@@ -313,6 +313,15 @@ pub struct RawExchange {
     /// Currency the exchange assumes when a request has no `cur` (default:
     /// the base currency).
     pub currency: Option<String>,
+    /// How a no-bid is answered: `"204"` (default, an empty 204) or
+    /// `"nbr"` (200 with `{"id", "nbr"}`, the OpenRTB no-bid reason code).
+    #[serde(default)]
+    pub no_bid: NoBidAnswer,
+    /// Largest `imp.qty.multiplier` bid on (DOOH: one display seen by
+    /// several people, billed as that many impressions); default 1, so a
+    /// multiplier above 1 gets no bid unless the exchange is configured.
+    #[serde(default = "defaults::max_qty")]
+    pub max_qty: f64,
 }
 
 impl RawExchange {
@@ -325,6 +334,8 @@ impl RawExchange {
             network_allowance_ms: defaults::network_allowance_ms(),
             sends_burl: defaults::sends_burl(),
             sends_lurl: defaults::sends_lurl(),
+            no_bid: NoBidAnswer::default(),
+            max_qty: defaults::max_qty(),
             notice_window_minutes: defaults::notice_window_minutes(),
             currency: None,
         }

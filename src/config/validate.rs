@@ -674,12 +674,22 @@ fn exchange(raw: RawExchange, base: Currency, field: impl Fn(&str) -> String, p:
         network_allowance: Duration::from_millis(raw.network_allowance_ms),
         sends_burl: raw.sends_burl,
         sends_lurl: raw.sends_lurl,
+        no_bid: raw.no_bid,
+        max_qty_milli: qty_milli(raw.max_qty).unwrap_or_else(|| {
+            p.at(&field("max_qty"), "must be a number from 1 to 1,000,000");
+            1000
+        }),
         currency: raw
             .currency
             .as_deref()
             .map_or(base, |c| p.currency(&field("currency"), c)),
         name: raw.name,
     }
+}
+
+/// A multiplier (1 to 1,000,000) in thousandths, rounded down.
+fn qty_milli(multiplier: f64) -> Option<i64> {
+    (multiplier.is_finite() && (1.0..=1_000_000.0).contains(&multiplier)).then(|| (multiplier * 1000.0).floor() as i64)
 }
 
 fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<Campaign> {

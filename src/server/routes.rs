@@ -260,7 +260,7 @@ async fn bid(app: &App, request: Request<Incoming>, exchange: Option<String>, re
         Err(e) => return Reply::BadRequest(e.to_string()),
     };
     let reply = match app.bidder.bid(exchange.as_deref(), &bytes, received) {
-        Outcome::Bid { body, .. } => Reply::Bid { body, gzip, version },
+        Outcome::Bid { body, .. } | Outcome::NoBidExplained { body, .. } => Reply::Bid { body, gzip, version },
         Outcome::NoBid(_) => Reply::NoBid { version },
         Outcome::Invalid(e) => Reply::BadRequest(e.to_string()),
         Outcome::UnknownExchange => Reply::NotFound,

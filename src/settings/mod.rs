@@ -102,6 +102,18 @@ pub enum BillingEvent {
     Nurl,
 }
 
+/// How an exchange wants a no-bid answered (`no_bid` in the config).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+pub enum NoBidAnswer {
+    /// `204 No Content`, empty (the default).
+    #[default]
+    #[serde(rename = "204")]
+    Empty,
+    /// `200` with `{"id": <request id>, "nbr": <reason code>}`.
+    #[serde(rename = "nbr")]
+    Nbr,
+}
+
 /// Where the user id is read from (`buyeruid`, `user_id` or `ifa` in the
 /// config).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
@@ -140,6 +152,10 @@ pub struct Exchange {
     /// Currency of requests that carry no `cur`: the configured one, else the
     /// base currency.
     pub currency: Currency,
+    /// How a no-bid is answered.
+    pub no_bid: NoBidAnswer,
+    /// Largest `imp.qty.multiplier` bid on, thousandths (1000 = 1).
+    pub max_qty_milli: i64,
 }
 
 /// The validated `bullseye.toml`, with the environment's secrets applied.
