@@ -5,12 +5,16 @@
 //! spec is kept, never rejected), optional fields are `Option`, strings borrow
 //! from the request body when they contain no escapes ([`Text`]), and 0/1
 //! flags accept numbers, booleans and strings ([`Flag`]). The 2.5 `ext`
-//! placements of privacy signals are read alongside their 2.6 fields.
+//! placements of privacy signals are read alongside their 2.6 fields. The
+//! native request inside `imp.native` is read once, while decoding
+//! ([`native`]).
 
+pub mod native;
 mod request;
 mod response;
 mod text;
 
+pub use native::NativeRequest;
 pub use request::*;
 pub use response::*;
 pub use text::{Flag, Floor, Text};
