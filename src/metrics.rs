@@ -41,11 +41,14 @@ pub enum NoBidReason {
     /// (negative, too large, not a number): OpenRTB 3.0 code 2, invalid
     /// request.
     InvalidFloor,
+    /// No impression got a bid and at least one offered native with a
+    /// native request that could not be read (code 2, invalid request).
+    NativeRequestUnreadable,
 }
 
 impl NoBidReason {
     /// Every reason, in declaration order (`reason as usize` indexes it).
-    pub const ALL: [NoBidReason; 8] = [
+    pub const ALL: [NoBidReason; 9] = [
         NoBidReason::NoMatch,
         NoBidReason::Timeout,
         NoBidReason::Currency,
@@ -54,6 +57,7 @@ impl NoBidReason {
         NoBidReason::DataCenter,
         NoBidReason::PrivateAuction,
         NoBidReason::InvalidFloor,
+        NoBidReason::NativeRequestUnreadable,
     ];
 
     /// Snake-case name, the `reason` label of `bullseye_no_bids_total`.
@@ -67,6 +71,7 @@ impl NoBidReason {
             NoBidReason::DataCenter => "data_center",
             NoBidReason::PrivateAuction => "private_auction",
             NoBidReason::InvalidFloor => "invalid_floor",
+            NoBidReason::NativeRequestUnreadable => "native_request_unreadable",
         }
     }
 
@@ -74,7 +79,7 @@ impl NoBidReason {
     pub fn code(self) -> u32 {
         match self {
             NoBidReason::Timeout => 1,
-            NoBidReason::InvalidFloor => 2,
+            NoBidReason::InvalidFloor | NoBidReason::NativeRequestUnreadable => 2,
             NoBidReason::Crawler => 3,
             NoBidReason::NonHuman => 4,
             NoBidReason::DataCenter => 5,
@@ -193,6 +198,8 @@ pub struct Metrics {
     pub tracking_rejected: Counter,
     /// Impressions past `max_imps_per_request`, not bid on.
     pub imps_ignored: Counter,
+    /// Impressions offering native whose native request could not be read.
+    pub native_unreadable: Counter,
     /// Dedup claims held, and 1 at their bound (an alert).
     pub dedup_entries: Gauge,
     /// 1 while the dedup set is at its bound and notices are refused.
@@ -311,6 +318,11 @@ impl Metrics {
             "imps_ignored",
             "Impressions past bidding.max_imps_per_request, not bid on",
         );
+        let native_unreadable = counter(
+            &mut registry,
+            "native_requests_unreadable",
+            "Impressions offering native whose native request could not be read (no native bid for them)",
+        );
         let ledger_write_failures = counter(
             &mut registry,
             "ledger_write_failures",
@@ -348,6 +360,7 @@ impl Metrics {
             audience_users,
             tracking_rejected,
             imps_ignored,
+            native_unreadable,
             dedup_entries,
             dedup_at_capacity,
             dedup_refused,

@@ -222,13 +222,17 @@ impl Bidder {
         }
         let mut scratch = select::Scratch::default();
         let mut choices = Vec::with_capacity(request.imp.len().min(max_imps));
-        let (mut private_only, mut invalid_floor) = (true, false);
+        let (mut private_only, mut invalid_floor, mut native_unreadable) = (true, false, false);
         for imp in request.imp.iter().take(max_imps) {
+            let unreadable = imp.native.as_ref().is_some_and(|n| n.request.is_none());
+            if unreadable {
+                self.metrics.native_unreadable.inc();
+            }
             match select::select(ctx, world, imp, &self.frequency, &mut scratch) {
                 Ok(choice) => choices.push(choice),
                 Err(select::ImpNoBid::PrivateAuction) => {}
                 Err(select::ImpNoBid::InvalidFloor) => (private_only, invalid_floor) = (false, true),
-                Err(_) => private_only = false,
+                Err(_) => (private_only, native_unreadable) = (false, native_unreadable || unreadable),
             }
         }
         if !request.test.0 {
@@ -239,6 +243,8 @@ impl Bidder {
                 NoBidReason::PrivateAuction
             } else if invalid_floor {
                 NoBidReason::InvalidFloor
+            } else if native_unreadable {
+                NoBidReason::NativeRequestUnreadable
             } else {
                 NoBidReason::NoMatch
             });
