@@ -474,3 +474,33 @@ pub fn signed_postback(secret: &str, query: &str) -> String {
     let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
     format!("/t/conv?{query}&sig={hex}")
 }
+
+/// Serves the IAB schema files to the validator by their `$id` file name.
+struct IabSchemaFiles(std::collections::HashMap<String, Value>);
+
+impl jsonschema::Retrieve for IabSchemaFiles {
+    fn retrieve(&self, uri: &jsonschema::Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        let name = uri.as_str().rsplit('/').next().unwrap_or_default();
+        self.0
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("no schema {name}").into())
+    }
+}
+
+/// The IAB Tech Lab's BidResponse schema (`../shared/openrtb-schema`),
+/// compiled.
+pub fn iab_response_schema() -> jsonschema::Validator {
+    let dir = repo_root().join("../shared/openrtb-schema");
+    let load =
+        |name: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap() };
+    let files: std::collections::HashMap<String, Value> = ["Bid.json", "SeatBid.json", "BidResponse.json"]
+        .iter()
+        .map(|n| (n.to_string(), load(n)))
+        .collect();
+    let root = files["BidResponse.json"].clone();
+    jsonschema::options()
+        .with_retriever(IabSchemaFiles(files))
+        .build(&root)
+        .expect("schema compiles")
+}
