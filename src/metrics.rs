@@ -55,11 +55,14 @@ pub enum NoBidReason {
     /// No campaign matched, and only the device (type, OS, connection)
     /// stopped them: code 6, unsupported device.
     UnsupportedDevice,
+    /// No impression got a bid and at least one offered native with a
+    /// native request that could not be read (code 2, invalid request).
+    NativeRequestUnreadable,
 }
 
 impl NoBidReason {
     /// Every reason, in declaration order (`reason as usize` indexes it).
-    pub const ALL: [NoBidReason; 12] = [
+    pub const ALL: [NoBidReason; 13] = [
         NoBidReason::NoMatch,
         NoBidReason::Timeout,
         NoBidReason::Currency,
@@ -72,6 +75,7 @@ impl NoBidReason {
         NoBidReason::UnmatchedUser,
         NoBidReason::BlockedPublisher,
         NoBidReason::UnsupportedDevice,
+        NoBidReason::NativeRequestUnreadable,
     ];
 
     /// Snake-case name, the `reason` label of `bullseye_no_bids_total`.
@@ -89,6 +93,7 @@ impl NoBidReason {
             NoBidReason::UnmatchedUser => "unmatched_user",
             NoBidReason::BlockedPublisher => "blocked_publisher",
             NoBidReason::UnsupportedDevice => "unsupported_device",
+            NoBidReason::NativeRequestUnreadable => "native_request_unreadable",
         }
     }
 
@@ -96,7 +101,7 @@ impl NoBidReason {
     pub fn code(self) -> u32 {
         match self {
             NoBidReason::Timeout => 1,
-            NoBidReason::InvalidFloor | NoBidReason::UnreadableBlocks => 2,
+            NoBidReason::InvalidFloor | NoBidReason::UnreadableBlocks | NoBidReason::NativeRequestUnreadable => 2,
             NoBidReason::Crawler => 3,
             NoBidReason::NonHuman => 4,
             NoBidReason::DataCenter => 5,
@@ -225,6 +230,8 @@ pub struct Metrics {
     pub tracking_rejected: Counter,
     /// Impressions past `max_imps_per_request`, not bid on.
     pub imps_ignored: Counter,
+    /// Impressions offering native whose native request could not be read.
+    pub native_unreadable: Counter,
     /// Dedup claims held, and 1 at their bound (an alert).
     pub dedup_entries: Gauge,
     /// 1 while the dedup set is at its bound and notices are refused.
@@ -349,6 +356,11 @@ impl Metrics {
             "imps_ignored",
             "Impressions past bidding.max_imps_per_request, not bid on",
         );
+        let native_unreadable = counter(
+            &mut registry,
+            "native_requests_unreadable",
+            "Impressions offering native whose native request could not be read (no native bid for them)",
+        );
         let ledger_write_failures = counter(
             &mut registry,
             "ledger_write_failures",
@@ -387,6 +399,7 @@ impl Metrics {
             audience_users,
             tracking_rejected,
             imps_ignored,
+            native_unreadable,
             dedup_entries,
             dedup_at_capacity,
             dedup_refused,

@@ -2,15 +2,20 @@
 //!
 //! Every bid carries `nurl` and `burl` (with `${AUCTION_PRICE}`) and, in its
 //! markup, the impression pixel and the click-through link; the markup comes
-//! from the creative's compiled template ([`crate::campaigns::markup`]).
+//! from the creative's compiled template ([`crate::campaigns::markup`]), or
+//! for a native creative is its native response to the impression's native
+//! request ([`crate::campaigns::native`]).
 //! The URLs also carry where the ad was to show ([`Place`]: the first of
 //! the site domain, app bundle and app domain; the country; the device
 //! type), for reports.
 
+use serde_json::value::RawValue;
+
 use crate::campaigns::Pricing;
-use crate::live::World;
+use crate::campaigns::model::Markup;
+use crate::live::{LiveCampaign, World};
 use crate::money::Micros;
-use crate::openrtb::{Bid, BidResponse, MediaType, SeatBid};
+use crate::openrtb::{Bid, BidResponse, Imp, MediaType, SeatBid};
 use crate::signing::{BidToken, Event, Place, SignedPricing};
 
 use super::enrich::BidCtx;
@@ -97,7 +102,7 @@ fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url
         dealid: choice.deal_id,
         dur,
         protocol,
-        adm: c.markup[choice.creative].render(&click, &impression),
+        adm: markup(c, choice.creative, choice.imp, &click, &impression),
         nurl: win,
         burl: bill,
         id: token.bid_id,
@@ -129,6 +134,16 @@ fn shape(creative: &crate::campaigns::Creative) -> Shape {
         _ => (None, None),
     };
     Shape { w, h, dur, protocol }
+}
+
+/// A bid's markup: a native creative's response to the impression's
+/// native request, else the creative's compiled template.
+fn markup(c: &LiveCampaign, creative: usize, imp: &Imp, click: &str, impression: &str) -> Box<RawValue> {
+    let native_request = imp.native.as_ref().and_then(|n| n.request.as_ref());
+    match (&c.campaign.creatives[creative].markup, native_request) {
+        (Markup::Native(ad), Some(request)) => ad.response(request, click, impression),
+        _ => c.markup[creative].render(click, impression),
+    }
 }
 
 /// The token's payload with the request's place written after it, from

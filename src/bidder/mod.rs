@@ -289,40 +289,18 @@ impl Bidder {
         }
         let mut scratch = select::Scratch::default();
         let mut choices = Vec::with_capacity(request.imp.len().min(max_imps));
-        let (mut private_only, mut invalid_floor) = (true, false);
+        let (mut private_only, mut invalid_floor, mut native_unreadable) = (true, false, false);
         // Structured pods: the creatives already bid in each, by `podid`.
         let mut pods: Vec<(&str, Vec<(u32, usize)>)> = Vec::new();
         for imp in request.imp.iter().take(max_imps) {
-            let video = imp.video.as_ref();
-            let pod_id = video.and_then(|v| v.podid.as_deref());
-            let dynamic = video.and_then(dynamic_pod);
-            let earlier = pod_id.and_then(|id| pods.iter_mut().find(|(p, _)| *p == id));
-            scratch.pod = select::Pod {
-                taken: earlier.map(|(_, taken)| std::mem::take(taken)).unwrap_or_default(),
-                seconds_left: dynamic.map(|(seconds, _)| seconds),
-            };
-            let slots = dynamic.map_or(1, |(_, slots)| slots);
-            for slot in 0..slots {
-                match select::select(ctx, world, imp, &self.frequency, &mut scratch) {
-                    Ok(choice) => {
-                        let creative = &world.campaign(choice.rank).campaign.creatives[choice.creative];
-                        let pod = &mut scratch.pod;
-                        pod.taken.push((choice.rank, choice.creative));
-                        pod.seconds_left = pod.seconds_left.map(|s| s - creative.duration.unwrap_or(s));
-                        choices.push(choice);
-                    }
-                    Err(_) if slot > 0 => break,
-                    Err(select::ImpNoBid::PrivateAuction) => {}
-                    Err(select::ImpNoBid::InvalidFloor) => (private_only, invalid_floor) = (false, true),
-                    Err(_) => private_only = false,
-                }
+            let unreadable = imp.native.as_ref().is_some_and(|n| n.request.is_none());
+            if unreadable {
+                self.metrics.native_unreadable.inc();
             }
-            if let Some(id) = pod_id {
-                let taken = std::mem::take(&mut scratch.pod.taken);
-                match pods.iter_mut().find(|(p, _)| *p == id) {
-                    Some((_, slot)) => *slot = taken,
-                    None => pods.push((id, taken)),
-                }
+            match self.select_imp(ctx, world, imp, &mut scratch, &mut pods, &mut choices) {
+                None | Some(select::ImpNoBid::PrivateAuction) => {}
+                Some(select::ImpNoBid::InvalidFloor) => (private_only, invalid_floor) = (false, true),
+                Some(_) => (private_only, native_unreadable) = (false, native_unreadable || unreadable),
             }
         }
         if !request.test.0 {
@@ -333,11 +311,60 @@ impl Bidder {
                 NoBidReason::PrivateAuction
             } else if invalid_floor {
                 NoBidReason::InvalidFloor
+            } else if native_unreadable {
+                NoBidReason::NativeRequestUnreadable
             } else {
                 no_match_reason(&scratch, ctx, world)
             });
         }
         Ok(choices)
+    }
+
+    /// Selects for one impression: one bid, or up to a dynamic pod's
+    /// bids; in a structured pod (`pods`, by `podid`), never a creative
+    /// already bid in it. `None` when it got a bid, else why not.
+    fn select_imp<'r>(
+        &self,
+        ctx: &enrich::BidCtx<'r>,
+        world: &World,
+        imp: &'r crate::openrtb::Imp<'r>,
+        scratch: &mut select::Scratch,
+        pods: &mut Vec<(&'r str, Vec<(u32, usize)>)>,
+        choices: &mut Vec<select::Choice<'r>>,
+    ) -> Option<select::ImpNoBid> {
+        let video = imp.video.as_ref();
+        let pod_id = video.and_then(|v| v.podid.as_deref());
+        let dynamic = video.and_then(dynamic_pod);
+        let earlier = pod_id.and_then(|id| pods.iter_mut().find(|(p, _)| *p == id));
+        scratch.pod = select::Pod {
+            taken: earlier.map(|(_, taken)| std::mem::take(taken)).unwrap_or_default(),
+            seconds_left: dynamic.map(|(seconds, _)| seconds),
+        };
+        let mut outcome = None;
+        for slot in 0..dynamic.map_or(1, |(_, slots)| slots) {
+            match select::select(ctx, world, imp, &self.frequency, scratch) {
+                Ok(choice) => {
+                    let creative = &world.campaign(choice.rank).campaign.creatives[choice.creative];
+                    let pod = &mut scratch.pod;
+                    pod.taken.push((choice.rank, choice.creative));
+                    pod.seconds_left = pod.seconds_left.map(|s| s - creative.duration.unwrap_or(s));
+                    choices.push(choice);
+                }
+                Err(_) if slot > 0 => break,
+                Err(no_bid) => {
+                    outcome = Some(no_bid);
+                    break;
+                }
+            }
+        }
+        if let Some(id) = pod_id {
+            let taken = std::mem::take(&mut scratch.pod.taken);
+            match pods.iter_mut().find(|(p, _)| *p == id) {
+                Some((_, slot)) => *slot = taken,
+                None => pods.push((id, taken)),
+            }
+        }
+        outcome
     }
 
     /// Stage 5: the response, and the bids counted.

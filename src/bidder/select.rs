@@ -15,7 +15,7 @@
 
 use crate::campaigns::PacingMode;
 use crate::campaigns::index::MergedRanks;
-use crate::campaigns::model::Creative;
+use crate::campaigns::model::{Creative, Markup};
 use crate::campaigns::tally::{ImpOutcome, Stop};
 use crate::campaigns::targeting::{FilterReason, category_matches, domain_matches};
 use crate::live::LiveCampaign;
@@ -149,10 +149,13 @@ pub fn creative_fits(creative: &Creative, imp: &Imp) -> bool {
                 && no_overlap(&a.battr, &creative.attr)
                 && creative.player.fits_audio(a)
         }),
-        MediaType::Native => imp
-            .native
-            .as_ref()
-            .is_some_and(|n| no_overlap(&n.battr, &creative.attr)),
+        MediaType::Native => imp.native.as_ref().is_some_and(|n| {
+            no_overlap(&n.battr, &creative.attr)
+                && match (&creative.markup, &n.request) {
+                    (Markup::Native(ad), Some(request)) => ad.fits(request),
+                    _ => false,
+                }
+        }),
     }
 }
 
@@ -440,7 +443,11 @@ fn open_lists<'w>(
     for (present, media) in [
         (imp.video.is_some(), MediaType::Video),
         (imp.audio.is_some(), MediaType::Audio),
-        (imp.native.is_some(), MediaType::Native),
+        // A native request that could not be read offers nothing.
+        (
+            imp.native.as_ref().is_some_and(|n| n.request.is_some()),
+            MediaType::Native,
+        ),
     ] {
         if present {
             let (bucket, filed) = world.media_open(media);
@@ -802,6 +809,29 @@ landing_url = "https://{id}.example/"
         assert_eq!(select_one(&world, &private("D2", 1)), Err(ImpNoBid::PrivateAuction));
         assert_eq!(select_one(&world, &private("D2", 0)), bid("open", 0, 3_000_000));
         assert_eq!(select_one(&world, &private("D1", 1)), deal_bid("deal", "D1", 1_000_000));
+    }
+
+    #[test]
+    fn a_native_creative_is_chosen_only_where_it_fills_every_required_asset() {
+        let native = "[[campaign.creative]]\nid = \"n\"\nformat = \"native\"\ntitle = \"Twelve chars\"\nlanding_url = \"https://n.example/\"\n";
+        let world = world(SETTINGS, &campaign("n", "2.00", native));
+        let imp = |native_request: &str| {
+            let request = serde_json::to_string(native_request).unwrap();
+            format!(r#"{{"id": "1", "native": {{"request": {request}}}}}"#)
+        };
+        let title = |len: u32, required: u8| {
+            imp(&format!(
+                r#"{{"assets": [{{"id": 1, "required": {required}, "title": {{"len": {len}}}}}, {{"id": 2, "data": {{"type": 1}}}}]}}"#
+            ))
+        };
+        assert_eq!(select_one(&world, &request(&title(12, 1), "")), bid("n", 1, 2_000_000));
+        assert_eq!(select_one(&world, &request(&title(11, 1), "")), Err(ImpNoBid::NoMatch));
+        // Optional and too short: nothing of the request filled.
+        assert_eq!(select_one(&world, &request(&title(11, 0), "")), Err(ImpNoBid::NoMatch));
+        assert_eq!(
+            select_one(&world, &request(&imp("{assets"), "")),
+            Err(ImpNoBid::NoMatch)
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Creative markup: the HTML, VAST or native JSON a creative serves, and its
+//! Creative markup: the HTML or VAST a creative serves, and its
 //! template — compiled once per config into JSON-escaped text with two slots
 //! for the tracking URLs, so that a bid's `adm` is a few copies, not an
 //! escape of kilobytes of markup per request.
@@ -6,8 +6,9 @@
 //! Banner markup is HTML: an image creative is wrapped in a link and
 //! followed by the impression pixel; inline HTML may place `{{CLICK_URL}}`
 //! and `{{IMPRESSION_URL}}` itself, otherwise it is wrapped the same way.
-//! Video, audio and native markup use the two macros (inside CDATA for
-//! VAST). URLs in HTML are attribute-escaped (`&` → `&amp;`).
+//! Video and audio markup use the two macros (inside CDATA for VAST).
+//! URLs in HTML are attribute-escaped (`&` → `&amp;`). Native markup
+//! depends on each request's assets: [`super::native`] writes it.
 
 use serde_json::value::RawValue;
 
@@ -80,6 +81,8 @@ pub fn markup(creative: &Creative, click_url: &str, impression_url: &str) -> Str
         (Markup::Inline(text), _) => text
             .replace(CLICK_MACRO, click_url)
             .replace(IMPRESSION_MACRO, impression_url),
+        // Written per request from its assets (`NativeAd::response`).
+        (Markup::Native(_), _) => String::new(),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Campaigns: the validated model, compiled targeting, and the selection index.
 //!
 //! - [`model`]: what an advertiser configured, typed and validated.
+//! - [`native`]: native creatives' assets, whether they fill a native
+//!   request, and the native response.
 //! - [`targeting`]: the compiled rules and the per-request facts they test.
 //! - [`geo`]: great-circle distance for radius targeting.
 //! - [`index`]: the [`CampaignIndex`] — every campaign compiled, with the
@@ -13,6 +15,7 @@ pub mod geo;
 pub mod index;
 pub mod markup;
 pub mod model;
+pub mod native;
 pub mod player;
 pub mod tally;
 pub mod targeting;

@@ -135,13 +135,16 @@ impl Campaign {
 /// What a creative shows.
 #[derive(Clone, Debug)]
 pub enum Markup {
-    /// Ready-made markup (HTML for banners, VAST for video/audio, native JSON).
+    /// Ready-made markup (HTML for banners, VAST for video/audio).
     Inline(String),
     /// An image; the bidder writes the HTML around it.
     Image {
         /// Address of the image file.
         url: String,
     },
+    /// A native ad's assets; the bidder writes the native response for
+    /// each request's assets ([`super::native`]).
+    Native(super::native::NativeAd),
 }
 
 /// One ad of a campaign.

@@ -49,7 +49,8 @@ pub enum FilterReason {
     Pacing,
     /// The campaign's value does not reach the floor.
     Floor,
-    /// No creative fits the slot (size, MIME type, duration, blocked attributes).
+    /// No creative fits the slot (size, MIME type, duration, blocked
+    /// attributes, a native request's required assets).
     Creative,
     /// An advertiser domain is in `badv`.
     BlockedAdvertiser,

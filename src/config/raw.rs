@@ -546,7 +546,8 @@ pub struct RawTargeting {
 }
 
 /// One `[[campaign.creative]]`: an ad. Give exactly one of `adm` and
-/// `image_url`.
+/// `image_url`, except for native creatives, which give their assets
+/// (`title`, `[[campaign.creative.image]]`, `[[campaign.creative.data]]`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCreative {
@@ -560,10 +561,22 @@ pub struct RawCreative {
     pub w: Option<i64>,
     /// Height, pixels; required for banners.
     pub h: Option<i64>,
-    /// Ready-made markup: HTML (banner), VAST (video/audio), native JSON.
+    /// Ready-made markup: HTML (banner), VAST (video/audio); not for native
+    /// creatives, whose response is written from their assets.
     pub adm: Option<String>,
     /// An image for a banner; the bidder writes the HTML around it.
     pub image_url: Option<String>,
+    /// Native: the title (headline), filling title assets of at least its
+    /// length in characters.
+    pub title: Option<String>,
+    /// Native: `[[campaign.creative.image]]`, the images (main image,
+    /// icon), tried in order for each image asset.
+    #[serde(default)]
+    pub image: Vec<RawNativeImage>,
+    /// Native: `[[campaign.creative.data]]`, the data texts (sponsored by,
+    /// description, call to action, …), tried in order for each data asset.
+    #[serde(default)]
+    pub data: Vec<RawNativeData>,
     /// Where a click lands.
     pub landing_url: String,
     /// Video/audio MIME type (default `video/mp4` / `audio/mp4`).
@@ -609,6 +622,73 @@ pub enum CreativeStatus {
     Active,
     /// Never chosen.
     Paused,
+}
+
+/// One `[[campaign.creative.image]]` of a native creative.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNativeImage {
+    /// `main` (3), `icon` (1), or an image asset type number (500+: an
+    /// exchange's own). An icon also answers a Native 1.1 logo (2).
+    #[serde(rename = "type", deserialize_with = "image_type")]
+    pub kind: i32,
+    /// Where the image is; https.
+    pub url: String,
+    /// Width, pixels.
+    pub w: i64,
+    /// Height, pixels.
+    pub h: i64,
+    /// MIME type (default: from the URL's extension: `.jpg`, `.png`,
+    /// `.gif`, `.webp`, `.avif`, `.svg`); an image of unknown type fills
+    /// no asset that lists `mimes`.
+    pub mime: Option<String>,
+}
+
+/// One `[[campaign.creative.data]]` of a native creative.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNativeData {
+    /// `sponsored` (1), `desc` (2), `rating`, `likes`, `downloads`,
+    /// `price`, `saleprice`, `phone`, `address`, `desc2`, `displayurl`,
+    /// `ctatext` (12), or a data asset type number.
+    #[serde(rename = "type", deserialize_with = "data_type")]
+    pub kind: i32,
+    /// The text shown.
+    pub value: String,
+}
+
+/// An asset type as a name or a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NameOrNumber {
+    Number(i64),
+    Name(String),
+}
+
+/// An asset type: one of `names`, or a positive number.
+fn asset_type<'de, D: Deserializer<'de>>(deserializer: D, names: &[(&str, i32)]) -> Result<i32, D::Error> {
+    let known = || names.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ");
+    match NameOrNumber::deserialize(deserializer)? {
+        NameOrNumber::Number(n) if n > 0 && n <= i64::from(i32::MAX) => Ok(n as i32),
+        NameOrNumber::Number(n) => Err(serde::de::Error::custom(format!(
+            "type {n} is not a positive asset type number"
+        ))),
+        NameOrNumber::Name(name) => names
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(name.trim()))
+            .map(|(_, number)| *number)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!("unknown type {name:?}: expected {} or a number", known()))
+            }),
+    }
+}
+
+fn image_type<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
+    asset_type(deserializer, &crate::openrtb::native::image_type::NAMES)
+}
+
+fn data_type<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
+    asset_type(deserializer, &crate::openrtb::native::data_type::NAMES)
 }
 
 /// A table left out means every key at its default: the same values as the

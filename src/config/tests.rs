@@ -463,7 +463,7 @@ fn image_url_is_for_banners() {
 
 #[test]
 fn creatives_give_adm_or_image_url() {
-    let neither = "[[campaign.creative]]\nid = \"n\"\nformat = \"native\"\nlanding_url = \"https://shop.example/\"\n";
+    let neither = "[[campaign.creative]]\nid = \"n\"\nformat = \"video\"\nlanding_url = \"https://shop.example/\"\n";
     let both = "[[campaign.creative]]\nid = \"b\"\nformat = \"banner\"\nw = 1\nh = 1\nadm = \"<b>\"\nimage_url = \"https://ads.example/a.png\"\nlanding_url = \"https://shop.example/\"\n";
     assert_eq!(
         problems(SECRETS, &campaign(&[], &format!("{neither}{both}"))),
@@ -471,6 +471,107 @@ fn creatives_give_adm_or_image_url() {
             in_c1("creative[0].adm", "give exactly one of adm or image_url"),
             in_c1("creative[1].adm", "give exactly one of adm or image_url"),
         ]
+    );
+}
+
+/// A native creative with these lines after its `format`.
+fn native_creative(lines: &str) -> String {
+    format!("[[campaign.creative]]\nid = \"n\"\nformat = \"native\"\nlanding_url = \"https://shop.example/\"\n{lines}")
+}
+
+#[test]
+fn native_creatives_are_read_as_their_assets() {
+    use crate::campaigns::model::Markup;
+    let lines = "title = \"The new Hooli phone\"\n\
+        [[campaign.creative.image]]\ntype = \"main\"\nurl = \"https://cdn.example/a.JPG\"\nw = 1200\nh = 627\n\
+        [[campaign.creative.image]]\ntype = 1\nurl = \"https://cdn.example/icon\"\nw = 80\nh = 80\nmime = \"image/png\"\n\
+        [[campaign.creative.data]]\ntype = \"Sponsored\"\nvalue = \"Hooli\"\n\
+        [[campaign.creative.data]]\ntype = 12\nvalue = \"Buy\"\n\
+        [[campaign.creative.data]]\ntype = \"salesprice\"\nvalue = \"$9\"\n";
+    let config = valid(SECRETS, &campaign(&[], &native_creative(lines)));
+    let Markup::Native(ad) = &config.campaigns[0].creatives[0].markup else {
+        panic!("not native: {:?}", config.campaigns[0].creatives[0].markup)
+    };
+    assert_eq!(ad.title.as_ref().map(|t| t.as_str()), Some("The new Hooli phone"));
+    let images: Vec<(i32, &str, i64, i64, Option<&str>)> = ad
+        .images
+        .iter()
+        .map(|i| (i.kind, i.url.as_str(), i.w, i.h, i.mime.as_deref()))
+        .collect();
+    assert_eq!(
+        images,
+        [
+            (3, "https://cdn.example/a.JPG", 1200, 627, Some("image/jpeg")),
+            (1, "https://cdn.example/icon", 80, 80, Some("image/png")),
+        ]
+    );
+    let data: Vec<(i32, &str)> = ad.data.iter().map(|d| (d.kind, d.value.as_str())).collect();
+    assert_eq!(data, [(1, "Hooli"), (12, "Buy"), (7, "$9")]);
+}
+
+#[test]
+fn native_creatives_give_valid_assets_and_no_markup() {
+    let bad = "title = \" \"\nadm = \"{}\"\nimage_url = \"https://cdn.example/a.png\"\n\
+        [[campaign.creative.image]]\ntype = \"main\"\nurl = \"http://cdn.example/a.png\"\nw = 0\nh = 627\nmime = \"text/html\"\n\
+        [[campaign.creative.data]]\ntype = \"desc\"\nvalue = \"\"\n";
+    assert_eq!(
+        problems(SECRETS, &campaign(&[], &native_creative(bad))),
+        [
+            in_c1(
+                "creative[0].adm",
+                "a native creative gives its assets (title, [[campaign.creative.image]], [[campaign.creative.data]]), not adm: its response is written for each request's assets"
+            ),
+            in_c1(
+                "creative[0].image_url",
+                "image_url is for banners; give a native image as [[campaign.creative.image]]"
+            ),
+            in_c1("creative[0].title", "must not be blank"),
+            in_c1("creative[0].image[0].url", "must be an https URL"),
+            in_c1("creative[0].image[0].w", "w and h must be positive"),
+            in_c1("creative[0].image[0].mime", "must be an image MIME type (image/…)"),
+            in_c1("creative[0].data[0].value", "must not be blank"),
+        ]
+    );
+    assert_eq!(
+        problems(SECRETS, &campaign(&[], &native_creative(""))),
+        [in_c1(
+            "creative[0].title",
+            "a native creative needs a title, an image or a data asset"
+        )]
+    );
+    let banner_with_title = BANNER.replace("format = \"banner\"", "format = \"banner\"\ntitle = \"Hi\"");
+    assert_eq!(
+        problems(SECRETS, &campaign(&[], &banner_with_title)),
+        [in_c1(
+            "creative[0].title",
+            "title, image and data are for native creatives"
+        )]
+    );
+}
+
+#[test]
+fn native_asset_types_are_names_or_positive_numbers() {
+    let image = |kind: &str| {
+        native_creative(&format!(
+            "[[campaign.creative.image]]\ntype = {kind}\nurl = \"https://cdn.example/a.png\"\nw = 1\nh = 1\n"
+        ))
+    };
+    assert_eq!(
+        problems(SECRETS, &campaign(&[], &image("\"logo\""))),
+        [in_c1(
+            "line 12",
+            "unknown type \"logo\": expected icon, main or a number"
+        )]
+    );
+    assert_eq!(
+        problems(SECRETS, &campaign(&[], &image("0"))),
+        [in_c1("line 12", "type 0 is not a positive asset type number")]
+    );
+    let data = native_creative("[[campaign.creative.data]]\ntype = \"headline\"\nvalue = \"x\"\n");
+    let why = &problems(SECRETS, &campaign(&[], &data))[0].why;
+    assert!(
+        why.starts_with("unknown type \"headline\": expected sponsored, desc, rating"),
+        "{why}"
     );
 }
 
@@ -757,7 +858,8 @@ fn video_and_audio_mime_types_default_to_mp4() {
             "[[campaign.creative]]\nid = \"{format}\"\nformat = \"{format}\"\nadm = \"<VAST/>\"\nlanding_url = \"https://shop.example/\"\n"
         )
     };
-    let tables = format!("{}{}{}", creative("video"), creative("audio"), creative("native"));
+    let native = "[[campaign.creative]]\nid = \"native\"\nformat = \"native\"\ntitle = \"Hi\"\nlanding_url = \"https://shop.example/\"\n";
+    let tables = format!("{}{}{native}", creative("video"), creative("audio"));
     let config = valid(SECRETS, &campaign(&[], &tables));
     let mimes: Vec<Option<&str>> = config.campaigns[0]
         .creatives

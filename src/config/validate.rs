@@ -13,6 +13,7 @@ use super::{Config, ConfigErrors, ConfigProblem};
 use crate::audience::SegmentPath;
 use crate::campaigns::geo::GeoCircle;
 use crate::campaigns::model::{Campaign, Creative, Markup, Pricing};
+use crate::campaigns::native::{NativeAd, NativeData, NativeImage, NativeText, image_mime_of};
 use crate::campaigns::player::PlayerFit;
 use crate::campaigns::targeting::{FrequencyCap, HoursOfWeek, SegmentRule, Targeting};
 use crate::money::{Currency, FxTable, Micros};
@@ -824,17 +825,27 @@ fn creative(i: usize, raw: RawCreative, p: &mut Problems) -> Option<Creative> {
         p.at(&field("id"), "must be 1–64 letters, digits, '-', '_' or '.'");
     }
     let player = player_fit(i, &raw, p);
-    let markup = match (raw.adm, raw.image_url) {
-        (Some(adm), None) => Markup::Inline(adm),
-        (None, Some(url)) if raw.format == MediaType::Banner => Markup::Image { url },
-        (None, Some(_)) => {
-            p.at(&field("image_url"), "image_url is for banners; give adm");
-            return None;
+    let markup = if raw.format == MediaType::Native {
+        let parts = NativeParts {
+            adm: raw.adm.is_some(),
+            image_url: raw.image_url.is_some(),
+            title: raw.title,
+            images: raw.image,
+            data: raw.data,
+        };
+        Markup::Native(native_ad(parts, &field, p))
+    } else {
+        if let Some(key) = [
+            ("title", raw.title.is_some()),
+            ("image", !raw.image.is_empty()),
+            ("data", !raw.data.is_empty()),
+        ]
+        .iter()
+        .find_map(|(key, given)| given.then_some(key))
+        {
+            p.at(&field(key), "title, image and data are for native creatives");
         }
-        _ => {
-            p.at(&field("adm"), "give exactly one of adm or image_url");
-            return None;
-        }
+        other_markup(raw.format, raw.adm, raw.image_url, &field, p)?
     };
     if raw.format == MediaType::Banner && (raw.w.is_none_or(|w| w <= 0) || raw.h.is_none_or(|h| h <= 0)) {
         p.at(&field("w"), "banner creatives need positive w and h");
@@ -927,6 +938,110 @@ fn player_fit(i: usize, raw: &RawCreative, p: &mut Problems) -> PlayerFit {
         skippable: raw.skippable,
         placements,
         start_delays,
+    }
+}
+
+/// The markup of a banner, video or audio creative: `adm`, or a banner's
+/// `image_url`.
+fn other_markup(
+    format: MediaType,
+    adm: Option<String>,
+    image_url: Option<String>,
+    field: &impl Fn(&str) -> String,
+    p: &mut Problems,
+) -> Option<Markup> {
+    match (adm, image_url) {
+        (Some(adm), None) => Some(Markup::Inline(adm)),
+        (None, Some(url)) if format == MediaType::Banner => Some(Markup::Image { url }),
+        (None, Some(_)) => {
+            p.at(&field("image_url"), "image_url is for banners; give adm");
+            None
+        }
+        _ => {
+            p.at(&field("adm"), "give exactly one of adm or image_url");
+            None
+        }
+    }
+}
+
+/// What a native creative's table gives.
+struct NativeParts {
+    adm: bool,
+    image_url: bool,
+    title: Option<String>,
+    images: Vec<RawNativeImage>,
+    data: Vec<RawNativeData>,
+}
+
+/// A native creative's assets: at least one; a non-blank title; images
+/// at https URLs with a positive size; non-blank data texts.
+fn native_ad(parts: NativeParts, field: &impl Fn(&str) -> String, p: &mut Problems) -> NativeAd {
+    if parts.adm {
+        p.at(
+            &field("adm"),
+            "a native creative gives its assets (title, [[campaign.creative.image]], [[campaign.creative.data]]), not adm: its response is written for each request's assets",
+        );
+    }
+    if parts.image_url {
+        p.at(
+            &field("image_url"),
+            "image_url is for banners; give a native image as [[campaign.creative.image]]",
+        );
+    }
+    if parts.title.is_none() && parts.images.is_empty() && parts.data.is_empty() {
+        p.at(
+            &field("title"),
+            "a native creative needs a title, an image or a data asset",
+        );
+    }
+    if parts.title.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        p.at(&field("title"), "must not be blank");
+    }
+    let images = parts
+        .images
+        .into_iter()
+        .enumerate()
+        .map(|(j, image)| native_image(image, &|key: &str| field(&format!("image[{j}].{key}")), p))
+        .collect();
+    let data = parts
+        .data
+        .into_iter()
+        .enumerate()
+        .map(|(j, data)| {
+            if data.value.trim().is_empty() {
+                p.at(&field(&format!("data[{j}].value")), "must not be blank");
+            }
+            NativeData {
+                kind: data.kind,
+                value: NativeText::new(data.value),
+            }
+        })
+        .collect();
+    NativeAd {
+        title: parts.title.map(NativeText::new),
+        images,
+        data,
+    }
+}
+
+/// A native image at an https URL with a positive size; its MIME type
+/// from its extension unless given.
+fn native_image(image: RawNativeImage, at: &impl Fn(&str) -> String, p: &mut Problems) -> NativeImage {
+    if !image.url.starts_with("https://") || image.url.len() <= "https://".len() {
+        p.at(&at("url"), "must be an https URL");
+    }
+    if image.w <= 0 || image.h <= 0 {
+        p.at(&at("w"), "w and h must be positive");
+    }
+    if image.mime.as_deref().is_some_and(|m| !m.starts_with("image/")) {
+        p.at(&at("mime"), "must be an image MIME type (image/…)");
+    }
+    NativeImage {
+        kind: image.kind,
+        mime: image.mime.or_else(|| image_mime_of(&image.url).map(String::from)),
+        url: NativeText::new(image.url),
+        w: image.w,
+        h: image.h,
     }
 }
 

@@ -28,7 +28,9 @@ const CAMPAIGN_FIELDS: [&str; 9] = [
 ];
 
 /// Creative fields of the form (the creative's `id` is `creative_id`).
-const CREATIVE_FIELDS: [&str; 6] = ["format", "w", "h", "image_url", "adm", "landing_url"];
+/// For a native creative, `title` is its title and the image (`image_url`,
+/// `w`, `h`) its main image.
+const CREATIVE_FIELDS: [&str; 7] = ["format", "w", "h", "image_url", "adm", "landing_url", "title"];
 
 #[derive(Template)]
 #[template(path = "console/new.html")]
@@ -110,6 +112,9 @@ fn campaign_of(form: &Form) -> Result<Value, Vec<Problem>> {
             creative.insert(field.into(), json!(value));
         }
     }
+    if form.get("format") == "native" {
+        as_native(&mut creative);
+    }
     campaign.insert("creative".into(), json!([creative]));
     if problems.is_empty() {
         Ok(Value::Object(campaign))
@@ -118,13 +123,38 @@ fn campaign_of(form: &Form) -> Result<Value, Vec<Problem>> {
     }
 }
 
-/// The API's problems placed on the form's fields (`creative[0].w` → `w`).
+/// A native creative's image, given as the form's image, becomes its main
+/// image (`[[campaign.creative.image]]`); its title is the form's.
+fn as_native(creative: &mut Map<String, Value>) {
+    let Some(url) = creative.remove("image_url") else {
+        creative.remove("w");
+        creative.remove("h");
+        return;
+    };
+    let mut image = Map::new();
+    image.insert("type".into(), json!("main"));
+    image.insert("url".into(), url);
+    for side in ["w", "h"] {
+        if let Some(value) = creative.remove(side) {
+            image.insert(side.into(), value);
+        }
+    }
+    creative.insert("image".into(), json!([image]));
+}
+
+/// The API's problems placed on the form's fields (`creative[0].w` → `w`;
+/// a native creative's `creative[0].image[0].url` → `image_url`).
 fn placed(answer: &crate::admin::Answer) -> Vec<Problem> {
     answer
         .problem_list()
         .into_iter()
         .map(|p| {
             let inner = p.field.strip_prefix("creative[0].").unwrap_or(&p.field);
+            let inner = match inner.strip_prefix("image[0].") {
+                Some("url") => "image_url",
+                Some(side) => side,
+                None => inner,
+            };
             let head = inner.split(['.', '[']).next().unwrap_or("");
             let field = CAMPAIGN_FIELDS
                 .iter()
@@ -253,6 +283,21 @@ mod tests {
         assert!(campaign.get("total_budget").is_none());
         let bad = Form::parse(b"id=c1&w=wide");
         assert_eq!(campaign_of(&bad).unwrap_err()[0].field, "w");
+    }
+
+    #[test]
+    fn a_native_form_gives_a_title_and_a_main_image() {
+        let form = Form::parse(
+            b"id=n1&format=native&title=Hello&w=1200&h=627&image_url=https%3A%2F%2Fx%2Fa.jpg&landing_url=https%3A%2F%2Fa.example%2F",
+        );
+        let creative = &campaign_of(&form).unwrap()["creative"][0];
+        assert_eq!(
+            *creative,
+            json!({"id": "n1-1", "format": "native", "title": "Hello", "landing_url": "https://a.example/",
+                   "image": [{"type": "main", "url": "https://x/a.jpg", "w": 1200, "h": 627}]})
+        );
+        let title_only = Form::parse(b"id=n1&format=native&title=Hello&w=300&h=250");
+        assert!(campaign_of(&title_only).unwrap()["creative"][0].get("w").is_none());
     }
 
     #[test]

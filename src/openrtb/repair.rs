@@ -51,6 +51,9 @@ pub enum Kind {
     Object,
     /// A list of objects.
     ObjectList,
+    /// Any JSON value (read by a decoder of its own, which never fails the
+    /// request: the native request).
+    Any,
 }
 
 impl Kind {
@@ -64,6 +67,7 @@ impl Kind {
             Kind::IntList => "integer array",
             Kind::Object => "object",
             Kind::ObjectList => "object array",
+            Kind::Any => "string or object",
         }
     }
 }
@@ -558,6 +562,7 @@ fn check(kind: Kind, value: &Value) -> Check {
             _ => number_of(value).map_or(Check::Unfit, Check::Coerced),
         },
         Flag => fits(flag_fits(value)),
+        Any => Check::Fits,
         Object => fits(value.is_object()),
         ObjectList => match value {
             Value::Array(items) => {

@@ -1,7 +1,9 @@
 //! The bid request: only what the bidder reads.
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
+use super::native::NativeRequest;
 use super::text::{Flag, Floor, Text};
 
 /// Declares an open integer enumeration: any value parses, known ones are named.
@@ -358,17 +360,42 @@ pub struct Audio<'a> {
 }
 
 /// A native slot.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct Native<'a> {
-    /// The native request, a JSON document inside a string; not decoded.
-    #[serde(borrow)]
-    pub request: Option<Text<'a>>,
+    /// The native request, read while decoding ([`NativeRequest::read`]);
+    /// `None` when absent or unreadable: the slot gets no native bid.
+    pub request: Option<NativeRequest>,
     /// Version of the native request spec.
-    #[serde(borrow)]
     pub ver: Option<Text<'a>>,
     /// Creative attributes the slot blocks.
-    #[serde(default, deserialize_with = "nullable")]
     pub battr: Vec<CreativeAttribute>,
+}
+
+/// `imp.native` as sent: the native request still raw.
+#[derive(Deserialize)]
+struct WireNative<'a> {
+    #[serde(borrow)]
+    request: Option<&'a RawValue>,
+    #[serde(borrow)]
+    ver: Option<Text<'a>>,
+    #[serde(default, deserialize_with = "nullable")]
+    battr: Vec<CreativeAttribute>,
+}
+
+/// Reads the native request once, here: only impressions that offer
+/// native pay for it, and a native request that cannot be read never
+/// fails the bid request.
+impl<'de: 'a, 'a> Deserialize<'de> for Native<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = WireNative::deserialize(deserializer)?;
+        Ok(Native {
+            request: wire
+                .request
+                .and_then(|raw| NativeRequest::read(raw, wire.ver.as_deref())),
+            ver: wire.ver,
+            battr: wire.battr,
+        })
+    }
 }
 
 /// Private marketplace terms of an impression.
