@@ -1,7 +1,9 @@
 //! Stage 5, encode: choices → BidResponse JSON, with signed tracking URLs.
 //!
 //! Every bid carries `nurl` and `burl` (with `${AUCTION_PRICE}`) and, in its
-//! markup, the impression pixel and the click-through link; the markup comes
+//! markup, the impression pixel and the click-through link; bids to an
+//! exchange that sends loss notices (`sends_lurl`) carry `lurl` too (with
+//! `${AUCTION_LOSS}` and `${AUCTION_MIN_TO_WIN}`). The markup comes
 //! from the creative's compiled template ([`crate::campaigns::markup`]).
 //! The URLs also carry where the ad was to show ([`Place`]: the first of
 //! the site domain, app bundle and app domain; the country; the device
@@ -77,11 +79,21 @@ fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url
         place: Place::default(),
     };
     let payload = payload(ctx, &token);
-    let [click, impression, win, bill] = world.signer.urls(
-        base_url,
-        [Event::Click, Event::Impression, Event::Win, Event::Bill],
-        &payload,
-    );
+    let ([click, impression, win, bill], loss) = if ctx.exchange.sends_lurl {
+        let [click, impression, win, bill, loss] = world.signer.urls(
+            base_url,
+            [Event::Click, Event::Impression, Event::Win, Event::Bill, Event::Loss],
+            &payload,
+        );
+        ([click, impression, win, bill], Some(loss))
+    } else {
+        let urls = world.signer.urls(
+            base_url,
+            [Event::Click, Event::Impression, Event::Win, Event::Bill],
+            &payload,
+        );
+        (urls, None)
+    };
     let (w, h) = match creative.media {
         MediaType::Banner | MediaType::Video => (creative.w, creative.h),
         _ => (None, None),
@@ -101,6 +113,7 @@ fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url
         adm: c.markup[choice.creative].render(&click, &impression),
         nurl: win,
         burl: bill,
+        lurl: loss,
         id: token.bid_id,
     };
     Some((seat(ctx, c), bid))

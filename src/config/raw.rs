@@ -313,6 +313,14 @@ pub struct RawExchange {
     /// Currency the exchange assumes when a request has no `cur` (default:
     /// the base currency).
     pub currency: Option<String>,
+    /// A file holding the exchange's price encryption key (base64, as the
+    /// exchange hands it out), for exchanges that encrypt
+    /// `${AUCTION_PRICE}`; `BULLSEYE_PRICE_ENCRYPTION_KEY_{EXCHANGE}`
+    /// overrides it. Needs the integrity key too.
+    pub price_encryption_key_file: Option<String>,
+    /// A file holding the exchange's price integrity key;
+    /// `BULLSEYE_PRICE_INTEGRITY_KEY_{EXCHANGE}` overrides it.
+    pub price_integrity_key_file: Option<String>,
 }
 
 impl RawExchange {
@@ -327,6 +335,8 @@ impl RawExchange {
             sends_lurl: defaults::sends_lurl(),
             notice_window_minutes: defaults::notice_window_minutes(),
             currency: None,
+            price_encryption_key_file: None,
+            price_integrity_key_file: None,
         }
     }
 }

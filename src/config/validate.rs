@@ -14,6 +14,7 @@ use crate::audience::SegmentPath;
 use crate::campaigns::geo::GeoCircle;
 use crate::campaigns::model::{Campaign, Creative, Markup, Pricing};
 use crate::campaigns::targeting::{FrequencyCap, HoursOfWeek, SegmentRule, Targeting};
+use crate::encrypted_price::PriceKeys;
 use crate::money::{Currency, FxTable, Micros};
 use crate::openrtb::MediaType;
 use crate::settings::access::{parse_hex, token_hash};
@@ -268,10 +269,19 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
     let fx = fx_table(base, &raw.fx, p);
     let (shading_ppm, max_bid_caps) = bidding_limits(&raw.bidding, p);
     let (signing_key, signing_key_is_dev) = signing_key(&raw.secrets, env, p);
+    let price_key_files: Vec<(String, Option<String>, Option<String>)> = raw
+        .exchanges
+        .iter()
+        .map(|e| {
+            let files = (e.price_encryption_key_file.clone(), e.price_integrity_key_file.clone());
+            (e.name.clone(), files.0, files.1)
+        })
+        .collect();
     let previous_signing_key = previous_signing_key(&raw.secrets, p);
     let advertisers = advertisers(&raw.advertisers, p);
     let (admin_tokens, admin_token_is_dev) = admin_tokens(&raw, env, &advertisers, p);
-    let exchanges = exchanges(raw.exchanges, base, p);
+    let mut exchanges = exchanges(raw.exchanges, base, p);
+    exchange_price_keys(&mut exchanges, env, &price_key_files, p);
     let (datacenter_ranges, user_agent_screen) = traffic(raw.traffic, p);
     let server = raw.server;
     check_server(&server, p);
@@ -677,7 +687,62 @@ fn exchange(raw: RawExchange, base: Currency, field: impl Fn(&str) -> String, p:
             .currency
             .as_deref()
             .map_or(base, |c| p.currency(&field("currency"), c)),
+        price_keys: None,
         name: raw.name,
+    }
+}
+
+/// Each exchange's price keys (encrypted `${AUCTION_PRICE}`): both or
+/// neither, each from its environment variable, else its file
+/// (`files`: name, encryption key file, integrity key file, in config
+/// order); base64 of at least [`crate::encrypted_price::MIN_KEY_BYTES`]
+/// bytes.
+fn exchange_price_keys(
+    exchanges: &mut [Exchange],
+    env: &Env,
+    files: &[(String, Option<String>, Option<String>)],
+    p: &mut Problems,
+) {
+    use super::env::{PRICE_ENCRYPTION_KEY_PREFIX, PRICE_INTEGRITY_KEY_PREFIX, price_key_var};
+    for exchange in exchanges.iter_mut() {
+        let position = files.iter().position(|(name, ..)| *name == exchange.name);
+        let field = |name: &str| match position {
+            Some(i) => format!("exchange[{i}].{name}"),
+            None => format!("exchange[{}].{name}", exchange.name),
+        };
+        let (encryption_file, integrity_file) = position.map_or((None, None), |i| (files[i].1.clone(), files[i].2.clone()));
+        let mut key = |prefix: &str, key: &str, file: Option<String>| -> Option<Vec<u8>> {
+            let var = price_key_var(prefix, &exchange.name);
+            let (place, text) = match (env.price_keys.get(&var), file) {
+                (Some(text), _) => (var, text.clone()),
+                (None, Some(file)) => match std::fs::read_to_string(&file) {
+                    Ok(text) => (field(key), text),
+                    Err(e) => {
+                        p.at(&field(key), format!("cannot read {file}: {e}"));
+                        return None;
+                    }
+                },
+                (None, None) => return None,
+            };
+            // The key itself is never part of the message.
+            PriceKeys::decode_key(&text)
+                .map_err(|why| p.at(&place, format!("the price key {why}")))
+                .ok()
+        };
+        let encryption = key(PRICE_ENCRYPTION_KEY_PREFIX, "price_encryption_key_file", encryption_file);
+        let integrity = key(PRICE_INTEGRITY_KEY_PREFIX, "price_integrity_key_file", integrity_file);
+        exchange.price_keys = match (encryption, integrity) {
+            (Some(encryption), Some(integrity)) => Some(PriceKeys::new(&encryption, &integrity)),
+            (None, None) => None,
+            (Some(_), None) => {
+                p.at(&field("price_integrity_key_file"), "an encryption key needs an integrity key");
+                None
+            }
+            (None, Some(_)) => {
+                p.at(&field("price_encryption_key_file"), "an integrity key needs an encryption key");
+                None
+            }
+        };
     }
 }
 

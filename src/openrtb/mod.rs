@@ -7,10 +7,12 @@
 //! flags accept numbers, booleans and strings ([`Flag`]). The 2.5 `ext`
 //! placements of privacy signals are read alongside their 2.6 fields.
 
+mod loss;
 mod request;
 mod response;
 mod text;
 
+pub use loss::LossReason;
 pub use request::*;
 pub use response::*;
 pub use text::{Flag, Floor, Text};

@@ -140,6 +140,10 @@ pub struct Exchange {
     /// Currency of requests that carry no `cur`: the configured one, else the
     /// base currency.
     pub currency: Currency,
+    /// The keys of the exchange's encrypted `${AUCTION_PRICE}` (Google-style
+    /// price confirmation); `None` when it sends clearing prices in the
+    /// clear. Secrets: their `Debug` form is redacted.
+    pub price_keys: Option<crate::encrypted_price::PriceKeys>,
 }
 
 /// The validated `bullseye.toml`, with the environment's secrets applied.
