@@ -90,6 +90,12 @@ fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
     move |source| BuildError::DataDir { path, source }
 }
 
+/// The loss log's writer over `{data_dir}/losses`.
+fn open_loss_log(data_dir: &Path) -> Result<LossLog, BuildError> {
+    let dir = data_dir.join("losses");
+    LossLog::open(&dir).map_err(data_dir_error(&dir))
+}
+
 /// The validated config, once an old `overrides.json` is folded into the
 /// campaign files.
 fn load_config(options: &AppOptions) -> Result<Config, BuildError> {
@@ -125,10 +131,8 @@ impl App {
         metrics.audience_users.set(audience.current().user_count() as i64);
 
         let (ledger, recovered) = Ledger::open(&options.data_dir.join("ledger"))?;
-        let losses_dir = options.data_dir.join("losses");
-        let losses = LossLog::open(&losses_dir).map_err(data_dir_error(&losses_dir))?;
-        let tracker =
-            Tracker::with_shared(ledger, frequency.clone(), shared.clone(), live.clone()).with_loss_log(losses);
+        let tracker = Tracker::with_shared(ledger, frequency.clone(), shared.clone(), live.clone())
+            .with_loss_log(open_loss_log(&options.data_dir)?);
         let mut failure = None;
         let records = recovered.map_while(|record| record.map_err(|e| failure = Some(e)).ok());
         let restored = tracker.restore(records, &world.load(), options.clock.now());

@@ -235,7 +235,13 @@ mod tests {
     #[test]
     fn malformed_messages_are_refused() {
         let keys = keys();
-        for bad in ["", "1.25", "YWJj", "YWJjMTIzZGVmNDU2Z2hpN7fhCuPemCAWJRxOgAAA", "YWJj*TIzZGVmNDU2Z2hpN7fhCuPemCAWJRxOgA"] {
+        for bad in [
+            "",
+            "1.25",
+            "YWJj",
+            "YWJjMTIzZGVmNDU2Z2hpN7fhCuPemCAWJRxOgAAA",
+            "YWJj*TIzZGVmNDU2Z2hpN7fhCuPemCAWJRxOgA",
+        ] {
             assert_eq!(keys.decrypt(bad), Err(PriceError::Malformed), "{bad}");
         }
     }

@@ -836,7 +836,10 @@ mod tests {
     fn loss_urls_carry_their_macros_unsigned() {
         let signer = Signer::new(b"a-test-key-of-some-length", None);
         let url = signer.url("http://h", Event::Loss, &token().payload());
-        assert!(url.ends_with("&reason=${AUCTION_LOSS}&mtw=${AUCTION_MIN_TO_WIN}"), "{url}");
+        assert!(
+            url.ends_with("&reason=${AUCTION_LOSS}&mtw=${AUCTION_MIN_TO_WIN}"),
+            "{url}"
+        );
         let filled = url
             .replace(AUCTION_LOSS_MACRO, "102")
             .replace(AUCTION_MIN_TO_WIN_MACRO, "1.75");

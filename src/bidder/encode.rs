@@ -78,22 +78,7 @@ fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url
         // Written below from the request's own text, not copied.
         place: Place::default(),
     };
-    let payload = payload(ctx, &token);
-    let ([click, impression, win, bill], loss) = if ctx.exchange.sends_lurl {
-        let [click, impression, win, bill, loss] = world.signer.urls(
-            base_url,
-            [Event::Click, Event::Impression, Event::Win, Event::Bill, Event::Loss],
-            &payload,
-        );
-        ([click, impression, win, bill], Some(loss))
-    } else {
-        let urls = world.signer.urls(
-            base_url,
-            [Event::Click, Event::Impression, Event::Win, Event::Bill],
-            &payload,
-        );
-        (urls, None)
-    };
+    let ([click, impression, win, bill], loss) = urls(ctx, world, base_url, &payload(ctx, &token));
     let (w, h) = match creative.media {
         MediaType::Banner | MediaType::Video => (creative.w, creative.h),
         _ => (None, None),
@@ -117,6 +102,18 @@ fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url
         id: token.bid_id,
     };
     Some((seat(ctx, c), bid))
+}
+
+/// The bid's signed URLs: click, impression, win and billing notice, and
+/// the loss notice where the exchange sends them (`sends_lurl`).
+fn urls(ctx: &BidCtx, world: &World, base_url: &str, payload: &str) -> ([String; 4], Option<String>) {
+    if !ctx.exchange.sends_lurl {
+        let events = [Event::Click, Event::Impression, Event::Win, Event::Bill];
+        return (world.signer.urls(base_url, events, payload), None);
+    }
+    let events = [Event::Click, Event::Impression, Event::Win, Event::Bill, Event::Loss];
+    let [click, impression, win, bill, loss] = world.signer.urls(base_url, events, payload);
+    ([click, impression, win, bill], Some(loss))
 }
 
 /// The token's payload with the request's place written after it, from

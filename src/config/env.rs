@@ -32,8 +32,7 @@ pub fn postback_var(advertiser: &str) -> String {
 
 /// A name upper-cased, every character but letters and digits `_`.
 fn slug(name: &str) -> String {
-    name
-        .chars()
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
                 c.to_ascii_uppercase()

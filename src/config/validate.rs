@@ -269,14 +269,7 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
     let fx = fx_table(base, &raw.fx, p);
     let (shading_ppm, max_bid_caps) = bidding_limits(&raw.bidding, p);
     let (signing_key, signing_key_is_dev) = signing_key(&raw.secrets, env, p);
-    let price_key_files: Vec<(String, Option<String>, Option<String>)> = raw
-        .exchanges
-        .iter()
-        .map(|e| {
-            let files = (e.price_encryption_key_file.clone(), e.price_integrity_key_file.clone());
-            (e.name.clone(), files.0, files.1)
-        })
-        .collect();
+    let price_key_files: Vec<KeyFiles> = raw.exchanges.iter().map(KeyFiles::of).collect();
     let previous_signing_key = previous_signing_key(&raw.secrets, p);
     let advertisers = advertisers(&raw.advertisers, p);
     let (admin_tokens, admin_token_is_dev) = admin_tokens(&raw, env, &advertisers, p);
@@ -692,58 +685,100 @@ fn exchange(raw: RawExchange, base: Currency, field: impl Fn(&str) -> String, p:
     }
 }
 
+/// An `[[exchange]]`'s price key files, as configured.
+struct KeyFiles {
+    exchange: String,
+    encryption: Option<String>,
+    integrity: Option<String>,
+}
+
+impl KeyFiles {
+    fn of(raw: &RawExchange) -> KeyFiles {
+        KeyFiles {
+            exchange: raw.name.clone(),
+            encryption: raw.price_encryption_key_file.clone(),
+            integrity: raw.price_integrity_key_file.clone(),
+        }
+    }
+}
+
 /// Each exchange's price keys (encrypted `${AUCTION_PRICE}`): both or
 /// neither, each from its environment variable, else its file
-/// (`files`: name, encryption key file, integrity key file, in config
-/// order); base64 of at least [`crate::encrypted_price::MIN_KEY_BYTES`]
+/// (`files`, in config order); base64 of at least [`crate::encrypted_price::MIN_KEY_BYTES`]
 /// bytes.
-fn exchange_price_keys(
-    exchanges: &mut [Exchange],
-    env: &Env,
-    files: &[(String, Option<String>, Option<String>)],
-    p: &mut Problems,
-) {
-    use super::env::{PRICE_ENCRYPTION_KEY_PREFIX, PRICE_INTEGRITY_KEY_PREFIX, price_key_var};
+fn exchange_price_keys(exchanges: &mut [Exchange], env: &Env, files: &[KeyFiles], p: &mut Problems) {
+    use super::env::{PRICE_ENCRYPTION_KEY_PREFIX, PRICE_INTEGRITY_KEY_PREFIX};
     for exchange in exchanges.iter_mut() {
-        let position = files.iter().position(|(name, ..)| *name == exchange.name);
+        let position = files.iter().position(|f| f.exchange == exchange.name);
         let field = |name: &str| match position {
             Some(i) => format!("exchange[{i}].{name}"),
             None => format!("exchange[{}].{name}", exchange.name),
         };
-        let (encryption_file, integrity_file) = position.map_or((None, None), |i| (files[i].1.clone(), files[i].2.clone()));
-        let mut key = |prefix: &str, key: &str, file: Option<String>| -> Option<Vec<u8>> {
-            let var = price_key_var(prefix, &exchange.name);
-            let (place, text) = match (env.price_keys.get(&var), file) {
-                (Some(text), _) => (var, text.clone()),
-                (None, Some(file)) => match std::fs::read_to_string(&file) {
-                    Ok(text) => (field(key), text),
-                    Err(e) => {
-                        p.at(&field(key), format!("cannot read {file}: {e}"));
-                        return None;
-                    }
-                },
-                (None, None) => return None,
-            };
-            // The key itself is never part of the message.
-            PriceKeys::decode_key(&text)
-                .map_err(|why| p.at(&place, format!("the price key {why}")))
-                .ok()
-        };
-        let encryption = key(PRICE_ENCRYPTION_KEY_PREFIX, "price_encryption_key_file", encryption_file);
-        let integrity = key(PRICE_INTEGRITY_KEY_PREFIX, "price_integrity_key_file", integrity_file);
+        let (encryption_file, integrity_file) = position.map_or((None, None), |i| {
+            (files[i].encryption.as_deref(), files[i].integrity.as_deref())
+        });
+        let name = &exchange.name;
+        let encryption_field = field("price_encryption_key_file");
+        let integrity_field = field("price_integrity_key_file");
+        let encryption = price_key(
+            env,
+            PRICE_ENCRYPTION_KEY_PREFIX,
+            name,
+            encryption_file,
+            &encryption_field,
+            p,
+        );
+        let integrity = price_key(
+            env,
+            PRICE_INTEGRITY_KEY_PREFIX,
+            name,
+            integrity_file,
+            &integrity_field,
+            p,
+        );
         exchange.price_keys = match (encryption, integrity) {
-            (Some(encryption), Some(integrity)) => Some(PriceKeys::new(&encryption, &integrity)),
-            (None, None) => None,
-            (Some(_), None) => {
-                p.at(&field("price_integrity_key_file"), "an encryption key needs an integrity key");
+            ((_, Some(encryption)), (_, Some(integrity))) => Some(PriceKeys::new(&encryption, &integrity)),
+            ((true, _), (false, _)) => {
+                p.at(&integrity_field, "an encryption key needs an integrity key");
                 None
             }
-            (None, Some(_)) => {
-                p.at(&field("price_encryption_key_file"), "an integrity key needs an encryption key");
+            ((false, _), (true, _)) => {
+                p.at(&encryption_field, "an integrity key needs an encryption key");
                 None
             }
+            // Neither, or one unreadable (a problem already).
+            _ => None,
         };
     }
+}
+
+/// One of an exchange's price keys: whether it is configured at all (its
+/// variable `{prefix}{EXCHANGE}`, else its `file` at `field`), and its
+/// bytes if readable. The key itself is never part of a problem.
+fn price_key(
+    env: &Env,
+    prefix: &str,
+    exchange: &str,
+    file: Option<&str>,
+    field: &str,
+    p: &mut Problems,
+) -> (bool, Option<Vec<u8>>) {
+    let var = super::env::price_key_var(prefix, exchange);
+    let (place, text) = match (env.price_keys.get(&var), file) {
+        (Some(text), _) => (var.as_str(), text.clone()),
+        (None, Some(file)) => match std::fs::read_to_string(file) {
+            Ok(text) => (field, text),
+            Err(e) => {
+                p.at(field, format!("cannot read {file}: {e}"));
+                return (true, None);
+            }
+        },
+        (None, None) => return (false, None),
+    };
+    let bytes = PriceKeys::decode_key(&text)
+        .map_err(|why| p.at(place, format!("the price key {why}")))
+        .ok();
+    (true, bytes)
 }
 
 fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<Campaign> {

@@ -209,6 +209,14 @@ pub struct LossRow {
     pub mean_min_to_win_micros: Option<i64>,
 }
 
+/// One row's counts while the logs are read.
+#[derive(Default)]
+struct Tally {
+    losses: u64,
+    with_min_to_win: u64,
+    min_to_win_sum: i128,
+}
+
 /// Why the loss log cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LossReportError {
@@ -233,7 +241,7 @@ pub fn report(
     to: Option<Date>,
     campaigns: &[String],
 ) -> Result<Vec<LossRow>, LossReportError> {
-    let mut rows: BTreeMap<(String, String, Option<u32>), (u64, u64, i128)> = BTreeMap::new();
+    let mut rows: BTreeMap<(String, String, Option<u32>), Tally> = BTreeMap::new();
     let mut seen = std::collections::HashSet::new();
     for path in log_files(data_dirs, from, to) {
         let file = File::open(&path).map_err(|source| LossReportError::Io {
@@ -250,23 +258,24 @@ pub fn report(
             let row = rows
                 .entry((record.campaign, record.exchange, record.reason))
                 .or_default();
-            row.0 += 1;
+            row.losses += 1;
             if let Some(micros) = record.min_to_win {
-                row.1 += 1;
-                row.2 += i128::from(micros);
+                row.with_min_to_win += 1;
+                row.min_to_win_sum += i128::from(micros);
             }
         }
     }
     Ok(rows
         .into_iter()
-        .map(|((campaign, exchange, code), (losses, with, sum))| LossRow {
+        .map(|((campaign, exchange, code), tally)| LossRow {
             campaign,
             exchange,
             reason: LossReason::name_of(code.map(LossReason)).into_owned(),
             code,
-            losses,
-            with_min_to_win: with,
-            mean_min_to_win_micros: (with > 0).then(|| (sum / i128::from(with)) as i64),
+            losses: tally.losses,
+            with_min_to_win: tally.with_min_to_win,
+            mean_min_to_win_micros: (tally.with_min_to_win > 0)
+                .then(|| (tally.min_to_win_sum / i128::from(tally.with_min_to_win)) as i64),
         })
         .collect())
 }
@@ -313,7 +322,9 @@ pub fn table(rows: &[LossRow]) -> String {
                 .unwrap_or_default(),
         ]);
     }
-    let widths: Vec<usize> = (0..7).map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..7)
+        .map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for line in &lines {
         let cells: Vec<String> = line
@@ -392,7 +403,15 @@ mod tests {
         let rows = report(&[data.path().to_path_buf()], None, None, &[]).unwrap();
         let summary: Vec<_> = rows
             .iter()
-            .map(|r| (r.reason.as_str(), r.code, r.losses, r.with_min_to_win, r.mean_min_to_win_micros))
+            .map(|r| {
+                (
+                    r.reason.as_str(),
+                    r.code,
+                    r.losses,
+                    r.with_min_to_win,
+                    r.mean_min_to_win_micros,
+                )
+            })
             .collect();
         assert_eq!(
             summary,
@@ -403,8 +422,16 @@ mod tests {
             "b1 once; the mean rounded down"
         );
         let day = utc_date(record("b", None, None).at);
-        assert!(report(&[data.path().to_path_buf()], day.tomorrow().ok(), None, &[]).unwrap().is_empty());
-        assert!(report(&[data.path().to_path_buf()], None, None, &["other".into()]).unwrap().is_empty());
+        assert!(
+            report(&[data.path().to_path_buf()], day.tomorrow().ok(), None, &[])
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            report(&[data.path().to_path_buf()], None, None, &["other".into()])
+                .unwrap()
+                .is_empty()
+        );
         assert!(table(&rows).contains("lost_to_higher_bid  102"));
         assert!(csv(&rows).ends_with("\"c\",\"x\",lost_to_higher_bid,102,3,2,2000000\n"));
         let later = day.checked_add(jiff::Span::new().days(10)).unwrap();

@@ -96,7 +96,11 @@ pub fn clearing_price(raw: Option<&str>, token: &BidToken) -> Result<Micros, &'s
 /// amount (CPM micros) then meets the same rules as a plain one. A value
 /// that fails its integrity check is forged or altered (403); one that is
 /// not an encrypted price at all is unusable (400).
-pub fn encrypted_clearing_price(raw: Option<&str>, token: &BidToken, keys: &PriceKeys) -> Result<Micros, TrackingReply> {
+pub fn encrypted_clearing_price(
+    raw: Option<&str>,
+    token: &BidToken,
+    keys: &PriceKeys,
+) -> Result<Micros, TrackingReply> {
     let bad = TrackingReply::BadPrice;
     let raw = raw
         .filter(|p| !p.is_empty() && *p != crate::signing::AUCTION_PRICE_MACRO)
@@ -114,15 +118,18 @@ pub fn encrypted_clearing_price(raw: Option<&str>, token: &BidToken, keys: &Pric
 /// currency, read with the clearing price's grammar: `Ok(None)` when the
 /// exchange sent none (absent, empty, the macro left as it was), an error
 /// when it sent one that cannot be read.
-pub fn min_to_win(raw: Option<&str>) -> Result<Option<Micros>, ()> {
+pub fn min_to_win(raw: Option<&str>) -> Result<Option<Micros>, &'static str> {
+    const UNREADABLE: &str = "minimum bid to win is not a plain decimal amount";
     let Some(raw) = raw.filter(|p| !p.is_empty() && *p != crate::signing::AUCTION_MIN_TO_WIN_MACRO) else {
         return Ok(None);
     };
-    let text = crate::signing::decode_component(raw).ok_or(())?;
+    let text = crate::signing::decode_component(raw).ok_or(UNREADABLE)?;
     if !is_plain_decimal(&text) {
-        return Err(());
+        return Err(UNREADABLE);
     }
-    Micros::parse_decimal(&text).map(Some).map_err(|_| ())
+    Micros::parse_decimal(&text)
+        .map(Some)
+        .map_err(|_| "minimum bid to win is out of range")
 }
 
 /// A clearing price's bounds: above zero, not above the bid.
@@ -1135,7 +1142,10 @@ fn macro_values(world: &World, verified: &Verified) -> Result<(Option<Micros>, O
     match verified.event {
         Event::Win | Event::Bill => {
             let price = verified.price.as_deref();
-            let keys = world.settings.exchange(&token.exchange).and_then(|e| e.price_keys.as_ref());
+            let keys = world
+                .settings
+                .exchange(&token.exchange)
+                .and_then(|e| e.price_keys.as_ref());
             let clearing = match keys {
                 Some(keys) => encrypted_clearing_price(price, token, keys)?,
                 None => clearing_price(price, token).map_err(TrackingReply::BadPrice)?,
@@ -1185,8 +1195,14 @@ mod tests {
         let iv = *b"0123456789abcdef";
         let t = token();
         let price = |micros: u64| keys.encrypt(micros, &iv);
-        assert_eq!(encrypted_clearing_price(Some(&price(1_250_000)), &t, &keys), Ok(Micros(1_250_000)));
-        assert_eq!(encrypted_clearing_price(Some(&price(2_000_000)), &t, &keys), Ok(Micros(2_000_000)));
+        assert_eq!(
+            encrypted_clearing_price(Some(&price(1_250_000)), &t, &keys),
+            Ok(Micros(1_250_000))
+        );
+        assert_eq!(
+            encrypted_clearing_price(Some(&price(2_000_000)), &t, &keys),
+            Ok(Micros(2_000_000))
+        );
         assert_eq!(
             encrypted_clearing_price(Some(&price(2_000_001)), &t, &keys),
             Err(TrackingReply::BadPrice("clearing price above the bid"))
@@ -1207,7 +1223,10 @@ mod tests {
         );
         for plain in ["1.25", "${AUCTION_PRICE}", ""] {
             assert!(
-                matches!(encrypted_clearing_price(Some(plain), &t, &keys), Err(TrackingReply::BadPrice(_))),
+                matches!(
+                    encrypted_clearing_price(Some(plain), &t, &keys),
+                    Err(TrackingReply::BadPrice(_))
+                ),
                 "{plain}: a clear price is refused where prices are encrypted"
             );
         }
@@ -1222,7 +1241,7 @@ mod tests {
             assert_eq!(min_to_win(absent), Ok(None), "{absent:?}");
         }
         for bad in ["-1", "1e3", "1.2345678", "abc", "%zz", "NaN"] {
-            assert_eq!(min_to_win(Some(bad)), Err(()), "{bad}");
+            assert!(min_to_win(Some(bad)).is_err(), "{bad}");
         }
     }
 
