@@ -1071,10 +1071,14 @@ fn exchange_price_keys_from_the_environment_override_the_files() {
         Some(&expected)
     );
     let short = Env {
-        price_keys: [("BULLSEYE_PRICE_INTEGRITY_KEY_GDX_1".to_string(), "c2hvcnQ=".to_string())].into(),
+        price_keys: [
+            ("BULLSEYE_PRICE_ENCRYPTION_KEY_GDX_1".to_string(), e_key.to_string()),
+            ("BULLSEYE_PRICE_INTEGRITY_KEY_GDX_1".to_string(), "c2hvcnQ=".to_string()),
+        ]
+        .into(),
         ..Env::default()
     };
-    let errors = check_with(&exchange(&bad), "", &short).unwrap_err();
+    let errors = check_with(&exchange(""), "", &short).unwrap_err();
     assert_eq!(
         errors.0,
         [in_settings(
