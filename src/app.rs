@@ -22,6 +22,7 @@ use crate::clock::Clock;
 use crate::config::overrides::{self, Overrides};
 use crate::config::{self, Config, ConfigErrors};
 use crate::ledger::bids::BidFlusher;
+use crate::ledger::losses::LossLog;
 use crate::ledger::{Ledger, LedgerError};
 use crate::live::{Embedded, LiveStates, SharedState, World};
 use crate::metrics::Metrics;
@@ -89,6 +90,12 @@ fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
     move |source| BuildError::DataDir { path, source }
 }
 
+/// The loss log's writer over `{data_dir}/losses`.
+fn open_loss_log(data_dir: &Path) -> Result<LossLog, BuildError> {
+    let dir = data_dir.join("losses");
+    LossLog::open(&dir).map_err(data_dir_error(&dir))
+}
+
 /// The validated config, once an old `overrides.json` is folded into the
 /// campaign files.
 fn load_config(options: &AppOptions) -> Result<Config, BuildError> {
@@ -124,7 +131,8 @@ impl App {
         metrics.audience_users.set(audience.current().user_count() as i64);
 
         let (ledger, recovered) = Ledger::open(&options.data_dir.join("ledger"))?;
-        let tracker = Tracker::with_shared(ledger, frequency.clone(), shared.clone(), live.clone());
+        let tracker = Tracker::with_shared(ledger, frequency.clone(), shared.clone(), live.clone())
+            .with_loss_log(open_loss_log(&options.data_dir)?);
         let mut failure = None;
         let records = recovered.map_while(|record| record.map_err(|e| failure = Some(e)).ok());
         let restored = tracker.restore(records, &world.load(), options.clock.now());
@@ -256,6 +264,13 @@ impl App {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "billing log maintenance failed"),
+        }
+        if let Ok(today) = today.parse() {
+            let losses = self.tracker.ledger.dir().with_file_name("losses");
+            let pruned = crate::ledger::losses::prune(&losses, today, retention);
+            if pruned > 0 {
+                tracing::info!(deleted = pruned, "loss log maintained");
+            }
         }
     }
 

@@ -123,6 +123,11 @@ struct ReportArgs {
     campaign: Vec<String>,
     #[arg(long, value_enum, default_value = "table")]
     format: ReportFormat,
+    /// Report the loss log instead: loss notices per campaign, exchange
+    /// and loss reason, with the mean minimum bid to win, over the UTC days
+    /// asked for (`--by` and `--tz` do not apply).
+    #[arg(long)]
+    losses: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -293,6 +298,9 @@ fn check_config(dir: PathBuf) -> ExitCode {
 
 fn report(args: &ReportArgs) -> anyhow::Result<()> {
     use std::io::Write;
+    if args.losses {
+        return loss_report(args);
+    }
     let flags = ledger::report::Flags {
         date: args.date.as_deref(),
         from: args.from.as_deref(),
@@ -308,6 +316,43 @@ fn report(args: &ReportArgs) -> anyhow::Result<()> {
         ReportFormat::Table => out.write_all(ledger::report::table(query.by, &rows).as_bytes())?,
         ReportFormat::Csv => out.write_all(ledger::report::csv(query.by, &rows).as_bytes())?,
         ReportFormat::Json => ledger::report::json(&rows, &mut out)?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `bullseye report --losses`: rows per campaign, exchange and reason from
+/// the loss logs.
+fn loss_report(args: &ReportArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let day = |flag: &str, text: &Option<String>| -> anyhow::Result<Option<jiff::civil::Date>> {
+        text.as_deref()
+            .map(|t| {
+                t.parse()
+                    .map_err(|_| anyhow::anyhow!("--{flag} {t:?} is not a date (YYYY-MM-DD)"))
+            })
+            .transpose()
+    };
+    let (from, to) = match day("date", &args.date)? {
+        Some(date) => (Some(date), Some(date)),
+        None => (day("from", &args.from)?, day("to", &args.to)?),
+    };
+    let campaigns: Vec<String> = args
+        .campaign
+        .iter()
+        .flat_map(|c| c.split(','))
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect();
+    let rows = ledger::losses::report(&args.data_dir, from, to, &campaigns)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match args.format {
+        ReportFormat::Table => out.write_all(ledger::losses::table(&rows).as_bytes())?,
+        ReportFormat::Csv => out.write_all(ledger::losses::csv(&rows).as_bytes())?,
+        ReportFormat::Json => {
+            serde_json::to_writer(&mut out, &rows)?;
+            out.write_all(b"\n")?;
+        }
     }
     out.flush()?;
     Ok(())

@@ -61,6 +61,9 @@ pub fn bid_path(data: &[u8]) {
     }
 }
 
+static PRICE_KEYS: LazyLock<crate::encrypted_price::PriceKeys> =
+    LazyLock::new(|| crate::encrypted_price::PriceKeys::new(b"fuzzing encryption key", b"fuzzing integrity key"));
+
 static SIGNER: LazyLock<Signer> = LazyLock::new(|| Signer::new(b"fuzzing key", Some(b"previous fuzzing key")));
 
 /// Tracking URLs: verification of arbitrary queries, payload parsing,
@@ -75,9 +78,11 @@ pub fn tracking_url(data: &[u8]) {
     let _ = SIGNER.verify_click_id(text);
     if let Ok(token) = BidToken::parse(text) {
         let _ = clearing_price(Some(query), &token);
+        let _ = crate::tracking::notice::min_to_win(Some(query));
+        let _ = PRICE_KEYS.decrypt(query);
         // Whatever parses survives a sign → verify round trip.
         let payload = token.payload();
-        for event in [Event::Win, Event::Bill, Event::Impression, Event::Click] {
+        for event in [Event::Win, Event::Bill, Event::Impression, Event::Click, Event::Loss] {
             let url = SIGNER.url("http://h", event, &payload);
             let (path, query) = url
                 .split_once("/t/")

@@ -47,6 +47,7 @@ pub mod campaigns;
 pub mod clock;
 pub mod config;
 pub mod console;
+pub mod encrypted_price;
 pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;

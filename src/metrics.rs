@@ -131,6 +131,12 @@ struct ExchangeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LossLabel {
+    exchange: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabel {
     status: u16,
 }
@@ -246,6 +252,10 @@ pub struct Metrics {
     pub frequency_refused: Counter,
     /// Impression pixels served.
     pub impressions: Counter,
+    losses: Family<LossLabel, Counter>,
+    /// Loss notices whose minimum bid to win could not be read (ignored).
+    pub min_to_win_ignored: Counter,
+    loss_log_dropped: Counter,
     ledger_healthy: Gauge,
     ledger_write_failures: Counter,
     connections_refused: Counter,
@@ -325,6 +335,22 @@ impl Metrics {
             "Tracking requests with a forged or malformed URL",
         );
         let impressions = counter(&mut registry, "impressions", "Impression pixels served");
+        let losses = Family::<LossLabel, Counter>::default();
+        registry.register(
+            "losses",
+            "Loss notices taken (once per bid), by exchange and OpenRTB 2.6 loss reason",
+            losses.clone(),
+        );
+        let min_to_win_ignored = counter(
+            &mut registry,
+            "min_to_win_ignored",
+            "Loss notices whose ${AUCTION_MIN_TO_WIN} could not be read (ignored)",
+        );
+        let loss_log_dropped = counter(
+            &mut registry,
+            "loss_log_dropped",
+            "Loss notices not written to the loss log because its queue was full",
+        );
         let dedup_entries = gauge(&mut registry, "dedup_entries", "Dedup claims (bid and event) held");
         let dedup_at_capacity = gauge(
             &mut registry,
@@ -407,6 +433,9 @@ impl Metrics {
             frequency_at_capacity,
             frequency_refused,
             impressions,
+            losses,
+            min_to_win_ignored,
+            loss_log_dropped,
             ledger_healthy,
             ledger_write_failures,
             connections_refused,
@@ -427,6 +456,24 @@ impl Metrics {
         self.ledger_write_failures
             .inner()
             .fetch_max(write_failures, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Counts a loss notice taken at `exchange` for `reason` (a name from
+    /// `openrtb::LossReason`).
+    pub fn loss(&self, exchange: &str, reason: &str) {
+        self.losses
+            .get_or_create(&LossLabel {
+                exchange: exchange.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// Records the loss log's dropped count, read at scrape time.
+    pub fn observe_loss_log(&self, dropped: u64) {
+        self.loss_log_dropped
+            .inner()
+            .fetch_max(dropped, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Counts a bid request answered with no bid, by reason.

@@ -1,11 +1,13 @@
 //! Signed tracking URLs.
 //!
 //! Format: `{base}/t/{event}?{payload}&s={signature}` and, for the win and
-//! billing notices, `…&s={signature}&price=${AUCTION_PRICE}`. The payload
+//! billing notices, `…&s={signature}&price=${AUCTION_PRICE}`; for the loss
+//! notice, `…&s={signature}&reason=${AUCTION_LOSS}&mtw=${AUCTION_MIN_TO_WIN}`.
+//! The payload
 //! is a query string of the bid's facts ([`BidToken`]); the signature is
 //! HMAC-SHA256 over `{payload}\0{event}`, truncated to 128 bits, base64url
 //! (payload first, so the four URLs of a bid hash it once).
-//! Everything but the price macro's value is signed, so any edit of the
+//! Everything but the macros' values is signed, so any edit of the
 //! event, a field or the signature fails verification (compared in constant
 //! time). The previous key is still accepted during a rotation.
 //!
@@ -28,6 +30,11 @@ type HmacSha256 = Hmac<Sha256>;
 const SIGNATURE_BYTES: usize = 16;
 /// The price macro exchanges replace with the clearing price.
 pub const AUCTION_PRICE_MACRO: &str = "${AUCTION_PRICE}";
+/// The macro exchanges replace with the loss reason code (OpenRTB 2.6,
+/// list 5.25).
+pub const AUCTION_LOSS_MACRO: &str = "${AUCTION_LOSS}";
+/// The macro some exchanges replace with the price that would have won.
+pub const AUCTION_MIN_TO_WIN_MACRO: &str = "${AUCTION_MIN_TO_WIN}";
 
 /// A tracking event, one URL each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -40,6 +47,8 @@ pub enum Event {
     Impression,
     /// Click-through link in the markup.
     Click,
+    /// Loss notice (`lurl`), for exchanges that send them.
+    Loss,
 }
 
 impl Event {
@@ -50,6 +59,7 @@ impl Event {
             Event::Bill => "bill",
             Event::Impression => "imp",
             Event::Click => "click",
+            Event::Loss => "loss",
         }
     }
 
@@ -60,12 +70,18 @@ impl Event {
             "bill" => Some(Event::Bill),
             "imp" => Some(Event::Impression),
             "click" => Some(Event::Click),
+            "loss" => Some(Event::Loss),
             _ => None,
         }
     }
 
-    fn carries_price(self) -> bool {
-        matches!(self, Event::Win | Event::Bill)
+    /// The unsigned macro parameters after the signature, in order.
+    fn macros(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Event::Win | Event::Bill => &[("price", AUCTION_PRICE_MACRO)],
+            Event::Loss => &[("reason", AUCTION_LOSS_MACRO), ("mtw", AUCTION_MIN_TO_WIN_MACRO)],
+            Event::Impression | Event::Click => &[],
+        }
     }
 }
 
@@ -84,6 +100,10 @@ pub enum TrackingError {
     /// The signed payload lacks a field (the URL format changed or was forged).
     #[error("signed payload is missing field {0}")]
     MissingField(&'static str),
+    /// An encrypted clearing price fails its integrity check: altered, or
+    /// not the exchange's.
+    #[error("encrypted price fails its integrity check")]
+    BadPriceSignature,
 }
 
 /// The pricing a bid was made under, as signed into its URLs: a notice
@@ -473,8 +493,9 @@ pub struct Signer {
     previous: Option<HmacSha256>,
 }
 
-/// A verified tracking request: the event, the bid's token, and the price
-/// the exchange substituted (raw text, validated by the caller).
+/// A verified tracking request: the event, the bid's token, and the
+/// values the exchange substituted for the macros (raw text, unsigned,
+/// validated by the caller).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Verified {
     /// Which URL was called.
@@ -483,6 +504,11 @@ pub struct Verified {
     pub token: BidToken,
     /// Raw value of the `price` parameter (win and billing notices only); `None` when absent.
     pub price: Option<String>,
+    /// Raw value of the `reason` parameter (loss notices only).
+    pub loss_reason: Option<String>,
+    /// Raw value of the `mtw` parameter, the minimum bid to win (loss
+    /// notices only).
+    pub min_to_win: Option<String>,
 }
 
 impl Signer {
@@ -546,9 +572,11 @@ impl Signer {
         url.push_str(payload);
         url.push_str("&s=");
         url.push_str(signature);
-        if event.carries_price() {
-            url.push_str("&price=");
-            url.push_str(AUCTION_PRICE_MACRO);
+        for (name, value) in event.macros() {
+            url.push('&');
+            url.push_str(name);
+            url.push('=');
+            url.push_str(value);
         }
         url
     }
@@ -665,14 +693,8 @@ impl Signer {
         let event = Event::from_path(event_path).ok_or(TrackingError::UnknownEvent)?;
         let at = query.rfind("&s=").ok_or(TrackingError::Malformed)?;
         let (payload, rest) = (&query[..at], &query[at + 3..]);
-        let (signature, price) = match rest.split_once('&') {
-            Some((signature, price)) if event.carries_price() => {
-                let price = price.strip_prefix("price=").ok_or(TrackingError::Malformed)?;
-                (signature, Some(price.to_string()))
-            }
-            Some(_) => return Err(TrackingError::Malformed),
-            None => (rest, None),
-        };
+        let (signature, macros) = rest.split_once('&').unwrap_or((rest, ""));
+        let [price, loss_reason, min_to_win] = Self::macro_values(event, macros)?;
         let mut tag = [0u8; SIGNATURE_BYTES + 2];
         let len = URL_SAFE_NO_PAD
             .decode_slice(signature, &mut tag)
@@ -697,7 +719,38 @@ impl Signer {
         };
         let mut token = BidToken::parse(payload)?;
         token.user = Self::masked(key, token.user, &token.bid_id);
-        Ok(Verified { event, token, price })
+        Ok(Verified {
+            event,
+            token,
+            price,
+            loss_reason,
+            min_to_win,
+        })
+    }
+
+    /// The unsigned macro values after the signature (`price`; `reason`,
+    /// `mtw`), each at most once, in any order; a parameter the event does
+    /// not carry is malformed.
+    fn macro_values(event: Event, macros: &str) -> Result<[Option<String>; 3], TrackingError> {
+        let mut values: [Option<String>; 3] = Default::default();
+        if macros.is_empty() {
+            return Ok(values);
+        }
+        let carried = event.macros();
+        for pair in macros.split('&') {
+            let (name, value) = pair.split_once('=').ok_or(TrackingError::Malformed)?;
+            let slot = match name {
+                "price" => 0,
+                "reason" => 1,
+                "mtw" => 2,
+                _ => return Err(TrackingError::Malformed),
+            };
+            if !carried.iter().any(|(carried, _)| *carried == name) || values[slot].is_some() {
+                return Err(TrackingError::Malformed);
+            }
+            values[slot] = Some(value.to_string());
+        }
+        Ok(values)
     }
 }
 
@@ -775,6 +828,50 @@ mod tests {
         };
         assert_eq!(verified.token, unmasked);
         assert_eq!(verified.price.as_deref(), Some("1.25"));
+    }
+
+    /// The loss notice carries its two macros outside the signature: the
+    /// exchange fills them in, and the URL still verifies.
+    #[test]
+    fn loss_urls_carry_their_macros_unsigned() {
+        let signer = Signer::new(b"a-test-key-of-some-length", None);
+        let url = signer.url("http://h", Event::Loss, &token().payload());
+        assert!(
+            url.ends_with("&reason=${AUCTION_LOSS}&mtw=${AUCTION_MIN_TO_WIN}"),
+            "{url}"
+        );
+        let filled = url
+            .replace(AUCTION_LOSS_MACRO, "102")
+            .replace(AUCTION_MIN_TO_WIN_MACRO, "1.75");
+        let (event, query) = split(&filled);
+        let verified = signer.verify(event, query).unwrap();
+        assert_eq!(verified.event, Event::Loss);
+        assert_eq!(verified.loss_reason.as_deref(), Some("102"));
+        assert_eq!(verified.min_to_win.as_deref(), Some("1.75"));
+        assert_eq!(verified.price, None);
+        // In another order, or without the optional one: still verified.
+        let at = filled.find("&reason=").unwrap();
+        let reordered = format!("{}&mtw=2&reason=1", &filled[..at]);
+        let (event, query) = split(&reordered);
+        assert_eq!(signer.verify(event, query).unwrap().loss_reason.as_deref(), Some("1"));
+        let (event, query) = split(&filled[..at]);
+        assert_eq!(signer.verify(event, query).unwrap().loss_reason, None);
+        // A parameter the event does not carry, or one given twice: refused.
+        for tail in ["&price=1", "&reason=1&reason=2", "&other=1"] {
+            let url = format!("{}{tail}", &filled[..at]);
+            let (event, query) = split(&url);
+            assert_eq!(signer.verify(event, query), Err(TrackingError::Malformed), "{tail}");
+        }
+        // The win notice takes no loss macros.
+        let win = signer.url("http://h", Event::Win, &token().payload()) + "&reason=1";
+        let (event, query) = split(&win);
+        assert_eq!(signer.verify(event, query), Err(TrackingError::Malformed));
+        // The event is signed: a loss URL is no win notice.
+        let (_, query) = split(&filled);
+        assert_eq!(signer.verify("win", query), Err(TrackingError::Malformed));
+        let bare = &filled[..at];
+        let (_, query) = split(bare);
+        assert_eq!(signer.verify("win", query), Err(TrackingError::BadSignature));
     }
 
     /// Issue 17, item 13: `u=` was an unsalted hash of the user id, the

@@ -1,9 +1,11 @@
 //! Stage 5, encode: choices → BidResponse JSON, with signed tracking URLs.
 //!
 //! Every bid carries `nurl` and `burl` (with `${AUCTION_PRICE}`) and, in its
-//! markup, the impression pixel and the click-through link; the markup comes
-//! from the creative's compiled template ([`crate::campaigns::markup`]), or
-//! for a native creative is its native response to the impression's native
+//! markup, the impression pixel and the click-through link; bids to an
+//! exchange that sends loss notices (`sends_lurl`) carry `lurl` too (with
+//! `${AUCTION_LOSS}` and `${AUCTION_MIN_TO_WIN}`). The markup comes from the
+//! creative's compiled template ([`crate::campaigns::markup`]), or for a
+//! native creative is its native response to the impression's native
 //! request ([`crate::campaigns::native`]).
 //! The URLs also carry where the ad was to show ([`Place`]: the first of
 //! the site domain, app bundle and app domain; the country; the device
@@ -81,12 +83,7 @@ fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url
         // Written below from the request's own text, not copied.
         place: Place::default(),
     };
-    let payload = payload(ctx, &token);
-    let [click, impression, win, bill] = world.signer.urls(
-        base_url,
-        [Event::Click, Event::Impression, Event::Win, Event::Bill],
-        &payload,
-    );
+    let ([click, impression, win, bill], loss) = urls(ctx, world, base_url, &payload(ctx, &token));
     let Shape { w, h, dur, protocol } = shape(creative);
     let bid = Bid {
         price: Micros::to_wire(price),
@@ -105,6 +102,7 @@ fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url
         adm: markup(c, choice.creative, choice.imp, &click, &impression),
         nurl: win,
         burl: bill,
+        lurl: loss,
         id: token.bid_id,
     };
     Some((seat(ctx, c), bid))
@@ -144,6 +142,18 @@ fn markup(c: &LiveCampaign, creative: usize, imp: &Imp, click: &str, impression:
         (Markup::Native(ad), Some(request)) => ad.response(request, click, impression),
         _ => c.markup[creative].render(click, impression),
     }
+}
+
+/// The bid's signed URLs: click, impression, win and billing notice, and
+/// the loss notice where the exchange sends them (`sends_lurl`).
+fn urls(ctx: &BidCtx, world: &World, base_url: &str, payload: &str) -> ([String; 4], Option<String>) {
+    if !ctx.exchange.sends_lurl {
+        let events = [Event::Click, Event::Impression, Event::Win, Event::Bill];
+        return (world.signer.urls(base_url, events, payload), None);
+    }
+    let events = [Event::Click, Event::Impression, Event::Win, Event::Bill, Event::Loss];
+    let [click, impression, win, bill, loss] = world.signer.urls(base_url, events, payload);
+    ([click, impression, win, bill], Some(loss))
 }
 
 /// The token's payload with the request's place written after it, from

@@ -10,11 +10,29 @@ pub const SIGNING_KEY_VAR: &str = "BULLSEYE_SIGNING_KEY";
 /// `BULLSEYE_POSTBACK_SECRET_{ADVERTISER}` (see [`postback_var`]).
 pub const POSTBACK_SECRET_PREFIX: &str = "BULLSEYE_POSTBACK_SECRET_";
 
+/// Prefix of exchanges' price encryption keys:
+/// `BULLSEYE_PRICE_ENCRYPTION_KEY_{EXCHANGE}` (see [`price_key_var`]).
+pub const PRICE_ENCRYPTION_KEY_PREFIX: &str = "BULLSEYE_PRICE_ENCRYPTION_KEY_";
+/// Prefix of exchanges' price integrity keys:
+/// `BULLSEYE_PRICE_INTEGRITY_KEY_{EXCHANGE}`.
+pub const PRICE_INTEGRITY_KEY_PREFIX: &str = "BULLSEYE_PRICE_INTEGRITY_KEY_";
+
+/// The variable holding one of an exchange's price keys: `prefix`, then
+/// the exchange's name upper-cased, every character but letters and
+/// digits `_`.
+pub fn price_key_var(prefix: &str, exchange: &str) -> String {
+    format!("{prefix}{}", slug(exchange))
+}
+
 /// The variable holding an advertiser's postback secret: the name
 /// upper-cased, every character but letters and digits `_`.
 pub fn postback_var(advertiser: &str) -> String {
-    let slug: String = advertiser
-        .chars()
+    format!("{POSTBACK_SECRET_PREFIX}{}", slug(advertiser))
+}
+
+/// A name upper-cased, every character but letters and digits `_`.
+fn slug(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
                 c.to_ascii_uppercase()
@@ -22,8 +40,7 @@ pub fn postback_var(advertiser: &str) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("{POSTBACK_SECRET_PREFIX}{slug}")
+        .collect()
 }
 
 /// Secrets from the environment; each, when set, overrides the file's.
@@ -37,6 +54,9 @@ pub struct Env {
     /// `BULLSEYE_POSTBACK_SECRET_*`, by variable name: override each
     /// `[[postback]]`'s `secret_file`.
     pub postback_secrets: std::collections::BTreeMap<String, String>,
+    /// `BULLSEYE_PRICE_ENCRYPTION_KEY_*` and `BULLSEYE_PRICE_INTEGRITY_KEY_*`,
+    /// by variable name: override each exchange's key files.
+    pub price_keys: std::collections::BTreeMap<String, String>,
 }
 
 impl Env {
@@ -49,6 +69,12 @@ impl Env {
             signing_key: var(SIGNING_KEY_VAR),
             postback_secrets: std::env::vars()
                 .filter(|(name, value)| name.starts_with(POSTBACK_SECRET_PREFIX) && !value.is_empty())
+                .collect(),
+            price_keys: std::env::vars()
+                .filter(|(name, value)| {
+                    (name.starts_with(PRICE_ENCRYPTION_KEY_PREFIX) || name.starts_with(PRICE_INTEGRITY_KEY_PREFIX))
+                        && !value.is_empty()
+                })
                 .collect(),
         }
     }

@@ -322,6 +322,14 @@ pub struct RawExchange {
     /// multiplier above 1 gets no bid unless the exchange is configured.
     #[serde(default = "defaults::max_qty")]
     pub max_qty: f64,
+    /// A file holding the exchange's price encryption key (base64, as the
+    /// exchange hands it out), for exchanges that encrypt
+    /// `${AUCTION_PRICE}`; `BULLSEYE_PRICE_ENCRYPTION_KEY_{EXCHANGE}`
+    /// overrides it. Needs the integrity key too.
+    pub price_encryption_key_file: Option<String>,
+    /// A file holding the exchange's price integrity key;
+    /// `BULLSEYE_PRICE_INTEGRITY_KEY_{EXCHANGE}` overrides it.
+    pub price_integrity_key_file: Option<String>,
 }
 
 impl RawExchange {
@@ -338,6 +346,8 @@ impl RawExchange {
             max_qty: defaults::max_qty(),
             notice_window_minutes: defaults::notice_window_minutes(),
             currency: None,
+            price_encryption_key_file: None,
+            price_integrity_key_file: None,
         }
     }
 }

@@ -1090,3 +1090,103 @@ fn postback_secrets_name_declared_advertisers() {
         [in_settings("postback[0].advertiser", "unknown advertiser \"Nobody\"")]
     );
 }
+
+/// Issue 13: an exchange's price keys, both or neither, from files or the
+/// environment (which wins), never shown in a problem.
+#[test]
+fn exchange_price_keys_come_in_pairs_from_files_or_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (e_key, i_key) = (
+        "skU7Ax_NL5pPAFyKdkfZjZz2-VhIN8bjj1rVFOaJ_5o=",
+        "arO23ykdNqUQ5LEoQ0FVmPkBd7xB5CO89PDZlSjpFxo=",
+    );
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let (e_file, i_file, bad_file) = (file("e", e_key), file("i", i_key), file("bad", "not base64!"));
+    let exchange = |keys: &str| format!("{SECRETS}[[exchange]]\nname = \"gdx-1\"\n{keys}");
+    let both = format!("price_encryption_key_file = \"{e_file}\"\nprice_integrity_key_file = \"{i_file}\"\n");
+    let expected = crate::encrypted_price::PriceKeys::new(
+        &crate::encrypted_price::PriceKeys::decode_key(e_key).unwrap(),
+        &crate::encrypted_price::PriceKeys::decode_key(i_key).unwrap(),
+    );
+    let config = valid(&exchange(&both), "");
+    let gdx = config.settings.exchange("gdx-1").unwrap();
+    assert_eq!(gdx.price_keys.as_ref(), Some(&expected));
+    assert_eq!(config.settings.default_exchange().price_keys, None);
+    assert_eq!(
+        problems(&exchange(&format!("price_encryption_key_file = \"{e_file}\"\n")), ""),
+        [in_settings(
+            "exchange[0].price_integrity_key_file",
+            "an encryption key needs an integrity key"
+        )]
+    );
+    let bad = format!("price_encryption_key_file = \"{bad_file}\"\nprice_integrity_key_file = \"{i_file}\"\n");
+    assert_eq!(
+        problems(&exchange(&bad), ""),
+        [in_settings(
+            "exchange[0].price_encryption_key_file",
+            "the price key is not base64 (web-safe or standard)"
+        ),]
+    );
+}
+
+/// The environment overrides the price key files, and alone configures an
+/// exchange.
+#[test]
+fn exchange_price_keys_from_the_environment_override_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (e_key, i_key) = (
+        "skU7Ax_NL5pPAFyKdkfZjZz2-VhIN8bjj1rVFOaJ_5o=",
+        "arO23ykdNqUQ5LEoQ0FVmPkBd7xB5CO89PDZlSjpFxo=",
+    );
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let (i_file, bad_file) = (file("i", i_key), file("bad", "not base64!"));
+    let exchange = |keys: &str| format!("{SECRETS}[[exchange]]\nname = \"gdx-1\"\n{keys}");
+    let expected = crate::encrypted_price::PriceKeys::new(
+        &crate::encrypted_price::PriceKeys::decode_key(e_key).unwrap(),
+        &crate::encrypted_price::PriceKeys::decode_key(i_key).unwrap(),
+    );
+    let bad = format!("price_encryption_key_file = \"{bad_file}\"\nprice_integrity_key_file = \"{i_file}\"\n");
+    let env = Env {
+        price_keys: [
+            ("BULLSEYE_PRICE_ENCRYPTION_KEY_GDX_1".to_string(), e_key.to_string()),
+            ("BULLSEYE_PRICE_INTEGRITY_KEY_GDX_1".to_string(), i_key.to_string()),
+        ]
+        .into(),
+        ..Env::default()
+    };
+    let config = check_with(&exchange(&bad), "", &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.settings.exchange("gdx-1").unwrap().price_keys.as_ref(),
+        Some(&expected)
+    );
+    let config = check_with(&exchange(""), "", &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.settings.exchange("gdx-1").unwrap().price_keys.as_ref(),
+        Some(&expected)
+    );
+    let short = Env {
+        price_keys: [
+            ("BULLSEYE_PRICE_ENCRYPTION_KEY_GDX_1".to_string(), e_key.to_string()),
+            ("BULLSEYE_PRICE_INTEGRITY_KEY_GDX_1".to_string(), "c2hvcnQ=".to_string()),
+        ]
+        .into(),
+        ..Env::default()
+    };
+    let errors = check_with(&exchange(""), "", &short).unwrap_err();
+    assert_eq!(
+        errors.0,
+        [in_settings(
+            "BULLSEYE_PRICE_INTEGRITY_KEY_GDX_1",
+            "the price key decodes to fewer than 16 bytes"
+        )]
+    );
+    assert!(!format!("{config:?}").contains(e_key), "keys never shown");
+}

@@ -16,6 +16,7 @@ use crate::campaigns::model::{Campaign, Creative, Markup, Pricing};
 use crate::campaigns::native::{NativeAd, NativeData, NativeImage, NativeText, image_mime_of};
 use crate::campaigns::player::PlayerFit;
 use crate::campaigns::targeting::{FrequencyCap, HoursOfWeek, SegmentRule, Targeting};
+use crate::encrypted_price::PriceKeys;
 use crate::money::{Currency, FxTable, Micros};
 use crate::openrtb::MediaType;
 use crate::settings::access::{parse_hex, token_hash};
@@ -270,10 +271,12 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
     let fx = fx_table(base, &raw.fx, p);
     let (shading_ppm, max_bid_caps) = bidding_limits(&raw.bidding, p);
     let (signing_key, signing_key_is_dev) = signing_key(&raw.secrets, env, p);
+    let price_key_files: Vec<KeyFiles> = raw.exchanges.iter().map(KeyFiles::of).collect();
     let previous_signing_key = previous_signing_key(&raw.secrets, p);
     let advertisers = advertisers(&raw.advertisers, p);
     let (admin_tokens, admin_token_is_dev) = admin_tokens(&raw, env, &advertisers, p);
-    let exchanges = exchanges(raw.exchanges, base, p);
+    let mut exchanges = exchanges(raw.exchanges, base, p);
+    exchange_price_keys(&mut exchanges, env, &price_key_files, p);
     let (datacenter_ranges, user_agent_screen) = traffic(raw.traffic, p);
     let server = raw.server;
     check_server(&server, p);
@@ -684,6 +687,7 @@ fn exchange(raw: RawExchange, base: Currency, field: impl Fn(&str) -> String, p:
             .currency
             .as_deref()
             .map_or(base, |c| p.currency(&field("currency"), c)),
+        price_keys: None,
         name: raw.name,
     }
 }
@@ -691,6 +695,102 @@ fn exchange(raw: RawExchange, base: Currency, field: impl Fn(&str) -> String, p:
 /// A multiplier (1 to 1,000,000) in thousandths, rounded down.
 fn qty_milli(multiplier: f64) -> Option<i64> {
     (multiplier.is_finite() && (1.0..=1_000_000.0).contains(&multiplier)).then(|| (multiplier * 1000.0).floor() as i64)
+}
+
+/// An `[[exchange]]`'s price key files, as configured.
+struct KeyFiles {
+    exchange: String,
+    encryption: Option<String>,
+    integrity: Option<String>,
+}
+
+impl KeyFiles {
+    fn of(raw: &RawExchange) -> KeyFiles {
+        KeyFiles {
+            exchange: raw.name.clone(),
+            encryption: raw.price_encryption_key_file.clone(),
+            integrity: raw.price_integrity_key_file.clone(),
+        }
+    }
+}
+
+/// Each exchange's price keys (encrypted `${AUCTION_PRICE}`): both or
+/// neither, each from its environment variable, else its file
+/// (`files`, in config order); base64 of at least [`crate::encrypted_price::MIN_KEY_BYTES`]
+/// bytes.
+fn exchange_price_keys(exchanges: &mut [Exchange], env: &Env, files: &[KeyFiles], p: &mut Problems) {
+    use super::env::{PRICE_ENCRYPTION_KEY_PREFIX, PRICE_INTEGRITY_KEY_PREFIX};
+    for exchange in exchanges.iter_mut() {
+        let position = files.iter().position(|f| f.exchange == exchange.name);
+        let field = |name: &str| match position {
+            Some(i) => format!("exchange[{i}].{name}"),
+            None => format!("exchange[{}].{name}", exchange.name),
+        };
+        let (encryption_file, integrity_file) = position.map_or((None, None), |i| {
+            (files[i].encryption.as_deref(), files[i].integrity.as_deref())
+        });
+        let name = &exchange.name;
+        let encryption_field = field("price_encryption_key_file");
+        let integrity_field = field("price_integrity_key_file");
+        let encryption = price_key(
+            env,
+            PRICE_ENCRYPTION_KEY_PREFIX,
+            name,
+            encryption_file,
+            &encryption_field,
+            p,
+        );
+        let integrity = price_key(
+            env,
+            PRICE_INTEGRITY_KEY_PREFIX,
+            name,
+            integrity_file,
+            &integrity_field,
+            p,
+        );
+        exchange.price_keys = match (encryption, integrity) {
+            ((_, Some(encryption)), (_, Some(integrity))) => Some(PriceKeys::new(&encryption, &integrity)),
+            ((true, _), (false, _)) => {
+                p.at(&integrity_field, "an encryption key needs an integrity key");
+                None
+            }
+            ((false, _), (true, _)) => {
+                p.at(&encryption_field, "an integrity key needs an encryption key");
+                None
+            }
+            // Neither, or one unreadable (a problem already).
+            _ => None,
+        };
+    }
+}
+
+/// One of an exchange's price keys: whether it is configured at all (its
+/// variable `{prefix}{EXCHANGE}`, else its `file` at `field`), and its
+/// bytes if readable. The key itself is never part of a problem.
+fn price_key(
+    env: &Env,
+    prefix: &str,
+    exchange: &str,
+    file: Option<&str>,
+    field: &str,
+    p: &mut Problems,
+) -> (bool, Option<Vec<u8>>) {
+    let var = super::env::price_key_var(prefix, exchange);
+    let (place, text) = match (env.price_keys.get(&var), file) {
+        (Some(text), _) => (var.as_str(), text.clone()),
+        (None, Some(file)) => match std::fs::read_to_string(file) {
+            Ok(text) => (field, text),
+            Err(e) => {
+                p.at(field, format!("cannot read {file}: {e}"));
+                return (true, None);
+            }
+        },
+        (None, None) => return (false, None),
+    };
+    let bytes = PriceKeys::decode_key(&text)
+        .map_err(|why| p.at(place, format!("the price key {why}")))
+        .ok();
+    (true, bytes)
 }
 
 fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<Campaign> {

@@ -27,6 +27,9 @@ pub enum EventKind {
     Click,
     /// A conversion attributed to a click (`clearing` holds its value).
     Conversion,
+    /// Loss notice (`lurl`) received: written to the loss log
+    /// ([`super::losses`]), never to the billing log.
+    Loss,
 }
 
 /// One acknowledged tracking event.

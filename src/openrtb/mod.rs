@@ -11,12 +11,14 @@
 //! and [`repair`] makes the request readable (coerced, restricted or
 //! dropped field by field) for a second attempt.
 
+mod loss;
 pub mod native;
 pub mod repair;
 mod request;
 mod response;
 mod text;
 
+pub use loss::LossReason;
 pub use native::NativeRequest;
 pub use request::*;
 pub use response::*;

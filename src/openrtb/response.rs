@@ -104,4 +104,8 @@ pub struct Bid<'a> {
     pub nurl: String,
     /// Billing notice URL, signed; carries `${AUCTION_PRICE}`.
     pub burl: String,
+    /// Loss notice URL, signed; carries `${AUCTION_LOSS}` and
+    /// `${AUCTION_MIN_TO_WIN}`. Only for exchanges that send loss notices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lurl: Option<String>,
 }

@@ -316,6 +316,14 @@ async fn tracking(app: &App, request: &Request<Incoming>, event: &str, peer: Opt
         TrackingReply::Gone => Reply::NotFound,
         TrackingReply::Unavailable => Reply::Unavailable,
         TrackingReply::Conflict(why) => Reply::Json(409, serde_json::json!({ "error": why })),
+        TrackingReply::Lost(loss) => {
+            let metrics = &app.bidder.metrics;
+            metrics.loss(&loss.exchange, &crate::openrtb::LossReason::name_of(loss.reason));
+            if loss.min_to_win_malformed {
+                metrics.min_to_win_ignored.inc();
+            }
+            Reply::NoContent
+        }
     }
 }
 
@@ -486,6 +494,7 @@ pub async fn handle_admin(
                 app.bidder
                     .metrics
                     .observe_ledger(ledger.is_healthy(), ledger.write_failures());
+                app.bidder.metrics.observe_loss_log(app.tracker.loss_log().dropped());
                 Reply::Metrics(app.bidder.metrics.render())
             }
             (_, "/metrics") => Reply::MethodNotAllowed("GET"),

@@ -156,6 +156,10 @@ pub struct Exchange {
     pub no_bid: NoBidAnswer,
     /// Largest `imp.qty.multiplier` bid on, thousandths (1000 = 1).
     pub max_qty_milli: i64,
+    /// The keys of the exchange's encrypted `${AUCTION_PRICE}` (Google-style
+    /// price confirmation); `None` when it sends clearing prices in the
+    /// clear. Secrets: their `Debug` form is redacted.
+    pub price_keys: Option<crate::encrypted_price::PriceKeys>,
 }
 
 /// The validated `bullseye.toml`, with the environment's secrets applied.

@@ -2,8 +2,10 @@
 //!
 //! [`crate::signing`] decides the URL format and signs and verifies it. The win and
 //! billing notices, the impression pixel and the click land on
-//! `/t/{event}`; a URL whose signature does not verify answers 403.
+//! `/t/{event}`, and so does the loss notice ([`loss`]) for exchanges that
+//! send them; a URL whose signature does not verify answers 403.
 
+pub mod loss;
 pub mod notice;
 
 pub use crate::signing::{BidToken, Event, Signer, TrackingError};

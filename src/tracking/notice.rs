@@ -8,6 +8,14 @@
 //! charged to the campaign's spend. Clicks go through the click-quality
 //! rules: without an impression, too soon after it, or past a user's or an
 //! address's hourly limit, a click is logged but not billed.
+//!
+//! A loss notice (`lurl`) is verified like the others, then gives its bid's
+//! budget reservation back at once (unless a win or billing notice of the
+//! bid came first: the win wins) and is written to the loss log, once per
+//! bid ([`super::loss`]). An exchange configured with price keys sends its
+//! clearing price encrypted ([`crate::encrypted_price`]): it is decrypted
+//! and integrity-checked (a tampered one is refused as forged) before the
+//! clearing-price rules apply.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -17,6 +25,8 @@ use jiff::Timestamp;
 
 use crate::campaigns::{Creative, Pricing};
 use crate::clock::local_day;
+use crate::encrypted_price::{PriceError, PriceKeys};
+use crate::ledger::losses::{LossLog, LossRecord};
 use crate::ledger::record::{COUNTS_IMPRESSION, COUNTS_WIN};
 use crate::ledger::{EventKind, Ledger, Record};
 use crate::live::shared::{Claim, ClaimOutcome};
@@ -24,9 +34,13 @@ use crate::live::{
     Embedded, LiveCampaign, LiveEvent, LiveStates, Reservation, Retained, SharedState, Target, World, apply,
 };
 use crate::money::Micros;
+use crate::openrtb::LossReason;
+use crate::pacing::budget::expiry_minute;
 use crate::pacing::{FrequencyStore, cost};
 use crate::settings::BillingEvent;
 use crate::signing::{BidToken, Click, Event, SignedPricing, TrackingError, Verified};
+
+use super::loss::{LossSignal, LossTaken, Settle, Settled};
 
 /// A transparent 1×1 GIF.
 pub const PIXEL_GIF: &[u8] = &[
@@ -54,6 +68,9 @@ pub enum TrackingReply {
     Unavailable,
     /// 409: refused by a limit (conversions per click).
     Conflict(&'static str),
+    /// 204: a loss notice taken, the first for its bid (counted by
+    /// exchange and reason).
+    Lost(LossTaken),
 }
 
 /// Parses and checks a clearing price (CPM, response currency). The
@@ -71,6 +88,52 @@ pub fn clearing_price(raw: Option<&str>, token: &BidToken) -> Result<Micros, &'s
         return Err("clearing price is not a plain decimal amount (digits, at most 6 decimals)");
     }
     let price = Micros::parse_decimal(&text).map_err(|_| "clearing price is out of range")?;
+    within_bid(price, token)
+}
+
+/// The clearing price of an exchange that encrypts it (`keys`): the macro
+/// value is percent-decoded, decrypted and integrity-checked, and the
+/// amount (CPM micros) then meets the same rules as a plain one. A value
+/// that fails its integrity check is forged or altered (403); one that is
+/// not an encrypted price at all is unusable (400).
+pub fn encrypted_clearing_price(
+    raw: Option<&str>,
+    token: &BidToken,
+    keys: &PriceKeys,
+) -> Result<Micros, TrackingReply> {
+    let bad = TrackingReply::BadPrice;
+    let raw = raw
+        .filter(|p| !p.is_empty() && *p != crate::signing::AUCTION_PRICE_MACRO)
+        .ok_or(bad("missing clearing price"))?;
+    let text = crate::signing::decode_component(raw).ok_or(bad("clearing price is not an encrypted price"))?;
+    let micros = keys.decrypt(&text).map_err(|e| match e {
+        PriceError::Integrity => TrackingReply::Forbidden(TrackingError::BadPriceSignature),
+        PriceError::Malformed => bad("clearing price is not an encrypted price (web-safe base64 of 28 bytes)"),
+    })?;
+    let price = i64::try_from(micros).map_err(|_| bad("clearing price is out of range"))?;
+    within_bid(Micros(price), token).map_err(bad)
+}
+
+/// A minimum bid to win (`${AUCTION_MIN_TO_WIN}`), CPM in the response
+/// currency, read with the clearing price's grammar: `Ok(None)` when the
+/// exchange sent none (absent, empty, the macro left as it was), an error
+/// when it sent one that cannot be read.
+pub fn min_to_win(raw: Option<&str>) -> Result<Option<Micros>, &'static str> {
+    const UNREADABLE: &str = "minimum bid to win is not a plain decimal amount";
+    let Some(raw) = raw.filter(|p| !p.is_empty() && *p != crate::signing::AUCTION_MIN_TO_WIN_MACRO) else {
+        return Ok(None);
+    };
+    let text = crate::signing::decode_component(raw).ok_or(UNREADABLE)?;
+    if !is_plain_decimal(&text) {
+        return Err(UNREADABLE);
+    }
+    Micros::parse_decimal(&text)
+        .map(Some)
+        .map_err(|_| "minimum bid to win is out of range")
+}
+
+/// A clearing price's bounds: above zero, not above the bid.
+fn within_bid(price: Micros, token: &BidToken) -> Result<Micros, &'static str> {
     if price.0 <= 0 {
         return Err("clearing price is not above zero");
     }
@@ -172,6 +235,11 @@ pub struct Tracker {
     /// the hour and its repeated clicks (a log limit). Each entry expires
     /// with its own hour.
     click_rates: papaya::HashMap<u64, (i64, u32), foldhash::fast::RandomState>,
+    /// Bids whose budget reservation has been given back (by a loss or
+    /// billing notice), so that none is given back twice.
+    settled_bids: Settled,
+    /// Where loss notices are written.
+    losses: LossLog,
 }
 
 fn claim_key(bid: &str, event: EventKind) -> u64 {
@@ -193,6 +261,7 @@ fn kind(event: Event) -> EventKind {
         Event::Bill => EventKind::Bill,
         Event::Impression => EventKind::Impression,
         Event::Click => EventKind::Click,
+        Event::Loss => EventKind::Loss,
     }
 }
 
@@ -243,6 +312,8 @@ struct Notice<'w> {
     token: BidToken,
     /// The clearing price of a win or billing notice.
     clearing: Option<Micros>,
+    /// What a loss notice says.
+    loss: Option<LossSignal>,
     /// The campaign's live state, in the index or retained after it left.
     campaign: NoticeCampaign<'w>,
     /// The creative as configured now; `None` when it has been removed.
@@ -445,7 +516,7 @@ impl Notice<'_> {
                     &[("bz_click", &click_id)],
                 ))
             }
-            Event::Win | Event::Bill => TrackingReply::Accepted,
+            Event::Win | Event::Bill | Event::Loss => TrackingReply::Accepted,
         }
     }
 }
@@ -478,7 +549,19 @@ impl Tracker {
             live,
             settled: tokio::sync::Notify::new(),
             click_rates: papaya::HashMap::builder().hasher(Default::default()).build(),
+            settled_bids: Settled::with_limit(crate::settings::DEFAULT_MAX_DEDUP_ENTRIES),
+            losses: LossLog::none(),
         }
+    }
+
+    /// The tracker, writing loss notices to `losses`.
+    pub fn with_loss_log(self, losses: LossLog) -> Tracker {
+        Tracker { losses, ..self }
+    }
+
+    /// The loss log (its dropped count, for metrics).
+    pub fn loss_log(&self) -> &LossLog {
+        &self.losses
     }
 
     /// Rebuilds spend, live counts, frequency counts and deduplication from
@@ -560,6 +643,7 @@ impl Tracker {
         self.shared.forget_claims_before(horizon);
         let hour = now.as_second().div_euclid(3600);
         self.click_rates.pin().retain(|_, (counted_in, _)| *counted_in >= hour);
+        self.settled_bids.sweep(now.as_second().div_euclid(60));
     }
 
     /// Handles `/t/{event}?{query}`: verify and parse, deduplicate, judge a
@@ -580,6 +664,9 @@ impl Tracker {
             Ok(notice) => notice,
             Err(reply) => return reply,
         };
+        if let Some(signal) = notice.loss {
+            return self.loss(&notice, signal);
+        }
         let reply = notice.reply();
         match self.deduplicate(&notice).await {
             Claimed::New => {}
@@ -757,9 +844,12 @@ impl Tracker {
         Ok(())
     }
 
-    /// Applies the recorded event to live state (and shares it).
+    /// Applies the recorded event to live state (and shares it). A billing
+    /// notice settles its bid's reservation, unless a loss notice already
+    /// gave it back.
     fn apply(&self, notice: &Notice<'_>, record: &Record) {
         let bills_impression = notice.bills_impression();
+        let releases = bills_impression && self.settle_reservation(&notice.token, notice.now) != Settle::Again;
         let event = LiveEvent {
             kind: notice.kind,
             at: notice.now,
@@ -770,13 +860,78 @@ impl Tracker {
             billable_click: record.filtered.is_none(),
             user: notice.token.user,
             // The bid's reservation (its value per impression) is settled.
-            settles: bills_impression.then_some(Reservation {
+            settles: releases.then_some(Reservation {
                 bid_value: notice.token.bid_value,
                 notice_until: notice.token.notice_until,
             }),
         };
         apply(notice.campaign.target(), &self.frequency, &event);
         self.shared.publish(&record.campaign, &event);
+    }
+
+    /// Marks the bid's reservation given back ([`Settled`]).
+    fn settle_reservation(&self, token: &BidToken, now: Timestamp) -> Settle {
+        self.settled_bids.settle(
+            counted_key(&token.bid_id),
+            expiry_minute(token.notice_until),
+            now.as_second().div_euclid(60),
+        )
+    }
+
+    /// A verified loss notice: ignored after a win or billing notice of the
+    /// bid (the win wins) and for a duplicate; otherwise the bid's
+    /// reservation is given back at once (there is no pending frequency
+    /// contact to give back: frequency counts impressions only), and the
+    /// loss is written to the loss log and counted.
+    fn loss(&self, notice: &Notice<'_>, signal: LossSignal) -> TrackingReply {
+        let token = &notice.token;
+        let won = [EventKind::Win, EventKind::Bill]
+            .iter()
+            .any(|&kind| self.shared.claimed(claim_key(&token.bid_id, kind)).is_some());
+        if won {
+            tracing::debug!(bid = %token.bid_id, "loss notice after a win notice: ignored");
+            return TrackingReply::Accepted;
+        }
+        match self.settle_reservation(token, notice.now) {
+            Settle::Again => return TrackingReply::Accepted,
+            // Unknown whether it was given back: leave it to expire.
+            Settle::Full => {}
+            Settle::First if !token.test => {
+                let event = LiveEvent {
+                    kind: EventKind::Loss,
+                    at: notice.now,
+                    creative: &token.creative,
+                    charge: Micros::ZERO,
+                    precharged: false,
+                    billed_impression: false,
+                    billable_click: false,
+                    user: 0,
+                    settles: Some(Reservation {
+                        bid_value: token.bid_value,
+                        notice_until: token.notice_until,
+                    }),
+                };
+                apply(notice.campaign.target(), &self.frequency, &event);
+            }
+            // A test bid reserved nothing.
+            Settle::First => {}
+        }
+        self.losses.append(LossRecord {
+            at: notice.now.as_microsecond(),
+            bid: token.bid_id.clone(),
+            campaign: token.campaign.clone(),
+            creative: token.creative.clone(),
+            exchange: token.exchange.clone(),
+            reason: signal.reason.map(|r| r.0),
+            min_to_win: signal.min_to_win.map(|m| m.0),
+            bid_price: token.bid_price.0,
+            currency: token.currency.clone(),
+        });
+        TrackingReply::Lost(LossTaken {
+            exchange: token.exchange.clone(),
+            reason: signal.reason,
+            min_to_win_malformed: signal.min_to_win_malformed,
+        })
     }
 
     /// Counts one more click in `hour` under `key`; returns the count.
@@ -932,15 +1087,13 @@ fn verify<'w>(
     event: &str,
     query: &str,
 ) -> Result<Notice<'w>, TrackingReply> {
-    let Verified { event, token, price } = world.signer.verify(event, query).map_err(TrackingReply::Forbidden)?;
-    let age = now.as_second() - token.issued_at;
+    let verified = world.signer.verify(event, query).map_err(TrackingReply::Forbidden)?;
+    let age = now.as_second() - verified.token.issued_at;
     if !(-300..=NOTICE_WINDOW_SECS).contains(&age) {
         return Err(TrackingReply::BadPrice("tracking URL expired"));
     }
-    let clearing = match event {
-        Event::Win | Event::Bill => Some(clearing_price(price.as_deref(), &token).map_err(TrackingReply::BadPrice)?),
-        _ => None,
-    };
+    let (clearing, loss) = macro_values(world, &verified)?;
+    let Verified { event, token, .. } = verified;
     // The campaign as it is now, if it is still in the index; else its
     // retained live state (a notice is billed from what its URL carries).
     let indexed = world.campaign_by_id(&token.campaign);
@@ -974,10 +1127,43 @@ fn verify<'w>(
         late: matches!(event, Event::Win | Event::Bill) && now.as_second() >= token.notice_until,
         token,
         clearing,
+        loss,
         campaign,
         creative,
         pricing,
     })
+}
+
+/// What the exchange filled the macros with: the clearing price of a win
+/// or billing notice (decrypted first where the exchange encrypts it), or
+/// what a loss notice says.
+fn macro_values(world: &World, verified: &Verified) -> Result<(Option<Micros>, Option<LossSignal>), TrackingReply> {
+    let token = &verified.token;
+    match verified.event {
+        Event::Win | Event::Bill => {
+            let price = verified.price.as_deref();
+            let keys = world
+                .settings
+                .exchange(&token.exchange)
+                .and_then(|e| e.price_keys.as_ref());
+            let clearing = match keys {
+                Some(keys) => encrypted_clearing_price(price, token, keys)?,
+                None => clearing_price(price, token).map_err(TrackingReply::BadPrice)?,
+            };
+            Ok((Some(clearing), None))
+        }
+        Event::Loss => {
+            let reason = verified.loss_reason.as_deref().and_then(LossReason::parse);
+            let min_to_win = min_to_win(verified.min_to_win.as_deref());
+            let signal = LossSignal {
+                reason,
+                min_to_win: min_to_win.unwrap_or(None),
+                min_to_win_malformed: min_to_win.is_err(),
+            };
+            Ok((None, Some(signal)))
+        }
+        Event::Impression | Event::Click => Ok((None, None)),
+    }
 }
 
 #[cfg(test)]
@@ -999,6 +1185,64 @@ mod tests {
             "https://shop.example/p?id=7&utm_source=default&utm_medium=cpc&utm_campaign=acme&utm_content=cr%201#top"
         );
         assert!(with_utm("https://shop.example/", &t, "display", &[]).starts_with("https://shop.example/?utm_source="));
+    }
+
+    /// The encrypted price goes through the same rules once decrypted;
+    /// a tampered one is forged (403), a garbled one unusable (400).
+    #[test]
+    fn encrypted_clearing_prices_are_decrypted_then_checked() {
+        let keys = PriceKeys::new(b"encryption-key-0123456789abcdef", b"integrity-key-0123456789abcdef");
+        let iv = *b"0123456789abcdef";
+        let t = token();
+        let price = |micros: u64| keys.encrypt(micros, &iv);
+        assert_eq!(
+            encrypted_clearing_price(Some(&price(1_250_000)), &t, &keys),
+            Ok(Micros(1_250_000))
+        );
+        assert_eq!(
+            encrypted_clearing_price(Some(&price(2_000_000)), &t, &keys),
+            Ok(Micros(2_000_000))
+        );
+        assert_eq!(
+            encrypted_clearing_price(Some(&price(2_000_001)), &t, &keys),
+            Err(TrackingReply::BadPrice("clearing price above the bid"))
+        );
+        assert_eq!(
+            encrypted_clearing_price(Some(&price(0)), &t, &keys),
+            Err(TrackingReply::BadPrice("clearing price is not above zero"))
+        );
+        assert_eq!(
+            encrypted_clearing_price(Some(&price(u64::MAX)), &t, &keys),
+            Err(TrackingReply::BadPrice("clearing price is out of range"))
+        );
+        let mut tampered = price(1_250_000).into_bytes();
+        tampered[20] = if tampered[20] == b'A' { b'B' } else { b'A' };
+        assert_eq!(
+            encrypted_clearing_price(Some(std::str::from_utf8(&tampered).unwrap()), &t, &keys),
+            Err(TrackingReply::Forbidden(TrackingError::BadPriceSignature))
+        );
+        for plain in ["1.25", "${AUCTION_PRICE}", ""] {
+            assert!(
+                matches!(
+                    encrypted_clearing_price(Some(plain), &t, &keys),
+                    Err(TrackingReply::BadPrice(_))
+                ),
+                "{plain}: a clear price is refused where prices are encrypted"
+            );
+        }
+    }
+
+    #[test]
+    fn min_to_win_uses_the_clearing_price_grammar() {
+        assert_eq!(min_to_win(Some("1.75")), Ok(Some(Micros(1_750_000))));
+        assert_eq!(min_to_win(Some("1%2E75")), Ok(Some(Micros(1_750_000))));
+        assert_eq!(min_to_win(Some("0")), Ok(Some(Micros::ZERO)));
+        for absent in [None, Some(""), Some("${AUCTION_MIN_TO_WIN}")] {
+            assert_eq!(min_to_win(absent), Ok(None), "{absent:?}");
+        }
+        for bad in ["-1", "1e3", "1.2345678", "abc", "%zz", "NaN"] {
+            assert!(min_to_win(Some(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]
