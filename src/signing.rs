@@ -28,6 +28,11 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Signature length in bytes (before base64): 128 bits.
 const SIGNATURE_BYTES: usize = 16;
+/// One impression, in the thousandths of `imp.qty` that tokens carry.
+pub const QTY_ONE: i64 = 1000;
+/// The largest multiplier a token may carry, thousandths (one million).
+pub const MAX_QTY_MILLI: i64 = 1_000_000_000;
+
 /// The price macro exchanges replace with the clearing price.
 pub const AUCTION_PRICE_MACRO: &str = "${AUCTION_PRICE}";
 /// The macro exchanges replace with the loss reason code (OpenRTB 2.6,
@@ -157,6 +162,9 @@ pub struct BidToken {
     /// Where the ad was to show (unknown for URLs signed before it was
     /// carried).
     pub place: Place,
+    /// How many impressions one display counts for (`imp.qty`),
+    /// thousandths: 1000 is one. Billing and the reservation scale with it.
+    pub qty_milli: i64,
 }
 
 /// Where a bid's ad was to show, as reports group it: compact codes signed
@@ -302,6 +310,9 @@ impl BidToken {
             Some(SignedPricing::Cpc { max_cpc }) => out.push_str(&format!("&m=cpc&q={}", max_cpc.0)),
             None => {}
         }
+        if self.qty_milli != QTY_ONE {
+            out.push_str(&format!("&n={}", self.qty_milli));
+        }
         let place = &self.place;
         Place::write(&mut out, &place.domain, &place.country, Some(i32::from(place.device)));
         out
@@ -329,6 +340,7 @@ impl BidToken {
             notice_until: 0,
             pricing: None,
             place: Place::default(),
+            qty_milli: QTY_ONE,
         };
         let (mut notice_until, mut model, mut max_cpc) = (None, None, None);
         let mut seen = 0u32;
@@ -400,6 +412,13 @@ impl BidToken {
                 }
                 "q" => {
                     max_cpc = Some(Micros(int()?));
+                    continue;
+                }
+                "n" => {
+                    token.qty_milli = int()?;
+                    if !(QTY_ONE..=crate::signing::MAX_QTY_MILLI).contains(&token.qty_milli) {
+                        return Err(TrackingError::Malformed);
+                    }
                     continue;
                 }
                 // Only what `Place::write` writes: a URL reads back as signed.
@@ -776,6 +795,7 @@ mod tests {
             pricing: Some(SignedPricing::Cpc {
                 max_cpc: Micros(800_000),
             }),
+            qty_milli: QTY_ONE,
             place: Place {
                 domain: "news.example".into(),
                 country: "FRA".into(),

@@ -126,6 +126,7 @@ daily_budget = "100"
             notice_until: now + 900,
             pricing: Some(bullseye::signing::SignedPricing::Cpm),
             place: Default::default(),
+            qty_milli: bullseye::signing::QTY_ONE,
         }
     }
 

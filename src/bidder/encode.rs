@@ -82,6 +82,7 @@ fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url
         }),
         // Written below from the request's own text, not copied.
         place: Place::default(),
+        qty_milli: choice.qty_milli,
     };
     let ([click, impression, win, bill], loss) = urls(ctx, world, base_url, &payload(ctx, &token));
     let Shape { w, h, dur, protocol } = shape(creative);

@@ -31,7 +31,7 @@ use crate::metrics::{Metrics, NoBidReason};
 use crate::money::Micros;
 use crate::pacing::FrequencyStore;
 use crate::pacing::budget::expiry_minute;
-use crate::pacing::cost::impression_cost;
+use crate::pacing::cost::display_cost;
 
 pub use decode::DecodeError;
 
@@ -41,10 +41,13 @@ fn reserve(ctx: &enrich::BidCtx, world: &World, choice: &select::Choice) -> bool
     let c = world.campaign(choice.rank);
     let (today, _) = ctx.local_time(c.tz);
     let expires = expiry_minute(notice_until(ctx, choice.imp));
-    let reserved = c
-        .state
-        .spend
-        .try_reserve(today, c.campaign.daily_budget, impression_cost(choice.price), expires);
+    let reserved = c.state.spend.try_reserve_display(
+        today,
+        c.campaign.daily_budget,
+        display_cost(choice.price, choice.qty_milli),
+        display_cost(choice.price, crate::signing::QTY_ONE),
+        expires,
+    );
     if !reserved {
         c.state
             .count_filtered(crate::campaigns::targeting::FilterReason::Budget);
@@ -69,14 +72,15 @@ fn reserve_all(ctx: &enrich::BidCtx, world: &World, choices: &mut Vec<select::Ch
             .iter()
             .filter(|earlier| earlier.rank == choice.rank)
             .fold(Micros::ZERO, |sum, earlier| {
-                sum.saturating_add(impression_cost(earlier.price))
+                sum.saturating_add(display_cost(earlier.price, earlier.qty_milli))
             });
         let share = world
             .campaign(choice.rank)
             .campaign
             .daily_budget
             .mul_div_floor(1, REQUEST_SHARE_DIVISOR);
-        let within_share = held == Micros::ZERO || held.saturating_add(impression_cost(choice.price)) <= share;
+        let within_share =
+            held == Micros::ZERO || held.saturating_add(display_cost(choice.price, choice.qty_milli)) <= share;
         if within_share && reserve(ctx, world, choice) {
             choices.swap(kept, i);
             kept += 1;

@@ -40,6 +40,8 @@ pub struct Choice<'a> {
     pub deal_id: Option<&'a str>,
     /// Bid price, CPM, base currency.
     pub price: Micros,
+    /// Impressions one display counts for (`imp.qty`), thousandths.
+    pub qty_milli: i64,
 }
 
 /// Why an impression got no bid.
@@ -53,6 +55,8 @@ pub enum ImpNoBid {
     FloorCurrency,
     /// The floor is negative, too large for micro-units, or not a number.
     InvalidFloor,
+    /// `imp.qty` multiplies past the exchange's `max_qty`.
+    QtyAboveCap,
 }
 
 /// Terms of the auction a campaign is tried in.
@@ -335,6 +339,7 @@ fn first_eligible<'a, M: Mode>(
                     creative,
                     deal_id,
                     price,
+                    qty_milli: imp.qty_milli(),
                 };
                 if !M::DRY_RUN {
                     return Some(choice);
@@ -481,6 +486,9 @@ pub(crate) fn select_with<'a, M: Mode>(
     scratch: &mut Scratch,
     mode: &mut M,
 ) -> Result<Choice<'a>, ImpNoBid> {
+    if imp.qty.is_some() && imp.qty_milli() > ctx.exchange.max_qty_milli {
+        return Err(ImpNoBid::QtyAboveCap);
+    }
     // Past this, only a dry run can hold a deal bid.
     let deal = match best_deal_bid(ctx, world, imp, frequency, &scratch.pod, mode) {
         Some(choice) if !M::DRY_RUN => {

@@ -13,7 +13,7 @@ use crate::ledger::EventKind;
 use crate::money::Micros;
 use crate::pacing::FrequencyStore;
 use crate::pacing::budget::expiry_minute;
-use crate::pacing::cost::impression_cost;
+use crate::pacing::cost::display_cost;
 
 use super::state::CampaignState;
 
@@ -52,6 +52,8 @@ pub struct Reservation {
     /// Until when its notice can be charged (Unix seconds, exclusive):
     /// the reservation expires with it.
     pub notice_until: i64,
+    /// Impressions the display counts for (`imp.qty`), thousandths.
+    pub qty_milli: i64,
 }
 
 /// Where an event lands: the campaign's state, time zone and
@@ -76,7 +78,7 @@ pub fn apply(target: Target<'_>, frequency: &FrequencyStore, event: &LiveEvent<'
     }
     if let Some(reservation) = event.settles {
         state.spend.release(
-            impression_cost(reservation.bid_value),
+            display_cost(reservation.bid_value, reservation.qty_milli),
             expiry_minute(reservation.notice_until),
             event.at.as_second().div_euclid(60),
         );
@@ -141,6 +143,7 @@ mod tests {
                 settles: Some(Reservation {
                     bid_value: Micros(2_000_000),
                     notice_until,
+                    qty_milli: crate::signing::QTY_ONE,
                 }),
                 ..event(EventKind::Bill)
             },

@@ -240,6 +240,15 @@ pub struct Qty {
 }
 
 impl Imp<'_> {
+    /// How many impressions one display counts for (`qty.multiplier`),
+    /// thousandths, rounded: 1000 when absent, zero, negative or not finite.
+    pub fn qty_milli(&self) -> i64 {
+        match self.qty.and_then(|q| q.multiplier) {
+            Some(m) if m.is_finite() && m > 0.0 => ((m * 1000.0).round() as i64).clamp(1, i64::MAX / 1_000_000),
+            _ => 1000,
+        }
+    }
+
     /// True when the impression offers at least one media object (banner, video, audio or native).
     pub fn has_media(&self) -> bool {
         self.banner.is_some() || self.video.is_some() || self.audio.is_some() || self.native.is_some()

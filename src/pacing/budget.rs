@@ -112,9 +112,25 @@ impl DailySpend {
     /// start of `expires` (Unix minutes), if the budget still has room
     /// before it: at most one cost goes over.
     pub fn try_reserve(&self, today: i64, daily_budget: Micros, cost: Micros, expires: i64) -> bool {
+        self.try_reserve_display(today, daily_budget, cost, cost, expires)
+    }
+
+    /// [`Self::try_reserve`] for a display that counts as several
+    /// impressions (`imp.qty`): `cost` is the whole display's, `unit` one
+    /// impression's, and at most one `unit` goes over the budget (so the
+    /// bound stays one impression's price, whatever the multiplier).
+    pub fn try_reserve_display(
+        &self,
+        today: i64,
+        daily_budget: Micros,
+        cost: Micros,
+        unit: Micros,
+        expires: i64,
+    ) -> bool {
         let spent = self.spent(today);
         let before = self.outstanding.fetch_add(cost.0, Ordering::AcqRel);
-        if spent.0.saturating_add(before.max(0)) >= daily_budget.0 {
+        let beyond_one = cost.0.saturating_sub(unit.0).max(0);
+        if spent.0.saturating_add(before.max(0)).saturating_add(beyond_one) >= daily_budget.0 {
             self.outstanding.fetch_sub(cost.0, Ordering::AcqRel);
             return false;
         }

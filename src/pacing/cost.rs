@@ -11,6 +11,12 @@ pub fn impression_cost(cpm: Micros) -> Micros {
     cpm.mul_div_ceil(1, 1000)
 }
 
+/// What a bid holds for a display that counts as `qty_milli` thousandths
+/// of an impression (`imp.qty`): CPM × qty / 1000, rounded up.
+pub fn display_cost(cpm: Micros, qty_milli: i64) -> Micros {
+    cpm.mul_div_ceil(qty_milli, 1_000_000)
+}
+
 /// A CPM campaign's charge for a billed impression: the clearing price (a
 /// CPM in the response currency) brought back to base currency in
 /// proportion to the bid (`bid_value` base, `bid_price` response
@@ -21,6 +27,17 @@ pub fn cpm_charge(clearing: Micros, bid_value: Micros, bid_price: Micros) -> Mic
     }
     // In 128 bits: `bid_price × 1000` alone can overflow 64.
     let charge = clearing.0 as i128 * bid_value.0 as i128 / (bid_price.0 as i128 * 1000);
+    Micros(charge.clamp(0, i64::MAX as i128) as i64)
+}
+
+/// A CPM campaign's charge for a billed display that counts as
+/// `qty_milli` thousandths of an impression: [`cpm_charge`] × qty, in one
+/// rounding (down).
+pub fn cpm_charge_qty(clearing: Micros, bid_value: Micros, bid_price: Micros, qty_milli: i64) -> Micros {
+    if bid_price.0 <= 0 {
+        return Micros::ZERO;
+    }
+    let charge = clearing.0 as i128 * bid_value.0 as i128 * qty_milli as i128 / (bid_price.0 as i128 * 1_000_000);
     Micros(charge.clamp(0, i64::MAX as i128) as i64)
 }
 

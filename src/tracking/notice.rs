@@ -863,6 +863,7 @@ impl Tracker {
             settles: releases.then_some(Reservation {
                 bid_value: notice.token.bid_value,
                 notice_until: notice.token.notice_until,
+                qty_milli: notice.token.qty_milli,
             }),
         };
         apply(notice.campaign.target(), &self.frequency, &event);
@@ -909,6 +910,7 @@ impl Tracker {
                     settles: Some(Reservation {
                         bid_value: token.bid_value,
                         notice_until: token.notice_until,
+                        qty_milli: token.qty_milli,
                     }),
                 };
                 apply(notice.campaign.target(), &self.frequency, &event);
@@ -1049,7 +1051,7 @@ impl Tracker {
         match (notice.pricing, notice.kind) {
             (SignedPricing::Cpm, e) if e == billing => (
                 notice.clearing.map_or(Micros::ZERO, |price| {
-                    cost::cpm_charge(price, token.bid_value, token.bid_price)
+                    cost::cpm_charge_qty(price, token.bid_value, token.bid_price, token.qty_milli)
                 }),
                 None,
             ),
