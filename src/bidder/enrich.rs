@@ -16,6 +16,7 @@ use crate::clock;
 use crate::live::World;
 use crate::metrics::NoBidReason;
 use crate::money::Currency;
+use crate::openrtb::cattax::{self, Taxonomy};
 use crate::openrtb::{AuctionType, BidRequest, Text};
 use crate::settings::{Exchange, ExchangeId, UserIdSource};
 
@@ -52,6 +53,9 @@ pub struct BidCtx<'a> {
     pub restriction: Option<Restriction>,
     /// What targeting tests.
     pub facts: RequestFacts<'a>,
+    /// `bcat` in 1.0 codes when the request sent it in another taxonomy
+    /// (`cattax`); `None` when `bcat` is read as sent.
+    pub bcat_v1: Option<Vec<&'static str>>,
     /// Per world time zone: (local day, hour of week), computed on first use.
     local_time: Vec<Cell<Option<(i64, usize)>>>,
     world: &'a World,
@@ -112,15 +116,34 @@ fn host(url: &str) -> Option<&str> {
     (!host.is_empty()).then_some(host)
 }
 
+/// The 1.0 categories a 2.x `bcat` blocks; `None` when one of its ids is
+/// in no table (the list cannot be read).
+fn bcat_in_v1(request: &BidRequest) -> Option<Vec<&'static str>> {
+    let mut codes = Vec::new();
+    for id in &request.bcat {
+        codes.extend_from_slice(cattax::blocked_v1(id)?);
+    }
+    Some(codes)
+}
+
+/// Site or app categories as 1.0 codes: as sent in 1.0, translated from
+/// 2.x, none from a taxonomy the bidder cannot read.
+fn push_categories<'a>(facts: &mut RequestFacts<'a>, cattax: Option<i32>, lists: [&'a [Text<'a>]; 3]) {
+    let categories = lists.into_iter().flatten();
+    match Taxonomy::of(cattax) {
+        Taxonomy::V1 => facts.categories.extend(categories.map(|c| &**c)),
+        Taxonomy::V2 => {
+            for id in categories {
+                facts.categories.extend_from_slice(cattax::content_v1(id));
+            }
+        }
+        Taxonomy::Unknown => {}
+    }
+}
+
 fn context_facts<'a>(request: &'a BidRequest<'a>, facts: &mut RequestFacts<'a>) {
     if let Some(site) = &request.site {
-        facts.categories.extend(
-            site.cat
-                .iter()
-                .chain(&site.sectioncat)
-                .chain(&site.pagecat)
-                .map(|c| &**c),
-        );
+        push_categories(facts, site.cattax, [&site.cat, &site.sectioncat, &site.pagecat]);
         match non_empty(&site.domain) {
             Some(domain) => facts.domains.push(domain),
             None => facts.domains.extend(site.page.as_deref().and_then(host)),
@@ -129,9 +152,7 @@ fn context_facts<'a>(request: &'a BidRequest<'a>, facts: &mut RequestFacts<'a>) 
             .domains
             .extend(site.publisher.as_ref().and_then(|p| non_empty(&p.domain)));
     } else if let Some(app) = &request.app {
-        facts
-            .categories
-            .extend(app.cat.iter().chain(&app.sectioncat).chain(&app.pagecat).map(|c| &**c));
+        push_categories(facts, app.cattax, [&app.cat, &app.sectioncat, &app.pagecat]);
         facts.domains.extend(non_empty(&app.bundle));
         facts.domains.extend(non_empty(&app.domain));
     } else if let Some(dooh) = &request.dooh {
@@ -212,6 +233,13 @@ pub fn enrich<'a>(
     if request.unreadable.blocks {
         return Err(NoBidReason::UnreadableBlocks);
     }
+    let bcat_v1 = match Taxonomy::of(request.cattax) {
+        Taxonomy::V1 => None,
+        _ if request.bcat.is_empty() => None,
+        // A block list that cannot be read blocks everything.
+        Taxonomy::Unknown => return Err(NoBidReason::UnreadableBlocks),
+        Taxonomy::V2 => Some(bcat_in_v1(request).ok_or(NoBidReason::UnreadableBlocks)?),
+    };
     let currency = response_currency(request, exchange, world).ok_or(NoBidReason::Currency)?;
     let restriction = privacy::restriction(request, settings.gdpr_vendor_id);
     let user_key = user_id(request, &settings.user_id_order).map(user_key);
@@ -233,6 +261,7 @@ pub fn enrich<'a>(
         user_key: if restriction.is_none() { user_key } else { None },
         restriction,
         facts,
+        bcat_v1,
         local_time: (0..world.time_zones.len()).map(|_| Cell::new(None)).collect(),
         world,
     })

@@ -174,11 +174,12 @@ fn blocked(ctx: &BidCtx, c: &LiveCampaign) -> Option<FilterReason> {
     {
         return Some(FilterReason::BlockedAdvertiser);
     }
-    if request
-        .bcat
-        .iter()
-        .any(|b| campaign.cat.iter().any(|cat| category_matches(cat, b.trim())))
-    {
+    let blocked_category = |b: &str| campaign.cat.iter().any(|cat| category_matches(cat, b.trim()));
+    let category_blocked = match &ctx.bcat_v1 {
+        Some(codes) => codes.iter().any(|b| blocked_category(b)),
+        None => request.bcat.iter().any(|b| blocked_category(b)),
+    };
+    if category_blocked {
         return Some(FilterReason::BlockedCategory);
     }
     if campaign

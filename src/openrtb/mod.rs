@@ -11,6 +11,7 @@
 //! and [`repair`] makes the request readable (coerced, restricted or
 //! dropped field by field) for a second attempt.
 
+pub mod cattax;
 mod loss;
 pub mod native;
 pub mod repair;
