@@ -73,6 +73,7 @@ fn stages_bench(c: &mut Criterion) {
     let audience = || enrich::Audience {
         snapshot: &snapshot,
         overlay: &bidder.audience.overlay,
+        matches: &bidder.audience.matches,
     };
     let now = bidder.clock.now();
     let mut group = c.benchmark_group("stages");

@@ -90,6 +90,19 @@ fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
     move |source| BuildError::DataDir { path, source }
 }
 
+/// The audience: the snapshot (`--segments`, else the config's), and the
+/// user-sync match table kept in the data directory.
+fn open_audience(options: &AppOptions, settings: &crate::settings::Settings) -> Result<AudienceStore, BuildError> {
+    let snapshot = options.segments.clone().or_else(|| settings.audience_snapshot.clone());
+    let now = options.clock.now().as_second() as u32;
+    let matches = crate::audience::matches::UserMatches::open(&options.data_dir, settings.max_user_matches, now)
+        .map_err(|source| BuildError::DataDir {
+            path: options.data_dir.join("user-matches.log").display().to_string(),
+            source,
+        })?;
+    Ok(AudienceStore::open(snapshot.as_deref())?.with_matches(matches))
+}
+
 /// The loss log's writer over `{data_dir}/losses`.
 fn open_loss_log(data_dir: &Path) -> Result<LossLog, BuildError> {
     let dir = data_dir.join("losses");
@@ -117,11 +130,7 @@ impl App {
     /// billing ledger. Opens no socket, starts no task.
     pub fn build(options: AppOptions) -> Result<App, BuildError> {
         let config = load_config(&options)?;
-        let snapshot_path = options
-            .segments
-            .clone()
-            .or_else(|| config.settings.audience_snapshot.clone());
-        let audience = Arc::new(AudienceStore::open(snapshot_path.as_deref())?);
+        let audience = Arc::new(open_audience(&options, &config.settings)?);
         let live = Arc::new(LiveStates::default());
         let shared: Arc<dyn SharedState> = Arc::new(Embedded::with_limit(config.settings.max_dedup_entries));
         let frequency = Arc::new(FrequencyStore::with_limit(config.settings.max_frequency_entries));

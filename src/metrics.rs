@@ -258,6 +258,8 @@ pub struct Metrics {
     loss_log_dropped: Counter,
     ledger_healthy: Gauge,
     ledger_write_failures: Counter,
+    user_matches: Gauge,
+    user_matches_evicted: Counter,
     connections_refused: Counter,
     status_counters: Vec<std::sync::OnceLock<Counter>>,
     exchange_counters: papaya::HashMap<String, Counter, foldhash::fast::RandomState>,
@@ -397,6 +399,16 @@ impl Metrics {
             "connections_refused",
             "Connections answered 503 because max_connections were open",
         );
+        let user_matches = gauge(
+            &mut registry,
+            "user_matches",
+            "User-sync matches held (an exchange's id of a user → ours)",
+        );
+        let user_matches_evicted = counter(
+            &mut registry,
+            "user_matches_evicted",
+            "User-sync matches evicted, least recently used first, past audience.max_user_matches",
+        );
         let ledger_healthy = Gauge::default();
         registry.register(
             "ledger_healthy",
@@ -438,6 +450,8 @@ impl Metrics {
             loss_log_dropped,
             ledger_healthy,
             ledger_write_failures,
+            user_matches,
+            user_matches_evicted,
             connections_refused,
             status_counters: (0..600).map(|_| std::sync::OnceLock::new()).collect(),
             exchange_counters: papaya::HashMap::builder().hasher(Default::default()).build(),
@@ -448,6 +462,14 @@ impl Metrics {
     pub fn connection_refused(&self) {
         self.connections_refused.inc();
         self.response(503);
+    }
+
+    /// Records the user-sync match table's size and evictions, read at scrape time.
+    pub fn observe_user_matches(&self, held: usize, evicted: u64) {
+        self.user_matches.set(held as i64);
+        self.user_matches_evicted
+            .inner()
+            .fetch_max(evicted, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Records the billing log's state, read at scrape time.

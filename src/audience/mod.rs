@@ -9,6 +9,7 @@
 //!   the file is replaced, and the real-time [`overlay`] merged with it.
 
 pub mod builder;
+pub mod matches;
 pub mod overlay;
 pub mod snapshot;
 pub mod store;

@@ -19,6 +19,8 @@ pub struct AudienceStore {
     current: ArcSwap<Snapshot>,
     /// Real-time segment changes, merged at lookup.
     pub overlay: Overlay,
+    /// Exchanges' ids of our users, from user sync.
+    pub matches: super::matches::UserMatches,
 }
 
 /// Users the overlay holds at most.
@@ -30,7 +32,14 @@ impl AudienceStore {
         AudienceStore {
             current: ArcSwap::from_pointee(snapshot),
             overlay: Overlay::new(OVERLAY_MAX_USERS),
+            matches: super::matches::UserMatches::in_memory(super::matches::DEFAULT_CAPACITY),
         }
+    }
+
+    /// The store with this match table (a persistent one, at start-up).
+    pub fn with_matches(mut self, matches: super::matches::UserMatches) -> AudienceStore {
+        self.matches = matches;
+        self
     }
 
     /// A store serving the snapshot at `path`, or an empty audience.

@@ -31,6 +31,8 @@ pub struct Audience<'s> {
     pub snapshot: &'s Snapshot,
     /// The real-time overlay, merged with the snapshot at lookup.
     pub overlay: &'s Overlay,
+    /// Exchanges' ids of our users, from user sync.
+    pub matches: &'s crate::audience::matches::UserMatches,
 }
 
 /// Everything the later stages know about one bid request.
@@ -80,17 +82,77 @@ fn non_empty<'a>(text: &'a Option<Text<'a>>) -> Option<&'a str> {
 
 /// The user's id, first found in the configured order. An all-zero IFA is
 /// "no id" (that is what devices send when tracking is limited).
-fn user_id<'a>(request: &'a BidRequest<'a>, order: &[UserIdSource]) -> Option<&'a str> {
+fn user_id<'a>(request: &'a BidRequest<'a>, order: &'a [UserIdSource]) -> Option<(&'a UserIdSource, &'a str)> {
     let user = request.user.as_ref();
-    order.iter().find_map(|source| match source {
-        UserIdSource::BuyerUid => user.and_then(|u| non_empty(&u.buyeruid)),
-        UserIdSource::UserId => user.and_then(|u| non_empty(&u.id)),
-        UserIdSource::Ifa => request
-            .device
-            .as_ref()
-            .and_then(|d| non_empty(&d.ifa))
-            .filter(|ifa| ifa.bytes().any(|b| b != b'0' && b != b'-')),
+    order.iter().find_map(|source| {
+        let id = match source {
+            UserIdSource::BuyerUid => user.and_then(|u| non_empty(&u.buyeruid)),
+            UserIdSource::UserId => user.and_then(|u| non_empty(&u.id)),
+            UserIdSource::Ifa => request
+                .device
+                .as_ref()
+                .and_then(|d| non_empty(&d.ifa))
+                .filter(|ifa| ifa.bytes().any(|b| b != b'0' && b != b'-')),
+            UserIdSource::Eid(wanted) => user.and_then(|u| extended_id(u, wanted)),
+        };
+        id.map(|id| (source, id))
     })
+}
+
+/// The first id from source `wanted` in `user.eids` (2.6) or
+/// `user.ext.eids` (2.5).
+fn extended_id<'a>(user: &'a crate::openrtb::User<'a>, wanted: &str) -> Option<&'a str> {
+    let ext = user.ext.as_ref().map_or(&[][..], |ext| &ext.eids[..]);
+    user.eids
+        .iter()
+        .chain(ext)
+        .filter(|eid| {
+            eid.source
+                .as_deref()
+                .is_some_and(|s| s.trim().eq_ignore_ascii_case(wanted))
+        })
+        .find_map(|eid| eid.uids.iter().find_map(|uid| non_empty(&uid.id)))
+}
+
+/// The user's key: the first configured source's id, hashed; a `buyeruid`
+/// that an exchange with user sync knows as its own id resolves to our
+/// user (the match table, [`crate::audience::matches`]).
+fn resolve_user(
+    request: &BidRequest,
+    order: &[UserIdSource],
+    exchange: &Exchange,
+    audience: &Audience,
+    now: Timestamp,
+) -> Option<u64> {
+    let (source, id) = user_id(request, order)?;
+    if *source == UserIdSource::BuyerUid
+        && exchange.sync_url.is_some()
+        && !audience.matches.is_empty()
+        && let Some(ours) = audience.matches.lookup(&exchange.name, id, now.as_second() as u32)
+    {
+        return Some(ours);
+    }
+    Some(user_key(id))
+}
+
+/// The exchange's data segments (`user.data`) that stand for ours.
+fn mapped_segments(request: &BidRequest, exchange: &Exchange, facts: &mut RequestFacts) {
+    let Some(user) = &request.user else { return };
+    for data in &user.data {
+        let provider = |name: &str| {
+            data.id.as_deref().is_some_and(|id| id == name) || data.name.as_deref().is_some_and(|n| n == name)
+        };
+        for segment in &data.segment {
+            let Some(id) = segment.id.as_deref() else { continue };
+            for mapping in exchange
+                .segment_map
+                .iter()
+                .filter(|m| m.segment == id && provider(&m.data))
+            {
+                facts.segments.extend_from_slice(&mapping.to);
+            }
+        }
+    }
 }
 
 /// Picks the response currency: the exchange's when the request names none,
@@ -242,12 +304,15 @@ pub fn enrich<'a>(
     };
     let currency = response_currency(request, exchange, world).ok_or(NoBidReason::Currency)?;
     let restriction = privacy::restriction(request, settings.gdpr_vendor_id);
-    let user_key = user_id(request, &settings.user_id_order).map(user_key);
+    let user_key = resolve_user(request, &settings.user_id_order, exchange, &audience, now);
     let mut facts = RequestFacts::default();
     context_facts(request, &mut facts);
     device_facts(request, &mut facts);
     if restriction.is_none() {
         personal_facts(request, now, user_key, audience, &mut facts);
+        if !exchange.segment_map.is_empty() {
+            mapped_segments(request, exchange, &mut facts);
+        }
     }
     Ok(BidCtx {
         request,
@@ -293,15 +358,24 @@ mod tests {
     #[test]
     fn user_ids_in_configured_order() {
         let request: BidRequest = serde_json::from_str(
-            r#"{"user":{"id":"uid","buyeruid":"buyer"},"device":{"ifa":"00000000-0000-0000-0000-000000000000"}}"#,
+            r#"{"user":{"id":"uid","buyeruid":"buyer","eids":[{"source":"other.com","uids":[{"id":"x"}]},{"source":"LiveRamp.com","uids":[{"id":"ramp-1"}]}],
+                "ext":{"eids":[{"source":"id5-sync.com","uids":[{"id":"id5-1"}]}]}},
+                "device":{"ifa":"00000000-0000-0000-0000-000000000000"}}"#,
         )
         .unwrap();
+        let id = |order: &[UserIdSource]| user_id(&request, order).map(|(_, id)| id.to_string());
         let all = [UserIdSource::BuyerUid, UserIdSource::UserId, UserIdSource::Ifa];
-        assert_eq!(user_id(&request, &all), Some("buyer"));
+        assert_eq!(id(&all).as_deref(), Some("buyer"));
         assert_eq!(
-            user_id(&request, &[UserIdSource::UserId, UserIdSource::BuyerUid]),
+            id(&[UserIdSource::UserId, UserIdSource::BuyerUid]).as_deref(),
             Some("uid")
         );
-        assert_eq!(user_id(&request, &[UserIdSource::Ifa]), None);
+        assert_eq!(id(&[UserIdSource::Ifa]), None);
+        let ramp = UserIdSource::Eid("liveramp.com".into());
+        assert_eq!(id(&[ramp, UserIdSource::BuyerUid]).as_deref(), Some("ramp-1"));
+        let id5 = UserIdSource::Eid("id5-sync.com".into());
+        assert_eq!(id(&[id5]).as_deref(), Some("id5-1"), "2.5 placement in user.ext");
+        let absent = UserIdSource::Eid("uidapi.com".into());
+        assert_eq!(id(&[absent, UserIdSource::UserId]).as_deref(), Some("uid"));
     }
 }

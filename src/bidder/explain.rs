@@ -136,6 +136,7 @@ pub fn explain(bidder: &Bidder, exchange: Option<&str>, body: &[u8]) -> Result<E
     let audience = enrich::Audience {
         snapshot: &snapshot,
         overlay: &bidder.audience.overlay,
+        matches: &bidder.audience.matches,
     };
     let ctx = match enrich::enrich(&request, &world, exchange_id, audience, bidder.clock.now()) {
         Ok(ctx) => ctx,

@@ -263,6 +263,7 @@ impl Bidder {
         let audience = enrich::Audience {
             snapshot: &snapshot,
             overlay: &self.audience.overlay,
+            matches: &self.audience.matches,
         };
         let ctx = match enrich::enrich(request, world, exchange_id, audience, self.clock.now()) {
             Ok(ctx) => ctx,

@@ -646,9 +646,11 @@ landing_url = "https://{id}.example/"
             .unwrap_or_else(|e| panic!("{e}: {request}"))
             .request;
         let (snapshot, overlay) = (Snapshot::empty(), Overlay::new(16));
+        let matches = crate::audience::matches::UserMatches::in_memory(16);
         let audience = enrich::Audience {
             snapshot: &snapshot,
             overlay: &overlay,
+            matches: &matches,
         };
         let now = "2025-06-02T12:00:00Z".parse().unwrap();
         let ctx = enrich::enrich(&request, world, world.settings.default_exchange_id(), audience, now)

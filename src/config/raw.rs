@@ -191,6 +191,9 @@ pub struct RawAudience {
     /// Audience snapshot file (built by `bullseye segments build`), relative
     /// to the config directory. Replacing it (write, then rename) swaps it in.
     pub snapshot: Option<String>,
+    /// Most user-sync matches kept (exchange id → ours); the least recently
+    /// used are evicted past it (default 1,000,000).
+    pub max_user_matches: Option<usize>,
 }
 
 /// `[secrets]`. The URL-signing key must come from somewhere: the
@@ -322,6 +325,15 @@ pub struct RawExchange {
     /// multiplier above 1 gets no bid unless the exchange is configured.
     #[serde(default = "defaults::max_qty")]
     pub max_qty: f64,
+    /// The exchange's user-sync URL, where `GET /sync/{exchange}` sends the
+    /// browser: `{UID}` is replaced with our id, `{GDPR}`, `{GDPR_CONSENT}`,
+    /// `{US_PRIVACY}`, `{GPP}` and `{GPP_SID}` with the sync request's own
+    /// parameters (percent-encoded). Without it the exchange has no sync.
+    pub sync_url: Option<String>,
+    /// `[[exchange.segment_map]]`: the exchange's data segments
+    /// (`user.data`) that stand for ours.
+    #[serde(default)]
+    pub segment_map: Vec<RawSegmentMap>,
     /// A file holding the exchange's price encryption key (base64, as the
     /// exchange hands it out), for exchanges that encrypt
     /// `${AUCTION_PRICE}`; `BULLSEYE_PRICE_ENCRYPTION_KEY_{EXCHANGE}`
@@ -330,6 +342,18 @@ pub struct RawExchange {
     /// A file holding the exchange's price integrity key;
     /// `BULLSEYE_PRICE_INTEGRITY_KEY_{EXCHANGE}` overrides it.
     pub price_integrity_key_file: Option<String>,
+}
+
+/// One `[[exchange.segment_map]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSegmentMap {
+    /// The data provider: `user.data[].id`, or its `name`.
+    pub data: String,
+    /// The provider's segment id (`user.data[].segment[].id`).
+    pub segment: String,
+    /// Our segment (a taxonomy path such as `interest/sports`).
+    pub to: String,
 }
 
 impl RawExchange {
@@ -344,6 +368,8 @@ impl RawExchange {
             sends_lurl: defaults::sends_lurl(),
             no_bid: NoBidAnswer::default(),
             max_qty: defaults::max_qty(),
+            sync_url: None,
+            segment_map: Vec::new(),
             notice_window_minutes: defaults::notice_window_minutes(),
             currency: None,
             price_encryption_key_file: None,

@@ -185,7 +185,7 @@ fn user_id_sources_are_named() {
         [
             in_settings(
                 "line 7",
-                "unknown variant `cookie`, expected one of `buyeruid`, `user.id`, `user_id`, `ifa`"
+                "unknown user id source \"cookie\": expected buyeruid, user_id, ifa or eid:<source>"
             ),
             in_settings("secrets.signing_key", NO_SIGNING_KEY),
         ]

@@ -311,6 +311,10 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         postback_max_age_secs: raw.tracking.postback_max_age_secs,
         max_frequency_entries: raw.bidding.max_frequency_entries,
         audience_snapshot: raw.audience.snapshot.map(|s| dir.join(s)),
+        max_user_matches: raw
+            .audience
+            .max_user_matches
+            .unwrap_or(crate::audience::matches::DEFAULT_CAPACITY),
         signing_key,
         previous_signing_key,
         signing_key_is_dev,
@@ -688,8 +692,46 @@ fn exchange(raw: RawExchange, base: Currency, field: impl Fn(&str) -> String, p:
             .as_deref()
             .map_or(base, |c| p.currency(&field("currency"), c)),
         price_keys: None,
+        sync_url: sync_url(raw.sync_url, &field, p),
+        segment_map: segment_map(raw.segment_map, &field, p),
         name: raw.name,
     }
+}
+
+/// The user-sync URL: http(s), with `{UID}` where our id goes.
+fn sync_url(url: Option<String>, field: &impl Fn(&str) -> String, p: &mut Problems) -> Option<String> {
+    let url = url?;
+    if !(url.starts_with("https://") || url.starts_with("http://")) || !url.contains("{UID}") {
+        p.at(
+            &field("sync_url"),
+            "must be an http(s) URL with {UID} where our user id goes",
+        );
+    }
+    Some(url)
+}
+
+/// The exchange's data segments mapped to ours, each a valid segment path.
+fn segment_map(
+    raw: Vec<RawSegmentMap>,
+    field: &impl Fn(&str) -> String,
+    p: &mut Problems,
+) -> Vec<crate::settings::SegmentMapping> {
+    raw.into_iter()
+        .enumerate()
+        .filter_map(|(i, entry)| match SegmentPath::parse(&entry.to) {
+            Ok(path) => Some(crate::settings::SegmentMapping {
+                data: entry.data,
+                segment: entry.segment,
+                to: std::iter::successors(Some(path), SegmentPath::parent)
+                    .map(|p| p.key())
+                    .collect(),
+            }),
+            Err(e) => {
+                p.at(&field(&format!("segment_map[{i}].to")), e.to_string());
+                None
+            }
+        })
+        .collect()
 }
 
 /// A multiplier (1 to 1,000,000) in thousandths, rounded down.

@@ -607,17 +607,70 @@ pub struct User<'a> {
     /// User's home location; used when the device has none.
     #[serde(borrow)]
     pub geo: Option<Geo<'a>>,
+    /// Extended ids (2.6): ids of the user from identity providers, by source.
+    #[serde(borrow, default, deserialize_with = "nullable")]
+    pub eids: Vec<Eid<'a>>,
+    /// Data segments the exchange (or its data providers) knows the user in.
+    #[serde(borrow, default, deserialize_with = "nullable")]
+    pub data: Vec<Data<'a>>,
     /// `user.ext` (2.5 placements).
     #[serde(borrow)]
     pub ext: Option<UserExt<'a>>,
 }
 
-/// `user.ext` keys the bidder reads (2.5 placement of `consent`).
+/// `user.ext` keys the bidder reads (2.5 placements of `consent` and `eids`).
 #[derive(Debug, Default, Deserialize)]
 pub struct UserExt<'a> {
     /// TCF consent string (2.5 placement).
     #[serde(borrow)]
     pub consent: Option<Text<'a>>,
+    /// Extended ids (2.5 placement, as Prebid sends them).
+    #[serde(borrow, default, deserialize_with = "nullable")]
+    pub eids: Vec<Eid<'a>>,
+}
+
+/// One identity provider's ids of the user (`user.eids[]`).
+#[derive(Debug, Default, Deserialize)]
+pub struct Eid<'a> {
+    /// The provider's domain (e.g. `liveramp.com`, `id5-sync.com`).
+    #[serde(borrow)]
+    pub source: Option<Text<'a>>,
+    /// Its ids of the user; the first is used.
+    #[serde(borrow, default, deserialize_with = "nullable")]
+    pub uids: Vec<Uid<'a>>,
+}
+
+/// One id of an extended-id source.
+#[derive(Debug, Default, Deserialize)]
+pub struct Uid<'a> {
+    /// The id.
+    #[serde(borrow)]
+    pub id: Option<Text<'a>>,
+}
+
+/// One data provider's segments of the user (`user.data[]`).
+#[derive(Debug, Default, Deserialize)]
+pub struct Data<'a> {
+    /// The provider's id at the exchange.
+    #[serde(borrow)]
+    pub id: Option<Text<'a>>,
+    /// The provider's name.
+    #[serde(borrow)]
+    pub name: Option<Text<'a>>,
+    /// Its segments the user is in.
+    #[serde(borrow, default, deserialize_with = "nullable")]
+    pub segment: Vec<DataSegment<'a>>,
+}
+
+/// One segment of a data provider.
+#[derive(Debug, Default, Deserialize)]
+pub struct DataSegment<'a> {
+    /// The segment's id at the provider.
+    #[serde(borrow)]
+    pub id: Option<Text<'a>>,
+    /// Its name.
+    #[serde(borrow)]
+    pub name: Option<Text<'a>>,
 }
 
 /// Regulations that apply to the request.

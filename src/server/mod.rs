@@ -19,6 +19,7 @@
 pub mod admission;
 pub mod body;
 pub mod routes;
+pub mod sync;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{ACCEPT_ENCODING, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, LOCATION};
+use http::header::{ACCEPT_ENCODING, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -43,6 +43,11 @@ enum Reply {
     Forbidden,
     Pixel,
     Redirect(String),
+    /// User sync: 302 to the exchange, setting our cookie.
+    SyncRedirect {
+        location: String,
+        cookie: String,
+    },
     NoContent,
     Text(&'static str),
     Metrics(String),
@@ -68,7 +73,7 @@ impl Reply {
             Reply::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Reply::NotFound => StatusCode::NOT_FOUND,
             Reply::Forbidden => StatusCode::FORBIDDEN,
-            Reply::Redirect(_) => StatusCode::FOUND,
+            Reply::Redirect(_) | Reply::SyncRedirect { .. } => StatusCode::FOUND,
             Reply::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Reply::Unauthorized => StatusCode::UNAUTHORIZED,
             Reply::Json(status, _) | Reply::Admin(crate::admin::Answer { status, .. }) => {
@@ -132,6 +137,13 @@ impl Reply {
                     .header(CONTENT_TYPE, "image/gif")
                     .header(CACHE_CONTROL, "no-store");
                 Full::new(Bytes::from_static(PIXEL_GIF))
+            }
+            Reply::SyncRedirect { location, cookie } => {
+                builder = builder
+                    .header(LOCATION, location)
+                    .header(SET_COOKIE, cookie)
+                    .header(CACHE_CONTROL, "no-store");
+                Full::default()
             }
             Reply::Redirect(location) => {
                 builder = builder.header(LOCATION, location).header(CACHE_CONTROL, "no-store");
@@ -409,12 +421,75 @@ pub async fn handle(
         }
     } else if let Some(event) = path.strip_prefix("/t/") {
         tracking(app, &request, event, peer).await
+    } else if let Some(rest) = path.strip_prefix("/sync/") {
+        user_sync(app, &request, rest, peer)
     } else if path == "/healthz" {
         health(app, &request)
     } else {
         Reply::NotFound
     };
     finish(app, &path, reply)
+}
+
+/// Whether a request came over https: said by a trusted proxy's
+/// `X-Forwarded-Proto` (the first value), never believed from anyone else.
+fn forwarded_https<B>(request: &Request<B>, peer: std::net::IpAddr, trusted: &[IpRange]) -> bool {
+    trusted.iter().any(|range| range.contains(peer.to_canonical()))
+        && request
+            .headers()
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|p| p.split(',').next())
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+}
+
+/// `GET /sync/{exchange}` and `GET /sync/{exchange}/return?uid=…`
+/// ([`super::sync`]).
+fn user_sync(app: &App, request: &Request<Incoming>, rest: &str, peer: Option<std::net::SocketAddr>) -> Reply {
+    use super::sync;
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return Reply::MethodNotAllowed("GET, HEAD");
+    }
+    let (name, returning) = match rest.split_once('/') {
+        None => (rest, false),
+        Some((name, "return")) => (name, true),
+        Some(_) => return Reply::NotFound,
+    };
+    let world = app.bidder.world.load();
+    let settings = &world.settings;
+    let Some(exchange) = sync::syncing(&settings.exchanges, name) else {
+        return Reply::NotFound;
+    };
+    let query = sync::SyncQuery::from_pairs(&crate::admin::query_pairs(request.uri().query().unwrap_or("")));
+    if !query.consents(settings.gdpr_vendor_id) {
+        return Reply::NoContent;
+    }
+    let cookies = request.headers().get("cookie").and_then(|v| v.to_str().ok());
+    let ours = sync::our_id(cookies);
+    if returning {
+        let Some(ours) = ours else {
+            return Reply::BadRequest(format!("no {} cookie: a sync starts at /sync/{name}", sync::COOKIE));
+        };
+        let theirs = match sync::check_their_id(query.uid.as_deref()) {
+            Ok(theirs) => theirs,
+            Err(why) => return Reply::BadRequest(why.to_string()),
+        };
+        let now = app.bidder.clock.now().as_second() as u32;
+        return match app.bidder.audience.matches.record(&exchange.name, theirs, &ours, now) {
+            Ok(()) => Reply::Pixel,
+            Err(e) => {
+                tracing::warn!(error = %e, "user sync: the match log cannot be written");
+                Reply::Unavailable
+            }
+        };
+    }
+    let ours = ours.unwrap_or_else(sync::new_id);
+    let https = peer.is_some_and(|p| forwarded_https(request, p.ip(), &settings.click_rules.trusted_proxies));
+    let template = exchange.sync_url.as_deref().unwrap_or_default();
+    Reply::SyncRedirect {
+        location: sync::redirect_url(template, &ours, &query),
+        cookie: sync::set_cookie(&ours, https),
+    }
 }
 
 /// Largest console form body.
@@ -438,13 +513,7 @@ async fn console_page(
             .map(str::to_string)
     };
     let client = client_address(peer.ip(), header("x-forwarded-for").as_deref(), &trusted);
-    let from_proxy = trusted.iter().any(|range| range.contains(peer.ip().to_canonical()));
-    let https = from_proxy
-        && header("x-forwarded-proto").is_some_and(|p| {
-            p.split(',')
-                .next()
-                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
-        });
+    let https = forwarded_https(&request, peer.ip(), &trusted);
     let cookies = header("cookie");
     let (parts, incoming) = request.into_parts();
     let timeout = app.bidder.world.load().settings.body_read_timeout;
@@ -495,6 +564,10 @@ pub async fn handle_admin(
                     .metrics
                     .observe_ledger(ledger.is_healthy(), ledger.write_failures());
                 app.bidder.metrics.observe_loss_log(app.tracker.loss_log().dropped());
+                let matches = &app.bidder.audience.matches;
+                app.bidder
+                    .metrics
+                    .observe_user_matches(matches.len(), matches.evicted());
                 Reply::Metrics(app.bidder.metrics.render())
             }
             (_, "/metrics") => Reply::MethodNotAllowed("GET"),

@@ -115,19 +115,48 @@ pub enum NoBidAnswer {
 }
 
 /// Where the user id is read from (`buyeruid`, `user_id` or `ifa` in the
-/// config).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+/// config, or `eid:<source>` for an extended id).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UserIdSource {
-    /// `user.buyeruid`: our id for the user, as the exchange maps it.
-    #[serde(rename = "buyeruid")]
+    /// `user.buyeruid`: our id for the user, as the exchange maps it (or
+    /// the exchange's own id, resolved to ours through user sync).
     BuyerUid,
     /// `user.id`: the exchange's id for the user.
-    #[serde(rename = "user_id", alias = "user.id")]
     UserId,
     /// `device.ifa`: the device's advertising id; an all-zero one (sent when
     /// tracking is limited) is no id.
-    #[serde(rename = "ifa")]
     Ifa,
+    /// The first id of `user.eids` (or `user.ext.eids`) from this source
+    /// (`eid:liveramp.com`), e.g. a universal id preferred to `buyeruid`.
+    Eid(String),
+}
+
+impl<'de> serde::Deserialize<'de> for UserIdSource {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "buyeruid" => Ok(UserIdSource::BuyerUid),
+            "user_id" | "user.id" => Ok(UserIdSource::UserId),
+            "ifa" => Ok(UserIdSource::Ifa),
+            _ => match text.strip_prefix("eid:").map(str::trim) {
+                Some(source) if !source.is_empty() => Ok(UserIdSource::Eid(source.to_ascii_lowercase())),
+                _ => Err(serde::de::Error::custom(format!(
+                    "unknown user id source {text:?}: expected buyeruid, user_id, ifa or eid:<source>"
+                ))),
+            },
+        }
+    }
+}
+
+/// An exchange's data segment mapped to one of ours (`[[exchange.segment_map]]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentMapping {
+    /// The data provider, by `user.data[].id` or `.name`.
+    pub data: String,
+    /// The provider's segment id (`user.data[].segment[].id`).
+    pub segment: String,
+    /// Our segment and its ancestors.
+    pub to: Vec<crate::audience::SegmentKey>,
 }
 
 /// One exchange's settings, from its `[[exchange]]` table.
@@ -156,6 +185,11 @@ pub struct Exchange {
     pub no_bid: NoBidAnswer,
     /// Largest `imp.qty.multiplier` bid on, thousandths (1000 = 1).
     pub max_qty_milli: i64,
+    /// Where user sync sends the browser (`{UID}` and privacy macros);
+    /// `None`: the exchange has no sync.
+    pub sync_url: Option<String>,
+    /// The exchange's data segments that stand for ours.
+    pub segment_map: Vec<SegmentMapping>,
     /// The keys of the exchange's encrypted `${AUCTION_PRICE}` (Google-style
     /// price confirmation); `None` when it sends clearing prices in the
     /// clear. Secrets: their `Debug` form is redacted.
@@ -216,6 +250,8 @@ pub struct Settings {
     /// The audience snapshot file (a relative path in the config is taken
     /// from the config directory); `None` means none configured.
     pub audience_snapshot: Option<PathBuf>,
+    /// Most user-sync matches kept.
+    pub max_user_matches: usize,
     /// The URL-signing key.
     pub signing_key: Vec<u8>,
     /// The key before the last rotation, still accepted when verifying;
