@@ -5,7 +5,7 @@
 //! taxonomy (`cattax`: 1 is 1.0, 2 is 2.0, 5 is 2.1, 6 is 2.2, 7 is 3.0).
 //! Lists in 2.x are translated to 1.0 codes once per request, only when a
 //! request says so, with the IAB Tech Lab's published mapping
-//! (`data/iab/`, CC BY 3.0): a 2.x block covers every 1.0 category mapped
+//! (`resources/iab/`, CC BY 3.0): a 2.x block covers every 1.0 category mapped
 //! to it or to a category under it, so a blocked category never gets
 //! through; a 2.x site category stands for the 1.0 categories mapped to it
 //! (or to its nearest mapped ancestor).
@@ -14,9 +14,9 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 /// The published 1.0 → 2.0 mapping (CC BY 3.0, IAB Tech Lab).
-const MAPPING: &str = include_str!("../../data/iab/content-1.0-to-2.0.tsv");
+const MAPPING: &str = include_str!("../../resources/iab/content-1.0-to-2.0.tsv");
 /// The 2.2 tree: each category's id and parent (CC BY 3.0, IAB Tech Lab).
-const TREE: &str = include_str!("../../data/iab/content-taxonomy-2.2.tsv");
+const TREE: &str = include_str!("../../resources/iab/content-taxonomy-2.2.tsv");
 
 /// Which taxonomy a request's category list is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
