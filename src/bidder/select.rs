@@ -14,6 +14,7 @@
 //! runs dry for [`super::explain`], through a `Mode` that counts nothing.
 
 use crate::campaigns::PacingMode;
+use crate::campaigns::experiment::{Arm, Rotation, SplitMix, weighted_pick};
 use crate::campaigns::index::MergedRanks;
 use crate::campaigns::model::{Creative, Markup};
 use crate::campaigns::tally::{ImpOutcome, Stop};
@@ -42,6 +43,16 @@ pub struct Choice<'a> {
     pub price: Micros,
     /// Impressions one display counts for (`imp.qty`), thousandths.
     pub qty_milli: i64,
+    /// The experiment arm the user is in (an index into the campaign's
+    /// experiment's arms); `None` without an experiment.
+    pub arm: Option<usize>,
+}
+
+/// What [`evaluate`] found for an eligible campaign.
+struct Pick {
+    creative: usize,
+    price: Micros,
+    arm: Option<usize>,
 }
 
 /// Why an impression got no bid.
@@ -222,6 +233,14 @@ pub(crate) trait Mode {
 
     /// How the impression's selection ended, as the index sees it.
     fn ended(&mut self, world: &World, outcome: ImpOutcome<'_>);
+
+    /// A random number, for creative rotation and per-request experiment
+    /// assignment (a dry run draws none: it gives a fixed one).
+    fn random(&mut self) -> u64;
+
+    /// The campaign at `rank` puts this request's user in arm `arm` of its
+    /// experiment.
+    fn assigned(&mut self, rank: u32, arm: usize);
 }
 
 /// The bid path: pacing draws a random number, filtered campaigns and the
@@ -248,6 +267,46 @@ impl Mode for Bidding {
     fn ended(&mut self, world: &World, outcome: ImpOutcome<'_>) {
         world.tally().count(outcome);
     }
+
+    fn random(&mut self) -> u64 {
+        rand::random()
+    }
+
+    fn assigned(&mut self, _rank: u32, _arm: usize) {}
+}
+
+/// The creative to show among those that fit the slot (and the pod), and
+/// that `arm` allows, by the campaign's `rotation`.
+fn choose_creative<M: Mode>(
+    c: &LiveCampaign,
+    imp: &Imp,
+    terms: &Terms,
+    rank: u32,
+    (arm, rotation): (Option<&Arm>, Rotation),
+    mode: &mut M,
+) -> Option<usize> {
+    let creatives = &c.campaign.creatives;
+    let fitting = (0..creatives.len()).filter(|&i| {
+        arm.is_none_or(|arm| arm.allows(i))
+            && creative_fits(&creatives[i], imp)
+            && terms.pod.allows(rank, i, &creatives[i])
+    });
+    match rotation {
+        // The most valuable creative that fits (the first, for CPM campaigns).
+        Rotation::Best => fitting.min_by_key(|&i| std::cmp::Reverse(c.creative_values[i])),
+        Rotation::Even => weighted_pick(fitting.map(|i| (i, 1)), mode.random()),
+        Rotation::Weighted => weighted_pick(fitting.map(|i| (i, u64::from(creatives[i].weight))), mode.random()),
+        Rotation::Optimise => {
+            let mut rng = SplitMix(mode.random());
+            fitting
+                .map(|i| {
+                    let (impressions, clicks) = c.state.creative_counts(&creatives[i].id);
+                    (i, rng.ctr_posterior(impressions, clicks))
+                })
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(i, _)| i)
+        }
+    }
 }
 
 /// Every rule, cheapest first; on success the creative and the price.
@@ -259,7 +318,7 @@ fn evaluate<M: Mode>(
     terms: &Terms,
     frequency: &FrequencyStore,
     mode: &mut M,
-) -> Result<(usize, Micros), FilterReason> {
+) -> Result<Pick, FilterReason> {
     let campaign = &c.campaign;
     if !c.exchanges.contains(ctx.exchange_id) {
         return Err(FilterReason::Exchange);
@@ -307,14 +366,36 @@ fn evaluate<M: Mode>(
     if campaign.pacing == PacingMode::Even && !mode.admit(c, hour_of_week % 24) {
         return Err(FilterReason::Pacing);
     }
-    // The most valuable creative that fits (the first, for CPM campaigns).
-    let creative = (0..campaign.creatives.len())
-        .filter(|&i| creative_fits(&campaign.creatives[i], imp) && terms.pod.allows(rank, i, &campaign.creatives[i]))
-        .min_by_key(|&i| std::cmp::Reverse(c.creative_values[i]))
+    // Experiment arm → its creative set → rotation → price.
+    let arm = match campaign.experiment.as_deref() {
+        None => None,
+        Some(experiment) => {
+            let arm = experiment
+                .assign(ctx.user_key, mode.random())
+                .ok_or(FilterReason::ExperimentNoUserId)?;
+            mode.assigned(rank, arm);
+            Some((arm, &experiment.arms[arm]))
+        }
+    };
+    // A holdout user is stopped once the campaign is known to have bid:
+    // its would-be bid is what the holdout measures against.
+    let holdout = arm.is_some_and(|(_, arm)| arm.holdout);
+    let rotation = if holdout { Rotation::Best } else { campaign.rotation };
+    let creative = choose_creative(c, imp, terms, rank, (arm.map(|(_, a)| a), rotation), mode)
         .ok_or(FilterReason::Creative)?;
-    let value = c.creative_values[creative];
+    let mut value = c.creative_values[creative];
+    if let Some((_, arm)) = arm.filter(|(_, arm)| arm.bid_multiplier_ppm != 1_000_000) {
+        value = value.mul_div_floor(i64::from(arm.bid_multiplier_ppm), 1_000_000);
+    }
     let price = bid_price(value, terms.floor, terms.auction, world.settings.shading_ppm).ok_or(FilterReason::Floor)?;
-    Ok((creative, price))
+    if holdout {
+        return Err(FilterReason::Holdout);
+    }
+    Ok(Pick {
+        creative,
+        price,
+        arm: arm.map(|(index, _)| index),
+    })
 }
 
 /// Walks candidates best first; the first eligible one wins. A dry run
@@ -332,7 +413,7 @@ fn first_eligible<'a, M: Mode>(
     for rank in candidates {
         let c = world.campaign(rank);
         match evaluate(ctx, world, (rank, c), imp, terms, frequency, mode) {
-            Ok((creative, price)) => {
+            Ok(Pick { creative, price, arm }) => {
                 let deal_id = terms.deal.and_then(|d| d.id.as_deref());
                 let choice = Choice {
                     imp,
@@ -341,6 +422,7 @@ fn first_eligible<'a, M: Mode>(
                     deal_id,
                     price,
                     qty_milli: imp.qty_milli(),
+                    arm,
                 };
                 if !M::DRY_RUN {
                     return Some(choice);

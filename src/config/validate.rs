@@ -828,8 +828,17 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
             p.at("exchanges", format!("unknown exchange {name:?}"));
         }
     }
-    let creatives = creatives(raw.creatives, p);
+    let weights: Vec<(String, Option<u32>)> = raw.creatives.iter().map(|c| (c.id.clone(), c.weight)).collect();
+    let mut creatives = creatives(raw.creatives, p);
     let targeting = targeting(raw.targeting, p);
+    let cap = match raw.pricing {
+        Pricing::Cpm => settings.max_bid_caps.cpm,
+        Pricing::Cpc => settings.max_bid_caps.cpc,
+    };
+    let (experiment, found) = super::experiment::compile(raw.experiment, &mut creatives, &weights, (max_bid, cap));
+    for (field, why) in found {
+        p.at(&field, why);
+    }
     Some(Campaign {
         id: raw.id,
         advertiser: raw.advertiser,
@@ -851,6 +860,8 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
         exchanges: raw.exchanges,
         targeting,
         creatives,
+        rotation: raw.rotation,
+        experiment,
     })
 }
 
@@ -971,6 +982,7 @@ fn creative(i: usize, raw: RawCreative, p: &mut Problems) -> Option<Creative> {
         paused: raw.status == CreativeStatus::Paused,
         player,
         rewarded: raw.rewarded,
+        weight: 1,
     })
 }
 

@@ -541,6 +541,7 @@ mod tests {
             device: 4,
             utc_offset: Some(-5 * 3600),
             counts: None,
+            arm: None,
         }
     }
 

@@ -477,6 +477,7 @@ mod tests {
             device: 0,
             utc_offset: None,
             counts: None,
+            arm: None,
         }
     }
 

@@ -388,6 +388,7 @@ impl Postback {
             bid,
             exchange,
             place,
+            arm,
         } = self.click;
         Record {
             at: now.as_microsecond(),
@@ -410,6 +411,7 @@ impl Postback {
             device: place.device,
             utc_offset: Some(self.utc_offset),
             counts: Some(0),
+            arm,
         }
     }
 
@@ -508,6 +510,7 @@ impl Notice<'_> {
                     bid: token.bid_id.clone(),
                     exchange: token.exchange.clone(),
                     place: token.place.clone(),
+                    arm: token.arm.clone(),
                 });
                 TrackingReply::Redirect(with_utm(
                     &creative.landing_url,
@@ -790,6 +793,7 @@ impl Tracker {
             },
             value: None,
             order: None,
+            arm: token.arm.clone(),
         }
     }
 
