@@ -18,6 +18,7 @@
 
 pub mod bids;
 pub mod cube;
+pub mod experiment;
 pub mod losses;
 pub mod query;
 pub mod record;
