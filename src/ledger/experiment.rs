@@ -247,6 +247,14 @@ impl Converters {
     }
 }
 
+/// The experiments of `campaigns` (as configured now), by campaign id.
+pub fn experiments_of<'a>(campaigns: impl IntoIterator<Item = &'a crate::campaigns::Campaign>) -> BTreeMap<String, Experiment> {
+    campaigns
+        .into_iter()
+        .filter_map(|c| Some((c.id.clone(), c.experiment.as_deref()?.clone())))
+        .collect()
+}
+
 /// One campaign's arm being summed.
 #[derive(Default)]
 struct Sum {
