@@ -925,6 +925,102 @@ landing_url = "https://{id}.example/"
         );
     }
 
+    /// Two 300×250 creatives, `r1` and `r2`, with `more` keys at the
+    /// campaign's level.
+    fn rotating(more: &str) -> String {
+        let second = "[[campaign.creative]]\nid = \"r2\"\nformat = \"banner\"\nw = 300\nh = 250\nweight = 3\nimage_url = \"https://ads.example/r2.png\"\nlanding_url = \"https://r.example/\"\n";
+        campaign("r", "2.00", second).replacen("pacing = \"asap\"", &format!("pacing = \"asap\"\n{more}"), 1)
+    }
+
+    /// The creative chosen for one banner request, `n` times over (the
+    /// request decoded and enriched once), each choice handed to `seen`.
+    fn choose_repeatedly(world: &World, n: usize, mut seen: impl FnMut(usize)) {
+        let text = request(&banner(""), "");
+        let mut repaired = String::new();
+        let request = decode::decode(text.as_bytes(), &mut repaired).unwrap().request;
+        let (snapshot, overlay) = (Snapshot::empty(), Overlay::new(16));
+        let audience = enrich::Audience {
+            snapshot: &snapshot,
+            overlay: &overlay,
+        };
+        let now = "2025-06-02T12:00:00Z".parse().unwrap();
+        let ctx = enrich::enrich(&request, world, world.settings.default_exchange_id(), audience, now)
+            .unwrap_or_else(|r| panic!("{r:?}"));
+        let (frequency, mut scratch) = (FrequencyStore::default(), Scratch::default());
+        for _ in 0..n {
+            seen(select(&ctx, world, &request.imp[0], &frequency, &mut scratch).unwrap().creative);
+        }
+    }
+
+    /// How often each creative of `world`'s campaign is chosen in `n` requests.
+    fn picks(world: &World, n: usize) -> [usize; 2] {
+        let mut counts = [0; 2];
+        choose_repeatedly(world, n, |creative| counts[creative] += 1);
+        counts
+    }
+
+    #[test]
+    fn even_and_weighted_rotation_share_the_traffic() {
+        let best = world(SETTINGS, &rotating(""));
+        assert_eq!(picks(&best, 100), [100, 0], "best: the first of equal values");
+        let even = world(SETTINGS, &rotating("rotation = \"even\""));
+        let [first, _] = picks(&even, 4000);
+        assert!((1800..=2200).contains(&first), "{first}");
+        let weighted = world(SETTINGS, &rotating("rotation = \"weighted\""));
+        let [first, _] = picks(&weighted, 4000);
+        assert!((800..=1200).contains(&first), "weights 1 and 3: {first}");
+    }
+
+    /// Thompson sampling on synthetic clicks: creative 1 is clicked 8 % of
+    /// the time, creative 0 2 %; as evidence grows, creative 1 gets most of
+    /// the traffic.
+    #[test]
+    fn optimise_rotation_converges_to_the_better_creative() {
+        let world = world(SETTINGS, &rotating("rotation = \"optimise\""));
+        let state = &world.campaign(0).state;
+        let ids = ["r-300x250", "r2"];
+        let mut rng = crate::campaigns::experiment::SplitMix(42);
+        let (mut late, mut round) = ([0usize; 2], 0);
+        choose_repeatedly(&world, 3000, |creative| {
+            state.count_impression(ids[creative]);
+            let ctr = [0.02, 0.08][creative];
+            if ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < ctr {
+                state.count_click(ids[creative]);
+            }
+            if round >= 2000 {
+                late[creative] += 1;
+            }
+            round += 1;
+        });
+        assert!(late[1] >= 850, "the better creative's share of the last 1000: {late:?}");
+        let (impressions, _) = state.creative_counts(ids[0]);
+        assert!(impressions >= 10, "the worse one was still tried: {impressions}");
+    }
+
+    #[test]
+    fn an_arm_bids_with_its_creatives_and_multiplier_and_a_holdout_not_at_all() {
+        let experiment = |weights: [u32; 2], holdout: bool| {
+            let second = if holdout {
+                "holdout = true".to_string()
+            } else {
+                "creatives = [\"r2\"]\nbid_multiplier = \"1.25\"".to_string()
+            };
+            rotating(&format!(
+                "[campaign.experiment]\nid = \"x\"\ncontrol = \"a\"\n\
+                 [[campaign.experiment.arm]]\nname = \"a\"\nweight = {}\n\
+                 [[campaign.experiment.arm]]\nname = \"b\"\nweight = {}\n{second}\n",
+                weights[0], weights[1]
+            ))
+        };
+        // Weights 0 and 1 are refused: a tiny arm a makes every user b.
+        let world_b = world(SETTINGS, &experiment([1, 1_000_000], false));
+        assert_eq!(select_one(&world_b, &request(&banner(""), "")), bid("r", 1, 2_500_000));
+        let holdout = world(SETTINGS, &experiment([1, 1_000_000], true));
+        assert_eq!(select_one(&holdout, &request(&banner(""), "")), Err(ImpNoBid::NoMatch));
+        let world_a = world(SETTINGS, &experiment([1_000_000, 1], false));
+        assert_eq!(select_one(&world_a, &request(&banner(""), "")), bid("r", 0, 2_000_000));
+    }
+
     #[test]
     fn each_impression_gets_its_own_winner_and_creative() {
         let leaderboard = "[[campaign.creative]]\nid = \"lb\"\nformat = \"banner\"\nw = 728\nh = 90\nimage_url = \"https://ads.example/lb.png\"\nlanding_url = \"https://both.example/\"\n";
