@@ -341,8 +341,8 @@ fn report(args: &ReportArgs) -> anyhow::Result<()> {
 /// statistics of the experiments configured in `--config` (without a
 /// readable config, counts and intervals only).
 fn arm_report(args: &ReportArgs, rows: &[ledger::report::Row]) -> anyhow::Result<()> {
-    use std::io::Write;
     use ledger::experiment;
+    use std::io::Write;
     let experiments = match bullseye::config::load(&args.config) {
         Ok(config) => experiment::experiments_of(&config.campaigns),
         Err(e) => {
@@ -355,8 +355,7 @@ fn arm_report(args: &ReportArgs, rows: &[ledger::report::Row]) -> anyhow::Result
     };
     let converters = match &args.converters {
         Some(path) => Some(
-            experiment::Converters::read(path)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+            experiment::Converters::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
         ),
         None => None,
     };

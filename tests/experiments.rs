@@ -5,6 +5,11 @@
 //! holdout user's conversion arrives through the user-level postback, and
 //! the report by arm gives each arm's figures and statistics.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "an end-to-end scenario reads best top to bottom, in one function"
+)]
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -99,7 +104,11 @@ async fn answer(bidder: &TestBidder, user: &str) -> Option<(String, String, f64)
         .find_map(|p| p.strip_prefix("a="))
         .unwrap_or("none")
         .replace("%2F", "/");
-    Some((arm, bid["crid"].as_str().unwrap().into(), bid["price"].as_f64().unwrap()))
+    Some((
+        arm,
+        bid["crid"].as_str().unwrap().into(),
+        bid["price"].as_f64().unwrap(),
+    ))
 }
 
 /// Every user's answer, over 60 users.
@@ -118,11 +127,17 @@ async fn arms_are_stable_the_holdout_never_bids_and_each_arm_bids_its_own_way() 
     let first = answers(&s.bidder).await;
     let mut per_arm: BTreeMap<String, usize> = BTreeMap::new();
     for answer in first.values() {
-        let arm = answer.as_ref().map_or("holdout (no bid)".to_string(), |(arm, _, _)| arm.clone());
+        let arm = answer
+            .as_ref()
+            .map_or("holdout (no bid)".to_string(), |(arm, _, _)| arm.clone());
         *per_arm.entry(arm).or_default() += 1;
         match answer {
-            Some((arm, creative, price)) if arm == "spring-test/a" => assert_eq!((creative.as_str(), *price), ("t1", 1.0)),
-            Some((arm, creative, price)) if arm == "spring-test/b" => assert_eq!((creative.as_str(), *price), ("t2", 1.5)),
+            Some((arm, creative, price)) if arm == "spring-test/a" => {
+                assert_eq!((creative.as_str(), *price), ("t1", 1.0))
+            }
+            Some((arm, creative, price)) if arm == "spring-test/b" => {
+                assert_eq!((creative.as_str(), *price), ("t2", 1.5))
+            }
             Some(other) => panic!("unexpected bid {other:?}"),
             None => {}
         }
@@ -163,7 +178,11 @@ async fn arms_are_stable_the_holdout_never_bids_and_each_arm_bids_its_own_way() 
         .await
         .unwrap();
     let verdict = &explained["imp"][0]["campaigns"][0];
-    assert_eq!((&verdict["arm"], &verdict["reason"]), (&json!("h"), &json!("holdout")), "{explained}");
+    assert_eq!(
+        (&verdict["arm"], &verdict["reason"]),
+        (&json!("h"), &json!("holdout")),
+        "{explained}"
+    );
 
     // After a restart (and so on any node: nothing but the config and the
     // user decides), every user is in the same arm.
@@ -189,11 +208,17 @@ async fn the_arm_reaches_the_ledger_and_the_report_with_holdout_conversions() {
             .map(|(user, _)| user.clone())
             .unwrap()
     };
-    let (user_a, holdout_user) = (in_arm("spring-test/a"), first.iter().find(|(_, a)| a.is_none()).unwrap().0.clone());
+    let (user_a, holdout_user) = (
+        in_arm("spring-test/a"),
+        first.iter().find(|(_, a)| a.is_none()).unwrap().0.clone(),
+    );
     // Arm a: an impression and a click, three seconds apart.
     let (_, response) = s.bidder.bid_json(&banner_request(&user_a, 0.0, json!({}))).await;
     let bid = response.unwrap()["seatbid"][0]["bid"][0].clone();
-    assert_eq!(s.bidder.get(&url_in_adm(&bid, "/t/imp?")).await.status(), StatusCode::OK);
+    assert_eq!(
+        s.bidder.get(&url_in_adm(&bid, "/t/imp?")).await.status(),
+        StatusCode::OK
+    );
     s.clock.advance(Duration::from_secs(3));
     let click = s.bidder.get(&url_in_adm(&bid, "/t/click?")).await;
     assert_eq!(click.status(), StatusCode::FOUND);
@@ -210,13 +235,26 @@ async fn the_arm_reaches_the_ledger_and_the_report_with_holdout_conversions() {
         &format!("user={holdout_user}&campaign=trips&order=o-2&ts={ts}"),
     );
     assert_eq!(s.bidder.get(&by_user).await.status(), StatusCode::NO_CONTENT);
-    assert_eq!(s.bidder.get(&by_user).await.status(), StatusCode::NO_CONTENT, "a duplicate");
+    assert_eq!(
+        s.bidder.get(&by_user).await.status(),
+        StatusCode::NO_CONTENT,
+        "a duplicate"
+    );
     // Without the campaign: the advertiser's one experiment.
-    let unnamed = signed_postback(POSTBACK_SECRET, &format!("user={holdout_user}&order=o-3&value=20&ts={ts}"));
+    let unnamed = signed_postback(
+        POSTBACK_SECRET,
+        &format!("user={holdout_user}&order=o-3&value=20&ts={ts}"),
+    );
     assert_eq!(s.bidder.get(&unnamed).await.status(), StatusCode::NO_CONTENT);
-    let forged = signed_postback("not-the-secret-0123456789abcdef0123", &format!("user={holdout_user}&order=o-4&ts={ts}"));
+    let forged = signed_postback(
+        "not-the-secret-0123456789abcdef0123",
+        &format!("user={holdout_user}&order=o-4&ts={ts}"),
+    );
     assert_eq!(s.bidder.get(&forged).await.status(), StatusCode::FORBIDDEN);
-    let unknown = signed_postback(POSTBACK_SECRET, &format!("user={holdout_user}&campaign=gone&order=o-5&ts={ts}"));
+    let unknown = signed_postback(
+        POSTBACK_SECRET,
+        &format!("user={holdout_user}&campaign=gone&order=o-5&ts={ts}"),
+    );
     assert_eq!(s.bidder.get(&unknown).await.status(), StatusCode::NOT_FOUND);
 
     let records = read_all(&s.data.path().join("ledger")).unwrap();
@@ -241,7 +279,11 @@ async fn the_arm_reaches_the_ledger_and_the_report_with_holdout_conversions() {
         .json()
         .await
         .unwrap();
-    let row = |arm: &str| rows.iter().find(|r| r["arm"] == json!(arm)).unwrap_or_else(|| panic!("{rows:?}"));
+    let row = |arm: &str| {
+        rows.iter()
+            .find(|r| r["arm"] == json!(arm))
+            .unwrap_or_else(|| panic!("{rows:?}"))
+    };
     let (a, b, h) = (row("a"), row("b"), row("h"));
     assert_eq!(
         [&a["role"], &a["impressions"], &a["clicks"], &a["conversions"]],
@@ -255,12 +297,18 @@ async fn the_arm_reaches_the_ledger_and_the_report_with_holdout_conversions() {
     // One click in one impression: rate 1, Wilson interval [1/(1+z²), 1].
     let z2 = 1.959_963_984_540_054_f64.powi(2);
     assert_eq!(a["ctr"]["rate"], json!(1.0));
-    assert!((a["ctr"]["ci_low"].as_f64().unwrap() - 1.0 / (1.0 + z2)).abs() < 1e-9, "{a}");
+    assert!(
+        (a["ctr"]["ci_low"].as_f64().unwrap() - 1.0 / (1.0 + z2)).abs() < 1e-9,
+        "{a}"
+    );
     assert_eq!(a["ctr"]["ci_high"], json!(1.0));
     // Exposed arms (weight 80): 1 conversion; holdout (weight 20): 2.
     let incremental = &h["incremental"];
     assert_eq!(incremental["basis"], json!("conversions"));
-    assert!((incremental["lift"].as_f64().unwrap() - ((1.0 / 80.0) / (2.0 / 20.0) - 1.0)).abs() < 1e-9, "{h}");
+    assert!(
+        (incremental["lift"].as_f64().unwrap() - ((1.0 / 80.0) / (2.0 / 20.0) - 1.0)).abs() < 1e-9,
+        "{h}"
+    );
 }
 
 /// A config with a broken experiment is refused, each problem named.
@@ -269,7 +317,10 @@ fn experiments_are_validated_at_load() {
     let broken = TRIPS
         .replace("control = \"a\"", "control = \"z\"")
         .replace("creatives = [\"t2\"]", "creatives = [\"t9\"]")
-        .replace("weight = 40\n  creatives = [\"t1\"]", "weight = 0\n  creatives = [\"t1\"]")
+        .replace(
+            "weight = 40\n  creatives = [\"t1\"]",
+            "weight = 0\n  creatives = [\"t1\"]",
+        )
         .replace("holdout = true", "holdout = true\n  bid_multiplier = \"2\"");
     let dir = write_config(TEST_SETTINGS, &broken, "u,a\n");
     let problems = match bullseye::config::load(dir.path()) {
@@ -284,4 +335,54 @@ fn experiments_are_validated_at_load() {
     ] {
         assert!(problems.contains(expected), "{expected} not in {problems}");
     }
+}
+
+/// The admin API takes an experiment in a campaign's JSON (the TOML
+/// table's fields; a bid multiplier as a number too), validates it like the
+/// config loader, and gives it back as it was written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_takes_and_gives_back_experiments() {
+    let s = setup().await;
+    let mut campaign = json!({
+        "id": "trips-2", "advertiser": "Travel", "pricing": "cpm", "max_bid": "1", "daily_budget": "10",
+        "rotation": "optimise",
+        "experiment": {"id": "autumn", "control": "a", "users_without_id": "per_request", "arm": [
+            {"name": "a", "weight": 1},
+            {"name": "b", "weight": 1, "bid_multiplier": 1.2, "creatives": ["k"]},
+        ]},
+        "creative": [{"id": "k", "format": "banner", "w": 300, "h": 250, "weight": 2,
+                      "image_url": "https://cdn.travel.example/k.png", "landing_url": "https://travel.example/"}],
+    });
+    let created = s
+        .bidder
+        .admin(Method::POST, "/admin/api/campaigns")
+        .json(&campaign)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let read: Value = s
+        .bidder
+        .admin(Method::GET, "/admin/api/campaigns/trips-2")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["experiment"]["arm"][1]["bid_multiplier"], json!("1.2"), "{read}");
+    assert_eq!(read["experiment"]["users_without_id"], json!("per_request"));
+    assert_eq!(read["rotation"], json!("optimise"));
+    campaign["id"] = json!("trips-3");
+    campaign["experiment"]["control"] = json!("nobody");
+    let refused = s
+        .bidder
+        .admin(Method::POST, "/admin/api/campaigns")
+        .json(&campaign)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["problems"][0]["field"], json!("experiment.control"), "{body}");
 }

@@ -52,6 +52,7 @@ fn bill(campaign: &str, bid: &str, when: &str, charge: i64, offset_hours: i32) -
         device: 4,
         utc_offset: Some(offset_hours * 3600),
         counts: Some(COUNTS_WIN | COUNTS_IMPRESSION),
+        arm: None,
     }
 }
 

@@ -366,7 +366,21 @@ fn evaluate<M: Mode>(
     if campaign.pacing == PacingMode::Even && !mode.admit(c, hour_of_week % 24) {
         return Err(FilterReason::Pacing);
     }
-    // Experiment arm → its creative set → rotation → price.
+    choose_and_price(ctx, world, (rank, c), imp, terms, mode)
+}
+
+/// The last steps of [`evaluate`]: experiment arm → its creative set →
+/// rotation → price (a holdout user is stopped once the campaign is known
+/// to have bid: its would-be bid is what the holdout measures against).
+fn choose_and_price<M: Mode>(
+    ctx: &BidCtx,
+    world: &World,
+    (rank, c): (u32, &LiveCampaign),
+    imp: &Imp,
+    terms: &Terms,
+    mode: &mut M,
+) -> Result<Pick, FilterReason> {
+    let campaign = &c.campaign;
     let arm = match campaign.experiment.as_deref() {
         None => None,
         Some(experiment) => {
@@ -377,12 +391,10 @@ fn evaluate<M: Mode>(
             Some((arm, &experiment.arms[arm]))
         }
     };
-    // A holdout user is stopped once the campaign is known to have bid:
-    // its would-be bid is what the holdout measures against.
     let holdout = arm.is_some_and(|(_, arm)| arm.holdout);
     let rotation = if holdout { Rotation::Best } else { campaign.rotation };
-    let creative = choose_creative(c, imp, terms, rank, (arm.map(|(_, a)| a), rotation), mode)
-        .ok_or(FilterReason::Creative)?;
+    let creative =
+        choose_creative(c, imp, terms, rank, (arm.map(|(_, a)| a), rotation), mode).ok_or(FilterReason::Creative)?;
     let mut value = c.creative_values[creative];
     if let Some((_, arm)) = arm.filter(|(_, arm)| arm.bid_multiplier_ppm != 1_000_000) {
         value = value.mul_div_floor(i64::from(arm.bid_multiplier_ppm), 1_000_000);
@@ -948,7 +960,11 @@ landing_url = "https://{id}.example/"
             .unwrap_or_else(|r| panic!("{r:?}"));
         let (frequency, mut scratch) = (FrequencyStore::default(), Scratch::default());
         for _ in 0..n {
-            seen(select(&ctx, world, &request.imp[0], &frequency, &mut scratch).unwrap().creative);
+            seen(
+                select(&ctx, world, &request.imp[0], &frequency, &mut scratch)
+                    .unwrap()
+                    .creative,
+            );
         }
     }
 

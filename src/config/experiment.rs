@@ -90,48 +90,13 @@ pub fn experiment(
     if raw.arms.len() < 2 {
         at("experiment.arm".into(), "an experiment needs at least two arms");
     }
-    let mut arms = Vec::with_capacity(raw.arms.len());
+    let mut arms: Vec<Arm> = Vec::with_capacity(raw.arms.len());
     for (i, arm) in raw.arms.into_iter().enumerate() {
-        let field = |name: &str| format!("experiment.arm[{i}].{name}");
-        if !super::is_valid_id(&arm.name) {
-            at(field("name"), "must be 1–64 letters, digits, '-', '_' or '.'");
+        if arms.iter().any(|a| a.name == arm.name) {
+            at(format!("experiment.arm[{i}].name"), "duplicate arm name");
         }
-        if arms.iter().any(|a: &Arm| a.name == arm.name) {
-            at(field("name"), "duplicate arm name");
-        }
-        if arm.weight == 0 {
-            at(field("weight"), "must be a positive integer");
-        }
-        let mut indexes = Vec::new();
-        for id in &arm.creatives {
-            match creatives.iter().position(|c| &c.id == id) {
-                Some(index) if !indexes.contains(&index) => indexes.push(index),
-                Some(_) => {}
-                None => at(field("creatives"), &format!("no creative {id:?} in this campaign")),
-            }
-        }
-        let multiplier = match arm.bid_multiplier.as_deref().map(Micros::parse_amount) {
-            None => 1_000_000,
-            Some(Ok(m)) if m.0 > 0 && m.0 <= MAX_MULTIPLIER_PPM => m.0,
-            Some(_) => {
-                at(field("bid_multiplier"), "must be a decimal above 0 and at most 10");
-                1_000_000
-            }
-        };
-        if max_bid.mul_div_floor(multiplier, 1_000_000) > cap {
-            at(field("bid_multiplier"), &format!("max_bid times it is above the cap of {cap}"));
-        }
-        if arm.holdout && (!arm.creatives.is_empty() || arm.bid_multiplier.is_some()) {
-            at(field("holdout"), "a holdout arm never bids: it takes no creatives or bid_multiplier");
-        }
-        arms.push(Arm {
-            tag: format!("{}/{}", raw.id, arm.name),
-            name: arm.name,
-            weight: arm.weight,
-            creatives: indexes,
-            bid_multiplier_ppm: multiplier as u32,
-            holdout: arm.holdout,
-        });
+        let bids = (creatives, max_bid, cap);
+        arms.push(compile_arm(i, arm, &raw.id, bids, &mut at));
     }
     if arms.iter().filter(|a| a.holdout).count() > 1 {
         at("experiment.arm".into(), "at most one arm may be the holdout");
@@ -154,34 +119,56 @@ pub fn experiment(
     valid.then(|| Box::new(Experiment::new(raw.id, control, raw.users_without_id, arms)))
 }
 
-/// A campaign's creative weights and experiment: `weights` are each
-/// creative's id and `weight` as written (at least 1, 1 when absent), set
-/// on `creatives`; `bid_limits` are the campaign's `max_bid` and its
-/// pricing's cap. Returns the experiment (if any and valid) and every
-/// problem found.
-pub fn compile(
-    raw: Option<RawExperiment>,
-    creatives: &mut [Creative],
-    weights: &[(String, Option<u32>)],
-    (max_bid, cap): (Micros, Micros),
-) -> (Option<Box<Experiment>>, Vec<Problem>) {
-    let mut problems = Vec::new();
-    for (i, (id, weight)) in weights.iter().enumerate() {
-        let weight = match weight {
-            Some(0) => {
-                problems.push((
-                    format!("creative[{i}].weight"),
-                    "must be at least 1 (pause a creative with status = \"paused\")".into(),
-                ));
-                continue;
-            }
-            Some(weight) => *weight,
-            None => continue,
-        };
-        if let Some(creative) = creatives.iter_mut().find(|c| &c.id == id) {
-            creative.weight = weight;
+/// One arm, checked against the campaign's creatives and its `max_bid`
+/// and cap (`bids`); problems go to `at`.
+fn compile_arm(
+    i: usize,
+    arm: RawArm,
+    experiment: &str,
+    (creatives, max_bid, cap): (&[Creative], Micros, Micros),
+    at: &mut impl FnMut(String, &str),
+) -> Arm {
+    let field = |name: &str| format!("experiment.arm[{i}].{name}");
+    if !super::is_valid_id(&arm.name) {
+        at(field("name"), "must be 1–64 letters, digits, '-', '_' or '.'");
+    }
+    if arm.weight == 0 {
+        at(field("weight"), "must be a positive integer");
+    }
+    let mut indexes = Vec::new();
+    for id in &arm.creatives {
+        match creatives.iter().position(|c| &c.id == id) {
+            Some(index) if !indexes.contains(&index) => indexes.push(index),
+            Some(_) => {}
+            None => at(field("creatives"), &format!("no creative {id:?} in this campaign")),
         }
     }
-    let experiment = raw.and_then(|raw| experiment(raw, creatives, max_bid, cap, &mut problems));
-    (experiment, problems)
+    let multiplier = match arm.bid_multiplier.as_deref().map(Micros::parse_amount) {
+        None => 1_000_000,
+        Some(Ok(m)) if m.0 > 0 && m.0 <= MAX_MULTIPLIER_PPM => m.0,
+        Some(_) => {
+            at(field("bid_multiplier"), "must be a decimal above 0 and at most 10");
+            1_000_000
+        }
+    };
+    if max_bid.mul_div_floor(multiplier, 1_000_000) > cap {
+        at(
+            field("bid_multiplier"),
+            &format!("max_bid times it is above the cap of {cap}"),
+        );
+    }
+    if arm.holdout && (!arm.creatives.is_empty() || arm.bid_multiplier.is_some()) {
+        at(
+            field("holdout"),
+            "a holdout arm never bids: it takes no creatives or bid_multiplier",
+        );
+    }
+    Arm {
+        tag: format!("{experiment}/{}", arm.name),
+        name: arm.name,
+        weight: arm.weight,
+        creatives: indexes,
+        bid_multiplier_ppm: multiplier as u32,
+        holdout: arm.holdout,
+    }
 }

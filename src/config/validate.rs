@@ -828,17 +828,8 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
             p.at("exchanges", format!("unknown exchange {name:?}"));
         }
     }
-    let weights: Vec<(String, Option<u32>)> = raw.creatives.iter().map(|c| (c.id.clone(), c.weight)).collect();
-    let mut creatives = creatives(raw.creatives, p);
+    let creatives = creatives(raw.creatives, p);
     let targeting = targeting(raw.targeting, p);
-    let cap = match raw.pricing {
-        Pricing::Cpm => settings.max_bid_caps.cpm,
-        Pricing::Cpc => settings.max_bid_caps.cpc,
-    };
-    let (experiment, found) = super::experiment::compile(raw.experiment, &mut creatives, &weights, (max_bid, cap));
-    for (field, why) in found {
-        p.at(&field, why);
-    }
     Some(Campaign {
         id: raw.id,
         advertiser: raw.advertiser,
@@ -859,10 +850,31 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
         end,
         exchanges: raw.exchanges,
         targeting,
+        experiment: experiment(raw.experiment, &creatives, (max_bid, raw.pricing), settings, p),
         creatives,
         rotation: raw.rotation,
-        experiment,
     })
+}
+
+/// A campaign's experiment ([`super::experiment::experiment`]), its arms'
+/// multiplied bids within the cap of its pricing.
+fn experiment(
+    raw: Option<super::experiment::RawExperiment>,
+    creatives: &[Creative],
+    (max_bid, pricing): (Micros, Pricing),
+    settings: &Settings,
+    p: &mut Problems,
+) -> Option<Box<crate::campaigns::experiment::Experiment>> {
+    let cap = match pricing {
+        Pricing::Cpm => settings.max_bid_caps.cpm,
+        Pricing::Cpc => settings.max_bid_caps.cpc,
+    };
+    let mut found = Vec::new();
+    let experiment = raw.and_then(|raw| super::experiment::experiment(raw, creatives, max_bid, cap, &mut found));
+    for (field, why) in found {
+        p.at(&field, why);
+    }
+    experiment
 }
 
 /// A campaign's max bid: positive, and not above its pricing's cap.
@@ -982,8 +994,16 @@ fn creative(i: usize, raw: RawCreative, p: &mut Problems) -> Option<Creative> {
         paused: raw.status == CreativeStatus::Paused,
         player,
         rewarded: raw.rewarded,
-        weight: 1,
+        weight: creative_weight(&field("weight"), raw.weight, p),
     })
+}
+
+/// A creative's `weight` (`weighted` rotation): at least 1, 1 when absent.
+fn creative_weight(field: &str, weight: Option<u32>, p: &mut Problems) -> u32 {
+    if weight == Some(0) {
+        p.at(field, "must be at least 1 (pause a creative with status = \"paused\")");
+    }
+    weight.unwrap_or(1).max(1)
 }
 
 /// The bits of the names listed, from `table`; unknown names are problems.

@@ -248,7 +248,9 @@ impl Converters {
 }
 
 /// The experiments of `campaigns` (as configured now), by campaign id.
-pub fn experiments_of<'a>(campaigns: impl IntoIterator<Item = &'a crate::campaigns::Campaign>) -> BTreeMap<String, Experiment> {
+pub fn experiments_of<'a>(
+    campaigns: impl IntoIterator<Item = &'a crate::campaigns::Campaign>,
+) -> BTreeMap<String, Experiment> {
     campaigns
         .into_iter()
         .filter_map(|c| Some((c.id.clone(), c.experiment.as_deref()?.clone())))
@@ -338,6 +340,32 @@ fn campaign_dates(sums: &BTreeMap<(String, String), Sum>, campaign: &str) -> (St
     (first, last)
 }
 
+/// What one campaign's arm rows are compared with.
+struct Comparison<'x> {
+    experiment: Option<&'x Experiment>,
+    /// The control arm's clicks, conversions and impressions.
+    control: Option<(u64, u64, u64)>,
+    /// Converters per arm, when a file was given.
+    converted: Option<Vec<u64>>,
+    /// Per arm of the experiment: its count (conversions or converters),
+    /// weight, and whether it is the holdout.
+    counts: Vec<(u64, u64, bool)>,
+}
+
+impl Comparison<'_> {
+    fn holdout(&self) -> Option<(u64, u64)> {
+        self.counts.iter().find(|(_, _, h)| *h).map(|&(c, w, _)| (c, w))
+    }
+
+    /// The exposed arms together: their count and weight.
+    fn exposed(&self) -> (u64, u64) {
+        self.counts
+            .iter()
+            .filter(|(_, _, h)| !h)
+            .fold((0, 0), |(c, w), &(count, weight, _)| (c + count, w + weight))
+    }
+}
+
 /// The rows of one campaign's arms, with their statistics.
 fn campaign_rows(
     group: Vec<((String, String), Sum)>,
@@ -348,83 +376,82 @@ fn campaign_rows(
         return Vec::new();
     };
     let experiment = experiments.get(campaign);
-    let arm_of = |tag: &str| experiment.and_then(|x| x.arms.iter().position(|a| a.tag == tag));
-    let control = experiment.and_then(|x| {
-        let tag = &x.arms[x.control].tag;
-        group.iter().find(|((_, t), _)| t == tag).map(|(_, s)| s)
-    });
+    let sum_of = |tag: &str| group.iter().find(|((_, t), _)| t == tag).map(|(_, s)| s);
     let converted = experiment.zip(converters).map(|(x, c)| c.per_arm(x));
-    let basis = if converted.is_some() { "converters" } else { "conversions" };
-    // Per arm of the current experiment: its count (conversions or
-    // converters) and weight.
-    let counts: Vec<(u64, u64, bool)> = experiment.map_or_else(Vec::new, |x| {
+    let counts = experiment.map_or_else(Vec::new, |x| {
+        let count = |i: usize, tag: &str| match &converted {
+            Some(per_arm) => per_arm[i],
+            None => sum_of(tag).map_or(0, |s| s.conversions),
+        };
         x.arms
             .iter()
             .enumerate()
-            .map(|(i, arm)| {
-                let count = match &converted {
-                    Some(per_arm) => per_arm[i],
-                    None => group
-                        .iter()
-                        .find(|((_, t), _)| *t == arm.tag)
-                        .map_or(0, |(_, s)| s.conversions),
-                };
-                (count, u64::from(arm.weight), arm.holdout)
-            })
+            .map(|(i, arm)| (count(i, &arm.tag), u64::from(arm.weight), arm.holdout))
             .collect()
     });
-    let holdout = counts.iter().find(|(_, _, h)| *h).map(|&(c, w, _)| (c, w));
-    let exposed = counts
-        .iter()
-        .filter(|(_, _, h)| !h)
-        .fold((0, 0), |(c, w), &(count, weight, _)| (c + count, w + weight));
+    let comparison = Comparison {
+        experiment,
+        control: experiment
+            .and_then(|x| sum_of(&x.arms[x.control].tag))
+            .map(|s| (s.clicks, s.conversions, s.impressions)),
+        converted,
+        counts,
+    };
     group
         .iter()
-        .map(|((campaign, tag), sum)| {
-            let index = arm_of(tag);
-            let arm = index.and_then(|i| experiment.map(|x| &x.arms[i]));
-            let is_control = index.is_some() && index == experiment.map(|x| x.control);
-            let against = |f: fn(&Sum) -> (u64, u64)| control.filter(|_| !is_control).map(f);
-            let (experiment_id, name) = tag.split_once('/').unwrap_or(("", tag));
-            ArmRow {
-                campaign: campaign.clone(),
-                date: if sum.first == sum.last {
-                    sum.first.clone()
-                } else {
-                    format!("{}/{}", sum.first, sum.last)
-                },
-                experiment: experiment_id.to_string(),
-                arm: name.to_string(),
-                role: arm.map(|a| match () {
-                    _ if a.holdout => "holdout",
-                    _ if is_control => "control",
-                    _ => "treatment",
-                }),
-                weight: arm.map(|a| a.weight),
-                pricing: if sum.last_cpc { "cpc" } else { "cpm" },
-                bids: 0,
-                wins: sum.wins,
-                impressions: sum.impressions,
-                clicks: sum.clicks,
-                filtered_clicks: sum.filtered_clicks,
-                conversions: sum.conversions,
-                conversion_value_micros: sum.conversion_value,
-                spend_micros: sum.spend,
-                ctr: rate(sum.clicks, sum.impressions, against(|s| (s.clicks, s.impressions))),
-                conversion_rate: rate(
-                    sum.conversions,
-                    sum.impressions,
-                    against(|s| (s.conversions, s.impressions)),
-                ),
-                converters: index.zip(converted.as_ref()).map(|(i, per_arm)| per_arm[i]),
-                incremental: holdout.zip(index).map(|(holdout, i)| {
-                    let (count, weight, is_holdout) = counts[i];
-                    let side = if is_holdout { exposed } else { (count, weight) };
-                    incremental(basis, side, holdout)
-                }),
-            }
-        })
+        .map(|((campaign, tag), sum)| arm_row(&comparison, campaign, tag, sum))
         .collect()
+}
+
+/// One arm's row.
+fn arm_row(comparison: &Comparison, campaign: &str, tag: &str, sum: &Sum) -> ArmRow {
+    let experiment = comparison.experiment;
+    let index = experiment.and_then(|x| x.arms.iter().position(|a| a.tag == tag));
+    let arm = index.and_then(|i| experiment.map(|x| &x.arms[i]));
+    let is_control = index.is_some() && index == experiment.map(|x| x.control);
+    let control = comparison.control.filter(|_| !is_control);
+    let (experiment_id, name) = tag.split_once('/').unwrap_or(("", tag));
+    let basis = match comparison.converted {
+        Some(_) => "converters",
+        None => "conversions",
+    };
+    ArmRow {
+        campaign: campaign.to_string(),
+        date: if sum.first == sum.last {
+            sum.first.clone()
+        } else {
+            format!("{}/{}", sum.first, sum.last)
+        },
+        experiment: experiment_id.to_string(),
+        arm: name.to_string(),
+        role: arm.map(|a| match () {
+            _ if a.holdout => "holdout",
+            _ if is_control => "control",
+            _ => "treatment",
+        }),
+        weight: arm.map(|a| a.weight),
+        pricing: if sum.last_cpc { "cpc" } else { "cpm" },
+        bids: 0,
+        wins: sum.wins,
+        impressions: sum.impressions,
+        clicks: sum.clicks,
+        filtered_clicks: sum.filtered_clicks,
+        conversions: sum.conversions,
+        conversion_value_micros: sum.conversion_value,
+        spend_micros: sum.spend,
+        ctr: rate(sum.clicks, sum.impressions, control.map(|(c, _, n)| (c, n))),
+        conversion_rate: rate(sum.conversions, sum.impressions, control.map(|(_, c, n)| (c, n))),
+        converters: index.zip(comparison.converted.as_ref()).map(|(i, per_arm)| per_arm[i]),
+        incremental: comparison.holdout().zip(index).map(|(holdout, i)| {
+            let (count, weight, is_holdout) = comparison.counts[i];
+            let side = if is_holdout {
+                comparison.exposed()
+            } else {
+                (count, weight)
+            };
+            incremental(basis, side, holdout)
+        }),
+    }
 }
 
 /// Column names of the CSV and table forms.
@@ -592,11 +619,18 @@ mod tests {
         let out = arm_rows(&rows, &experiments(), None);
         let [a, b, h] = <[ArmRow; 3]>::try_from(out).expect("three arms");
         assert_eq!((a.arm.as_str(), a.role, a.weight), ("a", Some("control"), Some(45)));
-        assert_eq!((a.date.as_str(), a.impressions, a.clicks), ("2026-11-20/2026-11-21", 1000, 50));
+        assert_eq!(
+            (a.date.as_str(), a.impressions, a.clicks),
+            ("2026-11-20/2026-11-21", 1000, 50)
+        );
         close(a.ctr.rate, 0.05);
         close(a.ctr.ci_low, 0.038_130_262);
         close(a.ctr.ci_high, 0.065_313_820);
-        assert_eq!((a.ctr.lift, a.ctr.p_value), (None, None), "the control is not compared with itself");
+        assert_eq!(
+            (a.ctr.lift, a.ctr.p_value),
+            (None, None),
+            "the control is not compared with itself"
+        );
 
         assert_eq!((b.role, b.date.as_str()), (Some("treatment"), "2026-11-20"));
         close(b.ctr.ci_low, 0.055_776_364);
@@ -648,7 +682,10 @@ mod tests {
         close(holdout.lift, lift);
         // Random users convert alike in every arm: no significant lift.
         assert!(holdout.p_value.unwrap() > 0.01, "{holdout:?}");
-        assert_eq!(out[1].date, "2026-11-20", "an arm without events spans the campaign's dates");
+        assert_eq!(
+            out[1].date, "2026-11-20",
+            "an arm without events spans the campaign's dates"
+        );
     }
 
     #[test]
