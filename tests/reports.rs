@@ -515,9 +515,12 @@ fn the_cli_refuses_bad_flags_with_the_reason() {
             .output()
             .unwrap()
     };
-    let arm = run(&["--by", "arm"]);
-    assert!(!arm.status.success());
-    assert!(String::from_utf8_lossy(&arm.stderr).contains("not yet"));
+    let arm = run(&["--by", "arm", "--format", "csv"]);
+    assert!(arm.status.success());
+    assert!(String::from_utf8_lossy(&arm.stdout).starts_with("campaign,date,experiment,arm,role,"));
+    let converters = run(&["--converters", "converters.txt"]);
+    assert!(!converters.status.success());
+    assert!(String::from_utf8_lossy(&converters.stderr).contains("--converters goes with --by arm"));
     let both = run(&["--date", "2026-11-24", "--from", "2026-11-20"]);
     assert!(!both.status.success());
     let csv = run(&["--by", "domain", "--format", "csv"]);

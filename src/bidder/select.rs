@@ -384,8 +384,10 @@ fn choose_and_price<M: Mode>(
     let arm = match campaign.experiment.as_deref() {
         None => None,
         Some(experiment) => {
+            // A draw only for a user without a key.
+            let random = if ctx.user_key.is_none() { mode.random() } else { 0 };
             let arm = experiment
-                .assign(ctx.user_key, mode.random())
+                .assign(ctx.user_key, random)
                 .ok_or(FilterReason::ExperimentNoUserId)?;
             mode.assigned(rank, arm);
             Some((arm, &experiment.arms[arm]))
