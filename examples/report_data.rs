@@ -92,6 +92,7 @@ impl Generator {
             device: 1 + self.rng.below(7) as u8,
             utc_offset: Some(OFFSETS[(campaign % OFFSETS.len() as u64) as usize]),
             counts: Some(COUNTS_WIN | COUNTS_IMPRESSION),
+            arm: None,
         }
     }
 

@@ -112,7 +112,8 @@ struct ReportArgs {
     #[arg(long)]
     to: Option<String>,
     /// Group rows by day, hour, exchange, creative, domain, country or
-    /// device (per campaign and date).
+    /// device (per campaign and date), or by experiment arm (per campaign
+    /// and arm over the dates asked for, with statistics).
     #[arg(long, default_value = "day")]
     by: String,
     /// Dates and hours in each campaign's time zone, or in UTC.
@@ -123,6 +124,15 @@ struct ReportArgs {
     campaign: Vec<String>,
     #[arg(long, value_enum, default_value = "table")]
     format: ReportFormat,
+    /// With `--by arm`: a file of converting user ids (one per line), each
+    /// placed in its experiment arm by the bidding hash, as the basis of the
+    /// incremental lift over the holdout.
+    #[arg(long)]
+    converters: Option<PathBuf>,
+    /// With `--by arm`: the config directory whose campaigns' experiments
+    /// (arms, weights, control, holdout) the statistics use.
+    #[arg(long, default_value = "bidder-config")]
+    config: PathBuf,
     /// Report the loss log instead: loss notices per campaign, exchange
     /// and loss reason, with the mean minimum bid to win, over the UTC days
     /// asked for (`--by` and `--tz` do not apply).
@@ -311,11 +321,53 @@ fn report(args: &ReportArgs) -> anyhow::Result<()> {
     };
     let query = ledger::report::ReportQuery::from_flags(&flags)?;
     let rows = ledger::report::query(&args.data_dir, &query)?;
+    if query.by == ledger::report::By::Arm {
+        return arm_report(args, &rows);
+    }
+    if args.converters.is_some() {
+        anyhow::bail!("--converters goes with --by arm");
+    }
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     match args.format {
         ReportFormat::Table => out.write_all(ledger::report::table(query.by, &rows).as_bytes())?,
         ReportFormat::Csv => out.write_all(ledger::report::csv(query.by, &rows).as_bytes())?,
         ReportFormat::Json => ledger::report::json(&rows, &mut out)?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `bullseye report --by arm`: one row per campaign and arm, with the
+/// statistics of the experiments configured in `--config` (without a
+/// readable config, counts and intervals only).
+fn arm_report(args: &ReportArgs, rows: &[ledger::report::Row]) -> anyhow::Result<()> {
+    use ledger::experiment;
+    use std::io::Write;
+    let experiments = match bullseye::config::load(&args.config) {
+        Ok(config) => experiment::experiments_of(&config.campaigns),
+        Err(e) => {
+            eprintln!(
+                "warning: {} not read ({e}); arms without roles, lifts or p-values",
+                args.config.display()
+            );
+            Default::default()
+        }
+    };
+    let converters = match &args.converters {
+        Some(path) => Some(
+            experiment::Converters::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let rows = experiment::arm_rows(rows, &experiments, converters.as_ref());
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match args.format {
+        ReportFormat::Table => out.write_all(experiment::table(&rows).as_bytes())?,
+        ReportFormat::Csv => out.write_all(experiment::csv(&rows).as_bytes())?,
+        ReportFormat::Json => {
+            serde_json::to_writer(&mut out, &rows)?;
+            out.write_all(b"\n")?;
+        }
     }
     out.flush()?;
     Ok(())

@@ -109,6 +109,7 @@ pub fn tracking_url(data: &[u8]) {
             country: text.to_string(),
             device: data.first().copied().unwrap_or(0),
         },
+        arm: data.len().is_multiple_of(2).then(|| text.to_string()),
     };
     let id = SIGNER.click_id(&click);
     assert_eq!(SIGNER.verify_click_id(&id), Some(click));

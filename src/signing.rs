@@ -15,7 +15,11 @@
 //! travels as short optional fields (`d`, `g`, `y`) after the bid's facts,
 //! signed with them, so that reports can group by them and nobody can
 //! re-label an event; URLs signed before they were carried parse with an
-//! unknown place.
+//! unknown place. The experiment arm a bid was made in (`a`,
+//! `{experiment}/{arm}`) is signed the same way, and carried on into the
+//! click id, so that every event and conversion is reported under the arm
+//! it was made in, whatever the weights become later; URLs and click ids
+//! signed before it was carried have none.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -165,6 +169,9 @@ pub struct BidToken {
     /// How many impressions one display counts for (`imp.qty`),
     /// thousandths: 1000 is one. Billing and the reservation scale with it.
     pub qty_milli: i64,
+    /// The experiment arm of the bid, `{experiment}/{arm}`; `None` without
+    /// an experiment (and for URLs signed before arms were carried).
+    pub arm: Option<String>,
 }
 
 /// Where a bid's ad was to show, as reports group it: compact codes signed
@@ -313,6 +320,10 @@ impl BidToken {
         if self.qty_milli != QTY_ONE {
             out.push_str(&format!("&n={}", self.qty_milli));
         }
+        if let Some(arm) = &self.arm {
+            out.push_str("&a=");
+            encode_component(&mut out, arm);
+        }
         let place = &self.place;
         Place::write(&mut out, &place.domain, &place.country, Some(i32::from(place.device)));
         out
@@ -341,6 +352,7 @@ impl BidToken {
             pricing: None,
             place: Place::default(),
             qty_milli: QTY_ONE,
+            arm: None,
         };
         let (mut notice_until, mut model, mut max_cpc) = (None, None, None);
         let mut seen = 0u32;
@@ -419,6 +431,10 @@ impl BidToken {
                     if !(QTY_ONE..=crate::signing::MAX_QTY_MILLI).contains(&token.qty_milli) {
                         return Err(TrackingError::Malformed);
                     }
+                    continue;
+                }
+                "a" => {
+                    token.arm = Some(text()?).filter(|arm| !arm.is_empty());
                     continue;
                 }
                 // Only what `Place::write` writes: a URL reads back as signed.
@@ -503,6 +519,9 @@ pub struct Click {
     pub exchange: String,
     /// Where the ad showed (unknown for older ids).
     pub place: Place,
+    /// The experiment arm of the bid (`{experiment}/{arm}`); `None`
+    /// without one, and for older ids.
+    pub arm: Option<String>,
 }
 
 /// Signs and verifies tracking URLs with the current (and previous) key.
@@ -603,7 +622,9 @@ impl Signer {
     /// A signed click id for conversion postbacks:
     /// `{campaign}~{creative}~{bid}~{exchange}~{domain}~{country}~{device}~{signature}`
     /// (components percent-encoded; the device type empty when unknown), so
-    /// that a conversion is reported under its click's exchange and place.
+    /// that a conversion is reported under its click's exchange and place;
+    /// a bid made in an experiment arm has the arm after the device
+    /// (`…~{device}~{arm}~{signature}`).
     pub fn click_id(&self, click: &Click) -> String {
         let mut id = String::with_capacity(128);
         let device = match click.place.device {
@@ -619,7 +640,10 @@ impl Signer {
             &place.domain,
             &place.country,
             &device,
-        ] {
+        ]
+        .into_iter()
+        .chain(click.arm.as_ref())
+        {
             // `~` separates the parts, so it is escaped inside them.
             let mut encoded = String::with_capacity(part.len());
             encode_component(&mut encoded, part);
@@ -686,10 +710,11 @@ impl Signer {
         let mut next = || parts.next().unwrap_or_default();
         let (campaign, creative, bid) = (next(), next(), next());
         let (exchange, domain, country, device) = (next(), next(), next(), next());
-        match signed.matches('~').count() {
-            3 | 7 => {}
+        let arm = match signed.matches('~').count() {
+            3 | 7 => None,
+            8 => Some(next()),
             _ => return None,
-        }
+        };
         let device = match device.as_str() {
             "" => 0,
             digits => digits.parse().ok()?,
@@ -704,6 +729,7 @@ impl Signer {
                 country,
                 device,
             },
+            arm,
         })
     }
 
@@ -801,7 +827,45 @@ mod tests {
                 country: "FRA".into(),
                 device: 4,
             },
+            arm: None,
         }
+    }
+
+    /// The arm is signed, reads back, and URLs and click ids signed before
+    /// it was carried still verify, without one.
+    #[test]
+    fn the_experiment_arm_is_signed_and_older_urls_have_none() {
+        let signer = Signer::new(b"a-test-key-of-some-length", None);
+        let with_arm = BidToken {
+            arm: Some("spring-test/b".into()),
+            ..token()
+        };
+        let url = signer.url("http://h", Event::Impression, &with_arm.payload());
+        assert!(url.contains("&a=spring-test%2Fb&"), "{url}");
+        let (event, query) = split(&url);
+        assert_eq!(
+            signer.verify(event, query).unwrap().token.arm.as_deref(),
+            Some("spring-test/b")
+        );
+        let relabelled = query.replace("spring-test%2Fb", "spring-test%2Fa");
+        assert_eq!(signer.verify(event, &relabelled), Err(TrackingError::BadSignature));
+        let older = signer.url("http://h", Event::Impression, &token().payload());
+        let (event, query) = split(&older);
+        assert_eq!(signer.verify(event, query).unwrap().token.arm, None);
+        // Click ids: with the arm, and without (as before arms).
+        let click = Click {
+            campaign: "acme".into(),
+            creative: "cr".into(),
+            bid: "b1".into(),
+            exchange: "default".into(),
+            place: token().place,
+            arm: Some("spring-test/b".into()),
+        };
+        let id = signer.click_id(&click);
+        assert_eq!(signer.verify_click_id(&id), Some(click.clone()));
+        assert_eq!(signer.verify_click_id(&id.replace("test%2Fb", "test%2Fa")), None);
+        let plain = Click { arm: None, ..click };
+        assert_eq!(signer.verify_click_id(&signer.click_id(&plain)), Some(plain));
     }
 
     #[test]
@@ -973,6 +1037,7 @@ mod tests {
             bid: "b42".into(),
             exchange: "ex~1".into(),
             place: token().place,
+            arm: None,
         };
         let id = signer.click_id(&click);
         assert_eq!(signer.verify_click_id(&id), Some(click));

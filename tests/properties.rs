@@ -127,6 +127,7 @@ daily_budget = "100"
             pricing: Some(bullseye::signing::SignedPricing::Cpm),
             place: Default::default(),
             qty_milli: bullseye::signing::QTY_ONE,
+            arm: None,
         }
     }
 

@@ -52,6 +52,7 @@ fn bill(campaign: &str, bid: &str, when: &str, charge: i64, offset_hours: i32) -
         device: 4,
         utc_offset: Some(offset_hours * 3600),
         counts: Some(COUNTS_WIN | COUNTS_IMPRESSION),
+        arm: None,
     }
 }
 
@@ -514,9 +515,12 @@ fn the_cli_refuses_bad_flags_with_the_reason() {
             .output()
             .unwrap()
     };
-    let arm = run(&["--by", "arm"]);
-    assert!(!arm.status.success());
-    assert!(String::from_utf8_lossy(&arm.stderr).contains("not yet"));
+    let arm = run(&["--by", "arm", "--format", "csv"]);
+    assert!(arm.status.success());
+    assert!(String::from_utf8_lossy(&arm.stdout).starts_with("campaign,date,experiment,arm,role,"));
+    let converters = run(&["--converters", "converters.txt"]);
+    assert!(!converters.status.success());
+    assert!(String::from_utf8_lossy(&converters.stderr).contains("--converters goes with --by arm"));
     let both = run(&["--date", "2026-11-24", "--from", "2026-11-20"]);
     assert!(!both.status.success());
     let csv = run(&["--by", "domain", "--format", "csv"]);

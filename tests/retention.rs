@@ -35,6 +35,7 @@ fn bill(bid: String, at: i64) -> Record {
         device: 0,
         utc_offset: None,
         counts: None,
+        arm: None,
     }
 }
 

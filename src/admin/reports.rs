@@ -2,7 +2,9 @@
 //! directory. Its query parameters are the CLI's flags (`date`, `from`,
 //! `to`, `by`, `tz`, `campaign`; `format` is ignored: rows are JSON) plus
 //! `advertiser` (only that advertiser's campaigns); its answer is the CLI's
-//! JSON array of rows. An advertiser sees its own campaigns' rows only.
+//! JSON array of rows (by arm, one row per campaign and arm with its
+//! statistics, [`crate::ledger::experiment`], against the experiments as
+//! configured now). An advertiser sees its own campaigns' rows only.
 
 use std::collections::BTreeSet;
 
@@ -10,6 +12,7 @@ use serde_json::json;
 
 use super::{Answer, Call, Context};
 use crate::config::documents;
+use crate::ledger::experiment;
 use crate::ledger::query::{By, ReportQuery};
 use crate::ledger::report::{self, ReportError, Row};
 
@@ -60,6 +63,12 @@ pub fn handle(cx: &Context, call: &Call) -> Answer {
         return Answer::error(405, "method not allowed");
     }
     match rows(cx, &call.query) {
+        // By arm: one row per campaign and arm, with its statistics.
+        Ok((By::Arm, rows)) => {
+            let world = cx.bidder.world.load();
+            let experiments = experiment::experiments_of(world.campaigns.iter().map(|c| &c.campaign));
+            Answer::ok(json!(experiment::arm_rows(&rows, &experiments, None)))
+        }
         Ok((_, rows)) => Answer::ok(json!(rows)),
         Err(answer) => answer,
     }

@@ -83,6 +83,9 @@ fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url
         // Written below from the request's own text, not copied.
         place: Place::default(),
         qty_milli: choice.qty_milli,
+        arm: choice
+            .arm
+            .and_then(|arm| Some(c.campaign.experiment.as_deref()?.arms.get(arm)?.tag.clone())),
     };
     let ([click, impression, win, bill], loss) = urls(ctx, world, base_url, &payload(ctx, &token));
     let Shape { w, h, dur, protocol } = shape(creative);

@@ -47,6 +47,9 @@
 //!   probability that the pacing gate lets the campaign bid now. Such a
 //!   campaign counts as a candidate: when the winner's throttle is below 1,
 //!   the next campaign with a bid wins the rest of the time.
+//! - `arm` (campaigns running an experiment) is the experiment arm the
+//!   user is in; a user in the holdout arm gets the reason `holdout` where
+//!   the campaign would otherwise have bid.
 //! - `winner` is the campaign the bid path would choose, or null.
 
 use serde::Serialize;
@@ -113,6 +116,10 @@ pub struct CampaignVerdict {
     /// The pacing gate's probability of letting it bid (even pacing, with a bid).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pacing_throttle: Option<f64>,
+    /// The arm of the campaign's experiment the user is in (with the
+    /// reason `holdout` when it is the holdout arm); absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arm: Option<String>,
 }
 
 /// The label for impressions past `max_imps_per_request` (as the metric
@@ -184,6 +191,7 @@ fn everyone(world: &World, imp: &Imp, reason: &'static str) -> ImpExplanation {
                 bid: None,
                 reason: Some(reason),
                 pacing_throttle: None,
+                arm: None,
             })
             .collect(),
     }
@@ -196,6 +204,8 @@ struct Verdict {
     bid: Option<Micros>,
     /// The last rule that stopped it, while it had no bid.
     reason: Option<FilterReason>,
+    /// The experiment arm it put the user in.
+    arm: Option<usize>,
 }
 
 /// The dry run: notes every verdict, counts nothing, never draws.
@@ -222,10 +232,7 @@ impl Mode for Explaining {
     fn eligible(&mut self, rank: u32, price: Micros) {
         let verdict = &mut self.verdicts[rank as usize];
         if verdict.bid.is_none() {
-            *verdict = Verdict {
-                bid: Some(price),
-                reason: None,
-            };
+            (verdict.bid, verdict.reason) = (Some(price), None);
         }
     }
 
@@ -234,6 +241,17 @@ impl Mode for Explaining {
             ImpOutcome::Stopped(stop) => stop,
             ImpOutcome::Open { .. } => Stop::Open,
         };
+    }
+
+    /// No draw, a fixed number: `even` and `weighted` rotation show the
+    /// first creative that fits, `optimise` a draw from a fixed seed, and
+    /// a user without an id drawn per request is shown in the first arm.
+    fn random(&mut self) -> u64 {
+        0
+    }
+
+    fn assigned(&mut self, rank: u32, arm: usize) {
+        self.verdicts[rank as usize].arm = Some(arm);
     }
 }
 
@@ -275,6 +293,13 @@ fn explain_imp<'a>(
                 reason,
                 pacing_throttle: (bid.is_some() && c.campaign.pacing == PacingMode::Even)
                     .then(|| c.state.pacer.view().throttle),
+                arm: c
+                    .campaign
+                    .experiment
+                    .as_deref()
+                    .zip(verdict.arm)
+                    .and_then(|(x, arm)| x.arms.get(arm))
+                    .map(|arm| arm.name.clone()),
             }
         })
         .collect();

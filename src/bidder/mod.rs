@@ -111,7 +111,8 @@ fn no_match_reason(scratch: &select::Scratch, ctx: &enrich::BidCtx, world: &Worl
     let only = |reasons: &[F]| stopped != 0 && stopped & !bits(reasons) == 0;
     let user_unknown = ctx.user_key.is_none() || ctx.facts.segments.is_empty();
     let nothing_offered = stopped == 0 && !scratch.offered && world.has_segment_targeting();
-    if user_unknown && (nothing_offered || only(&[F::Segment, F::Age, F::Gender, F::Frequency])) {
+    let user_rules = [F::Segment, F::Age, F::Gender, F::Frequency, F::ExperimentNoUserId];
+    if user_unknown && (nothing_offered || only(&user_rules)) {
         NoBidReason::UnmatchedUser
     } else if only(&[F::Domain, F::Category]) {
         NoBidReason::BlockedPublisher

@@ -14,6 +14,7 @@
 //! runs dry for [`super::explain`], through a `Mode` that counts nothing.
 
 use crate::campaigns::PacingMode;
+use crate::campaigns::experiment::{Arm, Rotation, SplitMix, weighted_pick};
 use crate::campaigns::index::MergedRanks;
 use crate::campaigns::model::{Creative, Markup};
 use crate::campaigns::tally::{ImpOutcome, Stop};
@@ -42,6 +43,16 @@ pub struct Choice<'a> {
     pub price: Micros,
     /// Impressions one display counts for (`imp.qty`), thousandths.
     pub qty_milli: i64,
+    /// The experiment arm the user is in (an index into the campaign's
+    /// experiment's arms); `None` without an experiment.
+    pub arm: Option<usize>,
+}
+
+/// What [`evaluate`] found for an eligible campaign.
+struct Pick {
+    creative: usize,
+    price: Micros,
+    arm: Option<usize>,
 }
 
 /// Why an impression got no bid.
@@ -222,6 +233,14 @@ pub(crate) trait Mode {
 
     /// How the impression's selection ended, as the index sees it.
     fn ended(&mut self, world: &World, outcome: ImpOutcome<'_>);
+
+    /// A random number, for creative rotation and per-request experiment
+    /// assignment (a dry run draws none: it gives a fixed one).
+    fn random(&mut self) -> u64;
+
+    /// The campaign at `rank` puts this request's user in arm `arm` of its
+    /// experiment.
+    fn assigned(&mut self, rank: u32, arm: usize);
 }
 
 /// The bid path: pacing draws a random number, filtered campaigns and the
@@ -248,6 +267,46 @@ impl Mode for Bidding {
     fn ended(&mut self, world: &World, outcome: ImpOutcome<'_>) {
         world.tally().count(outcome);
     }
+
+    fn random(&mut self) -> u64 {
+        rand::random()
+    }
+
+    fn assigned(&mut self, _rank: u32, _arm: usize) {}
+}
+
+/// The creative to show among those that fit the slot (and the pod), and
+/// that `arm` allows, by the campaign's `rotation`.
+fn choose_creative<M: Mode>(
+    c: &LiveCampaign,
+    imp: &Imp,
+    terms: &Terms,
+    rank: u32,
+    (arm, rotation): (Option<&Arm>, Rotation),
+    mode: &mut M,
+) -> Option<usize> {
+    let creatives = &c.campaign.creatives;
+    let fitting = (0..creatives.len()).filter(|&i| {
+        arm.is_none_or(|arm| arm.allows(i))
+            && creative_fits(&creatives[i], imp)
+            && terms.pod.allows(rank, i, &creatives[i])
+    });
+    match rotation {
+        // The most valuable creative that fits (the first, for CPM campaigns).
+        Rotation::Best => fitting.min_by_key(|&i| std::cmp::Reverse(c.creative_values[i])),
+        Rotation::Even => weighted_pick(fitting.map(|i| (i, 1)), mode.random()),
+        Rotation::Weighted => weighted_pick(fitting.map(|i| (i, u64::from(creatives[i].weight))), mode.random()),
+        Rotation::Optimise => {
+            let mut rng = SplitMix(mode.random());
+            fitting
+                .map(|i| {
+                    let (impressions, clicks) = c.state.creative_counts(&creatives[i].id);
+                    (i, rng.ctr_posterior(impressions, clicks))
+                })
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(i, _)| i)
+        }
+    }
 }
 
 /// Every rule, cheapest first; on success the creative and the price.
@@ -259,7 +318,7 @@ fn evaluate<M: Mode>(
     terms: &Terms,
     frequency: &FrequencyStore,
     mode: &mut M,
-) -> Result<(usize, Micros), FilterReason> {
+) -> Result<Pick, FilterReason> {
     let campaign = &c.campaign;
     if !c.exchanges.contains(ctx.exchange_id) {
         return Err(FilterReason::Exchange);
@@ -307,14 +366,50 @@ fn evaluate<M: Mode>(
     if campaign.pacing == PacingMode::Even && !mode.admit(c, hour_of_week % 24) {
         return Err(FilterReason::Pacing);
     }
-    // The most valuable creative that fits (the first, for CPM campaigns).
-    let creative = (0..campaign.creatives.len())
-        .filter(|&i| creative_fits(&campaign.creatives[i], imp) && terms.pod.allows(rank, i, &campaign.creatives[i]))
-        .min_by_key(|&i| std::cmp::Reverse(c.creative_values[i]))
-        .ok_or(FilterReason::Creative)?;
-    let value = c.creative_values[creative];
+    choose_and_price(ctx, world, (rank, c), imp, terms, mode)
+}
+
+/// The last steps of [`evaluate`]: experiment arm → its creative set →
+/// rotation → price (a holdout user is stopped once the campaign is known
+/// to have bid: its would-be bid is what the holdout measures against).
+fn choose_and_price<M: Mode>(
+    ctx: &BidCtx,
+    world: &World,
+    (rank, c): (u32, &LiveCampaign),
+    imp: &Imp,
+    terms: &Terms,
+    mode: &mut M,
+) -> Result<Pick, FilterReason> {
+    let campaign = &c.campaign;
+    let arm = match campaign.experiment.as_deref() {
+        None => None,
+        Some(experiment) => {
+            // A draw only for a user without a key.
+            let random = if ctx.user_key.is_none() { mode.random() } else { 0 };
+            let arm = experiment
+                .assign(ctx.user_key, random)
+                .ok_or(FilterReason::ExperimentNoUserId)?;
+            mode.assigned(rank, arm);
+            Some((arm, &experiment.arms[arm]))
+        }
+    };
+    let holdout = arm.is_some_and(|(_, arm)| arm.holdout);
+    let rotation = if holdout { Rotation::Best } else { campaign.rotation };
+    let creative =
+        choose_creative(c, imp, terms, rank, (arm.map(|(_, a)| a), rotation), mode).ok_or(FilterReason::Creative)?;
+    let mut value = c.creative_values[creative];
+    if let Some((_, arm)) = arm.filter(|(_, arm)| arm.bid_multiplier_ppm != 1_000_000) {
+        value = value.mul_div_floor(i64::from(arm.bid_multiplier_ppm), 1_000_000);
+    }
     let price = bid_price(value, terms.floor, terms.auction, world.settings.shading_ppm).ok_or(FilterReason::Floor)?;
-    Ok((creative, price))
+    if holdout {
+        return Err(FilterReason::Holdout);
+    }
+    Ok(Pick {
+        creative,
+        price,
+        arm: arm.map(|(index, _)| index),
+    })
 }
 
 /// Walks candidates best first; the first eligible one wins. A dry run
@@ -332,7 +427,7 @@ fn first_eligible<'a, M: Mode>(
     for rank in candidates {
         let c = world.campaign(rank);
         match evaluate(ctx, world, (rank, c), imp, terms, frequency, mode) {
-            Ok((creative, price)) => {
+            Ok(Pick { creative, price, arm }) => {
                 let deal_id = terms.deal.and_then(|d| d.id.as_deref());
                 let choice = Choice {
                     imp,
@@ -341,6 +436,7 @@ fn first_eligible<'a, M: Mode>(
                     deal_id,
                     price,
                     qty_milli: imp.qty_milli(),
+                    arm,
                 };
                 if !M::DRY_RUN {
                     return Some(choice);
@@ -843,6 +939,106 @@ landing_url = "https://{id}.example/"
             select_one(&world, &request(&imp("{assets"), "")),
             Err(ImpNoBid::NoMatch)
         );
+    }
+
+    /// Two 300×250 creatives, `r1` and `r2`, with `more` keys at the
+    /// campaign's level.
+    fn rotating(more: &str) -> String {
+        let second = "[[campaign.creative]]\nid = \"r2\"\nformat = \"banner\"\nw = 300\nh = 250\nweight = 3\nimage_url = \"https://ads.example/r2.png\"\nlanding_url = \"https://r.example/\"\n";
+        campaign("r", "2.00", second).replacen("pacing = \"asap\"", &format!("pacing = \"asap\"\n{more}"), 1)
+    }
+
+    /// The creative chosen for one banner request, `n` times over (the
+    /// request decoded and enriched once), each choice handed to `seen`.
+    fn choose_repeatedly(world: &World, n: usize, mut seen: impl FnMut(usize)) {
+        let text = request(&banner(""), "");
+        let mut repaired = String::new();
+        let request = decode::decode(text.as_bytes(), &mut repaired).unwrap().request;
+        let (snapshot, overlay) = (Snapshot::empty(), Overlay::new(16));
+        let audience = enrich::Audience {
+            snapshot: &snapshot,
+            overlay: &overlay,
+        };
+        let now = "2025-06-02T12:00:00Z".parse().unwrap();
+        let ctx = enrich::enrich(&request, world, world.settings.default_exchange_id(), audience, now)
+            .unwrap_or_else(|r| panic!("{r:?}"));
+        let (frequency, mut scratch) = (FrequencyStore::default(), Scratch::default());
+        for _ in 0..n {
+            seen(
+                select(&ctx, world, &request.imp[0], &frequency, &mut scratch)
+                    .unwrap()
+                    .creative,
+            );
+        }
+    }
+
+    /// How often each creative of `world`'s campaign is chosen in `n` requests.
+    fn picks(world: &World, n: usize) -> [usize; 2] {
+        let mut counts = [0; 2];
+        choose_repeatedly(world, n, |creative| counts[creative] += 1);
+        counts
+    }
+
+    #[test]
+    fn even_and_weighted_rotation_share_the_traffic() {
+        let best = world(SETTINGS, &rotating(""));
+        assert_eq!(picks(&best, 100), [100, 0], "best: the first of equal values");
+        let even = world(SETTINGS, &rotating("rotation = \"even\""));
+        let [first, _] = picks(&even, 4000);
+        assert!((1800..=2200).contains(&first), "{first}");
+        let weighted = world(SETTINGS, &rotating("rotation = \"weighted\""));
+        let [first, _] = picks(&weighted, 4000);
+        assert!((800..=1200).contains(&first), "weights 1 and 3: {first}");
+    }
+
+    /// Thompson sampling on synthetic clicks: creative 1 is clicked 8 % of
+    /// the time, creative 0 2 %; as evidence grows, creative 1 gets most of
+    /// the traffic.
+    #[test]
+    fn optimise_rotation_converges_to_the_better_creative() {
+        let world = world(SETTINGS, &rotating("rotation = \"optimise\""));
+        let state = &world.campaign(0).state;
+        let ids = ["r-300x250", "r2"];
+        let mut rng = crate::campaigns::experiment::SplitMix(42);
+        let (mut late, mut round) = ([0usize; 2], 0);
+        choose_repeatedly(&world, 3000, |creative| {
+            state.count_impression(ids[creative]);
+            let ctr = [0.02, 0.08][creative];
+            if ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < ctr {
+                state.count_click(ids[creative]);
+            }
+            if round >= 2000 {
+                late[creative] += 1;
+            }
+            round += 1;
+        });
+        assert!(late[1] >= 850, "the better creative's share of the last 1000: {late:?}");
+        let (impressions, _) = state.creative_counts(ids[0]);
+        assert!(impressions >= 10, "the worse one was still tried: {impressions}");
+    }
+
+    #[test]
+    fn an_arm_bids_with_its_creatives_and_multiplier_and_a_holdout_not_at_all() {
+        let experiment = |weights: [u32; 2], holdout: bool| {
+            let second = if holdout {
+                "holdout = true".to_string()
+            } else {
+                "creatives = [\"r2\"]\nbid_multiplier = \"1.25\"".to_string()
+            };
+            rotating(&format!(
+                "[campaign.experiment]\nid = \"x\"\ncontrol = \"a\"\n\
+                 [[campaign.experiment.arm]]\nname = \"a\"\nweight = {}\n\
+                 [[campaign.experiment.arm]]\nname = \"b\"\nweight = {}\n{second}\n",
+                weights[0], weights[1]
+            ))
+        };
+        // Weights 0 and 1 are refused: a tiny arm a makes every user b.
+        let world_b = world(SETTINGS, &experiment([1, 1_000_000], false));
+        assert_eq!(select_one(&world_b, &request(&banner(""), "")), bid("r", 1, 2_500_000));
+        let holdout = world(SETTINGS, &experiment([1, 1_000_000], true));
+        assert_eq!(select_one(&holdout, &request(&banner(""), "")), Err(ImpNoBid::NoMatch));
+        let world_a = world(SETTINGS, &experiment([1_000_000, 1], false));
+        assert_eq!(select_one(&world_a, &request(&banner(""), "")), bid("r", 0, 2_000_000));
     }
 
     #[test]

@@ -203,6 +203,7 @@ mod tests {
             paused: false,
             player: Default::default(),
             rewarded: None,
+            weight: 1,
         }
     }
 

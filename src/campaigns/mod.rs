@@ -4,6 +4,8 @@
 //! - [`native`]: native creatives' assets, whether they fill a native
 //!   request, and the native response.
 //! - [`targeting`]: the compiled rules and the per-request facts they test.
+//! - [`experiment`]: experiments (arms, holdout, the stable assignment of
+//!   users) and creative rotation.
 //! - [`geo`]: great-circle distance for radius targeting.
 //! - [`index`]: the [`CampaignIndex`] — every campaign compiled, with the
 //!   indexes selection walks (by media type and size, by segment, by deal),
@@ -11,6 +13,7 @@
 //! - [`tally`]: the campaigns the index never offered, counted per bucket
 //!   and derived per campaign (index-level "why not bidding").
 
+pub mod experiment;
 pub mod geo;
 pub mod index;
 pub mod markup;

@@ -108,6 +108,10 @@ pub struct Campaign {
     pub targeting: Targeting,
     /// The ads; at least one.
     pub creatives: Vec<Creative>,
+    /// How it chooses among the creatives that fit.
+    pub rotation: super::experiment::Rotation,
+    /// Its experiment, if it runs one.
+    pub experiment: Option<Box<super::experiment::Experiment>>,
 }
 
 impl Campaign {
@@ -176,4 +180,7 @@ pub struct Creative {
     /// `Some(true)`: only rewarded slots (`imp.rwdd`); `Some(false)`: never
     /// rewarded ones; `None`: either.
     pub rewarded: Option<bool>,
+    /// Its share under `weighted` rotation, relative to the others' (1 by
+    /// default).
+    pub weight: u32,
 }

@@ -62,11 +62,17 @@ pub enum FilterReason {
     Deal,
     /// The impression is a private auction the campaign has no deal in.
     PrivateAuction,
+    /// The campaign runs an experiment that leaves out users without an id
+    /// (`users_without_id = "exclude"`), and this one has none.
+    ExperimentNoUserId,
+    /// The campaign would have bid, but the user is in its experiment's
+    /// holdout arm.
+    Holdout,
 }
 
 impl FilterReason {
     /// Every reason, in declaration order (`reason as usize` indexes it).
-    pub const ALL: [FilterReason; 24] = [
+    pub const ALL: [FilterReason; 26] = [
         FilterReason::Paused,
         FilterReason::Flight,
         FilterReason::Exchange,
@@ -91,6 +97,8 @@ impl FilterReason {
         FilterReason::BlockedApp,
         FilterReason::Deal,
         FilterReason::PrivateAuction,
+        FilterReason::ExperimentNoUserId,
+        FilterReason::Holdout,
     ];
     /// Number of reasons.
     pub const COUNT: usize = Self::ALL.len();
@@ -122,6 +130,8 @@ impl FilterReason {
             FilterReason::BlockedApp => "blocked_app",
             FilterReason::Deal => "deal",
             FilterReason::PrivateAuction => "private_auction",
+            FilterReason::ExperimentNoUserId => "experiment_no_user_id",
+            FilterReason::Holdout => "holdout",
         }
     }
 }

@@ -181,6 +181,15 @@ pub fn from_json(value: Value) -> Result<toml::Table, Vec<FieldProblem>> {
             map.insert(key.to_string(), Value::String(text));
         }
     }
+    // An experiment arm's bid multiplier is a decimal too.
+    if let Some(Value::Array(arms)) = map.get_mut("experiment").and_then(|x| x.get_mut("arm")) {
+        for arm in arms.iter_mut().filter_map(Value::as_object_mut) {
+            if let Some(Value::Number(n)) = arm.get("bid_multiplier") {
+                let text = n.to_string();
+                arm.insert("bid_multiplier".into(), Value::String(text));
+            }
+        }
+    }
     if let Err(e) = serde_path_to_error::deserialize::<_, RawCampaign>(&value) {
         let field = e.path().to_string();
         return Err(vec![FieldProblem {

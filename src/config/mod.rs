@@ -11,6 +11,7 @@
 pub mod defaults;
 pub mod documents;
 mod env;
+pub mod experiment;
 pub mod overrides;
 pub mod raw;
 #[cfg(test)]

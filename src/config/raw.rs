@@ -446,6 +446,15 @@ pub struct RawCampaign {
     /// `[[campaign.creative]]`: the ads; at least one.
     #[serde(default, rename = "creative")]
     pub creatives: Vec<RawCreative>,
+    /// How the campaign chooses among its creatives that fit: `best`
+    /// (default: the most valuable), `even`, `weighted` (by each creative's
+    /// `weight`) or `optimise` (Thompson sampling on each creative's clicks
+    /// and impressions).
+    #[serde(default)]
+    pub rotation: crate::campaigns::experiment::Rotation,
+    /// `[campaign.experiment]`: an A/B test with an optional holdout (see
+    /// `config/experiment.rs`).
+    pub experiment: Option<super::experiment::RawExperiment>,
 }
 
 /// `[campaign.targeting.segments]`: audience segment rules, by segment path
@@ -647,6 +656,9 @@ pub struct RawCreative {
     /// `true` only in rewarded slots (`imp.rwdd`), `false` never in them;
     /// absent: either.
     pub rewarded: Option<bool>,
+    /// Its share under `rotation = "weighted"`, relative to the other
+    /// creatives' (a positive integer, default 1).
+    pub weight: Option<u32>,
 }
 
 /// Whether a creative may be chosen.

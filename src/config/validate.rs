@@ -892,8 +892,31 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
         end,
         exchanges: raw.exchanges,
         targeting,
+        experiment: experiment(raw.experiment, &creatives, (max_bid, raw.pricing), settings, p),
         creatives,
+        rotation: raw.rotation,
     })
+}
+
+/// A campaign's experiment ([`super::experiment::experiment`]), its arms'
+/// multiplied bids within the cap of its pricing.
+fn experiment(
+    raw: Option<super::experiment::RawExperiment>,
+    creatives: &[Creative],
+    (max_bid, pricing): (Micros, Pricing),
+    settings: &Settings,
+    p: &mut Problems,
+) -> Option<Box<crate::campaigns::experiment::Experiment>> {
+    let cap = match pricing {
+        Pricing::Cpm => settings.max_bid_caps.cpm,
+        Pricing::Cpc => settings.max_bid_caps.cpc,
+    };
+    let mut found = Vec::new();
+    let experiment = raw.and_then(|raw| super::experiment::experiment(raw, creatives, max_bid, cap, &mut found));
+    for (field, why) in found {
+        p.at(&field, why);
+    }
+    experiment
 }
 
 /// A campaign's max bid: positive, and not above its pricing's cap.
@@ -1013,7 +1036,16 @@ fn creative(i: usize, raw: RawCreative, p: &mut Problems) -> Option<Creative> {
         paused: raw.status == CreativeStatus::Paused,
         player,
         rewarded: raw.rewarded,
+        weight: creative_weight(&field("weight"), raw.weight, p),
     })
+}
+
+/// A creative's `weight` (`weighted` rotation): at least 1, 1 when absent.
+fn creative_weight(field: &str, weight: Option<u32>, p: &mut Problems) -> u32 {
+    if weight == Some(0) {
+        p.at(field, "must be at least 1 (pause a creative with status = \"paused\")");
+    }
+    weight.unwrap_or(1).max(1)
 }
 
 /// The bits of the names listed, from `table`; unknown names are problems.

@@ -40,10 +40,12 @@ pub enum Dim {
     /// Day totals without an hour: only from rollups written before
     /// dimensions were kept (see [`Cube::from_legacy_rows`]).
     DayOnly = 6,
+    /// Experiment arm (`{experiment}/{arm}`): only records made in one.
+    Arm = 7,
 }
 
 impl Dim {
-    const ALL: [Dim; 7] = [
+    const ALL: [Dim; 8] = [
         Dim::Hour,
         Dim::Exchange,
         Dim::Creative,
@@ -51,6 +53,7 @@ impl Dim {
         Dim::Country,
         Dim::Device,
         Dim::DayOnly,
+        Dim::Arm,
     ];
 
     fn from_u8(n: u8) -> Option<Dim> {
@@ -59,7 +62,10 @@ impl Dim {
 
     /// True when the value is an interned string (else a number).
     fn is_text(self) -> bool {
-        matches!(self, Dim::Exchange | Dim::Creative | Dim::Domain | Dim::Country)
+        matches!(
+            self,
+            Dim::Exchange | Dim::Creative | Dim::Domain | Dim::Country | Dim::Arm
+        )
     }
 }
 
@@ -262,9 +268,10 @@ impl Cube {
             (Dim::Country, self.intern(&record.country)),
             (Dim::Device, u32::from(record.device)),
         ];
+        let arm = record.arm.as_deref().map(|arm| (Dim::Arm, self.intern(arm)));
         for (zone, offset) in [(Zone::Campaign, record.utc_offset.unwrap_or(0)), (Zone::Utc, 0)] {
             let (date, hour) = date_hour(record.at, offset);
-            for (dim, value) in [(Dim::Hour, hour)].into_iter().chain(texts) {
+            for (dim, value) in [(Dim::Hour, hour)].into_iter().chain(texts).chain(arm) {
                 let key = Key {
                     dim,
                     zone,
@@ -541,6 +548,7 @@ mod tests {
             device: 4,
             utc_offset: Some(-5 * 3600),
             counts: None,
+            arm: None,
         }
     }
 

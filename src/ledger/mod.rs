@@ -18,6 +18,7 @@
 
 pub mod bids;
 pub mod cube;
+pub mod experiment;
 pub mod losses;
 pub mod query;
 pub mod record;
@@ -477,6 +478,7 @@ mod tests {
             device: 0,
             utc_offset: None,
             counts: None,
+            arm: None,
         }
     }
 

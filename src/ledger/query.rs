@@ -27,11 +27,14 @@ pub enum By {
     Country,
     /// Per device type.
     Device,
+    /// Per experiment arm (`{experiment}/{arm}`): only events made in an
+    /// arm ([`super::experiment`] adds the statistics).
+    Arm,
 }
 
 impl By {
     /// Every grouping, in the CLI's order.
-    pub const ALL: [By; 7] = [
+    pub const ALL: [By; 8] = [
         By::Day,
         By::Hour,
         By::Exchange,
@@ -39,6 +42,7 @@ impl By {
         By::Domain,
         By::Country,
         By::Device,
+        By::Arm,
     ];
 
     /// The flag's value, and the name of the row's group key.
@@ -51,6 +55,7 @@ impl By {
             By::Domain => "domain",
             By::Country => "country",
             By::Device => "device",
+            By::Arm => "arm",
         }
     }
 
@@ -61,9 +66,6 @@ impl By {
     }
 
     fn parse(text: &str) -> Result<By, QueryError> {
-        if text == "arm" {
-            return Err(QueryError::NotYet("--by arm (experiment arms come with experiments)"));
-        }
         By::ALL
             .into_iter()
             .find(|by| by.name() == text)
@@ -92,7 +94,7 @@ pub struct ReportQuery {
 pub enum QueryError {
     /// A value that is not one of the accepted ones.
     #[error(
-        "{0} {1:?} is not valid (dates are YYYY-MM-DD; by: day, hour, exchange, creative, domain, country, device; tz: campaign, utc)"
+        "{0} {1:?} is not valid (dates are YYYY-MM-DD; by: day, hour, exchange, creative, domain, country, device, arm; tz: campaign, utc)"
     )]
     Invalid(&'static str, String),
     /// `date` together with `from` or `to`.
@@ -264,7 +266,7 @@ mod tests {
     fn bad_parameters_are_refused_with_the_reason() {
         let refused = |q: &str| ReportQuery::from_query_string(q).unwrap_err();
         assert_eq!(refused("date=2026-11-24&from=2026-11-20"), QueryError::DateAndRange);
-        assert!(matches!(refused("by=arm"), QueryError::NotYet(_)));
+        assert_eq!(ReportQuery::from_query_string("by=arm").unwrap().by, By::Arm);
         assert_eq!(refused("by=week"), QueryError::Invalid("by", "week".into()));
         assert_eq!(refused("tz=paris"), QueryError::Invalid("tz", "paris".into()));
         assert_eq!(

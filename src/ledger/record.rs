@@ -96,6 +96,13 @@ pub struct Record {
     /// report then deduplicates those by bid id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counts: Option<u8>,
+    /// The experiment arm the event belongs to, `{experiment}/{arm}`: as
+    /// signed into the bid's URLs (or click id), or for a user-level
+    /// conversion the user's arm when it came. Fixed when written, so a
+    /// later change of weights does not move past events between arms.
+    /// `None` without an experiment (and in records written before arms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm: Option<String>,
 }
 
 /// [`Record::counts`]: this event is its bid's win.
@@ -255,6 +262,7 @@ mod tests {
             device: 0,
             utc_offset: None,
             counts: None,
+            arm: None,
         }
     }
 
@@ -291,5 +299,13 @@ mod tests {
         assert_eq!(serde_json::from_str::<Record>(older).unwrap(), record("a"));
         let plain = serde_json::to_string(&record("a")).unwrap();
         assert!(!plain.contains("domain") && !plain.contains("counts"), "{plain}");
+        assert!(!plain.contains("arm"), "{plain}");
+        let in_arm = Record {
+            arm: Some("spring-test/b".into()),
+            ..record("a")
+        };
+        let json = serde_json::to_string(&in_arm).unwrap();
+        assert!(json.ends_with(r#","arm":"spring-test/b"}"#), "{json}");
+        assert_eq!(serde_json::from_str::<Record>(&json).unwrap(), in_arm);
     }
 }

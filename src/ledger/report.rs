@@ -21,7 +21,10 @@
 //!   summed (each node counts its own bids).
 //! - **Bids** are counted per campaign × exchange × UTC hour, so rows by
 //!   day, hour and exchange carry `bids` and `win_rate`; rows by creative,
-//!   domain, country and device have `bids` 0 and no `win_rate` key.
+//!   domain, country, device and arm have `bids` 0 and no `win_rate` key.
+//! - **Arms** (`--by arm`): rows of events made in an experiment arm, the
+//!   arm as `{experiment}/{arm}`; [`super::experiment`] folds them over the
+//!   dates into one row per campaign and arm, with the statistics.
 //!   Bid counts of non-whole-hour offsets land on the local hour in which
 //!   their UTC hour starts.
 //!
@@ -176,6 +179,7 @@ fn group_of(by: By, dim: Dim) -> bool {
             | (By::Domain, Dim::Domain)
             | (By::Country, Dim::Country)
             | (By::Device, Dim::Device)
+            | (By::Arm, Dim::Arm)
     )
 }
 
@@ -210,7 +214,8 @@ impl Tally {
                 (By::Exchange, Dim::Exchange)
                 | (By::Creative, Dim::Creative)
                 | (By::Domain, Dim::Domain)
-                | (By::Country, Dim::Country) => Group::Text(cube.text(key).unwrap_or_default().to_string()),
+                | (By::Country, Dim::Country)
+                | (By::Arm, Dim::Arm) => Group::Text(cube.text(key).unwrap_or_default().to_string()),
                 _ => continue,
             };
             self.add(q, cube.campaign(key), key.date, group, counts, 0);

@@ -156,6 +156,15 @@ impl CampaignState {
         }
     }
 
+    /// A creative's billed impressions and billable clicks in the pCTR
+    /// window (creative rotation's evidence); (0, 0) when it has none.
+    pub fn creative_counts(&self, creative: &str) -> (u64, u64) {
+        let map = self.ctr.pin();
+        map.get(creative).map_or((0, 0), |c| {
+            (c.impressions.load(Ordering::Relaxed), c.clicks.load(Ordering::Relaxed))
+        })
+    }
+
     /// The campaign's predicted click-through rate over all creatives (ppm).
     pub fn campaign_pctr(&self, prior: u32) -> u32 {
         let map = self.ctr.pin();

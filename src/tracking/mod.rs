@@ -4,8 +4,11 @@
 //! billing notices, the impression pixel and the click land on
 //! `/t/{event}`, and so does the loss notice ([`loss`]) for exchanges that
 //! send them; a URL whose signature does not verify answers 403.
+//! Conversion postbacks come per click ([`notice`]) or per user
+//! ([`user_conversion`]: view-through and experiment holdouts).
 
 pub mod loss;
 pub mod notice;
+pub mod user_conversion;
 
 pub use crate::signing::{BidToken, Event, Signer, TrackingError};

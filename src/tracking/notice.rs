@@ -274,7 +274,7 @@ fn billing_kind(world: &World, exchange: &str) -> EventKind {
 }
 
 /// The parameters of a conversion postback.
-fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+pub(super) fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
     query
         .split('&')
         .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
@@ -388,6 +388,7 @@ impl Postback {
             bid,
             exchange,
             place,
+            arm,
         } = self.click;
         Record {
             at: now.as_microsecond(),
@@ -410,6 +411,7 @@ impl Postback {
             device: place.device,
             utc_offset: Some(self.utc_offset),
             counts: Some(0),
+            arm,
         }
     }
 
@@ -433,34 +435,10 @@ impl Postback {
         let param = |name| query_param(signed, name).unwrap_or_default();
         let click = world.signer.verify_click_id(param("click")).ok_or_else(forbidden)?;
         let (advertiser, pricing, utc_offset) = Self::campaign_of(world, live, now, &click.campaign)?;
-        let secret = world.settings.postback_secrets.get(&advertiser).ok_or_else(forbidden)?;
-        let signature_ok = |key: &[u8]| crate::signing::hmac_hex_matches(key, signed.as_bytes(), sig);
-        if !(signature_ok(&secret.current) || secret.previous.as_deref().is_some_and(signature_ok)) {
+        if !signed_by(world, &advertiser, signed, sig) {
             return Err(forbidden());
         }
-        let ts: i64 = param("ts")
-            .parse()
-            .map_err(|_| TrackingReply::BadPrice("ts is not Unix seconds"))?;
-        if (now.as_second() - ts).abs() > world.settings.postback_max_age_secs {
-            return Err(TrackingReply::BadPrice("postback too old (ts)"));
-        }
-        let order = crate::signing::decode_component(param("order"))
-            .filter(|o| !o.is_empty() && o.len() <= 128)
-            .ok_or(TrackingReply::BadPrice("order id missing or longer than 128 bytes"))?;
-        let value = match names.contains(&"value") {
-            true => {
-                let text = crate::signing::decode_component(param("value")).unwrap_or_default();
-                let value = Micros::parse_amount(&text)
-                    .map_err(|_| TrackingReply::BadPrice("conversion value is not a decimal amount"))?;
-                if value > world.settings.max_conversion_value {
-                    return Err(TrackingReply::BadPrice(
-                        "conversion value above tracking.max_conversion_value",
-                    ));
-                }
-                Some(value)
-            }
-            false => None,
-        };
+        let (order, value) = order_and_value(world, now, signed, names.contains(&"value"))?;
         Ok(Postback {
             click,
             advertiser,
@@ -470,6 +448,49 @@ impl Postback {
             value,
         })
     }
+}
+
+/// True when `sig` is the advertiser's HMAC (current or previous postback
+/// secret) over `signed`.
+pub(super) fn signed_by(world: &World, advertiser: &str, signed: &str, sig: &str) -> bool {
+    let Some(secret) = world.settings.postback_secrets.get(advertiser) else {
+        return false;
+    };
+    let signature_ok = |key: &[u8]| crate::signing::hmac_hex_matches(key, signed.as_bytes(), sig);
+    signature_ok(&secret.current) || secret.previous.as_deref().is_some_and(signature_ok)
+}
+
+/// A signed postback's `ts` (within `postback_max_age_secs` of now), its
+/// order id (1–128 bytes) and, when `with_value`, its value (at most
+/// `max_conversion_value`).
+pub(super) fn order_and_value(
+    world: &World,
+    now: Timestamp,
+    signed: &str,
+    with_value: bool,
+) -> Result<(String, Option<Micros>), TrackingReply> {
+    let param = |name| query_param(signed, name).unwrap_or_default();
+    let ts: i64 = param("ts")
+        .parse()
+        .map_err(|_| TrackingReply::BadPrice("ts is not Unix seconds"))?;
+    if (now.as_second() - ts).abs() > world.settings.postback_max_age_secs {
+        return Err(TrackingReply::BadPrice("postback too old (ts)"));
+    }
+    let order = crate::signing::decode_component(param("order"))
+        .filter(|o| !o.is_empty() && o.len() <= 128)
+        .ok_or(TrackingReply::BadPrice("order id missing or longer than 128 bytes"))?;
+    if !with_value {
+        return Ok((order, None));
+    }
+    let text = crate::signing::decode_component(param("value")).unwrap_or_default();
+    let value =
+        Micros::parse_amount(&text).map_err(|_| TrackingReply::BadPrice("conversion value is not a decimal amount"))?;
+    if value > world.settings.max_conversion_value {
+        return Err(TrackingReply::BadPrice(
+            "conversion value above tracking.max_conversion_value",
+        ));
+    }
+    Ok((order, Some(value)))
 }
 
 /// Why a win or billing notice after its window is not charged.
@@ -508,6 +529,7 @@ impl Notice<'_> {
                     bid: token.bid_id.clone(),
                     exchange: token.exchange.clone(),
                     place: token.place.clone(),
+                    arm: token.arm.clone(),
                 });
                 TrackingReply::Redirect(with_utm(
                     &creative.landing_url,
@@ -630,6 +652,10 @@ impl Tracker {
                 .unwrap_or_default();
             self.shared.claim_restored(order_key(&advertiser, order), claim);
         }
+        // A user-level conversion has no click, and so no click slot.
+        if record.bid.is_empty() {
+            return;
+        }
         let n = conversions.entry(record.bid.clone()).or_default();
         self.shared.claim_restored(slot_key(&record.bid, *n), claim);
         *n += 1;
@@ -657,6 +683,9 @@ impl Tracker {
         query: &str,
         client: Option<IpAddr>,
     ) -> TrackingReply {
+        if event == "conv" && query.starts_with("user=") {
+            return self.user_conversion(world, now, query).await;
+        }
         if event == "conv" {
             return self.conversion(world, now, query).await;
         }
@@ -790,6 +819,7 @@ impl Tracker {
             },
             value: None,
             order: None,
+            arm: token.arm.clone(),
         }
     }
 
@@ -986,6 +1016,35 @@ impl Tracker {
             }
         }
         None
+    }
+
+    /// `/t/conv?user=…[&campaign=…]&order=…[&value=…]&ts=…&sig=…`: a
+    /// user-level conversion ([`super::user_conversion`]), recorded once
+    /// per order id (per advertiser, shared with click-level postbacks).
+    async fn user_conversion(&self, world: &World, now: Timestamp, query: &str) -> TrackingReply {
+        let postback = match super::user_conversion::verify(world, now, query) {
+            Ok(postback) => postback,
+            Err(reply) => return reply,
+        };
+        let order_key = order_key(&postback.advertiser, &postback.order);
+        let claim = Claim {
+            at_micros: now.as_microsecond(),
+            clearing: None,
+            durable: false,
+            filtered: false,
+        };
+        match self.claim_once(order_key, claim).await {
+            Claimed::New => {}
+            Claimed::Durable => return TrackingReply::Accepted,
+            Claimed::Undecided => return TrackingReply::Unavailable,
+        }
+        if let Err(e) = self.ledger.append(&postback.record(now)).await {
+            self.settle(order_key, false);
+            tracing::error!(error = %e, "user-level conversion not recorded");
+            return TrackingReply::Unavailable;
+        }
+        self.settle(order_key, true);
+        TrackingReply::Accepted
     }
 
     /// `/t/conv?click=…&order=…[&value=…]&ts=…&sig=…`: a conversion
