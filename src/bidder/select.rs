@@ -955,9 +955,11 @@ landing_url = "https://{id}.example/"
         let mut repaired = String::new();
         let request = decode::decode(text.as_bytes(), &mut repaired).unwrap().request;
         let (snapshot, overlay) = (Snapshot::empty(), Overlay::new(16));
+        let matches = crate::audience::matches::UserMatches::in_memory(16);
         let audience = enrich::Audience {
             snapshot: &snapshot,
             overlay: &overlay,
+            matches: &matches,
         };
         let now = "2025-06-02T12:00:00Z".parse().unwrap();
         let ctx = enrich::enrich(&request, world, world.settings.default_exchange_id(), audience, now)
