@@ -31,7 +31,7 @@ use crate::metrics::{Metrics, NoBidReason};
 use crate::money::Micros;
 use crate::pacing::FrequencyStore;
 use crate::pacing::budget::expiry_minute;
-use crate::pacing::cost::display_cost;
+use crate::pacing::cost::{display_cost, impression_cost};
 
 pub use decode::DecodeError;
 
@@ -41,13 +41,16 @@ fn reserve(ctx: &enrich::BidCtx, world: &World, choice: &select::Choice) -> bool
     let c = world.campaign(choice.rank);
     let (today, _) = ctx.local_time(c.tz);
     let expires = expiry_minute(notice_until(ctx, choice.imp));
-    let reserved = c.state.spend.try_reserve_display(
-        today,
-        c.campaign.daily_budget,
-        display_cost(choice.price, choice.qty_milli),
-        display_cost(choice.price, crate::signing::QTY_ONE),
-        expires,
-    );
+    // One impression's cost, and the display's (the same unless `imp.qty`).
+    let unit = impression_cost(choice.price);
+    let cost = match choice.qty_milli {
+        crate::signing::QTY_ONE => unit,
+        qty => display_cost(choice.price, qty),
+    };
+    let reserved = c
+        .state
+        .spend
+        .try_reserve_display(today, c.campaign.daily_budget, cost, unit, expires);
     if !reserved {
         c.state
             .count_filtered(crate::campaigns::targeting::FilterReason::Budget);
@@ -228,16 +231,14 @@ impl Bidder {
         };
         let exchange = world.settings.exchange_at(exchange_id);
         self.metrics.request(&exchange.name);
-        let mut repaired = String::new();
-        let request = match decode::decode(body, &mut repaired) {
-            Ok(decoded) => {
-                for repair in &decoded.repairs {
-                    self.metrics.field_repaired(repair.field, repair.how.as_str());
-                }
-                decoded.request
-            }
+        let (mut repaired, mut repairs) = (String::new(), Vec::new());
+        let request = match decode::decode_noting(body, &mut repaired, &mut repairs) {
+            Ok(request) => request,
             Err(e) => return Outcome::Invalid(e),
         };
+        for repair in &repairs {
+            self.metrics.field_repaired(repair.field, repair.how.as_str());
+        }
         let outcome = self.bid_on(&request, &world, exchange_id, received);
         match outcome {
             Outcome::NoBid(reason) if exchange.no_bid == crate::settings::NoBidAnswer::Nbr => Outcome::NoBidExplained {
@@ -340,7 +341,7 @@ impl Bidder {
     ) -> Option<select::ImpNoBid> {
         let video = imp.video.as_ref();
         let pod_id = video.and_then(|v| v.podid.as_deref());
-        let dynamic = video.and_then(dynamic_pod);
+        let dynamic = video.and_then(|v| dynamic_pod(v));
         let earlier = pod_id.and_then(|id| pods.iter_mut().find(|(p, _)| *p == id));
         scratch.pod = select::Pod {
             taken: earlier.map(|(_, taken)| std::mem::take(taken)).unwrap_or_default(),

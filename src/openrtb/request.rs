@@ -195,15 +195,16 @@ pub struct Imp<'a> {
     /// Banner slot, if banners are accepted.
     #[serde(borrow)]
     pub banner: Option<Banner<'a>>,
-    /// Video slot, if video is accepted.
+    /// Video slot, if video is accepted (boxed: most impressions have
+    /// none, and the impression stays small).
     #[serde(borrow)]
-    pub video: Option<Video<'a>>,
+    pub video: Option<Box<Video<'a>>>,
     /// Audio slot, if audio is accepted.
     #[serde(borrow)]
-    pub audio: Option<Audio<'a>>,
+    pub audio: Option<Box<Audio<'a>>>,
     /// Native slot, if native ads are accepted.
     #[serde(borrow)]
-    pub native: Option<Native<'a>>,
+    pub native: Option<Box<Native<'a>>>,
     /// Private marketplace: deals and whether only they may bid.
     #[serde(borrow)]
     pub pmp: Option<Pmp<'a>>,
