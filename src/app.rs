@@ -112,6 +112,36 @@ fn load_config(options: &AppOptions) -> Result<Config, BuildError> {
     Ok(config)
 }
 
+/// Restores live state from the billing ledger: spend, frequency and
+/// deduplication from the recent records, lifetime spend from the rollups.
+fn restore(
+    tracker: &Tracker,
+    recovered: crate::ledger::Recovered,
+    world: &World,
+    now: jiff::Timestamp,
+) -> Result<(), BuildError> {
+    let mut failure = None;
+    let records = recovered.map_while(|record| record.map_err(|e| failure = Some(e)).ok());
+    let restored = tracker.restore(records, world, now);
+    if let Some(e) = failure {
+        return Err(BuildError::Ledger(e));
+    }
+    if restored > 0 {
+        tracing::info!(
+            records = restored,
+            "spend, frequency and deduplication restored from the billing log"
+        );
+    }
+    let lifetimes = tracker.restore_lifetime(world)?;
+    if lifetimes > 0 {
+        tracing::info!(
+            campaigns = lifetimes,
+            "lifetime spend restored from the billing log's rollups"
+        );
+    }
+    Ok(())
+}
+
 impl App {
     /// Loads and wires everything, and restores live state from the
     /// billing ledger. Opens no socket, starts no task.
@@ -133,18 +163,7 @@ impl App {
         let (ledger, recovered) = Ledger::open(&options.data_dir.join("ledger"))?;
         let tracker = Tracker::with_shared(ledger, frequency.clone(), shared.clone(), live.clone())
             .with_loss_log(open_loss_log(&options.data_dir)?);
-        let mut failure = None;
-        let records = recovered.map_while(|record| record.map_err(|e| failure = Some(e)).ok());
-        let restored = tracker.restore(records, &world.load(), options.clock.now());
-        if let Some(e) = failure {
-            return Err(BuildError::Ledger(e));
-        }
-        if restored > 0 {
-            tracing::info!(
-                records = restored,
-                "spend, frequency and deduplication restored from the billing log"
-            );
-        }
+        restore(&tracker, recovered, &world.load(), options.clock.now())?;
         let bid_flusher = Mutex::new(BidFlusher::new(tracker.ledger.dir(), options.clock.now()));
         let audit_log = AuditLog::new(&options.data_dir);
         let reloader = Arc::new(Reloader {
