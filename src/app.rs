@@ -151,7 +151,9 @@ impl App {
             .segments
             .clone()
             .or_else(|| config.settings.audience_snapshot.clone());
-        let audience = Arc::new(AudienceStore::open(snapshot_path.as_deref())?);
+        let audience = Arc::new(
+            AudienceStore::open(snapshot_path.as_deref())?.with_overlay_limit(config.settings.overlay_max_users),
+        );
         let live = Arc::new(LiveStates::default());
         let shared: Arc<dyn SharedState> = Arc::new(Embedded::with_limit(config.settings.max_dedup_entries));
         let frequency = Arc::new(FrequencyStore::with_limit(config.settings.max_frequency_entries));
@@ -226,7 +228,8 @@ impl App {
 
     /// Once a second: drains expired budget reservations and steps pacing;
     /// every 5 s flushes bid counts; once a minute drops frequency windows
-    /// from past days, deduplication entries past the notice window and the
+    /// from past days, deduplication entries past the notice window, overlay
+    /// users whose changes all expired and the
     /// live state of campaigns gone longer than it, and re-ranks (learned
     /// pCTRs move CPC campaigns' values).
     pub fn tick(&self, second: u64) {
@@ -239,6 +242,7 @@ impl App {
         if second.is_multiple_of(60) {
             let now = self.bidder.clock.now();
             self.tracker.frequency.sweep(now);
+            self.bidder.audience.overlay.sweep(now.as_second());
             self.tracker.sweep(now);
             let world = self.bidder.world.load();
             let retired = self
@@ -261,6 +265,7 @@ impl App {
             .dedup_refused
             .inc_by(dedup.refused.saturating_sub(metrics.dedup_refused.get()));
         let frequency = &self.tracker.frequency;
+        metrics.overlay_users.set(self.bidder.audience.overlay.len() as i64);
         metrics.frequency_entries.set(frequency.len() as i64);
         metrics.frequency_at_capacity.set(i64::from(frequency.is_full()));
         metrics

@@ -33,6 +33,14 @@ impl AudienceStore {
         }
     }
 
+    /// The store with an empty overlay of at most `max_users` users.
+    pub fn with_overlay_limit(self, max_users: usize) -> AudienceStore {
+        AudienceStore {
+            overlay: Overlay::new(max_users),
+            ..self
+        }
+    }
+
     /// A store serving the snapshot at `path`, or an empty audience.
     pub fn open(path: Option<&Path>) -> Result<AudienceStore, SnapshotError> {
         Ok(AudienceStore::new(match path {

@@ -191,6 +191,11 @@ pub struct RawAudience {
     /// Audience snapshot file (built by `bullseye segments build`), relative
     /// to the config directory. Replacing it (write, then rename) swaps it in.
     pub snapshot: Option<String>,
+    /// Users the real-time overlay holds at most (read at start-up): a
+    /// change for a user it does not hold is refused past it (429), never
+    /// by evicting another.
+    #[serde(default = "defaults::overlay_max_users")]
+    pub overlay_max_users: usize,
 }
 
 /// `[secrets]`. The URL-signing key must come from somewhere: the

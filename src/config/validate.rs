@@ -311,6 +311,7 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         postback_max_age_secs: raw.tracking.postback_max_age_secs,
         max_frequency_entries: raw.bidding.max_frequency_entries,
         audience_snapshot: raw.audience.snapshot.map(|s| dir.join(s)),
+        overlay_max_users: raw.audience.overlay_max_users,
         signing_key,
         previous_signing_key,
         signing_key_is_dev,

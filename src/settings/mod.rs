@@ -216,6 +216,8 @@ pub struct Settings {
     /// The audience snapshot file (a relative path in the config is taken
     /// from the config directory); `None` means none configured.
     pub audience_snapshot: Option<PathBuf>,
+    /// Users the real-time audience overlay holds at most.
+    pub overlay_max_users: usize,
     /// The URL-signing key.
     pub signing_key: Vec<u8>,
     /// The key before the last rotation, still accepted when verifying;
