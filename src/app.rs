@@ -112,6 +112,26 @@ fn load_config(options: &AppOptions) -> Result<Config, BuildError> {
     Ok(config)
 }
 
+/// The audience snapshot and the overlay, its changes replayed from the
+/// journal in `{data_dir}/audience`.
+fn open_audience(snapshot: Option<&Path>, config: &Config, options: &AppOptions) -> Result<AudienceStore, BuildError> {
+    let mut audience = AudienceStore::open(snapshot)?.with_overlay_limit(config.settings.overlay_max_users);
+    let dir = options.data_dir.join("audience");
+    let replayed = audience
+        .open_journal(&dir, options.clock.now().as_second())
+        .map_err(data_dir_error(&dir))?;
+    if replayed.applied + replayed.refused + replayed.unreadable > 0 {
+        tracing::info!(
+            applied = replayed.applied,
+            expired = replayed.expired,
+            refused = replayed.refused,
+            unreadable = replayed.unreadable,
+            "audience overlay changes replayed from the journal"
+        );
+    }
+    Ok(audience)
+}
+
 /// Restores live state from the billing ledger: spend, frequency and
 /// deduplication from the recent records, lifetime spend from the rollups.
 fn restore(
@@ -151,9 +171,7 @@ impl App {
             .segments
             .clone()
             .or_else(|| config.settings.audience_snapshot.clone());
-        let audience = Arc::new(
-            AudienceStore::open(snapshot_path.as_deref())?.with_overlay_limit(config.settings.overlay_max_users),
-        );
+        let audience = Arc::new(open_audience(snapshot_path.as_deref(), &config, &options)?);
         let live = Arc::new(LiveStates::default());
         let shared: Arc<dyn SharedState> = Arc::new(Embedded::with_limit(config.settings.max_dedup_entries));
         let frequency = Arc::new(FrequencyStore::with_limit(config.settings.max_frequency_entries));

@@ -230,3 +230,44 @@ async fn only_admin_and_data_tokens_may_send_events() {
     assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
     bidder.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlay_changes_survive_a_restart_until_they_expire() {
+    let config = write_config(&settings(""), &campaigns(), "someone,offer/loan\n");
+    let data = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(bullseye::clock::ManualClock::new(
+        "2026-11-24T12:00:00Z".parse().unwrap(),
+    ));
+    let bidder = spawn_bidder_in(config.path(), data.path(), clock.clone(), false).await;
+    let (status, _) = send(
+        &bidder,
+        &[
+            json!({"user_id": "walker", "segment": "offer/loan", "op": "add", "ttl_seconds": 3_600}),
+            json!({"user_id": "runner", "segment": "offer/loan", "op": "add", "ttl_seconds": 60}),
+            json!({"user_id": "someone", "segment": "offer", "op": "remove", "ttl_seconds": 3_600}),
+        ],
+        Some(DATA_TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let per_user = bidder
+        .admin(reqwest::Method::POST, "/admin/api/audience/users/strider")
+        .body(json!({"add": ["offer/loan/home"], "ttl_seconds": 3_600}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(per_user.status(), StatusCode::OK);
+    bidder.stop().await;
+
+    clock.advance(std::time::Duration::from_secs(120));
+    let bidder = spawn_bidder_in(config.path(), data.path(), clock.clone(), false).await;
+    for (user, expected) in [
+        ("walker", "loan-offer"),
+        ("strider", "loan-offer"),
+        ("runner", "generic"),
+        ("someone", "generic"),
+    ] {
+        assert_eq!(winner_for(&bidder, user).await.as_deref(), Some(expected), "{user}");
+    }
+    bidder.stop().await;
+}

@@ -8,7 +8,9 @@
 //! thousand; `rejected_total` counts them all). `200`, or `429` when the
 //! overlay was full and refused lines for users it does not hold (those
 //! lines are in `rejected`; the others were applied): the caller retries
-//! just those, later. One audit entry per request.
+//! just those, later. One audit entry per request. The accepted changes
+//! are in the overlay's journal (synced) before the answer; `503` when they
+//! could not be written (they apply until a restart: send them again).
 
 use serde_json::json;
 
@@ -31,8 +33,8 @@ pub fn handle(cx: &Context, call: &Call) -> Answer {
     if call.method != http::Method::POST {
         return Answer::error(405, "method not allowed");
     }
-    let audience = &cx.reloader.audience;
-    let done = events::ingest(&audience.overlay, &call.body, cx.now.as_second());
+    let (audience, now) = (&cx.reloader.audience, cx.now.as_second());
+    let done = events::ingest(&audience.overlay, &call.body, now);
     let metrics = &cx.bidder.metrics;
     metrics.audience_events_accepted.inc_by(done.applied.len() as u64);
     metrics.audience_events_rejected.inc_by(done.rejected_count as u64);
@@ -43,6 +45,10 @@ pub fn handle(cx: &Context, call: &Call) -> Answer {
         "rejected_total": done.rejected_count,
         "refused_full": done.refused_full,
     });
+    if let Err(e) = audience.record(&done.applied, now) {
+        tracing::error!(error = %e, "audience events not written to the overlay journal");
+        return Answer::error(503, "the changes were applied but not saved; send them again");
+    }
     cx.audit(AuditEntry {
         at: cx.now.to_string(),
         who: cx.principal.name.clone(),

@@ -6,12 +6,13 @@
 //!   validating reader, lookup).
 //! - [`builder`]: `bullseye segments build`, from CSV or JSON Lines.
 //! - [`events`]: event-triggered segment changes in bulk (JSON Lines), into
-//!   the overlay.
+//!   the overlay; [`journal`]: the overlay's changes, kept across restarts.
 //! - [`store`]: the current snapshot behind an `ArcSwap`, swapped whole when
 //!   the file is replaced, and the real-time [`overlay`] merged with it.
 
 pub mod builder;
 pub mod events;
+pub mod journal;
 pub mod overlay;
 pub mod snapshot;
 pub mod store;

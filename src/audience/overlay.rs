@@ -5,9 +5,11 @@
 //! Changes come through the admin API, are merged with the snapshot at
 //! lookup time (additions with their ancestors; a removal hides the segment
 //! and everything below it), expire after their time to live, and are
-//! dropped once a newer snapshot already says the same. The overlay is
-//! bounded in users and lives in memory: a restart forgets it (the data
-//! team's next snapshot is the durable source). Lock-free reads.
+//! dropped once a newer snapshot already says the same (or swept once
+//! expired). The overlay is bounded in users, refusing new users past the
+//! bound rather than evicting any, and lives in memory; the admin API keeps
+//! its changes in a journal replayed at start-up ([`super::journal`]).
+//! Lock-free reads; a user's changes are replaced atomically.
 
 use std::sync::Arc;
 
@@ -152,6 +154,17 @@ impl Overlay {
         let before = users.len();
         users.retain(|_, changes| changes.expires_after(now));
         before.saturating_sub(users.len())
+    }
+
+    /// Calls `f` with every user's live changes at `now` (the journal's
+    /// compaction).
+    pub fn for_each_live(&self, now: i64, mut f: impl FnMut(u64, &UserChanges)) {
+        for (user, changes) in self.users.pin().iter() {
+            let live = changes.live(now);
+            if !live.is_empty() {
+                f(*user, &live);
+            }
+        }
     }
 
     /// Users the overlay holds at most.
