@@ -138,6 +138,7 @@ impl Campaign {
     }
 
     /// The rule that sets what the campaign may spend on each local day.
+    #[inline]
     pub fn day_budget(&self) -> DayBudget {
         DayBudget {
             daily: self.daily_budget,
