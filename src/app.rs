@@ -90,19 +90,6 @@ fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
     move |source| BuildError::DataDir { path, source }
 }
 
-/// The audience: the snapshot (`--segments`, else the config's), and the
-/// user-sync match table kept in the data directory.
-fn open_audience(options: &AppOptions, settings: &crate::settings::Settings) -> Result<AudienceStore, BuildError> {
-    let snapshot = options.segments.clone().or_else(|| settings.audience_snapshot.clone());
-    let now = options.clock.now().as_second() as u32;
-    let matches = crate::audience::matches::UserMatches::open(&options.data_dir, settings.max_user_matches, now)
-        .map_err(|source| BuildError::DataDir {
-            path: options.data_dir.join("user-matches.log").display().to_string(),
-            source,
-        })?;
-    Ok(AudienceStore::open(snapshot.as_deref())?.with_matches(matches))
-}
-
 /// The loss log's writer over `{data_dir}/losses`.
 fn open_loss_log(data_dir: &Path) -> Result<LossLog, BuildError> {
     let dir = data_dir.join("losses");
@@ -125,12 +112,73 @@ fn load_config(options: &AppOptions) -> Result<Config, BuildError> {
     Ok(config)
 }
 
+/// The audience snapshot (`--segments`, else the config's), the overlay,
+/// its changes replayed from the journal in `{data_dir}/audience`, and the
+/// user-sync match table in `{data_dir}/user-matches.log`.
+fn open_audience(options: &AppOptions, config: &Config) -> Result<AudienceStore, BuildError> {
+    let settings = &config.settings;
+    let snapshot = options.segments.clone().or_else(|| settings.audience_snapshot.clone());
+    let now = options.clock.now().as_second() as u32;
+    let matches = crate::audience::matches::UserMatches::open(&options.data_dir, settings.max_user_matches, now)
+        .map_err(|source| BuildError::DataDir {
+            path: options.data_dir.join("user-matches.log").display().to_string(),
+            source,
+        })?;
+    let mut audience = AudienceStore::open(snapshot.as_deref())?
+        .with_overlay_limit(settings.overlay_max_users)
+        .with_matches(matches);
+    let dir = options.data_dir.join("audience");
+    let replayed = audience
+        .open_journal(&dir, options.clock.now().as_second())
+        .map_err(data_dir_error(&dir))?;
+    if replayed.applied + replayed.refused + replayed.unreadable > 0 {
+        tracing::info!(
+            applied = replayed.applied,
+            expired = replayed.expired,
+            refused = replayed.refused,
+            unreadable = replayed.unreadable,
+            "audience overlay changes replayed from the journal"
+        );
+    }
+    Ok(audience)
+}
+
+/// Restores live state from the billing ledger: spend, frequency and
+/// deduplication from the recent records, lifetime spend from the rollups.
+fn restore(
+    tracker: &Tracker,
+    recovered: crate::ledger::Recovered,
+    world: &World,
+    now: jiff::Timestamp,
+) -> Result<(), BuildError> {
+    let mut failure = None;
+    let records = recovered.map_while(|record| record.map_err(|e| failure = Some(e)).ok());
+    let restored = tracker.restore(records, world, now);
+    if let Some(e) = failure {
+        return Err(BuildError::Ledger(e));
+    }
+    if restored > 0 {
+        tracing::info!(
+            records = restored,
+            "spend, frequency and deduplication restored from the billing log"
+        );
+    }
+    let lifetimes = tracker.restore_lifetime(world)?;
+    if lifetimes > 0 {
+        tracing::info!(
+            campaigns = lifetimes,
+            "lifetime spend restored from the billing log's rollups"
+        );
+    }
+    Ok(())
+}
+
 impl App {
     /// Loads and wires everything, and restores live state from the
     /// billing ledger. Opens no socket, starts no task.
     pub fn build(options: AppOptions) -> Result<App, BuildError> {
         let config = load_config(&options)?;
-        let audience = Arc::new(open_audience(&options, &config.settings)?);
+        let audience = Arc::new(open_audience(&options, &config)?);
         let live = Arc::new(LiveStates::default());
         let shared: Arc<dyn SharedState> = Arc::new(Embedded::with_limit(config.settings.max_dedup_entries));
         let frequency = Arc::new(FrequencyStore::with_limit(config.settings.max_frequency_entries));
@@ -142,18 +190,7 @@ impl App {
         let (ledger, recovered) = Ledger::open(&options.data_dir.join("ledger"))?;
         let tracker = Tracker::with_shared(ledger, frequency.clone(), shared.clone(), live.clone())
             .with_loss_log(open_loss_log(&options.data_dir)?);
-        let mut failure = None;
-        let records = recovered.map_while(|record| record.map_err(|e| failure = Some(e)).ok());
-        let restored = tracker.restore(records, &world.load(), options.clock.now());
-        if let Some(e) = failure {
-            return Err(BuildError::Ledger(e));
-        }
-        if restored > 0 {
-            tracing::info!(
-                records = restored,
-                "spend, frequency and deduplication restored from the billing log"
-            );
-        }
+        restore(&tracker, recovered, &world.load(), options.clock.now())?;
         let bid_flusher = Mutex::new(BidFlusher::new(tracker.ledger.dir(), options.clock.now()));
         let audit_log = AuditLog::new(&options.data_dir);
         let reloader = Arc::new(Reloader {
@@ -216,7 +253,8 @@ impl App {
 
     /// Once a second: drains expired budget reservations and steps pacing;
     /// every 5 s flushes bid counts; once a minute drops frequency windows
-    /// from past days, deduplication entries past the notice window and the
+    /// from past days, deduplication entries past the notice window, overlay
+    /// users whose changes all expired and the
     /// live state of campaigns gone longer than it, and re-ranks (learned
     /// pCTRs move CPC campaigns' values).
     pub fn tick(&self, second: u64) {
@@ -229,6 +267,7 @@ impl App {
         if second.is_multiple_of(60) {
             let now = self.bidder.clock.now();
             self.tracker.frequency.sweep(now);
+            self.bidder.audience.overlay.sweep(now.as_second());
             self.tracker.sweep(now);
             let world = self.bidder.world.load();
             let retired = self
@@ -251,6 +290,7 @@ impl App {
             .dedup_refused
             .inc_by(dedup.refused.saturating_sub(metrics.dedup_refused.get()));
         let frequency = &self.tracker.frequency;
+        metrics.overlay_users.set(self.bidder.audience.overlay.len() as i64);
         metrics.frequency_entries.set(frequency.len() as i64);
         metrics.frequency_at_capacity.set(i64::from(frequency.is_full()));
         metrics

@@ -232,6 +232,14 @@ pub struct Metrics {
     pub snapshot_failures: Counter,
     /// Users in the current audience snapshot.
     pub audience_users: Gauge,
+    /// Users with changes in the real-time audience overlay.
+    pub overlay_users: Gauge,
+    /// Segment events (lines) applied to the overlay.
+    pub audience_events_accepted: Counter,
+    /// Segment events (lines) rejected, the overlay's refusals included.
+    pub audience_events_rejected: Counter,
+    /// Overlay changes refused because the overlay was full (answered 429).
+    pub overlay_refused: Counter,
     /// Tracking requests with a forged or malformed URL.
     pub tracking_rejected: Counter,
     /// Impressions past `max_imps_per_request`, not bid on.
@@ -421,6 +429,26 @@ impl Metrics {
             "Users in the current audience snapshot",
             audience_users.clone(),
         );
+        let overlay_users = gauge(
+            &mut registry,
+            "audience_overlay_users",
+            "Users with changes in the real-time audience overlay",
+        );
+        let audience_events_accepted = counter(
+            &mut registry,
+            "audience_events_accepted",
+            "Segment events (JSON lines) applied to the audience overlay",
+        );
+        let audience_events_rejected = counter(
+            &mut registry,
+            "audience_events_rejected",
+            "Segment events (JSON lines) rejected, overlay refusals included",
+        );
+        let overlay_refused = counter(
+            &mut registry,
+            "audience_overlay_refused",
+            "Overlay changes for new users refused because the overlay held audience.overlay_max_users (429)",
+        );
         registry.register_collector(Box::new(CampaignCollector { campaigns }));
         Metrics {
             registry,
@@ -435,6 +463,10 @@ impl Metrics {
             snapshot_swaps,
             snapshot_failures,
             audience_users,
+            overlay_users,
+            audience_events_accepted,
+            audience_events_rejected,
+            overlay_refused,
             tracking_rejected,
             imps_ignored,
             native_unreadable,

@@ -73,6 +73,11 @@ pub fn handle(cx: &Context, call: &Call, user_id: &str) -> Answer {
                 .apply(user_key(user_id), &change.add, &change.remove, now, now + ttl)
             {
                 Ok(()) => {
+                    let (add, remove) = (&change.add, &change.remove);
+                    if let Err(e) = audience.record_user(user_key(user_id), add, remove, now + ttl, now) {
+                        tracing::error!(error = %e, "audience change not written to the overlay journal");
+                        return Answer::error(503, "the change was applied but not saved; send it again");
+                    }
                     let after = user_view(user_id, audience, now);
                     cx.audit(AuditEntry {
                         at: cx.now.to_string(),

@@ -28,14 +28,17 @@ pub fn live_view(c: &LiveCampaign, now: jiff::Timestamp) -> Value {
     let campaign = &c.campaign;
     let today = local_day(now, &campaign.time_zone);
     let spend = c.state.spend.spent(today);
+    let budget = c.state.spend.budget_today(today, &campaign.day_budget());
     let (impressions, clicks) = (c.state.impressions.get(today), c.state.clicks.get(today));
-    json!({
+    let mut view = json!({
         "today": {
             "date": today.to_string(),
             "spend": spend.to_string(),
             "spend_micros": spend.0,
             "outstanding": c.state.spend.outstanding().to_string(),
-            "budget_left": campaign.daily_budget.saturating_sub(spend).max(Micros::ZERO).to_string(),
+            "budget": budget.to_string(),
+            "budget_micros": budget.0,
+            "budget_left": budget.saturating_sub(spend).max(Micros::ZERO).to_string(),
             "impressions": impressions,
             "clicks": clicks,
             "ctr": if impressions == 0 { 0.0 } else { clicks as f64 / impressions as f64 },
@@ -44,7 +47,17 @@ pub fn live_view(c: &LiveCampaign, now: jiff::Timestamp) -> Value {
         "pacing_state": c.state.pacer.view(),
         "pctr": c.state.campaign_pctr(campaign.pctr_prior) as f64 / 1_000_000.0,
         "value_cpm": c.value.to_string(),
-    })
+    });
+    if let Some(total) = campaign.total_budget {
+        let spent = c.state.spend.lifetime_spent();
+        view["lifetime"] = json!({
+            "budget": total.to_string(),
+            "spend": spent.to_string(),
+            "spend_micros": spent.0,
+            "budget_left": total.saturating_sub(spent).max(Micros::ZERO).to_string(),
+        });
+    }
+    view
 }
 
 /// Requests each rule kept the campaign from bidding since start, by

@@ -17,10 +17,12 @@
 //! - `GET /admin/api/audit?target=&limit=`;
 //! - `POST /admin/api/explain[?exchange=]` (a dry run of the bid path);
 //! - `GET /admin/api/reports?…` (the CLI's flags; [`reports`]);
-//! - `GET|POST /admin/api/audience/users/{id}` ([`audience`]).
+//! - `GET|POST /admin/api/audience/users/{id}` ([`audience`]);
+//! - `POST /admin/api/audience/events` (JSON Lines; [`audience_events`]).
 
 pub mod access;
 pub mod audience;
+pub mod audience_events;
 pub mod audit;
 pub mod campaigns;
 pub mod reports;
@@ -262,6 +264,7 @@ pub fn handle(cx: &Context, call: &Call) -> Answer {
         "audit" if rest.is_empty() => audit(cx, call),
         "explain" if rest.is_empty() => explain(cx, call),
         "reports" if rest.is_empty() => reports::handle(cx, call),
+        "audience" if rest == "events" => audience_events::handle(cx, call),
         "audience" => match rest.strip_prefix("users/") {
             Some(user_id) => audience::handle(cx, call, user_id),
             None => Answer::error(404, "not found"),

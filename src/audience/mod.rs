@@ -5,10 +5,14 @@
 //! - [`snapshot`]: the immutable, memory-mapped snapshot file (format, writer,
 //!   validating reader, lookup).
 //! - [`builder`]: `bullseye segments build`, from CSV or JSON Lines.
+//! - [`events`]: event-triggered segment changes in bulk (JSON Lines), into
+//!   the overlay; [`journal`]: the overlay's changes, kept across restarts.
 //! - [`store`]: the current snapshot behind an `ArcSwap`, swapped whole when
 //!   the file is replaced, and the real-time [`overlay`] merged with it.
 
 pub mod builder;
+pub mod events;
+pub mod journal;
 pub mod matches;
 pub mod overlay;
 pub mod snapshot;

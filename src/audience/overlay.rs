@@ -5,9 +5,11 @@
 //! Changes come through the admin API, are merged with the snapshot at
 //! lookup time (additions with their ancestors; a removal hides the segment
 //! and everything below it), expire after their time to live, and are
-//! dropped once a newer snapshot already says the same. The overlay is
-//! bounded in users and lives in memory: a restart forgets it (the data
-//! team's next snapshot is the durable source). Lock-free reads.
+//! dropped once a newer snapshot already says the same (or swept once
+//! expired). The overlay is bounded in users, refusing new users past the
+//! bound rather than evicting any, and lives in memory; the admin API keeps
+//! its changes in a journal replayed at start-up ([`super::journal`]).
+//! Lock-free reads; a user's changes are replaced atomically.
 
 use std::sync::Arc;
 
@@ -36,13 +38,41 @@ impl UserChanges {
     fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty()
     }
+
+    /// True while any change is live after `now`.
+    fn expires_after(&self, now: i64) -> bool {
+        self.added.iter().any(|a| a.2 > now) || self.removed.iter().any(|r| r.2 > now)
+    }
+
+    /// Removes (segment and everything below it, overriding additions) then
+    /// adds (with ancestors), each until `expires`.
+    fn change(&mut self, add: &[SegmentPath], remove: &[SegmentPath], expires: i64) {
+        for path in remove {
+            // Removing a segment also withdraws additions below it.
+            let below = format!("{}/", path.as_str());
+            self.added.retain(|a| a.0 != path.as_str() && !a.0.starts_with(&below));
+            self.removed.retain(|r| r.0 != path.as_str());
+            self.removed.push((path.as_str().to_string(), path.key(), expires));
+        }
+        for path in add {
+            self.removed.retain(|r| r.0 != path.as_str());
+            self.added.retain(|a| a.0 != path.as_str());
+            let mut lineage = vec![path.key()];
+            let mut cursor = path.parent();
+            while let Some(parent) = cursor {
+                lineage.push(parent.key());
+                cursor = parent.parent();
+            }
+            self.added.push((path.as_str().to_string(), lineage, expires));
+        }
+    }
 }
 
 /// Why an overlay change was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OverlayError {
     /// The overlay holds its maximum of users (the number) and this user is not one of them.
-    #[error("the overlay holds its maximum of {0} users; try again after the next snapshot")]
+    #[error("the overlay holds its maximum of {0} users; try again once changes expire or after the next snapshot")]
     Full(usize),
     /// A segment path is invalid (the reason).
     #[error("{0}")]
@@ -86,33 +116,60 @@ impl Overlay {
         let parse = |text: &String| SegmentPath::parse(text).map_err(|e| OverlayError::Path(e.to_string()));
         let add: Vec<SegmentPath> = add.iter().map(parse).collect::<Result<_, _>>()?;
         let remove: Vec<SegmentPath> = remove.iter().map(parse).collect::<Result<_, _>>()?;
+        self.change(user, &add, &remove, now, expires)
+    }
+
+    /// [`Overlay::apply`] with paths already parsed: the one place a user's
+    /// changes are written (the admin API, bulk events, and their replay
+    /// at start-up). Atomic per user: concurrent changes to one user are
+    /// applied one after the other, none lost. A user not yet in the
+    /// overlay is refused once it holds its maximum.
+    pub fn change(
+        &self,
+        user: u64,
+        add: &[SegmentPath],
+        remove: &[SegmentPath],
+        now: i64,
+        expires: i64,
+    ) -> Result<(), OverlayError> {
         let users = self.users.pin();
-        if users.get(&user).is_none() && users.len() >= self.max_users {
-            return Err(OverlayError::Full(self.max_users));
-        }
-        let mut changes = users.get(&user).map(|c| c.live(now)).unwrap_or_default();
-        for path in &remove {
-            // Removing a segment also withdraws additions below it.
-            let below = format!("{}/", path.as_str());
-            changes
-                .added
-                .retain(|a| a.0 != path.as_str() && !a.0.starts_with(&below));
-            changes.removed.retain(|r| r.0 != path.as_str());
-            changes.removed.push((path.as_str().to_string(), path.key(), expires));
-        }
-        for path in &add {
-            changes.removed.retain(|r| r.0 != path.as_str());
-            changes.added.retain(|a| a.0 != path.as_str());
-            let mut lineage = vec![path.key()];
-            let mut cursor = path.parent();
-            while let Some(parent) = cursor {
-                lineage.push(parent.key());
-                cursor = parent.parent();
+        let outcome = users.compute(user, |entry| match entry {
+            None if users.len() >= self.max_users => papaya::Operation::Abort(()),
+            _ => {
+                let mut changes = entry.map(|(_, c)| c.live(now)).unwrap_or_default();
+                changes.change(add, remove, expires);
+                papaya::Operation::Insert(Arc::new(changes))
             }
-            changes.added.push((path.as_str().to_string(), lineage, expires));
+        });
+        match outcome {
+            papaya::Compute::Aborted(()) => Err(OverlayError::Full(self.max_users)),
+            _ => Ok(()),
         }
-        users.insert(user, Arc::new(changes));
-        Ok(())
+    }
+
+    /// Forgets the users whose every change has expired (they no longer
+    /// count against the bound). Returns how many were forgotten.
+    pub fn sweep(&self, now: i64) -> usize {
+        let users = self.users.pin();
+        let before = users.len();
+        users.retain(|_, changes| changes.expires_after(now));
+        before.saturating_sub(users.len())
+    }
+
+    /// Calls `f` with every user's live changes at `now` (the journal's
+    /// compaction).
+    pub fn for_each_live(&self, now: i64, mut f: impl FnMut(u64, &UserChanges)) {
+        for (user, changes) in self.users.pin().iter() {
+            let live = changes.live(now);
+            if !live.is_empty() {
+                f(*user, &live);
+            }
+        }
+    }
+
+    /// Users the overlay holds at most.
+    pub fn max_users(&self) -> usize {
+        self.max_users
     }
 
     /// The live changes for a user, if any.

@@ -5,14 +5,22 @@
 //! file off the request path and publishes it with one `store`. A snapshot
 //! that fails validation is reported and the old one keeps serving. The
 //! last request holding an old snapshot drops (unmaps) it.
+//!
+//! With a [`Journal`] (the server opens one in its data directory), the
+//! overlay's changes survive a restart: [`AudienceStore::record`] appends
+//! what the admin API changed, and [`AudienceStore::open_journal`] replays
+//! it at start-up.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use super::events::{Change, Op};
+use super::journal::{Journal, Replayed};
 use super::overlay::Overlay;
 use super::snapshot::{Snapshot, SnapshotError};
+use super::taxonomy::SegmentPath;
 
 /// The audience the bid path reads: the current snapshot, swapped whole, and the real-time overlay.
 pub struct AudienceStore {
@@ -21,6 +29,8 @@ pub struct AudienceStore {
     pub overlay: Overlay,
     /// Exchanges' ids of our users, from user sync.
     pub matches: super::matches::UserMatches,
+    /// Where overlay changes are kept across restarts, if anywhere.
+    journal: Option<Journal>,
 }
 
 /// Users the overlay holds at most.
@@ -33,7 +43,63 @@ impl AudienceStore {
             current: ArcSwap::from_pointee(snapshot),
             overlay: Overlay::new(OVERLAY_MAX_USERS),
             matches: super::matches::UserMatches::in_memory(super::matches::DEFAULT_CAPACITY),
+            journal: None,
         }
+    }
+
+    /// The store with an empty overlay of at most `max_users` users.
+    pub fn with_overlay_limit(self, max_users: usize) -> AudienceStore {
+        AudienceStore {
+            overlay: Overlay::new(max_users),
+            ..self
+        }
+    }
+
+    /// Opens the overlay's journal in `dir` and replays its changes not
+    /// expired at `now` (Unix seconds), then drops those the snapshot
+    /// already includes.
+    pub fn open_journal(&mut self, dir: &Path, now: i64) -> std::io::Result<Replayed> {
+        let (journal, replayed) = Journal::open(dir, &self.overlay, now)?;
+        self.overlay.reconcile(&self.current.load(), now);
+        self.journal = Some(journal);
+        Ok(replayed)
+    }
+
+    /// Keeps `changes` (applied to the overlay already) in the journal,
+    /// synced; nothing to do without one.
+    pub fn record(&self, changes: &[Change], now: i64) -> std::io::Result<()> {
+        match &self.journal {
+            Some(journal) => journal.append(changes, &self.overlay, now),
+            None => Ok(()),
+        }
+    }
+
+    /// [`AudienceStore::record`] for one user's removals and additions, in
+    /// the order the overlay applied them (paths already validated).
+    pub fn record_user(
+        &self,
+        user: u64,
+        add: &[String],
+        remove: &[String],
+        expires: i64,
+        now: i64,
+    ) -> std::io::Result<()> {
+        if self.journal.is_none() {
+            return Ok(());
+        }
+        let change = |op: Op| {
+            move |path: &String| {
+                SegmentPath::parse(path).ok().map(|segment| Change {
+                    user,
+                    segment,
+                    op,
+                    expires,
+                })
+            }
+        };
+        let removals = remove.iter().filter_map(change(Op::Remove));
+        let changes: Vec<Change> = removals.chain(add.iter().filter_map(change(Op::Add))).collect();
+        self.record(&changes, now)
     }
 
     /// The store with this match table (a persistent one, at start-up).

@@ -35,7 +35,8 @@ use crate::pacing::cost::{display_cost, impression_cost};
 
 pub use decode::DecodeError;
 
-/// Holds the winning bid's cost against its campaign's daily budget; false
+/// Holds the winning bid's cost against its campaign's budget for today
+/// (its daily budget, capped by or derived from its lifetime budget); false
 /// when a concurrent bid took the last of it.
 fn reserve(ctx: &enrich::BidCtx, world: &World, choice: &select::Choice) -> bool {
     let c = world.campaign(choice.rank);
@@ -47,10 +48,13 @@ fn reserve(ctx: &enrich::BidCtx, world: &World, choice: &select::Choice) -> bool
         crate::signing::QTY_ONE => unit,
         qty => display_cost(choice.price, qty),
     };
-    let reserved = c
-        .state
-        .spend
-        .try_reserve_display(today, c.campaign.daily_budget, cost, unit, expires);
+    let reserved = c.state.spend.try_reserve_display(
+        today,
+        c.state.spend.budget_today(today, &c.campaign.day_budget()),
+        cost,
+        unit,
+        expires,
+    );
     if !reserved {
         c.state
             .count_filtered(crate::campaigns::targeting::FilterReason::Budget);
@@ -77,10 +81,12 @@ fn reserve_all(ctx: &enrich::BidCtx, world: &World, choices: &mut Vec<select::Ch
             .fold(Micros::ZERO, |sum, earlier| {
                 sum.saturating_add(display_cost(earlier.price, earlier.qty_milli))
             });
-        let share = world
-            .campaign(choice.rank)
-            .campaign
-            .daily_budget
+        let c = world.campaign(choice.rank);
+        let today = ctx.local_time(c.tz).0;
+        let share = c
+            .state
+            .spend
+            .budget_today(today, &c.campaign.day_budget())
             .mul_div_floor(1, REQUEST_SHARE_DIVISOR);
         let within_share =
             held == Micros::ZERO || held.saturating_add(display_cost(choice.price, choice.qty_milli)) <= share;
@@ -406,7 +412,8 @@ impl Bidder {
             let local = crate::clock::local_seconds(now, &c.campaign.time_zone);
             let (today, second_of_day) = (local.div_euclid(86_400), local.rem_euclid(86_400));
             let spent = c.state.spend.spent(today);
-            let budget = shared.budget_grant(&c.campaign.id, today, c.campaign.daily_budget);
+            let day_budget = c.state.spend.budget_today(today, &c.campaign.day_budget());
+            let budget = shared.budget_grant(&c.campaign.id, today, day_budget);
             c.state.pacer.control(spent, budget, today, second_of_day);
         }
     }

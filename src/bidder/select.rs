@@ -360,7 +360,11 @@ fn evaluate<M: Mode>(
             return Err(FilterReason::Frequency);
         }
     }
-    if !c.state.spend.has_budget(today, campaign.daily_budget) {
+    if !c
+        .state
+        .spend
+        .has_budget(today, c.state.spend.budget_today(today, &campaign.day_budget()))
+    {
         return Err(FilterReason::Budget);
     }
     if campaign.pacing == PacingMode::Even && !mode.admit(c, hour_of_week % 24) {

@@ -88,10 +88,16 @@ pub struct Campaign {
     pub max_bid: Micros,
     /// Prior predicted click-through rate (CPC campaigns).
     pub pctr_prior: Ppm,
-    /// Most the campaign spends per local day, base currency.
+    /// Most the campaign spends per local day, base currency; zero when it
+    /// is derived from the total budget (see [`Campaign::day_budget`]).
     pub daily_budget: Micros,
-    /// Lifetime budget, base currency; `None` means no limit. Validated but not enforced by the bid path.
+    /// Lifetime budget, base currency, across every day; `None` means no limit.
     pub total_budget: Option<Micros>,
+    /// Set when the config gives no daily budget (only allowed with a total
+    /// budget and an end date): the flight's first and last local days
+    /// (days since 1970-01-01 in the campaign's zone; the first is
+    /// `i64::MIN` without a start), over which the total is spread.
+    pub derived_budget_days: Option<(i64, i64)>,
     /// How the daily budget is spread over the day.
     pub pacing: PacingMode,
     /// IANA name of the campaign's time zone (e.g. `Europe/Paris`), as configured.
@@ -133,6 +139,50 @@ impl Campaign {
     /// True when `now` is inside the flight dates.
     pub fn in_flight(&self, now: Timestamp) -> bool {
         self.start.is_none_or(|start| now >= start) && self.end.is_none_or(|end| now < end)
+    }
+
+    /// The rule that sets what the campaign may spend on each local day.
+    #[inline]
+    pub fn day_budget(&self) -> DayBudget {
+        DayBudget {
+            daily: self.daily_budget,
+            total: self.total_budget,
+            derived_days: self.derived_budget_days,
+        }
+    }
+}
+
+/// What a campaign may spend on one local day: its daily budget, capped by
+/// what is left of its lifetime budget; or, when it has no daily budget,
+/// what is left of the lifetime budget spread evenly over the flight days
+/// left (today included). Integer micros, rounded down: what rounding holds
+/// back carries to later days, and the last day gets all that is left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DayBudget {
+    /// The configured daily budget (unused when derived).
+    pub daily: Micros,
+    /// The lifetime budget, if any.
+    pub total: Option<Micros>,
+    /// The flight's first and last local days when the daily budget is
+    /// derived from the total.
+    pub derived_days: Option<(i64, i64)>,
+}
+
+impl DayBudget {
+    /// The budget of local day `today`, given the campaign's spend on the
+    /// days before it.
+    pub fn on(&self, today: i64, spent_before: Micros) -> Micros {
+        let Some(total) = self.total else {
+            return self.daily;
+        };
+        let left = total.saturating_sub(spent_before).max(Micros::ZERO);
+        match self.derived_days {
+            Some((first, last)) => {
+                let days_left = last.saturating_sub(today.max(first)).saturating_add(1).max(1);
+                Micros(left.0 / days_left)
+            }
+            None => self.daily.min(left),
+        }
     }
 }
 
@@ -183,4 +233,51 @@ pub struct Creative {
     /// Its share under `weighted` rotation, relative to the others' (1 by
     /// default).
     pub weight: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_daily_budget_is_capped_by_what_is_left_of_the_total() {
+        let rule = DayBudget {
+            daily: Micros(100),
+            total: Some(Micros(250)),
+            derived_days: None,
+        };
+        assert_eq!(rule.on(7, Micros(0)), Micros(100));
+        assert_eq!(rule.on(9, Micros(200)), Micros(50));
+        assert_eq!(
+            rule.on(9, Micros(300)),
+            Micros::ZERO,
+            "overspent: nothing, never negative"
+        );
+        let no_total = DayBudget { total: None, ..rule };
+        assert_eq!(no_total.on(9, Micros(1_000)), Micros(100));
+    }
+
+    #[test]
+    fn a_derived_daily_budget_spreads_what_is_left_over_the_days_left() {
+        // A flight of days 10..=14 with 1000 to spend.
+        let rule = DayBudget {
+            daily: Micros::ZERO,
+            total: Some(Micros(1_000)),
+            derived_days: Some((10, 14)),
+        };
+        assert_eq!(rule.on(8, Micros(0)), Micros(200), "before the start: the whole flight");
+        assert_eq!(rule.on(10, Micros(0)), Micros(200));
+        assert_eq!(rule.on(11, Micros(150)), Micros(212), "850 over 4 days, rounded down");
+        assert_eq!(
+            rule.on(14, Micros(999)),
+            Micros(1),
+            "the last day gets all that is left"
+        );
+        assert_eq!(
+            rule.on(15, Micros(990)),
+            Micros(10),
+            "after the end (the flight stops bidding)"
+        );
+        assert_eq!(rule.on(12, Micros(1_200)), Micros::ZERO);
+    }
 }

@@ -190,6 +190,11 @@ pub fn max_frequency_entries() -> usize {
     crate::settings::DEFAULT_MAX_FREQUENCY_ENTRIES
 }
 
+/// `audience.overlay_max_users`.
+pub fn overlay_max_users() -> usize {
+    crate::audience::store::OVERLAY_MAX_USERS
+}
+
 /// `tracking.max_conversions_per_click`.
 pub fn max_conversions_per_click() -> u32 {
     1

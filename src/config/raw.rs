@@ -194,6 +194,11 @@ pub struct RawAudience {
     /// Most user-sync matches kept (exchange id → ours); the least recently
     /// used are evicted past it (default 1,000,000).
     pub max_user_matches: Option<usize>,
+    /// Users the real-time overlay holds at most (read at start-up): a
+    /// change for a user it does not hold is refused past it (429), never
+    /// by evicting another.
+    #[serde(default = "defaults::overlay_max_users")]
+    pub overlay_max_users: usize,
 }
 
 /// `[secrets]`. The URL-signing key must come from somewhere: the
@@ -420,10 +425,12 @@ pub struct RawCampaign {
     /// Prior predicted CTR for `cpc` campaigns, e.g. "0.002".
     pub pctr_prior: Option<String>,
     /// Most the campaign spends per day (days in its `time_zone`), a decimal
-    /// in the base currency.
-    pub daily_budget: String,
-    /// Lifetime budget, a decimal in the base currency; none means no limit.
-    /// Checked when the config loads, not yet enforced when bidding.
+    /// in the base currency. May be left out only with both `total_budget`
+    /// and `end`: each day's budget is then what is left of the total spread
+    /// evenly over the flight days left.
+    pub daily_budget: Option<String>,
+    /// Lifetime budget across every day, a decimal in the base currency;
+    /// none means no limit.
     pub total_budget: Option<String>,
     /// `even` (default) or `asap`.
     #[serde(default = "defaults::pacing")]

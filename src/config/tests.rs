@@ -1190,3 +1190,63 @@ fn exchange_price_keys_from_the_environment_override_the_files() {
     );
     assert!(!format!("{config:?}").contains(e_key), "keys never shown");
 }
+
+// ---- lifetime budgets ----
+
+use crate::money::Micros;
+
+/// A campaign `c1` without a daily budget, with `keys` (TOML lines).
+fn without_daily_budget(keys: &str) -> String {
+    format!(
+        "[[campaign]]\nid = \"c1\"\nadvertiser = \"Advertiser\"\npricing = \"cpm\"\nmax_bid = \"2\"\n{keys}{BANNER}"
+    )
+}
+
+const DAILY_BUDGET_REQUIRED: &str =
+    "required unless the campaign has both total_budget and end (then each day's budget is derived from them)";
+
+#[test]
+fn a_campaign_without_a_daily_budget_needs_a_total_budget_and_an_end() {
+    for keys in ["", "total_budget = \"70\"\n", "end = \"2026-12-07\"\n"] {
+        assert_eq!(
+            problems(SECRETS, &without_daily_budget(keys)),
+            [in_c1("daily_budget", DAILY_BUDGET_REQUIRED)],
+            "{keys:?}"
+        );
+    }
+    let config = valid(
+        SECRETS,
+        &without_daily_budget(
+            "total_budget = \"70\"\nstart = \"2026-12-01\"\nend = \"2026-12-07\"\ntime_zone = \"Asia/Tokyo\"\n",
+        ),
+    );
+    let c = &config.campaigns[0];
+    // Midnight of 1 December in Tokyo.
+    let first = crate::clock::local_day("2026-11-30T15:00:00Z".parse().unwrap(), &c.time_zone);
+    assert_eq!(c.daily_budget, Micros::ZERO);
+    assert_eq!(
+        c.derived_budget_days,
+        Some((first, first + 6)),
+        "seven days, 1 to 7 December"
+    );
+    assert_eq!(c.day_budget().on(first, Micros::ZERO), Micros(10_000_000));
+    let open_start = valid(
+        SECRETS,
+        &without_daily_budget("total_budget = \"70\"\nend = \"2026-12-07\"\n"),
+    );
+    assert_eq!(open_start.campaigns[0].derived_budget_days.map(|d| d.0), Some(i64::MIN));
+}
+
+#[test]
+fn a_daily_budget_with_a_total_is_not_derived() {
+    let config = valid(
+        SECRETS,
+        &banner_campaign(&[("total_budget", r#""250""#), ("end", r#""2026-12-07""#)], ""),
+    );
+    let c = &config.campaigns[0];
+    assert_eq!(
+        (c.daily_budget, c.total_budget),
+        (Micros(100_000_000), Some(Micros(250_000_000)))
+    );
+    assert_eq!(c.derived_budget_days, None);
+}

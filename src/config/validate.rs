@@ -315,6 +315,7 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
             .audience
             .max_user_matches
             .unwrap_or(crate::audience::matches::DEFAULT_CAPACITY),
+        overlay_max_users: raw.audience.overlay_max_users,
         signing_key,
         previous_signing_key,
         signing_key_is_dev,
@@ -849,8 +850,7 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
         );
     }
     let max_bid = max_bid(&raw.max_bid, raw.pricing, settings, p);
-    let daily_budget = p.money("daily_budget", &raw.daily_budget).unwrap_or(Micros::ZERO);
-    let total_budget = raw.total_budget.as_deref().and_then(|t| p.money("total_budget", t));
+    let (daily_budget, total_budget) = budgets(&raw, p);
     let pctr_prior = pctr_prior(raw.pricing, raw.pctr_prior.as_deref(), p);
     let tz_name = raw.time_zone;
     let time_zone = TimeZone::get(&tz_name).unwrap_or_else(|_| {
@@ -883,8 +883,9 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
         pricing: raw.pricing,
         max_bid,
         pctr_prior,
-        daily_budget,
+        daily_budget: daily_budget.unwrap_or(Micros::ZERO),
         total_budget,
+        derived_budget_days: derived_budget_days(daily_budget, (start, end), &time_zone),
         pacing: raw.pacing,
         time_zone_name: tz_name,
         time_zone,
@@ -917,6 +918,38 @@ fn experiment(
         p.at(&field, why);
     }
     experiment
+}
+
+/// The daily and lifetime budgets. A campaign may leave the daily budget
+/// out only with both a total budget and an end date: each day's is then
+/// derived from them ([`crate::campaigns::model::DayBudget`]).
+fn budgets(raw: &RawCampaign, p: &mut Problems) -> (Option<Micros>, Option<Micros>) {
+    let daily = raw.daily_budget.as_deref().and_then(|d| p.money("daily_budget", d));
+    let total = raw.total_budget.as_deref().and_then(|t| p.money("total_budget", t));
+    if raw.daily_budget.is_none() && (raw.total_budget.is_none() || raw.end.is_none()) {
+        p.at(
+            "daily_budget",
+            "required unless the campaign has both total_budget and end (then each day's budget is derived from them)",
+        );
+    }
+    (daily, total)
+}
+
+/// Without a daily budget, the flight's first and last local days (the
+/// first is `i64::MIN` without a start), over which the total is spread;
+/// `None` without an end (a problem already).
+fn derived_budget_days(
+    daily: Option<Micros>,
+    (start, end): (Option<jiff::Timestamp>, Option<jiff::Timestamp>),
+    time_zone: &TimeZone,
+) -> Option<(i64, i64)> {
+    if daily.is_some() {
+        return None;
+    }
+    // `end` is the start of the day after the last one.
+    let last = crate::clock::local_day(end?, time_zone) - 1;
+    let first = start.map_or(i64::MIN, |start| crate::clock::local_day(start, time_zone));
+    Some((first, last))
 }
 
 /// A campaign's max bid: positive, and not above its pricing's cap.

@@ -66,7 +66,8 @@ pub fn pacing_chart(cx: &Cx, live: &LiveCampaign, hourly: &[i64; 24], size: (u32
     let campaign = &live.campaign;
     let now = cx.app.bidder.clock.now();
     let hour_now = (local_seconds(now, &campaign.time_zone).rem_euclid(86_400) / 3600) as usize;
-    let budget = campaign.daily_budget;
+    let today = crate::clock::local_day(now, &campaign.time_zone);
+    let budget = live.state.spend.budget_today(today, &campaign.day_budget());
     let shown = |m: Micros| cx.money(m);
     let target = live
         .state

@@ -203,7 +203,7 @@ pub fn problems_of(answer: &Answer, fields: &[&str]) -> Vec<Problem> {
 pub struct TodayFigures {
     /// Spend today.
     pub spend: Micros,
-    /// The daily budget.
+    /// Today's budget.
     pub budget: Micros,
     /// Impressions today.
     pub impressions: u64,
@@ -217,10 +217,14 @@ impl TodayFigures {
         let today = &campaign["live"]["today"];
         TodayFigures {
             spend: Micros(today["spend_micros"].as_i64().unwrap_or(0)),
-            budget: campaign["daily_budget"]
-                .as_str()
-                .and_then(|b| Micros::parse_decimal(b).ok())
-                .unwrap_or(Micros::ZERO),
+            // Today's budget as served (capped by or derived from a
+            // lifetime budget), else the configured one.
+            budget: today["budget_micros"].as_i64().map(Micros).unwrap_or_else(|| {
+                campaign["daily_budget"]
+                    .as_str()
+                    .and_then(|b| Micros::parse_decimal(b).ok())
+                    .unwrap_or(Micros::ZERO)
+            }),
             impressions: today["impressions"].as_u64().unwrap_or(0),
             clicks: today["clicks"].as_u64().unwrap_or(0),
         }

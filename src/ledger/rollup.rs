@@ -15,13 +15,18 @@
 //! Cubes are stored in a compact binary form ([`Cube::encode`]) with one
 //! section per dimension and zone, so a report reads only its own.
 //!
+//! - `spend-through-YYYY-MM-DD.json`: every campaign's spend on every day
+//!   up to that one (the last closed day when maintenance ran), so that a
+//!   restart restores lifetime spend from one file and the rollups of the
+//!   days after it ([`spend_by_campaign`]); the newest two are kept.
+//!
 //! Every file is replaced whole ([`crate::files::write_atomically`]). The
 //! raw day file is deleted `retention_days` after its day, never before its
 //! closed rollup exists. Start-up reads only the recent day files
 //! ([`super::RESTORE_DAYS`]), so neither restarts nor reports grow with
 //! history.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::cube::{Cube, Dim, LegacyRow, Zone};
@@ -153,6 +158,8 @@ pub struct Maintenance {
     pub deleted: usize,
     /// Partial rollups of the current day brought up to date.
     pub extended: usize,
+    /// A spend checkpoint written (through the last closed day).
+    pub checkpointed: bool,
 }
 
 /// Rolls up every closed day (before `today`, UTC) that has no rollup yet
@@ -198,5 +205,113 @@ pub fn maintain(dir: &Path, today: &str, retention_days: u32) -> Result<Maintena
             done.deleted += 1;
         }
     }
+    done.checkpointed = checkpoint_spend(dir, today)?;
     Ok(done)
+}
+
+/// The spend checkpoint through a UTC day (that day included).
+pub fn spend_checkpoint_path(dir: &Path, date: &str) -> PathBuf {
+    dir.join(format!("spend-through-{date}.json"))
+}
+
+/// Spend per campaign (micros) on every UTC day up to `through`, included:
+/// a running total kept so that a restart reads one file, not every
+/// day's rollup, for lifetime budgets.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct SpendCheckpoint {
+    through: String,
+    spend_micros: HashMap<String, i64>,
+}
+
+/// The dates of the spend checkpoints in `dir`, oldest first.
+fn checkpoint_dates(dir: &Path) -> Vec<String> {
+    let mut dates: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let date = name.strip_prefix("spend-through-")?.strip_suffix(".json")?;
+            (date.len() == 10).then(|| date.to_string())
+        })
+        .collect();
+    dates.sort();
+    dates
+}
+
+fn read_checkpoint(dir: &Path, date: &str) -> Result<SpendCheckpoint, LedgerError> {
+    let path = spend_checkpoint_path(dir, date);
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    serde_json::from_slice(&bytes).map_err(|e| io(&path)(std::io::Error::other(e)))
+}
+
+/// Adds each campaign's spend on `date` to `spend`.
+fn add_day_spend(dir: &Path, date: &str, spend: &mut HashMap<String, i64>) -> Result<(), LedgerError> {
+    let wanted = |dim: Dim, zone: Zone| zone == Zone::Utc && matches!(dim, Dim::Hour | Dim::DayOnly);
+    let (cube, _) = day_cube(dir, date, &wanted)?;
+    for (key, counts) in &cube.cells {
+        if wanted(key.dim, key.zone) && counts.spend != 0 {
+            let total = spend.entry(cube.campaign(key).to_string()).or_default();
+            *total = total.saturating_add(counts.spend);
+        }
+    }
+    Ok(())
+}
+
+/// Spend per campaign (micros) on every day of the billing log, today's
+/// included, for lifetime budgets: the latest spend checkpoint, plus the
+/// days after it from their rollups (today's partial one and the records
+/// after it; see [`day_cube`]); every day's rollup when there is no
+/// checkpoint yet.
+pub fn spend_by_campaign(dir: &Path) -> Result<HashMap<String, i64>, LedgerError> {
+    let (mut spend, through) = match checkpoint_dates(dir).pop() {
+        Some(date) => {
+            let checkpoint = read_checkpoint(dir, &date)?;
+            (checkpoint.spend_micros, Some(checkpoint.through))
+        }
+        None => (HashMap::new(), None),
+    };
+    for date in days(dir) {
+        if through.as_ref().is_none_or(|through| date > *through) {
+            add_day_spend(dir, &date, &mut spend)?;
+        }
+    }
+    Ok(spend)
+}
+
+/// Spend checkpoints kept: the newest, and one before it.
+const CHECKPOINTS_KEPT: usize = 2;
+
+/// Writes the spend checkpoint through the last closed day (the day before
+/// `today`) if it is missing, and deletes older checkpoints but one. True
+/// when one was written.
+fn checkpoint_spend(dir: &Path, today: &str) -> Result<bool, LedgerError> {
+    let Some(last_closed) = days(dir).into_iter().rfind(|d| d.as_str() < today) else {
+        return Ok(false);
+    };
+    let dates = checkpoint_dates(dir);
+    if dates.last().is_some_and(|d| *d >= last_closed) {
+        return Ok(false);
+    }
+    let mut spend = match dates.last() {
+        Some(date) => read_checkpoint(dir, date)?.spend_micros,
+        None => HashMap::new(),
+    };
+    for date in days(dir) {
+        if dates.last().is_none_or(|through| date > *through) && date <= last_closed {
+            add_day_spend(dir, &date, &mut spend)?;
+        }
+    }
+    let checkpoint = SpendCheckpoint {
+        through: last_closed.clone(),
+        spend_micros: spend,
+    };
+    let path = spend_checkpoint_path(dir, &last_closed);
+    let bytes = serde_json::to_vec(&checkpoint).map_err(|e| io(&path)(std::io::Error::other(e)))?;
+    crate::files::write_atomically(&path, &bytes).map_err(io(&path))?;
+    for old in dates.iter().rev().skip(CHECKPOINTS_KEPT - 1) {
+        let old = spend_checkpoint_path(dir, old);
+        std::fs::remove_file(&old).map_err(io(&old))?;
+    }
+    Ok(true)
 }

@@ -14,6 +14,7 @@ use jiff::tz::TimeZone;
 use super::apply::Target;
 use super::state::CampaignState;
 use crate::campaigns::Campaign;
+use crate::campaigns::model::DayBudget;
 use crate::money::Micros;
 
 /// Campaign states by id. Locked only while an index is built or swept
@@ -43,6 +44,8 @@ pub struct Retained {
     pub campaign_key: u64,
     /// The daily budget, base-currency micros.
     pub daily_budget: Micros,
+    /// The daily and lifetime budgets, as last configured.
+    pub day_budget: DayBudget,
     /// The advertiser (its postback secret signs its conversions).
     pub advertiser: String,
 }
@@ -68,6 +71,7 @@ impl LiveStates {
             time_zone: campaign.time_zone.clone(),
             campaign_key: campaign.key(),
             daily_budget: campaign.daily_budget,
+            day_budget: campaign.day_budget(),
             advertiser: campaign.advertiser.clone(),
         };
         let entry = states.entry(campaign.id.clone()).or_insert_with(|| Entry {

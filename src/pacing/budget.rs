@@ -11,9 +11,17 @@
 //! notice), and a notice after the window is not charged. Reservations are
 //! kept in per-minute buckets by the minute they expire, which a sweeper
 //! drains.
+//!
+//! A lifetime budget needs no second reservation: spend on earlier days is
+//! counted too (`lifetime`), and the budget a campaign is held to today is
+//! its daily budget capped by what is left of the total after those days
+//! ([`DailySpend::budget_today`]). That cap stays fixed all day, so the
+//! daily reservation's bound (one impression's price over) is also the
+//! lifetime bound.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use crate::campaigns::model::DayBudget;
 use crate::money::Micros;
 use crate::settings::MAX_NOTICE_WINDOW_MINUTES;
 
@@ -38,6 +46,10 @@ pub struct DailySpend {
     outstanding: AtomicI64,
     bucket_minute: [AtomicI64; BUCKETS],
     bucket_amount: [AtomicI64; BUCKETS],
+    /// Spend on every day, today's included. Always added to before
+    /// `spent` (and read after it), so that `lifetime - spent` never
+    /// understates the spend of earlier days.
+    lifetime: AtomicI64,
 }
 
 impl Default for DailySpend {
@@ -48,6 +60,7 @@ impl Default for DailySpend {
             outstanding: AtomicI64::new(0),
             bucket_minute: std::array::from_fn(|_| AtomicI64::new(0)),
             bucket_amount: std::array::from_fn(|_| AtomicI64::new(0)),
+            lifetime: AtomicI64::new(0),
         }
     }
 }
@@ -81,10 +94,19 @@ impl DailySpend {
         Micros(self.outstanding.load(Ordering::Acquire).max(0))
     }
 
-    /// Records spend on `day` (ignored for a day already past).
+    /// Records spend on `day` (ignored by today's spend for a day already
+    /// past; counted in the lifetime spend either way).
     pub fn add(&self, day: i64, amount: Micros) {
+        // Lifetime first when adding, last when giving back (a refund), so
+        // that `lifetime - spent` never dips below the earlier days' spend.
+        if amount.0 >= 0 {
+            self.lifetime.fetch_add(amount.0, Ordering::AcqRel);
+        }
         if self.roll(day) {
             self.spent.fetch_add(amount.0, Ordering::AcqRel);
+        }
+        if amount.0 < 0 {
+            self.lifetime.fetch_add(amount.0, Ordering::AcqRel);
         }
     }
 
@@ -96,11 +118,46 @@ impl DailySpend {
         if !self.roll(today) {
             return false;
         }
-        self.spent
+        self.lifetime.fetch_add(amount.0, Ordering::AcqRel);
+        let spent = self
+            .spent
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |spent| {
                 (spent < daily_budget.0).then(|| spent.saturating_add(amount.0))
             })
-            .is_ok()
+            .is_ok();
+        if !spent {
+            self.lifetime.fetch_sub(amount.0, Ordering::AcqRel);
+        }
+        spent
+    }
+
+    /// Spend on every day so far, today's included.
+    pub fn lifetime_spent(&self) -> Micros {
+        Micros(self.lifetime.load(Ordering::Acquire))
+    }
+
+    /// Spend on the days before `today` (never less than it was: see
+    /// `lifetime`).
+    pub fn spent_before(&self, today: i64) -> Micros {
+        let spent = self.spent(today);
+        Micros(self.lifetime.load(Ordering::Acquire).saturating_sub(spent.0))
+    }
+
+    /// Sets the lifetime spend to what the billing log holds (start-up,
+    /// after today's records were replayed and before any traffic).
+    pub fn restore_lifetime(&self, total: Micros) {
+        self.lifetime.store(total.0, Ordering::Release);
+    }
+
+    /// What the campaign may spend on `today` under `rule`: the daily budget
+    /// itself when there is no lifetime budget (no atomic read), else
+    /// capped by, or derived from, what is left of it after earlier days.
+    #[inline]
+    pub fn budget_today(&self, today: i64, rule: &DayBudget) -> Micros {
+        if rule.total.is_none() {
+            return rule.daily;
+        }
+        rule.on(today, self.spent_before(today))
     }
 
     /// True while today's spend plus outstanding bids is under the budget.
@@ -262,5 +319,76 @@ mod tests {
         assert_eq!(spend.outstanding(), Micros(10));
         spend.expire(now + i64::from(MAX_NOTICE_WINDOW_MINUTES));
         assert_eq!(spend.outstanding(), Micros::ZERO);
+    }
+
+    fn lifetime(total: i64) -> DayBudget {
+        DayBudget {
+            daily: Micros(1_000),
+            total: Some(Micros(total)),
+            derived_days: None,
+        }
+    }
+
+    #[test]
+    fn lifetime_spend_counts_every_day_and_caps_the_day_budget() {
+        let spend = DailySpend::default();
+        let rule = lifetime(2_500);
+        spend.restore_lifetime(Micros(300));
+        spend.add(1, Micros(1_000));
+        assert_eq!(
+            spend.budget_today(1, &rule),
+            Micros(1_000),
+            "2200 left, the daily budget binds"
+        );
+        spend.add(2, Micros(900));
+        assert_eq!(spend.spent_before(2), Micros(1_300));
+        assert_eq!(spend.budget_today(2, &rule), Micros(1_000));
+        assert_eq!(spend.budget_today(3, &rule), Micros(300), "the total binds");
+        spend.add(2, Micros(5));
+        assert_eq!(
+            spend.lifetime_spent(),
+            Micros(2_205),
+            "a late charge for a past day still counts"
+        );
+        assert_eq!(spend.budget_today(3, &rule), Micros(295));
+        assert!(spend.try_spend(3, spend.budget_today(3, &rule), Micros(200)));
+        spend.add(3, Micros(-200));
+        assert_eq!(spend.lifetime_spent(), Micros(2_205), "a refund gives back");
+        assert!(spend.try_spend(3, spend.budget_today(3, &rule), Micros(400)));
+        assert_eq!(spend.lifetime_spent(), Micros(2_605), "one click over at most");
+        assert!(!spend.try_spend(3, spend.budget_today(3, &rule), Micros(1)));
+        assert_eq!(spend.lifetime_spent(), Micros(2_605), "a refused click is not counted");
+        let no_total = DayBudget { total: None, ..rule };
+        assert_eq!(spend.budget_today(3, &no_total), Micros(1_000));
+    }
+
+    /// 64 threads race to reserve against a lifetime budget whose earlier
+    /// days left little: lifetime spend plus outstanding goes over the total
+    /// by less than one impression's price.
+    #[test]
+    fn concurrent_reservations_overshoot_a_lifetime_budget_by_at_most_one_price() {
+        let spend = std::sync::Arc::new(DailySpend::default());
+        let rule = lifetime(10_000);
+        spend.restore_lifetime(Micros(9_000));
+        let cost = Micros(70);
+        let threads: Vec<_> = (0..64)
+            .map(|_| {
+                let spend = spend.clone();
+                std::thread::spawn(move || {
+                    let mut held = 0;
+                    for _ in 0..100 {
+                        if spend.try_reserve(5, spend.budget_today(5, &rule), cost, 1_000) {
+                            held += 1;
+                        }
+                    }
+                    held
+                })
+            })
+            .collect();
+        let held: i64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        let committed = spend.lifetime_spent().0 + spend.outstanding().0;
+        assert_eq!(committed, 9_000 + held * cost.0);
+        assert!(committed < 10_000 + cost.0, "{committed}");
+        assert!(committed >= 10_000, "{committed}: the budget is used up");
     }
 }

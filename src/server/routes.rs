@@ -357,7 +357,12 @@ async fn admin_api(app: &Arc<App>, request: Request<Incoming>) -> Reply {
     };
     let (parts, incoming) = request.into_parts();
     let timeout = app.bidder.world.load().settings.body_read_timeout;
-    let body = match body::read(&parts.headers, incoming, ADMIN_BODY_LIMIT, timeout).await {
+    let limit = if parts.uri.path() == crate::admin::audience_events::PATH {
+        crate::admin::audience_events::BODY_LIMIT
+    } else {
+        ADMIN_BODY_LIMIT
+    };
+    let body = match body::read(&parts.headers, incoming, limit, timeout).await {
         Ok(body) => body,
         Err(BodyError::TooLarge(_)) => return Reply::TooLarge,
         Err(e) => return Reply::BadRequest(e.to_string()),

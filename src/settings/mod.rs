@@ -252,6 +252,8 @@ pub struct Settings {
     pub audience_snapshot: Option<PathBuf>,
     /// Most user-sync matches kept.
     pub max_user_matches: usize,
+    /// Users the real-time audience overlay holds at most.
+    pub overlay_max_users: usize,
     /// The URL-signing key.
     pub signing_key: Vec<u8>,
     /// The key before the last rotation, still accepted when verifying;

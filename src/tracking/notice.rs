@@ -28,7 +28,7 @@ use crate::clock::local_day;
 use crate::encrypted_price::{PriceError, PriceKeys};
 use crate::ledger::losses::{LossLog, LossRecord};
 use crate::ledger::record::{COUNTS_IMPRESSION, COUNTS_WIN};
-use crate::ledger::{EventKind, Ledger, Record};
+use crate::ledger::{EventKind, Ledger, LedgerError, Record};
 use crate::live::shared::{Claim, ClaimOutcome};
 use crate::live::{
     Embedded, LiveCampaign, LiveEvent, LiveStates, Reservation, Retained, SharedState, Target, World, apply,
@@ -295,11 +295,14 @@ impl NoticeCampaign<'_> {
         }
     }
 
-    fn daily_budget(&self) -> Micros {
-        match self {
-            NoticeCampaign::Indexed(c) => c.campaign.daily_budget,
-            NoticeCampaign::Retained(r) => r.daily_budget,
-        }
+    /// What the campaign may spend on local day `today`: its daily budget,
+    /// capped by or derived from its lifetime budget.
+    fn budget_today(&self, today: i64) -> Micros {
+        let rule = match self {
+            NoticeCampaign::Indexed(c) => c.campaign.day_budget(),
+            NoticeCampaign::Retained(r) => r.day_budget,
+        };
+        self.target().state.spend.budget_today(today, &rule)
     }
 }
 
@@ -633,6 +636,20 @@ impl Tracker {
             apply(c.target(), &self.frequency, &event);
         }
         restored
+    }
+
+    /// Sets every campaign's lifetime spend (all days, today's included)
+    /// from the ledger's spend checkpoint and daily rollups, after
+    /// [`Tracker::restore`] and before any traffic. Every campaign's, so
+    /// that a lifetime budget set later counts the past too. Returns how
+    /// many campaigns have spent anything.
+    pub fn restore_lifetime(&self, world: &World) -> Result<usize, LedgerError> {
+        let spend = crate::ledger::rollup::spend_by_campaign(self.ledger.dir())?;
+        for c in &world.campaigns {
+            let amount = spend.get(&c.campaign.id).copied().unwrap_or(0);
+            c.state.spend.restore_lifetime(Micros(amount));
+        }
+        Ok(spend.values().filter(|amount| **amount != 0).count())
     }
 
     /// Re-claims a recorded conversion's order id and its click's slot, so
@@ -1126,7 +1143,7 @@ impl Tracker {
                 if target
                     .state
                     .spend
-                    .try_spend(today, notice.campaign.daily_budget(), charge)
+                    .try_spend(today, notice.campaign.budget_today(today), charge)
                 {
                     (charge, None)
                 } else {
