@@ -108,6 +108,11 @@ pub struct Campaign {
     pub targeting: Targeting,
     /// The ads; at least one.
     pub creatives: Vec<Creative>,
+    /// Within one impression, an eligible campaign of the same advertiser
+    /// with a higher priority goes first (default 0).
+    pub priority: i32,
+    /// Responses per hour or day past which the campaign stops bidding.
+    pub capacity: crate::settings::Capacity,
 }
 
 impl Campaign {

@@ -62,11 +62,25 @@ pub enum FilterReason {
     Deal,
     /// The impression is a private auction the campaign has no deal in.
     PrivateAuction,
+    /// The user is on the advertiser's do-not-contact list (its
+    /// suppression segment, a suppression of the user, or an erasure).
+    Suppressed,
+    /// The advertiser's daily budget (across its campaigns) is spent or
+    /// reserved.
+    AdvertiserBudget,
+    /// The user reached the advertiser's contact cap (across its
+    /// campaigns), or is unknown to a capped advertiser.
+    AdvertiserFrequency,
+    /// The campaign reached a capacity cap (clicks or conversions per hour
+    /// or day).
+    Capacity,
+    /// The advertiser reached a capacity cap (across its campaigns).
+    AdvertiserCapacity,
 }
 
 impl FilterReason {
     /// Every reason, in declaration order (`reason as usize` indexes it).
-    pub const ALL: [FilterReason; 24] = [
+    pub const ALL: [FilterReason; 29] = [
         FilterReason::Paused,
         FilterReason::Flight,
         FilterReason::Exchange,
@@ -91,6 +105,11 @@ impl FilterReason {
         FilterReason::BlockedApp,
         FilterReason::Deal,
         FilterReason::PrivateAuction,
+        FilterReason::Suppressed,
+        FilterReason::AdvertiserBudget,
+        FilterReason::AdvertiserFrequency,
+        FilterReason::Capacity,
+        FilterReason::AdvertiserCapacity,
     ];
     /// Number of reasons.
     pub const COUNT: usize = Self::ALL.len();
@@ -122,6 +141,11 @@ impl FilterReason {
             FilterReason::BlockedApp => "blocked_app",
             FilterReason::Deal => "deal",
             FilterReason::PrivateAuction => "private_auction",
+            FilterReason::Suppressed => "suppressed",
+            FilterReason::AdvertiserBudget => "advertiser_budget",
+            FilterReason::AdvertiserFrequency => "advertiser_frequency",
+            FilterReason::Capacity => "capacity",
+            FilterReason::AdvertiserCapacity => "advertiser_capacity",
         }
     }
 }

@@ -4,7 +4,9 @@
 //! billing notices, the impression pixel and the click land on
 //! `/t/{event}`, and so does the loss notice ([`loss`]) for exchanges that
 //! send them; a URL whose signature does not verify answers 403.
+//! [`contacts`] restores advertisers' weekly contact counts at start-up.
 
+pub mod contacts;
 pub mod loss;
 pub mod notice;
 
