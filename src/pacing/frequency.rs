@@ -7,7 +7,7 @@
 //! replace the entry atomically. Entries older than a day are swept by
 //! [`FrequencyStore::sweep`], which bounds memory to the users seen today.
 //!
-//! Contacts (a second map, (user, advertiser) → [`Contacts`]) are counted
+//! Contacts (a second map, (user, advertiser) → `Contacts`) are counted
 //! in the advertiser's local days and Monday-first weeks, and also held at
 //! bid time: a bid reserves a contact ([`FrequencyStore::reserve_contact`],
 //! atomic per entry) that its impression turns into a counted one, a loss
