@@ -645,3 +645,43 @@ async fn an_advertiser_stops_bidding_within_a_tick_of_its_conversion_capacity() 
     assert_eq!(s.winner("v3").await.as_deref(), Some("trips"));
     s.bidder.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpc_clicks_stop_being_charged_once_the_advertiser_budget_is_spent() {
+    let advertisers = "[[advertiser]]\nid = \"Acme\"\ndaily_budget = \"0.6\"\n\n[[advertiser]]\nid = \"Other\"\n";
+    // Bids 0.50 × 1 % × 1000 = 5.00 CPM; each click costs 0.50.
+    let clicks =
+        campaign("clicks", "Acme", "0.50", "").replace("pricing = \"cpm\"", "pricing = \"cpc\"\npctr_prior = \"0.01\"");
+    let s = Setup::start(&settings(advertisers), &clicks, "u,a\n", MONDAY).await;
+    let mut bids = Vec::new();
+    for user in ["k1", "k2", "k3"] {
+        bids.push(s.bid(user).await.expect("the budget is not spent yet"));
+    }
+    for bid in &bids {
+        shown_and_clicked(&s, bid).await;
+    }
+    let charges: Vec<(i64, Option<String>)> = bullseye::ledger::read_all(&s.data.path().join("ledger"))
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event == bullseye::ledger::EventKind::Click)
+        .map(|r| (r.charge, r.filtered))
+        .collect();
+    assert_eq!(
+        charges,
+        [(500_000, None), (500_000, None), (0, Some("budget_spent".into()))],
+        "at most one click's charge over the advertiser's budget"
+    );
+    assert_eq!(
+        s.advertiser_today("Acme").await["today"]["spend_micros"],
+        json!(1_000_000)
+    );
+    let (_, campaign) = s
+        .call(Method::GET, "/admin/api/campaigns/clicks", ADMIN_TOKEN, None)
+        .await;
+    assert_eq!(
+        campaign["live"]["today"]["spend_micros"],
+        json!(1_000_000),
+        "the refused click is not in the campaign's spend either"
+    );
+    s.bidder.stop().await;
+}
