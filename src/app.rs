@@ -16,6 +16,7 @@ use arc_swap::ArcSwap;
 
 use crate::admin::audit::AuditLog;
 use crate::admin::{Answer, Call, Context, Principal};
+use crate::audience::suppression::{self, Suppressions};
 use crate::audience::{AudienceStore, SnapshotError};
 use crate::bidder::Bidder;
 use crate::clock::Clock;
@@ -94,6 +95,12 @@ fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
 fn open_loss_log(data_dir: &Path) -> Result<LossLog, BuildError> {
     let dir = data_dir.join("losses");
     LossLog::open(&dir).map_err(data_dir_error(&dir))
+}
+
+/// Live states over the do-not-contact list of `{data_dir}`.
+fn live_states(data_dir: &Path) -> Result<LiveStates, BuildError> {
+    let suppressions = Suppressions::open(data_dir).map_err(data_dir_error(&suppression::log_path(data_dir)))?;
+    Ok(LiveStates::with_suppressions(suppressions))
 }
 
 /// The validated config, once an old `overrides.json` is folded into the
@@ -179,7 +186,7 @@ impl App {
     pub fn build(options: AppOptions) -> Result<App, BuildError> {
         let config = load_config(&options)?;
         let audience = Arc::new(open_audience(&options, &config)?);
-        let live = Arc::new(LiveStates::default());
+        let live = Arc::new(live_states(&options.data_dir)?);
         let shared: Arc<dyn SharedState> = Arc::new(Embedded::with_limit(config.settings.max_dedup_entries));
         let frequency = Arc::new(FrequencyStore::with_limit(config.settings.max_frequency_entries));
         let last_config = Mutex::new(Some(config.clone()));
@@ -251,7 +258,8 @@ impl App {
         crate::admin::handle(&self.admin_context(principal), call)
     }
 
-    /// Once a second: drains expired budget reservations and steps pacing;
+    /// Once a second: drains expired budget reservations, sets capacity
+    /// caps' flags and steps pacing;
     /// every 5 s flushes bid counts; once a minute drops frequency windows
     /// from past days, deduplication entries past the notice window, overlay
     /// users whose changes all expired and the
@@ -259,6 +267,7 @@ impl App {
     /// pCTRs move CPC campaigns' values).
     pub fn tick(&self, second: u64) {
         self.bidder.expire_reservations();
+        self.bidder.world.load().check_capacity(self.bidder.clock.now());
         self.report_sizes();
         self.bidder.control_pacing(&*self.shared);
         if second.is_multiple_of(5) {

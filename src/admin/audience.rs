@@ -1,5 +1,7 @@
 //! `/admin/api/audience/users/{id}`: one user's segments (snapshot and
-//! overlay), and changes to them now. `admin` and `data` tokens only: an
+//! overlay), changes to them now, and the user's erasure (`DELETE`: the
+//! overlay's changes forgotten, the user suppressed for every advertiser;
+//! [`super::suppressions::erase`]). `admin` and `data` tokens only: an
 //! advertiser must not read segments built from another advertiser's lists.
 
 use serde::Deserialize;
@@ -42,6 +44,15 @@ fn user_view(user_id: &str, audience: &AudienceStore, now: i64) -> Value {
     })
 }
 
+/// Whether the user is erased (suppressed for every advertiser).
+fn erased(cx: &Context, user_id: &str) -> bool {
+    cx.reloader
+        .registry
+        .suppressions
+        .lookup(user_key(user_id))
+        .is_some_and(|s| s.everyone)
+}
+
 /// `/admin/api/audience/users/{user_id}`: `GET` shows the user's segments,
 /// `POST {"add": [...], "remove": [...], "ttl_seconds": N}` changes them now.
 pub fn handle(cx: &Context, call: &Call, user_id: &str) -> Answer {
@@ -54,7 +65,12 @@ pub fn handle(cx: &Context, call: &Call, user_id: &str) -> Answer {
     let audience = &cx.reloader.audience;
     let now = cx.now.as_second();
     match call.method {
-        http::Method::GET => Answer::ok(user_view(user_id, audience, now)),
+        http::Method::GET => {
+            let mut view = user_view(user_id, audience, now);
+            view["erased"] = json!(erased(cx, user_id));
+            Answer::ok(view)
+        }
+        http::Method::DELETE => super::suppressions::erase(cx, user_id),
         http::Method::POST | http::Method::PATCH => {
             let change: SegmentChange = match serde_json::from_slice(&call.body) {
                 Ok(change) => change,

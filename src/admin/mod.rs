@@ -13,11 +13,15 @@
 //!   `GET|PUT|PATCH|DELETE /admin/api/campaigns/{id}`,
 //!   `GET|PUT|PATCH|DELETE /admin/api/campaigns/{id}/creatives/{crid}`
 //!   ([`campaigns`]);
-//! - `GET /admin/api/advertisers[/{id}]`;
+//! - `GET /admin/api/advertisers[/{id}]` (with their contact rules and
+//!   today's figures across their campaigns),
+//!   `GET|PUT|DELETE /admin/api/advertisers/{id}/suppressions/{user_id}`
+//!   ([`suppressions`]);
 //! - `GET /admin/api/audit?target=&limit=`;
 //! - `POST /admin/api/explain[?exchange=]` (a dry run of the bid path);
 //! - `GET /admin/api/reports?…` (the CLI's flags; [`reports`]);
-//! - `GET|POST /admin/api/audience/users/{id}` ([`audience`]);
+//! - `GET|POST|DELETE /admin/api/audience/users/{id}` ([`audience`]; `DELETE`
+//!   erases the user, [`suppressions::erase`]).
 //! - `POST /admin/api/audience/events` (JSON Lines; [`audience_events`]).
 
 pub mod access;
@@ -26,6 +30,7 @@ pub mod audience_events;
 pub mod audit;
 pub mod campaigns;
 pub mod reports;
+pub mod suppressions;
 
 use serde_json::{Value, json};
 
@@ -172,6 +177,9 @@ fn advertisers(cx: &Context, call: &Call, id: &str) -> Answer {
     let view = |a: &crate::settings::Advertiser| {
         let mut value = json!(a);
         value["campaigns"] = json!(campaigns.iter().filter(|d| d.advertiser() == a.id).count());
+        if let Some(live) = world.contact.advertiser(&a.id) {
+            value["live"] = advertiser_live_view(live, cx.now);
+        }
         value
     };
     let visible = world.settings.advertisers.iter().filter(|a| cx.principal.sees(&a.id));
@@ -182,6 +190,28 @@ fn advertisers(cx: &Context, call: &Call, id: &str) -> Answer {
         .into_iter()
         .find(|a| a.id == id)
         .map_or_else(|| Answer::error(404, "no such advertiser"), |a| Answer::ok(view(a)))
+}
+
+/// Today's figures of an advertiser across its campaigns: spend and
+/// reservations against its daily budget, and the responses its capacity
+/// caps count (its local day and hour).
+fn advertiser_live_view(a: &crate::live::AdvertiserLive, now: jiff::Timestamp) -> Value {
+    let (local, today) = (a.local_seconds(now), a.local_day(now));
+    let spend = a.state.spend.spent(today);
+    let responses = a.state.responses.counts(local);
+    json!({
+        "today": {
+            "spend": spend.to_string(),
+            "spend_micros": spend.0,
+            "outstanding": a.state.spend.outstanding().to_string(),
+            "budget_left": a.rules.daily_budget.map(|b| b.saturating_sub(spend).max(crate::money::Micros::ZERO).to_string()),
+            "clicks_this_hour": responses.clicks_hour,
+            "clicks": responses.clicks_day,
+            "conversions_this_hour": responses.conversions_hour,
+            "conversions": responses.conversions_day,
+        },
+        "at_capacity": a.state.at_capacity.load(std::sync::atomic::Ordering::Relaxed),
+    })
 }
 
 /// `GET /admin/api/audit?target=&limit=`: changes, newest first; an
@@ -260,7 +290,10 @@ pub fn handle(cx: &Context, call: &Call) -> Answer {
     let (resource, rest) = rest.split_once('/').unwrap_or((rest, ""));
     match resource {
         "campaigns" => campaigns::handle(cx, call, rest),
-        "advertisers" => advertisers(cx, call, rest),
+        "advertisers" => match rest.split_once("/suppressions/") {
+            Some((advertiser, user_id)) => suppressions::handle(cx, call, advertiser, user_id),
+            None => advertisers(cx, call, rest),
+        },
         "audit" if rest.is_empty() => audit(cx, call),
         "explain" if rest.is_empty() => explain(cx, call),
         "reports" if rest.is_empty() => reports::handle(cx, call),

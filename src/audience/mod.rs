@@ -9,6 +9,8 @@
 //!   the overlay; [`journal`]: the overlay's changes, kept across restarts.
 //! - [`store`]: the current snapshot behind an `ArcSwap`, swapped whole when
 //!   the file is replaced, and the real-time [`overlay`] merged with it.
+//! - [`suppression`]: the do-not-contact list (users never to be bid on,
+//!   per advertiser or for everyone), logged durably in the data directory.
 
 pub mod builder;
 pub mod events;
@@ -17,6 +19,7 @@ pub mod matches;
 pub mod overlay;
 pub mod snapshot;
 pub mod store;
+pub mod suppression;
 pub mod taxonomy;
 
 pub use snapshot::{Snapshot, SnapshotError, UserSegments};

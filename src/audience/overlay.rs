@@ -172,6 +172,11 @@ impl Overlay {
         self.max_users
     }
 
+    /// Forgets every change of a user (an erasure); true when it had some.
+    pub fn erase(&self, user: u64) -> bool {
+        self.users.pin().remove(&user).is_some()
+    }
+
     /// The live changes for a user, if any.
     pub fn get(&self, user: u64, now: i64) -> Option<UserChanges> {
         let changes = self.users.pin().get(&user)?.live(now);

@@ -58,6 +58,9 @@ pub struct BidCtx<'a> {
     /// `bcat` in 1.0 codes when the request sent it in another taxonomy
     /// (`cattax`); `None` when `bcat` is read as sent.
     pub bcat_v1: Option<Vec<&'static str>>,
+    /// For whom the user is on the do-not-contact list; `None` for most
+    /// (and without a user key: only a recognised user can be on it).
+    pub suppressed: Option<std::sync::Arc<crate::audience::suppression::Suppressed>>,
     /// Per world time zone: (local day, hour of week), computed on first use.
     local_time: Vec<Cell<Option<(i64, usize)>>>,
     world: &'a World,
@@ -305,6 +308,7 @@ pub fn enrich<'a>(
     let currency = response_currency(request, exchange, world).ok_or(NoBidReason::Currency)?;
     let restriction = privacy::restriction(request, settings.gdpr_vendor_id);
     let user_key = resolve_user(request, &settings.user_id_order, exchange, &audience, now);
+    let suppressed = user_key.and_then(|user| world.suppressions.lookup(user));
     let mut facts = RequestFacts::default();
     context_facts(request, &mut facts);
     device_facts(request, &mut facts);
@@ -327,6 +331,7 @@ pub fn enrich<'a>(
         restriction,
         facts,
         bcat_v1,
+        suppressed,
         local_time: (0..world.time_zones.len()).map(|_| Cell::new(None)).collect(),
         world,
     })

@@ -27,7 +27,9 @@
 //!   included.
 //! - `bid` is the CPM the campaign would bid, a decimal string in the
 //!   response currency (`cur`), or null. A campaign that could bid but is
-//!   not the `winner` was outbid: it has a `bid` and a null `reason`.
+//!   not the `winner` was outbid: it has a `bid` and a null `reason` — or
+//!   the reason `priority` when a higher-priority campaign of its own
+//!   advertiser could bid too (it goes first, see `contact::Reps`).
 //! - `reason` is the rule's label as in `bullseye_campaign_filtered_total`
 //!   ([`FilterReason::as_str`]): a rule of selection (`geo`, `budget`,
 //!   `floor`, …) for a campaign that was tried, or the index-level reason
@@ -125,6 +127,10 @@ pub struct CampaignVerdict {
 /// The label for impressions past `max_imps_per_request` (as the metric
 /// `bullseye_imps_ignored_total`).
 const IMPS_IGNORED: &str = "imps_ignored";
+
+/// The label of a campaign that could bid but yields to a higher-priority
+/// campaign of its own advertiser (it keeps its `bid`).
+const PRIORITY: &str = "priority";
 
 /// Explains one bid request for `exchange` (`None`: the default exchange),
 /// as the bid path would answer it now. Changes nothing.
@@ -273,6 +279,8 @@ fn explain_imp<'a>(
         run.verdicts[choice.rank as usize].bid = Some(choice.price);
     }
     let in_currency = |price: Micros| world.settings.fx.bid_from_base(price, ctx.currency).filter(|p| p.0 > 0);
+    let could_bid: Vec<bool> = run.verdicts.iter().map(|v| v.bid.is_some()).collect();
+    let outranked = super::contact::outranked_by_priority(world, &could_bid);
     let campaigns = world
         .campaigns
         .iter()
@@ -281,6 +289,7 @@ fn explain_imp<'a>(
         .map(|(rank, (c, verdict))| {
             let bid = verdict.bid.map(in_currency);
             let reason = match (bid, verdict.reason) {
+                (Some(Some(_)), _) if outranked[rank] => Some(PRIORITY),
                 (Some(Some(_)), _) => None,
                 (Some(None), _) => Some(crate::metrics::NoBidReason::Currency.as_str()),
                 (None, Some(reason)) => Some(reason.as_str()),

@@ -9,6 +9,7 @@
 //! in one place with the rest of the request's outcome. [`explain`] runs
 //! the same stages dry, for the admin API.
 
+pub mod contact;
 pub mod decode;
 pub mod encode;
 pub mod enrich;
@@ -36,12 +37,14 @@ use crate::pacing::cost::{display_cost, impression_cost};
 pub use decode::DecodeError;
 
 /// Holds the winning bid's cost against its campaign's budget for today
-/// (its daily budget, capped by or derived from its lifetime budget); false
-/// when a concurrent bid took the last of it.
-fn reserve(ctx: &enrich::BidCtx, world: &World, choice: &select::Choice) -> bool {
+/// (its daily budget, capped by or derived from its lifetime budget) and,
+/// where its advertiser has contact rules, against the advertiser's budget
+/// and contact cap; false when a concurrent bid took the last of it.
+fn reserve(ctx: &enrich::BidCtx, world: &World, choice: &select::Choice, frequency: &FrequencyStore) -> bool {
     let c = world.campaign(choice.rank);
     let (today, _) = ctx.local_time(c.tz);
-    let expires = expiry_minute(notice_until(ctx, choice.imp));
+    let until = notice_until(ctx, choice.imp);
+    let expires = expiry_minute(until);
     // One impression's cost, and the display's (the same unless `imp.qty`).
     let unit = impression_cost(choice.price);
     let cost = match choice.qty_milli {
@@ -59,7 +62,7 @@ fn reserve(ctx: &enrich::BidCtx, world: &World, choice: &select::Choice) -> bool
         c.state
             .count_filtered(crate::campaigns::targeting::FilterReason::Budget);
     }
-    reserved
+    reserved && contact::reserve(ctx, world, choice, frequency, (expires, until))
 }
 
 /// The largest share of a campaign's daily budget one request may hold in
@@ -71,7 +74,7 @@ const REQUEST_SHARE_DIVISOR: i64 = 20;
 /// A campaign's second and later impressions in one request are reserved
 /// only within its per-request share. In place, without allocating: a
 /// request has at most `max_imps_per_request` choices, usually one.
-fn reserve_all(ctx: &enrich::BidCtx, world: &World, choices: &mut Vec<select::Choice>) {
+fn reserve_all(ctx: &enrich::BidCtx, world: &World, choices: &mut Vec<select::Choice>, frequency: &FrequencyStore) {
     let mut kept = 0;
     for i in 0..choices.len() {
         let choice = &choices[i];
@@ -90,7 +93,7 @@ fn reserve_all(ctx: &enrich::BidCtx, world: &World, choices: &mut Vec<select::Ch
             .mul_div_floor(1, REQUEST_SHARE_DIVISOR);
         let within_share =
             held == Micros::ZERO || held.saturating_add(display_cost(choice.price, choice.qty_milli)) <= share;
-        if within_share && reserve(ctx, world, choice) {
+        if within_share && reserve(ctx, world, choice, frequency) {
             choices.swap(kept, i);
             kept += 1;
         }
@@ -120,8 +123,15 @@ fn no_match_reason(scratch: &select::Scratch, ctx: &enrich::BidCtx, world: &Worl
     let only = |reasons: &[F]| stopped != 0 && stopped & !bits(reasons) == 0;
     let user_unknown = ctx.user_key.is_none() || ctx.facts.segments.is_empty();
     let nothing_offered = stopped == 0 && !scratch.offered && world.has_segment_targeting();
-    let user_rules = [F::Segment, F::Age, F::Gender, F::Frequency, F::ExperimentNoUserId];
-    if user_unknown && (nothing_offered || only(&user_rules)) {
+    let about_the_user = [
+        F::Segment,
+        F::Age,
+        F::Gender,
+        F::Frequency,
+        F::ExperimentNoUserId,
+        F::AdvertiserFrequency,
+    ];
+    if user_unknown && (nothing_offered || only(&about_the_user)) {
         NoBidReason::UnmatchedUser
     } else if only(&[F::Domain, F::Category]) {
         NoBidReason::BlockedPublisher
@@ -317,7 +327,7 @@ impl Bidder {
             }
         }
         if !request.test.0 {
-            reserve_all(ctx, world, &mut choices);
+            reserve_all(ctx, world, &mut choices, &self.frequency);
         }
         if choices.is_empty() {
             return Err(if private_only {

@@ -360,6 +360,7 @@ fn evaluate<M: Mode>(
             return Err(FilterReason::Frequency);
         }
     }
+    super::contact::admits(ctx, world, (rank, c), frequency)?;
     if !c
         .state
         .spend
@@ -416,8 +417,10 @@ fn choose_and_price<M: Mode>(
     })
 }
 
-/// Walks candidates best first; the first eligible one wins. A dry run
-/// walks on to the end.
+/// Walks candidates best first; the first eligible one wins, unless a
+/// higher-priority campaign of its advertiser is eligible further on (see
+/// `contact::Reps`: then the walk goes on as far as priorities need). A
+/// dry run walks on to the end.
 fn first_eligible<'a, M: Mode>(
     ctx: &BidCtx<'a>,
     world: &World,
@@ -427,8 +430,12 @@ fn first_eligible<'a, M: Mode>(
     frequency: &FrequencyStore,
     mode: &mut M,
 ) -> Option<Choice<'a>> {
-    let mut first = None;
+    // Eligible campaigns by advertiser, under priorities (`contact::Reps`).
+    let mut reps = super::contact::Reps::default();
     for rank in candidates {
+        if !M::DRY_RUN && reps.skips(world, rank) {
+            continue;
+        }
         let c = world.campaign(rank);
         match evaluate(ctx, world, (rank, c), imp, terms, frequency, mode) {
             Ok(Pick { creative, price, arm }) => {
@@ -443,15 +450,18 @@ fn first_eligible<'a, M: Mode>(
                     arm,
                 };
                 if !M::DRY_RUN {
-                    return Some(choice);
+                    match reps.offer(world, choice) {
+                        Some(winner) => return Some(winner),
+                        None => continue,
+                    }
                 }
                 mode.eligible(rank, price);
-                first.get_or_insert(choice);
+                reps.offer_all(world, choice);
             }
             Err(reason) => mode.filtered(rank, c, reason),
         }
     }
-    first
+    reps.winner()
 }
 
 fn best_deal_bid<'a, M: Mode>(

@@ -118,6 +118,11 @@ pub struct Campaign {
     pub rotation: super::experiment::Rotation,
     /// Its experiment, if it runs one.
     pub experiment: Option<Box<super::experiment::Experiment>>,
+    /// Within one impression, an eligible campaign of the same advertiser
+    /// with a higher priority goes first (default 0).
+    pub priority: i32,
+    /// Responses per hour or day past which the campaign stops bidding.
+    pub capacity: crate::settings::Capacity,
 }
 
 impl Campaign {

@@ -68,11 +68,25 @@ pub enum FilterReason {
     /// The campaign would have bid, but the user is in its experiment's
     /// holdout arm.
     Holdout,
+    /// The user is on the advertiser's do-not-contact list (its
+    /// suppression segment, a suppression of the user, or an erasure).
+    Suppressed,
+    /// The advertiser's daily budget (across its campaigns) is spent or
+    /// reserved.
+    AdvertiserBudget,
+    /// The user reached the advertiser's contact cap (across its
+    /// campaigns), or is unknown to a capped advertiser.
+    AdvertiserFrequency,
+    /// The campaign reached a capacity cap (clicks or conversions per hour
+    /// or day).
+    Capacity,
+    /// The advertiser reached a capacity cap (across its campaigns).
+    AdvertiserCapacity,
 }
 
 impl FilterReason {
     /// Every reason, in declaration order (`reason as usize` indexes it).
-    pub const ALL: [FilterReason; 26] = [
+    pub const ALL: [FilterReason; 31] = [
         FilterReason::Paused,
         FilterReason::Flight,
         FilterReason::Exchange,
@@ -99,6 +113,11 @@ impl FilterReason {
         FilterReason::PrivateAuction,
         FilterReason::ExperimentNoUserId,
         FilterReason::Holdout,
+        FilterReason::Suppressed,
+        FilterReason::AdvertiserBudget,
+        FilterReason::AdvertiserFrequency,
+        FilterReason::Capacity,
+        FilterReason::AdvertiserCapacity,
     ];
     /// Number of reasons.
     pub const COUNT: usize = Self::ALL.len();
@@ -132,6 +151,11 @@ impl FilterReason {
             FilterReason::PrivateAuction => "private_auction",
             FilterReason::ExperimentNoUserId => "experiment_no_user_id",
             FilterReason::Holdout => "holdout",
+            FilterReason::Suppressed => "suppressed",
+            FilterReason::AdvertiserBudget => "advertiser_budget",
+            FilterReason::AdvertiserFrequency => "advertiser_frequency",
+            FilterReason::Capacity => "capacity",
+            FilterReason::AdvertiserCapacity => "advertiser_capacity",
         }
     }
 }

@@ -67,9 +67,60 @@ pub struct RawAdvertiser {
     pub id: String,
     /// Display name (default: the id).
     pub name: Option<String>,
-    /// IANA time zone of its reports and of new campaigns (default UTC).
+    /// IANA time zone of its reports and of new campaigns (default UTC);
+    /// also the days and weeks of its contact rules.
     #[serde(default = "defaults::time_zone")]
     pub time_zone: String,
+    /// Most its campaigns spend together per day (days in the advertiser's
+    /// time zone), a decimal in the base currency; none means no limit
+    /// beyond each campaign's own. Reserved at bid time like a campaign's,
+    /// so it is overrun by at most one impression's price per node.
+    pub daily_budget: Option<String>,
+    /// `[advertiser.frequency]`: contacts (impressions) per user across
+    /// all its campaigns; none by default.
+    #[serde(default)]
+    pub frequency: RawContactCap,
+    /// A do-not-contact segment (e.g. `optout/acme`): users in it, or in a
+    /// segment below it, are never bid on for this advertiser.
+    pub suppress_segment: Option<String>,
+    /// `[advertiser.capacity]`: responses per hour or day across all its
+    /// campaigns, past which they stop bidding; none by default.
+    #[serde(default)]
+    pub capacity: RawCapacity,
+}
+
+/// `[advertiser.frequency]`: most contacts one user gets from all of an
+/// advertiser's campaigns together. Counted at bid time (a bid holds a
+/// contact until its impression pixel or the end of its notice window), so
+/// concurrent bids never overshoot. A capped advertiser does not bid for a
+/// user it cannot recognise.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawContactCap {
+    /// Contacts per user per day in the advertiser's time zone (at least 1).
+    pub per_day: Option<u32>,
+    /// Contacts per user per week (Monday to Sunday) in the advertiser's
+    /// time zone (at least 1).
+    pub per_week: Option<u32>,
+}
+
+/// `[campaign.capacity]` or `[advertiser.capacity]`: how many responses
+/// can be handled (a call centre's capacity). Once a cap is reached, the
+/// campaign (or every campaign of the advertiser) stops bidding within a
+/// second, until the hour or day turns (in the campaign's, or the
+/// advertiser's, time zone). Responses after the cap still count and are
+/// recorded. Each cap is at least 1; none by default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCapacity {
+    /// Billable clicks per hour.
+    pub clicks_per_hour: Option<u32>,
+    /// Billable clicks per day.
+    pub clicks_per_day: Option<u32>,
+    /// Conversions (of billable clicks) per hour.
+    pub conversions_per_hour: Option<u32>,
+    /// Conversions (of billable clicks) per day.
+    pub conversions_per_day: Option<u32>,
 }
 
 /// `[admin]`: who may use the admin API and the console.
@@ -462,6 +513,17 @@ pub struct RawCampaign {
     /// `[campaign.experiment]`: an A/B test with an optional holdout (see
     /// `config/experiment.rs`).
     pub experiment: Option<super::experiment::RawExperiment>,
+    /// Within one impression, an eligible campaign of the same advertiser
+    /// with a higher priority goes before this one, even if it bids less
+    /// (default 0; any integer). Across advertisers the best bid still
+    /// wins: each advertiser competes with its highest-priority eligible
+    /// campaign.
+    #[serde(default)]
+    pub priority: i32,
+    /// `[campaign.capacity]`: responses per hour or day this campaign can
+    /// take, past which it stops bidding; none by default.
+    #[serde(default)]
+    pub capacity: RawCapacity,
 }
 
 /// `[campaign.targeting.segments]`: audience segment rules, by segment path

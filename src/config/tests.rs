@@ -1250,3 +1250,62 @@ fn a_daily_budget_with_a_total_is_not_derived() {
     );
     assert_eq!(c.derived_budget_days, None);
 }
+
+// ---- contact rules (issue 16) ----
+
+#[test]
+fn advertiser_contact_rules_are_typed() {
+    let settings = "[[advertiser]]\nid = \"Advertiser\"\ntime_zone = \"Europe/Paris\"\ndaily_budget = \"250.50\"\n\
+                    suppress_segment = \"optout/advertiser\"\n[advertiser.frequency]\nper_day = 3\nper_week = 10\n\
+                    [advertiser.capacity]\nclicks_per_hour = 40\nconversions_per_day = 25\n\
+                    [secrets]\nsigning_key = \"test-signing-key-0123456789abcdefghijkl\"\n";
+    let config = valid(
+        settings,
+        &banner_campaign(&[("priority", "2")], "[campaign.capacity]\nclicks_per_day = 7\n"),
+    );
+    let rules = &config.settings.advertisers[0].rules;
+    assert_eq!(rules.daily_budget, Some(crate::money::Micros(250_500_000)));
+    assert_eq!((rules.frequency.per_day, rules.frequency.per_week), (Some(3), Some(10)));
+    assert_eq!(rules.suppress_segment.as_deref(), Some("optout/advertiser"));
+    assert_eq!(
+        (rules.capacity.clicks_per_hour, rules.capacity.conversions_per_day),
+        (Some(40), Some(25))
+    );
+    let campaign = &config.campaigns[0];
+    assert_eq!((campaign.priority, campaign.capacity.clicks_per_day), (2, Some(7)));
+    let plain = valid(SECRETS, &banner_campaign(&[], ""));
+    assert!(plain.settings.advertisers[0].rules.is_none(), "no rules by default");
+    assert_eq!(plain.campaigns[0].priority, 0);
+}
+
+#[test]
+fn advertiser_contact_rules_are_checked() {
+    let settings = "[[advertiser]]\nid = \"Advertiser\"\ndaily_budget = \"0\"\nsuppress_segment = \"Opt Out\"\n\
+                    [advertiser.frequency]\nper_day = 0\n[advertiser.capacity]\nconversions_per_hour = 0\n\
+                    [secrets]\nsigning_key = \"test-signing-key-0123456789abcdefghijkl\"\n";
+    let found = problems(settings, "");
+    let fields: Vec<&str> = found.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "advertiser[0].daily_budget",
+            "advertiser[0].frequency.per_day",
+            "advertiser[0].suppress_segment",
+            "advertiser[0].capacity.conversions_per_hour"
+        ],
+        "{found:?}"
+    );
+    assert_eq!(
+        found[1].why, "must be at least 1 (leave it out for no cap)",
+        "{found:?}"
+    );
+    assert_eq!(
+        campaign_problems(&[], "[campaign.capacity]\nclicks_per_hour = 0\n"),
+        [in_c1(
+            "capacity.clicks_per_hour",
+            "must be at least 1 (leave it out for no cap)"
+        )]
+    );
+    let unknown = campaign_problems(&[], "[campaign.capacity]\nimpressions_per_hour = 5\n");
+    assert!(unknown[0].why.contains("unknown field"), "{unknown:?}");
+}

@@ -24,6 +24,7 @@ use crate::settings::{
     AdminToken, Advertiser, BillingEvent, ClickRules, DEFAULT_EXCHANGE, Exchange, IpRange, MAX_NOTICE_WINDOW_MINUTES,
     MaxBidCaps, PostbackSecret, Role, Settings, UserAgentScreen,
 };
+use crate::settings::{Capacity, ContactCap, ContactRules};
 
 /// The signing key bundled with the sample config; flagged at start-up.
 pub const DEV_SIGNING_KEY_PREFIX: &str = "dev-only";
@@ -627,9 +628,58 @@ fn advertisers(raw: &[RawAdvertiser], p: &mut Problems) -> Vec<Advertiser> {
             id: advertiser.id.clone(),
             name: advertiser.name.clone().unwrap_or_else(|| advertiser.id.clone()),
             time_zone: advertiser.time_zone.clone(),
+            rules: contact_rules(advertiser, &field, p),
         });
     }
     advertisers
+}
+
+/// An advertiser's contact rules: a positive budget, caps of at least one,
+/// a valid segment path.
+fn contact_rules(raw: &RawAdvertiser, field: &dyn Fn(&str) -> String, p: &mut Problems) -> ContactRules {
+    let daily_budget = raw.daily_budget.as_deref().and_then(|text| {
+        let budget = p.money(&field("daily_budget"), text)?;
+        if budget == Micros::ZERO {
+            p.at(
+                &field("daily_budget"),
+                "must be greater than 0 (leave it out for no limit)",
+            );
+        }
+        Some(budget)
+    });
+    let frequency = ContactCap {
+        per_day: at_least_one(raw.frequency.per_day, &field("frequency.per_day"), p),
+        per_week: at_least_one(raw.frequency.per_week, &field("frequency.per_week"), p),
+    };
+    if let Some(segment) = &raw.suppress_segment
+        && let Err(e) = SegmentPath::parse(segment)
+    {
+        p.at(&field("suppress_segment"), e.to_string());
+    }
+    ContactRules {
+        daily_budget,
+        frequency,
+        suppress_segment: raw.suppress_segment.clone(),
+        capacity: capacity(&raw.capacity, &|key| field(&format!("capacity.{key}")), p),
+    }
+}
+
+/// A cap that must be at least 1 when given.
+fn at_least_one(cap: Option<u32>, field: &str, p: &mut Problems) -> Option<u32> {
+    if cap == Some(0) {
+        p.at(field, "must be at least 1 (leave it out for no cap)");
+    }
+    cap
+}
+
+/// A `capacity` table: each cap at least 1.
+fn capacity(raw: &RawCapacity, field: &dyn Fn(&str) -> String, p: &mut Problems) -> Capacity {
+    Capacity {
+        clicks_per_hour: at_least_one(raw.clicks_per_hour, &field("clicks_per_hour"), p),
+        clicks_per_day: at_least_one(raw.clicks_per_day, &field("clicks_per_day"), p),
+        conversions_per_hour: at_least_one(raw.conversions_per_hour, &field("conversions_per_hour"), p),
+        conversions_per_day: at_least_one(raw.conversions_per_day, &field("conversions_per_day"), p),
+    }
 }
 
 /// The exchanges, the default one first (added if none is named so).
@@ -836,7 +886,8 @@ fn price_key(
     (true, bytes)
 }
 
-fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<Campaign> {
+/// A campaign's id, and the advertiser and exchanges it names.
+fn check_names(raw: &RawCampaign, settings: &Settings, p: &mut Problems) {
     if !is_valid_id(&raw.id) {
         p.at("id", "must be 1–64 letters, digits, '-', '_' or '.'");
     }
@@ -849,6 +900,15 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
             ),
         );
     }
+    for name in &raw.exchanges {
+        if settings.exchange(name).is_none() {
+            p.at("exchanges", format!("unknown exchange {name:?}"));
+        }
+    }
+}
+
+fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<Campaign> {
+    check_names(&raw, settings, p);
     let max_bid = max_bid(&raw.max_bid, raw.pricing, settings, p);
     let (daily_budget, total_budget) = budgets(&raw, p);
     let pctr_prior = pctr_prior(raw.pricing, raw.pctr_prior.as_deref(), p);
@@ -865,11 +925,6 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
         .end
         .as_deref()
         .and_then(|s| flight_day(p, "end", s, &time_zone, true));
-    for name in &raw.exchanges {
-        if settings.exchange(name).is_none() {
-            p.at("exchanges", format!("unknown exchange {name:?}"));
-        }
-    }
     let creatives = creatives(raw.creatives, p);
     let targeting = targeting(raw.targeting, p);
     Some(Campaign {
@@ -896,6 +951,8 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
         experiment: experiment(raw.experiment, &creatives, (max_bid, raw.pricing), settings, p),
         creatives,
         rotation: raw.rotation,
+        priority: raw.priority,
+        capacity: capacity(&raw.capacity, &|key| format!("capacity.{key}"), p),
     })
 }
 

@@ -8,13 +8,14 @@
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::clock::local_day;
+use crate::clock::{local_day, local_seconds};
 use crate::ledger::EventKind;
 use crate::money::Micros;
 use crate::pacing::FrequencyStore;
 use crate::pacing::budget::expiry_minute;
 use crate::pacing::cost::display_cost;
 
+use super::contact::{AdvertiserLive, HourDayCount, Responses};
 use super::state::CampaignState;
 
 /// An event, as it changes its campaign's live state.
@@ -42,6 +43,9 @@ pub struct LiveEvent<'a> {
     /// not for events restored or replicated (their reservations, if any,
     /// were made on another run or node).
     pub settles: Option<Reservation>,
+    /// A live impression pixel of a real bid: it turns the contact its bid
+    /// held (an advertiser's frequency cap) into a counted one.
+    pub releases_contact: bool,
 }
 
 /// A bid's hold on its campaign's budget.
@@ -54,10 +58,13 @@ pub struct Reservation {
     pub notice_until: i64,
     /// Impressions the display counts for (`imp.qty`), thousandths.
     pub qty_milli: i64,
+    /// When the bid was made (Unix seconds): whether it also reserved
+    /// against its advertiser's budget follows from it.
+    pub issued_at: i64,
 }
 
 /// Where an event lands: the campaign's state, time zone and
-/// frequency-cap key.
+/// frequency-cap key, and its advertiser.
 #[derive(Clone, Copy, Debug)]
 pub struct Target<'a> {
     /// The campaign's live counters.
@@ -66,36 +73,80 @@ pub struct Target<'a> {
     pub time_zone: &'a TimeZone,
     /// The campaign's frequency-cap key ([`crate::campaigns::index::CompiledCampaign::key`]).
     pub campaign_key: u64,
+    /// The campaign's advertiser (its spend, contacts and responses across
+    /// campaigns); `None` only for tools that build no world.
+    pub advertiser: Option<&'a AdvertiserLive>,
 }
 
-/// Applies one event: spend, the settled reservation, today's counts, the
-/// pCTR counts and the user's frequency.
+/// Applies one event: spend (the campaign's and its advertiser's), the
+/// settled reservation, today's counts, the pCTR counts, the responses
+/// capacity caps count, and the user's frequency and contacts.
 pub fn apply(target: Target<'_>, frequency: &FrequencyStore, event: &LiveEvent<'_>) {
     let state = target.state;
     let day = local_day(event.at, target.time_zone);
+    let advertiser = target.advertiser;
     if event.charge.0 > 0 && !event.precharged {
         state.spend.add(day, event.charge);
+        if let Some(a) = advertiser {
+            a.state.spend.add(a.local_day(event.at), event.charge);
+        }
     }
     if let Some(reservation) = event.settles {
-        state.spend.release(
-            display_cost(reservation.bid_value, reservation.qty_milli),
-            expiry_minute(reservation.notice_until),
-            event.at.as_second().div_euclid(60),
-        );
+        settle(target, frequency, event, reservation);
     }
     if event.billed_impression {
         state.count_impression(event.creative);
     }
+    let responded = |count: fn(&Responses) -> &HourDayCount| {
+        count(&state.responses).add(local_seconds(event.at, target.time_zone));
+        if let Some(a) = advertiser {
+            count(&a.state.responses).add(a.local_seconds(event.at));
+        }
+    };
     match event.kind {
         EventKind::Impression => state.impressions.add(day),
         EventKind::Click if event.billable_click => {
             state.clicks.add(day);
             state.count_click(event.creative);
+            responded(|r| &r.clicks);
         }
+        EventKind::Conversion if event.billable_click => responded(|r| &r.conversions),
         _ => {}
     }
     if event.kind == EventKind::Impression && event.user != 0 {
         frequency.record(event.user, target.campaign_key, event.at);
+        count_contact(target, frequency, event.at, event.user, event.releases_contact);
+    }
+}
+
+/// Gives a settled bid's reservations back: its campaign's, its
+/// advertiser's (if it made one) and, for a loss, the contact it held.
+fn settle(target: Target<'_>, frequency: &FrequencyStore, event: &LiveEvent<'_>, reservation: Reservation) {
+    let cost = display_cost(reservation.bid_value, reservation.qty_milli);
+    let (expires, minute) = (
+        expiry_minute(reservation.notice_until),
+        event.at.as_second().div_euclid(60),
+    );
+    target.state.spend.release(cost, expires, minute);
+    let Some(a) = target.advertiser else { return };
+    if a.state.reserved_for(reservation.issued_at) {
+        a.state.spend.release(cost, expires, minute);
+    }
+    if event.kind == EventKind::Loss && event.user != 0 && !a.rules.frequency.is_none() {
+        frequency.release_contact(event.user, a.key, event.at.as_second());
+    }
+}
+
+/// Counts a contact (an impression) of `user` by the target's advertiser,
+/// when it caps contacts; `releases` gives back the contact its bid held.
+/// Restore also counts, through this alone, the impressions of the week
+/// that are older than the other counts look back.
+pub fn count_contact(target: Target<'_>, frequency: &FrequencyStore, at: Timestamp, user: u64, releases: bool) {
+    if let Some(a) = target.advertiser
+        && !a.rules.frequency.is_none()
+        && user != 0
+    {
+        frequency.record_contact(user, a.key, a.local_day(at), releases, at.as_second());
     }
 }
 
@@ -114,6 +165,7 @@ mod tests {
             billable_click: false,
             user: 0,
             settles: None,
+            releases_contact: false,
         }
     }
 
@@ -125,6 +177,7 @@ mod tests {
             state: &state,
             time_zone: &TimeZone::UTC,
             campaign_key: 7,
+            advertiser: None,
         };
         let at = event(EventKind::Bill).at;
         let day = local_day(at, &TimeZone::UTC);
@@ -144,6 +197,7 @@ mod tests {
                     bid_value: Micros(2_000_000),
                     notice_until,
                     qty_milli: crate::signing::QTY_ONE,
+                    issued_at: at.as_second(),
                 }),
                 ..event(EventKind::Bill)
             },

@@ -7,6 +7,9 @@
 //! - [`mod@apply`]: the one function through which an event changes live state.
 //! - [`shared`]: the seam for what nodes of a cluster share (dedup claims,
 //!   events, budget grants, control changes), embedded on a single node.
+//! - [`contact`]: advertisers' live state (spend across their campaigns,
+//!   responses for capacity caps) and each world's link from campaigns to
+//!   their advertisers' contact rules ([`contact::ContactIndex`]).
 //! - [`World`]: what the bid and tracking paths load once per request —
 //!   the campaign index with each campaign's live-state handle, and the URL
 //!   signer for this config's keys. Immutable, swapped whole. It also
@@ -18,6 +21,7 @@
 //!   the old world on its own thread, not a bid thread).
 
 pub mod apply;
+pub mod contact;
 pub mod registry;
 pub mod shared;
 pub mod state;
@@ -29,10 +33,12 @@ use std::sync::atomic::Ordering;
 use arc_swap::ArcSwap;
 
 pub use apply::{LiveEvent, Reservation, Target, apply};
+pub use contact::{AdvertiserLive, AdvertiserState, ContactIndex};
 pub use registry::{LiveStates, Retained};
 pub use shared::{Embedded, SharedState};
 pub use state::{CampaignState, DayCount};
 
+use crate::audience::suppression::Suppressions;
 use crate::campaigns::index::{CampaignIndex, CompiledCampaign};
 use crate::campaigns::tally::TallyCounts;
 use crate::campaigns::targeting::FilterReason;
@@ -45,23 +51,72 @@ use crate::signing::Signer;
 pub type LiveCampaign = CompiledCampaign<Arc<CampaignState>>;
 
 /// Everything the bid path needs, immutable, swapped whole: the campaign
-/// index (with live-state handles) and the signer of tracking URLs.
+/// index (with live-state handles), the signer of tracking URLs, and the
+/// contact rules of each campaign's advertiser.
 pub struct World {
     /// Campaigns ranked and indexed, with the settings.
     pub index: CampaignIndex<Arc<CampaignState>>,
     /// Signs the tracking URLs of bids made with this world's key.
     pub signer: Signer,
+    /// Each ranked campaign's advertiser (rules and live state) and
+    /// priority.
+    pub contact: ContactIndex,
+    /// Users never to be bid on (the live list, shared by every world).
+    pub suppressions: Arc<Suppressions>,
 }
 
 impl World {
-    /// Compiles a validated config; each campaign's state comes from (or is
-    /// created in) `live`.
+    /// Compiles a validated config; each campaign's and advertiser's state
+    /// comes from (or is created in) `live`.
     pub fn build(config: Config, live: &LiveStates) -> World {
         let Config { settings, campaigns } = config;
         let signer = Signer::new(&settings.signing_key, settings.previous_signing_key.as_deref());
+        let advertisers = contact::advertisers(&settings.advertisers, |id| live.advertiser(id));
+        let index = CampaignIndex::build(settings, campaigns, |c| {
+            let advertiser = advertisers.iter().find(|a| a.id == c.advertiser).cloned();
+            live.state_with(c, advertiser)
+        });
+        let contact = ContactIndex::build(advertisers, index.campaigns.iter().map(|c| &c.campaign), |id| {
+            live.advertiser(id)
+        });
         World {
-            index: CampaignIndex::build(settings, campaigns, |c| live.state(c)),
+            index,
             signer,
+            contact,
+            suppressions: live.suppressions.clone(),
+        }
+    }
+
+    /// Where the events of the campaign at `rank` land (its advertiser
+    /// included).
+    pub fn target(&self, rank: u32) -> Target<'_> {
+        let c = self.index.campaign(rank);
+        Target {
+            state: &c.state,
+            time_zone: &c.campaign.time_zone,
+            campaign_key: c.key,
+            advertiser: Some(self.contact.advertiser_of(rank)),
+        }
+    }
+
+    /// Sets each capacity-capped campaign's and advertiser's "at capacity"
+    /// flag from its responses of the current local hour and day: run once
+    /// a second (`App::tick`), so bidding stops within a second of a cap
+    /// being reached and resumes within a second of the hour (or day)
+    /// turning.
+    pub fn check_capacity(&self, now: jiff::Timestamp) {
+        for c in &self.index.campaigns {
+            if !c.campaign.capacity.is_none() {
+                let local = crate::clock::local_seconds(now, &c.campaign.time_zone);
+                let reached = contact::capacity_reached(&c.campaign.capacity, &c.state.responses, local);
+                c.state.at_capacity.store(reached, Ordering::Relaxed);
+            }
+        }
+        for a in &self.contact.advertisers {
+            if !a.rules.capacity.is_none() {
+                let reached = contact::capacity_reached(&a.rules.capacity, &a.state.responses, a.local_seconds(now));
+                a.state.at_capacity.store(reached, Ordering::Relaxed);
+            }
         }
     }
 
@@ -132,17 +187,6 @@ impl Drop for World {
                     c.state.filtered[reason as usize].fetch_add(count, Ordering::Relaxed);
                 }
             }
-        }
-    }
-}
-
-impl LiveCampaign {
-    /// Where this campaign's events land.
-    pub fn target(&self) -> Target<'_> {
-        Target {
-            state: &self.state,
-            time_zone: &self.campaign.time_zone,
-            campaign_key: self.key,
         }
     }
 }

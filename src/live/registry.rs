@@ -12,16 +12,23 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use super::apply::Target;
+use super::contact::{AdvertiserLive, AdvertiserState};
 use super::state::CampaignState;
+use crate::audience::suppression::Suppressions;
 use crate::campaigns::Campaign;
 use crate::campaigns::model::DayBudget;
 use crate::money::Micros;
 
 /// Campaign states by id. Locked only while an index is built or swept
 /// (control path, a few times a minute at most), never by the bid path.
+/// Beside them: advertisers' states by id (never retired: there are few),
+/// and the do-not-contact list, which every world shares.
 #[derive(Debug, Default)]
 pub struct LiveStates {
     states: Mutex<HashMap<String, Entry>>,
+    advertisers: Mutex<HashMap<String, Arc<AdvertiserState>>>,
+    /// Users never to be bid on, per advertiser or for everyone.
+    pub suppressions: Arc<Suppressions>,
 }
 
 #[derive(Debug)]
@@ -48,6 +55,9 @@ pub struct Retained {
     pub day_budget: DayBudget,
     /// The advertiser (its postback secret signs its conversions).
     pub advertiser: String,
+    /// The advertiser as last configured, with its live state: where the
+    /// campaign's events count across the advertiser's campaigns.
+    pub advertiser_live: Option<Arc<AdvertiserLive>>,
 }
 
 impl Retained {
@@ -57,14 +67,30 @@ impl Retained {
             state: &self.state,
             time_zone: &self.time_zone,
             campaign_key: self.campaign_key,
+            advertiser: self.advertiser_live.as_deref(),
         }
     }
 }
 
 impl LiveStates {
+    /// Live states over this do-not-contact list (read from the data
+    /// directory by the application).
+    pub fn with_suppressions(suppressions: Suppressions) -> LiveStates {
+        LiveStates {
+            suppressions: Arc::new(suppressions),
+            ..LiveStates::default()
+        }
+    }
+
     /// The state of `campaign` (created on first use), noting its time
     /// zone and budget as now configured.
     pub fn state(&self, campaign: &Campaign) -> Arc<CampaignState> {
+        self.state_with(campaign, None)
+    }
+
+    /// [`LiveStates::state`], noting its advertiser as now configured
+    /// (`None` keeps the one noted before).
+    pub fn state_with(&self, campaign: &Campaign, advertiser: Option<Arc<AdvertiserLive>>) -> Arc<CampaignState> {
         let mut states = self.states.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let retained = Retained {
             state: Arc::default(),
@@ -73,6 +99,7 @@ impl LiveStates {
             daily_budget: campaign.daily_budget,
             day_budget: campaign.day_budget(),
             advertiser: campaign.advertiser.clone(),
+            advertiser_live: advertiser.clone(),
         };
         let entry = states.entry(campaign.id.clone()).or_insert_with(|| Entry {
             retained: retained.clone(),
@@ -81,9 +108,16 @@ impl LiveStates {
         entry.left_index = None;
         entry.retained = Retained {
             state: entry.retained.state.clone(),
+            advertiser_live: advertiser.or_else(|| entry.retained.advertiser_live.clone()),
             ..retained
         };
         entry.retained.state.clone()
+    }
+
+    /// The live state of advertiser `id` (created on first use).
+    pub fn advertiser(&self, id: &str) -> Arc<AdvertiserState> {
+        let mut advertisers = self.advertisers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        advertisers.entry(id.to_string()).or_default().clone()
     }
 
     /// The state of a campaign that has one, in the index or not.

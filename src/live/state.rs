@@ -31,6 +31,11 @@ pub struct CampaignState {
     pub pacer: Pacer,
     /// How many times each rule stopped the campaign ("why not bidding").
     pub filtered: [AtomicU64; FilterReason::COUNT],
+    /// Billable clicks and conversions of its current local hour and day
+    /// (capacity caps).
+    pub responses: super::contact::Responses,
+    /// Set by the tick while one of its capacity caps is reached.
+    pub at_capacity: std::sync::atomic::AtomicBool,
 }
 
 /// Bids per exchange since start, by [`ExchangeId`] (the exchange's

@@ -1,13 +1,24 @@
-//! Frequency caps: impressions per user per campaign, per hour and per day.
+//! Frequency caps: impressions per user per campaign, per hour and per day;
+//! and contacts per user per advertiser (across its campaigns), per day
+//! and per week.
 //!
 //! A lock-free map (papaya) from (user, campaign) to the counts of the
 //! current UTC hour and day. Reads on the bid path take no lock; impressions
 //! replace the entry atomically. Entries older than a day are swept by
 //! [`FrequencyStore::sweep`], which bounds memory to the users seen today.
+//!
+//! Contacts (a second map, (user, advertiser) → `Contacts`) are counted
+//! in the advertiser's local days and Monday-first weeks, and also held at
+//! bid time: a bid reserves a contact ([`FrequencyStore::reserve_contact`],
+//! atomic per entry) that its impression turns into a counted one, a loss
+//! notice gives back, or the end of its notice window drops. So concurrent
+//! bids for one user never pass the cap together. Entries older than the
+//! week are swept.
 
 use jiff::Timestamp;
 
 use crate::campaigns::targeting::FrequencyCap;
+use crate::settings::ContactCap;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Window {
@@ -17,12 +28,84 @@ struct Window {
     day_count: u32,
 }
 
+/// One user's contacts by one advertiser: counted in its local day and
+/// week, and held by bids whose impression has not come yet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Contacts {
+    day: i64,
+    day_count: u32,
+    week: i64,
+    week_count: u32,
+    /// Contacts held by bids in flight, until `pending_until`.
+    pending: u32,
+    /// Unix seconds: the last held contact's notice window ends.
+    pending_until: i64,
+}
+
+/// The Monday-first week of a local day number (day 0, 1970-01-01, was a
+/// Thursday).
+fn week_of(day: i64) -> i64 {
+    (day + 3).div_euclid(7)
+}
+
+impl Contacts {
+    fn pending_at(&self, now: i64) -> u32 {
+        if now < self.pending_until { self.pending } else { 0 }
+    }
+
+    /// Counted and held contacts on `day` and in its week.
+    fn held(&self, day: i64, now: i64) -> (u32, u32) {
+        let pending = self.pending_at(now);
+        let day_count = if self.day == day { self.day_count } else { 0 };
+        let week_count = if self.week == week_of(day) { self.week_count } else { 0 };
+        (day_count.saturating_add(pending), week_count.saturating_add(pending))
+    }
+
+    fn allows(&self, cap: &ContactCap, day: i64, now: i64) -> bool {
+        let (on_day, in_week) = self.held(day, now);
+        cap.per_day.is_none_or(|max| on_day < max) && cap.per_week.is_none_or(|max| in_week < max)
+    }
+
+    /// One more counted contact on `day` (an earlier day or week than the
+    /// entry's is not counted in it: restores may come out of order).
+    fn counted(self, day: i64) -> Contacts {
+        let week = week_of(day);
+        let (day, day_count) = match day.cmp(&self.day) {
+            std::cmp::Ordering::Greater => (day, 1),
+            std::cmp::Ordering::Equal => (day, self.day_count.saturating_add(1)),
+            std::cmp::Ordering::Less => (self.day, self.day_count),
+        };
+        let (week, week_count) = match week.cmp(&self.week) {
+            std::cmp::Ordering::Greater => (week, 1),
+            std::cmp::Ordering::Equal => (week, self.week_count.saturating_add(1)),
+            std::cmp::Ordering::Less => (self.week, self.week_count),
+        };
+        Contacts {
+            day,
+            day_count,
+            week,
+            week_count,
+            ..self
+        }
+    }
+
+    /// One held contact fewer (its bid's impression came, or it lost).
+    fn released(self, now: i64) -> Contacts {
+        Contacts {
+            pending: self.pending_at(now).saturating_sub(1),
+            ..self
+        }
+    }
+}
+
 /// Impressions per user and campaign in the current UTC hour and day,
 /// lock-free, and bounded in size: at the bound, new (user, campaign)
 /// pairs are not counted, and capped campaigns do not bid on them (a cap
-/// that cannot be counted is not risked).
+/// that cannot be counted is not risked). Contacts per user and advertiser
+/// likewise, in a map of their own with the same bound.
 pub struct FrequencyStore {
     counts: papaya::HashMap<u64, Window, foldhash::fast::RandomState>,
+    contacts: papaya::HashMap<u64, Contacts, foldhash::fast::RandomState>,
     /// Most (user, campaign) entries held.
     max_entries: usize,
     /// Impressions of new pairs not counted because the store was full.
@@ -52,6 +135,9 @@ impl FrequencyStore {
     pub fn with_limit(max_entries: usize) -> FrequencyStore {
         FrequencyStore {
             counts: papaya::HashMap::builder()
+                .hasher(foldhash::fast::RandomState::default())
+                .build(),
+            contacts: papaya::HashMap::builder()
                 .hasher(foldhash::fast::RandomState::default())
                 .build(),
             max_entries,
@@ -112,10 +198,93 @@ impl FrequencyStore {
         );
     }
 
-    /// Drops entries from before today.
+    /// Drops entries from before today, and contacts from before last week
+    /// with nothing held.
     pub fn sweep(&self, now: Timestamp) {
         let (_, day) = hour_and_day(now);
         self.counts.pin().retain(|_, w| w.day >= day);
+        // Local weeks are at most a day off the UTC one.
+        let week = week_of(day - 1);
+        let now = now.as_second();
+        self.contacts
+            .pin()
+            .retain(|_, c| c.week >= week || c.pending_at(now) > 0);
+    }
+
+    /// True when `user` may be contacted once more by the advertiser
+    /// `advertiser` (a key) under `cap`, on the advertiser's local `day`
+    /// at `now` (Unix seconds); held contacts count.
+    pub fn contact_allows(&self, cap: &ContactCap, user: u64, advertiser: u64, day: i64, now: i64) -> bool {
+        match self.contacts.pin().get(&slot(user, advertiser)) {
+            Some(contacts) => contacts.allows(cap, day, now),
+            None => !self.contacts_full(),
+        }
+    }
+
+    /// Holds a contact for a bid whose notice window ends at `until` (Unix
+    /// seconds), if the cap allows one more: atomically, so concurrent bids
+    /// never pass the cap together. False, and nothing held, otherwise.
+    pub fn reserve_contact(
+        &self,
+        cap: &ContactCap,
+        user: u64,
+        advertiser: u64,
+        day: i64,
+        now: i64,
+        until: i64,
+    ) -> bool {
+        let contacts = self.contacts.pin();
+        let key = slot(user, advertiser);
+        if contacts.get(&key).is_none() && self.contacts_full() {
+            self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return false;
+        }
+        let held = contacts.compute(key, |entry| {
+            let current = entry.map(|(_, c)| *c).unwrap_or_default();
+            if !current.allows(cap, day, now) {
+                return papaya::Operation::Abort(());
+            }
+            papaya::Operation::Insert(Contacts {
+                pending: current.pending_at(now) + 1,
+                pending_until: current.pending_until.max(until),
+                ..current
+            })
+        });
+        !matches!(held, papaya::Compute::Aborted(()))
+    }
+
+    /// Counts a contact of `user` by `advertiser` on its local `day` (an
+    /// impression); `releases` gives back the contact its bid held.
+    pub fn record_contact(&self, user: u64, advertiser: u64, day: i64, releases: bool, now: i64) {
+        let contacts = self.contacts.pin();
+        let key = slot(user, advertiser);
+        if contacts.get(&key).is_none() && self.contacts_full() {
+            self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+        contacts.update_or_insert(
+            key,
+            |c| {
+                let c = if releases { c.released(now) } else { *c };
+                c.counted(day)
+            },
+            Contacts::default().counted(day),
+        );
+    }
+
+    /// Gives back a contact held by a bid that lost.
+    pub fn release_contact(&self, user: u64, advertiser: u64, now: i64) {
+        self.contacts.pin().update(slot(user, advertiser), |c| c.released(now));
+    }
+
+    /// True once the contacts map holds its most entries.
+    fn contacts_full(&self) -> bool {
+        self.contacts.len() >= self.max_entries
+    }
+
+    /// (User, advertiser) contact entries held.
+    pub fn contacts_len(&self) -> usize {
+        self.contacts.len()
     }
 
     /// (User, campaign) entries held.
@@ -154,6 +323,72 @@ mod tests {
             store.allows(&FrequencyCap::default(), 3, 7, now),
             "uncapped campaigns still bid"
         );
+    }
+
+    #[test]
+    fn contacts_are_held_by_bids_and_counted_by_impressions_per_day_and_week() {
+        let store = FrequencyStore::default();
+        let cap = ContactCap {
+            per_day: Some(2),
+            per_week: Some(3),
+        };
+        let (day, now) = (20_000, 20_000 * 86_400 + 3600);
+        assert!(store.reserve_contact(&cap, 1, 9, day, now, now + 900));
+        assert!(store.reserve_contact(&cap, 1, 9, day, now, now + 900));
+        assert!(!store.reserve_contact(&cap, 1, 9, day, now, now + 900), "two held");
+        assert!(!store.contact_allows(&cap, 1, 9, day, now));
+        assert!(store.contact_allows(&cap, 1, 8, day, now), "another advertiser");
+        store.release_contact(1, 9, now);
+        assert!(store.contact_allows(&cap, 1, 9, day, now), "a loss gives one back");
+        store.record_contact(1, 9, day, true, now);
+        assert!(
+            store.contact_allows(&cap, 1, 9, day, now),
+            "the other one's impression: one counted"
+        );
+        assert!(store.reserve_contact(&cap, 1, 9, day, now, now + 900));
+        assert!(!store.contact_allows(&cap, 1, 9, day, now), "one counted, one held");
+        assert!(
+            store.contact_allows(&cap, 1, 9, day, now + 900),
+            "the held one dropped at the end of its window"
+        );
+        store.record_contact(1, 9, day, false, now);
+        assert!(!store.contact_allows(&cap, 1, 9, day, now + 900), "two counted today");
+        assert!(store.contact_allows(&cap, 1, 9, day + 1, now + 86_400), "a new day");
+        store.record_contact(1, 9, day + 1, false, now + 86_400);
+        assert!(
+            !store.contact_allows(&cap, 1, 9, day + 1, now + 86_400),
+            "three this week"
+        );
+        assert!(
+            store.contact_allows(&cap, 1, 9, day + 3, now + 3 * 86_400),
+            "day 20_000 is a Friday, 20_003 a Monday: a new week"
+        );
+        assert_eq!(week_of(20_002), week_of(20_000), "Sunday, the same week");
+        assert_eq!(week_of(20_003), week_of(20_000) + 1);
+        assert_eq!(week_of(4), 1, "1970-01-05, the first Monday");
+    }
+
+    /// 64 bids for one user at once: exactly the cap's contacts are held.
+    #[test]
+    fn concurrent_bids_hold_no_more_contacts_than_the_cap() {
+        let store = FrequencyStore::default();
+        let cap = ContactCap {
+            per_day: Some(3),
+            per_week: None,
+        };
+        let start = std::sync::Barrier::new(64);
+        let held = std::sync::atomic::AtomicU32::new(0);
+        std::thread::scope(|threads| {
+            for _ in 0..64 {
+                threads.spawn(|| {
+                    start.wait();
+                    if store.reserve_contact(&cap, 1, 9, 20_000, 1_000, 1_900) {
+                        held.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        assert_eq!(held.into_inner(), 3);
     }
 
     #[test]

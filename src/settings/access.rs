@@ -16,6 +16,10 @@ pub struct Advertiser {
     pub name: String,
     /// IANA time zone of its reports and new campaigns.
     pub time_zone: String,
+    /// Its contact rules across its campaigns (budget, frequency,
+    /// suppression, capacity); shown flattened beside the fields above.
+    #[serde(flatten)]
+    pub rules: super::ContactRules,
 }
 
 /// What a token may do.

@@ -6,12 +6,14 @@
 //! TOML), so every layer can use settings without importing the loader.
 
 pub mod access;
+pub mod contact;
 mod ip;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use access::{AdminToken, Advertiser, Role};
+pub use contact::{Capacity, ContactCap, ContactRules};
 pub use ip::IpRange;
 
 use crate::money::{Currency, FxTable, Micros};

@@ -6,7 +6,9 @@
 //! send them; a URL whose signature does not verify answers 403.
 //! Conversion postbacks come per click ([`notice`]) or per user
 //! ([`user_conversion`]: view-through and experiment holdouts).
+//! [`contacts`] restores advertisers' weekly contact counts at start-up.
 
+pub mod contacts;
 pub mod loss;
 pub mod notice;
 pub mod user_conversion;

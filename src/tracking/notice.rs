@@ -283,14 +283,23 @@ pub(super) fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
 /// The campaign a notice lands on: borrowed from the index, or (once it has
 /// left the index) its retained live state.
 enum NoticeCampaign<'w> {
-    Indexed(&'w LiveCampaign),
+    /// In the index, with where its events land.
+    Indexed(&'w LiveCampaign, Target<'w>),
     Retained(Retained),
 }
 
-impl NoticeCampaign<'_> {
+impl<'w> NoticeCampaign<'w> {
+    /// The campaign of `id`: in the index, else retained after it left.
+    fn of(world: &'w World, live: &LiveStates, id: &str) -> Option<NoticeCampaign<'w>> {
+        match world.rank_of(id) {
+            Some(rank) => Some(NoticeCampaign::Indexed(world.campaign(rank), world.target(rank))),
+            None => live.get(id).map(NoticeCampaign::Retained),
+        }
+    }
+
     fn target(&self) -> Target<'_> {
         match self {
-            NoticeCampaign::Indexed(c) => c.target(),
+            NoticeCampaign::Indexed(_, target) => *target,
             NoticeCampaign::Retained(r) => r.target(),
         }
     }
@@ -299,7 +308,7 @@ impl NoticeCampaign<'_> {
     /// capped by or derived from its lifetime budget.
     fn budget_today(&self, today: i64) -> Micros {
         let rule = match self {
-            NoticeCampaign::Indexed(c) => c.campaign.day_budget(),
+            NoticeCampaign::Indexed(c, _) => c.campaign.day_budget(),
             NoticeCampaign::Retained(r) => r.day_budget,
         };
         self.target().state.spend.budget_today(today, &rule)
@@ -590,13 +599,19 @@ impl Tracker {
     }
 
     /// Rebuilds spend, live counts, frequency counts and deduplication from
-    /// the ledger, through the same [`apply()`] as live events.
+    /// the ledger, through the same [`apply()`] as live events: from
+    /// `records` (the recent day files, in time order), after the contacts
+    /// of the older day files of the week (read from the ledger's
+    /// directory, when some advertiser caps contacts: see
+    /// [`Tracker::restore_week_of_contacts`]).
     pub fn restore(&self, records: impl IntoIterator<Item = Record>, world: &World, now: Timestamp) -> usize {
+        self.restore_week_of_contacts(world, now);
         let mut conversions: HashMap<String, u32> = HashMap::new();
         let mut restored = 0;
         for record in records {
             let at_secs = record.at.div_euclid(1_000_000);
             if now.as_second() - at_secs > NOTICE_WINDOW_SECS {
+                self.restore_contact(&record, world, now);
                 continue;
             }
             restored += 1;
@@ -617,7 +632,7 @@ impl Tracker {
                 let at = Timestamp::from_microsecond(record.at).unwrap_or(now);
                 self.shared.count_once(counted_key(&record.bid), counts, at);
             }
-            let Some(c) = world.campaign_by_id(&record.campaign) else {
+            let Some(rank) = world.rank_of(&record.campaign) else {
                 continue;
             };
             let event = LiveEvent {
@@ -632,8 +647,9 @@ impl Tracker {
                 billable_click: record.filtered.is_none(),
                 user: record.user,
                 settles: None,
+                releases_contact: false,
             };
-            apply(c.target(), &self.frequency, &event);
+            apply(world.target(rank), &self.frequency, &event);
         }
         restored
     }
@@ -869,6 +885,9 @@ impl Tracker {
             let target = notice.campaign.target();
             let day = local_day(notice.now, target.time_zone);
             target.state.spend.add(day, Micros(-record.charge));
+            if let Some(a) = target.advertiser {
+                a.state.spend.add(a.local_day(notice.now), Micros(-record.charge));
+            }
         }
     }
 
@@ -911,7 +930,9 @@ impl Tracker {
                 bid_value: notice.token.bid_value,
                 notice_until: notice.token.notice_until,
                 qty_milli: notice.token.qty_milli,
+                issued_at: notice.token.issued_at,
             }),
+            releases_contact: notice.kind == EventKind::Impression && !notice.token.test,
         };
         apply(notice.campaign.target(), &self.frequency, &event);
         self.shared.publish(&record.campaign, &event);
@@ -928,9 +949,10 @@ impl Tracker {
 
     /// A verified loss notice: ignored after a win or billing notice of the
     /// bid (the win wins) and for a duplicate; otherwise the bid's
-    /// reservation is given back at once (there is no pending frequency
-    /// contact to give back: frequency counts impressions only), and the
-    /// loss is written to the loss log and counted.
+    /// reservations are given back at once (its budget's, its advertiser's,
+    /// and the contact it held under its advertiser's frequency cap;
+    /// campaign frequency counts impressions only), and the loss is written
+    /// to the loss log and counted.
     fn loss(&self, notice: &Notice<'_>, signal: LossSignal) -> TrackingReply {
         let token = &notice.token;
         let won = [EventKind::Win, EventKind::Bill]
@@ -953,12 +975,15 @@ impl Tracker {
                     precharged: false,
                     billed_impression: false,
                     billable_click: false,
-                    user: 0,
+                    // The contact the bid held (an advertiser's cap) is given back too.
+                    user: token.user,
                     settles: Some(Reservation {
                         bid_value: token.bid_value,
                         notice_until: token.notice_until,
                         qty_milli: token.qty_milli,
+                        issued_at: token.issued_at,
                     }),
+                    releases_contact: false,
                 };
                 apply(notice.campaign.target(), &self.frequency, &event);
             }
@@ -1105,7 +1130,29 @@ impl Tracker {
         }
         self.settle(slot, true);
         self.settle(order_key, true);
+        self.apply_conversion(world, &record);
         TrackingReply::Accepted
+    }
+
+    /// A recorded conversion counts (unless its click was filtered) towards
+    /// the capacity caps of its campaign and advertiser.
+    fn apply_conversion(&self, world: &World, record: &Record) {
+        let event = LiveEvent {
+            kind: EventKind::Conversion,
+            at: Timestamp::from_microsecond(record.at).unwrap_or(Timestamp::UNIX_EPOCH),
+            creative: &record.creative,
+            charge: Micros::ZERO,
+            precharged: false,
+            billed_impression: false,
+            billable_click: record.filtered.is_none(),
+            user: 0,
+            settles: None,
+            releases_contact: false,
+        };
+        if let Some(campaign) = NoticeCampaign::of(world, &self.live, &record.campaign) {
+            apply(campaign.target(), &self.frequency, &event);
+            self.shared.publish(&record.campaign, &event);
+        }
     }
 
     /// Claims one of a click's conversion slots, if one is free.
@@ -1133,24 +1180,43 @@ impl Tracker {
             ),
             // CPC: the click shares the auction discount of its impression,
             // and counts against the budget at once (no reservation covers
-            // it): at most one click's charge over the budget.
+            // it): at most one click's charge over the budget, and over its
+            // advertiser's.
             (SignedPricing::Cpc { max_cpc }, EventKind::Click) => {
                 let billed = self.shared.claimed(claim_key(&token.bid_id, billing));
                 let clearing = billed.and_then(|s| s.clearing).unwrap_or(token.bid_price.0);
                 let charge = cost::cpc_charge(max_cpc, Micros(clearing), token.bid_price);
                 let target = notice.campaign.target();
                 let today = local_day(notice.now, target.time_zone);
-                if target
+                if !target
                     .state
                     .spend
                     .try_spend(today, notice.campaign.budget_today(today), charge)
                 {
-                    (charge, None)
-                } else {
-                    (Micros::ZERO, Some(BUDGET_SPENT))
+                    return (Micros::ZERO, Some(BUDGET_SPENT));
                 }
+                if !advertiser_spend(target, notice.now, charge) {
+                    target.state.spend.add(today, Micros(-charge.0));
+                    return (Micros::ZERO, Some(BUDGET_SPENT));
+                }
+                (charge, None)
             }
             _ => (Micros::ZERO, None),
+        }
+    }
+}
+
+/// Counts a CPC click's `charge` in its advertiser's spend at judgement,
+/// like the campaign's: false, and nothing counted, once the advertiser's
+/// daily budget is spent (atomically: at most one click's charge over).
+fn advertiser_spend(target: Target<'_>, now: Timestamp, charge: Micros) -> bool {
+    let Some(a) = target.advertiser else { return true };
+    let day = a.local_day(now);
+    match a.rules.daily_budget {
+        Some(budget) => a.state.spend.try_spend(day, budget, charge),
+        None => {
+            a.state.spend.add(day, charge);
+            true
         }
     }
 }
@@ -1175,10 +1241,7 @@ fn verify<'w>(
     // The campaign as it is now, if it is still in the index; else its
     // retained live state (a notice is billed from what its URL carries).
     let indexed = world.campaign_by_id(&token.campaign);
-    let campaign = match indexed {
-        Some(c) => NoticeCampaign::Indexed(c),
-        None => NoticeCampaign::Retained(live.get(&token.campaign).ok_or(TrackingReply::Gone)?),
-    };
+    let campaign = NoticeCampaign::of(world, live, &token.campaign).ok_or(TrackingReply::Gone)?;
     let creative = indexed.and_then(|c| c.campaign.creatives.iter().find(|cr| cr.id == token.creative));
     if event == Event::Click && creative.is_none() {
         // No landing page to send the user to: not a visit, not recorded.
