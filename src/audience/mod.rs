@@ -9,6 +9,8 @@
 //!   the file is replaced, and the real-time [`overlay`] merged with it.
 
 pub mod builder;
+pub mod input;
+pub mod lookalike;
 pub mod overlay;
 pub mod snapshot;
 pub mod store;
