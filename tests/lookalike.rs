@@ -63,19 +63,30 @@ fn number(summary: &Value, field: &str) -> u64 {
 }
 
 /// An audience of 150 000 users from 20 personas, by the load-test
-/// generator; the ids of persona 6's users.
-fn persona_audience(dir: &Path) -> (PathBuf, Vec<String>) {
+/// generator; the ids of persona 6's users, and of the converters.
+fn persona_audience(dir: &Path) -> (PathBuf, Vec<String>, Vec<String>) {
     let (population, truth) = (dir.join("audience.csv"), dir.join("truth.csv"));
     audience::write_personas(&population, 150_000, "user-", 16, 20, Some(&truth)).unwrap();
-    let persona: Vec<String> = std::fs::read_to_string(&truth)
-        .unwrap()
+    let truth = std::fs::read_to_string(&truth).unwrap();
+    let persona: Vec<String> = truth
         .lines()
         .filter_map(|l| l.strip_suffix(",0").or(l.strip_suffix(",1")))
         .filter_map(|l| l.strip_suffix(",6"))
         .map(str::to_string)
         .collect();
-    assert!(persona.len() > 3000, "{}", persona.len());
-    (population, persona)
+    let converters: Vec<String> = truth
+        .lines()
+        .filter_map(|l| l.strip_suffix(",1"))
+        .filter_map(|l| l.split(',').next())
+        .map(str::to_string)
+        .collect();
+    assert!(
+        persona.len() > 3000 && converters.len() > 1000,
+        "{} {}",
+        persona.len(),
+        converters.len()
+    );
+    (population, persona, converters)
 }
 
 /// Issue 16: on an audience of latent personas, the seed being one
@@ -86,7 +97,7 @@ fn persona_audience(dir: &Path) -> (PathBuf, Vec<String>) {
 #[test]
 fn a_persona_seed_expands_with_three_times_the_lift_of_random() {
     let dir = tempfile::tempdir().unwrap();
-    let (population, persona) = persona_audience(dir.path());
+    let (population, persona, _) = persona_audience(dir.path());
     let seed_path = dir.path().join("seed.txt");
     std::fs::write(
         &seed_path,
@@ -126,8 +137,43 @@ fn a_persona_seed_expands_with_three_times_the_lift_of_random() {
     assert_eq!(users.len(), 1500);
     assert_eq!(users.iter().collect::<HashSet<_>>().len(), 1500, "a user twice");
     let lift = check_holdout_figures(&summary, &persona, &users);
+    eprintln!("{summary}");
     assert!(lift >= 3.0, "lift {lift} at 1 %: {summary}");
     check_loads_with_build(dir.path(), &output_path, &users[0]);
+}
+
+/// The same with a seed of converters (users with a conversion, a weaker
+/// signal: its odds depend on the persona and the RFM tier).
+#[test]
+fn converters_expand_with_three_times_the_lift_of_random() {
+    let dir = tempfile::tempdir().unwrap();
+    let (population, _, converters) = persona_audience(dir.path());
+    let seed_path = dir.path().join("converters.txt");
+    std::fs::write(&seed_path, converters.join("\n")).unwrap();
+    let output_path = dir.path().join("lookalike.csv");
+    let (_, summary) = lookalike(
+        &[
+            "--ratio",
+            "0.01",
+            "--segment",
+            "lookalike/converters",
+            "--holdout",
+            "0.2",
+        ],
+        &[
+            ("--population", &population),
+            ("--seed", &seed_path),
+            ("--output", &output_path),
+        ],
+    );
+    eprintln!("{summary}");
+    assert_eq!(number(&summary, "seed_missing"), 0);
+    assert_eq!(
+        number(&summary, "hidden"),
+        (converters.len() as f64 * 0.2).round() as u64
+    );
+    let lift = summary["lift"].as_f64().unwrap();
+    assert!(lift >= 3.0, "lift {lift} at 1 %: {summary}");
 }
 
 /// Checks the holdout figures against the expansion; the lift.

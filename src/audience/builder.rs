@@ -123,8 +123,8 @@ fn read_input(
         };
         if number % 65_536 == 0 && progress.due() {
             progress.say(format_args!(
-                "{name}: {number} lines, {:.0} % of the file, {} segments so far",
-                lines.percent(),
+                "{name}: {number} lines, {}, {} segments so far",
+                lines.position(),
                 writer.segment_count()
             ));
         }

@@ -137,7 +137,8 @@ pub struct Lines {
     format: Format,
     number: usize,
     consumed: u64,
-    size: u64,
+    /// The file's size, unless it is compressed.
+    size: Option<u64>,
 }
 
 /// What [`Lines::next_line`] found.
@@ -151,7 +152,7 @@ pub enum Line<'a> {
 impl Lines {
     /// Opens `path` (decompressing a `.gz` on the fly).
     pub fn open(path: &Path) -> io::Result<Lines> {
-        let size = std::fs::metadata(path)?.len().max(1);
+        let size = Some(std::fs::metadata(path)?.len().max(1)).filter(|_| !gzipped(path));
         let reader = open(path)?;
         Ok(Lines {
             reader,
@@ -173,10 +174,14 @@ impl Lines {
         self.number
     }
 
-    /// How far into the input the reader is, in percent (of the
-    /// decompressed bytes over the file's size for a `.gz`: an estimate).
-    pub fn percent(&self) -> f64 {
-        self.consumed as f64 * 100.0 / self.size as f64
+    /// How far into the input the reader is: a percentage of the file, or
+    /// for a `.gz` (whose decompressed size is unknown) the bytes
+    /// decompressed so far.
+    pub fn position(&self) -> String {
+        match self.size {
+            Some(size) => format!("{:.0} % of the file", self.consumed as f64 * 100.0 / size as f64),
+            None => format!("{:.1} GB decompressed", self.consumed as f64 / 1e9),
+        }
     }
 
     /// The next line and its number (from 1), `None` at the end.

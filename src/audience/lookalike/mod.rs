@@ -131,7 +131,7 @@ pub struct Summary {
 #[derive(Debug, thiserror::Error)]
 pub enum LookalikeError {
     /// An input or the seed list could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: String,
@@ -139,7 +139,7 @@ pub enum LookalikeError {
         source: std::io::Error,
     },
     /// The output could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         /// The file.
         path: String,

@@ -107,10 +107,7 @@ pub fn pass(
                 Err(reason) => pass.bad.push(&name, number, reason),
             }
             if number % 65_536 == 0 && progress.due() {
-                progress.say(format_args!(
-                    "{name}: {number} lines, {:.0} % of the file",
-                    lines.percent()
-                ));
+                progress.say(format_args!("{name}: {number} lines, {}", lines.position()));
             }
         }
         pass.lines += lines.number() as u64;

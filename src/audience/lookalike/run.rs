@@ -203,8 +203,29 @@ fn check(options: &Options) -> Result<SegmentPath, LookalikeError> {
     if options.sample == 0 {
         return fail("--sample must be at least 1".into());
     }
+    check_files(options)?;
     SegmentPath::parse(&options.segment)
         .map_err(|e| LookalikeError::Option(format!("--segment {:?}: {e}", options.segment)))
+}
+
+/// Fails now, not after a pass over the population, when an input is
+/// missing or the output's directory is.
+fn check_files(options: &Options) -> Result<(), LookalikeError> {
+    for path in &options.population {
+        std::fs::metadata(path).map_err(|source| LookalikeError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    let directory = match options.output.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    std::fs::metadata(directory).map_err(|source| LookalikeError::Write {
+        path: options.output.display().to_string(),
+        source,
+    })?;
+    Ok(())
 }
 
 fn check_bad_lines(pass: &Pass, max_bad_fraction: f64) -> Result<(), LookalikeError> {
@@ -235,7 +256,7 @@ fn fit(
                 .to_string()
         } else {
             format!(
-                "none of the {} seed ids is in the population: nothing to learn from",
+                "no seed id is in the population ({} listed): nothing to learn from",
                 seeds.listed()
             )
         };
