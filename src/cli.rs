@@ -1,4 +1,5 @@
-//! The command line: `serve`, `check-config`, `report`, `segments build`.
+//! The command line: `serve`, `check-config`, `report`, `segments build`,
+//! `segments lookalike`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -160,6 +161,50 @@ enum SegmentsCommand {
         #[arg(long, default_value_t = 0.0)]
         max_bad_fraction: f64,
     },
+    /// Expand a seed list into the users of a population most like it:
+    /// writes `user_id,SEGMENT` CSV for `segments build` and prints a
+    /// one-line JSON summary (with --holdout: recall and lift).
+    Lookalike(LookalikeArgs),
+}
+
+/// `bullseye segments lookalike`'s flags.
+#[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("how_many").required(true).args(["size", "ratio"]))]
+struct LookalikeArgs {
+    /// The population: CSV (`user_id,seg|seg`) or JSON Lines files, as for
+    /// `segments build` (`.gz` read through).
+    #[arg(long, required = true, num_args = 1..)]
+    population: Vec<PathBuf>,
+    /// The seed list: one user id per line.
+    #[arg(long)]
+    seed: PathBuf,
+    /// How many users to write.
+    #[arg(long)]
+    size: Option<u64>,
+    /// How many users to write, as a fraction of the population.
+    #[arg(long)]
+    ratio: Option<f64>,
+    /// The segment to put them in (e.g. `lookalike/buyers`).
+    #[arg(long)]
+    segment: String,
+    /// The output file (CSV; JSON Lines for `.jsonl`).
+    #[arg(long)]
+    output: PathBuf,
+    /// Hide this fraction of the seed from training and report how many of
+    /// the hidden users the expansion finds (recall) and its lift over
+    /// random.
+    #[arg(long)]
+    holdout: Option<f64>,
+    /// Seeds the holdout, the sample and the training (same seed, same
+    /// output).
+    #[arg(long, alias = "seed-random", default_value_t = 1)]
+    random_seed: u64,
+    /// Population users (and at most seed users) the model learns from.
+    #[arg(long, default_value_t = bullseye::audience::lookalike::DEFAULT_SAMPLE)]
+    sample: usize,
+    /// Fail when more than this fraction of the population's lines is bad.
+    #[arg(long, default_value_t = 0.0)]
+    max_bad_fraction: f64,
 }
 
 pub fn main() -> ExitCode {
@@ -215,6 +260,9 @@ pub fn main() -> ExitCode {
                     max_bad_fraction,
                 },
         } => build_segments(&inputs, &output, max_bad_fraction),
+        Command::Segments {
+            command: SegmentsCommand::Lookalike(args),
+        } => lookalike(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -415,6 +463,40 @@ fn build_segments(inputs: &[PathBuf], output: &std::path::Path, max_bad_fraction
     let report = builder::build(inputs, output, max_bad_fraction)?;
     builder::print_report(&report, &mut std::io::stdout())?;
     println!("in {:.2} s → {}", started.elapsed().as_secs_f64(), output.display());
+    Ok(())
+}
+
+/// `segments lookalike`: progress, missing seeds and rejected lines on
+/// stderr, the JSON summary as the last line on stdout.
+fn lookalike(args: LookalikeArgs) -> anyhow::Result<()> {
+    use bullseye::audience::lookalike::{self, Options, Size};
+    let options = Options {
+        population: args.population,
+        seed: args.seed,
+        size: match (args.size, args.ratio) {
+            (Some(users), _) => Size::Users(users),
+            (None, ratio) => Size::Ratio(ratio.unwrap_or_default()),
+        },
+        segment: args.segment,
+        output: args.output,
+        holdout: args.holdout,
+        random_seed: args.random_seed,
+        sample: args.sample,
+        max_bad_fraction: args.max_bad_fraction,
+    };
+    let summary = lookalike::run(&options)?;
+    for bad in &summary.bad_examples {
+        eprintln!("rejected {bad}");
+    }
+    if summary.seed_missing > 0 {
+        eprintln!(
+            "{} of {} seed ids are not in the population (e.g. {})",
+            summary.seed_missing,
+            summary.seed_listed,
+            summary.missing_examples.join(", ")
+        );
+    }
+    println!("{}", serde_json::to_string(&summary)?);
     Ok(())
 }
 

@@ -7,8 +7,9 @@
 //!   server is charged for the requests it delayed (no coordinated omission).
 //! - `loadtest floor --listen ADDR`: a bare hyper server that reads the body
 //!   and answers 204 — the yardstick the bidder is compared with.
-//! - `loadtest audience --users N --output FILE`: a test audience (CSV) with
-//!   the user ids the traffic uses.
+//! - `loadtest audience --users N --output FILE [--personas K --truth FILE]`:
+//!   a test audience (CSV) with the user ids the traffic uses; with latent
+//!   personas, segments correlate as real interests do (for lookalike).
 //!
 //! Traffic is built up front from the corpus templates with Zipf-distributed
 //! user ids, so generating it costs nothing during the run.
@@ -57,6 +58,13 @@ enum Command {
         prefix: String,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Draw each user from one of K latent personas (correlated
+        /// segments); 0 keeps the historical, persona-free audience.
+        #[arg(long, default_value_t = 0)]
+        personas: usize,
+        /// With --personas: also write `user_id,persona,converted` here.
+        #[arg(long, requires = "personas")]
+        truth: Option<std::path::PathBuf>,
     },
 }
 
@@ -70,7 +78,15 @@ fn main() -> anyhow::Result<()> {
             output,
             prefix,
             seed,
-        }) => Ok(audience::write(&output, users, &prefix, seed)?),
+            personas,
+            truth,
+        }) => {
+            match personas {
+                0 => audience::write(&output, users, &prefix, seed)?,
+                _ => audience::write_personas(&output, users, &prefix, seed, personas, truth.as_deref())?,
+            }
+            Ok(())
+        }
         Some(Command::Campaigns { count, output, seed }) => Ok(campaigns::write(&output, count, seed)?),
         None => runtime.block_on(run::run(cli.run)),
     }

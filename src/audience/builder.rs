@@ -3,16 +3,17 @@
 //! CSV lines are `user_id,segment|segment|...` (an optional header line
 //! `user_id,segments` is skipped); JSON Lines are
 //! `{"user_id": "...", "segments": ["..."]}`. The format is chosen by the
-//! file extension (`.jsonl`/`.ndjson` → JSON Lines, otherwise CSV). Inputs are
-//! read line by line; several inputs are merged (a user's segments are the
-//! union over all inputs). Bad lines are reported with their line number.
+//! file extension (`.jsonl`/`.ndjson` → JSON Lines, otherwise CSV; `.gz`
+//! is decompressed on the fly). Inputs are read line by line
+//! ([`super::input`], shared with `segments lookalike`); several inputs are
+//! merged (a user's segments are the union over all inputs). Bad lines are
+//! reported with their line number.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
+use super::input::{self, Format, Line, Lines, Progress};
 use super::snapshot::SnapshotWriter;
 use super::taxonomy::SegmentPath;
 use super::user_key;
@@ -55,40 +56,6 @@ pub struct BuildReport {
 /// Rejected lines kept for the report; the rest are counted.
 pub const BAD_LINES_KEPT: usize = 1000;
 
-/// Progress on stderr for builds that take long (every 5 s; a short build
-/// prints nothing).
-struct Progress {
-    started: std::time::Instant,
-    last: std::time::Instant,
-}
-
-impl Progress {
-    const EVERY: std::time::Duration = std::time::Duration::from_secs(5);
-
-    fn new() -> Progress {
-        let now = std::time::Instant::now();
-        Progress {
-            started: now,
-            last: now,
-        }
-    }
-
-    fn due(&mut self) -> bool {
-        if self.last.elapsed() < Self::EVERY {
-            return false;
-        }
-        self.last = std::time::Instant::now();
-        true
-    }
-
-    fn say(&self, what: std::fmt::Arguments) {
-        eprintln!(
-            "segments build [{:>5.0} s] {what}",
-            self.started.elapsed().as_secs_f64()
-        );
-    }
-}
-
 /// Why a snapshot build failed; no file was written.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -122,40 +89,16 @@ pub enum BuildError {
     },
 }
 
-#[derive(Deserialize)]
-struct JsonLine {
-    user_id: String,
-    segments: Vec<String>,
-}
-
 /// Parses one input line into a user id and its segment paths.
-fn parse_line(line: &str, json: bool) -> Result<Option<(String, Vec<SegmentPath>)>, String> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
+fn parse_line(line: &str, format: Format) -> Result<Option<(String, Vec<SegmentPath>)>, String> {
+    let Some(entry) = input::parse_line(line, format)? else {
         return Ok(None);
-    }
-    let (user, raw_segments): (String, Vec<String>) = if json {
-        let parsed: JsonLine = serde_json::from_str(line).map_err(|e| format!("invalid JSON line: {e}"))?;
-        (parsed.user_id, parsed.segments)
-    } else {
-        let (user, segments) = line.split_once(',').ok_or("expected user_id,segment|segment")?;
-        (
-            user.trim().to_string(),
-            segments.split('|').map(str::to_string).collect(),
-        )
     };
-    if user.is_empty() {
-        return Err("empty user id".into());
-    }
-    let segments = raw_segments
-        .iter()
-        .filter(|s| !s.trim().is_empty())
+    let segments = entry
+        .segments()
         .map(|s| SegmentPath::parse(s).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
-    if segments.is_empty() {
-        return Err("no segments".into());
-    }
-    Ok(Some((user, segments)))
+    Ok(Some((entry.user.into_owned(), segments)))
 }
 
 /// Reads every input into `writer`, collecting bad lines.
@@ -170,30 +113,22 @@ fn read_input(
         path: name.clone(),
         source,
     };
-    let json = matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("jsonl" | "ndjson" | "json")
-    );
-    let file = File::open(path).map_err(read_err)?;
-    let size = file.metadata().map_err(read_err)?.len().max(1);
-    let reader = BufReader::with_capacity(1 << 20, file);
-    let mut consumed = 0u64;
-    for (number, line) in reader.lines().enumerate() {
-        let line = line.map_err(read_err)?;
-        report.lines += 1;
-        consumed += line.len() as u64 + 1;
+    let mut lines = Lines::open(path).map_err(read_err)?;
+    let format = lines.format();
+    loop {
+        let (number, line) = match lines.next_line().map_err(read_err)? {
+            None => break,
+            Some((number, Line::Text(text))) => (number, parse_line(text, format)),
+            Some((number, Line::NotUtf8)) => (number, Err("not UTF-8".to_string())),
+        };
         if number % 65_536 == 0 && progress.due() {
             progress.say(format_args!(
-                "{name}: {} lines, {:.0} % of the file, {} segments so far",
-                number + 1,
-                consumed as f64 * 100.0 / size as f64,
+                "{name}: {number} lines, {}, {} segments so far",
+                lines.position(),
                 writer.segment_count()
             ));
         }
-        if number == 0 && !json && line.trim().eq_ignore_ascii_case("user_id,segments") {
-            continue;
-        }
-        match parse_line(&line, json) {
+        match line {
             Ok(None) => {}
             Ok(Some((user, segments))) => {
                 let key = user_key(&user);
@@ -207,13 +142,15 @@ fn read_input(
                 if report.bad_lines.len() < BAD_LINES_KEPT {
                     report.bad_lines.push(BadLine {
                         file: name.clone(),
-                        line: number + 1,
+                        line: number,
                         reason,
                     });
                 }
             }
         }
     }
+    // Every line counts, a skipped header line included.
+    report.lines += lines.number();
     Ok(())
 }
 
@@ -223,7 +160,7 @@ fn read_input(
 pub fn build(inputs: &[PathBuf], output: &Path, max_bad_fraction: f64) -> Result<BuildReport, BuildError> {
     let mut writer = SnapshotWriter::new();
     let mut report = BuildReport::default();
-    let mut progress = Progress::new();
+    let mut progress = Progress::new("segments build");
     for input in inputs {
         read_input(input, &mut writer, &mut report, &mut progress)?;
     }
@@ -240,7 +177,7 @@ pub fn build(inputs: &[PathBuf], output: &Path, max_bad_fraction: f64) -> Result
         path: output.display().to_string(),
         source,
     };
-    if progress.started.elapsed() >= Progress::EVERY {
+    if progress.long() {
         progress.say(format_args!(
             "{} lines read; sorting memberships and writing the file",
             report.lines
@@ -299,17 +236,19 @@ mod tests {
 
     #[test]
     fn parses_csv_and_json_lines() {
-        let (user, segments) = parse_line("u1,interest/finance|rfm/gold", false).unwrap().unwrap();
+        let (user, segments) = parse_line("u1,interest/finance|rfm/gold", Format::Csv)
+            .unwrap()
+            .unwrap();
         assert_eq!(user, "u1");
         assert_eq!(segments.len(), 2);
-        let (user, segments) = parse_line(r#"{"user_id":"u2","segments":["a/b"]}"#, true)
+        let (user, segments) = parse_line(r#"{"user_id":"u2","segments":["a/b"]}"#, Format::JsonLines)
             .unwrap()
             .unwrap();
         assert_eq!((user.as_str(), segments[0].as_str()), ("u2", "a/b"));
-        assert!(parse_line("", false).unwrap().is_none());
-        assert!(parse_line("no-comma", false).is_err());
-        assert!(parse_line(",a", false).is_err());
-        assert!(parse_line("u,a/b/c/d/e", false).is_err());
-        assert!(parse_line("{oops", true).is_err());
+        assert!(parse_line("", Format::Csv).unwrap().is_none());
+        assert!(parse_line("no-comma", Format::Csv).is_err());
+        assert!(parse_line(",a", Format::Csv).is_err());
+        assert!(parse_line("u,a/b/c/d/e", Format::Csv).is_err());
+        assert!(parse_line("{oops", Format::JsonLines).is_err());
     }
 }

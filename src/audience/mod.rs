@@ -14,7 +14,9 @@
 
 pub mod builder;
 pub mod events;
+pub mod input;
 pub mod journal;
+pub mod lookalike;
 pub mod matches;
 pub mod overlay;
 pub mod snapshot;
