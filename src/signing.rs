@@ -247,7 +247,7 @@ impl Place {
 }
 
 /// Percent-encodes everything outside the URL-unreserved set.
-fn encode_component(out: &mut String, text: &str) {
+pub fn encode_component(out: &mut String, text: &str) {
     for byte in text.bytes() {
         push_encoded(out, byte);
     }

@@ -514,39 +514,12 @@ fn cells(row: &ArmRow) -> Vec<String> {
 
 /// The rows as CSV, with a header line.
 pub fn csv(rows: &[ArmRow]) -> String {
-    let mut out = HEADER.join(",") + "\n";
-    for row in rows {
-        let quoted: Vec<String> = cells(row)
-            .into_iter()
-            .map(|c| {
-                if c.contains([',', '"', '\n']) {
-                    format!("\"{}\"", c.replace('"', "\"\""))
-                } else {
-                    c
-                }
-            })
-            .collect();
-        out.push_str(&quoted.join(","));
-        out.push('\n');
-    }
-    out
+    super::report::csv_of(&HEADER, rows.iter().map(cells))
 }
 
 /// The rows as an aligned plain-text table, with a header line.
 pub fn table(rows: &[ArmRow]) -> String {
-    let all: Vec<Vec<String>> = std::iter::once(HEADER.map(String::from).to_vec())
-        .chain(rows.iter().map(cells))
-        .collect();
-    let widths: Vec<usize> = (0..HEADER.len())
-        .map(|i| all.iter().map(|r| r[i].len()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for line in &all {
-        let padded: Vec<String> = line.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        out.push_str(padded.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    super::report::aligned(&HEADER, rows.iter().map(cells).collect())
 }
 
 #[cfg(test)]

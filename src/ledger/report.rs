@@ -454,9 +454,15 @@ pub fn json(rows: &[Row], out: &mut impl std::io::Write) -> std::io::Result<()> 
 /// The rows as CSV, with a header line (money in base-currency units;
 /// empty cells where a ratio is undefined).
 pub fn csv(by: By, rows: &[Row]) -> String {
-    let mut out = header(by).join(",") + "\n";
-    for row in rows {
-        let quoted: Vec<String> = cells(row)
+    csv_of(&header(by), rows.iter().map(cells))
+}
+
+/// Lines of cells as CSV under a header line, a cell quoted when it holds
+/// a comma, a quote or a line break.
+pub(crate) fn csv_of(header: &[&str], lines: impl Iterator<Item = Vec<String>>) -> String {
+    let mut out = header.join(",") + "\n";
+    for line in lines {
+        let quoted: Vec<String> = line
             .into_iter()
             .map(|c| {
                 if c.contains([',', '"', '\n']) {
@@ -474,11 +480,17 @@ pub fn csv(by: By, rows: &[Row]) -> String {
 
 /// The rows as an aligned plain-text table, with a header line.
 pub fn table(by: By, rows: &[Row]) -> String {
-    let header: Vec<String> = header(by).into_iter().map(String::from).collect();
-    let all: Vec<Vec<String>> = rows.iter().map(cells).collect();
+    aligned(&header(by), rows.iter().map(cells).collect())
+}
+
+/// Lines of cells as a plain-text table under a header line, each column
+/// as wide as its widest cell.
+pub(crate) fn aligned(header: &[&str], lines: Vec<Vec<String>>) -> String {
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
-            all.iter()
+            lines
+                .iter()
                 .map(|r| r[i].len())
                 .chain([header[i].len()])
                 .max()
@@ -486,7 +498,7 @@ pub fn table(by: By, rows: &[Row]) -> String {
         })
         .collect();
     let mut out = String::new();
-    for line in std::iter::once(&header).chain(&all) {
+    for line in std::iter::once(&header).chain(&lines) {
         let padded: Vec<String> = line.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         let _ = writeln!(out, "{}", padded.join("  ").trim_end());
     }

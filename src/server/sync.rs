@@ -108,16 +108,6 @@ pub fn set_cookie(id: &str, https: bool) -> String {
     format!("{COOKIE}={id}; Max-Age={COOKIE_MAX_AGE}; Path=/; HttpOnly{cross_site}")
 }
 
-fn percent_encode(out: &mut String, value: &str) {
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-}
-
 /// The exchange's sync URL with our id and the privacy macros filled.
 pub fn redirect_url(template: &str, our_id: &str, query: &SyncQuery) -> String {
     let macros: [(&str, &str); 6] = [
@@ -135,7 +125,7 @@ pub fn redirect_url(template: &str, our_id: &str, query: &SyncQuery) -> String {
         rest = &rest[at..];
         match macros.iter().find(|(name, _)| rest.starts_with(name)) {
             Some((name, value)) => {
-                percent_encode(&mut url, value);
+                crate::signing::encode_component(&mut url, value);
                 rest = &rest[name.len()..];
             }
             None => {
