@@ -12,28 +12,7 @@ use serde_json::{Value, json};
 
 /// The generic campaign, and one targeting the `sports` segment.
 fn campaigns() -> String {
-    format!(
-        r#"{}
-[[campaign]]
-id = "fans"
-advertiser = "Segment"
-adomain = ["fans.example"]
-cat = ["IAB17"]
-pricing = "cpm"
-max_bid = "3.00"
-daily_budget = "100"
-  [campaign.targeting.segments]
-  any = ["sports"]
-  [[campaign.creative]]
-  id = "f1"
-  format = "banner"
-  w = 300
-  h = 250
-  image_url = "https://cdn.fans.example/a.png"
-  landing_url = "https://fans.example/"
-"#,
-        GENERIC
-    )
+    fans_campaign("sports", "cat = [\"IAB17\"]\n", "") + GENERIC
 }
 
 const AUDIENCE: &str = "fan-1,sports\n";

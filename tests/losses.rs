@@ -18,26 +18,6 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// A CPM campaign bidding 3.50 with a budget of 0.01: each impression
-/// costs 0.0035, so three bids hold the whole budget (the third goes over).
-const SMALL: &str = r#"
-[[campaign]]
-id = "small"
-advertiser = "Small"
-adomain = ["small.example"]
-pricing = "cpm"
-max_bid = "3.50"
-daily_budget = "0.01"
-pacing = "asap"
-  [[campaign.creative]]
-  id = "s1"
-  format = "banner"
-  w = 300
-  h = 250
-  image_url = "https://cdn.small.example/a.png"
-  landing_url = "https://small.example/"
-"#;
-
 /// Google's sample price keys ("Decrypt price confirmations",
 /// developers.google.com/authorized-buyers/rtb/response-guide/decrypt-price).
 const E_KEY: &str = "skU7Ax_NL5pPAFyKdkfZjZz2-VhIN8bjj1rVFOaJ_5o=";

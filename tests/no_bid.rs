@@ -9,31 +9,17 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const CAMPAIGNS: &str = r#"
-[[campaign]]
-id = "fans"
-advertiser = "Segment"
-adomain = ["fans.example"]
-pricing = "cpm"
-max_bid = "3.00"
-daily_budget = "100"
-  [campaign.targeting]
-  domains_block = ["blocked.example"]
-  device_types = [2, 4]
-  [campaign.targeting.segments]
-  any = ["sports"]
-  [[campaign.creative]]
-  id = "f1"
-  format = "banner"
-  w = 300
-  h = 250
-  image_url = "https://cdn.fans.example/a.png"
-  landing_url = "https://fans.example/"
-"#;
+fn campaigns() -> String {
+    fans_campaign(
+        "sports",
+        "",
+        "  domains_block = [\"blocked.example\"]\n  device_types = [2, 4]\n",
+    )
+}
 
 async fn bidder() -> TestBidder {
     let settings = format!("{TEST_SETTINGS}\n[[exchange]]\nname = \"nbrx\"\nno_bid = \"nbr\"\n");
-    let dir = write_config(&settings, CAMPAIGNS, "fan-1,sports\n");
+    let dir = write_config(&settings, &campaigns(), "fan-1,sports\n");
     let clock = std::sync::Arc::new(bullseye::clock::ManualClock::new(
         "2026-11-19T14:00:00Z".parse().unwrap(),
     ));

@@ -15,26 +15,6 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// A CPM campaign bidding 3.50 with a budget of 0.01: each impression costs
-/// 0.0035, so three bids hold the whole budget (the third goes over).
-const SMALL: &str = r#"
-[[campaign]]
-id = "small"
-advertiser = "Small"
-adomain = ["small.example"]
-pricing = "cpm"
-max_bid = "3.50"
-daily_budget = "0.01"
-pacing = "asap"
-  [[campaign.creative]]
-  id = "s1"
-  format = "banner"
-  w = 300
-  h = 250
-  image_url = "https://cdn.small.example/a.png"
-  landing_url = "https://small.example/"
-"#;
-
 async fn bid(bidder: &TestBidder, user: &str, extra: Value) -> Option<Value> {
     let (status, response) = bidder.bid_json(&banner_request(user, 0.0, extra)).await;
     (status == StatusCode::OK).then(|| response.unwrap()["seatbid"][0]["bid"][0].clone())

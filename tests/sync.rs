@@ -14,25 +14,6 @@ use serde_json::{Value, json};
 
 const SYNC_URL: &str = "https://sync.syncx.example/setuid?bidder=bz&uid={UID}&gdpr={GDPR}&gdpr_consent={GDPR_CONSENT}&us_privacy={US_PRIVACY}";
 
-const CAMPAIGNS: &str = r#"
-[[campaign]]
-id = "fans"
-advertiser = "Segment"
-adomain = ["fans.example"]
-pricing = "cpm"
-max_bid = "3.00"
-daily_budget = "100"
-  [campaign.targeting.segments]
-  any = ["interest/sports"]
-  [[campaign.creative]]
-  id = "f1"
-  format = "banner"
-  w = 300
-  h = 250
-  image_url = "https://cdn.fans.example/a.png"
-  landing_url = "https://fans.example/"
-"#;
-
 const AUDIENCE: &str = "our-user-1,interest/sports\nramp-user,interest/sports\n";
 
 fn settings() -> String {
@@ -81,7 +62,7 @@ fn header(response: &reqwest::Response, name: &str) -> Option<String> {
 
 #[tokio::test]
 async fn a_full_sync_round_trip_makes_the_exchange_id_ours_and_survives_a_restart() {
-    let config = write_config(&settings(), CAMPAIGNS, AUDIENCE);
+    let config = write_config(&settings(), &fans_campaign("interest/sports", "", ""), AUDIENCE);
     let data = tempfile::tempdir().unwrap();
     let bidder = start(config.path(), data.path()).await;
     assert_eq!(
@@ -148,7 +129,7 @@ async fn a_full_sync_round_trip_makes_the_exchange_id_ours_and_survives_a_restar
 
 #[tokio::test]
 async fn no_sync_without_consent_and_bad_calls_are_refused() {
-    let config = write_config(&settings(), CAMPAIGNS, AUDIENCE);
+    let config = write_config(&settings(), &fans_campaign("interest/sports", "", ""), AUDIENCE);
     let data = tempfile::tempdir().unwrap();
     let bidder = start(config.path(), data.path()).await;
     for query in ["gdpr=1", "gdpr=1&gdpr_consent=not-a-tcf-string", "us_privacy=1YYN"] {
@@ -195,7 +176,7 @@ async fn no_sync_without_consent_and_bad_calls_are_refused() {
 
 #[tokio::test]
 async fn the_match_table_is_bounded_and_counts_evictions() {
-    let config = write_config(&settings(), CAMPAIGNS, AUDIENCE);
+    let config = write_config(&settings(), &fans_campaign("interest/sports", "", ""), AUDIENCE);
     let data = tempfile::tempdir().unwrap();
     let bidder = start(config.path(), data.path()).await;
     for i in 0..5 {
@@ -216,7 +197,7 @@ async fn the_match_table_is_bounded_and_counts_evictions() {
 
 #[tokio::test]
 async fn extended_ids_and_data_segments_recognise_the_user() {
-    let config = write_config(&settings(), CAMPAIGNS, AUDIENCE);
+    let config = write_config(&settings(), &fans_campaign("interest/sports", "", ""), AUDIENCE);
     let data = tempfile::tempdir().unwrap();
     let bidder = start(config.path(), data.path()).await;
     let ramp = json!([{"source": "liveramp.com", "uids": [{"id": "ramp-user", "atype": 3}]}]);

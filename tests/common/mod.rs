@@ -503,3 +503,50 @@ pub fn response_validator() -> jsonschema::Validator {
         .build(&root)
         .expect("schema compiles")
 }
+
+/// A CPM campaign bidding 3.50 with a budget of 0.01: each impression
+/// costs 0.0035, so three bids hold the whole budget (the third goes over).
+pub const SMALL: &str = r#"
+[[campaign]]
+id = "small"
+advertiser = "Small"
+adomain = ["small.example"]
+pricing = "cpm"
+max_bid = "3.50"
+daily_budget = "0.01"
+pacing = "asap"
+  [[campaign.creative]]
+  id = "s1"
+  format = "banner"
+  w = 300
+  h = 250
+  image_url = "https://cdn.small.example/a.png"
+  landing_url = "https://small.example/"
+"#;
+
+/// The `fans` campaign: 3.00 CPM on 300×250 banners for users in
+/// `segment`, with more top-level keys (`top`, whole lines) and targeting
+/// keys (`targeting`, indented lines).
+pub fn fans_campaign(segment: &str, top: &str, targeting: &str) -> String {
+    format!(
+        r#"
+[[campaign]]
+id = "fans"
+advertiser = "Segment"
+adomain = ["fans.example"]
+{top}pricing = "cpm"
+max_bid = "3.00"
+daily_budget = "100"
+  [campaign.targeting]
+{targeting}  [campaign.targeting.segments]
+  any = ["{segment}"]
+  [[campaign.creative]]
+  id = "f1"
+  format = "banner"
+  w = 300
+  h = 250
+  image_url = "https://cdn.fans.example/a.png"
+  landing_url = "https://fans.example/"
+"#
+    )
+}
