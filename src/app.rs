@@ -43,6 +43,8 @@ pub struct AppOptions {
     pub clock: Arc<dyn Clock>,
     /// The base of tracking URLs when the config sets no `public_url`.
     pub listen_url: String,
+    /// This node's place in a cluster; `None` when it runs alone.
+    pub cluster: Option<Arc<crate::cluster::Node>>,
 }
 
 /// Why an application could not be built.
@@ -84,6 +86,8 @@ pub struct App {
     pub shared: Arc<dyn SharedState>,
     /// Every change made through the admin API and the console.
     pub audit_log: AuditLog,
+    /// This node's place in a cluster; `None` when it runs alone.
+    pub cluster: Option<Arc<crate::cluster::Node>>,
 }
 
 fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
@@ -229,6 +233,7 @@ impl App {
             live,
             shared,
             audit_log,
+            cluster: options.cluster,
         })
     }
 

@@ -48,6 +48,16 @@ enum Command {
         /// use the admin API).
         #[arg(long)]
         allow_dev_secrets: bool,
+        /// Join a cluster through this Redis (`redis://host:6379/0`):
+        /// budgets, frequency, billing dedup, campaign and audience
+        /// changes are shared with the other nodes. Without it (or
+        /// `[cluster] redis_url`), the node runs alone.
+        #[arg(long = "redis", env = "BULLSEYE_REDIS_URL")]
+        redis_url: Option<String>,
+        /// This node's stable id in a cluster (default: host name and
+        /// exchange port).
+        #[arg(long)]
+        node_id: Option<String>,
     },
     /// Validate a config directory and summarise it.
     CheckConfig {
@@ -237,6 +247,8 @@ pub fn main() -> ExitCode {
             data_dir,
             segments,
             allow_dev_secrets,
+            redis_url,
+            node_id,
         } => serve(ServeOptions {
             config_dir: config,
             listen,
@@ -246,6 +258,8 @@ pub fn main() -> ExitCode {
             clock: Arc::new(SystemClock),
             watch: true,
             allow_dev_secrets,
+            redis_url,
+            node_id,
         }),
         Command::CheckConfig { config } => return check_config(config),
         Command::Admin {

@@ -45,6 +45,7 @@ pub mod audience;
 pub mod bidder;
 pub mod campaigns;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod console;
 pub mod encrypted_price;

@@ -22,6 +22,7 @@ fn build(config: &std::path::Path, data: &std::path::Path, clock: Arc<ManualCloc
         segments: None,
         clock,
         listen_url: "http://bidder.test".into(),
+        cluster: None,
     })
     .expect("the app builds")
 }

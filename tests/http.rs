@@ -216,6 +216,8 @@ async fn a_second_bidder_on_the_same_port_fails_instead_of_sharing_it() {
         clock: std::sync::Arc::new(bullseye::clock::SystemClock),
         watch: false,
         allow_dev_secrets: false,
+        redis_url: None,
+        node_id: None,
     };
     match bullseye::server::start(options).await {
         Err(bullseye::server::StartError::Bind { .. }) => {}
@@ -261,6 +263,8 @@ async fn development_secrets_are_refused_off_loopback() {
             clock: std::sync::Arc::new(bullseye::clock::SystemClock),
             watch: false,
             allow_dev_secrets,
+            redis_url: None,
+            node_id: None,
         };
         async move { (bullseye::server::start(options).await, data) }
     };

@@ -56,6 +56,20 @@ pub struct RawSettings {
     /// `[admin]`: the admin API's tokens.
     #[serde(default)]
     pub admin: RawAdmin,
+    /// `[cluster]`: the Redis that nodes of a cluster share.
+    #[serde(default)]
+    pub cluster: RawCluster,
+}
+
+/// `[cluster]`: cluster mode. Left out, the node runs alone (unless
+/// `--redis` or `BULLSEYE_REDIS_URL` say otherwise).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    /// The Redis every node shares, e.g. `redis://10.0.0.5:6379/0`
+    /// (`rediss://` for TLS). The `--redis` flag and `BULLSEYE_REDIS_URL`
+    /// take precedence.
+    pub redis_url: Option<String>,
 }
 
 /// One `[[advertiser]]`.

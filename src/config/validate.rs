@@ -320,6 +320,7 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         signing_key,
         previous_signing_key,
         signing_key_is_dev,
+        cluster_redis_url: cluster_redis_url(raw.cluster, p),
         admin_tokens,
         admin_token_is_dev,
         advertisers,
@@ -328,6 +329,21 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         datacenter_ranges,
         exchanges,
     }
+}
+
+/// `[cluster] redis_url`, blank meaning none.
+fn cluster_redis_url(cluster: RawCluster, p: &mut Problems) -> Option<String> {
+    let url = cluster.redis_url.filter(|url| !url.trim().is_empty())?;
+    if !["redis://", "rediss://", "redis+unix://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
+    {
+        p.at(
+            "cluster.redis_url",
+            "must start with redis://, rediss:// or redis+unix://",
+        );
+    }
+    Some(url)
 }
 
 /// Checks the `[server]` keys that need it.

@@ -65,6 +65,11 @@ pub struct ServeOptions {
     /// Serve with the bundled development secrets on a non-loopback
     /// address (`--allow-dev-secrets`).
     pub allow_dev_secrets: bool,
+    /// Cluster mode: the Redis URL from `--redis` or `BULLSEYE_REDIS_URL`
+    /// (else the config's `[cluster] redis_url`; none: the node runs alone).
+    pub redis_url: Option<String>,
+    /// Cluster mode: this node's stable id (default: host name and port).
+    pub node_id: Option<String>,
 }
 
 /// Why the server did not start.
@@ -84,6 +89,9 @@ pub enum StartError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Cluster mode was asked for and the node could not join.
+    #[error("cannot join the cluster: {0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// The file watcher could not start.
     #[error("cannot watch the config directory: {0}")]
     Watch(#[from] notify::Error),
@@ -157,12 +165,14 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
         source,
     })?;
     let exposed = (!options.listen.ip().is_loopback(), !admin_addr.ip().is_loopback());
+    let cluster = join_cluster(&options).await?;
     let app = Arc::new(App::build(AppOptions {
         config_dir: options.config_dir,
         data_dir: options.data_dir,
         segments: options.segments,
         clock: options.clock,
         listen_url: format!("http://{addr}"),
+        cluster,
     })?);
     // The signing key matters where tracking URLs are served, the admin
     // token where the admin API is.
@@ -200,6 +210,34 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
         stop: Some(stop),
         task,
     })
+}
+
+/// Joins the cluster when a Redis URL is given (flag or environment, else
+/// the config's `[cluster] redis_url`): `None` runs the node alone. The
+/// config is read here only for that URL and the signing key;
+/// [`App::build`] reads and reports it in full.
+async fn join_cluster(options: &ServeOptions) -> Result<Option<Arc<crate::cluster::Node>>, StartError> {
+    let settings = match crate::config::load(&options.config_dir) {
+        Ok(config) => config.settings,
+        // Reported with every problem by App::build.
+        Err(_) if options.redis_url.is_none() => return Ok(None),
+        Err(errors) => return Err(errors.into()),
+    };
+    let Some(redis_url) = options.redis_url.clone().or(settings.cluster_redis_url) else {
+        return Ok(None);
+    };
+    let node_id = match &options.node_id {
+        Some(id) => id.clone(),
+        None => crate::cluster::default_node_id(options.listen.port())?,
+    };
+    let cluster = crate::cluster::ClusterOptions { redis_url, node_id };
+    let node = crate::cluster::Node::join(&cluster, &settings.signing_key).await?;
+    tracing::info!(
+        node = %node.id,
+        redis = %crate::cluster::redacted(&cluster.redis_url),
+        "joined the cluster"
+    );
+    Ok(Some(Arc::new(node)))
 }
 
 /// One listener per serving thread on the same port (SO_REUSEPORT): the

@@ -256,6 +256,9 @@ pub struct Settings {
     pub max_user_matches: usize,
     /// Users the real-time audience overlay holds at most.
     pub overlay_max_users: usize,
+    /// `[cluster] redis_url`: the Redis of the cluster this node joins,
+    /// unless `--redis` or `BULLSEYE_REDIS_URL` name another.
+    pub cluster_redis_url: Option<String>,
     /// The URL-signing key.
     pub signing_key: Vec<u8>,
     /// The key before the last rotation, still accepted when verifying;

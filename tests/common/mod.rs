@@ -132,6 +132,8 @@ pub async fn spawn_bidder_in(config_dir: &Path, data_dir: &Path, clock: Arc<dyn 
         clock,
         watch,
         allow_dev_secrets: false,
+        redis_url: None,
+        node_id: None,
     };
     let running = server::start(options)
         .await
@@ -549,4 +551,142 @@ daily_budget = "100"
   landing_url = "https://fans.example/"
 "#
     )
+}
+
+/// A real `redis-server` on an ephemeral port, for cluster tests; killed
+/// when dropped. Panics (the test fails, it does not skip) when
+/// `redis-server` is not installed: `.ci/run` installs it.
+pub struct RedisServer {
+    pub port: u16,
+    child: std::process::Child,
+    pub dir: TempDir,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` with no persistence on a free port and waits
+    /// until it answers PING.
+    pub fn start() -> RedisServer {
+        Self::start_with(&["--save", "", "--appendonly", "no"])
+    }
+
+    /// Starts `redis-server` with extra arguments (e.g. AOF settings).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
+        let dir = tempfile::tempdir().unwrap();
+        for _ in 0..20 {
+            // Redis takes no "port 0": pick a free port, release it, start.
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut child = std::process::Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
+                .arg(dir.path())
+                .args(extra)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("redis-server could not start ({e}): install it (apt-get install redis-server)")
+                });
+            if redis_ready(port, &mut child) {
+                return RedisServer { port, child, dir };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("redis-server did not start on any free port");
+    }
+
+    /// `redis://127.0.0.1:{port}/0`
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// The server's process id (to SIGSTOP/SIGCONT it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Runs one command over RESP; its reply as text (simple string, bulk
+    /// string or integer), `None` on error or no connection.
+    pub fn command(&self, args: &[&str]) -> Option<String> {
+        redis_command(self.port, args)
+    }
+}
+
+/// True once the server on `port` answers PING (false if it exits first).
+fn redis_ready(port: u16, child: &mut std::process::Child) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if redis_command(port, &["PING"]).as_deref() == Some("PONG") {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+/// One command to the Redis on `port`; its reply as text.
+pub fn redis_command(port: u16, args: &[&str]) -> Option<String> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/0")).ok()?;
+    let mut conn = client
+        .get_connection_with_timeout(std::time::Duration::from_secs(2))
+        .ok()?;
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    let value: redis::Value = cmd.query(&mut conn).ok()?;
+    match value {
+        redis::Value::SimpleString(s) => Some(s),
+        redis::Value::BulkString(b) => String::from_utf8(b).ok(),
+        redis::Value::Int(i) => Some(i.to_string()),
+        redis::Value::Okay => Some("OK".into()),
+        redis::Value::Nil => None,
+        other => Some(format!("{other:?}")),
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts an in-process node of a cluster: the real server on ephemeral
+/// ports, joined to `redis_url` as `node_id`.
+pub async fn spawn_node(
+    config_dir: &Path,
+    data_dir: &Path,
+    redis_url: &str,
+    node_id: &str,
+    clock: Arc<dyn Clock>,
+) -> TestBidder {
+    let options = ServeOptions {
+        config_dir: config_dir.to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.to_path_buf(),
+        segments: None,
+        clock,
+        watch: true,
+        allow_dev_secrets: false,
+        redis_url: Some(redis_url.to_string()),
+        node_id: Some(node_id.to_string()),
+    };
+    let running = server::start(options)
+        .await
+        .unwrap_or_else(|e| panic!("node {node_id} failed to start: {e}"));
+    TestBidder {
+        addr: running.addr,
+        admin_addr: running.admin_addr,
+        running: Some(running),
+        client: client(),
+        dirs: vec![],
+    }
 }
