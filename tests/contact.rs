@@ -529,6 +529,12 @@ async fn erasing_a_user_forgets_its_overlay_and_suppresses_it_for_everyone() {
     );
     let s = s.restart().await;
     assert_eq!(s.bid("gone").await, None, "the erasure persisted");
+    let (_, view) = s.call(Method::GET, user_path, ADMIN_TOKEN, None).await;
+    assert_eq!(
+        (&view["overlay"]["added"], &view["erased"]),
+        (&json!([]), &json!(true)),
+        "the overlay journal's replay does not bring the erased user's segments back"
+    );
     s.bidder.stop().await;
 }
 

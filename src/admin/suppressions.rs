@@ -114,7 +114,13 @@ pub fn erase(cx: &Context, user_id: &str) -> Answer {
         tracing::error!(error = %e, "erasure not written");
         return Answer::error(503, "change not saved; try again");
     }
-    let overlay_erased = cx.reloader.audience.overlay.erase(key);
+    let overlay_erased = match cx.reloader.audience.erase(key, cx.now.as_second()) {
+        Ok(erased) => erased,
+        Err(e) => {
+            tracing::error!(error = %e, "erasure not written to the overlay journal");
+            return Answer::error(503, "change not saved; try again");
+        }
+    };
     let after = json!({"user_id": user_id, "erased": true, "suppressed": "everyone"});
     cx.audit(AuditEntry {
         at: cx.now.to_string(),

@@ -2,8 +2,10 @@
 //!
 //! `{data_dir}/audience/overlay.log` holds one change a line, JSON:
 //! `{"user": KEY, "segment": PATH, "op": "add"|"remove", "expires": UNIX}`
-//! (the user's key, as the snapshot stores it, not their id). Every change
-//! the admin API accepts (bulk events and the per-user API) is appended and
+//! (the user's key, as the snapshot stores it, not their id), or
+//! `{"user": KEY, "op": "erase"}` when the user was erased (everything
+//! before it about that user is dropped on replay). Every change the admin
+//! API accepts (bulk events, the per-user API, erasures) is appended and
 //! synced before the API answers. At start-up the lines not yet expired are
 //! replayed, in order, through [`Overlay::change`] — the function live
 //! changes go through — and the overlay is reconciled with the snapshot.
@@ -40,9 +42,26 @@ pub const COMPACT_AT_LEAST: u64 = 64 * 1024 * 1024;
 #[derive(Serialize, Deserialize)]
 struct Line<'a> {
     user: u64,
+    #[serde(default, skip_serializing_if = "str::is_empty")]
     segment: &'a str,
     op: &'a str,
+    #[serde(default, skip_serializing_if = "is_zero")]
     expires: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// The op of an erasure line.
+const ERASE: &str = "erase";
+
+/// One line read back.
+enum Entry {
+    /// A segment change.
+    Change(Change),
+    /// The user's changes so far are erased.
+    Erase(u64),
 }
 
 /// What a replay found.
@@ -82,20 +101,21 @@ fn line_of(change: &Change, out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
-/// Reads one journal line back into a change.
-fn parse(text: &str) -> Option<Change> {
+/// Reads one journal line back.
+fn parse(text: &str) -> Option<Entry> {
     let line: Line = serde_json::from_str(text).ok()?;
     let op = match line.op {
         "add" => Op::Add,
         "remove" => Op::Remove,
+        ERASE => return Some(Entry::Erase(line.user)),
         _ => return None,
     };
-    Some(Change {
+    Some(Entry::Change(Change {
         user: line.user,
         segment: SegmentPath::parse(line.segment).ok()?,
         op,
         expires: line.expires,
-    })
+    }))
 }
 
 impl Journal {
@@ -132,6 +152,28 @@ impl Journal {
         for change in changes {
             line_of(change, &mut bytes);
         }
+        self.write(bytes, overlay, now)
+    }
+
+    /// Appends the erasure of `user` (erased from `overlay` already) and
+    /// syncs it: a replay drops every earlier change of theirs.
+    pub fn erase(&self, user: u64, overlay: &Overlay, now: i64) -> std::io::Result<()> {
+        let line = Line {
+            user,
+            segment: "",
+            op: ERASE,
+            expires: 0,
+        };
+        let mut bytes = Vec::with_capacity(40);
+        // Writing JSON of an integer and a constant cannot fail.
+        let _ = serde_json::to_writer(&mut bytes, &line);
+        bytes.push(b'\n');
+        self.write(bytes, overlay, now)
+    }
+
+    /// Appends `bytes` (whole lines) and syncs them, compacting first when
+    /// the file has grown past its bound.
+    fn write(&self, bytes: Vec<u8>, overlay: &Overlay, now: i64) -> std::io::Result<()> {
         let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if open.len + bytes.len() as u64 > open.compact_at {
             self.compact(&mut open, overlay, now)?;
@@ -194,9 +236,16 @@ fn replay(reader: impl BufRead, overlay: &Overlay, now: i64) -> std::io::Result<
         if line.trim().is_empty() {
             continue;
         }
-        let Some(change) = parse(&line) else {
-            done.unreadable += 1;
-            continue;
+        let change = match parse(&line) {
+            Some(Entry::Change(change)) => change,
+            Some(Entry::Erase(user)) => {
+                overlay.erase(user);
+                continue;
+            }
+            None => {
+                done.unreadable += 1;
+                continue;
+            }
         };
         if change.expires <= now {
             done.expired += 1;
@@ -293,5 +342,38 @@ mod tests {
         for user in ["u0", "u1", "u2", "u3", "u4"] {
             assert_eq!(view(&restored, user, 60), view(&overlay, user, 60), "{user}");
         }
+    }
+
+    #[test]
+    fn an_erasure_drops_the_users_earlier_changes_on_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let overlay = Overlay::new(10);
+        let (journal, _) = Journal::open(dir.path(), &overlay, 0).unwrap();
+        let body = concat!(
+            r#"{"user_id": "u", "segment": "a", "op": "add", "ttl_seconds": 500}"#,
+            "\n",
+            r#"{"user_id": "v", "segment": "b", "op": "add", "ttl_seconds": 500}"#,
+        );
+        let done = ingest(&overlay, body.as_bytes(), 0);
+        journal.append(&done.applied, &overlay, 0).unwrap();
+        assert!(overlay.erase(user_key("u")));
+        journal.erase(user_key("u"), &overlay, 1).unwrap();
+        let later = concat!(
+            r#"{"user_id": "u", "segment": "c", "op": "add", "ttl_seconds": 500}"#,
+            "\n"
+        );
+        let done = ingest(&overlay, later.as_bytes(), 2);
+        journal.append(&done.applied, &overlay, 2).unwrap();
+        drop(journal);
+
+        let restored = Overlay::new(10);
+        let (_, replayed) = Journal::open(dir.path(), &restored, 3).unwrap();
+        assert_eq!(replayed.applied, 3, "the erasure itself is not a change");
+        assert_eq!(
+            view(&restored, "u", 3),
+            (vec!["c".into()], vec![]),
+            "only what came after"
+        );
+        assert_eq!(view(&restored, "v", 3), (vec!["b".into()], vec![]));
     }
 }

@@ -74,6 +74,17 @@ impl AudienceStore {
         }
     }
 
+    /// Erases `user`'s overlay changes and keeps the erasure in the journal
+    /// (synced), so a restart does not bring them back. True when the
+    /// overlay held changes of theirs.
+    pub fn erase(&self, user: u64, now: i64) -> std::io::Result<bool> {
+        let erased = self.overlay.erase(user);
+        if let Some(journal) = &self.journal {
+            journal.erase(user, &self.overlay, now)?;
+        }
+        Ok(erased)
+    }
+
     /// [`AudienceStore::record`] for one user's removals and additions, in
     /// the order the overlay applied them (paths already validated).
     pub fn record_user(
