@@ -304,3 +304,51 @@ async fn the_campaigns_page_shows_todays_win_rate() {
     let row = &row[..row.find("</tr>").unwrap()];
     assert!(row.contains(">25.00%<"), "one win of four bids: {row}");
 }
+
+/// Issue 12: console sessions are signed cookies, so every node of a
+/// cluster (every bidder sharing the signing key) accepts a session opened
+/// on another; one with another key does not; signing out ends it.
+#[tokio::test]
+async fn a_session_opened_on_one_node_is_accepted_by_another_sharing_the_key() {
+    let (a, b) = (console_bidder("").await, console_bidder("").await);
+    let (_, session) = sign_in(&a, ADMIN_TOKEN, &[]).await;
+    let session = session.unwrap();
+    let (status, _, page) = get(&b, "/admin/", &session).await;
+    assert_eq!(status, 200);
+    let csrf = csrf_in(&page);
+    let (_, _, page_on_a) = get(&a, "/admin/", &session).await;
+    assert_eq!(csrf_in(&page_on_a), csrf, "one CSRF token on every node");
+
+    let other_key = TEST_SETTINGS.replace(
+        "test-signing-key-0123456789abcdefghijkl",
+        "another-key-0123456789abcdefghijklmnopq",
+    );
+    let dir = write_config(&other_key, GENERIC, "u1,interest/sports\n");
+    let other = spawn_bidder_with(dir.path(), std::sync::Arc::new(bullseye::clock::SystemClock), false).await;
+    let (status, headers, _) = get(&other, "/admin/campaigns/generic", &session).await;
+    assert_eq!(
+        (status, &headers["location"]),
+        (
+            StatusCode::SEE_OTHER,
+            &"/admin/".parse::<reqwest::header::HeaderValue>().unwrap()
+        ),
+        "another key: not signed in"
+    );
+
+    let sign_out = b
+        .client
+        .post(b.admin_url("/admin/sign-out"))
+        .header("cookie", format!("bz_session={session}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode(&[("csrf_token", &csrf)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sign_out.status(), StatusCode::SEE_OTHER);
+    let (status, _, _) = get(&b, "/admin/campaigns/generic", &session).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "signed out");
+    for bidder in [a, b, other] {
+        bidder.stop().await;
+    }
+    drop(dir);
+}

@@ -41,7 +41,6 @@ mod reports;
 mod sign_in;
 
 use std::net::IpAddr;
-use std::time::Instant;
 
 use bytes::Bytes;
 use http::Method;
@@ -52,7 +51,7 @@ use crate::app::App;
 use crate::settings::access::same_bytes;
 use page::{Cx, Form};
 use reply::Reply;
-use session::{Session, Sessions};
+use session::{IDLE_TIMEOUT, Session, Sessions};
 use throttle::Throttle;
 
 /// The session cookie's name.
@@ -76,21 +75,25 @@ impl Console {
 
     /// The session of a request's cookie and its principal, if signed in
     /// with a token the settings still hold.
-    fn signed_in(&self, app: &App, request: &Request) -> Option<(String, Session, Principal)> {
-        let id = request.cookie(SESSION_COOKIE)?;
-        let session = self.sessions.get(id, Instant::now())?;
+    fn signed_in(&self, app: &App, request: &Request) -> Option<(Session, Principal)> {
+        let cookie = request.cookie(SESSION_COOKIE)?;
         let world = app.bidder.world.load();
-        let Some(token) = world
+        let now = app.bidder.clock.now().as_second();
+        let session = self.sessions.get(&session_keys(app), cookie, now)?;
+        let token = world
             .settings
             .admin_tokens
             .iter()
-            .find(|t| same_bytes(&t.sha256, &session.token_hash))
-        else {
-            self.sessions.close(id);
-            return None;
-        };
-        Some((id.to_string(), session, Principal::of(token)))
+            .find(|t| same_bytes(&t.sha256, &session.token_hash))?;
+        Some((session, Principal::of(token)))
     }
+}
+
+/// The session keys of the current settings' URL-signing keys.
+fn session_keys(app: &App) -> session::Keys {
+    let world = app.bidder.world.load();
+    let settings = &world.settings;
+    session::Keys::new(&settings.signing_key, settings.previous_signing_key.as_deref())
 }
 
 /// A console request, read by the server.
@@ -156,7 +159,7 @@ fn route(app: &App, console: &Console, request: &Request) -> Reply {
         (&Method::POST, "/admin/sign-in") => return sign_in::submit(app, console, request),
         _ => {}
     }
-    let Some((id, session, principal)) = console.signed_in(app, request) else {
+    let Some((session, principal)) = console.signed_in(app, request) else {
         return match (&method, path) {
             (&Method::GET, "/admin") => sign_in::page(request, None, 200),
             (&Method::GET, _) => Reply::redirect("/admin/"),
@@ -168,27 +171,41 @@ fn route(app: &App, console: &Console, request: &Request) -> Reply {
         tracing::warn!(who = %principal.name, path, "console form refused: missing or wrong CSRF token");
         return Reply::text(403, "missing or invalid CSRF token: reload the page and try again\n");
     }
-    let cx = Cx::new(app, principal, session.csrf, request);
-    match (&method, path) {
-        (&Method::GET, "/admin") => campaigns::page(&cx),
-        (&Method::POST, "/admin/sign-out") => {
-            console.sessions.close(&id);
-            tracing::info!(who = %cx.principal.name, "console sign-out");
-            Reply::redirect("/admin/").cookie(SESSION_COOKIE, "", Some(0), request.https)
-        }
-        (&Method::GET, "/admin/new") => new::page(&cx, &Form::default(), false),
-        (&Method::POST, "/admin/new") => new::submit(&cx, &form),
-        (&Method::GET, "/admin/reports") => reports::page(&cx),
-        (&Method::GET, "/admin/reports.csv") => reports::csv(&cx),
-        (&Method::GET, "/admin/audience") => audience::page(&cx),
-        (&Method::GET, "/admin/explain") => explain::page(&cx, "", None),
-        (&Method::POST, "/admin/explain") => explain::submit(&cx, &form),
-        (&Method::GET, "/admin/audit") => audit::page(&cx),
+    let now = app.bidder.clock.now().as_second();
+    if (&method, path) == (&Method::POST, "/admin/sign-out") {
+        console.sessions.close(&session, now);
+        tracing::info!(who = %principal.name, "console sign-out");
+        return Reply::redirect("/admin/").cookie(SESSION_COOKIE, "", Some(0), request.https);
+    }
+    let refreshed = session.needs_refresh(now).then(|| {
+        let keys = session_keys(app);
+        console.sessions.issue(&keys, &console.sessions.touched(&session, now))
+    });
+    let cx = Cx::new(app, principal, session.csrf.clone(), request);
+    let reply = page(&cx, &method, path, &form);
+    match refreshed {
+        Some(cookie) => reply.cookie(SESSION_COOKIE, &cookie, Some(IDLE_TIMEOUT.as_secs()), request.https),
+        None => reply,
+    }
+}
+
+/// The page a signed-in request asks for.
+fn page(cx: &Cx, method: &Method, path: &str, form: &Form) -> Reply {
+    match (method, path) {
+        (&Method::GET, "/admin") => campaigns::page(cx),
+        (&Method::GET, "/admin/new") => new::page(cx, &Form::default(), false),
+        (&Method::POST, "/admin/new") => new::submit(cx, form),
+        (&Method::GET, "/admin/reports") => reports::page(cx),
+        (&Method::GET, "/admin/reports.csv") => reports::csv(cx),
+        (&Method::GET, "/admin/audience") => audience::page(cx),
+        (&Method::GET, "/admin/explain") => explain::page(cx, "", None),
+        (&Method::POST, "/admin/explain") => explain::submit(cx, form),
+        (&Method::GET, "/admin/audit") => audit::page(cx),
         (method, p) if p.starts_with("/admin/campaigns/") => {
             let id = &p["/admin/campaigns/".len()..];
             match *method {
-                Method::GET => campaign::page(&cx, id),
-                Method::POST => campaign::submit(&cx, id, &form),
+                Method::GET => campaign::page(cx, id),
+                Method::POST => campaign::submit(cx, id, form),
                 _ => cx.message(405, "Method not allowed", "This page takes GET and POST only."),
             }
         }

@@ -51,7 +51,10 @@ pub fn submit(app: &App, console: &Console, request: &Request) -> Reply {
         return page(request, Some("That token is not valid."), 401);
     };
     let principal = Principal::of(token);
-    let id = console.sessions.open(token.sha256, &token.name, now);
+    let keys = super::session_keys(app);
+    let id = console
+        .sessions
+        .open(&keys, token.sha256, app.bidder.clock.now().as_second());
     audit(app, &principal, request);
     tracing::info!(who = %principal.name, client = %request.client, "console sign-in");
     Reply::redirect("/admin/")
