@@ -76,3 +76,35 @@ async fn a_node_with_another_signing_key_is_refused() {
     }
     node.stop().await;
 }
+
+/// A node asked to join a Redis that is not there refuses to start, with
+/// the reason, rather than serving alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_redis_is_unreachable_does_not_start() {
+    let config = write_config(TEST_SETTINGS, &large_budget(), "user-1,sports\n");
+    let data = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let options = bullseye::server::ServeOptions {
+        config_dir: config.path().to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.path().to_path_buf(),
+        segments: None,
+        clock: Arc::new(SystemClock),
+        watch: false,
+        allow_dev_secrets: false,
+        redis_url: Some(format!("redis://127.0.0.1:{closed}/0")),
+        node_id: Some("node-a".into()),
+    };
+    match bullseye::server::start(options).await {
+        Err(bullseye::server::StartError::Cluster(
+            bullseye::cluster::ClusterError::Redis(_) | bullseye::cluster::ClusterError::Unreachable { .. },
+        )) => {}
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(_) => panic!("started without its Redis"),
+    }
+}

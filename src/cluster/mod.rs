@@ -13,8 +13,20 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use redis::aio::ConnectionManager;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sha2::{Digest, Sha256};
+
+/// How long one connection attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a command may wait for its answer before it fails (a paused or
+/// unreachable Redis must not hold a notice, let alone a bid).
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long joining may take before the node gives up starting.
+pub const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a node joins: the Redis URL and the node's stable id.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +47,12 @@ pub enum ClusterError {
         url: String,
         /// What the client said.
         source: redis::RedisError,
+    },
+    /// Redis did not answer in time while joining.
+    #[error("redis at {url} did not answer within 10 s")]
+    Unreachable {
+        /// The URL, without its password.
+        url: String,
     },
     /// Redis could not be reached or answered with an error.
     #[error("redis: {0}")]
@@ -177,7 +195,15 @@ impl Node {
             url: redacted(&options.redis_url),
             source,
         })?;
-        let redis = ConnectionManager::new(client).await?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_max_delay(Duration::from_secs(1));
+        let redis = tokio::time::timeout(JOIN_TIMEOUT, ConnectionManager::new_with_config(client, config))
+            .await
+            .map_err(|_| ClusterError::Unreachable {
+                url: redacted(&options.redis_url),
+            })??;
         let node = Node {
             id: options.node_id.clone(),
             tag: node_tag(&options.node_id),
