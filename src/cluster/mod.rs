@@ -13,6 +13,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod claims;
+
+pub use claims::Shared;
+
 use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
 
