@@ -632,3 +632,206 @@ fn two_data_dirs_holding_the_same_events_count_them_once() {
     rollup::maintain(&b.path().join("ledger"), "2026-11-25", 90).unwrap();
     check("both closed");
 }
+
+/// The claim round trips made so far by `nodes` (the metric is refreshed
+/// once a second).
+async fn claim_round_trips(nodes: &[TestBidder]) -> f64 {
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let mut total = 0.0;
+    for node in nodes {
+        total += metric(
+            &node.metrics().await,
+            "bullseye_redis_round_trips_total{purpose=\"claim\"}",
+        );
+    }
+    total
+}
+
+/// Redis commands (from `INFO commandstats`, script bodies included) and
+/// round trips per tracking event of each kind, on three nodes, each event
+/// where the fewest claims are already cached (the billing notice at the
+/// next node after the bidder, its duplicate and pixel at the third, the
+/// click at the bidder, the conversion at the next): printed for
+/// docs/cluster-claims.md, and bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_commands_per_notice_are_measured() {
+    let redis = RedisServer::start();
+    let config = config(CPC_CAMPAIGN);
+    let settings = std::fs::read_to_string(config.path().join("bullseye.toml")).unwrap();
+    let settings = format!("{settings}\n[[exchange]]\nname = \"lossy\"\nsends_lurl = true\n");
+    std::fs::write(config.path().join("bullseye.toml"), settings).unwrap();
+    let cluster = Cluster::start(&redis, config.path(), 3).await;
+    let nodes = &cluster.nodes;
+    const N: usize = 20;
+    let mut bids = Vec::new();
+    for i in 0..N {
+        bids.push(cluster.bid(i % 3, &format!("user-{i}")).await);
+    }
+    let next = |i: usize| &nodes[(i + 1) % 3];
+    let third = |i: usize| &nodes[(i + 2) % 3];
+    let mut table = Vec::new();
+    let mut measure = |what: &'static str, calls: HashMap<String, u64>, trips: f64| {
+        let commands: u64 = calls
+            .iter()
+            .filter(|(c, _)| !c.starts_with("config"))
+            .map(|(_, n)| n)
+            .sum();
+        let line = format!(
+            "{what:<44} {:>5.2} commands {:>5.2} round trips  {calls:?}",
+            commands as f64 / N as f64,
+            trips / N as f64
+        );
+        eprintln!("{line}");
+        table.push((what, commands as f64 / N as f64, trips / N as f64));
+    };
+    let phase = |redis: &RedisServer| {
+        redis.command(&["CONFIG", "RESETSTAT"]);
+    };
+
+    let mut trips = claim_round_trips(nodes).await;
+    phase(&redis);
+    for (i, bid) in bids.iter().enumerate() {
+        let node = next(i);
+        assert_eq!(
+            node.get(&on(node, &burl(bid, "1.50"))).await.status(),
+            StatusCode::NO_CONTENT
+        );
+    }
+    let now = claim_round_trips(nodes).await;
+    measure("billing notice", command_calls(&redis), now - trips);
+    trips = now;
+
+    phase(&redis);
+    for (i, bid) in bids.iter().enumerate() {
+        let node = third(i);
+        assert_eq!(
+            node.get(&on(node, &burl(bid, "1.50"))).await.status(),
+            StatusCode::NO_CONTENT
+        );
+    }
+    let now = claim_round_trips(nodes).await;
+    measure(
+        "its duplicate on another node (durable)",
+        command_calls(&redis),
+        now - trips,
+    );
+    trips = now;
+
+    phase(&redis);
+    for (i, bid) in bids.iter().enumerate() {
+        let node = third(i);
+        let pixel = url_in_adm(bid, "/t/imp?");
+        assert_eq!(node.get(&on(node, &pixel)).await.status(), StatusCode::OK);
+    }
+    let now = claim_round_trips(nodes).await;
+    measure(
+        "pixel (billing notice on another node)",
+        command_calls(&redis),
+        now - trips,
+    );
+    trips = now;
+
+    cluster.clock.advance(Duration::from_secs(5));
+    phase(&redis);
+    let mut click_ids = Vec::new();
+    for (i, bid) in bids.iter().enumerate() {
+        let node = &nodes[i % 3];
+        let click = node.get(&on(node, &url_in_adm(bid, "/t/click?"))).await;
+        assert_eq!(click.status(), StatusCode::FOUND);
+        let location = click.headers()["location"].to_str().unwrap().to_string();
+        click_ids.push(location.split("bz_click=").nth(1).unwrap().to_string());
+    }
+    let now = claim_round_trips(nodes).await;
+    measure(
+        "CPC click (its impression on another node)",
+        command_calls(&redis),
+        now - trips,
+    );
+    trips = now;
+
+    phase(&redis);
+    let ts = cluster.clock.now().as_second();
+    for (i, click) in click_ids.iter().enumerate() {
+        let postback = signed_postback(POSTBACK_SECRET, &format!("click={click}&order=o{i}&value=1&ts={ts}"));
+        assert_eq!(next(i).get(&postback).await.status(), StatusCode::NO_CONTENT);
+    }
+    let now = claim_round_trips(nodes).await;
+    measure(
+        "conversion (on the other node than the click)",
+        command_calls(&redis),
+        now - trips,
+    );
+    trips = now;
+
+    let mut lost = Vec::new();
+    for i in 0..N {
+        let (status, response) = nodes[i % 3]
+            .bid_at(
+                "/openrtb2/bid/lossy",
+                banner_request(&format!("loser-{i}"), 0.0, json!({})).to_string(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        lost.push(
+            response.unwrap()["seatbid"][0]["bid"][0]["lurl"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    phase(&redis);
+    for (i, lurl) in lost.iter().enumerate() {
+        let node = next(i);
+        let url = lurl
+            .replace("${AUCTION_LOSS}", "102")
+            .replace("${AUCTION_MIN_TO_WIN}", "");
+        assert_eq!(node.get(&on(node, &url)).await.status(), StatusCode::NO_CONTENT);
+    }
+    let now = claim_round_trips(nodes).await;
+    measure("loss notice", command_calls(&redis), now - trips);
+
+    for (what, commands, round_trips) in table {
+        assert!(commands <= 10.0, "{what}: {commands} commands per event");
+        assert!(round_trips <= 6.0, "{what}: {round_trips} round trips per event");
+    }
+    let records = cluster.records();
+    assert_eq!(bills(&records).len(), N);
+    assert!(bills(&records).values().all(|&n| n == 1));
+    cluster.stop().await;
+}
+
+/// A node restarted against a Redis that lost its data (restarted empty)
+/// writes the claims it restores from its ledger back to it, so another
+/// node still recognises their duplicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restored_claims_are_written_back_to_an_emptied_redis() {
+    let redis = RedisServer::start();
+    let config = config(&large_budget());
+    let mut cluster = Cluster::start(&redis, config.path(), 2).await;
+    let bid = cluster.bid(0, "user-1").await;
+    let url = burl(&bid, "0.50");
+    let a = &cluster.nodes[0];
+    assert_eq!(a.get(&on(a, &url)).await.status(), StatusCode::NO_CONTENT);
+
+    cluster.nodes.remove(0).stop().await;
+    assert_eq!(redis.command(&["FLUSHALL"]).as_deref(), Some("OK"));
+    let a = spawn_node(
+        config.path(),
+        cluster.data[0].path(),
+        &redis.url(),
+        "node-a",
+        cluster.clock.clone(),
+    )
+    .await;
+    wait_for_metric(&a, "bullseye_cluster_claims_backlog", |v| v == 0.0).await;
+    let b = &cluster.nodes[0];
+    assert_eq!(b.get(&on(b, &url)).await.status(), StatusCode::NO_CONTENT);
+    cluster.nodes.insert(0, a);
+    let billed = bills(&cluster.records());
+    assert_eq!(
+        billed.values().copied().collect::<Vec<_>>(),
+        [1],
+        "billed once: {billed:?}"
+    );
+    cluster.stop().await;
+}

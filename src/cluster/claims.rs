@@ -21,8 +21,9 @@
 //! - **unclaim**: a record that could not be written gives its claim up
 //!   (a script deletes it if it is still this node's pending claim).
 //! - **claimed** (click judgement, CPC charges, conversion attribution,
-//!   loss notices): the local claim if there is one, else `GET` — so a
-//!   click at node B sees the pixel taken at node A.
+//!   loss notices): the local claim if there is one, else `GET` (`MGET`
+//!   for the pixel-or-billing-notice and win-or-billing-notice questions)
+//!   — so a click at node B sees the pixel taken at node A.
 //! - **count_once** / **uncount**: a bid's win and impression are counted
 //!   once in reports, whichever node sees them first: `BITFIELD
 //!   bullseye:counted:{bid} SET u1 #bit 1` returns the bits' old values
@@ -341,6 +342,28 @@ impl Inner {
         Some(held.claim)
     }
 
+    /// The claim on the first of `keys` that has one: the local ones, else
+    /// Redis's in one `MGET`.
+    async fn claimed_first(&self, keys: &[u64]) -> Option<Claim> {
+        if let Some(claim) = keys.iter().find_map(|&key| self.local.claimed_here(key)) {
+            return Some(claim);
+        }
+        let redis_keys: Vec<String> = keys.iter().map(|&key| self.claim_key(key)).collect();
+        let held: Vec<Option<String>> = self
+            .ask(Purpose::Claim, |mut redis| async move {
+                redis::cmd("MGET").arg(&redis_keys).query_async(&mut redis).await
+            })
+            .await?;
+        let (key, held) = keys
+            .iter()
+            .zip(held)
+            .find_map(|(&key, held)| Some((key, decode(&held?)?)))?;
+        if held.claim.durable {
+            self.local.hold(key, held.claim);
+        }
+        Some(held.claim)
+    }
+
     /// Rewrites this node's claim on `key` durable in Redis.
     async fn confirm(&self, key: u64) {
         let Some(claim) = self.local.claimed_here(key).filter(|c| c.durable) else {
@@ -650,6 +673,10 @@ impl SharedState for Shared {
 
     fn claimed(&self, key: u64) -> Pending<'_, Option<Claim>> {
         Box::pin(self.inner.claimed(key))
+    }
+
+    fn claimed_first<'a>(&'a self, keys: &'a [u64]) -> Pending<'a, Option<Claim>> {
+        Box::pin(self.inner.claimed_first(keys))
     }
 
     fn count_once(&self, bid_key: u64, flags: u8, at: Timestamp) -> Pending<'_, u8> {

@@ -86,6 +86,18 @@ pub trait SharedState: Send + Sync {
     fn confirm(&self, key: u64, filtered: bool) -> Pending<'_, ()>;
     /// The claim on `key`, if any.
     fn claimed(&self, key: u64) -> Pending<'_, Option<Claim>>;
+    /// The claim on the first of `keys` that has one (a cluster asks for
+    /// them together).
+    fn claimed_first<'a>(&'a self, keys: &'a [u64]) -> Pending<'a, Option<Claim>> {
+        Box::pin(async move {
+            for &key in keys {
+                if let Some(claim) = self.claimed(key).await {
+                    return Some(claim);
+                }
+            }
+            None
+        })
+    }
     /// Marks `flags` (bits) counted for the bid `bid_key` and returns the
     /// bits this call set: reports count a bid's win and its impression
     /// once, on whichever notice sets the bit first (see

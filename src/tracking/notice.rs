@@ -970,10 +970,8 @@ impl Tracker {
     /// to the loss log and counted.
     async fn loss(&self, notice: &Notice<'_>, signal: LossSignal) -> TrackingReply {
         let token = &notice.token;
-        let mut won = false;
-        for kind in [EventKind::Win, EventKind::Bill] {
-            won = won || self.shared.claimed(claim_key(&token.bid_id, kind)).await.is_some();
-        }
+        let notices = [EventKind::Win, EventKind::Bill].map(|kind| claim_key(&token.bid_id, kind));
+        let won = self.shared.claimed_first(&notices).await.is_some();
         if won {
             tracing::debug!(bid = %token.bid_id, "loss notice after a win notice: ignored");
             return TrackingReply::Accepted;
@@ -1047,18 +1045,9 @@ impl Tracker {
         client: Option<IpAddr>,
     ) -> Option<&'static str> {
         let rules = &world.settings.click_rules;
-        let shown = match self
-            .shared
-            .claimed(claim_key(&token.bid_id, EventKind::Impression))
-            .await
-        {
-            Some(pixel) => Some(pixel),
-            None => {
-                self.shared
-                    .claimed(claim_key(&token.bid_id, billing_kind(world, &token.exchange)))
-                    .await
-            }
-        };
+        let shown =
+            [EventKind::Impression, billing_kind(world, &token.exchange)].map(|kind| claim_key(&token.bid_id, kind));
+        let shown = self.shared.claimed_first(&shown).await;
         let Some(shown) = shown else {
             return Some("no_impression");
         };
