@@ -536,6 +536,20 @@ async fn with_redis_paused_notices_are_acknowledged_and_the_merged_report_stays_
         (11, 11, per_bid.values().sum::<i64>()),
         "each event once in the merged report"
     );
+    // The same through the command line.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bullseye"))
+        .args(["report", "--format", "json", "--data-dir"])
+        .arg(cluster.data[0].path())
+        .arg("--data-dir")
+        .arg(cluster.data[1].path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let cli: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (&cli[0]["wins"], &cli[0]["impressions"], &cli[0]["spend_micros"]),
+        (&json!(11), &json!(11), &json!(row.spend_micros))
+    );
     cluster.stop().await;
 }
 
