@@ -191,12 +191,18 @@ impl App {
         let config = load_config(&options)?;
         let audience = Arc::new(open_audience(&options, &config)?);
         let live = Arc::new(live_states(&options.data_dir)?);
-        let shared: Arc<dyn SharedState> = Arc::new(Embedded::with_limit(config.settings.max_dedup_entries));
+        let local = Embedded::with_limit(config.settings.max_dedup_entries);
         let frequency = Arc::new(FrequencyStore::with_limit(config.settings.max_frequency_entries));
         let last_config = Mutex::new(Some(config.clone()));
         let world = Arc::new(ArcSwap::from_pointee(World::build(config, &live)));
         let metrics = Arc::new(Metrics::new(Box::new(world.clone())));
         metrics.audience_users.set(audience.current().user_count() as i64);
+        // Alone, everything stays here; in a cluster, claims go to Redis
+        // with `local` as their cache.
+        let shared: Arc<dyn SharedState> = match &options.cluster {
+            Some(node) => Arc::new(crate::cluster::Shared::new(node.clone(), local, metrics.claims.clone())),
+            None => Arc::new(local),
+        };
 
         let (ledger, recovered) = Ledger::open(&options.data_dir.join("ledger"))?;
         let tracker = Tracker::with_shared(ledger, frequency.clone(), shared.clone(), live.clone())
@@ -303,6 +309,11 @@ impl App {
         metrics
             .dedup_refused
             .inc_by(dedup.refused.saturating_sub(metrics.dedup_refused.get()));
+        if let Some(node) = &self.cluster {
+            for purpose in crate::cluster::Purpose::ALL {
+                metrics.observe_round_trips(purpose.label(), node.round_trips(purpose));
+            }
+        }
         let frequency = &self.tracker.frequency;
         metrics.overlay_users.set(self.bidder.audience.overlay.len() as i64);
         metrics.frequency_entries.set(frequency.len() as i64);

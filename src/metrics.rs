@@ -141,6 +141,28 @@ struct StatusLabel {
     status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PurposeLabel {
+    purpose: &'static str,
+}
+
+/// Cluster mode's exactly-once claims (`cluster::claims`): handles the
+/// claims code counts through.
+#[derive(Clone, Debug, Default)]
+pub struct ClaimMetrics {
+    /// Claims made on this node alone because Redis did not answer in time
+    /// (acknowledged, reconciled later; the merged report deduplicates).
+    pub local: Counter,
+    /// Events or counted bits found held by another node when this node's
+    /// local claims were reconciled (billed on two nodes: the merged report
+    /// counts them once).
+    pub conflicts: Counter,
+    /// Claims and counted bits waiting to be written to Redis.
+    pub backlog: Gauge,
+    /// 1 while Redis answers the claims, 0 while they are made locally.
+    pub redis_up: Gauge,
+}
+
 /// A fixed-bucket histogram of durations, lock-free; clones share counts.
 #[derive(Clone, Debug, Default)]
 pub struct LatencyHistogram(Arc<HistogramInner>);
@@ -270,6 +292,9 @@ pub struct Metrics {
     user_matches_evicted: Counter,
     connections_refused: Counter,
     status_counters: Vec<std::sync::OnceLock<Counter>>,
+    redis_round_trips: Family<PurposeLabel, Counter>,
+    /// Cluster mode's exactly-once claims.
+    pub claims: ClaimMetrics,
     exchange_counters: papaya::HashMap<String, Counter, foldhash::fast::RandomState>,
 }
 
@@ -449,6 +474,34 @@ impl Metrics {
             "audience_overlay_refused",
             "Overlay changes for new users refused because the overlay held audience.overlay_max_users (429)",
         );
+        let redis_round_trips = Family::<PurposeLabel, Counter>::default();
+        registry.register(
+            "redis_round_trips",
+            "Redis round trips (a command or a pipeline) made by this node, by purpose (cluster mode)",
+            redis_round_trips.clone(),
+        );
+        let claims = ClaimMetrics {
+            local: counter(
+                &mut registry,
+                "cluster_claims_local",
+                "Notices claimed on this node alone because Redis did not answer in time (cluster mode)",
+            ),
+            conflicts: counter(
+                &mut registry,
+                "cluster_claims_conflicts",
+                "Local claims found held by another node when reconciled with Redis (cluster mode)",
+            ),
+            backlog: gauge(
+                &mut registry,
+                "cluster_claims_backlog",
+                "Claims and counted bits waiting to be written to Redis (cluster mode)",
+            ),
+            redis_up: gauge(
+                &mut registry,
+                "cluster_claims_redis_up",
+                "1 while Redis answers notice claims, 0 while they are made locally (cluster mode)",
+            ),
+        };
         registry.register_collector(Box::new(CampaignCollector { campaigns }));
         Metrics {
             registry,
@@ -486,6 +539,8 @@ impl Metrics {
             user_matches_evicted,
             connections_refused,
             status_counters: (0..600).map(|_| std::sync::OnceLock::new()).collect(),
+            redis_round_trips,
+            claims,
             exchange_counters: papaya::HashMap::builder().hasher(Default::default()).build(),
         }
     }
@@ -510,6 +565,15 @@ impl Metrics {
         self.ledger_write_failures
             .inner()
             .fetch_max(write_failures, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Records the Redis round trips made for `purpose` so far (a label of
+    /// `cluster::Purpose`), read from the cluster handle.
+    pub fn observe_round_trips(&self, purpose: &'static str, total: u64) {
+        self.redis_round_trips
+            .get_or_create(&PurposeLabel { purpose })
+            .inner()
+            .fetch_max(total, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Counts a loss notice taken at `exchange` for `reason` (a name from

@@ -13,6 +13,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod claims;
+
+pub use claims::Shared;
+
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};

@@ -13,12 +13,15 @@
 //!   Records written before the offset was carried count as UTC.
 //! - **Several data directories** (the logs of several nodes) are merged
 //!   and deduplicated by event (bid, event, order id): a day whose billing
-//!   file is in two or more of them is read from those files, each event
-//!   once; a day in one directory only comes from its rollup. Days whose
-//!   raw files are gone past retention are summed from their rollups
-//!   (nodes record disjoint events, so only a log given twice would count
-//!   twice: the same directory given twice is read once). Bid counts are
-//!   summed (each node counts its own bids).
+//!   file is in two or more of them is read from those files (closed and
+//!   rolled up or not: raw files are kept until retention), each event
+//!   once and each bid's win and impression once; a day in one directory
+//!   only comes from its rollup. Days whose raw files are gone past
+//!   retention are summed from their rollups (cluster nodes record
+//!   disjoint events except while Redis is unreachable, so only those
+//!   events, or a log given twice, could count twice: the same directory
+//!   given twice is read once). Bid counts are summed (each node counts
+//!   its own bids).
 //! - **Bids** are counted per campaign × exchange × UTC hour, so rows by
 //!   day, hour and exchange carry `bids` and `win_rate`; rows by creative,
 //!   domain, country, device and arm have `bids` 0 and no `win_rate` key.
@@ -323,22 +326,34 @@ fn relevant(q: &ReportQuery, utc_days: i32) -> bool {
 }
 
 /// A UTC day's records from the billing files of several logs, each event
-/// (bid, event, order id) once.
+/// (bid, event, order id) once, and each bid's win and impression counted
+/// once ([`super::Record::counts`]): two nodes that each counted them (a
+/// bid's billing notice at one, its pixel at the other, while Redis was
+/// unreachable) count once together.
 fn merged_day(ledgers: &[&Path], date: &str) -> Result<Cube, LedgerError> {
     let mut cube = Cube::default();
     let mut seen: HashSet<u128> = HashSet::new();
+    let mut counted: HashMap<u64, u8> = HashMap::new();
     for ledger in ledgers {
         let path = rollup::billing_path(ledger, date);
         let mut frames = super::stream_file(&path)?;
-        for record in frames.by_ref() {
+        for mut record in frames.by_ref() {
             let mut key = Vec::with_capacity(record.bid.len() + 40);
             key.extend_from_slice(record.bid.as_bytes());
             key.push(0);
             key.push(record.event as u8);
             key.extend_from_slice(record.order.as_deref().unwrap_or_default().as_bytes());
-            if seen.insert(xxhash_rust::xxh3::xxh3_128(&key)) {
-                cube.add(&record);
+            if !seen.insert(xxhash_rust::xxh3::xxh3_128(&key)) {
+                continue;
             }
+            if let Some(flags) = record.counts.filter(|f| *f != 0) {
+                let bits = counted
+                    .entry(xxhash_rust::xxh3::xxh3_64(record.bid.as_bytes()))
+                    .or_default();
+                record.counts = Some(flags & !*bits);
+                *bits |= flags;
+            }
+            cube.add(&record);
         }
         if let Some(source) = frames.error.take() {
             return Err(super::io_error(&path)(source));

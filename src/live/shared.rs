@@ -7,6 +7,15 @@
 //! implementation: everything stays in this process, exactly as a lone
 //! node needs. The bid path never calls this trait; it reads local state
 //! only, kept current in the background.
+//!
+//! The calls a cluster answers over the network (claims, their settlement,
+//! counted bits) return a [`Pending`] future: the tracker awaits them, and
+//! [`Embedded`] answers them at once (ready futures). Restoring from the
+//! ledger at start (`claim_restored`, `count_restored`) stays synchronous
+//! and local.
+
+use std::future::Future;
+use std::pin::Pin;
 
 use jiff::Timestamp;
 
@@ -52,32 +61,56 @@ pub struct DedupStats {
     pub refused: u64,
 }
 
+/// What a call that may cross the network gives back: a future the caller
+/// awaits ([`Embedded`]'s are ready at once).
+pub type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A future that is ready with `value`.
+fn ready<'a, T: Send + 'a>(value: T) -> Pending<'a, T> {
+    Box::pin(std::future::ready(value))
+}
+
 /// State shared between nodes. Called from the tracking and control paths,
 /// never from the bid path.
 pub trait SharedState: Send + Sync {
     /// Claims `key` (a bid and event) for this node.
-    fn claim(&self, key: u64, claim: Claim) -> ClaimOutcome;
+    fn claim(&self, key: u64, claim: Claim) -> Pending<'_, ClaimOutcome>;
     /// Re-claims an event restored from the billing log (never refused:
     /// it was recorded, and its duplicates must be recognised).
     fn claim_restored(&self, key: u64, claim: Claim);
     /// The dedup set's size.
     fn dedup_stats(&self) -> DedupStats;
     /// Gives up a claim whose event could not be recorded durably.
-    fn unclaim(&self, key: u64);
+    fn unclaim(&self, key: u64) -> Pending<'_, ()>;
     /// Marks a claim's event durable (and whether it was filtered).
-    fn confirm(&self, key: u64, filtered: bool);
+    fn confirm(&self, key: u64, filtered: bool) -> Pending<'_, ()>;
     /// The claim on `key`, if any.
-    fn claimed(&self, key: u64) -> Option<Claim>;
+    fn claimed(&self, key: u64) -> Pending<'_, Option<Claim>>;
+    /// The claim on the first of `keys` that has one (a cluster asks for
+    /// them together).
+    fn claimed_first<'a>(&'a self, keys: &'a [u64]) -> Pending<'a, Option<Claim>> {
+        Box::pin(async move {
+            for &key in keys {
+                if let Some(claim) = self.claimed(key).await {
+                    return Some(claim);
+                }
+            }
+            None
+        })
+    }
     /// Marks `flags` (bits) counted for the bid `bid_key` and returns the
     /// bits this call set: reports count a bid's win and its impression
     /// once, on whichever notice sets the bit first (see
     /// `ledger::record::Record::counts`). Not bounded by the dedup set's
     /// capacity (one small entry per counted bid, forgotten with the
     /// claims).
-    fn count_once(&self, bid_key: u64, flags: u8, at: Timestamp) -> u8;
+    fn count_once(&self, bid_key: u64, flags: u8, at: Timestamp) -> Pending<'_, u8>;
+    /// Marks `flags` counted for a bid restored from the billing log
+    /// (local, like [`SharedState::claim_restored`]).
+    fn count_restored(&self, bid_key: u64, flags: u8, at: Timestamp);
     /// Clears bits [`SharedState::count_once`] set for a record that could
     /// not be written, so that a retry counts.
-    fn uncount(&self, bid_key: u64, flags: u8);
+    fn uncount(&self, bid_key: u64, flags: u8) -> Pending<'_, ()>;
     /// Forgets claims (and counted bits) made before `horizon`.
     fn forget_claims_before(&self, horizon: Timestamp);
     /// An event applied here, for the other nodes' live state.
@@ -120,10 +153,9 @@ impl Embedded {
             refused: std::sync::atomic::AtomicU64::new(0),
         }
     }
-}
 
-impl SharedState for Embedded {
-    fn claim(&self, key: u64, claim: Claim) -> ClaimOutcome {
+    /// Claims `key` here.
+    pub fn claim_here(&self, key: u64, claim: Claim) -> ClaimOutcome {
         let claims = self.claims.pin();
         if claims.len() >= self.max_claims && claims.get(&key).is_none() {
             self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -135,11 +167,13 @@ impl SharedState for Embedded {
         }
     }
 
-    fn claim_restored(&self, key: u64, claim: Claim) {
+    /// Holds `claim` on `key` unless one is held (never refused).
+    pub fn hold(&self, key: u64, claim: Claim) {
         let _ = self.claims.pin().try_insert(key, claim);
     }
 
-    fn dedup_stats(&self) -> DedupStats {
+    /// The dedup set's size.
+    pub fn stats(&self) -> DedupStats {
         let held = self.claims.len();
         DedupStats {
             held,
@@ -148,11 +182,13 @@ impl SharedState for Embedded {
         }
     }
 
-    fn unclaim(&self, key: u64) {
+    /// Gives up the claim on `key` here.
+    pub fn unclaim_here(&self, key: u64) {
         self.claims.pin().remove(&key);
     }
 
-    fn confirm(&self, key: u64, filtered: bool) {
+    /// Marks the claim on `key` durable here.
+    pub fn confirm_here(&self, key: u64, filtered: bool) {
         let claims = self.claims.pin();
         claims.update(key, |claim| Claim {
             durable: true,
@@ -161,11 +197,13 @@ impl SharedState for Embedded {
         });
     }
 
-    fn claimed(&self, key: u64) -> Option<Claim> {
+    /// The claim on `key` held here.
+    pub fn claimed_here(&self, key: u64) -> Option<Claim> {
         self.claims.pin().get(&key).copied()
     }
 
-    fn count_once(&self, bid_key: u64, flags: u8, at: Timestamp) -> u8 {
+    /// [`SharedState::count_once`] here.
+    pub fn count_here(&self, bid_key: u64, flags: u8, at: Timestamp) -> u8 {
         let counted = self.counted.pin();
         let at = at.as_microsecond();
         let result = counted.compute(bid_key, |entry| {
@@ -186,7 +224,13 @@ impl SharedState for Embedded {
         }
     }
 
-    fn uncount(&self, bid_key: u64, flags: u8) {
+    /// The bits counted here for the bid `bid_key`.
+    pub fn counted_here(&self, bid_key: u64) -> u8 {
+        self.counted.pin().get(&bid_key).map_or(0, |&(_, bits)| bits)
+    }
+
+    /// [`SharedState::uncount`] here.
+    pub fn uncount_here(&self, bid_key: u64, flags: u8) {
         let counted = self.counted.pin();
         counted.compute(bid_key, |entry| match entry {
             Some((_, &(_, bits))) if bits & !flags == 0 => papaya::Operation::Remove,
@@ -195,10 +239,56 @@ impl SharedState for Embedded {
         });
     }
 
-    fn forget_claims_before(&self, horizon: Timestamp) {
+    /// Forgets claims (and counted bits) made before `horizon`.
+    pub fn forget_before(&self, horizon: Timestamp) {
         let horizon = horizon.as_microsecond();
         self.claims.pin().retain(|_, claim| claim.at_micros >= horizon);
         self.counted.pin().retain(|_, (first, _)| *first >= horizon);
+    }
+}
+
+impl SharedState for Embedded {
+    fn claim(&self, key: u64, claim: Claim) -> Pending<'_, ClaimOutcome> {
+        ready(self.claim_here(key, claim))
+    }
+
+    fn claim_restored(&self, key: u64, claim: Claim) {
+        self.hold(key, claim);
+    }
+
+    fn dedup_stats(&self) -> DedupStats {
+        self.stats()
+    }
+
+    fn unclaim(&self, key: u64) -> Pending<'_, ()> {
+        self.unclaim_here(key);
+        ready(())
+    }
+
+    fn confirm(&self, key: u64, filtered: bool) -> Pending<'_, ()> {
+        self.confirm_here(key, filtered);
+        ready(())
+    }
+
+    fn claimed(&self, key: u64) -> Pending<'_, Option<Claim>> {
+        ready(self.claimed_here(key))
+    }
+
+    fn count_once(&self, bid_key: u64, flags: u8, at: Timestamp) -> Pending<'_, u8> {
+        ready(self.count_here(bid_key, flags, at))
+    }
+
+    fn count_restored(&self, bid_key: u64, flags: u8, at: Timestamp) {
+        self.count_here(bid_key, flags, at);
+    }
+
+    fn uncount(&self, bid_key: u64, flags: u8) -> Pending<'_, ()> {
+        self.uncount_here(bid_key, flags);
+        ready(())
+    }
+
+    fn forget_claims_before(&self, horizon: Timestamp) {
+        self.forget_before(horizon);
     }
 
     fn publish(&self, _campaign: &str, _event: &LiveEvent<'_>) {}
@@ -223,21 +313,21 @@ mod tests {
             durable: false,
             filtered: false,
         };
-        assert_eq!(shared.claim(1, claim), ClaimOutcome::Claimed);
-        assert_eq!(shared.claim(1, claim), ClaimOutcome::Taken, "a duplicate");
-        assert_eq!(shared.claimed(1), Some(claim));
-        shared.confirm(1, false);
-        assert_eq!(shared.claimed(1), Some(Claim { durable: true, ..claim }));
-        shared.unclaim(1);
+        assert_eq!(shared.claim_here(1, claim), ClaimOutcome::Claimed);
+        assert_eq!(shared.claim_here(1, claim), ClaimOutcome::Taken, "a duplicate");
+        assert_eq!(shared.claimed_here(1), Some(claim));
+        shared.confirm_here(1, false);
+        assert_eq!(shared.claimed_here(1), Some(Claim { durable: true, ..claim }));
+        shared.unclaim_here(1);
         assert_eq!(
-            shared.claim(1, claim),
+            shared.claim_here(1, claim),
             ClaimOutcome::Claimed,
             "given up, claimable again"
         );
-        shared.forget_claims_before(Timestamp::from_second(1).unwrap());
-        assert!(shared.claimed(1).is_some(), "not older than the horizon");
-        shared.forget_claims_before(Timestamp::from_microsecond(1_000_001).unwrap());
-        assert_eq!(shared.claimed(1), None);
+        shared.forget_before(Timestamp::from_second(1).unwrap());
+        assert!(shared.claimed_here(1).is_some(), "not older than the horizon");
+        shared.forget_before(Timestamp::from_microsecond(1_000_001).unwrap());
+        assert_eq!(shared.claimed_here(1), None);
         assert_eq!(
             shared.budget_grant("c", 1, Micros(7)),
             Micros(7),
@@ -255,17 +345,17 @@ mod tests {
             durable: true,
             filtered: false,
         };
-        assert_eq!(shared.claim(1, claim), ClaimOutcome::Claimed);
-        assert_eq!(shared.claim(2, claim), ClaimOutcome::Claimed);
-        assert_eq!(shared.claim(3, claim), ClaimOutcome::Full);
+        assert_eq!(shared.claim_here(1, claim), ClaimOutcome::Claimed);
+        assert_eq!(shared.claim_here(2, claim), ClaimOutcome::Claimed);
+        assert_eq!(shared.claim_here(3, claim), ClaimOutcome::Full);
         assert_eq!(
-            shared.claim(1, claim),
+            shared.claim_here(1, claim),
             ClaimOutcome::Taken,
             "a duplicate is still a duplicate"
         );
-        shared.claim_restored(4, claim);
+        shared.hold(4, claim);
         assert_eq!(
-            shared.dedup_stats(),
+            shared.stats(),
             DedupStats {
                 held: 3,
                 at_capacity: true,

@@ -198,6 +198,11 @@ pub const NOTICE_WINDOW_SECS: i64 = 24 * 3600;
 /// ledger's group commit takes milliseconds); past it the duplicate gets
 /// 503 and the exchange retries.
 const DUPLICATE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// A duplicate whose original is held by another node (which cannot wake
+/// it) looks at the claim again after this pause, doubling each time…
+const RECHECK_FIRST: std::time::Duration = std::time::Duration::from_millis(20);
+/// …up to this one.
+const RECHECK_MAX: std::time::Duration = std::time::Duration::from_millis(320);
 
 /// What a request's claim on its (bid, event) came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -630,7 +635,7 @@ impl Tracker {
             }
             if let Some(counts @ 1..) = record.counts {
                 let at = Timestamp::from_microsecond(record.at).unwrap_or(now);
-                self.shared.count_once(counted_key(&record.bid), counts, at);
+                self.shared.count_restored(counted_key(&record.bid), counts, at);
             }
             let Some(rank) = world.rank_of(&record.campaign) else {
                 continue;
@@ -727,7 +732,7 @@ impl Tracker {
             Err(reply) => return reply,
         };
         if let Some(signal) = notice.loss {
-            return self.loss(&notice, signal);
+            return self.loss(&notice, signal).await;
         }
         let reply = notice.reply();
         match self.deduplicate(&notice).await {
@@ -735,8 +740,8 @@ impl Tracker {
             Claimed::Durable => return reply,
             Claimed::Undecided => return TrackingReply::Unavailable,
         }
-        let filtered = self.judge(&notice, client);
-        let record = self.price(&notice, filtered);
+        let filtered = self.judge(&notice, client).await;
+        let record = self.price(&notice, filtered).await;
         if let Err(unavailable) = self.record(&notice, &record).await {
             return unavailable;
         }
@@ -764,11 +769,16 @@ impl Tracker {
     /// Claims `key`, or waits for the claim that holds it to settle: a
     /// duplicate of a durable event is [`Claimed::Durable`]; when the
     /// original fails and gives its claim up, this request claims it and
-    /// records the event itself.
+    /// records the event itself. An original held here wakes its
+    /// duplicates when it settles; one held by another node is looked at
+    /// again after a short pause (doubling, at most [`RECHECK_MAX`]). Past
+    /// [`DUPLICATE_WAIT`] the duplicate is [`Claimed::Undecided`] (503 with
+    /// `Retry-After`), wherever its original is.
     async fn claim_once(&self, key: u64, claim: Claim) -> Claimed {
         let deadline = tokio::time::Instant::now() + DUPLICATE_WAIT;
+        let mut recheck = RECHECK_FIRST;
         loop {
-            match self.shared.claim(key, claim) {
+            match self.shared.claim(key, claim).await {
                 ClaimOutcome::Claimed => return Claimed::New,
                 ClaimOutcome::Full => return Claimed::Undecided,
                 ClaimOutcome::Taken => {}
@@ -778,40 +788,43 @@ impl Tracker {
             let settled = self.settled.notified();
             tokio::pin!(settled);
             settled.as_mut().enable();
-            match self.shared.claimed(key) {
+            match self.shared.claimed(key).await {
                 Some(existing) if existing.durable => return Claimed::Durable,
                 // Given up meanwhile: claim it.
                 None => continue,
                 Some(_) => {}
             }
-            if tokio::time::timeout_at(deadline, settled).await.is_err() {
+            if tokio::time::Instant::now() >= deadline {
                 return Claimed::Undecided;
             }
+            let pause = tokio::time::Instant::now() + recheck;
+            let _ = tokio::time::timeout_at(pause.min(deadline), settled).await;
+            recheck = (recheck * 2).min(RECHECK_MAX);
         }
     }
 
     /// Settles a claim: durable (duplicates may be acknowledged) or given
     /// up (a retry or a waiting duplicate may record the event); wakes the
     /// duplicates waiting on it.
-    fn settle(&self, key: u64, durable: bool) {
-        self.settle_as(key, durable, false);
+    async fn settle(&self, key: u64, durable: bool) {
+        self.settle_as(key, durable, false).await;
     }
 
     /// [`Tracker::settle`], saying whether a durable event was filtered.
-    fn settle_as(&self, key: u64, durable: bool, filtered: bool) {
+    async fn settle_as(&self, key: u64, durable: bool, filtered: bool) {
         if durable {
-            self.shared.confirm(key, filtered);
+            self.shared.confirm(key, filtered).await;
         } else {
-            self.shared.unclaim(key);
+            self.shared.unclaim(key).await;
         }
         self.settled.notify_waiters();
     }
 
     /// Why a click should not be billed, if it should not (other events
     /// are not judged).
-    fn judge(&self, notice: &Notice<'_>, client: Option<IpAddr>) -> Option<&'static str> {
+    async fn judge(&self, notice: &Notice<'_>, client: Option<IpAddr>) -> Option<&'static str> {
         match notice.event {
-            Event::Click => self.click_filter(notice.world, &notice.token, notice.now, client),
+            Event::Click => self.click_filter(notice.world, &notice.token, notice.now, client).await,
             _ => None,
         }
     }
@@ -820,16 +833,17 @@ impl Tracker {
     /// A late notice is recorded with no charge; a CPC click is charged
     /// only while the day's budget is not spent, and its charge is counted
     /// in the day's spend at once (given back if it cannot be recorded).
-    fn price(&self, notice: &Notice<'_>, filtered: Option<&'static str>) -> Record {
+    async fn price(&self, notice: &Notice<'_>, filtered: Option<&'static str>) -> Record {
         let (charge, filtered) = match filtered {
             Some(_) => (Micros::ZERO, filtered),
             None if notice.late => (Micros::ZERO, Some(LATE)),
-            None => self.charge(notice),
+            None => self.charge(notice).await,
         };
+        let counts = self.counts(notice, filtered.is_some()).await;
         let token = &notice.token;
         let place = &token.place;
         Record {
-            counts: Some(self.counts(notice, filtered.is_some())),
+            counts: Some(counts),
             domain: place.domain.clone(),
             country: place.country.clone(),
             device: place.device,
@@ -864,7 +878,7 @@ impl Tracker {
     /// a cluster, on another node) agree on which one counts; they are
     /// cleared again if the record cannot be written, and restored from the
     /// ledger at start-up.
-    fn counts(&self, notice: &Notice<'_>, filtered: bool) -> u8 {
+    async fn counts(&self, notice: &Notice<'_>, filtered: bool) -> u8 {
         if filtered || notice.token.test {
             return 0;
         }
@@ -876,6 +890,7 @@ impl Tracker {
         };
         self.shared
             .count_once(counted_key(&notice.token.bid_id), wanted, notice.now)
+            .await
     }
 
     /// Gives back a click charge counted at judgement when its record could
@@ -897,13 +912,13 @@ impl Tracker {
         if let Err(e) = self.ledger.append(record).await {
             self.refund(notice, record);
             if let Some(counts @ 1..) = record.counts {
-                self.shared.uncount(counted_key(&record.bid), counts);
+                self.shared.uncount(counted_key(&record.bid), counts).await;
             }
-            self.settle(notice.key, false);
+            self.settle(notice.key, false).await;
             tracing::error!(error = %e, "tracking event not recorded");
             return Err(TrackingReply::Unavailable);
         }
-        self.settle_as(notice.key, true, record.filtered.is_some());
+        self.settle_as(notice.key, true, record.filtered.is_some()).await;
         if let Some(reason) = &record.filtered {
             tracing::info!(bid = %record.bid, campaign = %record.campaign, reason, "click logged, not billed");
         }
@@ -953,11 +968,10 @@ impl Tracker {
     /// and the contact it held under its advertiser's frequency cap;
     /// campaign frequency counts impressions only), and the loss is written
     /// to the loss log and counted.
-    fn loss(&self, notice: &Notice<'_>, signal: LossSignal) -> TrackingReply {
+    async fn loss(&self, notice: &Notice<'_>, signal: LossSignal) -> TrackingReply {
         let token = &notice.token;
-        let won = [EventKind::Win, EventKind::Bill]
-            .iter()
-            .any(|&kind| self.shared.claimed(claim_key(&token.bid_id, kind)).is_some());
+        let notices = [EventKind::Win, EventKind::Bill].map(|kind| claim_key(&token.bid_id, kind));
+        let won = self.shared.claimed_first(&notices).await.is_some();
         if won {
             tracing::debug!(bid = %token.bid_id, "loss notice after a win notice: ignored");
             return TrackingReply::Accepted;
@@ -1023,7 +1037,7 @@ impl Tracker {
     }
 
     /// Why a first click should not be billed, if it should not.
-    fn click_filter(
+    async fn click_filter(
         &self,
         world: &World,
         token: &BidToken,
@@ -1031,13 +1045,9 @@ impl Tracker {
         client: Option<IpAddr>,
     ) -> Option<&'static str> {
         let rules = &world.settings.click_rules;
-        let shown = self
-            .shared
-            .claimed(claim_key(&token.bid_id, EventKind::Impression))
-            .or_else(|| {
-                self.shared
-                    .claimed(claim_key(&token.bid_id, billing_kind(world, &token.exchange)))
-            });
+        let shown =
+            [EventKind::Impression, billing_kind(world, &token.exchange)].map(|kind| claim_key(&token.bid_id, kind));
+        let shown = self.shared.claimed_first(&shown).await;
         let Some(shown) = shown else {
             return Some("no_impression");
         };
@@ -1081,11 +1091,11 @@ impl Tracker {
             Claimed::Undecided => return TrackingReply::Unavailable,
         }
         if let Err(e) = self.ledger.append(&postback.record(now)).await {
-            self.settle(order_key, false);
+            self.settle(order_key, false).await;
             tracing::error!(error = %e, "user-level conversion not recorded");
             return TrackingReply::Unavailable;
         }
-        self.settle(order_key, true);
+        self.settle(order_key, true).await;
         TrackingReply::Accepted
     }
 
@@ -1100,7 +1110,11 @@ impl Tracker {
             Ok(postback) => postback,
             Err(reply) => return reply,
         };
-        let Some(click) = self.shared.claimed(claim_key(&postback.click.bid, EventKind::Click)) else {
+        let Some(click) = self
+            .shared
+            .claimed(claim_key(&postback.click.bid, EventKind::Click))
+            .await
+        else {
             return TrackingReply::Gone;
         };
         let order_key = order_key(&postback.advertiser, &postback.order);
@@ -1115,21 +1129,23 @@ impl Tracker {
             Claimed::Durable => return TrackingReply::Accepted,
             Claimed::Undecided => return TrackingReply::Unavailable,
         }
-        let Some(slot) = self.conversion_slot(&postback.click.bid, world.settings.max_conversions_per_click, claim)
+        let Some(slot) = self
+            .conversion_slot(&postback.click.bid, world.settings.max_conversions_per_click, claim)
+            .await
         else {
-            self.settle(order_key, false);
+            self.settle(order_key, false).await;
             return TrackingReply::Conflict("conversion limit for this click reached");
         };
         let filtered = click.filtered.then_some(CLICK_FILTERED);
         let record = postback.record(now, filtered);
         if let Err(e) = self.ledger.append(&record).await {
-            self.settle(slot, false);
-            self.settle(order_key, false);
+            self.settle(slot, false).await;
+            self.settle(order_key, false).await;
             tracing::error!(error = %e, "conversion not recorded");
             return TrackingReply::Unavailable;
         }
-        self.settle(slot, true);
-        self.settle(order_key, true);
+        self.settle(slot, true).await;
+        self.settle(order_key, true).await;
         self.apply_conversion(world, &record);
         TrackingReply::Accepted
     }
@@ -1156,16 +1172,19 @@ impl Tracker {
     }
 
     /// Claims one of a click's conversion slots, if one is free.
-    fn conversion_slot(&self, bid: &str, slots: u32, claim: Claim) -> Option<u64> {
-        (0..slots)
-            .map(|n| slot_key(bid, n))
-            .find(|&key| self.shared.claim(key, claim) == ClaimOutcome::Claimed)
+    async fn conversion_slot(&self, bid: &str, slots: u32, claim: Claim) -> Option<u64> {
+        for key in (0..slots).map(|n| slot_key(bid, n)) {
+            if self.shared.claim(key, claim).await == ClaimOutcome::Claimed {
+                return Some(key);
+            }
+        }
+        None
     }
 
     /// What this event costs the advertiser, from what its URL carries
     /// (the bid, the pricing at bid time), and why it is not billed if a
     /// CPC click comes once the day's budget is spent.
-    fn charge(&self, notice: &Notice<'_>) -> (Micros, Option<&'static str>) {
+    async fn charge(&self, notice: &Notice<'_>) -> (Micros, Option<&'static str>) {
         let token = &notice.token;
         if token.test || token.bid_price.0 <= 0 {
             return (Micros::ZERO, None);
@@ -1183,7 +1202,7 @@ impl Tracker {
             // it): at most one click's charge over the budget, and over its
             // advertiser's.
             (SignedPricing::Cpc { max_cpc }, EventKind::Click) => {
-                let billed = self.shared.claimed(claim_key(&token.bid_id, billing));
+                let billed = self.shared.claimed(claim_key(&token.bid_id, billing)).await;
                 let clearing = billed.and_then(|s| s.clearing).unwrap_or(token.bid_price.0);
                 let charge = cost::cpc_charge(max_cpc, Micros(clearing), token.bid_price);
                 let target = notice.campaign.target();
