@@ -11,6 +11,8 @@
 //! Keys are prefixed `bullseye:` so that one Redis can hold other data too;
 //! [`Node::key`] builds them.
 
+pub mod replication;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use redis::aio::ConnectionManager;
@@ -102,6 +104,8 @@ pub struct Node {
     /// Where keys live (`bullseye:`).
     prefix: String,
     redis: ConnectionManager,
+    /// For dedicated connections (blocking reads).
+    client: redis::Client,
     round_trips: [AtomicU64; Purpose::ALL.len()],
 }
 
@@ -177,12 +181,13 @@ impl Node {
             url: redacted(&options.redis_url),
             source,
         })?;
-        let redis = ConnectionManager::new(client).await?;
+        let redis = ConnectionManager::new(client.clone()).await?;
         let node = Node {
             id: options.node_id.clone(),
             tag: node_tag(&options.node_id),
             prefix: "bullseye:".to_string(),
             redis,
+            client,
             round_trips: Default::default(),
         };
         let ours = fingerprint(signing_key);
@@ -216,6 +221,19 @@ impl Node {
     pub fn redis(&self, purpose: Purpose) -> ConnectionManager {
         self.round_trips[purpose as usize].fetch_add(1, Ordering::Relaxed);
         self.redis.clone()
+    }
+
+    /// A connection of its own, for commands that block (`XREAD BLOCK`):
+    /// on the shared multiplexed connection they would hold up every other
+    /// command behind them. Its round trips are counted with
+    /// [`Node::count_round_trip`].
+    pub async fn dedicated(&self) -> Result<redis::aio::MultiplexedConnection, ClusterError> {
+        Ok(self.client.get_multiplexed_async_connection().await?)
+    }
+
+    /// Counts one round trip made on a dedicated connection.
+    pub fn count_round_trip(&self, purpose: Purpose) {
+        self.round_trips[purpose as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Round trips made so far for `purpose`.
