@@ -363,3 +363,38 @@ async fn a_bid_billed_at_another_node_releases_its_reservation_at_the_origin() {
     assert_eq!(at_a["spend_micros"], 0, "A's spend is its own: {at_a}");
     cluster.stop().await;
 }
+
+/// Redis paused (SIGSTOP) for a while: bids go on, a change made meanwhile
+/// is kept in the node's outbox and reaches the others once Redis answers
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_made_while_redis_is_paused_arrives_when_it_resumes() {
+    let cluster = Cluster::start(&large_budget()).await;
+    let [a, b, _] = &cluster.nodes[..] else { unreachable!() };
+    let pid = cluster.redis.pid().to_string();
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill").args([name, &pid]).status().unwrap();
+        assert!(status.success());
+    };
+    signal("-STOP");
+    let response = a
+        .admin(Method::PATCH, "/admin/api/campaigns/generic")
+        .header("content-type", "application/json")
+        .body(json!({"status": "paused"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "changes do not wait for Redis");
+    let (_, response) = b.bid_json(&banner_request("user-1", 0.0, json!({}))).await;
+    assert_eq!(winner(&response).as_deref(), Some("generic"), "B bids on, not told yet");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    signal("-CONT");
+    let resumed = Instant::now();
+    within_deadline("paused on B once Redis is back", || async {
+        let (_, response) = b.bid_json(&banner_request("user-1", 0.0, json!({}))).await;
+        winner(&response).is_none()
+    })
+    .await;
+    eprintln!("propagation after Redis resumed: {} ms", resumed.elapsed().as_millis());
+    cluster.stop().await;
+}

@@ -107,6 +107,8 @@ pub struct Node {
     /// For dedicated connections (blocking reads).
     client: redis::Client,
     round_trips: [AtomicU64; Purpose::ALL.len()],
+    /// What replication has published, applied and failed so far.
+    pub replication: std::sync::Arc<replication::ReplicationStats>,
 }
 
 /// The key fingerprint stored in the cluster: the first 16 hex digits of
@@ -189,6 +191,7 @@ impl Node {
             redis,
             client,
             round_trips: Default::default(),
+            replication: Default::default(),
         };
         let ours = fingerprint(signing_key);
         let mut redis = node.redis(Purpose::Membership);

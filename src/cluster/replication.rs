@@ -128,7 +128,7 @@ impl Keys {
 /// Starts replicating: notes where the streams end, brings this node's
 /// campaign files and suppressions up to what the cluster holds
 /// ([`catch_up`]), then spawns the publisher and the reader. Call before
-/// the node serves.
+/// the node serves. Their counters are [`Node::replication`].
 pub async fn start(
     node: Arc<Node>,
     outbox: Arc<Outbox>,
@@ -147,7 +147,7 @@ pub async fn start(
             "caught up with the cluster's campaign files and suppressions"
         );
     }
-    let stats = Arc::new(ReplicationStats::default());
+    let stats = node.replication.clone();
     tokio::spawn(publish_loop(
         node.clone(),
         outbox,
