@@ -22,7 +22,7 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$work"
+  if [ -z "${KEEP:-}" ]; then rm -rf "$work"; else echo "kept $work" >&2; fi
 }
 trap cleanup EXIT
 
@@ -72,5 +72,5 @@ done
 
 "$bin/loadtest" "${targets[@]}" --notices --notice-spread --pixel-delay "$delay" --win-rate 1.0 \
   --click-rate 0 --connections "$connections" --duration "$seconds" --users "$users" \
-  --templates ../shared/corpus/requests --json 2> "$work/loadtest.log"
+  --templates ../shared/corpus/requests --bodies "${BODIES:-20000}" --json 2> "$work/loadtest.log"
 echo "redis: $(redis-cli -p "$port" info commandstats | grep -E 'cmdstat_(xadd|xread|hset|hgetall)' | tr '\r\n' '  ')"

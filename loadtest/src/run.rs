@@ -92,14 +92,23 @@ struct Counters {
     notices_acknowledged: AtomicU64,
     /// Impressions (pixels acknowledged) per (user, campaign), for the
     /// frequency-cap overshoot.
-    impressions: std::sync::Mutex<std::collections::HashMap<(String, String), u32>>,
+    /// The node that made the bid is the third part of the key.
+    impressions: std::sync::Mutex<std::collections::HashMap<(String, String, usize), u32>>,
 }
 
 impl Counters {
-    fn impression(&self, user: &str, campaign: &str) {
+    fn impression(&self, user: &str, campaign: &str, bidder: usize) {
         let mut seen = self.impressions.lock().unwrap_or_else(|p| p.into_inner());
-        *seen.entry((user.to_string(), campaign.to_string())).or_default() += 1;
+        *seen
+            .entry((user.to_string(), campaign.to_string(), bidder))
+            .or_default() += 1;
     }
+}
+
+/// True for a request marked `"test": 1` (its bids hold nothing: no
+/// frequency cap applies to them).
+fn is_test(body: &[u8]) -> bool {
+    body.windows(8).any(|w| w == b"\"test\":1")
 }
 
 /// The `user.buyeruid` of a generated request body.
@@ -234,8 +243,13 @@ async fn notify(conn: &mut Notifier, response: &Bytes, request: &Bytes, play: &P
         let pixel = Pixel {
             due: Instant::now() + play.pixel_delay.unwrap_or_default(),
             target: conn.target,
+            bidder: conn.bidder,
             paths: shown,
-            user: user_of(request),
+            user: if is_test(request) {
+                String::new()
+            } else {
+                user_of(request)
+            },
             campaign: bid["cid"].as_str().unwrap_or_default().to_string(),
         };
         for path in notices {
@@ -258,10 +272,12 @@ async fn notify(conn: &mut Notifier, response: &Bytes, request: &Bytes, play: &P
 }
 
 /// A bid's pixel and click, fired at `due` at target `target`, counted
-/// for `user` and `campaign`.
+/// for `user` and `campaign` (empty for a test request) and the bidding
+/// target `bidder`.
 struct Pixel {
     due: Instant,
     target: usize,
+    bidder: usize,
     paths: Vec<String>,
     user: String,
     campaign: String,
@@ -271,6 +287,8 @@ struct Pixel {
 struct Notifier {
     targets: Arc<Vec<Target>>,
     target: usize,
+    /// The target whose bids this notifier plays.
+    bidder: usize,
     sender: Option<Sender>,
     latencies: Histogram<u64>,
 }
@@ -298,8 +316,8 @@ impl Notifier {
             sent += 1;
             let ok = matches!(status, 200 | 204 | 302);
             acknowledged += u64::from(ok);
-            if ok && path.starts_with("/t/imp?") {
-                counters.impression(&pixel.user, &pixel.campaign);
+            if ok && !pixel.user.is_empty() && path.starts_with("/t/imp?") {
+                counters.impression(&pixel.user, &pixel.campaign, pixel.bidder);
             }
         }
         (sent, acknowledged)
@@ -331,6 +349,7 @@ fn pixel_workers(
                     .map(|target| Notifier {
                         targets: targets.clone(),
                         target,
+                        bidder: target,
                         sender: None,
                         latencies: histogram(),
                     })
@@ -509,6 +528,7 @@ async fn closed_loop(
                 let mut notifier = Notifier {
                     targets: targets.clone(),
                     target: notice_target,
+                    bidder: bid_target,
                     sender: None,
                     latencies: histogram(),
                 };
@@ -642,16 +662,23 @@ struct Shown {
     most: u32,
     over_one: usize,
     extra: u64,
+    /// The most impressions of one pair from the bids of one node.
+    most_per_node: u32,
 }
 
 impl Shown {
     fn of(counters: &Counters) -> Shown {
         let seen = counters.impressions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pairs: std::collections::HashMap<(&str, &str), u32> = std::collections::HashMap::new();
+        for ((user, campaign, _), n) in seen.iter() {
+            *pairs.entry((user, campaign)).or_default() += n;
+        }
         Shown {
-            pairs: seen.len(),
-            most: seen.values().copied().max().unwrap_or(0),
-            over_one: seen.values().filter(|&&n| n > 1).count(),
-            extra: seen.values().map(|&n| u64::from(n.saturating_sub(1))).sum(),
+            pairs: pairs.len(),
+            most: pairs.values().copied().max().unwrap_or(0),
+            over_one: pairs.values().filter(|&&n| n > 1).count(),
+            extra: pairs.values().map(|&n| u64::from(n.saturating_sub(1))).sum(),
+            most_per_node: seen.values().copied().max().unwrap_or(0),
         }
     }
 }
@@ -679,8 +706,8 @@ fn report(
     let shown = Shown::of(counters);
     if shown.pairs > 0 {
         println!(
-            "impressions per user and campaign: {} pairs, most {}, {} pairs over one, {} impressions past the first",
-            shown.pairs, shown.most, shown.over_one, shown.extra
+            "impressions per user and campaign (real bids): {} pairs, most {} (from one node's bids: {}), {} pairs over one, {} impressions past the first",
+            shown.pairs, shown.most, shown.most_per_node, shown.over_one, shown.extra
         );
     }
     let sent = counters.sent.load(Ordering::Relaxed);
@@ -727,6 +754,7 @@ fn report(
             "floor_rps": floor_rps,
             "user_campaign_pairs": shown.pairs,
             "impressions_most_per_pair": shown.most,
+            "impressions_most_per_pair_and_node": shown.most_per_node,
             "pairs_over_one": shown.over_one,
             "impressions_past_first": shown.extra,
             "ratio": floor_rps.map(|f| rps / f),
