@@ -36,11 +36,15 @@ struct Cluster {
 
 impl Cluster {
     async fn start(campaigns: &str) -> Cluster {
+        Cluster::start_with(TEST_SETTINGS, campaigns).await
+    }
+
+    async fn start_with(settings: &str, campaigns: &str) -> Cluster {
         let redis = RedisServer::start();
         let mut nodes = Vec::new();
         let mut dirs = Vec::new();
         for name in ["node-a", "node-b", "node-c"] {
-            let config = write_config(TEST_SETTINGS, campaigns, "user-1,sports\n");
+            let config = write_config(settings, campaigns, "user-1,sports\n");
             let data = tempfile::tempdir().unwrap();
             let node = spawn_node(config.path(), data.path(), &redis.url(), name, Arc::new(SystemClock)).await;
             nodes.push(node);
@@ -294,7 +298,8 @@ async fn a_frequency_cap_holds_across_nodes_within_one_per_node() {
 }
 
 /// A suppression made through node A stops bids for that user on B and
-/// C; lifting it on A lets them bid again; an erasure on B reaches A.
+/// C; lifting it on A lets them bid again; audience events posted to C
+/// reach A's overlay; an erasure on B reaches A.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn suppressions_and_erasures_reach_every_node() {
     let cluster = Cluster::start(&large_budget()).await;
@@ -317,6 +322,26 @@ async fn suppressions_and_erasures_reach_every_node() {
     within_deadline("lifted on C", || async {
         let (_, response) = c.bid_json(&banner_request("user-9", 0.0, json!({}))).await;
         winner(&response).is_some()
+    })
+    .await;
+    // Audience overlay events posted to C reach A.
+    let events = r#"{"user_id": "user-7", "segment": "Offer/Loan", "op": "add", "ttl_seconds": 600}"#;
+    let response = c
+        .admin(Method::POST, "/admin/api/audience/events")
+        .header("content-type", "application/x-ndjson")
+        .body(events)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    within_deadline("overlay change on A", || async {
+        let response = a
+            .admin(Method::GET, "/admin/api/audience/users/user-7")
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        body["overlay"]["added"][0]["segment"] == "offer/loan"
     })
     .await;
     let response = b
@@ -396,5 +421,36 @@ async fn a_change_made_while_redis_is_paused_arrives_when_it_resumes() {
     })
     .await;
     eprintln!("propagation after Redis resumed: {} ms", resumed.elapsed().as_millis());
+    cluster.stop().await;
+}
+
+/// A loss notice for node A's bid arriving at node B: A gives the bid's
+/// reservation and its held impression back (a capped user may be bid on
+/// again), B holds nothing and gives nothing back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_loss_notice_at_another_node_releases_the_hold_at_the_origin() {
+    let settings = format!("{TEST_SETTINGS}\n[[exchange]]\nname = \"lossy\"\nsends_lurl = true\n");
+    let cluster = Cluster::start_with(&settings, &capped()).await;
+    let [a, b, _] = &cluster.nodes[..] else { unreachable!() };
+    let request = banner_request("user-3", 0.0, json!({})).to_string();
+    let (_, response) = a.bid_at("/openrtb2/bid/lossy", request.clone()).await;
+    let bid = the_bid(&response);
+    let (_, again) = a.bid_at("/openrtb2/bid/lossy", request.clone()).await;
+    assert_eq!(winner(&again), None, "the first bid holds the user's one impression");
+    let lurl = tracking_path(bid["lurl"].as_str().unwrap())
+        .replace("${AUCTION_LOSS}", "102")
+        .replace("${AUCTION_MIN_TO_WIN}", "");
+    assert_eq!(b.get(&lurl).await.status(), 204);
+    within_deadline("A's hold given back", || async {
+        today(a, "generic").await["outstanding"] == "0"
+    })
+    .await;
+    let (_, again) = a.bid_at("/openrtb2/bid/lossy", request).await;
+    assert_eq!(
+        winner(&again).as_deref(),
+        Some("generic"),
+        "the lost bid's hold is given back"
+    );
+    assert_eq!(today(b, "generic").await["outstanding"], "0");
     cluster.stop().await;
 }
