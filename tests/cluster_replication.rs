@@ -166,6 +166,10 @@ async fn a_campaign_paused_on_one_node_stops_bidding_on_the_others() {
         .unwrap();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], "paused", "{body}");
+    let metrics = b.metrics().await;
+    assert!(metric(&metrics, "bullseye_replication_control_applied_total") >= 1.0);
+    assert_eq!(metric(&metrics, "bullseye_replication_backlog"), 0.0);
+    assert!(metric(&a.metrics().await, "bullseye_replication_control_published_total") >= 1.0);
     let files = cluster.redis.command(&["HLEN", "bullseye:control:files"]);
     assert_eq!(files.as_deref(), Some("1"));
     cluster.stop().await;
