@@ -70,7 +70,22 @@ for i in 0 1 2; do
      || grep -q "bullseye listening" "$work/node-$i.log"; do sleep 0.1; done
 done
 
+# The event delay under load: each node's bullseye_replication_lag_ms (the
+# newest replicated event's age when applied), sampled every 200 ms.
+(
+  while true; do
+    for i in 0 1 2; do
+      curl -s "http://127.0.0.1:$((18190 + i))/metrics" | awk '/^bullseye_replication_lag_ms /{print $2}'
+    done >> "$work/lag.txt"
+    sleep 0.2
+  done
+) &
+sampler=$!
+pids+=($sampler)
+
 "$bin/loadtest" "${targets[@]}" --notices --notice-spread --pixel-delay "$delay" --win-rate 1.0 \
   --click-rate 0 --connections "$connections" --duration "$seconds" --users "$users" \
   --templates ../shared/corpus/requests --bodies "${BODIES:-20000}" --json 2> "$work/loadtest.log"
 echo "redis: $(redis-cli -p "$port" info commandstats | grep -E 'cmdstat_(xadd|xread|hset|hgetall)' | tr '\r\n' '  ')"
+kill "$sampler" 2>/dev/null || true
+grep -v '^0$' "$work/lag.txt" | sort -n | awk '{v[NR]=$1} END {if (NR) printf "event delay (replication lag samples, ms): n %d, p50 %d, p90 %d, p99 %d, max %d\n", NR, v[int(NR*0.5)+1], v[int(NR*0.9)+1], v[int(NR*0.99)+1], v[NR]}'

@@ -292,8 +292,8 @@ pub struct ReplicationFigures {
     pub backlog: u64,
     /// Events and control changes dropped because the outbox was full.
     pub dropped: u64,
-    /// Milliseconds from the last entry read's publication to its
-    /// application here.
+    /// Milliseconds from the oldest event of the last batch read (or a
+    /// control change's publication) to its application here.
     pub lag_ms: u64,
 }
 
@@ -347,7 +347,7 @@ impl ReplicationMetrics {
         let lag_ms = Gauge::default();
         registry.register(
             "replication_lag_ms",
-            "Milliseconds from the last replicated entry's publication to its application here",
+            "Milliseconds from the oldest event of the last replicated batch (or a control change's publication) to its application here",
             lag_ms.clone(),
         );
         ReplicationMetrics {

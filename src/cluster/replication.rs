@@ -97,8 +97,9 @@ pub struct ReplicationStats {
     pub control_applied: AtomicU64,
     /// Failed publications or reads (Redis unreachable).
     pub failures: AtomicU64,
-    /// Milliseconds between the publication and the application here of
-    /// the last entry read (the stream id's time to now).
+    /// Milliseconds from the oldest event of the last batch applied here
+    /// to its application (the event delay), or for a control change from
+    /// its publication (its stream id's time).
     pub last_lag_ms: AtomicU64,
 }
 
@@ -501,7 +502,9 @@ impl Reader {
             let is_events = stream == self.keys.events;
             for (id, fields) in entries {
                 read_any = true;
-                note_lag(&self.stats, &id, &self.reloader);
+                if !is_events {
+                    note_lag(&self.stats, &id, &self.reloader);
+                }
                 if is_events {
                     self.from.0 = id;
                 } else {
@@ -531,6 +534,12 @@ impl Reader {
             self.stats
                 .events_applied
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            // The event delay: from the oldest event's time to now.
+            if let Some(oldest) = batch.iter().map(|e| e.at_micros).min() {
+                let now = self.reloader.clock.now().as_microsecond();
+                let lag = now.saturating_sub(oldest).max(0) / 1000;
+                self.stats.last_lag_ms.store(lag as u64, Ordering::Relaxed);
+            }
         } else if let Some(change) = field(fields, "m").and_then(|m| serde_json::from_str(m).ok()) {
             let reloader = self.reloader.clone();
             let _ = tokio::task::spawn_blocking(move || apply_control(&reloader, change)).await;

@@ -605,11 +605,15 @@ impl Tracker {
     }
 
     /// Queues an applied event for the other nodes of a cluster (nothing
-    /// alone); with the bid's reservation when another node made the bid
-    /// (that node gives it back).
+    /// alone, nor for a win or billing notice that bills nothing); with the
+    /// bid's reservation when another node made the bid (that node gives
+    /// it back).
     fn replicate(&self, event: &LiveEvent<'_>, campaign: &str, token: Option<&BidToken>) {
         let outbox = &self.live.outbox;
-        if !outbox.enabled() {
+        // A win or billing notice that bills nothing (the exchange bills
+        // on the other one, or it came late) changes nothing elsewhere.
+        let idle = matches!(event.kind, EventKind::Win | EventKind::Bill) && !event.billed_impression;
+        if !outbox.enabled() || idle {
             return;
         }
         let bid = token.map_or(String::new(), |t| t.bid_id.clone());
