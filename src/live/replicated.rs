@@ -33,11 +33,14 @@ pub fn origin_of(bid: &str) -> Option<&str> {
 }
 
 /// True when `bid` was made by the node tagged `tag` (`None`: alone, every
-/// bid is its own). A bid id without an origin counts as this node's.
+/// bid is its own). In a cluster, a bid id without an origin (made before
+/// the node joined) is no node's: it holds no reservation now (reservations
+/// do not outlive a restart), so none is given back for it.
 pub fn is_own(tag: Option<&str>, bid: &str) -> bool {
     match (tag, origin_of(bid)) {
         (Some(tag), Some(origin)) => tag == origin,
-        _ => true,
+        (Some(_), None) => false,
+        (None, _) => true,
     }
 }
 
@@ -272,7 +275,10 @@ mod tests {
         assert_eq!(origin_of("0123456789abcdef"), None);
         assert!(is_own(Some("0a1b2c3d"), "0a1b2c3d0123456789abcdef"));
         assert!(!is_own(Some("ffffffff"), "0a1b2c3d0123456789abcdef"));
-        assert!(is_own(Some("ffffffff"), "0123456789abcdef"), "made alone");
+        assert!(
+            !is_own(Some("ffffffff"), "0123456789abcdef"),
+            "made alone, before joining"
+        );
         assert!(is_own(None, "0a1b2c3d0123456789abcdef"));
 
         let outbox = Outbox::default();

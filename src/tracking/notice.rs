@@ -1008,6 +1008,7 @@ impl Tracker {
     /// Applies the recorded event to live state (and shares it). A billing
     /// notice settles its bid's reservation, unless a loss notice already
     /// gave it back.
+    ///
     /// In a cluster, a bid made by another node is settled there (its
     /// reservation and held impression are that node's), when the
     /// replicated event reaches it.
