@@ -111,7 +111,8 @@ fn stages_bench(c: &mut Criterion) {
             .filter_map(|imp| select::select(&ctx, &world, imp, &bidder.frequency, &mut scratch).ok())
             .collect();
         group.bench_function(format!("encode/{name}"), |b| {
-            b.iter(|| encode::encode(&ctx, &world, std::hint::black_box(&choices), "http://127.0.0.1:8080").len())
+            let url = "http://127.0.0.1:8080";
+            b.iter(|| encode::encode(&ctx, &world, std::hint::black_box(&choices), url, None).len())
         });
     }
     group.bench_function("price", |b| {

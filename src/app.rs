@@ -191,6 +191,10 @@ impl App {
         let config = load_config(&options)?;
         let audience = Arc::new(open_audience(&options, &config)?);
         let live = Arc::new(live_states(&options.data_dir)?);
+        let node_tag = options.cluster.as_ref().map(|node| node.tag.clone());
+        if node_tag.is_some() {
+            live.outbox.enable();
+        }
         let local = Embedded::with_limit(config.settings.max_dedup_entries);
         let frequency = Arc::new(FrequencyStore::with_limit(config.settings.max_frequency_entries));
         let last_config = Mutex::new(Some(config.clone()));
@@ -206,7 +210,8 @@ impl App {
 
         let (ledger, recovered) = Ledger::open(&options.data_dir.join("ledger"))?;
         let tracker = Tracker::with_shared(ledger, frequency.clone(), shared.clone(), live.clone())
-            .with_loss_log(open_loss_log(&options.data_dir)?);
+            .with_loss_log(open_loss_log(&options.data_dir)?)
+            .with_node_tag(node_tag.clone());
         restore(&tracker, recovered, &world.load(), options.clock.now())?;
         let bid_flusher = Mutex::new(BidFlusher::new(tracker.ledger.dir(), options.clock.now()));
         let audit_log = AuditLog::new(&options.data_dir);
@@ -230,6 +235,7 @@ impl App {
             clock: options.clock,
             metrics,
             listen_url: options.listen_url,
+            node_tag,
         };
         Ok(App {
             bidder,

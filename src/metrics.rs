@@ -296,6 +296,96 @@ pub struct Metrics {
     /// Cluster mode's exactly-once claims.
     pub claims: ClaimMetrics,
     exchange_counters: papaya::HashMap<String, Counter, foldhash::fast::RandomState>,
+    replication: ReplicationMetrics,
+}
+
+/// A cluster node's replication figures at scrape time (totals since
+/// start), from `cluster::Node::replication` and the outbox.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplicationFigures {
+    /// Events published to the other nodes.
+    pub events_published: u64,
+    /// Other nodes' events applied here.
+    pub events_applied: u64,
+    /// Control changes published.
+    pub control_published: u64,
+    /// Other nodes' control changes applied here.
+    pub control_applied: u64,
+    /// Publications and reads that failed (Redis unreachable).
+    pub failures: u64,
+    /// Events and control changes waiting to be published.
+    pub backlog: u64,
+    /// Events and control changes dropped because the outbox was full.
+    pub dropped: u64,
+    /// Milliseconds from the oldest event of the last batch read (or a
+    /// control change's publication) to its application here.
+    pub lag_ms: u64,
+}
+
+/// `bullseye_replication_*`: zero on a node alone.
+#[derive(Debug)]
+struct ReplicationMetrics {
+    events_published: Counter,
+    events_applied: Counter,
+    control_published: Counter,
+    control_applied: Counter,
+    failures: Counter,
+    dropped: Counter,
+    backlog: Gauge,
+    lag_ms: Gauge,
+}
+
+impl ReplicationMetrics {
+    fn register(registry: &mut Registry) -> ReplicationMetrics {
+        let mut counter = |name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        let events_published = counter(
+            "replication_events_published",
+            "Events published to the other nodes of the cluster",
+        );
+        let events_applied = counter("replication_events_applied", "Other nodes' events applied here");
+        let control_published = counter(
+            "replication_control_published",
+            "Control changes (campaign files, suppressions, audience) published to the other nodes",
+        );
+        let control_applied = counter(
+            "replication_control_applied",
+            "Other nodes' control changes applied here",
+        );
+        let failures = counter(
+            "replication_failures",
+            "Replication round trips that failed (Redis unreachable or too slow)",
+        );
+        let dropped = counter(
+            "replication_dropped",
+            "Events and control changes not published because the outbox was full",
+        );
+        let backlog = Gauge::default();
+        registry.register(
+            "replication_backlog",
+            "Events and control changes waiting to be published",
+            backlog.clone(),
+        );
+        let lag_ms = Gauge::default();
+        registry.register(
+            "replication_lag_ms",
+            "Milliseconds from the oldest event of the last replicated batch (or a control change's publication) to its application here",
+            lag_ms.clone(),
+        );
+        ReplicationMetrics {
+            events_published,
+            events_applied,
+            control_published,
+            control_applied,
+            failures,
+            dropped,
+            backlog,
+            lag_ms,
+        }
+    }
 }
 
 impl Metrics {
@@ -503,6 +593,7 @@ impl Metrics {
             ),
         };
         registry.register_collector(Box::new(CampaignCollector { campaigns }));
+        let replication = ReplicationMetrics::register(&mut registry);
         Metrics {
             registry,
             requests,
@@ -542,6 +633,7 @@ impl Metrics {
             redis_round_trips,
             claims,
             exchange_counters: papaya::HashMap::builder().hasher(Default::default()).build(),
+            replication,
         }
     }
 
@@ -585,6 +677,23 @@ impl Metrics {
                 reason: reason.to_string(),
             })
             .inc();
+    }
+
+    /// Records a cluster node's replication figures, read at scrape time.
+    pub fn observe_replication(&self, figures: &ReplicationFigures) {
+        let r = &self.replication;
+        for (counter, total) in [
+            (&r.events_published, figures.events_published),
+            (&r.events_applied, figures.events_applied),
+            (&r.control_published, figures.control_published),
+            (&r.control_applied, figures.control_applied),
+            (&r.failures, figures.failures),
+            (&r.dropped, figures.dropped),
+        ] {
+            counter.inner().fetch_max(total, std::sync::atomic::Ordering::Relaxed);
+        }
+        r.backlog.set(figures.backlog as i64);
+        r.lag_ms.set(figures.lag_ms as i64);
     }
 
     /// Records the loss log's dropped count, read at scrape time.

@@ -19,6 +19,7 @@ use crate::audience::{AudienceStore, SnapshotError};
 use crate::clock::Clock;
 use crate::config::documents::{self, CampaignDocument, FieldProblem};
 use crate::config::{self, ConfigErrors};
+use crate::live::replicated::Control;
 use crate::live::{LiveStates, SharedState, World};
 use crate::metrics::Metrics;
 
@@ -46,6 +47,20 @@ pub enum ChangeError {
     #[error("a campaign with this id exists")]
     Exists,
     /// The file could not be written; nothing changed.
+    #[error("cannot write the campaign file: {0}")]
+    Write(std::io::Error),
+}
+
+/// Why a campaign file changed on another node was not mirrored here.
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    /// Not a campaign file inside the config directory.
+    #[error("{0}: not a campaign file of the config directory")]
+    NotACampaignFile(String),
+    /// This node's config would not be valid with it.
+    #[error("the change would make this node's config invalid: {0}")]
+    Invalid(ConfigErrors),
+    /// The file could not be written.
     #[error("cannot write the campaign file: {0}")]
     Write(std::io::Error),
 }
@@ -194,6 +209,13 @@ impl Reloader {
         })?;
         crate::files::write_atomically(&file, text.as_bytes()).map_err(ChangeError::Write)?;
         self.shared.publish_control(id, &text);
+        if let Ok(relative) = file.strip_prefix(&self.config_dir) {
+            self.registry.outbox.control(Control::CampaignFile {
+                file: relative.display().to_string(),
+                campaign: id.to_string(),
+                text: text.clone(),
+            });
+        }
         self.publish(config);
         let position = current.as_ref().map_or(0, |c| c.position);
         Ok(Changed {
@@ -205,6 +227,32 @@ impl Reloader {
                 table,
             },
         })
+    }
+
+    /// Writes a campaign file another node of the cluster changed (its
+    /// whole text; `file` relative to the config directory, a campaign
+    /// file only), under the reload lock: unless this node's copy holds the
+    /// same text already, the directory is validated with it (as
+    /// `check-config` would), the file written atomically and the new
+    /// world published. True when something changed; nothing is written
+    /// when the change would make this node's config invalid.
+    pub fn mirror_file(&self, file: &str, text: &str) -> Result<bool, MirrorError> {
+        let relative = Path::new(file);
+        let plain = relative
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        let path = self.config_dir.join(relative);
+        if !plain || !config::is_config_file(&self.config_dir, &path) || relative == Path::new("bullseye.toml") {
+            return Err(MirrorError::NotACampaignFile(file.to_string()));
+        }
+        let _one = self.reloading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if std::fs::read_to_string(&path).is_ok_and(|current| current == text) {
+            return Ok(false);
+        }
+        let config = config::load_with_file(&self.config_dir, &path, text).map_err(MirrorError::Invalid)?;
+        crate::files::write_atomically(&path, text.as_bytes()).map_err(MirrorError::Write)?;
+        self.publish(config);
+        Ok(true)
     }
 
     /// The snapshot file to serve: `--segments` if given, else the config's; `None` means an empty audience.

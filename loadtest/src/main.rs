@@ -5,6 +5,13 @@
 //! - `loadtest --target URL --rate RPS`: open loop at a fixed rate; latency
 //!   is measured from each request's *intended* send time, so a stalled
 //!   server is charged for the requests it delayed (no coordinated omission).
+//! - `--target` repeated (the nodes of a cluster): connections are spread
+//!   over the targets round-robin; with `--notices --notice-spread` each
+//!   bid's notices, pixel and click go to the next target, and with
+//!   `--pixel-delay MS` the pixel (and click) fire that long after the bid.
+//!   The summary counts impressions per user and campaign (real bids only):
+//!   the overshoot of a frequency cap of one (`loadtest/cluster-frequency.sh`
+//!   runs it on three nodes).
 //! - `loadtest floor --listen ADDR`: a bare hyper server that reads the body
 //!   and answers 204 — the yardstick the bidder is compared with.
 //! - `loadtest audience --users N --output FILE [--personas K --truth FILE]`:

@@ -18,9 +18,20 @@ use crate::traffic;
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// Bid endpoint, e.g. http://127.0.0.1:8080/openrtb2/bid.
+    /// Bid endpoint, e.g. http://127.0.0.1:8080/openrtb2/bid. Repeat it
+    /// for the nodes of a cluster: connections are spread over them
+    /// round-robin.
     #[arg(long)]
-    target: Option<String>,
+    target: Vec<String>,
+    /// With several targets and --notices: send each bid's notices, pixel
+    /// and click to the next target, not the one that bid (as a load
+    /// balancer would).
+    #[arg(long)]
+    notice_spread: bool,
+    /// With --notices: fire the impression pixel (and the click) this many
+    /// milliseconds after the bid, as a browser would, not at once.
+    #[arg(long)]
+    pixel_delay: Option<u64>,
     /// Open loop at this many requests per second.
     #[arg(long)]
     rate: Option<u64>,
@@ -79,6 +90,36 @@ struct Counters {
     errors: AtomicU64,
     notices: AtomicU64,
     notices_acknowledged: AtomicU64,
+    /// Impressions (pixels acknowledged) per (user, campaign), for the
+    /// frequency-cap overshoot.
+    /// The node that made the bid is the third part of the key.
+    impressions: std::sync::Mutex<std::collections::HashMap<(String, String, usize), u32>>,
+}
+
+impl Counters {
+    fn impression(&self, user: &str, campaign: &str, bidder: usize) {
+        let mut seen = self.impressions.lock().unwrap_or_else(|p| p.into_inner());
+        *seen
+            .entry((user.to_string(), campaign.to_string(), bidder))
+            .or_default() += 1;
+    }
+}
+
+/// True for a request marked `"test": 1` (its bids hold nothing: no
+/// frequency cap applies to them).
+fn is_test(body: &[u8]) -> bool {
+    body.windows(8).any(|w| w == b"\"test\":1")
+}
+
+/// The `user.buyeruid` of a generated request body.
+fn user_of(body: &[u8]) -> String {
+    let marker = b"\"buyeruid\":\"";
+    let Some(at) = body.windows(marker.len()).position(|w| w == marker) else {
+        return String::new();
+    };
+    let rest = &body[at + marker.len()..];
+    let end = rest.iter().position(|&b| b == b'"').unwrap_or(rest.len());
+    String::from_utf8_lossy(&rest[..end]).into_owned()
 }
 
 struct Target {
@@ -163,18 +204,15 @@ fn tracking_path(adm: &str, marker: &str) -> Option<String> {
     Some(rest[..end].replace("&amp;", "&"))
 }
 
-/// Plays the exchange for a bid response: each bid is won with
-/// probability `rates.win`; for a won bid, the win notice and the billing
-/// notice with a clearing price of 80 % of the bid, the impression pixel,
-/// and a click for `rates.click` of them. Returns (calls made, calls
-/// acknowledged).
-async fn notify(
-    sender: &mut Option<Sender>,
-    target: &Target,
-    response: &Bytes,
-    rates: Rates,
-    latencies: &mut Histogram<u64>,
-) -> (u64, u64) {
+/// Plays the exchange for a bid response (to `request`, answered by
+/// `targets[bidder]`): each bid is won with probability `play.rates.win`;
+/// for a won bid, the win notice and the billing notice with a clearing
+/// price of 80 % of the bid, the impression pixel, and a click for
+/// `play.rates.click` of them. Notices go to the bidding target, or with
+/// `--notice-spread` to the next one; with `--pixel-delay` the pixel and
+/// the click are queued to fire later. Returns (calls made, calls
+/// acknowledged) now.
+async fn notify(conn: &mut Notifier, response: &Bytes, request: &Bytes, play: &Play) -> (u64, u64) {
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(response) else {
         return (0, 0);
     };
@@ -188,33 +226,151 @@ async fn notify(
         let Some(price) = bid["price"].as_f64() else {
             continue;
         };
-        if rand::random::<f64>() >= rates.win {
+        if rand::random::<f64>() >= play.rates.win {
             continue;
         }
         let clearing = format!("{:.6}", price * 0.8);
-        let mut calls: Vec<String> = ["nurl", "burl"]
+        let notices: Vec<String> = ["nurl", "burl"]
             .iter()
             .filter_map(|field| bid[*field].as_str())
             .filter_map(|url| url.find("/t/").map(|i| url[i..].replace("${AUCTION_PRICE}", &clearing)))
             .collect();
         let adm = bid["adm"].as_str().unwrap_or_default();
-        calls.extend(tracking_path(adm, "/t/imp?"));
-        if rand::random::<f64>() < rates.click {
-            calls.extend(tracking_path(adm, "/t/click?"));
+        let mut shown: Vec<String> = tracking_path(adm, "/t/imp?").into_iter().collect();
+        if rand::random::<f64>() < play.rates.click {
+            shown.extend(tracking_path(adm, "/t/click?"));
         }
-        for path in calls {
-            let request = hyper::Request::get(path)
-                .header("host", &target.authority)
-                .body(Full::default())
-                .expect("valid request");
-            let start = Instant::now();
-            let (status, _) = exchange(sender, target, request).await;
-            let _ = latencies.record(start.elapsed().as_micros().max(1) as u64);
+        let pixel = Pixel {
+            due: Instant::now() + play.pixel_delay.unwrap_or_default(),
+            target: conn.target,
+            bidder: conn.bidder,
+            paths: shown,
+            user: if is_test(request) {
+                String::new()
+            } else {
+                user_of(request)
+            },
+            campaign: bid["cid"].as_str().unwrap_or_default().to_string(),
+        };
+        for path in notices {
+            let (status, _) = conn.get(&path).await;
             sent += 1;
             acknowledged += u64::from(matches!(status, 200 | 204 | 302));
         }
+        match &play.delayed {
+            Some(queue) => {
+                let _ = queue.send(pixel);
+            }
+            None => {
+                let (s, a) = conn.fire(pixel, &play.counters).await;
+                sent += s;
+                acknowledged += a;
+            }
+        }
     }
     (sent, acknowledged)
+}
+
+/// A bid's pixel and click, fired at `due` at target `target`, counted
+/// for `user` and `campaign` (empty for a test request) and the bidding
+/// target `bidder`.
+struct Pixel {
+    due: Instant,
+    target: usize,
+    bidder: usize,
+    paths: Vec<String>,
+    user: String,
+    campaign: String,
+}
+
+/// One worker's notice connection: to one target, latencies recorded.
+struct Notifier {
+    targets: Arc<Vec<Target>>,
+    target: usize,
+    /// The target whose bids this notifier plays.
+    bidder: usize,
+    sender: Option<Sender>,
+    latencies: Histogram<u64>,
+}
+
+impl Notifier {
+    /// GETs a tracking path on this notifier's target.
+    async fn get(&mut self, path: &str) -> (u16, Option<Bytes>) {
+        let target = &self.targets[self.target];
+        let request = hyper::Request::get(path)
+            .header("host", &target.authority)
+            .body(Full::default())
+            .expect("valid request");
+        let start = Instant::now();
+        let answer = exchange(&mut self.sender, target, request).await;
+        let _ = self.latencies.record(start.elapsed().as_micros().max(1) as u64);
+        answer
+    }
+
+    /// Fires a pixel (and click): (calls, acknowledged); an acknowledged
+    /// pixel counts an impression of its user and campaign.
+    async fn fire(&mut self, pixel: Pixel, counters: &Counters) -> (u64, u64) {
+        let (mut sent, mut acknowledged) = (0, 0);
+        for path in &pixel.paths {
+            let (status, _) = self.get(path).await;
+            sent += 1;
+            let ok = matches!(status, 200 | 204 | 302);
+            acknowledged += u64::from(ok);
+            if ok && !pixel.user.is_empty() && path.starts_with("/t/imp?") {
+                counters.impression(&pixel.user, &pixel.campaign, pixel.bidder);
+            }
+        }
+        (sent, acknowledged)
+    }
+}
+
+/// How the played exchange treats bids, and where delayed pixels go.
+struct Play {
+    rates: Rates,
+    pixel_delay: Option<Duration>,
+    delayed: Option<mpsc::UnboundedSender<Pixel>>,
+    counters: Arc<Counters>,
+}
+
+/// Fires delayed pixels at their due time: `workers` tasks, each with a
+/// connection per target; ends when the queue is closed and drained.
+fn pixel_workers(
+    targets: Arc<Vec<Target>>,
+    queue: mpsc::UnboundedReceiver<Pixel>,
+    counters: Arc<Counters>,
+    workers: usize,
+) -> Vec<tokio::task::JoinHandle<Histogram<u64>>> {
+    let queue = Arc::new(Mutex::new(queue));
+    (0..workers)
+        .map(|_| {
+            let (targets, queue, counters) = (targets.clone(), queue.clone(), counters.clone());
+            tokio::spawn(async move {
+                let mut conns: Vec<Notifier> = (0..targets.len())
+                    .map(|target| Notifier {
+                        targets: targets.clone(),
+                        target,
+                        bidder: target,
+                        sender: None,
+                        latencies: histogram(),
+                    })
+                    .collect();
+                loop {
+                    let next = queue.lock().await.recv().await;
+                    let Some(pixel) = next else { break };
+                    tokio::time::sleep_until(pixel.due.into()).await;
+                    let target = pixel.target;
+                    let (sent, acknowledged) = conns[target].fire(pixel, &counters).await;
+                    counters.notices.fetch_add(sent, Ordering::Relaxed);
+                    counters.notices_acknowledged.fetch_add(acknowledged, Ordering::Relaxed);
+                }
+                let mut all = histogram();
+                for conn in conns {
+                    let _ = all.add(conn.latencies);
+                }
+                all
+            })
+        })
+        .collect()
 }
 
 /// How the played exchange treats bids.
@@ -251,8 +407,8 @@ struct Measurement {
 }
 
 /// One run against one target with the given settings.
-async fn measure(args: &RunArgs, target: Target, bodies: Arc<Vec<Bytes>>, notices: bool) -> Measurement {
-    let target = Arc::new(target);
+async fn measure(args: &RunArgs, targets: Vec<Target>, bodies: Arc<Vec<Bytes>>, notices: bool) -> Measurement {
+    let targets = Arc::new(targets);
     let counters = Arc::new(Counters::default());
     let stop = Arc::new(AtomicBool::new(false));
     let duration = Duration::from_secs(args.duration);
@@ -262,7 +418,7 @@ async fn measure(args: &RunArgs, target: Target, bodies: Arc<Vec<Bytes>>, notice
         Some(rate) => {
             let connections = args.connections.unwrap_or(256);
             (
-                open_loop(target, bodies, counters.clone(), rate, connections, duration).await,
+                open_loop(targets, bodies, counters.clone(), rate, connections, duration).await,
                 histogram(),
             )
         }
@@ -272,7 +428,8 @@ async fn measure(args: &RunArgs, target: Target, bodies: Arc<Vec<Bytes>>, notice
                 win: args.win_rate,
                 click: args.click_rate,
             });
-            closed_loop(target, bodies, counters.clone(), connections, duration, play).await
+            let play = play.map(|rates| (rates, args));
+            closed_loop(targets, bodies, counters.clone(), connections, duration, play).await
         }
     };
     let elapsed = started.elapsed().as_secs_f64();
@@ -287,11 +444,14 @@ async fn measure(args: &RunArgs, target: Target, bodies: Arc<Vec<Bytes>>, notice
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let target = parse_target(
-        args.target
-            .as_deref()
-            .ok_or_else(|| anyhow::anyhow!("--target is required"))?,
-    )?;
+    if args.target.is_empty() {
+        anyhow::bail!("--target is required");
+    }
+    let targets = args
+        .target
+        .iter()
+        .map(|url| parse_target(url))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let templates = traffic::templates(&args.templates)?;
     let bodies = Arc::new(traffic::bodies(
         &templates,
@@ -305,7 +465,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let floor = match &args.floor {
         Some(url) => {
             eprintln!("measuring the floor at {url}");
-            let m = measure(&args, parse_target(url)?, bodies.clone(), false).await;
+            let m = measure(&args, vec![parse_target(url)?], bodies.clone(), false).await;
             let rps = m.counters.sent.load(Ordering::Relaxed) as f64 / m.elapsed;
             println!(
                 "floor: {rps:.0} req/s; latency ms p50 {:.3} p99 {:.3} p99.9 {:.3}",
@@ -317,45 +477,79 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let m = measure(&args, target, bodies, args.notices).await;
+    let m = measure(&args, targets, bodies, args.notices).await;
     report(&args, &m.counters, &m.latencies, &m.notice_latencies, m.elapsed, floor);
     Ok(())
 }
 
+/// Closed loop: connection `w` bids at target `w % targets`.
 async fn closed_loop(
-    target: Arc<Target>,
+    targets: Arc<Vec<Target>>,
     bodies: Arc<Vec<Bytes>>,
     counters: Arc<Counters>,
     connections: usize,
     duration: Duration,
-    // Play the exchange, with this click rate.
-    play: Option<Rates>,
+    // Play the exchange, with these rates.
+    play: Option<(Rates, &RunArgs)>,
 ) -> (Histogram<u64>, Histogram<u64>) {
     let deadline = Instant::now() + duration;
     let next = Arc::new(AtomicU64::new(0));
+    let pixel_delay = play.and_then(|(_, args)| args.pixel_delay).map(Duration::from_millis);
+    let (queue, pixels) = match pixel_delay {
+        Some(_) => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Some(tx), pixel_workers(targets.clone(), rx, counters.clone(), 64))
+        }
+        None => (None, Vec::new()),
+    };
+    let spread = play.is_some_and(|(_, args)| args.notice_spread);
+    let play = play.map(|(rates, _)| {
+        Arc::new(Play {
+            rates,
+            pixel_delay,
+            delayed: queue,
+            counters: counters.clone(),
+        })
+    });
     let workers: Vec<_> = (0..connections)
-        .map(|_| {
-            let (target, bodies, counters, next) = (target.clone(), bodies.clone(), counters.clone(), next.clone());
+        .map(|w| {
+            let (targets, bodies, counters, next, play) = (
+                targets.clone(),
+                bodies.clone(),
+                counters.clone(),
+                next.clone(),
+                play.clone(),
+            );
             tokio::spawn(async move {
-                let (mut latencies, mut notice_latencies) = (histogram(), histogram());
+                let bid_target = w % targets.len();
+                let notice_target = if spread { (w + 1) % targets.len() } else { bid_target };
+                let mut latencies = histogram();
                 let mut sender = None;
+                let mut notifier = Notifier {
+                    targets: targets.clone(),
+                    target: notice_target,
+                    bidder: bid_target,
+                    sender: None,
+                    latencies: histogram(),
+                };
                 while Instant::now() < deadline {
                     let i = next.fetch_add(1, Ordering::Relaxed) as usize % bodies.len();
                     let start = Instant::now();
-                    let (status, body) = send(&mut sender, &target, bodies[i].clone()).await;
+                    let target = &targets[bid_target];
+                    let (status, body) = send(&mut sender, target, bodies[i].clone()).await;
                     let _ = latencies.record(start.elapsed().as_micros().max(1) as u64);
                     record(&counters, status, body.as_ref());
-                    if let (Some(rates), Some(body)) = (play, body) {
-                        let (sent, acknowledged) =
-                            notify(&mut sender, &target, &body, rates, &mut notice_latencies).await;
+                    if let (Some(play), Some(body)) = (&play, body) {
+                        let (sent, acknowledged) = notify(&mut notifier, &body, &bodies[i], play).await;
                         counters.notices.fetch_add(sent, Ordering::Relaxed);
                         counters.notices_acknowledged.fetch_add(acknowledged, Ordering::Relaxed);
                     }
                 }
-                (latencies, notice_latencies)
+                (latencies, notifier.latencies)
             })
         })
         .collect();
+    drop(play);
     let (mut all, mut all_notices) = (histogram(), histogram());
     for worker in workers {
         if let Ok((latencies, notice_latencies)) = worker.await {
@@ -363,11 +557,17 @@ async fn closed_loop(
             let _ = all_notices.add(notice_latencies);
         }
     }
+    // The delayed pixels still queued fire at their time.
+    for pixels in pixels {
+        if let Ok(latencies) = pixels.await {
+            let _ = all_notices.add(latencies);
+        }
+    }
     (all, all_notices)
 }
 
 async fn open_loop(
-    target: Arc<Target>,
+    targets: Arc<Vec<Target>>,
     bodies: Arc<Vec<Bytes>>,
     counters: Arc<Counters>,
     rate: u64,
@@ -379,22 +579,23 @@ async fn open_loop(
     // Every connection is open before the clock starts.
     let ready = Arc::new(tokio::sync::Barrier::new(connections + 1));
     let workers: Vec<_> = (0..connections)
-        .map(|_| {
-            let (target, bodies, counters, rx, ready) = (
-                target.clone(),
+        .map(|w| {
+            let (targets, bodies, counters, rx, ready) = (
+                targets.clone(),
                 bodies.clone(),
                 counters.clone(),
                 rx.clone(),
                 ready.clone(),
             );
             tokio::spawn(async move {
+                let target = &targets[w % targets.len()];
                 let mut latencies = histogram();
-                let mut sender = connect(&target).await.ok();
+                let mut sender = connect(target).await.ok();
                 ready.wait().await;
                 loop {
                     let job = rx.lock().await.recv().await;
                     let Some((intended, i)) = job else { break };
-                    let (status, body) = send(&mut sender, &target, bodies[i].clone()).await;
+                    let (status, body) = send(&mut sender, target, bodies[i].clone()).await;
                     // From the intended send time: queueing counts.
                     let _ = latencies.record(intended.elapsed().as_micros().max(1) as u64);
                     record(&counters, status, body.as_ref());
@@ -453,6 +654,35 @@ async fn progress(counters: Arc<Counters>, stop: Arc<AtomicBool>, started: Insta
     }
 }
 
+/// Impressions per (user, campaign) in the run: against a frequency cap of
+/// one per user (per hour, for a run shorter than an hour that stays in
+/// one clock hour), `extra` is the overshoot.
+struct Shown {
+    pairs: usize,
+    most: u32,
+    over_one: usize,
+    extra: u64,
+    /// The most impressions of one pair from the bids of one node.
+    most_per_node: u32,
+}
+
+impl Shown {
+    fn of(counters: &Counters) -> Shown {
+        let seen = counters.impressions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pairs: std::collections::HashMap<(&str, &str), u32> = std::collections::HashMap::new();
+        for ((user, campaign, _), n) in seen.iter() {
+            *pairs.entry((user, campaign)).or_default() += n;
+        }
+        Shown {
+            pairs: pairs.len(),
+            most: pairs.values().copied().max().unwrap_or(0),
+            over_one: pairs.values().filter(|&&n| n > 1).count(),
+            extra: pairs.values().map(|&n| u64::from(n.saturating_sub(1))).sum(),
+            most_per_node: seen.values().copied().max().unwrap_or(0),
+        }
+    }
+}
+
 fn report(
     args: &RunArgs,
     counters: &Counters,
@@ -471,6 +701,13 @@ fn report(
             notice_ms(0.5),
             notice_ms(0.99),
             notice_ms(0.999)
+        );
+    }
+    let shown = Shown::of(counters);
+    if shown.pairs > 0 {
+        println!(
+            "impressions per user and campaign (real bids): {} pairs, most {} (from one node's bids: {}), {} pairs over one, {} impressions past the first",
+            shown.pairs, shown.most, shown.most_per_node, shown.over_one, shown.extra
         );
     }
     let sent = counters.sent.load(Ordering::Relaxed);
@@ -515,6 +752,11 @@ fn report(
             "notice_p50_ms": notice_ms(0.5),
             "notice_p99_ms": notice_ms(0.99),
             "floor_rps": floor_rps,
+            "user_campaign_pairs": shown.pairs,
+            "impressions_most_per_pair": shown.most,
+            "impressions_most_per_pair_and_node": shown.most_per_node,
+            "pairs_over_one": shown.over_one,
+            "impressions_past_first": shown.extra,
             "ratio": floor_rps.map(|f| rps / f),
         });
         println!("{summary}");

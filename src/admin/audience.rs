@@ -11,6 +11,7 @@ use super::audit::AuditEntry;
 use super::{Answer, Call, Context};
 use crate::audience::overlay::OverlayError;
 use crate::audience::{AudienceStore, user_key};
+use crate::live::replicated::{Control, OverlayChange};
 
 const OVERLAY_TTL_DEFAULT: i64 = 7 * 86_400;
 const OVERLAY_TTL_MAX: i64 = 30 * 86_400;
@@ -42,6 +43,25 @@ fn user_view(user_id: &str, audience: &AudienceStore, now: i64) -> Value {
             "removed": changes.removed.iter().map(|r| json!({"segment": r.0, "expires": r.2})).collect::<Vec<_>>(),
         },
     })
+}
+
+/// Sends a user's overlay change (removals first, as the overlay applies
+/// them) to the other nodes of a cluster.
+fn replicate(cx: &Context, user: u64, (add, remove): (&[String], &[String]), expires: i64) {
+    let changes = |paths: &[String], add: bool| {
+        paths
+            .iter()
+            .map(|segment| OverlayChange {
+                user,
+                segment: segment.clone(),
+                add,
+                expires,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut all = changes(remove, false);
+    all.extend(changes(add, true));
+    cx.reloader.registry.outbox.control(Control::Overlay { changes: all });
 }
 
 /// Whether the user is erased (suppressed for every advertiser).
@@ -90,6 +110,7 @@ pub fn handle(cx: &Context, call: &Call, user_id: &str) -> Answer {
             {
                 Ok(()) => {
                     let (add, remove) = (&change.add, &change.remove);
+                    replicate(cx, user_key(user_id), (add, remove), now + ttl);
                     if let Err(e) = audience.record_user(user_key(user_id), add, remove, now + ttl, now) {
                         tracing::error!(error = %e, "audience change not written to the overlay journal");
                         return Answer::error(503, "the change was applied but not saved; send it again");

@@ -16,7 +16,18 @@ use serde_json::json;
 
 use super::audit::AuditEntry;
 use super::{Answer, Call, Context};
-use crate::audience::events;
+use crate::audience::events::{self, Change, Op};
+use crate::live::replicated::{Control, OverlayChange};
+
+/// An applied change, for the other nodes of a cluster.
+pub fn overlay_change(change: &Change) -> OverlayChange {
+    OverlayChange {
+        user: change.user,
+        segment: change.segment.as_str().to_string(),
+        add: change.op == Op::Add,
+        expires: change.expires,
+    }
+}
 
 /// The path, under the admin listener.
 pub const PATH: &str = "/admin/api/audience/events";
@@ -44,6 +55,9 @@ pub fn handle(cx: &Context, call: &Call) -> Answer {
         "accepted": done.applied.len(),
         "rejected_total": done.rejected_count,
         "refused_full": done.refused_full,
+    });
+    cx.reloader.registry.outbox.control(Control::Overlay {
+        changes: done.applied.iter().map(overlay_change).collect(),
     });
     if let Err(e) = audience.record(&done.applied, now) {
         tracing::error!(error = %e, "audience events not written to the overlay journal");

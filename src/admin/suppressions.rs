@@ -9,7 +9,9 @@
 //! 404, a `data` token 403. Each change is durable before it is answered
 //! (the list's log in the data directory) and effective for the next bid
 //! request, and it is audit-logged (`suppression.add`,
-//! `suppression.remove`).
+//! `suppression.remove`). In a cluster, each change reaches the other
+//! nodes' lists through Redis (`cluster::replication`), audit-logged here
+//! only.
 
 use serde_json::{Value, json};
 
@@ -17,6 +19,7 @@ use super::audit::AuditEntry;
 use super::{Answer, Call, Context};
 use crate::audience::suppression::{EVERYONE, advertiser_key};
 use crate::audience::user_key;
+use crate::live::replicated::Control;
 
 /// Whether `user_id` is suppressed for `advertiser`, and for everyone.
 fn view(cx: &Context, advertiser: &str, user_id: &str) -> Value {
@@ -60,6 +63,11 @@ pub fn handle(cx: &Context, call: &Call, advertiser: &str, user_id: &str) -> Ans
     match written {
         Ok(changed) => {
             let after = view(cx, advertiser, user_id);
+            cx.reloader.registry.outbox.control(Control::Suppression {
+                user: key,
+                advertiser: advertiser.to_string(),
+                suppressed: matches!(change, Change::Add),
+            });
             if changed {
                 cx.audit(AuditEntry {
                     at: cx.now.to_string(),
@@ -121,6 +129,13 @@ pub fn erase(cx: &Context, user_id: &str) -> Answer {
             return Answer::error(503, "change not saved; try again");
         }
     };
+    let outbox = &cx.reloader.registry.outbox;
+    outbox.control(Control::Suppression {
+        user: key,
+        advertiser: EVERYONE.to_string(),
+        suppressed: true,
+    });
+    outbox.control(Control::Erase { user: key });
     let after = json!({"user_id": user_id, "erased": true, "suppressed": "everyone"});
     cx.audit(AuditEntry {
         at: cx.now.to_string(),

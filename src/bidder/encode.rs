@@ -23,17 +23,24 @@ use crate::signing::{BidToken, Event, Place, SignedPricing};
 use super::enrich::BidCtx;
 use super::select::{Choice, seat};
 
-/// A fresh, unguessable bid id.
-fn bid_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
+/// A fresh, unguessable bid id: 16 hex digits, after the origin node's
+/// 8-hex-digit tag in cluster mode (`{tag}{16 hex}`), so that whichever
+/// node gets its notices knows which node made the bid
+/// ([`crate::live::replicated::origin_of`]).
+pub fn bid_id(origin: Option<&str>) -> String {
+    match origin {
+        Some(tag) => format!("{tag}{:016x}", rand::random::<u64>()),
+        None => format!("{:016x}", rand::random::<u64>()),
+    }
 }
 
-/// Builds the response body. `base_url` is where tracking URLs point.
-pub fn encode(ctx: &BidCtx, world: &World, choices: &[Choice], base_url: &str) -> Vec<u8> {
+/// Builds the response body. `base_url` is where tracking URLs point;
+/// `origin` is this node's tag in a cluster (its bid ids carry it).
+pub fn encode(ctx: &BidCtx, world: &World, choices: &[Choice], base_url: &str, origin: Option<&str>) -> Vec<u8> {
     let request_id = ctx.request.id.as_deref().unwrap_or_default();
     let bids: Vec<(&str, Bid)> = choices
         .iter()
-        .filter_map(|choice| one_bid(ctx, world, choice, base_url))
+        .filter_map(|choice| one_bid(ctx, world, choice, (base_url, origin)))
         .collect();
     if bids.is_empty() {
         return Vec::new();
@@ -41,7 +48,7 @@ pub fn encode(ctx: &BidCtx, world: &World, choices: &[Choice], base_url: &str) -
     let response = BidResponse {
         id: request_id,
         seatbid: by_seat(bids),
-        bidid: bid_id(),
+        bidid: bid_id(origin),
         cur: ctx.currency.as_str(),
     };
     // Serialising plain structs into a Vec cannot fail.
@@ -50,7 +57,12 @@ pub fn encode(ctx: &BidCtx, world: &World, choices: &[Choice], base_url: &str) -
 
 /// One impression's bid, with its signed tracking URLs, and its seat;
 /// `None` when its price is nothing in the response currency.
-fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url: &str) -> Option<(&'a str, Bid<'a>)> {
+fn one_bid<'a>(
+    ctx: &BidCtx<'a>,
+    world: &'a World,
+    choice: &Choice<'a>,
+    (base_url, origin): (&str, Option<&str>),
+) -> Option<(&'a str, Bid<'a>)> {
     let c = world.campaign(choice.rank);
     let creative = &c.campaign.creatives[choice.creative];
     let price = world
@@ -59,7 +71,7 @@ fn one_bid<'a>(ctx: &BidCtx<'a>, world: &'a World, choice: &Choice<'a>, base_url
         .bid_from_base(choice.price, ctx.currency)
         .filter(|p| p.0 > 0)?;
     let imp_id = choice.imp.id.as_deref().unwrap_or_default();
-    let bid_id = bid_id();
+    let bid_id = bid_id(origin);
     let token = BidToken {
         user: world.signer.mask_user(ctx.user_key.unwrap_or(0), &bid_id),
         bid_id,

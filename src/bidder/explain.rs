@@ -389,6 +389,7 @@ landing_url = "https://{id}.example/"
             frequency: Arc::new(FrequencyStore::default()),
             clock: Arc::new(ManualClock::new("2025-06-02T12:00:00Z".parse().unwrap())),
             listen_url: "http://127.0.0.1:8080".into(),
+            node_tag: None,
         };
         (bidder, live)
     }

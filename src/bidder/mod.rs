@@ -37,13 +37,40 @@ use crate::pacing::cost::{display_cost, impression_cost};
 pub use decode::DecodeError;
 
 /// Holds the winning bid's cost against its campaign's budget for today
-/// (its daily budget, capped by or derived from its lifetime budget) and,
-/// where its advertiser has contact rules, against the advertiser's budget
-/// and contact cap; false when a concurrent bid took the last of it.
+/// (its daily budget, capped by or derived from its lifetime budget), an
+/// impression of the user under the campaign's frequency cap and, where its
+/// advertiser has contact rules, its cost against the advertiser's budget
+/// and a contact under its contact cap; false (and nothing held) when a
+/// concurrent bid took the last of any.
 fn reserve(ctx: &enrich::BidCtx, world: &World, choice: &select::Choice, frequency: &FrequencyStore) -> bool {
     let c = world.campaign(choice.rank);
-    let (today, _) = ctx.local_time(c.tz);
     let until = notice_until(ctx, choice.imp);
+    let cap = &c.campaign.targeting.frequency;
+    let capped = (cap.per_hour.is_some() || cap.per_day.is_some()).then_some(ctx.user_key.unwrap_or(0));
+    if let Some(user) = capped
+        && !frequency.hold(cap, user, c.key, ctx.now, until)
+    {
+        c.state
+            .count_filtered(crate::campaigns::targeting::FilterReason::Frequency);
+        return false;
+    }
+    let reserved = reserve_budgets(ctx, world, choice, frequency, until);
+    if !reserved && let Some(user) = capped {
+        frequency.release(user, c.key, ctx.now.as_second());
+    }
+    reserved
+}
+
+/// [`reserve`]'s budgets and contact, once the impression is held.
+fn reserve_budgets(
+    ctx: &enrich::BidCtx,
+    world: &World,
+    choice: &select::Choice,
+    frequency: &FrequencyStore,
+    until: i64,
+) -> bool {
+    let c = world.campaign(choice.rank);
+    let (today, _) = ctx.local_time(c.tz);
     let expires = expiry_minute(until);
     // One impression's cost, and the display's (the same unless `imp.qty`).
     let unit = impression_cost(choice.price);
@@ -211,6 +238,8 @@ pub struct Bidder {
     pub metrics: Arc<Metrics>,
     /// Tracking base URL when the config sets no `public_url`.
     pub listen_url: String,
+    /// This node's tag in a cluster (bid ids start with it); `None` alone.
+    pub node_tag: Option<String>,
 }
 
 impl Bidder {
@@ -228,6 +257,7 @@ impl Bidder {
             frequency: Arc::new(FrequencyStore::default()),
             clock,
             listen_url: "http://127.0.0.1:8080".into(),
+            node_tag: None,
         })
     }
 
@@ -393,7 +423,7 @@ impl Bidder {
     /// Stage 5: the response, and the bids counted.
     fn encode(&self, ctx: &enrich::BidCtx, world: &World, choices: &[select::Choice]) -> Outcome {
         let base_url = world.settings.public_url.as_deref().unwrap_or(&self.listen_url);
-        let body = encode::encode(ctx, world, choices, base_url);
+        let body = encode::encode(ctx, world, choices, base_url, self.node_tag.as_deref());
         if body.is_empty() {
             return self.no_bid(NoBidReason::Currency);
         }

@@ -11,6 +11,8 @@
 //! Keys are prefixed `bullseye:` so that one Redis can hold other data too;
 //! [`Node::key`] builds them.
 
+pub mod replication;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub mod claims;
@@ -124,7 +126,11 @@ pub struct Node {
     /// Where keys live (`bullseye:`).
     prefix: String,
     redis: ConnectionManager,
+    /// For dedicated connections (blocking reads).
+    client: redis::Client,
     round_trips: [AtomicU64; Purpose::ALL.len()],
+    /// What replication has published, applied and failed so far.
+    pub replication: std::sync::Arc<replication::ReplicationStats>,
 }
 
 /// The key fingerprint stored in the cluster: the first 16 hex digits of
@@ -203,7 +209,7 @@ impl Node {
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_max_delay(Duration::from_secs(1));
-        let redis = tokio::time::timeout(JOIN_TIMEOUT, ConnectionManager::new_with_config(client, config))
+        let redis = tokio::time::timeout(JOIN_TIMEOUT, ConnectionManager::new_with_config(client.clone(), config))
             .await
             .map_err(|_| ClusterError::Unreachable {
                 url: redacted(&options.redis_url),
@@ -213,7 +219,9 @@ impl Node {
             tag: node_tag(&options.node_id),
             prefix: "bullseye:".to_string(),
             redis,
+            client,
             round_trips: Default::default(),
+            replication: Default::default(),
         };
         let ours = fingerprint(signing_key);
         let mut redis = node.redis(Purpose::Membership);
@@ -246,6 +254,19 @@ impl Node {
     pub fn redis(&self, purpose: Purpose) -> ConnectionManager {
         self.round_trips[purpose as usize].fetch_add(1, Ordering::Relaxed);
         self.redis.clone()
+    }
+
+    /// A connection of its own, for commands that block (`XREAD BLOCK`):
+    /// on the shared multiplexed connection they would hold up every other
+    /// command behind them. Its round trips are counted with
+    /// [`Node::count_round_trip`].
+    pub async fn dedicated(&self) -> Result<redis::aio::MultiplexedConnection, ClusterError> {
+        Ok(self.client.get_multiplexed_async_connection().await?)
+    }
+
+    /// Counts one round trip made on a dedicated connection.
+    pub fn count_round_trip(&self, purpose: Purpose) {
+        self.round_trips[purpose as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Round trips made so far for `purpose`.

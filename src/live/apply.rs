@@ -43,8 +43,11 @@ pub struct LiveEvent<'a> {
     /// not for events restored or replicated (their reservations, if any,
     /// were made on another run or node).
     pub settles: Option<Reservation>,
-    /// A live impression pixel of a real bid: it turns the contact its bid
-    /// held (an advertiser's frequency cap) into a counted one.
+    /// The impression pixel of a real bid this node made: it turns the
+    /// impression its bid held (the campaign's frequency cap) and the
+    /// contact (its advertiser's) into counted ones. False for a bid made
+    /// by another node of a cluster: that node holds them, and releases
+    /// them when the replicated impression reaches it.
     pub releases_contact: bool,
 }
 
@@ -114,13 +117,14 @@ pub fn apply(target: Target<'_>, frequency: &FrequencyStore, event: &LiveEvent<'
         _ => {}
     }
     if event.kind == EventKind::Impression && event.user != 0 {
-        frequency.record(event.user, target.campaign_key, event.at);
+        frequency.record_held(event.user, target.campaign_key, event.at, event.releases_contact);
         count_contact(target, frequency, event.at, event.user, event.releases_contact);
     }
 }
 
 /// Gives a settled bid's reservations back: its campaign's, its
-/// advertiser's (if it made one) and, for a loss, the contact it held.
+/// advertiser's (if it made one) and, for a loss, the impression and the
+/// contact it held.
 fn settle(target: Target<'_>, frequency: &FrequencyStore, event: &LiveEvent<'_>, reservation: Reservation) {
     let cost = display_cost(reservation.bid_value, reservation.qty_milli);
     let (expires, minute) = (
@@ -128,6 +132,9 @@ fn settle(target: Target<'_>, frequency: &FrequencyStore, event: &LiveEvent<'_>,
         event.at.as_second().div_euclid(60),
     );
     target.state.spend.release(cost, expires, minute);
+    if event.kind == EventKind::Loss && event.user != 0 {
+        frequency.release(event.user, target.campaign_key, event.at.as_second());
+    }
     let Some(a) = target.advertiser else { return };
     if a.state.reserved_for(reservation.issued_at) {
         a.state.spend.release(cost, expires, minute);

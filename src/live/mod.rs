@@ -7,6 +7,8 @@
 //! - [`mod@apply`]: the one function through which an event changes live state.
 //! - [`shared`]: the seam for what nodes of a cluster share (dedup claims,
 //!   events, budget grants, control changes), embedded on a single node.
+//! - [`replicated`]: what a node of a cluster tells the others (applied
+//!   events, control changes), queued for the publisher.
 //! - [`contact`]: advertisers' live state (spend across their campaigns,
 //!   responses for capacity caps) and each world's link from campaigns to
 //!   their advertisers' contact rules ([`contact::ContactIndex`]).
@@ -23,6 +25,7 @@
 pub mod apply;
 pub mod contact;
 pub mod registry;
+pub mod replicated;
 pub mod shared;
 pub mod state;
 

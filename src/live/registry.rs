@@ -29,6 +29,9 @@ pub struct LiveStates {
     advertisers: Mutex<HashMap<String, Arc<AdvertiserState>>>,
     /// Users never to be bid on, per advertiser or for everyone.
     pub suppressions: Arc<Suppressions>,
+    /// Events and control changes for the other nodes of a cluster
+    /// (disabled alone).
+    pub outbox: Arc<super::replicated::Outbox>,
 }
 
 #[derive(Debug)]

@@ -6,6 +6,12 @@
 //! current UTC hour and day. Reads on the bid path take no lock; impressions
 //! replace the entry atomically. Entries older than a day are swept by
 //! [`FrequencyStore::sweep`], which bounds memory to the users seen today.
+//! A capped campaign's bid also holds a pending impression
+//! ([`FrequencyStore::hold`], atomic per entry) until its pixel counts it,
+//! a loss notice gives it back, or its notice window ends: so one node
+//! never bids twice for a user before the first bid's pixel (in a cluster,
+//! other nodes learn the impression from replicated events, within about a
+//! second).
 //!
 //! Contacts (a second map, (user, advertiser) → `Contacts`) are counted
 //! in the advertiser's local days and Monday-first weeks, and also held at
@@ -26,6 +32,45 @@ struct Window {
     hour_count: u32,
     day: i64,
     day_count: u32,
+    /// Impressions held by bids in flight, until `pending_until`.
+    pending: u32,
+    /// Unix seconds: the last held impression's notice window ends.
+    pending_until: i64,
+}
+
+impl Window {
+    fn pending_at(&self, now: i64) -> u32 {
+        if now < self.pending_until { self.pending } else { 0 }
+    }
+
+    /// Counted and held impressions in `hour` and on `day`.
+    fn held(&self, hour: i64, day: i64, now: i64) -> (u32, u32) {
+        let pending = self.pending_at(now);
+        let hour_count = if self.hour == hour { self.hour_count } else { 0 };
+        let day_count = if self.day == day { self.day_count } else { 0 };
+        (hour_count.saturating_add(pending), day_count.saturating_add(pending))
+    }
+
+    fn allows(&self, cap: &FrequencyCap, now: Timestamp) -> bool {
+        let (hour, day) = hour_and_day(now);
+        let (in_hour, on_day) = self.held(hour, day, now.as_second());
+        cap.per_hour.is_none_or(|max| in_hour < max) && cap.per_day.is_none_or(|max| on_day < max)
+    }
+
+    /// One more impression counted at `now`, the pending one it settles
+    /// given back when `releases`.
+    fn counted(self, now: Timestamp, releases: bool) -> Window {
+        let (hour, day) = hour_and_day(now);
+        let pending = self.pending_at(now.as_second());
+        Window {
+            hour,
+            hour_count: if self.hour == hour { self.hour_count + 1 } else { 1 },
+            day,
+            day_count: if self.day == day { self.day_count + 1 } else { 1 },
+            pending: if releases { pending.saturating_sub(1) } else { pending },
+            pending_until: self.pending_until,
+        }
+    }
 }
 
 /// One user's contacts by one advertiser: counted in its local day and
@@ -160,52 +205,75 @@ impl FrequencyStore {
         if cap.per_hour.is_none() && cap.per_day.is_none() {
             return true;
         }
-        let (hour, day) = hour_and_day(now);
         let map = self.counts.pin();
         let Some(window) = map.get(&slot(user, campaign)) else {
             // Unseen, or not countable once the store is full.
             return !self.is_full();
         };
-        let hour_count = if window.hour == hour { window.hour_count } else { 0 };
-        let day_count = if window.day == day { window.day_count } else { 0 };
-        cap.per_hour.is_none_or(|max| hour_count < max) && cap.per_day.is_none_or(|max| day_count < max)
+        window.allows(cap, now)
     }
 
     /// Counts one impression.
     pub fn record(&self, user: u64, campaign: u64, now: Timestamp) {
-        let (hour, day) = hour_and_day(now);
-        let fresh = Window {
-            hour,
-            hour_count: 1,
-            day,
-            day_count: 1,
-        };
+        self.record_held(user, campaign, now, false);
+    }
+
+    /// Counts one impression; `releases` gives back the impression its bid
+    /// held ([`FrequencyStore::hold`]): the pixel of a bid this node made.
+    pub fn record_held(&self, user: u64, campaign: u64, now: Timestamp, releases: bool) {
         let map = self.counts.pin();
         let key = slot(user, campaign);
         if self.is_full() && map.get(&key).is_none() {
             self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return;
         }
-        map.update_or_insert(
-            key,
-            |w| Window {
-                hour,
-                hour_count: if w.hour == hour { w.hour_count + 1 } else { 1 },
-                day,
-                day_count: if w.day == day { w.day_count + 1 } else { 1 },
-            },
-            fresh,
-        );
+        map.update_or_insert(key, |w| w.counted(now, releases), Window::default().counted(now, false));
+    }
+
+    /// Holds an impression of `user` for a capped campaign's bid whose
+    /// notice window ends at `until` (Unix seconds), if the cap allows one
+    /// more counting those already held: atomically, so that concurrent
+    /// bids never pass the cap together. False, and nothing held, otherwise.
+    pub fn hold(&self, cap: &FrequencyCap, user: u64, campaign: u64, now: Timestamp, until: i64) -> bool {
+        let map = self.counts.pin();
+        let key = slot(user, campaign);
+        if map.get(&key).is_none() && self.is_full() {
+            self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return false;
+        }
+        let secs = now.as_second();
+        let held = map.compute(key, |entry| {
+            let current = entry.map(|(_, w)| *w).unwrap_or_default();
+            if !current.allows(cap, now) {
+                return papaya::Operation::Abort(());
+            }
+            papaya::Operation::Insert(Window {
+                pending: current.pending_at(secs) + 1,
+                pending_until: current.pending_until.max(until),
+                ..current
+            })
+        });
+        !matches!(held, papaya::Compute::Aborted(()))
+    }
+
+    /// Gives back an impression held by a bid that lost (or whose other
+    /// reservations were refused).
+    pub fn release(&self, user: u64, campaign: u64, now: i64) {
+        self.counts.pin().update(slot(user, campaign), |w| Window {
+            pending: w.pending_at(now).saturating_sub(1),
+            ..*w
+        });
     }
 
     /// Drops entries from before today, and contacts from before last week
     /// with nothing held.
     pub fn sweep(&self, now: Timestamp) {
         let (_, day) = hour_and_day(now);
-        self.counts.pin().retain(|_, w| w.day >= day);
+        let secs = now.as_second();
+        self.counts.pin().retain(|_, w| w.day >= day || w.pending_at(secs) > 0);
         // Local weeks are at most a day off the UTC one.
         let week = week_of(day - 1);
-        let now = now.as_second();
+        let now = secs;
         self.contacts
             .pin()
             .retain(|_, c| c.week >= week || c.pending_at(now) > 0);
@@ -389,6 +457,45 @@ mod tests {
             }
         });
         assert_eq!(held.into_inner(), 3);
+    }
+
+    /// A capped campaign's bids hold impressions: a second bid for the
+    /// user waits for the first one's pixel (or loss, or window end).
+    #[test]
+    fn bids_hold_impressions_until_their_pixel_loss_or_window_end() {
+        let store = FrequencyStore::default();
+        let cap = FrequencyCap {
+            per_hour: Some(1),
+            per_day: None,
+        };
+        let now: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
+        let until = now.as_second() + 300;
+        assert!(store.hold(&cap, 1, 7, now, until));
+        assert!(!store.allows(&cap, 1, 7, now), "one held");
+        assert!(!store.hold(&cap, 1, 7, now, until));
+        store.release(1, 7, now.as_second());
+        assert!(store.allows(&cap, 1, 7, now), "the loss gave it back");
+        assert!(store.hold(&cap, 1, 7, now, until));
+        store.record_held(1, 7, now, true);
+        assert!(!store.allows(&cap, 1, 7, now), "counted now, no longer held");
+        let later = now + jiff::SignedDuration::from_hours(1);
+        assert!(store.allows(&cap, 1, 7, later), "a new hour, nothing held");
+        assert!(store.hold(&cap, 2, 7, now, until));
+        let after_window = Timestamp::from_second(until).unwrap();
+        assert!(store.allows(&cap, 2, 7, after_window), "dropped with its window");
+        let start = std::sync::Barrier::new(32);
+        let held = std::sync::atomic::AtomicU32::new(0);
+        std::thread::scope(|threads| {
+            for _ in 0..32 {
+                threads.spawn(|| {
+                    start.wait();
+                    if store.hold(&cap, 3, 7, now, until) {
+                        held.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        assert_eq!(held.into_inner(), 1, "concurrent bids hold one");
     }
 
     #[test]

@@ -184,6 +184,9 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
             which,
         });
     }
+    if let Some(node) = &app.cluster {
+        replicate(node.clone(), &app).await?;
+    }
     let reloader = app.reloader.clone();
     if options.watch {
         reloader.clone().watch()?;
@@ -210,6 +213,23 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
         stop: Some(stop),
         task,
     })
+}
+
+/// Starts replication with the other nodes (`cluster::replication`):
+/// catches up with the cluster's campaign files and suppressions, then
+/// publishes this node's events and control changes and applies the
+/// others' in the background.
+async fn replicate(node: Arc<crate::cluster::Node>, app: &Arc<App>) -> Result<(), StartError> {
+    let applying = app.clone();
+    let sink: crate::cluster::replication::EventSink = Arc::new(move |events| {
+        let world = applying.bidder.world.load();
+        for event in events {
+            applying.tracker.apply_replicated(&world, event);
+        }
+    });
+    let outbox = app.live.outbox.clone();
+    crate::cluster::replication::start(node, outbox, app.reloader.clone(), sink).await?;
+    Ok(())
 }
 
 /// Joins the cluster when a Redis URL is given (flag or environment, else

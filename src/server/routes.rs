@@ -573,6 +573,11 @@ pub async fn handle_admin(
                 app.bidder
                     .metrics
                     .observe_user_matches(matches.len(), matches.evicted());
+                if let Some(node) = &app.cluster {
+                    app.bidder
+                        .metrics
+                        .observe_replication(&replication_figures(node, &app.live.outbox));
+                }
                 Reply::Metrics(app.bidder.metrics.render())
             }
             (_, "/metrics") => Reply::MethodNotAllowed("GET"),
@@ -580,6 +585,25 @@ pub async fn handle_admin(
         }
     };
     finish(app, &path, reply)
+}
+
+/// A cluster node's replication figures, for the metrics scrape.
+fn replication_figures(
+    node: &crate::cluster::Node,
+    outbox: &crate::live::replicated::Outbox,
+) -> crate::metrics::ReplicationFigures {
+    use std::sync::atomic::Ordering::Relaxed;
+    let stats = &node.replication;
+    crate::metrics::ReplicationFigures {
+        events_published: stats.events_published.load(Relaxed),
+        events_applied: stats.events_applied.load(Relaxed),
+        control_published: stats.control_published.load(Relaxed),
+        control_applied: stats.control_applied.load(Relaxed),
+        failures: stats.failures.load(Relaxed),
+        backlog: outbox.backlog() as u64,
+        dropped: outbox.dropped(),
+        lag_ms: stats.last_lag_ms.load(Relaxed),
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ use crate::encrypted_price::{PriceError, PriceKeys};
 use crate::ledger::losses::{LossLog, LossRecord};
 use crate::ledger::record::{COUNTS_IMPRESSION, COUNTS_WIN};
 use crate::ledger::{EventKind, Ledger, LedgerError, Record};
+use crate::live::replicated::{self, ReplicatedEvent};
 use crate::live::shared::{Claim, ClaimOutcome};
 use crate::live::{
     Embedded, LiveCampaign, LiveEvent, LiveStates, Reservation, Retained, SharedState, Target, World, apply,
@@ -245,6 +246,10 @@ pub struct Tracker {
     settled_bids: Settled,
     /// Where loss notices are written.
     losses: LossLog,
+    /// This node's tag in a cluster: bids made here carry it in their id,
+    /// and only their reservations and held impressions are given back
+    /// here; `None` alone (every bid is this node's).
+    node_tag: Option<String>,
 }
 
 fn claim_key(bid: &str, event: EventKind) -> u64 {
@@ -590,7 +595,97 @@ impl Tracker {
             click_rates: papaya::HashMap::builder().hasher(Default::default()).build(),
             settled_bids: Settled::with_limit(crate::settings::DEFAULT_MAX_DEDUP_ENTRIES),
             losses: LossLog::none(),
+            node_tag: None,
         }
+    }
+
+    /// The tracker of the node tagged `tag` in a cluster.
+    pub fn with_node_tag(self, tag: Option<String>) -> Tracker {
+        Tracker { node_tag: tag, ..self }
+    }
+
+    /// True when this node made `bid` (alone: every bid).
+    fn own(&self, bid: &str) -> bool {
+        replicated::is_own(self.node_tag.as_deref(), bid)
+    }
+
+    /// Queues an applied event for the other nodes of a cluster (nothing
+    /// alone, nor for a win or billing notice that bills nothing); with the
+    /// bid's reservation when another node made the bid (that node gives
+    /// it back).
+    fn replicate(&self, event: &LiveEvent<'_>, campaign: &str, token: Option<&BidToken>) {
+        let outbox = &self.live.outbox;
+        // A win or billing notice that bills nothing (the exchange bills
+        // on the other one, or it came late) changes nothing elsewhere.
+        let idle = matches!(event.kind, EventKind::Win | EventKind::Bill) && !event.billed_impression;
+        if !outbox.enabled() || idle {
+            return;
+        }
+        let bid = token.map_or(String::new(), |t| t.bid_id.clone());
+        let reservation = token.filter(|t| !self.own(&t.bid_id)).map(|t| {
+            Reservation {
+                bid_value: t.bid_value,
+                notice_until: t.notice_until,
+                qty_milli: t.qty_milli,
+                issued_at: t.issued_at,
+            }
+            .into()
+        });
+        outbox.event(ReplicatedEvent {
+            kind: event.kind,
+            at_micros: event.at.as_microsecond(),
+            campaign: campaign.to_string(),
+            creative: event.creative.to_string(),
+            bid,
+            user: event.user,
+            billed_impression: event.billed_impression,
+            billable_click: event.billable_click,
+            test: token.is_some_and(|t| t.test),
+            reservation,
+        });
+    }
+
+    /// Applies an event another node of the cluster applied (read from
+    /// Redis by `cluster::replication`): frequency and contact counts,
+    /// today's counts, pCTR counts, capacity caps' responses; never spend
+    /// (each node spends only what it leased). When this node made the bid
+    /// that another node billed, lost or showed, the bid's reservation, or
+    /// the impression and contact it held, is given back here (once).
+    pub fn apply_replicated(&self, world: &World, event: &ReplicatedEvent) {
+        let Some(campaign) = NoticeCampaign::of(world, &self.live, &event.campaign) else {
+            return;
+        };
+        let Ok(at) = Timestamp::from_microsecond(event.at_micros) else {
+            return;
+        };
+        let own = self.node_tag.is_some() && replicated::origin_of(&event.bid) == self.node_tag.as_deref();
+        let settling = event.billed_impression || event.kind == EventKind::Loss;
+        let settles = match event.reservation {
+            Some(r) if own && settling && !event.test => {
+                let minute = at.as_second().div_euclid(60);
+                let settled = self
+                    .settled_bids
+                    .settle(counted_key(&event.bid), expiry_minute(r.notice_until), minute);
+                (settled == Settle::First).then(|| r.into())
+            }
+            _ => None,
+        };
+        if event.kind == EventKind::Loss && settles.is_none() {
+            return;
+        }
+        let live = LiveEvent {
+            kind: event.kind,
+            at,
+            creative: &event.creative,
+            charge: Micros::ZERO,
+            precharged: false,
+            billed_impression: event.billed_impression,
+            billable_click: event.billable_click,
+            user: event.user,
+            settles,
+            releases_contact: own && event.kind == EventKind::Impression && !event.test,
+        };
+        apply(campaign.target(), &self.frequency, &live);
     }
 
     /// The tracker, writing loss notices to `losses`.
@@ -928,9 +1023,14 @@ impl Tracker {
     /// Applies the recorded event to live state (and shares it). A billing
     /// notice settles its bid's reservation, unless a loss notice already
     /// gave it back.
+    ///
+    /// In a cluster, a bid made by another node is settled there (its
+    /// reservation and held impression are that node's), when the
+    /// replicated event reaches it.
     fn apply(&self, notice: &Notice<'_>, record: &Record) {
         let bills_impression = notice.bills_impression();
-        let releases = bills_impression && self.settle_reservation(&notice.token, notice.now) != Settle::Again;
+        let own = self.own(&notice.token.bid_id);
+        let releases = own && bills_impression && self.settle_reservation(&notice.token, notice.now) != Settle::Again;
         let event = LiveEvent {
             kind: notice.kind,
             at: notice.now,
@@ -947,10 +1047,11 @@ impl Tracker {
                 qty_milli: notice.token.qty_milli,
                 issued_at: notice.token.issued_at,
             }),
-            releases_contact: notice.kind == EventKind::Impression && !notice.token.test,
+            releases_contact: own && notice.kind == EventKind::Impression && !notice.token.test,
         };
         apply(notice.campaign.target(), &self.frequency, &event);
         self.shared.publish(&record.campaign, &event);
+        self.replicate(&event, &record.campaign, Some(&notice.token));
     }
 
     /// Marks the bid's reservation given back ([`Settled`]).
@@ -999,7 +1100,12 @@ impl Tracker {
                     }),
                     releases_contact: false,
                 };
-                apply(notice.campaign.target(), &self.frequency, &event);
+                // Another node's bid: that node gives its reservations back.
+                if self.own(&token.bid_id) {
+                    apply(notice.campaign.target(), &self.frequency, &event);
+                } else {
+                    self.replicate(&event, &token.campaign, Some(token));
+                }
             }
             // A test bid reserved nothing.
             Settle::First => {}
@@ -1168,6 +1274,7 @@ impl Tracker {
         if let Some(campaign) = NoticeCampaign::of(world, &self.live, &record.campaign) {
             apply(campaign.target(), &self.frequency, &event);
             self.shared.publish(&record.campaign, &event);
+            self.replicate(&event, &record.campaign, None);
         }
     }
 
