@@ -108,3 +108,93 @@ async fn a_node_whose_redis_is_unreachable_does_not_start() {
         Ok(_) => panic!("started without its Redis"),
     }
 }
+
+/// The CSRF token in a console page.
+fn csrf_in(page: &str) -> String {
+    let at = page.find("name=\"csrf_token\" value=\"").expect("a CSRF input") + 25;
+    page[at..at + page[at..].find('"').unwrap()].to_string()
+}
+
+/// The console page at `path` of `node` with a session cookie: its status.
+async fn console_get(node: &TestBidder, path: &str, session: &str) -> (reqwest::StatusCode, String) {
+    let response = node
+        .client
+        .get(node.admin_url(path))
+        .header("cookie", format!("bz_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// Signs in to `node`'s console; the session cookie's value.
+async fn console_sign_in(node: &TestBidder) -> String {
+    let page = node.client.get(node.admin_url("/admin/")).send().await.unwrap();
+    let csrf = csrf_in(&page.text().await.unwrap());
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("csrf_token", csrf.as_str()), ("token", ADMIN_TOKEN)])
+        .finish();
+    let response = node
+        .client
+        .post(node.admin_url("/admin/sign-in"))
+        .header("cookie", format!("bz_sign_in={csrf}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("bz_session="))
+        .expect("a session cookie");
+    cookie["bz_session=".len()..cookie.find(';').unwrap()].to_string()
+}
+
+/// A console session opened on node A works on node B (a signed cookie);
+/// signing out on B ends it on A too, and on a node that starts later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_sign_out_on_one_node_ends_the_session_on_every_node() {
+    let redis = RedisServer::start();
+    let config = write_config(TEST_SETTINGS, &large_budget(), "user-1,sports\n");
+    let (data_a, data_b, data_c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let clock = Arc::new(SystemClock);
+    let a = spawn_node(config.path(), data_a.path(), &redis.url(), "node-a", clock.clone()).await;
+    let b = spawn_node(config.path(), data_b.path(), &redis.url(), "node-b", clock.clone()).await;
+    let session = console_sign_in(&a).await;
+    let (status, page) = console_get(&b, "/admin/", &session).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "node B accepts node A's session");
+    let sign_out = b
+        .client
+        .post(b.admin_url("/admin/sign-out"))
+        .header("cookie", format!("bz_session={session}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf_token={}", csrf_in(&page)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sign_out.status(), reqwest::StatusCode::SEE_OTHER);
+    let signed_out = |page: &str| page.contains("name=\"token\"");
+    assert!(!signed_out(&page), "a console page, not the sign-in form");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, page) = console_get(&a, "/admin/", &session).await;
+        if signed_out(&page) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "node A still accepts the session");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let c = spawn_node(config.path(), data_c.path(), &redis.url(), "node-c", clock).await;
+    let (_, page) = console_get(&c, "/admin/", &session).await;
+    assert!(signed_out(&page), "a node started later knows the sign-out");
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+}

@@ -113,6 +113,7 @@ struct Keys {
     control: String,
     files: String,
     suppressions: String,
+    signed_out: String,
 }
 
 impl Keys {
@@ -122,6 +123,7 @@ impl Keys {
             control: node.key(&["control"]),
             files: node.key(&["control", "files"]),
             suppressions: node.key(&["control", "suppressions"]),
+            signed_out: node.key(&["control", "signed-out"]),
         }
     }
 }
@@ -181,11 +183,17 @@ async fn last_id(node: &Node, key: &str) -> Result<String, ClusterError> {
 pub async fn catch_up(node: &Node, reloader: &Arc<Reloader>) -> Result<usize, ClusterError> {
     let keys = Keys::of(node);
     let mut redis = node.redis(Purpose::Control);
-    let (files, suppressions): (Hash, Hash) = redis::pipe()
+    let now = reloader.clock.now().as_second();
+    let (files, suppressions, signed_out): (Hash, Hash, Vec<(String, i64)>) = redis::pipe()
         .cmd("HGETALL")
         .arg(&keys.files)
         .cmd("HGETALL")
         .arg(&keys.suppressions)
+        .cmd("ZRANGEBYSCORE")
+        .arg(&keys.signed_out)
+        .arg(now)
+        .arg("+inf")
+        .arg("WITHSCORES")
         .query_async(&mut redis)
         .await?;
     let reloader = reloader.clone();
@@ -196,6 +204,9 @@ pub async fn catch_up(node: &Node, reloader: &Arc<Reloader>) -> Result<usize, Cl
                 continue;
             };
             changed += usize::from(mirror(&reloader, &file, &entry.campaign, &entry.text));
+        }
+        for (nonce, until) in signed_out {
+            apply_control(&reloader, Control::SignOut { nonce, until });
         }
         for (field, state) in suppressions {
             let Some((user, advertiser)) = field.split_once(':') else {
@@ -261,6 +272,13 @@ fn apply_control(reloader: &Reloader, change: Control) -> bool {
                 tracing::error!(error = %e, "an erasure from another node not written to the journal");
                 true
             }
+        },
+        Control::SignOut { nonce, until } => match crate::live::signed_out::parse_nonce(&nonce) {
+            Some(nonce) => {
+                reloader.registry.signed_out.insert(nonce, until, now);
+                true
+            }
+            None => false,
         },
         Control::Overlay { changes } => {
             let overlay = &reloader.audience.overlay;
@@ -409,6 +427,14 @@ fn keep_latest(pipe: &mut redis::Pipeline, node: &Node, keys: &Keys, change: &Co
                 .arg(&keys.suppressions)
                 .arg(format!("{user:016x}:{advertiser}"))
                 .arg(if *suppressed { "1" } else { "0" })
+                .ignore();
+        }
+        Control::SignOut { nonce, until } => {
+            pipe.cmd("ZADD").arg(&keys.signed_out).arg(until).arg(nonce).ignore();
+            pipe.cmd("ZREMRANGEBYSCORE")
+                .arg(&keys.signed_out)
+                .arg("-inf")
+                .arg(now)
                 .ignore();
         }
         Control::Erase { .. } | Control::Overlay { .. } => {}

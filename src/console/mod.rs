@@ -60,10 +60,10 @@ pub const SESSION_COOKIE: &str = "bz_session";
 /// The sign-in form's double-submit cookie.
 pub const SIGN_IN_COOKIE: &str = "bz_sign_in";
 
-/// The console's state: sessions and the sign-in throttle.
+/// The console's state: the sign-in throttle (sessions are signed
+/// cookies; those signed out are in `live::signed_out`).
 #[derive(Default)]
 pub struct Console {
-    sessions: Sessions,
     throttle: Throttle,
 }
 
@@ -79,7 +79,7 @@ impl Console {
         let cookie = request.cookie(SESSION_COOKIE)?;
         let world = app.bidder.world.load();
         let now = app.bidder.clock.now().as_second();
-        let session = self.sessions.get(&session_keys(app), cookie, now)?;
+        let session = Sessions::new(&app.live.signed_out).get(&session_keys(app), cookie, now)?;
         let token = world
             .settings
             .admin_tokens
@@ -173,13 +173,18 @@ fn route(app: &App, console: &Console, request: &Request) -> Reply {
     }
     let now = app.bidder.clock.now().as_second();
     if (&method, path) == (&Method::POST, "/admin/sign-out") {
-        console.sessions.close(&session, now);
+        let until = Sessions::new(&app.live.signed_out).close(&session, now);
+        app.live.outbox.control(crate::live::replicated::Control::SignOut {
+            nonce: crate::live::signed_out::nonce_hex(&session.nonce),
+            until,
+        });
         tracing::info!(who = %principal.name, "console sign-out");
         return Reply::redirect("/admin/").cookie(SESSION_COOKIE, "", Some(0), request.https);
     }
     let refreshed = session.needs_refresh(now).then(|| {
         let keys = session_keys(app);
-        console.sessions.issue(&keys, &console.sessions.touched(&session, now))
+        let sessions = Sessions::new(&app.live.signed_out);
+        sessions.issue(&keys, &sessions.touched(&session, now))
     });
     let cx = Cx::new(app, principal, session.csrf.clone(), request);
     let reply = page(&cx, &method, path, &form);

@@ -7,8 +7,8 @@
 //! nonce; the MAC is HMAC-SHA256 under a key derived from the URL-signing
 //! key (so every node that shares the signing key accepts it, and a key
 //! rotation's previous key still verifies). Nothing is held per session
-//! except the nonces of sessions signed out, until they would have expired
-//! anyway. The cookie is re-issued at most once a minute of use, so the
+//! except the nonces of sessions signed out (`live::signed_out`, which a
+//! cluster shares), until they would have expired anyway. The cookie is re-issued at most once a minute of use, so the
 //! idle timeout slides.
 //!
 //! A session remembers the hash of its token, not the principal: every
@@ -17,13 +17,13 @@
 //! The CSRF token is an HMAC of the nonce under the same key: the same on
 //! every node, different for every session.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+
+use crate::live::signed_out::SignedOut;
 
 /// A session unused this long is gone.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
@@ -34,11 +34,6 @@ pub const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// How often a used session's cookie is re-issued (its idle time reset).
 pub const REFRESH_AFTER: Duration = Duration::from_secs(60);
-
-/// Signed-out sessions remembered at most (the oldest go first; a
-/// remembered nonce is dropped anyway once its session would have idled
-/// out).
-pub const MAX_REVOKED: usize = 100_000;
 
 const PAYLOAD_LEN: usize = 32 + 8 + 8 + 16;
 
@@ -87,11 +82,10 @@ impl Keys {
     }
 }
 
-/// Issues and checks session cookies; remembers the sessions signed out.
-#[derive(Default)]
-pub struct Sessions {
-    /// Signed-out nonces and when their session would have idled out.
-    revoked: Mutex<HashMap<[u8; 16], i64>>,
+/// Issues and checks session cookies against the sessions signed out.
+pub struct Sessions<'a> {
+    /// Signed-out nonces, here and on the other nodes.
+    signed_out: &'a SignedOut,
 }
 
 fn session(keys: &Keys, token_hash: [u8; 32], opened_at: i64, last_used: i64, nonce: [u8; 16]) -> Session {
@@ -118,7 +112,12 @@ fn mac(key: &[u8; 32], label: &[u8], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-impl Sessions {
+impl<'a> Sessions<'a> {
+    /// Sessions checked against `signed_out`.
+    pub fn new(signed_out: &'a SignedOut) -> Sessions<'a> {
+        Sessions { signed_out }
+    }
+
     /// Opens a session for a token at `now` (Unix seconds); its cookie
     /// value.
     pub fn open(&self, keys: &Keys, token_hash: [u8; 32], now: i64) -> String {
@@ -155,7 +154,7 @@ impl Sessions {
         let nonce: [u8; 16] = payload[48..].try_into().expect("16 bytes");
         let idle = now - last_used >= IDLE_TIMEOUT.as_secs() as i64;
         let old = now - opened_at >= MAX_AGE.as_secs() as i64;
-        if idle || old || self.is_revoked(&nonce) {
+        if idle || old || self.signed_out.contains(&nonce) {
             return None;
         }
         let token_hash = payload[..32].try_into().expect("32 bytes");
@@ -170,22 +169,12 @@ impl Sessions {
         }
     }
 
-    /// Signs a session out (on this node; the cookie is cleared in the
-    /// browser). Remembered until it would have idled out.
-    pub fn close(&self, session: &Session, now: i64) {
-        let mut revoked = self.revoked.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        revoked.retain(|_, until| *until > now);
-        if revoked.len() >= MAX_REVOKED
-            && let Some(oldest) = revoked.iter().min_by_key(|(_, until)| **until).map(|(k, _)| *k)
-        {
-            revoked.remove(&oldest);
-        }
-        revoked.insert(session.nonce, now + IDLE_TIMEOUT.as_secs() as i64);
-    }
-
-    fn is_revoked(&self, nonce: &[u8; 16]) -> bool {
-        let revoked = self.revoked.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        !revoked.is_empty() && revoked.contains_key(nonce)
+    /// Signs a session out: refused from now on, remembered until it
+    /// would have idled out. The caller tells the other nodes.
+    pub fn close(&self, session: &Session, now: i64) -> i64 {
+        let until = now + IDLE_TIMEOUT.as_secs() as i64;
+        self.signed_out.insert(session.nonce, until, now);
+        until
     }
 }
 
@@ -198,7 +187,8 @@ mod tests {
     #[test]
     fn a_cookie_is_accepted_by_any_node_with_the_key_until_signed_out() {
         let keys = Keys::new(KEY, None);
-        let (here, there) = (Sessions::default(), Sessions::default());
+        let (signed_out_here, signed_out_there) = (SignedOut::default(), SignedOut::default());
+        let (here, there) = (Sessions::new(&signed_out_here), Sessions::new(&signed_out_there));
         let cookie = here.open(&keys, [7; 32], 1_000);
         let session = there.get(&keys, &cookie, 1_001).expect("another node accepts it");
         assert_eq!((session.token_hash, session.opened_at), ([7; 32], 1_000));
@@ -223,7 +213,8 @@ mod tests {
 
     #[test]
     fn a_forged_or_altered_cookie_is_refused() {
-        let (keys, sessions) = (Keys::new(KEY, None), Sessions::default());
+        let signed_out = SignedOut::default();
+        let (keys, sessions) = (Keys::new(KEY, None), Sessions::new(&signed_out));
         let cookie = sessions.open(&keys, [1; 32], 0);
         let (payload, tag) = cookie.split_once('.').unwrap();
         let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -242,7 +233,8 @@ mod tests {
 
     #[test]
     fn an_idle_session_expires_use_keeps_it_alive_and_age_ends_it() {
-        let (keys, sessions) = (Keys::new(KEY, None), Sessions::default());
+        let signed_out = SignedOut::default();
+        let (keys, sessions) = (Keys::new(KEY, None), Sessions::new(&signed_out));
         let idle = IDLE_TIMEOUT.as_secs() as i64;
         let cookie = sessions.open(&keys, [1; 32], 0);
         let session = sessions.get(&keys, &cookie, idle - 1).expect("used just in time");

@@ -52,9 +52,7 @@ pub fn submit(app: &App, console: &Console, request: &Request) -> Reply {
     };
     let principal = Principal::of(token);
     let keys = super::session_keys(app);
-    let id = console
-        .sessions
-        .open(&keys, token.sha256, app.bidder.clock.now().as_second());
+    let id = super::Sessions::new(&app.live.signed_out).open(&keys, token.sha256, app.bidder.clock.now().as_second());
     audit(app, &principal, request);
     tracing::info!(who = %principal.name, client = %request.client, "console sign-in");
     Reply::redirect("/admin/")

@@ -27,6 +27,7 @@ pub mod contact;
 pub mod registry;
 pub mod replicated;
 pub mod shared;
+pub mod signed_out;
 pub mod state;
 
 use std::ops::Deref;

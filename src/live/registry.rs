@@ -32,6 +32,8 @@ pub struct LiveStates {
     /// Events and control changes for the other nodes of a cluster
     /// (disabled alone).
     pub outbox: Arc<super::replicated::Outbox>,
+    /// Console sessions signed out here or on another node.
+    pub signed_out: super::signed_out::SignedOut,
 }
 
 #[derive(Debug)]

@@ -152,6 +152,14 @@ pub enum Control {
         /// The user's key.
         user: u64,
     },
+    /// A console session signed out (its nonce, hex), refused until
+    /// `until` (Unix seconds), when it would have idled out anyway.
+    SignOut {
+        /// The session's nonce, 32 hex digits.
+        nonce: String,
+        /// Unix seconds.
+        until: i64,
+    },
     /// Real-time audience overlay changes, in the order applied.
     Overlay {
         /// The changes.
