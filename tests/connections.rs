@@ -23,7 +23,7 @@ fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
         .unwrap();
     socket.connect(&to.into()).unwrap();
     let stream: TcpStream = socket.into();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     stream
 }
 
