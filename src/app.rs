@@ -88,6 +88,9 @@ pub struct App {
     pub audit_log: AuditLog,
     /// This node's place in a cluster; `None` when it runs alone.
     pub cluster: Option<Arc<crate::cluster::Node>>,
+    /// This node's budget leases (cluster mode): `server::start` runs them
+    /// in the background and gives them back at shutdown.
+    pub leases: Option<Arc<crate::cluster::leases::Leases>>,
 }
 
 fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
@@ -191,6 +194,9 @@ impl App {
         let config = load_config(&options)?;
         let audience = Arc::new(open_audience(&options, &config)?);
         let live = Arc::new(live_states(&options.data_dir)?);
+        if options.cluster.is_some() {
+            live.lease_all();
+        }
         let shared: Arc<dyn SharedState> = Arc::new(Embedded::with_limit(config.settings.max_dedup_entries));
         let frequency = Arc::new(FrequencyStore::with_limit(config.settings.max_frequency_entries));
         let last_config = Mutex::new(Some(config.clone()));
@@ -203,6 +209,13 @@ impl App {
             .with_loss_log(open_loss_log(&options.data_dir)?);
         restore(&tracker, recovered, &world.load(), options.clock.now())?;
         let bid_flusher = Mutex::new(BidFlusher::new(tracker.ledger.dir(), options.clock.now()));
+        let leases = options.cluster.as_ref().map(|node| {
+            Arc::new(crate::cluster::leases::Leases::new(
+                node.clone(),
+                world.clone(),
+                options.clock.clone(),
+            ))
+        });
         let audit_log = AuditLog::new(&options.data_dir);
         let reloader = Arc::new(Reloader {
             config_dir: options.config_dir,
@@ -234,6 +247,7 @@ impl App {
             shared,
             audit_log,
             cluster: options.cluster,
+            leases,
         })
     }
 
@@ -274,7 +288,7 @@ impl App {
         self.bidder.expire_reservations();
         self.bidder.world.load().check_capacity(self.bidder.clock.now());
         self.report_sizes();
-        self.bidder.control_pacing(&*self.shared);
+        self.bidder.control_pacing();
         if second.is_multiple_of(5) {
             self.flush_bids();
         }
@@ -292,6 +306,17 @@ impl App {
             }
             self.reloader.rerank();
         }
+    }
+
+    /// The metrics in the OpenMetrics text format, the cluster's leases
+    /// included.
+    pub fn metrics_text(&self) -> String {
+        let mut text = self.bidder.metrics.render();
+        if let Some(leases) = &self.leases {
+            let end = text.rfind("# EOF").unwrap_or(text.len());
+            text.insert_str(end, &leases.render());
+        }
+        text
     }
 
     /// The dedup set's and the frequency store's sizes, in metrics.

@@ -140,6 +140,9 @@ impl Running {
         let _ = (&mut self.task).await;
         // Billing events are already durable; bid counts are written now.
         self.app.flush_bids();
+        if let Some(leases) = &self.app.leases {
+            leases.give_back().await;
+        }
     }
 
     /// Waits until the server stops on its own (it does not, today) or the
@@ -189,6 +192,9 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
         reloader.clone().watch()?;
     }
     spawn_ticker(app.clone());
+    if let Some(leases) = &app.leases {
+        tokio::spawn(leases.clone().run());
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let console = Arc::new(Console::new());
     let admin = tokio::spawn(serve_admin(admin_listener, app.clone(), console, stopped.clone()));

@@ -573,7 +573,7 @@ pub async fn handle_admin(
                 app.bidder
                     .metrics
                     .observe_user_matches(matches.len(), matches.evicted());
-                Reply::Metrics(app.bidder.metrics.render())
+                Reply::Metrics(app.metrics_text())
             }
             (_, "/metrics") => Reply::MethodNotAllowed("GET"),
             _ => Reply::NotFound,
