@@ -434,3 +434,59 @@ async fn lifetime_and_advertiser_budgets_hold_across_nodes() {
     );
     assert!(spent.iter().all(|s| *s >= IMPRESSION), "both spend: {spent:?}");
 }
+
+/// The lease script alone: grants never add up to more than the budget;
+/// a live lease holds its grant, an expired one its spend; a node
+/// re-asking gets its own hold back; a recovery grants no more than a
+/// node holds, and counts afterwards what no node re-asserted.
+#[test]
+fn the_lease_script_never_grants_more_than_is_left() {
+    let redis = RedisServer::start();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    let script = redis::Script::new(bullseye::cluster::leases::LEASE);
+    // node, want, spent, usage, ttl (ms), held, known
+    let mut lease = |node: &str, want: i64, spent: i64, usage: i64, ttl: i64, held: i64, known: i64| -> Vec<i64> {
+        script
+            .key("k")
+            .key("recovery")
+            .arg(node)
+            .arg(10_000)
+            .arg(want)
+            .arg(spent)
+            .arg(usage)
+            .arg(spent)
+            .arg(ttl)
+            .arg(held)
+            .arg(known)
+            .arg("0")
+            .arg(60_000)
+            .invoke(&mut conn)
+            .unwrap()
+    };
+    assert_eq!(lease("a", 6_000, 0, 0, 60_000, 0, 0)[0], 6_000);
+    assert_eq!(lease("b", 6_000, 0, 0, 60_000, 0, 0)[0], 4_000, "what is left");
+    assert_eq!(lease("c", 3_500, 0, 0, 60_000, 0, 0)[0], 0, "nothing left");
+    assert_eq!(lease("a", 3_000, 2_500, 2_500, 60_000, 6_000, 0)[0], 3_000, "a shrinks");
+    assert_eq!(lease("c", 3_500, 0, 0, 60_000, 0, 0)[0], 3_000, "a's return goes to c");
+    // b dies having spent 1000: once its lease expired, only that counts.
+    assert_eq!(lease("b", 4_000, 1_000, 1_000, 1, 4_000, 0)[0], 4_000);
+    std::thread::sleep(Duration::from_millis(20));
+    let reply = lease("c", 9_000, 0, 0, 60_000, 3_000, 0);
+    assert_eq!(reply[0], 6_000, "10000 - a's 3000 - b's spend 1000");
+    assert_eq!(reply[2], 10_000, "the total of the holds");
+    // Redis restarted empty: a and c re-assert what they held; b (3000
+    // held before, in the last known total of 10000) does not.
+    let _ = redis.command(&["DEL", "k"]);
+    let _ = redis.command(&["HSET", "recovery", "_until", "99999999999999", "b", "1"]);
+    assert_eq!(
+        lease("a", 5_000, 2_500, 2_500, 60_000, 3_000, 10_000)[0],
+        3_000,
+        "no more than held"
+    );
+    assert_eq!(lease("c", 9_000, 0, 0, 60_000, 6_000, 10_000)[0], 6_000);
+    let _ = redis.command(&["DEL", "recovery"]);
+    let reply = lease("a", 5_000, 2_500, 2_500, 60_000, 3_000, 10_000);
+    assert_eq!(reply[0], 3_000, "b's 1000 still counted: 10000 - 6000 - 1000");
+    assert_eq!(reply[2], 10_000);
+}

@@ -289,6 +289,8 @@ pub struct Leases {
     stats: Stats,
     lease: redis::Script,
     round: redis::Script,
+    /// Set once the grants were given back: no more rounds.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 /// The reply of [`LEASE`].
@@ -308,6 +310,7 @@ impl Leases {
             stats: Stats::default(),
             lease: redis::Script::new(LEASE),
             round: redis::Script::new(ROUND),
+            stopped: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -339,15 +342,18 @@ impl Leases {
     pub async fn run(self: Arc<Self>) {
         let mut every = tokio::time::interval(ROUND_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        while !self.stopped.load(Ordering::Acquire) {
             every.tick().await;
-            self.round_once(false).await;
+            if !self.stopped.load(Ordering::Acquire) {
+                self.round_once(false).await;
+            }
         }
     }
 
     /// Gives every grant back down to the node's usage (shutdown): the
-    /// local caps first, then one round.
+    /// local caps first, then one round; no round follows.
     pub async fn give_back(&self) {
+        self.stopped.store(true, Ordering::Release);
         self.round_once(true).await;
     }
 

@@ -470,6 +470,68 @@ mod tests {
         assert_eq!(spend.outstanding(), Micros::ZERO);
     }
 
+    /// A leased cap bounds every check like a smaller budget, for its day
+    /// only; reservations settled elsewhere keep counting against it.
+    #[test]
+    fn a_leased_cap_bounds_reservations_for_its_day() {
+        let spend = DailySpend::default();
+        let budget = Micros(10_000);
+        assert_eq!(spend.capped(5, budget), budget, "alone: no cap");
+        spend.cap_if_uncapped();
+        assert_eq!(spend.capped(5, budget), Micros::ZERO, "leased: nothing before a grant");
+        assert!(!spend.try_reserve(5, budget, Micros(1), 100));
+        spend.set_cap(5, Micros(3_000));
+        spend.cap_if_uncapped();
+        assert_eq!(spend.cap(5), Some(Micros(3_000)), "a cap set stays");
+        assert!(spend.try_reserve(5, budget, Micros(2_000), 100));
+        assert!(spend.try_reserve(5, budget, Micros(2_000), 100), "one over the cap");
+        assert!(!spend.try_reserve(5, budget, Micros(1), 100));
+        assert!(!spend.has_budget(5, budget));
+        assert_eq!(
+            spend.capped(6, budget),
+            Micros::ZERO,
+            "the next day waits for its lease"
+        );
+        spend.release(Micros(2_000), 100, 90);
+        spend.settled_elsewhere(5, Micros(2_000));
+        assert_eq!(spend.elsewhere(5), Micros(2_000));
+        assert_eq!(
+            spend.cap(5),
+            Some(Micros(1_000)),
+            "given back here, billed there: still counted"
+        );
+        assert!(!spend.try_reserve(5, budget, Micros(1), 100));
+        spend.set_cap(5, Micros(6_000));
+        assert_eq!(
+            spend.cap(5),
+            Some(Micros(4_000)),
+            "a new grant less what was settled elsewhere"
+        );
+        assert!(spend.try_reserve(5, budget, Micros(1_000), 100));
+        spend.set_cap(6, Micros(500));
+        assert_eq!(spend.elsewhere(6), Micros::ZERO, "a new day");
+        assert!(spend.try_spend(6, budget, Micros(600)), "a click: one over the cap");
+        assert!(!spend.try_spend(6, budget, Micros(1)));
+        spend.uncap();
+        assert_eq!(spend.capped(6, budget), budget);
+    }
+
+    #[test]
+    fn a_held_amount_counts_until_its_minute() {
+        let spend = DailySpend::default();
+        spend.hold(Micros(700), 120);
+        assert_eq!(spend.outstanding(), Micros(700));
+        assert!(!spend.has_budget(1, Micros(700)));
+        spend.expire(119);
+        assert_eq!(spend.outstanding(), Micros(700));
+        spend.expire(120);
+        assert_eq!(spend.outstanding(), Micros::ZERO);
+        spend.set_others_spent(1, Micros(300));
+        spend.add(1, Micros(100));
+        assert_eq!(spend.cluster_spent(1), Micros(400));
+        assert_eq!(spend.cluster_spent(2), Micros::ZERO, "others' spend of another day");
+    }
+
     fn lifetime(total: i64) -> DayBudget {
         DayBudget {
             daily: Micros(1_000),
