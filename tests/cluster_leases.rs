@@ -490,3 +490,49 @@ fn the_lease_script_never_grants_more_than_is_left() {
     assert_eq!(reply[0], 3_000, "b's 1000 still counted: 10000 - 6000 - 1000");
     assert_eq!(reply[2], 10_000);
 }
+
+/// Even pacing runs on the cluster's spend: what one node billed reaches
+/// the others' pacing through the leases (their next renewals).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_paces_on_the_cluster_spend() {
+    let redis = RedisServer::start();
+    let even = SMALL.replace(
+        "daily_budget = \"0.01\"\npacing = \"asap\"",
+        "daily_budget = \"100\"\npacing = \"even\"",
+    );
+    let cluster = Cluster::start(&redis, TEST_SETTINGS, &even).await;
+    cluster.wait_for_leases("c:small:").await;
+    let node = &cluster.nodes[0];
+    let mut billed = 0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while billed < 3 {
+        assert!(Instant::now() < deadline, "node 0 bids");
+        let (_, response) = node.bid_json(&banner_request("user-1", 0.0, json!({}))).await;
+        if let Some(bid) = response.as_ref().and_then(|r| r.pointer("/seatbid/0/bid/0")) {
+            let burl = bid["burl"].as_str().unwrap().replace("${AUCTION_PRICE}", CLEARING);
+            assert_eq!(node.get(&burl).await.status(), reqwest::StatusCode::NO_CONTENT);
+            billed += 1;
+        } else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let cluster_spent = |n: usize| {
+        let app = cluster.nodes[n].running.as_ref().unwrap().app.clone();
+        let world = app.bidder.world.load();
+        let c = world.campaign_by_id("small").unwrap();
+        let today = bullseye::clock::local_day(app.bidder.clock.now(), &c.campaign.time_zone);
+        c.state.spend.cluster_spent(today).0
+    };
+    assert_eq!(cluster_spent(0), 3 * IMPRESSION);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cluster_spent(1) != 3 * IMPRESSION || cluster_spent(2) != 3 * IMPRESSION {
+        assert!(
+            Instant::now() < deadline,
+            "the others see the cluster's spend: {} and {}",
+            cluster_spent(1),
+            cluster_spent(2)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    cluster.stop().await;
+}
