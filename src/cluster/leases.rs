@@ -84,6 +84,8 @@ pub const ROUND_TIMEOUT: Duration = Duration::from_secs(2);
 pub const RECOVERY: Duration = Duration::from_secs(30);
 /// Nodes seen within this are waited for during a recovery.
 pub const PEER_WINDOW: Duration = Duration::from_secs(300);
+/// A lease this node no longer renews is forgotten after this.
+const FORGET_AFTER: Duration = Duration::from_secs(2 * 86_400);
 /// How long a day's lease hash is kept in Redis.
 const DAY_KEY_MILLIS: u64 = 3 * 86_400_000;
 /// Lifetime lease hashes: a year.
@@ -506,6 +508,9 @@ impl Leases {
                 due_owners.push(owner);
             }
         }
+        // Leases of past days (and of campaigns gone) are forgotten after
+        // two days unseen.
+        slots.retain(|_, s| s.last_at.is_none_or(|at| now.duration_since(at) < FORGET_AFTER));
         let mut due = Vec::new();
         let mut wants = Vec::new();
         for (i, b) in budgets.iter().enumerate() {
