@@ -16,17 +16,19 @@
 //! The bid path never waits for Redis: a node's grant reaches it as the cap
 //! in the budget's `DailySpend` (one atomic), against which reservations
 //! are made exactly as alone (at most one impression over). A background
-//! task ([`Leases::run`]) renews, once a second, every budget that is due,
-//! in one atomic pipelined round trip:
+//! task ([`Leases::run`]) renews every budget that is due in one atomic
+//! pipelined round trip, once a second (sooner, every [`CHECK_EVERY`],
+//! when a budget runs short):
 //!
 //! - **Slices** follow the node's recent usage rate: a node asks for its
 //!   usage plus [`SLICE_SECS`] of its rate (never less than one
-//!   impression's maximum price, so that it can bid), and renews when what
-//!   is left of its grant falls under [`LEAD_SECS`] of its rate (or one
-//!   impression), when the day turns, and at least every
-//!   [`REPORT_EVERY`] (to report its spend, give back what it no longer
-//!   needs, and learn the cluster's spend for pacing). A busy node renews
-//!   rarely for its rate; an idle one holds one impression.
+//!   impression's maximum price, so that it can bid; [`GROWTH`] times its
+//!   last slice when it used the whole grant), and renews when what is
+//!   left of its grant falls under [`LEAD_SECS`] of its rate (or one
+//!   impression; not after a refusal), when the day turns, and at least
+//!   every [`REPORT_EVERY`] (to report its spend, give back what it no
+//!   longer needs, and learn the cluster's spend for pacing). A busy node
+//!   renews rarely for its rate; an idle one holds one impression.
 //! - **Shrinking** lowers the local cap before asking, so that the node
 //!   never spends what Redis already handed to another.
 //! - **Expiry**: a lease lives [`Leases::ttl`] (twice the longest notice
@@ -40,8 +42,9 @@
 //! - **Shutdown** ([`Leases::give_back`]): every grant goes back down to
 //!   the node's usage.
 //! - **Redis restarted empty** ([`ROUND`]): the first node to notice (its
-//!   epoch is gone) starts a recovery that lasts until every node seen in
-//!   the last [`PEER_WINDOW`] has renewed, or [`RECOVERY`] at most. During
+//!   epoch is gone) starts a recovery that lasts until it and every node
+//!   seen in the last [`PEER_WINDOW`] have renewed knowing the new epoch
+//!   (re-asserting every budget they hold), or [`RECOVERY`] at most. During
 //!   it nodes only re-assert what they hold (a grant is never more than the
 //!   node's current one); each re-assertion records the node's last known
 //!   total of all holds, and once recovery ends the part of the largest of
@@ -70,8 +73,14 @@ use crate::pacing::cost::impression_cost;
 
 use super::{Node, Purpose};
 
-/// How often the background task looks for budgets due.
+/// A round at least this often (heartbeat, recovery, reports).
 pub const ROUND_EVERY: Duration = Duration::from_secs(1);
+/// How often the background task looks for budgets due: a round is sent
+/// sooner than [`ROUND_EVERY`] only when a budget runs short.
+pub const CHECK_EVERY: Duration = Duration::from_millis(250);
+/// A node that used up its whole grant asks for at least this many times
+/// its last slice (its demand is unknown: the grant held it back).
+pub const GROWTH: i64 = 4;
 /// A slice is this many seconds of the node's recent usage rate.
 pub const SLICE_SECS: f64 = 20.0;
 /// Renew when what is left of a grant would last less than this.
@@ -154,7 +163,8 @@ return {grant, others_billed, others + ghost + math.max(grant, usage + inherited
 /// hash; `ARGV`: node, the epoch it knew (empty: none), recovery (ms),
 /// peer window (ms), then the peers it saw. An epoch missing while the
 /// node knew one means Redis lost its data: a recovery starts, waiting for
-/// those peers. Returns the epoch, whether a recovery is on, and the nodes
+/// this node and those peers, each done once it comes knowing the new
+/// epoch (in that round it re-asserts every budget it holds). Returns the epoch, whether a recovery is on, and the nodes
 /// seen within the peer window.
 pub const ROUND: &str = r"
 local node = ARGV[1]
@@ -173,14 +183,13 @@ end
 if start then
   redis.call('DEL', KEYS[3])
   redis.call('HSET', KEYS[3], '_until', now + tonumber(ARGV[3]))
-  for i = 5, #ARGV do
-    if ARGV[i] ~= node then redis.call('HSET', KEYS[3], ARGV[i], '1') end
-  end
+  redis.call('HSET', KEYS[3], node, '1')
+  for i = 5, #ARGV do redis.call('HSET', KEYS[3], ARGV[i], '1') end
 end
 redis.call('HSET', KEYS[2], node, now)
 local recovering = 0
 if redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('HDEL', KEYS[3], node)
+  if ARGV[2] == epoch then redis.call('HDEL', KEYS[3], node) end
   local ends = tonumber(redis.call('HGET', KEYS[3], '_until')) or 0
   if now >= ends or redis.call('HLEN', KEYS[3]) <= 1 then
     redis.call('DEL', KEYS[3])
@@ -231,6 +240,11 @@ struct Slot {
     known_total: Micros,
     /// The other nodes' billed total at the last renewal.
     others_billed: Micros,
+    /// The slice asked for last (beyond the usage).
+    slice: Micros,
+    /// The last renewal granted less than asked for one impression: the
+    /// budget is used up, ask again only with the reports.
+    refused: bool,
 }
 
 impl Default for Slot {
@@ -245,6 +259,8 @@ impl Default for Slot {
             confirmed_at: None,
             known_total: Micros::ZERO,
             others_billed: Micros::ZERO,
+            slice: Micros::ZERO,
+            refused: false,
         }
     }
 }
@@ -265,6 +281,8 @@ struct Stats {
 struct View {
     epoch: String,
     peers: Vec<String>,
+    /// Redis lost the leases: the next round re-asserts every budget.
+    reassert: bool,
 }
 
 /// One budget this round: its key, figures and what it covers.
@@ -340,14 +358,20 @@ impl Leases {
         self.ttl().saturating_sub(self.window() + Duration::from_secs(30))
     }
 
-    /// Renews what is due, every [`ROUND_EVERY`], until the process ends.
+    /// Renews what is due — looking every [`CHECK_EVERY`], a round at
+    /// least every [`ROUND_EVERY`] — until the grants are given back.
     pub async fn run(self: Arc<Self>) {
-        let mut every = tokio::time::interval(ROUND_EVERY);
+        let mut every = tokio::time::interval(CHECK_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last: Option<Instant> = None;
         while !self.stopped.load(Ordering::Acquire) {
             every.tick().await;
-            if !self.stopped.load(Ordering::Acquire) {
-                self.round_once(false).await;
+            if self.stopped.load(Ordering::Acquire) {
+                break;
+            }
+            let heartbeat = last.is_none_or(|at| at.elapsed() >= ROUND_EVERY);
+            if self.round_once(false, heartbeat).await {
+                last = Some(Instant::now());
             }
         }
     }
@@ -356,7 +380,7 @@ impl Leases {
     /// local caps first, then one round; no round follows.
     pub async fn give_back(&self) {
         self.stopped.store(true, Ordering::Release);
-        self.round_once(true).await;
+        self.round_once(true, true).await;
     }
 
     /// Every budget of the current world, with this node's figures.
@@ -446,10 +470,16 @@ impl Leases {
         });
     }
 
-    /// What `budget` asks for: its usage plus a slice.
-    fn want(slot: &Slot, budget: &Budget) -> Micros {
-        let slice = Micros((slot.rate * SLICE_SECS) as i64).max(budget.min_slice);
-        budget.usage.saturating_add(slice)
+    /// The slice `budget` asks for beyond its usage: [`SLICE_SECS`] of its
+    /// rate, at least one impression, and [`GROWTH`] times the last slice
+    /// when the whole grant was used (the rate, held back by the grant,
+    /// understates the demand).
+    fn slice(slot: &Slot, budget: &Budget) -> Micros {
+        let mut slice = Micros((slot.rate * SLICE_SECS) as i64).max(budget.min_slice);
+        if !slot.refused && slot.renewed_at.is_some() && budget.usage >= slot.grant {
+            slice = slice.max(Micros(slot.slice.0.saturating_mul(GROWTH)));
+        }
+        slice
     }
 
     /// Whether `budget` must be renewed this round.
@@ -459,15 +489,18 @@ impl Leases {
             return true;
         }
         let lead = Micros((slot.rate * LEAD_SECS) as i64).max(budget.min_slice);
-        slot.grant.saturating_sub(budget.usage) < lead
+        !slot.refused && slot.grant.saturating_sub(budget.usage) < lead
     }
 
     /// One round: updates rates, renews every owner with a budget due (all
     /// of an owner's budgets together), sets the local caps. `returning`:
     /// every budget, asking for its usage only (shutdown).
-    async fn round_once(&self, returning: bool) {
+    async fn round_once(&self, returning: bool, heartbeat: bool) -> bool {
         let budgets = self.budgets();
         let (due, wants) = self.plan(&budgets, returning);
+        if due.is_empty() && !heartbeat {
+            return false;
+        }
         self.apply_caps(&budgets);
         self.stats.rounds.fetch_add(1, Ordering::Relaxed);
         let due: Vec<&Budget> = due.into_iter().map(|i| &budgets[i]).collect();
@@ -480,6 +513,7 @@ impl Leases {
             Err(_) => self.failed("timed out"),
         }
         self.apply_caps(&budgets);
+        true
     }
 
     /// Updates each budget's rate and picks those due (by position), with
@@ -489,6 +523,7 @@ impl Leases {
     fn plan(&self, budgets: &[Budget], returning: bool) -> (Vec<usize>, Vec<Micros>) {
         let now = Instant::now();
         let validity = self.validity();
+        let reassert = self.view.lock().unwrap_or_else(|p| p.into_inner()).reassert;
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let mut due_owners: Vec<(Kind, &str)> = Vec::new();
         for b in budgets {
@@ -504,7 +539,7 @@ impl Leases {
                 slot.grant = Micros::ZERO;
             }
             let owner = (owner_kind(b.kind), b.owner.as_str());
-            if (returning || Self::due(slot, b, now)) && !due_owners.contains(&owner) {
+            if (returning || reassert || Self::due(slot, b, now)) && !due_owners.contains(&owner) {
                 due_owners.push(owner);
             }
         }
@@ -518,7 +553,13 @@ impl Leases {
                 continue;
             }
             let slot = slots.entry(b.key.clone()).or_default();
-            let want = if returning { b.usage } else { Self::want(slot, b) };
+            let slice = Self::slice(slot, b);
+            let want = if returning {
+                b.usage
+            } else {
+                b.usage.saturating_add(slice)
+            };
+            slot.slice = slice;
             slot.grant = if slot.day == b.day {
                 slot.grant.min(want)
             } else {
@@ -545,7 +586,8 @@ impl Leases {
             slot.known_total = Micros(total);
             slot.others_billed = Micros(others_billed);
             self.stats.renewals.fetch_add(1, Ordering::Relaxed);
-            if !returning && Micros(grant) < (*want).min(b.usage.saturating_add(b.min_slice)) {
+            slot.refused = !returning && Micros(grant) < (*want).min(b.usage.saturating_add(b.min_slice));
+            if slot.refused {
                 self.stats.refusals.fetch_add(1, Ordering::Relaxed);
             }
             self.stats.recovering.store(recovering, Ordering::Relaxed);
@@ -720,6 +762,7 @@ impl Leases {
                 "Redis lost the leases (restarted empty?): re-asserting what this node holds"
             );
         }
+        view.reassert = !view.epoch.is_empty() && view.epoch != epoch;
         view.epoch = epoch;
         view.peers = seen;
         self.stats.recovering.store(recovering, Ordering::Relaxed);
