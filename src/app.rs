@@ -88,6 +88,9 @@ pub struct App {
     pub audit_log: AuditLog,
     /// This node's place in a cluster; `None` when it runs alone.
     pub cluster: Option<Arc<crate::cluster::Node>>,
+    /// This node's budget leases (cluster mode): `server::start` runs them
+    /// in the background and gives them back at shutdown.
+    pub leases: Option<Arc<crate::cluster::leases::Leases>>,
 }
 
 fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
@@ -184,6 +187,24 @@ fn restore(
     Ok(())
 }
 
+/// In a cluster, live state queues what the other nodes need and every
+/// budget waits for its lease; the node's tag (for bid ids), if any.
+fn in_cluster(node: Option<&crate::cluster::Node>, live: &LiveStates) -> Option<String> {
+    let node = node?;
+    live.outbox.enable();
+    live.lease_all();
+    Some(node.tag.clone())
+}
+
+/// Alone, claims stay here; in a cluster, they go to Redis with `local`
+/// as their cache.
+fn shared_state(node: Option<&Arc<crate::cluster::Node>>, local: Embedded, metrics: &Metrics) -> Arc<dyn SharedState> {
+    match node {
+        Some(node) => Arc::new(crate::cluster::Shared::new(node.clone(), local, metrics.claims.clone())),
+        None => Arc::new(local),
+    }
+}
+
 impl App {
     /// Loads and wires everything, and restores live state from the
     /// billing ledger. Opens no socket, starts no task.
@@ -191,22 +212,14 @@ impl App {
         let config = load_config(&options)?;
         let audience = Arc::new(open_audience(&options, &config)?);
         let live = Arc::new(live_states(&options.data_dir)?);
-        let node_tag = options.cluster.as_ref().map(|node| node.tag.clone());
-        if node_tag.is_some() {
-            live.outbox.enable();
-        }
+        let node_tag = in_cluster(options.cluster.as_deref(), &live);
         let local = Embedded::with_limit(config.settings.max_dedup_entries);
         let frequency = Arc::new(FrequencyStore::with_limit(config.settings.max_frequency_entries));
         let last_config = Mutex::new(Some(config.clone()));
         let world = Arc::new(ArcSwap::from_pointee(World::build(config, &live)));
         let metrics = Arc::new(Metrics::new(Box::new(world.clone())));
         metrics.audience_users.set(audience.current().user_count() as i64);
-        // Alone, everything stays here; in a cluster, claims go to Redis
-        // with `local` as their cache.
-        let shared: Arc<dyn SharedState> = match &options.cluster {
-            Some(node) => Arc::new(crate::cluster::Shared::new(node.clone(), local, metrics.claims.clone())),
-            None => Arc::new(local),
-        };
+        let shared = shared_state(options.cluster.as_ref(), local, &metrics);
 
         let (ledger, recovered) = Ledger::open(&options.data_dir.join("ledger"))?;
         let tracker = Tracker::with_shared(ledger, frequency.clone(), shared.clone(), live.clone())
@@ -214,6 +227,13 @@ impl App {
             .with_node_tag(node_tag.clone());
         restore(&tracker, recovered, &world.load(), options.clock.now())?;
         let bid_flusher = Mutex::new(BidFlusher::new(tracker.ledger.dir(), options.clock.now()));
+        let leases = options.cluster.as_ref().map(|node| {
+            Arc::new(crate::cluster::leases::Leases::new(
+                node.clone(),
+                world.clone(),
+                options.clock.clone(),
+            ))
+        });
         let audit_log = AuditLog::new(&options.data_dir);
         let reloader = Arc::new(Reloader {
             config_dir: options.config_dir,
@@ -246,6 +266,7 @@ impl App {
             shared,
             audit_log,
             cluster: options.cluster,
+            leases,
         })
     }
 
@@ -286,7 +307,7 @@ impl App {
         self.bidder.expire_reservations();
         self.bidder.world.load().check_capacity(self.bidder.clock.now());
         self.report_sizes();
-        self.bidder.control_pacing(&*self.shared);
+        self.bidder.control_pacing();
         if second.is_multiple_of(5) {
             self.flush_bids();
         }
@@ -304,6 +325,17 @@ impl App {
             }
             self.reloader.rerank();
         }
+    }
+
+    /// The metrics in the OpenMetrics text format, the cluster's leases
+    /// included.
+    pub fn metrics_text(&self) -> String {
+        let mut text = self.bidder.metrics.render();
+        if let Some(leases) = &self.leases {
+            let end = text.rfind("# EOF").unwrap_or(text.len());
+            text.insert_str(end, &leases.render());
+        }
+        text
     }
 
     /// The dedup set's and the frequency store's sizes, in metrics.

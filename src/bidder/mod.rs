@@ -441,9 +441,12 @@ impl Bidder {
         }
     }
 
-    /// One pacing controller step for every `even` campaign (every second),
-    /// against the share of its daily budget `shared` grants this node.
-    pub fn control_pacing(&self, shared: &dyn crate::live::SharedState) {
+    /// One pacing controller step for every `even` campaign (every second):
+    /// the spend against the target curve. In a cluster, the cluster's
+    /// spend (this node's and the others' as the leases last reported it)
+    /// against the whole budget, so that every node's throttle agrees and
+    /// each paces its share of the curve.
+    pub fn control_pacing(&self) {
         let now = self.clock.now();
         for c in &self.world.load().campaigns {
             if c.campaign.pacing != crate::campaigns::PacingMode::Even {
@@ -451,9 +454,8 @@ impl Bidder {
             }
             let local = crate::clock::local_seconds(now, &c.campaign.time_zone);
             let (today, second_of_day) = (local.div_euclid(86_400), local.rem_euclid(86_400));
-            let spent = c.state.spend.spent(today);
-            let day_budget = c.state.spend.budget_today(today, &c.campaign.day_budget());
-            let budget = shared.budget_grant(&c.campaign.id, today, day_budget);
+            let spent = c.state.spend.cluster_spent(today);
+            let budget = c.state.spend.budget_today(today, &c.campaign.day_budget());
             c.state.pacer.control(spent, budget, today, second_of_day);
         }
     }

@@ -10,6 +10,11 @@
 //!
 //! Keys are prefixed `bullseye:` so that one Redis can hold other data too;
 //! [`Node::key`] builds them.
+//!
+//! - [`leases`]: budget leases (every budget-like limit handed out to the
+//!   nodes in slices, renewed in the background).
+
+pub mod leases;
 
 pub mod replication;
 

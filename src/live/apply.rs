@@ -157,6 +157,26 @@ pub fn count_contact(target: Target<'_>, frequency: &FrequencyStore, at: Timesta
     }
 }
 
+/// A reservation of this node's bid that another node of a cluster
+/// billed, given back here: it keeps counting against this node's budget
+/// leases (the campaign's and, if the bid reserved there, the
+/// advertiser's) as spend elsewhere, so the room it frees is not reserved
+/// again while the billing node counts the charge (see
+/// `DailySpend::settled_elsewhere`). For the replicated billing notice of
+/// one of this node's bids, next to the [`apply`] that releases it.
+pub fn settled_elsewhere(target: Target<'_>, at: Timestamp, reservation: Reservation) {
+    let cost = display_cost(reservation.bid_value, reservation.qty_milli);
+    target
+        .state
+        .spend
+        .settled_elsewhere(local_day(at, target.time_zone), cost);
+    if let Some(a) = target.advertiser
+        && a.state.reserved_for(reservation.issued_at)
+    {
+        a.state.spend.settled_elsewhere(a.local_day(at), cost);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

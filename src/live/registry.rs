@@ -34,6 +34,9 @@ pub struct LiveStates {
     pub outbox: Arc<super::replicated::Outbox>,
     /// Console sessions signed out here or on another node.
     pub signed_out: super::signed_out::SignedOut,
+    /// Budgets are leased (cluster mode): every state starts with nothing
+    /// to spend until the leases grant it some.
+    leased: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug)]
@@ -116,13 +119,35 @@ impl LiveStates {
             advertiser_live: advertiser.or_else(|| entry.retained.advertiser_live.clone()),
             ..retained
         };
+        if self.leased.load(std::sync::atomic::Ordering::Relaxed) {
+            entry.retained.state.spend.cap_if_uncapped();
+        }
         entry.retained.state.clone()
+    }
+
+    /// Budgets are leased from now on (cluster mode): every campaign's and
+    /// advertiser's state, those to come included, may spend nothing until
+    /// the leases set its cap.
+    pub fn lease_all(&self) {
+        self.leased.store(true, std::sync::atomic::Ordering::Relaxed);
+        let states = self.states.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for entry in states.values() {
+            entry.retained.state.spend.cap_if_uncapped();
+        }
+        let advertisers = self.advertisers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for state in advertisers.values() {
+            state.spend.cap_if_uncapped();
+        }
     }
 
     /// The live state of advertiser `id` (created on first use).
     pub fn advertiser(&self, id: &str) -> Arc<AdvertiserState> {
         let mut advertisers = self.advertisers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        advertisers.entry(id.to_string()).or_default().clone()
+        let state = advertisers.entry(id.to_string()).or_default().clone();
+        if self.leased.load(std::sync::atomic::Ordering::Relaxed) {
+            state.spend.cap_if_uncapped();
+        }
+        state
     }
 
     /// The state of a campaign that has one, in the index or not.

@@ -18,8 +18,19 @@
 //! ([`DailySpend::budget_today`]). That cap stays fixed all day, so the
 //! daily reservation's bound (one impression's price over) is also the
 //! lifetime bound.
+//!
+//! In a cluster, each node may use only the share of a budget it leases
+//! (`cluster::leases`): its *cap* for the day, one atomic that every check
+//! here reads ([`DailySpend::capped`]; a node alone has none and pays one
+//! relaxed load). The node's usage (today's spend plus its outstanding
+//! reservations) stays within its cap exactly as it stays within the daily
+//! budget alone: at most one impression over. Two more figures serve the
+//! leases: what this node's bids spent when another node billed them
+//! ([`DailySpend::settled_elsewhere`], which keeps counting against the cap
+//! what no longer counts in the reservations), and the other nodes' spend
+//! today, for pacing the cluster's curve ([`DailySpend::cluster_spent`]).
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use crate::campaigns::model::DayBudget;
 use crate::money::Micros;
@@ -50,6 +61,26 @@ pub struct DailySpend {
     /// `spent` (and read after it), so that `lifetime - spent` never
     /// understates the spend of earlier days.
     lifetime: AtomicI64,
+    /// The node's leased cap: [`UNCAPPED`], or the local day (low 16 bits)
+    /// in the top 16 bits and the cap in micros in the low 48.
+    cap: AtomicU64,
+    /// Today's reservations of this node's bids settled by another node's
+    /// billing notice (zeroed with `spent` when the day rolls).
+    elsewhere: AtomicI64,
+    /// The other nodes' spend on `others_day`, as last reported by the
+    /// leases (pacing only).
+    others: AtomicI64,
+    others_day: AtomicI64,
+}
+
+/// No leased cap: a node alone.
+pub const UNCAPPED: u64 = u64::MAX;
+/// The low 48 bits of a packed cap: micros (about 281 million units).
+const CAP_MASK: u64 = (1 << 48) - 1;
+
+/// A cap packed with its local day (see `DailySpend::cap`).
+fn pack_cap(day: i64, cap: Micros) -> u64 {
+    ((day as u64 & 0xFFFF) << 48) | (cap.0.max(0) as u64).min(CAP_MASK)
 }
 
 impl Default for DailySpend {
@@ -61,6 +92,10 @@ impl Default for DailySpend {
             bucket_minute: std::array::from_fn(|_| AtomicI64::new(0)),
             bucket_amount: std::array::from_fn(|_| AtomicI64::new(0)),
             lifetime: AtomicI64::new(0),
+            cap: AtomicU64::new(UNCAPPED),
+            elsewhere: AtomicI64::new(0),
+            others: AtomicI64::new(0),
+            others_day: AtomicI64::new(i64::MIN),
         }
     }
 }
@@ -77,6 +112,7 @@ impl DailySpend {
                 .is_ok()
         {
             self.spent.store(0, Ordering::Release);
+            self.elsewhere.store(0, Ordering::Release);
         }
         today >= self.day.load(Ordering::Acquire)
     }
@@ -118,6 +154,7 @@ impl DailySpend {
         if !self.roll(today) {
             return false;
         }
+        let daily_budget = self.capped(today, daily_budget);
         self.lifetime.fetch_add(amount.0, Ordering::AcqRel);
         let spent = self
             .spent
@@ -162,7 +199,7 @@ impl DailySpend {
 
     /// True while today's spend plus outstanding bids is under the budget.
     pub fn has_budget(&self, today: i64, daily_budget: Micros) -> bool {
-        self.spent(today).saturating_add(self.outstanding()) < daily_budget
+        self.spent(today).saturating_add(self.outstanding()) < self.capped(today, daily_budget)
     }
 
     /// Reserves `cost` for a bid whose notice can be charged until the
@@ -184,6 +221,7 @@ impl DailySpend {
         unit: Micros,
         expires: i64,
     ) -> bool {
+        let daily_budget = self.capped(today, daily_budget);
         let spent = self.spent(today);
         let before = self.outstanding.fetch_add(cost.0, Ordering::AcqRel);
         let beyond_one = cost.0.saturating_sub(unit.0).max(0);
@@ -199,6 +237,117 @@ impl DailySpend {
         }
         self.bucket_amount[slot].fetch_add(cost.0, Ordering::AcqRel);
         true
+    }
+
+    /// The budget a check on `today` holds to: `budget`, or this node's
+    /// leased cap when it is lower (nothing while the cap is for another
+    /// day: a new day's lease comes within a second). One relaxed load.
+    #[inline]
+    pub fn capped(&self, today: i64, budget: Micros) -> Micros {
+        let packed = self.cap.load(Ordering::Relaxed);
+        if packed == UNCAPPED {
+            return budget;
+        }
+        if (packed >> 48) as i64 != today & 0xFFFF {
+            return Micros::ZERO;
+        }
+        budget.min(Micros((packed & CAP_MASK) as i64))
+    }
+
+    /// Sets this node's cap for local day `day` (the leases, in the
+    /// background): its usage (spend and reservations) may reach it,
+    /// today's reservations settled elsewhere deducted.
+    pub fn set_cap(&self, day: i64, cap: Micros) {
+        let before = self.elsewhere(day);
+        self.cap
+            .store(pack_cap(day, cap.saturating_sub(before)), Ordering::Relaxed);
+        // Settled while the cap was being set: deducted again (at worst
+        // twice, the safe side).
+        let after = self.elsewhere(day);
+        if after != before {
+            self.lower_cap(day, after.saturating_sub(before));
+        }
+    }
+
+    /// The cap as it stands for `day` (reservations settled elsewhere
+    /// deducted); `None` alone or for another day.
+    pub fn cap(&self, day: i64) -> Option<Micros> {
+        let packed = self.cap.load(Ordering::Relaxed);
+        (packed != UNCAPPED && (packed >> 48) as i64 == day & 0xFFFF).then_some(Micros((packed & CAP_MASK) as i64))
+    }
+
+    /// A cap of nothing unless a cap is set already: a leased budget
+    /// spends nothing before its first grant.
+    pub fn cap_if_uncapped(&self) {
+        let _ = self
+            .cap
+            .compare_exchange(UNCAPPED, 0, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Back to no cap (a node leaving its cluster; tests).
+    pub fn uncap(&self) {
+        self.cap.store(UNCAPPED, Ordering::Relaxed);
+    }
+
+    fn lower_cap(&self, day: i64, amount: Micros) {
+        let _ = self.cap.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |packed| {
+            (packed != UNCAPPED && (packed >> 48) as i64 == day & 0xFFFF)
+                .then(|| pack_cap(day, Micros((packed & CAP_MASK) as i64).saturating_sub(amount)))
+        });
+    }
+
+    /// A reservation of this node's bid (made on `day`) that another node
+    /// billed and that is given back here ([`Self::release`]): it still
+    /// counts against this node's lease, or the room it frees would be
+    /// spent twice (once billed there, once reserved again here).
+    pub fn settled_elsewhere(&self, day: i64, amount: Micros) {
+        if !self.roll(day) || amount.0 <= 0 {
+            return;
+        }
+        self.elsewhere.fetch_add(amount.0, Ordering::AcqRel);
+        self.lower_cap(day, amount);
+    }
+
+    /// Today's reservations settled by other nodes (see
+    /// [`Self::settled_elsewhere`]).
+    pub fn elsewhere(&self, today: i64) -> Micros {
+        if !self.roll(today) {
+            return Micros::ZERO;
+        }
+        Micros(self.elsewhere.load(Ordering::Acquire))
+    }
+
+    /// Holds `amount` as outstanding until the start of minute `expires`
+    /// without checking any budget: a restarted node takes back what its
+    /// previous run had in flight.
+    pub fn hold(&self, amount: Micros, expires: i64) {
+        if amount.0 <= 0 {
+            return;
+        }
+        self.outstanding.fetch_add(amount.0, Ordering::AcqRel);
+        let slot = expires.rem_euclid(BUCKETS as i64) as usize;
+        let stamp = self.bucket_minute[slot].load(Ordering::Acquire);
+        if stamp != expires {
+            let _ = self.bucket_minute[slot].compare_exchange(stamp, expires, Ordering::AcqRel, Ordering::Acquire);
+        }
+        self.bucket_amount[slot].fetch_add(amount.0, Ordering::AcqRel);
+    }
+
+    /// Notes the other nodes' spend on `day` (the leases).
+    pub fn set_others_spent(&self, day: i64, spent: Micros) {
+        self.others.store(spent.0, Ordering::Relaxed);
+        self.others_day.store(day, Ordering::Relaxed);
+    }
+
+    /// The cluster's spend on `today` as far as this node knows: its own
+    /// and the others' as last reported (its own alone).
+    pub fn cluster_spent(&self, today: i64) -> Micros {
+        let others = if self.others_day.load(Ordering::Relaxed) == today {
+            self.others.load(Ordering::Relaxed)
+        } else {
+            0
+        };
+        self.spent(today).saturating_add(Micros(others))
     }
 
     /// Releases a reservation expiring at `expires`, unless it already
@@ -319,6 +468,68 @@ mod tests {
         assert_eq!(spend.outstanding(), Micros(10));
         spend.expire(now + i64::from(MAX_NOTICE_WINDOW_MINUTES));
         assert_eq!(spend.outstanding(), Micros::ZERO);
+    }
+
+    /// A leased cap bounds every check like a smaller budget, for its day
+    /// only; reservations settled elsewhere keep counting against it.
+    #[test]
+    fn a_leased_cap_bounds_reservations_for_its_day() {
+        let spend = DailySpend::default();
+        let budget = Micros(10_000);
+        assert_eq!(spend.capped(5, budget), budget, "alone: no cap");
+        spend.cap_if_uncapped();
+        assert_eq!(spend.capped(5, budget), Micros::ZERO, "leased: nothing before a grant");
+        assert!(!spend.try_reserve(5, budget, Micros(1), 100));
+        spend.set_cap(5, Micros(3_000));
+        spend.cap_if_uncapped();
+        assert_eq!(spend.cap(5), Some(Micros(3_000)), "a cap set stays");
+        assert!(spend.try_reserve(5, budget, Micros(2_000), 100));
+        assert!(spend.try_reserve(5, budget, Micros(2_000), 100), "one over the cap");
+        assert!(!spend.try_reserve(5, budget, Micros(1), 100));
+        assert!(!spend.has_budget(5, budget));
+        assert_eq!(
+            spend.capped(6, budget),
+            Micros::ZERO,
+            "the next day waits for its lease"
+        );
+        spend.release(Micros(2_000), 100, 90);
+        spend.settled_elsewhere(5, Micros(2_000));
+        assert_eq!(spend.elsewhere(5), Micros(2_000));
+        assert_eq!(
+            spend.cap(5),
+            Some(Micros(1_000)),
+            "given back here, billed there: still counted"
+        );
+        assert!(!spend.try_reserve(5, budget, Micros(1), 100));
+        spend.set_cap(5, Micros(6_000));
+        assert_eq!(
+            spend.cap(5),
+            Some(Micros(4_000)),
+            "a new grant less what was settled elsewhere"
+        );
+        assert!(spend.try_reserve(5, budget, Micros(1_000), 100));
+        spend.set_cap(6, Micros(500));
+        assert_eq!(spend.elsewhere(6), Micros::ZERO, "a new day");
+        assert!(spend.try_spend(6, budget, Micros(600)), "a click: one over the cap");
+        assert!(!spend.try_spend(6, budget, Micros(1)));
+        spend.uncap();
+        assert_eq!(spend.capped(6, budget), budget);
+    }
+
+    #[test]
+    fn a_held_amount_counts_until_its_minute() {
+        let spend = DailySpend::default();
+        spend.hold(Micros(700), 120);
+        assert_eq!(spend.outstanding(), Micros(700));
+        assert!(!spend.has_budget(1, Micros(700)));
+        spend.expire(119);
+        assert_eq!(spend.outstanding(), Micros(700));
+        spend.expire(120);
+        assert_eq!(spend.outstanding(), Micros::ZERO);
+        spend.set_others_spent(1, Micros(300));
+        spend.add(1, Micros(100));
+        assert_eq!(spend.cluster_spent(1), Micros(400));
+        assert_eq!(spend.cluster_spent(2), Micros::ZERO, "others' spend of another day");
     }
 
     fn lifetime(total: i64) -> DayBudget {

@@ -140,6 +140,9 @@ impl Running {
         let _ = (&mut self.task).await;
         // Billing events are already durable; bid counts are written now.
         self.app.flush_bids();
+        if let Some(leases) = &self.app.leases {
+            leases.give_back().await;
+        }
     }
 
     /// Waits until the server stops on its own (it does not, today) or the
@@ -184,9 +187,7 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
             which,
         });
     }
-    if let Some(node) = &app.cluster {
-        replicate(node.clone(), &app).await?;
-    }
+    start_cluster_tasks(&app).await?;
     let reloader = app.reloader.clone();
     if options.watch {
         reloader.clone().watch()?;
@@ -213,6 +214,18 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
         stop: Some(stop),
         task,
     })
+}
+
+/// In a cluster: replication (after catching up) and the budget leases'
+/// rounds.
+async fn start_cluster_tasks(app: &Arc<App>) -> Result<(), StartError> {
+    if let Some(node) = &app.cluster {
+        replicate(node.clone(), app).await?;
+    }
+    if let Some(leases) = &app.leases {
+        tokio::spawn(leases.clone().run());
+    }
+    Ok(())
 }
 
 /// Starts replication with the other nodes (`cluster::replication`):

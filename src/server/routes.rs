@@ -578,7 +578,7 @@ pub async fn handle_admin(
                         .metrics
                         .observe_replication(&replication_figures(node, &app.live.outbox));
                 }
-                Reply::Metrics(app.bidder.metrics.render())
+                Reply::Metrics(app.metrics_text())
             }
             (_, "/metrics") => Reply::MethodNotAllowed("GET"),
             _ => Reply::NotFound,

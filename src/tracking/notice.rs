@@ -686,6 +686,14 @@ impl Tracker {
             releases_contact: own && event.kind == EventKind::Impression && !event.test,
         };
         apply(campaign.target(), &self.frequency, &live);
+        // Billed elsewhere: the released reservation stays counted against
+        // this node's budget leases (the billing node counts the charge
+        // too), so its room is not reserved a second time.
+        if let Some(reservation) = settles
+            && event.billed_impression
+        {
+            crate::live::apply::settled_elsewhere(campaign.target(), at, reservation);
+        }
     }
 
     /// The tracker, writing loss notices to `losses`.

@@ -690,3 +690,53 @@ pub async fn spawn_node(
         dirs: vec![],
     }
 }
+
+impl RedisServer {
+    /// Kills the server and starts an empty one on the same port: a Redis
+    /// restarted without persistence (clients reconnect to the same URL).
+    pub fn restart_empty(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for _ in 0..50 {
+            let mut child = std::process::Command::new("redis-server")
+                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--dir"])
+                .arg(self.dir.path())
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server restarts");
+            if redis_ready(self.port, &mut child) {
+                self.child = child;
+                return;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("redis-server did not restart on port {}", self.port);
+    }
+
+    /// Commands Redis ran since its start (or `CONFIG RESETSTAT`), from
+    /// `INFO commandstats` (commands inside scripts included), and the
+    /// calls per command.
+    pub fn commands(&self) -> (u64, Vec<(String, u64)>) {
+        let info = self.command(&["INFO", "commandstats"]).unwrap_or_default();
+        let mut each = Vec::new();
+        for line in info.lines() {
+            let Some(rest) = line.strip_prefix("cmdstat_") else {
+                continue;
+            };
+            let Some((name, stats)) = rest.split_once(':') else {
+                continue;
+            };
+            let calls = stats
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("calls="))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            each.push((name.to_string(), calls));
+        }
+        (each.iter().map(|(_, n)| n).sum(), each)
+    }
+}
