@@ -81,6 +81,9 @@ pub const CHECK_EVERY: Duration = Duration::from_millis(250);
 /// A node that used up its whole grant asks for at least this many times
 /// its last slice (its demand is unknown: the grant held it back).
 pub const GROWTH: i64 = 4;
+/// A node's first slice of a budget is this fraction of it (at least one
+/// impression): 1 %.
+pub const FIRST_SLICE_SHARE: i64 = 100;
 /// A slice is this many seconds of the node's recent usage rate.
 pub const SLICE_SECS: f64 = 20.0;
 /// Renew when what is left of a grant would last less than this.
@@ -376,6 +379,13 @@ impl Leases {
         }
     }
 
+    /// The first round, before the node serves: every budget gets its
+    /// first slice (false when Redis did not answer; the node then starts
+    /// with nothing to spend and [`Leases::run`] keeps asking).
+    pub async fn first_round(&self) -> bool {
+        self.round_once(false, true).await
+    }
+
     /// Gives every grant back down to the node's usage (shutdown): the
     /// local caps first, then one round; no round follows.
     pub async fn give_back(&self) {
@@ -476,6 +486,12 @@ impl Leases {
     /// understates the demand).
     fn slice(slot: &Slot, budget: &Budget) -> Micros {
         let mut slice = Micros((slot.rate * SLICE_SECS) as i64).max(budget.min_slice);
+        if slot.renewed_at.is_none() {
+            // No rate known yet (a node starting, a new day or budget):
+            // a share of the budget, so that the node bids at once; an
+            // idle node gives it back at its next report.
+            slice = slice.max(Micros(budget.budget.0 / FIRST_SLICE_SHARE));
+        }
         if !slot.refused && slot.renewed_at.is_some() && budget.usage >= slot.grant {
             slice = slice.max(Micros(slot.slice.0.saturating_mul(GROWTH)));
         }

@@ -223,6 +223,9 @@ async fn start_cluster_tasks(app: &Arc<App>) -> Result<(), StartError> {
         replicate(node.clone(), app).await?;
     }
     if let Some(leases) = &app.leases {
+        if !leases.first_round().await {
+            tracing::warn!("budget leases: the first round failed; the node bids once Redis grants budget");
+        }
         tokio::spawn(leases.clone().run());
     }
     Ok(())
