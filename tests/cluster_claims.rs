@@ -685,7 +685,7 @@ async fn claim_round_trips(nodes: &[TestBidder]) -> f64 {
 /// where the fewest claims are already cached (the billing notice at the
 /// next node after the bidder, its duplicate and pixel at the third, the
 /// click at the bidder, the conversion at the next): printed for
-/// docs/cluster-claims.md, and bounded.
+/// docs/cluster.md, and bounded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_commands_per_notice_are_measured() {
     let redis = RedisServer::start();

@@ -3,7 +3,7 @@
 //! written by one reaches the others only through Redis), and a real
 //! redis-server on an ephemeral port. Changes are polled for with a
 //! generous deadline; the delays seen are printed (`--nocapture`) for
-//! docs/cluster-replication.md.
+//! docs/cluster.md.
 
 mod common;
 

@@ -32,7 +32,7 @@
 //! reached, the outbox keeps what this node has to say (bounded) and the
 //! reader retries; what other nodes published meanwhile is read on
 //! reconnection as long as the stream still holds it (see
-//! docs/cluster-replication.md).
+//! docs/cluster.md).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
