@@ -208,7 +208,6 @@ impl Reloader {
             )
         })?;
         crate::files::write_atomically(&file, text.as_bytes()).map_err(ChangeError::Write)?;
-        self.shared.publish_control(id, &text);
         if let Ok(relative) = file.strip_prefix(&self.config_dir) {
             self.registry.outbox.control(Control::CampaignFile {
                 file: relative.display().to_string(),

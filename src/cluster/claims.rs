@@ -54,9 +54,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::live::shared::{Claim, ClaimOutcome, DedupStats, Pending};
-use crate::live::{Embedded, LiveEvent, SharedState};
+use crate::live::{Embedded, SharedState};
 use crate::metrics::ClaimMetrics;
-use crate::money::Micros;
 use crate::tracking::notice::NOTICE_WINDOW_SECS;
 
 use super::{Node, Purpose};
@@ -705,18 +704,6 @@ impl SharedState for Shared {
     fn forget_claims_before(&self, horizon: Timestamp) {
         // Redis forgets by itself (each key's TTL).
         self.inner.local.forget_before(horizon);
-    }
-
-    fn publish(&self, campaign: &str, event: &LiveEvent<'_>) {
-        self.inner.local.publish(campaign, event);
-    }
-
-    fn budget_grant(&self, campaign: &str, day: i64, daily_budget: Micros) -> Micros {
-        self.inner.local.budget_grant(campaign, day, daily_budget)
-    }
-
-    fn publish_control(&self, campaign: &str, change: &str) {
-        self.inner.local.publish_control(campaign, change);
     }
 }
 

@@ -1,11 +1,12 @@
-//! The seam for state that nodes of a cluster would share.
+//! The seam for the claims that nodes of a cluster share.
 //!
-//! Dedup claims (a notice is recorded once per bid and event), applied
-//! events (spend and frequency on other nodes), budget grants (how much of
-//! a daily budget this node may spend) and control changes (pause, budget,
-//! bid) all go through [`SharedState`]. [`Embedded`] is the single-node
-//! implementation: everything stays in this process, exactly as a lone
-//! node needs. The bid path never calls this trait; it reads local state
+//! Dedup claims (a notice is recorded once per bid and event) and the bits
+//! that count a bid's win and impression once go through [`SharedState`]:
+//! [`Embedded`] is the single-node implementation, everything in this
+//! process; `cluster::Shared` claims in Redis with an `Embedded` as its
+//! cache. What else a cluster shares goes its own way: applied events and
+//! control changes through the outbox (`live::replicated`), budgets through
+//! the leases (`cluster::leases`, a cap in `pacing::budget::DailySpend`). The bid path never calls this trait; it reads local state
 //! only, kept current in the background.
 //!
 //! The calls a cluster answers over the network (claims, their settlement,
@@ -18,10 +19,6 @@ use std::future::Future;
 use std::pin::Pin;
 
 use jiff::Timestamp;
-
-use crate::money::Micros;
-
-use super::apply::LiveEvent;
 
 /// A (bid, event) recorded once: when, and at what clearing price.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,13 +110,6 @@ pub trait SharedState: Send + Sync {
     fn uncount(&self, bid_key: u64, flags: u8) -> Pending<'_, ()>;
     /// Forgets claims (and counted bits) made before `horizon`.
     fn forget_claims_before(&self, horizon: Timestamp);
-    /// An event applied here, for the other nodes' live state.
-    fn publish(&self, campaign: &str, event: &LiveEvent<'_>);
-    /// How much of `campaign`'s daily budget this node may spend on `day`.
-    fn budget_grant(&self, campaign: &str, day: i64, daily_budget: Micros) -> Micros;
-    /// A control change made here (the campaign's overrides, as JSON), for
-    /// the other nodes.
-    fn publish_control(&self, campaign: &str, change: &str);
 }
 
 /// One node on its own: claims in a lock-free map (bounded), the whole
@@ -290,14 +280,6 @@ impl SharedState for Embedded {
     fn forget_claims_before(&self, horizon: Timestamp) {
         self.forget_before(horizon);
     }
-
-    fn publish(&self, _campaign: &str, _event: &LiveEvent<'_>) {}
-
-    fn budget_grant(&self, _campaign: &str, _day: i64, daily_budget: Micros) -> Micros {
-        daily_budget
-    }
-
-    fn publish_control(&self, _campaign: &str, _change: &str) {}
 }
 
 #[cfg(test)]
@@ -328,11 +310,6 @@ mod tests {
         assert!(shared.claimed_here(1).is_some(), "not older than the horizon");
         shared.forget_before(Timestamp::from_microsecond(1_000_001).unwrap());
         assert_eq!(shared.claimed_here(1), None);
-        assert_eq!(
-            shared.budget_grant("c", 1, Micros(7)),
-            Micros(7),
-            "alone: the whole budget"
-        );
     }
 
     /// Issue 17, item 18: the dedup map was bounded by time only.

@@ -1058,7 +1058,6 @@ impl Tracker {
             releases_contact: own && notice.kind == EventKind::Impression && !notice.token.test,
         };
         apply(notice.campaign.target(), &self.frequency, &event);
-        self.shared.publish(&record.campaign, &event);
         self.replicate(&event, &record.campaign, Some(&notice.token));
     }
 
@@ -1281,7 +1280,6 @@ impl Tracker {
         };
         if let Some(campaign) = NoticeCampaign::of(world, &self.live, &record.campaign) {
             apply(campaign.target(), &self.frequency, &event);
-            self.shared.publish(&record.campaign, &event);
             self.replicate(&event, &record.campaign, None);
         }
     }
