@@ -198,3 +198,57 @@ async fn a_console_sign_out_on_one_node_ends_the_session_on_every_node() {
         node.stop().await;
     }
 }
+
+/// A user synced with an exchange through node A is recognised by node B:
+/// the match travels as a control change. (A node started later learns
+/// only the syncs that follow: matches are not kept in Redis.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_synced_through_one_node_is_recognised_by_another() {
+    let redis = RedisServer::start();
+    let settings = TEST_SETTINGS.replace(
+        "[bidding]\n",
+        "[bidding]\nuser_id_order = [\"buyeruid\", \"user_id\"]\n",
+    );
+    let settings =
+        format!("{settings}\n[[exchange]]\nname = \"syncx\"\nsync_url = \"https://sync.example/?uid={{UID}}\"\n");
+    let config = write_config(
+        &settings,
+        &fans_campaign("interest/sports", "", ""),
+        "our-user-1,interest/sports\n",
+    );
+    let (data_a, data_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let clock = Arc::new(SystemClock);
+    let a = spawn_node(config.path(), data_a.path(), &redis.url(), "node-a", clock.clone()).await;
+    let b = spawn_node(config.path(), data_b.path(), &redis.url(), "node-b", clock).await;
+    let mut request = banner_request("unused", 0.5, serde_json::json!({}));
+    request["user"] = serde_json::json!({"buyeruid": "EX-42"});
+    let winner_on = |node: &TestBidder| {
+        let body = request.to_string();
+        let node_url = node.url("/openrtb2/bid/syncx");
+        let client = node.client.clone();
+        async move {
+            let response = client.post(node_url).body(body).send().await.unwrap();
+            let status = response.status();
+            let body: Option<serde_json::Value> = response.json().await.ok();
+            assert!(matches!(status.as_u16(), 200 | 204), "{status}");
+            winner(&body)
+        }
+    };
+    assert_eq!(winner_on(&b).await, None, "not synced yet");
+    let back = a
+        .client
+        .get(a.url("/sync/syncx/return?uid=EX-42"))
+        .header("cookie", "bz_uid=our-user-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), reqwest::StatusCode::OK);
+    assert_eq!(winner_on(&a).await.as_deref(), Some("fans"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while winner_on(&b).await.is_none() {
+        assert!(std::time::Instant::now() < deadline, "node B never learned the match");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    a.stop().await;
+    b.stop().await;
+}

@@ -273,13 +273,10 @@ fn apply_control(reloader: &Reloader, change: Control) -> bool {
                 true
             }
         },
-        Control::SignOut { nonce, until } => match crate::live::signed_out::parse_nonce(&nonce) {
-            Some(nonce) => {
-                reloader.registry.signed_out.insert(nonce, until, now);
-                true
-            }
-            None => false,
-        },
+        Control::UserMatch { exchange, theirs, ours } => record_match(reloader, &exchange, &theirs, &ours, now),
+        Control::SignOut { nonce, until } => crate::live::signed_out::parse_nonce(&nonce)
+            .map(|nonce| reloader.registry.signed_out.insert(nonce, until, now))
+            .is_some(),
         Control::Overlay { changes } => {
             let overlay = &reloader.audience.overlay;
             let applied: Vec<Change> = changes
@@ -298,6 +295,18 @@ fn apply_control(reloader: &Reloader, change: Control) -> bool {
                 tracing::error!(error = %e, "audience changes from another node not written to the journal");
             }
             !applied.is_empty()
+        }
+    }
+}
+
+/// Records a user-sync match made on another node; true when written.
+fn record_match(reloader: &Reloader, exchange: &str, theirs: &str, ours: &str, now: i64) -> bool {
+    let now = u32::try_from(now).unwrap_or(u32::MAX);
+    match reloader.audience.matches.record(exchange, theirs, ours, now) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "a user-sync match from another node not written to the match log");
+            false
         }
     }
 }
@@ -437,7 +446,7 @@ fn keep_latest(pipe: &mut redis::Pipeline, node: &Node, keys: &Keys, change: &Co
                 .arg(now)
                 .ignore();
         }
-        Control::Erase { .. } | Control::Overlay { .. } => {}
+        Control::Erase { .. } | Control::Overlay { .. } | Control::UserMatch { .. } => {}
     }
 }
 

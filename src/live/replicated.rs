@@ -152,6 +152,15 @@ pub enum Control {
         /// The user's key.
         user: u64,
     },
+    /// A user-sync match: the exchange knows our user `ours` as `theirs`.
+    UserMatch {
+        /// The exchange's name.
+        exchange: String,
+        /// The exchange's id of the user.
+        theirs: String,
+        /// Our id of the user.
+        ours: String,
+    },
     /// A console session signed out (its nonce, hex), refused until
     /// `until` (Unix seconds), when it would have idled out anyway.
     SignOut {

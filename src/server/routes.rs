@@ -481,7 +481,14 @@ fn user_sync(app: &App, request: &Request<Incoming>, rest: &str, peer: Option<st
         };
         let now = app.bidder.clock.now().as_second() as u32;
         return match app.bidder.audience.matches.record(&exchange.name, theirs, &ours, now) {
-            Ok(()) => Reply::Pixel,
+            Ok(()) => {
+                app.live.outbox.control(crate::live::replicated::Control::UserMatch {
+                    exchange: exchange.name.clone(),
+                    theirs: theirs.to_string(),
+                    ours: ours.clone(),
+                });
+                Reply::Pixel
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "user sync: the match log cannot be written");
                 Reply::Unavailable
