@@ -205,6 +205,12 @@ fn shared_state(node: Option<&Arc<crate::cluster::Node>>, local: Embedded, metri
     }
 }
 
+/// In a cluster, campaign versions are compared and set in Redis.
+fn campaign_versions(node: Option<&Arc<crate::cluster::Node>>) -> Option<Arc<dyn crate::reload::CampaignVersions>> {
+    let versions = crate::cluster::replication::Versions::new(node?.clone());
+    Some(Arc::new(versions))
+}
+
 impl App {
     /// Loads and wires everything, and restores live state from the
     /// billing ledger. Opens no socket, starts no task.
@@ -245,7 +251,7 @@ impl App {
             audience: audience.clone(),
             registry: live.clone(),
             metrics: metrics.clone(),
-            shared: shared.clone(),
+            versions: campaign_versions(options.cluster.as_ref()),
             clock: options.clock.clone(),
         });
         let bidder = Bidder {

@@ -20,8 +20,17 @@ use crate::clock::Clock;
 use crate::config::documents::{self, CampaignDocument, FieldProblem};
 use crate::config::{self, ConfigErrors};
 use crate::live::replicated::Control;
-use crate::live::{LiveStates, SharedState, World};
+use crate::live::{LiveStates, World};
 use crate::metrics::Metrics;
+
+/// Where a cluster keeps the latest version of every campaign changed
+/// through the admin API (compare-and-set across nodes).
+pub trait CampaignVersions: Send + Sync {
+    /// Moves `campaign` to version `after`, unless `expected` is given and
+    /// the cluster holds another current version: then that version. A
+    /// cluster that cannot be reached lets the change through (logged).
+    fn advance(&self, campaign: &str, expected: Option<&str>, after: &str) -> Result<(), String>;
+}
 
 /// Why a campaign change was not made (nothing was written).
 #[derive(Debug, thiserror::Error)]
@@ -94,8 +103,9 @@ pub struct Reloader {
     pub registry: Arc<LiveStates>,
     /// Reload counters.
     pub metrics: Arc<Metrics>,
-    /// Control changes are shared with other nodes through it.
-    pub shared: Arc<dyn SharedState>,
+    /// In a cluster, the latest version of every campaign, so that a
+    /// stale `If-Match` is refused on every node; `None` alone.
+    pub versions: Option<Arc<dyn CampaignVersions>>,
     /// The time of day (overlay reconciliation, control changes).
     pub clock: Arc<dyn Clock>,
 }
@@ -207,6 +217,15 @@ impl Reloader {
                     .collect(),
             )
         })?;
+        if let Some(versions) = &self.versions {
+            let after = documents::version_of(&table);
+            versions
+                .advance(id, if_match, &after)
+                .map_err(|current| ChangeError::Stale {
+                    given: if_match.unwrap_or_default().to_string(),
+                    current,
+                })?;
+        }
         crate::files::write_atomically(&file, text.as_bytes()).map_err(ChangeError::Write)?;
         if let Ok(relative) = file.strip_prefix(&self.config_dir) {
             self.registry.outbox.control(Control::CampaignFile {

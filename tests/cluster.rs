@@ -252,3 +252,75 @@ async fn a_user_synced_through_one_node_is_recognised_by_another() {
     a.stop().await;
     b.stop().await;
 }
+
+/// The cluster's campaign versions are compared and set atomically.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaign_versions_are_compared_and_set_in_the_cluster() {
+    use bullseye::reload::CampaignVersions;
+    let redis = RedisServer::start();
+    let options = bullseye::cluster::ClusterOptions {
+        redis_url: redis.url(),
+        node_id: "node-a".into(),
+    };
+    let node = Arc::new(bullseye::cluster::Node::join(&options, b"k").await.unwrap());
+    let versions = bullseye::cluster::replication::Versions::new(node);
+    assert_eq!(versions.advance("c", None, "v1"), Ok(()), "unconditional");
+    assert_eq!(versions.advance("c", Some("v0"), "v2"), Err("v1".to_string()), "stale");
+    assert_eq!(versions.advance("c", Some("v1"), "v2"), Ok(()));
+    assert_eq!(
+        redis.command(&["HGET", "bullseye:control:versions", "c"]).as_deref(),
+        Some("v2")
+    );
+}
+
+/// A change made through node A with the current version wins; the same
+/// stale version sent to node B right after is refused with 412 there
+/// (before or after A's file reached B), and B ends up with A's change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_if_match_is_refused_on_every_node() {
+    let redis = RedisServer::start();
+    let config_a = write_config(TEST_SETTINGS, &large_budget(), "user-1,sports\n");
+    let config_b = write_config(TEST_SETTINGS, &large_budget(), "user-1,sports\n");
+    let (data_a, data_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let clock = Arc::new(SystemClock);
+    let a = spawn_node(config_a.path(), data_a.path(), &redis.url(), "node-a", clock.clone()).await;
+    let b = spawn_node(config_b.path(), data_b.path(), &redis.url(), "node-b", clock).await;
+    let path = "/admin/api/campaigns/generic";
+    let one: serde_json::Value = a
+        .admin(reqwest::Method::GET, path)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let version = format!("\"{}\"", one["version"].as_str().unwrap());
+    let patch = |node: &TestBidder, max_bid: &str| {
+        node.admin(reqwest::Method::PATCH, path)
+            .header("content-type", "application/json")
+            .header("if-match", version.clone())
+            .body(serde_json::json!({ "max_bid": max_bid }).to_string())
+            .send()
+    };
+    assert_eq!(patch(&a, "2.50").await.unwrap().status(), reqwest::StatusCode::OK);
+    let on_b = patch(&b, "3.50").await.unwrap();
+    assert_eq!(on_b.status(), reqwest::StatusCode::PRECONDITION_FAILED);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let one: serde_json::Value = b
+            .admin(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if one["max_bid"] == "2.50" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "B never got A's change: {one}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    a.stop().await;
+    b.stop().await;
+}

@@ -660,3 +660,76 @@ fn streams(reply: &redis::Value) -> Vec<(String, Vec<Entry>)> {
             .collect(),
     }
 }
+
+/// Compare-and-set of campaign versions: `KEYS[1]` the versions hash;
+/// `ARGV`: campaign, the version expected (empty: any), the new version.
+/// Returns the current version when it is not the one expected (nothing
+/// changed), else an empty string (the new version is current).
+const ADVANCE: &str = r"
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' and current and current ~= ARGV[2] then
+  return current
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return ''
+";
+
+/// The cluster's latest version of every campaign changed through the
+/// admin API (`bullseye:control:versions`): a change made with a stale
+/// `If-Match` is refused (412) on whichever node it reaches, even before
+/// the newer file has been replicated there.
+pub struct Versions {
+    node: Arc<Node>,
+    script: redis::Script,
+}
+
+impl Versions {
+    /// Versions kept in `node`'s Redis.
+    pub fn new(node: Arc<Node>) -> Versions {
+        Versions {
+            node,
+            script: redis::Script::new(ADVANCE),
+        }
+    }
+
+    async fn advance_async(&self, campaign: &str, expected: &str, after: &str) -> redis::RedisResult<String> {
+        let mut redis = self.node.redis(Purpose::Control);
+        self.script
+            .key(self.node.key(&["control", "versions"]))
+            .arg(campaign)
+            .arg(expected)
+            .arg(after)
+            .invoke_async(&mut redis)
+            .await
+    }
+}
+
+impl crate::reload::CampaignVersions for Versions {
+    fn advance(&self, campaign: &str, expected: Option<&str>, after: &str) -> Result<(), String> {
+        // Called on the blocking pool (admin and console changes): wait
+        // for Redis there, at most a round-trip timeout.
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return Ok(());
+        };
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return Ok(());
+        }
+        let call = self.advance_async(campaign, expected.unwrap_or_default(), after);
+        let answer = tokio::task::block_in_place(|| handle.block_on(tokio::time::timeout(ROUND_TRIP_TIMEOUT, call)));
+        match answer {
+            Ok(Ok(current)) if current.is_empty() => Ok(()),
+            Ok(Ok(current)) => Err(current),
+            Ok(Err(e)) => {
+                tracing::warn!(campaign, error = %e, "campaign version not checked in the cluster: Redis refused");
+                Ok(())
+            }
+            Err(_) => {
+                tracing::warn!(
+                    campaign,
+                    "campaign version not checked in the cluster: Redis did not answer"
+                );
+                Ok(())
+            }
+        }
+    }
+}
