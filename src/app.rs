@@ -45,6 +45,9 @@ pub struct AppOptions {
     pub listen_url: String,
     /// This node's place in a cluster; `None` when it runs alone.
     pub cluster: Option<Arc<crate::cluster::Node>>,
+    /// Replaces the learned click and conversion models on the bid path
+    /// (the market simulator's oracle); `None` in production.
+    pub predictor: Option<Arc<dyn crate::outcome::Predictor>>,
 }
 
 /// Why an application could not be built.

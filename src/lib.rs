@@ -57,6 +57,7 @@ pub mod live;
 pub mod metrics;
 pub mod money;
 pub mod openrtb;
+pub mod outcome;
 pub mod pacing;
 pub mod reload;
 pub mod server;

@@ -23,6 +23,7 @@ fn build(config: &std::path::Path, data: &std::path::Path, clock: Arc<ManualCloc
         clock,
         listen_url: "http://bidder.test".into(),
         cluster: None,
+        predictor: None,
     })
     .expect("the app builds")
 }

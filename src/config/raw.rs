@@ -222,6 +222,14 @@ pub struct RawBidding {
     /// never below the floor.
     #[serde(default = "defaults::first_price_shading")]
     pub first_price_shading: String,
+    /// `impression` (default): CPC, CPA and CPS values predicted per
+    /// impression; `campaign`: one rate per campaign and creative.
+    #[serde(default)]
+    pub prediction: crate::settings::PredictionMode,
+    /// `learned` (default): first-price shading learned from win and loss
+    /// signals; `fixed`: always `first_price_shading`.
+    #[serde(default)]
+    pub shading: crate::settings::ShadingMode,
     /// Where the user id is taken from, first found wins: `buyeruid`,
     /// `user_id` (also spelled `user.id`), `ifa` (default
     /// `["buyeruid", "user_id", "ifa"]`).

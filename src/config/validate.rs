@@ -301,6 +301,8 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         default_tmax: Duration::from_millis(server.default_tmax_ms),
         fx,
         shading_ppm,
+        prediction: raw.bidding.prediction,
+        shading: raw.bidding.shading,
         user_id_order: raw.bidding.user_id_order,
         gdpr_vendor_id: raw.bidding.gdpr_vendor_id,
         max_bid_caps,

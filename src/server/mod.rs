@@ -176,6 +176,7 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
         clock: options.clock,
         listen_url: format!("http://{addr}"),
         cluster,
+        predictor: None,
     })?);
     // The signing key matters where tracking URLs are served, the admin
     // token where the admin API is.

@@ -116,6 +116,31 @@ pub enum NoBidAnswer {
     Nbr,
 }
 
+/// How a CPC, CPA or CPS campaign's value per impression is predicted
+/// (`bidding.prediction`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PredictionMode {
+    /// Per impression, by the learned click and conversion models
+    /// (`outcome`), falling back to the campaign's rate while they are cold.
+    #[default]
+    Impression,
+    /// One smoothed rate per campaign and creative, whatever the impression.
+    Campaign,
+}
+
+/// How first-price bids are shaded below value (`bidding.shading`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShadingMode {
+    /// Learned per exchange, placement and hour from win and loss signals,
+    /// the fixed factor until a slice has data.
+    #[default]
+    Learned,
+    /// Always `bidding.first_price_shading`.
+    Fixed,
+}
+
 /// Where the user id is read from (`buyeruid`, `user_id` or `ifa` in the
 /// config, or `eid:<source>` for an extended id).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -227,6 +252,10 @@ pub struct Settings {
     pub fx: FxTable,
     /// First-price shading factor in parts per million.
     pub shading_ppm: u32,
+    /// Per-impression or per-campaign prediction (`bidding.prediction`).
+    pub prediction: PredictionMode,
+    /// Learned or fixed first-price shading (`bidding.shading`).
+    pub shading: ShadingMode,
     /// Where the user id is read from, first found wins.
     pub user_id_order: Vec<UserIdSource>,
     /// Our IAB TCF vendor id; when `Some`, GDPR consent must include it.
