@@ -267,6 +267,8 @@ fn campaign_files(dir: &Path, problems: &mut Problems) -> Vec<PathBuf> {
     files
 }
 
+// One line per setting: long, but flat.
+#[allow(clippy::too_many_lines)]
 fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settings {
     let base = p.currency("bidding.currency", &raw.bidding.currency);
     let fx = fx_table(base, &raw.fx, p);
