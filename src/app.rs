@@ -265,6 +265,7 @@ impl App {
             metrics,
             listen_url: options.listen_url,
             node_tag,
+            predictor: options.predictor,
         };
         Ok(App {
             bidder,

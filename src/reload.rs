@@ -150,10 +150,7 @@ impl Reloader {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone();
         if let Some(config) = config
-            && config
-                .campaigns
-                .iter()
-                .any(|c| c.pricing == crate::campaigns::Pricing::Cpc)
+            && config.campaigns.iter().any(|c| c.pricing.is_value_based())
         {
             self.replace_world(World::build(config, &self.registry));
         }

@@ -18,6 +18,7 @@ use std::sync::atomic::Ordering;
 use crate::campaigns::targeting::FilterReason;
 use crate::live::contact::{RankContact, rule};
 use crate::live::{LiveCampaign, World};
+use crate::money::Micros;
 use crate::pacing::FrequencyStore;
 use crate::pacing::cost::display_cost;
 
@@ -148,21 +149,43 @@ struct Rep<'a> {
 #[derive(Debug, Default)]
 pub struct Reps<'a> {
     reps: Vec<Rep<'a>>,
+    /// Bids are valued per impression: the best bid wins (not the best
+    /// ranked), and an advertiser's campaign of equal priority replaces its
+    /// choice when it bids more.
+    by_price: bool,
 }
 
 impl<'a> Reps<'a> {
+    /// Reps for one walk; `by_price` when values are predicted per
+    /// impression.
+    pub fn new(by_price: bool) -> Reps<'a> {
+        Reps {
+            reps: Vec::new(),
+            by_price,
+        }
+    }
+
     /// True when the campaign at `rank` cannot change the outcome: its
     /// advertiser already has an eligible campaign of at least its
-    /// priority, better ranked. The walk need not evaluate it.
+    /// priority (by price: of a higher priority), better ranked. The walk
+    /// need not evaluate it.
     #[inline]
     pub fn skips(&self, world: &World, rank: u32) -> bool {
         if self.reps.is_empty() {
             return false;
         }
         let link = world.contact.of(rank);
-        self.reps
-            .iter()
-            .any(|r| r.advertiser == link.advertiser && r.priority >= link.priority)
+        self.reps.iter().any(|r| {
+            r.advertiser == link.advertiser
+                && (r.priority > link.priority || (!self.by_price && r.priority == link.priority))
+        })
+    }
+
+    /// True when some choice held bids at least `price`: a walk by price
+    /// can stop once no later campaign can bid more.
+    #[inline]
+    pub fn holds_at_least(&self, price: Micros) -> bool {
+        self.reps.iter().any(|r| r.choice.price >= price)
     }
 
     /// An eligible campaign, offered in rank order (after [`Reps::skips`]):
@@ -183,15 +206,18 @@ impl<'a> Reps<'a> {
         None
     }
 
-    /// An eligible campaign in a dry run, which evaluates every candidate:
-    /// kept if it is its advertiser's best so far.
+    /// An eligible campaign in a walk that evaluates every candidate (a dry
+    /// run, or a walk by price): kept if it is its advertiser's best so far.
     pub fn offer_all(&mut self, world: &World, choice: Choice<'a>) {
         let link = world.contact.of(choice.rank);
+        let by_price = self.by_price;
         let better = self
             .reps
             .iter()
             .find(|r| r.advertiser == link.advertiser)
-            .is_none_or(|r| link.priority > r.priority);
+            .is_none_or(|r| {
+                link.priority > r.priority || (by_price && link.priority == r.priority && choice.price > r.choice.price)
+            });
         if better {
             self.note(link, choice);
         }
@@ -210,12 +236,18 @@ impl<'a> Reps<'a> {
         }
     }
 
-    /// The position of the best ranked choice.
+    /// The position of the best choice: the best ranked, or by price the
+    /// highest bid (ties to the best ranked).
     fn best(&self) -> Option<usize> {
-        (0..self.reps.len()).min_by_key(|&i| self.reps[i].choice.rank)
+        let key = |i: &usize| {
+            let choice = &self.reps[*i].choice;
+            let price = if self.by_price { choice.price } else { Micros::ZERO };
+            (std::cmp::Reverse(price), choice.rank)
+        };
+        (0..self.reps.len()).min_by_key(key)
     }
 
-    /// The winner once the walk is over: the best ranked choice.
+    /// The winner once the walk is over: the best choice.
     pub fn winner(mut self) -> Option<Choice<'a>> {
         let best = self.best()?;
         Some(self.reps.swap_remove(best).choice)

@@ -87,7 +87,8 @@ fn one_bid<'a>(
         test: ctx.request.test.0,
         notice_until: super::notice_until(ctx, choice.imp),
         pricing: Some(match c.campaign.pricing {
-            Pricing::Cpm => SignedPricing::Cpm,
+            // CPA and CPS campaigns pay clearing prices per impression.
+            Pricing::Cpm | Pricing::Cpa | Pricing::Cps => SignedPricing::Cpm,
             Pricing::Cpc => SignedPricing::Cpc {
                 max_cpc: c.campaign.max_bid,
             },

@@ -61,6 +61,9 @@ pub struct BidCtx<'a> {
     /// For whom the user is on the do-not-contact list; `None` for most
     /// (and without a user key: only a recognised user can be on it).
     pub suppressed: Option<std::sync::Arc<crate::audience::suppression::Suppressed>>,
+    /// Predicts value-based campaigns' responses per impression (set by the
+    /// bidder after enrichment); `None`: their smoothed rates.
+    pub predictor: Option<&'a dyn crate::outcome::Predictor>,
     /// Per world time zone: (local day, hour of week), computed on first use.
     local_time: Vec<Cell<Option<(i64, usize)>>>,
     world: &'a World,
@@ -332,6 +335,7 @@ pub fn enrich<'a>(
         facts,
         bcat_v1,
         suppressed,
+        predictor: None,
         local_time: (0..world.time_zones.len()).map(|_| Cell::new(None)).collect(),
         world,
     })

@@ -151,7 +151,7 @@ pub fn explain(bidder: &Bidder, exchange: Option<&str>, body: &[u8]) -> Result<E
         overlay: &bidder.audience.overlay,
         matches: &bidder.audience.matches,
     };
-    let ctx = match enrich::enrich(&request, &world, exchange_id, audience, bidder.clock.now()) {
+    let mut ctx = match enrich::enrich(&request, &world, exchange_id, audience, bidder.clock.now()) {
         Ok(ctx) => ctx,
         Err(reason) => {
             let currency = world.settings.exchange_at(exchange_id).currency;
@@ -166,6 +166,7 @@ pub fn explain(bidder: &Bidder, exchange: Option<&str>, body: &[u8]) -> Result<E
             });
         }
     };
+    ctx.predictor = bidder.predictor_for(&world);
     let max_imps = world.settings.max_imps_per_request;
     let mut scratch = select::Scratch::default();
     let imp = request
@@ -390,6 +391,7 @@ landing_url = "https://{id}.example/"
             clock: Arc::new(ManualClock::new("2025-06-02T12:00:00Z".parse().unwrap())),
             listen_url: "http://127.0.0.1:8080".into(),
             node_tag: None,
+            predictor: None,
         };
         (bidder, live)
     }

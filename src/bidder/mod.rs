@@ -18,6 +18,7 @@ pub mod price;
 pub mod privacy;
 pub mod select;
 pub mod traffic;
+pub mod value;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -240,9 +241,22 @@ pub struct Bidder {
     pub listen_url: String,
     /// This node's tag in a cluster (bid ids start with it); `None` alone.
     pub node_tag: Option<String>,
+    /// Predicts clicks and conversions per impression for value-based
+    /// campaigns when `bidding.prediction = "impression"`; `None`: every
+    /// campaign is valued at its smoothed rates.
+    pub predictor: Option<Arc<dyn crate::outcome::Predictor>>,
 }
 
 impl Bidder {
+    /// The predictor a request in `world` values its campaigns with: none
+    /// under `bidding.prediction = "campaign"`, or when no campaign is
+    /// value-based.
+    pub fn predictor_for(&self, world: &World) -> Option<&dyn crate::outcome::Predictor> {
+        let wanted =
+            world.settings.prediction == crate::settings::PredictionMode::Impression && world.has_value_based();
+        self.predictor.as_deref().filter(|_| wanted)
+    }
+
     /// A bidder over a config directory, for benchmarks and tools that run
     /// the bid path without the HTTP server.
     pub fn from_config_dir(dir: &std::path::Path, clock: Arc<dyn Clock>) -> anyhow::Result<Bidder> {
@@ -258,6 +272,7 @@ impl Bidder {
             clock,
             listen_url: "http://127.0.0.1:8080".into(),
             node_tag: None,
+            predictor: None,
         })
     }
 
@@ -313,10 +328,11 @@ impl Bidder {
             overlay: &self.audience.overlay,
             matches: &self.audience.matches,
         };
-        let ctx = match enrich::enrich(request, world, exchange_id, audience, self.clock.now()) {
+        let mut ctx = match enrich::enrich(request, world, exchange_id, audience, self.clock.now()) {
             Ok(ctx) => ctx,
             Err(reason) => return self.no_bid(reason),
         };
+        ctx.predictor = self.predictor_for(world);
         let choices = match self.select_and_reserve(&ctx, world) {
             Ok(choices) => choices,
             Err(reason) => return self.no_bid(reason),

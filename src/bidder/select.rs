@@ -13,6 +13,8 @@
 //! which the campaigns the index never offered are derived. The same code
 //! runs dry for [`super::explain`], through a `Mode` that counts nothing.
 
+use std::cell::RefCell;
+
 use crate::campaigns::PacingMode;
 use crate::campaigns::experiment::{Arm, Rotation, SplitMix, weighted_pick};
 use crate::campaigns::index::MergedRanks;
@@ -27,6 +29,7 @@ use crate::pacing::FrequencyStore;
 
 use super::enrich::BidCtx;
 use super::price::bid_price;
+use super::value::Valuer;
 
 /// The winner for one impression.
 #[derive(Debug)]
@@ -76,6 +79,8 @@ struct Terms<'a, 'p> {
     auction: AuctionType,
     deal: Option<&'a Deal<'a>>,
     pod: &'p Pod,
+    /// The impression's valuer, shared by its deal and open auctions.
+    valuer: &'p RefCell<Valuer<'a>>,
 }
 
 /// What the bids already made in the same ad pod rule out for the next
@@ -402,7 +407,7 @@ fn choose_and_price<M: Mode>(
     let rotation = if holdout { Rotation::Best } else { campaign.rotation };
     let creative =
         choose_creative(c, imp, terms, rank, (arm.map(|(_, a)| a), rotation), mode).ok_or(FilterReason::Creative)?;
-    let mut value = c.creative_values[creative];
+    let mut value = terms.valuer.borrow_mut().value(ctx, c, creative);
     if let Some((_, arm)) = arm.filter(|(_, arm)| arm.bid_multiplier_ppm != 1_000_000) {
         value = value.mul_div_floor(i64::from(arm.bid_multiplier_ppm), 1_000_000);
     }
@@ -419,7 +424,11 @@ fn choose_and_price<M: Mode>(
 
 /// Walks candidates best first; the first eligible one wins, unless a
 /// higher-priority campaign of its advertiser is eligible further on (see
-/// `contact::Reps`: then the walk goes on as far as priorities need). A
+/// `contact::Reps`: then the walk goes on as far as priorities need). When
+/// value-based campaigns are valued per impression ([`Valuer`]), the walk
+/// goes on instead while a later campaign could still bid more (its
+/// [`crate::campaigns::index::CompiledCampaign::upper_value`]), for at most
+/// [`super::value::MAX_PREDICTIONS`] predictions, and the best bid wins. A
 /// dry run walks on to the end.
 fn first_eligible<'a, M: Mode>(
     ctx: &BidCtx<'a>,
@@ -430,9 +439,14 @@ fn first_eligible<'a, M: Mode>(
     frequency: &FrequencyStore,
     mode: &mut M,
 ) -> Option<Choice<'a>> {
+    let by_price = terms.valuer.borrow().predicting();
     // Eligible campaigns by advertiser, under priorities (`contact::Reps`).
-    let mut reps = super::contact::Reps::default();
+    let mut reps = super::contact::Reps::new(by_price);
     for rank in candidates {
+        if !M::DRY_RUN && by_price && (terms.valuer.borrow().exhausted() || reps.holds_at_least(world.upper_from(rank)))
+        {
+            break;
+        }
         if !M::DRY_RUN && reps.skips(world, rank) {
             continue;
         }
@@ -449,7 +463,7 @@ fn first_eligible<'a, M: Mode>(
                     qty_milli: imp.qty_milli(),
                     arm,
                 };
-                if !M::DRY_RUN {
+                if !M::DRY_RUN && !by_price {
                     match reps.offer(world, choice) {
                         Some(winner) => return Some(winner),
                         None => continue,
@@ -469,7 +483,7 @@ fn best_deal_bid<'a, M: Mode>(
     world: &World,
     imp: &'a Imp<'a>,
     frequency: &FrequencyStore,
-    pod: &Pod,
+    (pod, valuer): (&Pod, &RefCell<Valuer<'a>>),
     mode: &mut M,
 ) -> Option<Choice<'a>> {
     let pmp = imp.pmp.as_ref()?;
@@ -491,6 +505,7 @@ fn best_deal_bid<'a, M: Mode>(
             auction: deal.at.unwrap_or(ctx.auction),
             deal: Some(deal),
             pod,
+            valuer,
         };
         if let Some(choice) = first_eligible(ctx, world, imp, &terms, candidates.iter().copied(), frequency, mode)
             && best
@@ -600,8 +615,9 @@ pub(crate) fn select_with<'a, M: Mode>(
     if imp.qty.is_some() && imp.qty_milli() > ctx.exchange.max_qty_milli {
         return Err(ImpNoBid::QtyAboveCap);
     }
+    let valuer = RefCell::new(Valuer::new(ctx.predictor));
     // Past this, only a dry run can hold a deal bid.
-    let deal = match best_deal_bid(ctx, world, imp, frequency, &scratch.pod, mode) {
+    let deal = match best_deal_bid(ctx, world, imp, frequency, (&scratch.pod, &valuer), mode) {
         Some(choice) if !M::DRY_RUN => {
             mode.ended(world, ImpOutcome::Stopped(Stop::DealWon));
             return Ok(choice);
@@ -632,6 +648,7 @@ pub(crate) fn select_with<'a, M: Mode>(
         auction: ctx.auction,
         deal: None,
         pod,
+        valuer: &valuer,
     };
     let lists = open_lists(ctx, world, imp, ranks, formats, groups);
     *offered |= lists.iter().any(|list| !list.is_empty());
@@ -751,6 +768,16 @@ landing_url = "https://{id}.example/"
     /// Enriches the request (no audience, a fixed time) and selects for each
     /// of its impressions, as the bid path does.
     fn select_all(world: &World, request: &str) -> Vec<Result<Bid, ImpNoBid>> {
+        select_all_with(world, request, None)
+    }
+
+    /// [`select_all`] with a predictor valuing value-based campaigns per
+    /// impression.
+    fn select_all_with(
+        world: &World,
+        request: &str,
+        predictor: Option<&dyn crate::outcome::Predictor>,
+    ) -> Vec<Result<Bid, ImpNoBid>> {
         let mut repaired = String::new();
         let request = decode::decode(request.as_bytes(), &mut repaired)
             .unwrap_or_else(|e| panic!("{e}: {request}"))
@@ -763,8 +790,9 @@ landing_url = "https://{id}.example/"
             matches: &matches,
         };
         let now = "2025-06-02T12:00:00Z".parse().unwrap();
-        let ctx = enrich::enrich(&request, world, world.settings.default_exchange_id(), audience, now)
+        let mut ctx = enrich::enrich(&request, world, world.settings.default_exchange_id(), audience, now)
             .unwrap_or_else(|r| panic!("{r:?}"));
+        ctx.predictor = predictor;
         let (frequency, mut scratch) = (FrequencyStore::default(), Scratch::default());
         request
             .imp
@@ -784,6 +812,143 @@ landing_url = "https://{id}.example/"
     fn select_one(world: &World, request: &str) -> Result<Bid, ImpNoBid> {
         let [choice] = <[_; 1]>::try_from(select_all(world, request)).expect("one impression");
         choice
+    }
+
+    /// A value-based campaign (`pricing` gives its pricing keys) with a
+    /// 300×250 banner, asap.
+    fn valued(id: &str, pricing: &str) -> String {
+        format!(
+            r#"
+[[campaign]]
+id = "{id}"
+advertiser = "A"
+adomain = ["{id}.example"]
+{pricing}
+daily_budget = "1000"
+pacing = "asap"
+[[campaign.creative]]
+id = "{id}-300x250"
+format = "banner"
+w = 300
+h = 250
+image_url = "https://ads.example/{id}.png"
+landing_url = "https://{id}.example/"
+"#
+        )
+    }
+
+    /// Predicts the same for every impression, per campaign id; counts the
+    /// predictions asked.
+    struct Fixed {
+        by_campaign: Vec<(&'static str, Option<crate::outcome::Prediction>)>,
+        asked: std::sync::atomic::AtomicU32,
+    }
+
+    impl Fixed {
+        fn new(by_campaign: &[(&'static str, f32, f32)]) -> Fixed {
+            let by_campaign = by_campaign
+                .iter()
+                .map(|&(id, click, conversion)| (id, Some(crate::outcome::Prediction { click, conversion })))
+                .collect();
+            Fixed {
+                by_campaign,
+                asked: Default::default(),
+            }
+        }
+    }
+
+    impl crate::outcome::Predictor for Fixed {
+        fn prepare(&self, _: &crate::outcome::Subject, _: &mut crate::outcome::Prepared) {}
+
+        fn predict(
+            &self,
+            subject: &crate::outcome::Subject,
+            _: &crate::outcome::Prepared,
+            candidate: &crate::outcome::Candidate,
+        ) -> Option<crate::outcome::Prediction> {
+            assert_eq!((subject.domain, subject.local_hour), ("news.example", 12));
+            self.asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.by_campaign
+                .iter()
+                .find(|(id, _)| *id == candidate.campaign)
+                .and_then(|(_, p)| *p)
+        }
+    }
+
+    const CPC_2: &str = "pricing = \"cpc\"\nmax_bid = \"2.00\"\npctr_prior = \"0.002\"\nmax_cpm = \"20\"";
+    const CPA_25: &str = "pricing = \"cpa\"\ntarget_cpa = \"25.00\"\npcvr_prior = \"0.0001\"\nmax_cpm = \"10\"";
+    const CPS_10: &str = "pricing = \"cps\"\ncps_share = \"0.10\"\norder_value_prior = \"80\"\npcvr_prior = \"0.0002\"\nmax_cpm = \"10\"";
+
+    #[test]
+    fn value_based_campaigns_bid_their_goal_times_the_prior_rate_without_a_predictor() {
+        let world = world(SETTINGS, &[valued("cpc", CPC_2)].concat());
+        // 2.00 × 0.002 × 1000 = 4.00 CPM.
+        assert_eq!(select_one(&world, &request(&banner(""), "")), bid("cpc", 0, 4_000_000));
+        let world = world_of(&[valued("cpa", CPA_25)]);
+        // 25.00 × 0.0001 × 1000 = 2.50 CPM.
+        assert_eq!(select_one(&world, &request(&banner(""), "")), bid("cpa", 0, 2_500_000));
+        let world = world_of(&[valued("cps", CPS_10)]);
+        // 0.10 × 80 × 0.0002 × 1000 = 1.60 CPM.
+        assert_eq!(select_one(&world, &request(&banner(""), "")), bid("cps", 0, 1_600_000));
+    }
+
+    fn world_of(campaigns: &[String]) -> World {
+        world(SETTINGS, &campaigns.concat())
+    }
+
+    #[test]
+    fn a_prediction_prices_the_impression_within_its_clamps_and_max_cpm() {
+        let world = world_of(&[valued("cpc", CPC_2), valued("cpa", CPA_25), valued("cps", CPS_10)]);
+        let one = |predictor: &Fixed| select_all_with(&world, &request(&banner(""), ""), Some(predictor)).remove(0);
+        // P(click) 0.5 % on the CPC campaign: 2.00 × 0.005 × 1000 = 10.00.
+        let predictor = Fixed::new(&[("cpc", 0.005, 0.0), ("cpa", 0.0, 0.0), ("cps", 0.0, 0.0)]);
+        assert_eq!(one(&predictor), bid("cpc", 0, 10_000_000));
+        // P(conversion) 0.03 % on the CPA campaign: 25 × 0.0003 × 1000 = 7.50.
+        let predictor = Fixed::new(&[("cpc", 0.0, 0.0), ("cpa", 0.0, 0.0003), ("cps", 0.0, 0.0)]);
+        assert_eq!(one(&predictor), bid("cpa", 0, 7_500_000));
+        // A wild model: P = 1 everywhere. The CPC rate is clamped to 10× its
+        // own (2 %: 40.00), then to its max_cpm of 20; the CPA and CPS ones
+        // to their max_cpm of 10.
+        let predictor = Fixed::new(&[("cpc", 1.0, 1.0), ("cpa", 1.0, 1.0), ("cps", 1.0, 1.0)]);
+        assert_eq!(one(&predictor), bid("cpc", 0, 20_000_000));
+        let world = world_of(&[valued("cpa", CPA_25), valued("cps", CPS_10)]);
+        let only = select_all_with(&world, &request(&banner(""), ""), Some(&predictor)).remove(0);
+        assert_eq!(only, bid("cpa", 0, 10_000_000));
+        // A model that says "never": a tenth of the rate at least (CPA: 0.25).
+        let never = Fixed::new(&[("cpa", 0.0, 0.0)]);
+        let world = world_of(&[valued("cpa", CPA_25)]);
+        let low = select_all_with(&world, &request(&banner(""), ""), Some(&never)).remove(0);
+        assert_eq!(low, bid("cpa", 0, 250_000));
+    }
+
+    #[test]
+    fn without_an_opinion_the_campaign_rate_prices_it() {
+        let world = world_of(&[valued("cpc", CPC_2)]);
+        let cold = Fixed::new(&[]);
+        let choice = select_all_with(&world, &request(&banner(""), ""), Some(&cold)).remove(0);
+        assert_eq!(choice, bid("cpc", 0, 4_000_000));
+        assert_eq!(cold.asked.into_inner(), 1);
+    }
+
+    #[test]
+    fn the_walk_stops_when_no_later_campaign_can_bid_more_and_predicts_eight_at_most() {
+        // A CPM campaign at 50 outranks every value-based one, whose most
+        // (10× a 4.00 value, capped at max_cpm 20) is below it: none is
+        // predicted.
+        let mut campaigns: Vec<String> = (0..12).map(|i| valued(&format!("cpc{i:02}"), CPC_2)).collect();
+        campaigns.push(campaign("cpm", "50.00", ""));
+        let world = world_of(&campaigns);
+        let predictor = Fixed::new(&[("cpc11", 0.02, 0.0)]);
+        let choice = select_all_with(&world, &request(&banner(""), ""), Some(&predictor)).remove(0);
+        assert_eq!(choice, bid("cpm", 0, 50_000_000));
+        assert_eq!(predictor.asked.load(std::sync::atomic::Ordering::Relaxed), 0);
+        // Without it, twelve CPC campaigns: eight are predicted, the best of
+        // them wins (the lowest ranked ones are never asked).
+        let world = world_of(&campaigns[..12]);
+        let predictor = Fixed::new(&[("cpc03", 0.004, 0.0), ("cpc11", 0.02, 0.0)]);
+        let choice = select_all_with(&world, &request(&banner(""), ""), Some(&predictor)).remove(0);
+        assert_eq!(choice, bid("cpc03", 0, 8_000_000));
+        assert_eq!(predictor.asked.load(std::sync::atomic::Ordering::Relaxed), 8);
     }
 
     #[test]

@@ -22,15 +22,27 @@ use crate::money::Micros;
 use crate::openrtb::MediaType;
 use crate::settings::{ExchangeId, ExchangeSet, Settings};
 
-use super::model::{Campaign, Pricing, Status};
+use super::model::{Campaign, PREDICTION_CLAMP, Status};
 use super::tally::{IndexEntry, IndexTally};
 
-/// Learned click-through rates of a campaign's creatives: what a CPC
+/// Learned rates of a campaign and its creatives: what a value-based
 /// campaign's value depends on. Implemented by the live campaign state (an
-/// upper layer), and by `()` (no learning: the prior) for tools and tests.
+/// upper layer), and by `()` (no learning: the priors) for tools and tests.
 pub trait LearnedRates {
     /// The predicted click-through rate of a creative (ppm).
     fn pctr(&self, creative: &str, prior: u32) -> u32;
+
+    /// The campaign's P(conversion | impression), ppb, smoothed towards
+    /// `prior` (ppb).
+    fn pcvr(&self, prior: u32) -> u32 {
+        prior
+    }
+
+    /// The campaign's mean order value per conversion, smoothed towards
+    /// `prior`.
+    fn order_value(&self, prior: Micros) -> Micros {
+        prior
+    }
 }
 
 impl LearnedRates for () {
@@ -43,21 +55,31 @@ impl<T: LearnedRates> LearnedRates for std::sync::Arc<T> {
     fn pctr(&self, creative: &str, prior: u32) -> u32 {
         (**self).pctr(creative, prior)
     }
+
+    fn pcvr(&self, prior: u32) -> u32 {
+        (**self).pcvr(prior)
+    }
+
+    fn order_value(&self, prior: Micros) -> Micros {
+        (**self).order_value(prior)
+    }
 }
 
-/// What each creative of a campaign is worth (CPM, base currency): the max
-/// CPM, or for CPC campaigns `max_cpc × pCTR × 1000` with the creative's
-/// learned pCTR.
+/// What each creative of a campaign is worth (CPM, base currency), at the
+/// campaign's learned rates ([`Campaign::value_at`]): the max CPM, or for
+/// CPC campaigns `max_cpc × pCTR × 1000` with the creative's learned pCTR,
+/// for CPA and CPS campaigns their goal times the campaign's learned
+/// conversion rate (and order value), capped by `max_cpm`.
 pub fn creative_values(campaign: &Campaign, rates: &impl LearnedRates) -> Vec<Micros> {
+    let goal = &campaign.goal;
+    let pcvr = u64::from(rates.pcvr(goal.pcvr_prior));
+    let order_value = rates.order_value(goal.order_value_prior);
     campaign
         .creatives
         .iter()
-        .map(|creative| match campaign.pricing {
-            Pricing::Cpm => campaign.max_bid,
-            Pricing::Cpc => {
-                let pctr = rates.pctr(&creative.id, campaign.pctr_prior);
-                campaign.max_bid.mul_div_floor(pctr as i64, 1000)
-            }
+        .map(|creative| {
+            let pctr = u64::from(rates.pctr(&creative.id, campaign.pctr_prior)) * 1000;
+            campaign.value_at(pctr, pcvr, order_value)
         })
         .collect()
 }
@@ -83,6 +105,11 @@ pub struct CompiledCampaign<S> {
     pub value: Micros,
     /// Value of each creative (differs for CPC campaigns, by pCTR).
     pub creative_values: Vec<Micros>,
+    /// The most a bid of this campaign is worth on any impression: its
+    /// value, or for a value-based campaign [`PREDICTION_CLAMP`] times it
+    /// (a prediction's most), capped by `max_cpm`; times its experiment's
+    /// largest bid multiplier.
+    pub upper_value: Micros,
     /// Each creative's markup, compiled for the response.
     pub markup: Vec<super::markup::Template>,
     /// Index into [`CampaignIndex::time_zones`].
@@ -100,6 +127,13 @@ pub struct CampaignIndex<S> {
     pub settings: Settings,
     /// In rank order: best static value first.
     pub campaigns: Vec<CompiledCampaign<S>>,
+    /// By rank: the largest [`CompiledCampaign::upper_value`] of the
+    /// campaigns from that rank on; a walk in rank order that already holds
+    /// a better bid can stop there.
+    upper_from: Vec<Micros>,
+    /// Whether any active campaign is value-based (CPC, CPA, CPS): only then
+    /// does selection predict per impression.
+    value_based: bool,
     /// The distinct time zones of the campaigns; [`CompiledCampaign::tz`] indexes it.
     pub time_zones: Vec<TimeZone>,
     /// The default exchange's id, looked up once (requests without an
@@ -150,19 +184,15 @@ impl<S: LearnedRates> CampaignIndex<S> {
             by_id: HashMap::new(),
             entries: Vec::with_capacity(campaigns.len()),
             tally: IndexTally::default(),
+            upper_from: Vec::new(),
+            value_based: false,
             default_exchange: settings.default_exchange_id(),
             settings,
         };
         let mut segment_groups = HashMap::new();
         for (rank, (campaign, state, value)) in campaigns.into_iter().enumerate() {
             let rank = rank as u32;
-            let tz = match time_zones.iter().position(|t| t == &campaign.time_zone) {
-                Some(i) => i,
-                None => {
-                    time_zones.push(campaign.time_zone.clone());
-                    time_zones.len() - 1
-                }
-            };
+            let tz = zone_index(&mut time_zones, &campaign.time_zone);
             let exchanges = if campaign.exchanges.is_empty() {
                 ExchangeSet::All
             } else {
@@ -183,6 +213,7 @@ impl<S: LearnedRates> CampaignIndex<S> {
             world.campaigns.push(CompiledCampaign {
                 key: campaign.key(),
                 value,
+                upper_value: upper_value(&campaign, value),
                 creative_values: creative_values(&campaign, &state),
                 markup: campaign.creatives.iter().map(super::markup::Template::new).collect(),
                 tz,
@@ -192,9 +223,62 @@ impl<S: LearnedRates> CampaignIndex<S> {
             });
         }
         world.time_zones = time_zones;
+        world.note_values();
         world.tally = IndexTally::new(MEDIA_BUCKETS + world.banner_by_size.len(), segment_groups.len());
         world
     }
+}
+
+impl<S> CampaignIndex<S> {
+    /// Works out what selection needs of the campaigns' values: the upper
+    /// bounds from each rank on, and whether any is value-based.
+    fn note_values(&mut self) {
+        self.upper_from = suffix_maxima(self.campaigns.iter().map(|c| c.upper_value));
+        self.value_based = self
+            .campaigns
+            .iter()
+            .any(|c| c.campaign.status == Status::Active && c.campaign.pricing.is_value_based());
+    }
+}
+
+/// The position of `zone` in `zones`, added if new.
+fn zone_index(zones: &mut Vec<TimeZone>, zone: &TimeZone) -> usize {
+    match zones.iter().position(|t| t == zone) {
+        Some(i) => i,
+        None => {
+            zones.push(zone.clone());
+            zones.len() - 1
+        }
+    }
+}
+
+/// See [`CompiledCampaign::upper_value`].
+fn upper_value(campaign: &Campaign, value: Micros) -> Micros {
+    let predicted_most = if campaign.pricing.is_value_based() {
+        value
+            .mul_div_floor(PREDICTION_CLAMP as i64, 1)
+            .min(campaign.goal.max_cpm)
+    } else {
+        value
+    };
+    let multiplier = campaign
+        .experiment
+        .as_ref()
+        .and_then(|e| e.arms.iter().map(|a| a.bid_multiplier_ppm).max())
+        .unwrap_or(1_000_000)
+        .max(1_000_000);
+    predicted_most.mul_div_floor(i64::from(multiplier), 1_000_000)
+}
+
+/// `out[i]` is the largest of `values[i..]` (and zero past the end).
+fn suffix_maxima(values: impl DoubleEndedIterator<Item = Micros> + ExactSizeIterator) -> Vec<Micros> {
+    let mut out = vec![Micros::ZERO; values.len()];
+    let mut most = Micros::ZERO;
+    for (i, value) in values.enumerate().rev() {
+        most = most.max(value);
+        out[i] = most;
+    }
+    out
 }
 
 /// Pairs a campaign with its live-state handle and its value.
@@ -262,6 +346,19 @@ impl<S> CampaignIndex<S> {
     /// The campaign at `rank`; panics when out of range (ranks come from this index).
     pub fn campaign(&self, rank: u32) -> &CompiledCampaign<S> {
         &self.campaigns[rank as usize]
+    }
+
+    /// The most any campaign from `rank` on can bid (see
+    /// [`CompiledCampaign::upper_value`]).
+    #[inline]
+    pub fn upper_from(&self, rank: u32) -> Micros {
+        self.upper_from.get(rank as usize).copied().unwrap_or(Micros::ZERO)
+    }
+
+    /// Whether any active campaign's value is predicted per impression.
+    #[inline]
+    pub fn has_value_based(&self) -> bool {
+        self.value_based
     }
 
     /// The rank of the campaign with this id, active or paused.

@@ -32,7 +32,7 @@ impl Status {
     }
 }
 
-/// What the advertiser pays for.
+/// What the advertiser pays for, and the goal its bids aim at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Pricing {
@@ -40,17 +40,71 @@ pub enum Pricing {
     Cpm,
     /// Pays per click; bids `max_cpc × pCTR × 1000` as a CPM.
     Cpc,
+    /// Aims at a cost per conversion (`target_cpa`): bids
+    /// `target_cpa × pCVR × 1000` as a CPM, capped by `max_cpm`, and pays
+    /// clearing prices per impression.
+    Cpa,
+    /// Aims at a share of sales (`cps_share`): bids
+    /// `cps_share × order value × pCVR × 1000` as a CPM, capped by
+    /// `max_cpm`, and pays clearing prices per impression.
+    Cps,
 }
 
 impl Pricing {
-    /// `cpm` or `cpc`, as in the config.
+    /// `cpm`, `cpc`, `cpa` or `cps`, as in the config.
     pub fn as_str(self) -> &'static str {
         match self {
             Pricing::Cpm => "cpm",
             Pricing::Cpc => "cpc",
+            Pricing::Cpa => "cpa",
+            Pricing::Cps => "cps",
         }
     }
+
+    /// True when the advertiser pays per click; every other pricing pays
+    /// clearing prices per impression.
+    pub fn pays_per_click(self) -> bool {
+        self == Pricing::Cpc
+    }
+
+    /// True when the bid is a predicted value (clicks or conversions), not
+    /// a fixed CPM.
+    pub fn is_value_based(self) -> bool {
+        self != Pricing::Cpm
+    }
 }
+
+/// Parts per billion, for rates as small as a conversion per impression.
+pub type Ppb = u32;
+
+/// A value-based campaign's goal: what one predicted response is worth, and
+/// the rates it starts from before anything is learned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Goal {
+    /// The most a value-based campaign bids per thousand impressions,
+    /// whatever the prediction (`max_cpm`); for CPM campaigns, `max_bid`.
+    pub max_cpm: Micros,
+    /// CPA campaigns: the cost per conversion aimed at (`target_cpa`).
+    pub target_cpa: Micros,
+    /// CPS campaigns: the share of the order value paid for a sale
+    /// (`cps_share`), ppm.
+    pub cps_share: Ppm,
+    /// Prior P(conversion | impression) (`pcvr_prior`), ppb.
+    pub pcvr_prior: Ppb,
+    /// Prior order value of a conversion (`order_value_prior`), CPS only.
+    pub order_value_prior: Micros,
+}
+
+/// Clamps of a per-impression prediction around the campaign's own rate:
+/// a miscalibrated model moves a bid at most this many times up or down
+/// (and never past `max_cpm`).
+pub const PREDICTION_CLAMP: u64 = 10;
+
+/// Absolute ceilings of a per-impression prediction: P(click) at most 20 %,
+/// P(conversion | impression) at most 5 %.
+pub const PCTR_CEILING_PPB: u64 = 200_000_000;
+/// See [`PCTR_CEILING_PPB`].
+pub const PCVR_CEILING_PPB: u64 = 50_000_000;
 
 /// How a campaign spends its daily budget over the day.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -84,10 +138,14 @@ pub struct Campaign {
     pub status: Status,
     /// What the advertiser pays for; decides how `max_bid` reads.
     pub pricing: Pricing,
-    /// Max CPM (CPM campaigns) or max CPC (CPC campaigns), base currency.
+    /// Max CPM (CPM campaigns) or max CPC (CPC campaigns), base currency;
+    /// for CPA and CPS campaigns, their `max_cpm`.
     pub max_bid: Micros,
     /// Prior predicted click-through rate (CPC campaigns).
     pub pctr_prior: Ppm,
+    /// The value-based goal: `max_cpm`, target CPA, CPS share, conversion
+    /// priors.
+    pub goal: Goal,
     /// Most the campaign spends per local day, base currency; zero when it
     /// is derived from the total budget (see [`Campaign::day_budget`]).
     pub daily_budget: Micros,
@@ -132,13 +190,30 @@ impl Campaign {
         xxhash_rust::xxh3::xxh3_64(self.id.as_bytes())
     }
     /// The most this campaign will pay for one thousand impressions, before
-    /// shading: the static value used to rank campaigns.
+    /// shading, at its prior rates: the static value used to rank campaigns.
     pub fn value_cpm(&self) -> Micros {
-        match self.pricing {
-            Pricing::Cpm => self.max_bid,
-            // max_cpc × pctr × 1000 with pctr in ppm: max_cpc × ppm / 1000.
-            Pricing::Cpc => self.max_bid.mul_div_floor(self.pctr_prior as i64, 1000),
-        }
+        self.value_at(
+            self.pctr_prior as u64 * 1000,
+            self.goal.pcvr_prior as u64,
+            self.goal.order_value_prior,
+        )
+    }
+
+    /// The value of one thousand impressions (CPM, base currency) with
+    /// P(click) `pctr` and P(conversion | impression) `pcvr` (ppb), and a
+    /// conversion's order value `order_value` (CPS): `max_cpc × pCTR`,
+    /// `target_cpa × pCVR` or `cps_share × order value × pCVR`, times
+    /// 1000, capped by `max_cpm`. Integer micros, rounded down.
+    pub fn value_at(&self, pctr: u64, pcvr: u64, order_value: Micros) -> Micros {
+        // amount × ppb / 10^9 per impression, × 1000 per mille.
+        let per_mille = |amount: Micros, ppb: u64| amount.mul_div_floor(ppb.min(1_000_000_000) as i64, 1_000_000);
+        let value = match self.pricing {
+            Pricing::Cpm => return self.max_bid,
+            Pricing::Cpc => per_mille(self.max_bid, pctr),
+            Pricing::Cpa => per_mille(self.goal.target_cpa, pcvr),
+            Pricing::Cps => per_mille(order_value.mul_div_floor(self.goal.cps_share as i64, 1_000_000), pcvr),
+        };
+        value.min(self.goal.max_cpm)
     }
 
     /// True when `now` is inside the flight dates.

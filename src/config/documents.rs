@@ -22,7 +22,17 @@ use super::raw::RawCampaign;
 pub const READ_ONLY_KEYS: [&str; 2] = ["version", "live"];
 
 /// Money keys of a campaign, accepted as JSON numbers too.
-const MONEY_KEYS: [&str; 4] = ["max_bid", "daily_budget", "total_budget", "pctr_prior"];
+const MONEY_KEYS: [&str; 9] = [
+    "max_bid",
+    "daily_budget",
+    "total_budget",
+    "pctr_prior",
+    "target_cpa",
+    "cps_share",
+    "max_cpm",
+    "pcvr_prior",
+    "order_value_prior",
+];
 
 /// One campaign's table, and where it lives.
 #[derive(Clone, Debug)]

@@ -491,12 +491,28 @@ pub struct RawCampaign {
     /// `active` (default) or `paused`.
     #[serde(default = "defaults::status")]
     pub status: Status,
-    /// `cpm` or `cpc`.
+    /// `cpm`, `cpc`, `cpa` or `cps`.
     pub pricing: Pricing,
-    /// Max CPM (`cpm`) or max CPC (`cpc`), a decimal in the base currency.
-    pub max_bid: String,
+    /// Max CPM (`cpm`) or max CPC (`cpc`), a decimal in the base currency;
+    /// not used by `cpa` and `cps` campaigns (their cap is `max_cpm`).
+    pub max_bid: Option<String>,
     /// Prior predicted CTR for `cpc` campaigns, e.g. "0.002".
     pub pctr_prior: Option<String>,
+    /// The cost per conversion a `cpa` campaign aims at, base currency.
+    pub target_cpa: Option<String>,
+    /// The share of a sale's value a `cps` campaign pays, e.g. "0.08".
+    pub cps_share: Option<String>,
+    /// The most a value-based (`cpc`, `cpa`, `cps`) campaign bids per
+    /// thousand impressions whatever the prediction, base currency:
+    /// required for `cpa` and `cps`; `cpc` defaults to
+    /// `bidding.max_cpm_cap`.
+    pub max_cpm: Option<String>,
+    /// Prior P(conversion | impression) of `cpa` and `cps` campaigns
+    /// (default "0.0001"), until conversions are learned.
+    pub pcvr_prior: Option<String>,
+    /// Prior order value of a `cps` campaign's conversion, base currency
+    /// (required for `cps`), until conversion values are learned.
+    pub order_value_prior: Option<String>,
     /// Most the campaign spends per day (days in its `time_zone`), a decimal
     /// in the base currency. May be left out only with both `total_budget`
     /// and `end`: each day's budget is then what is left of the total spread

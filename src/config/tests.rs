@@ -50,7 +50,12 @@ fn campaign(keys: &[(&str, &str)], tables: &str) -> String {
             None => all.push((key, value)),
         }
     }
-    let lines: String = all.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+    // An empty value leaves the key out.
+    let lines: String = all
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k} = {v}\n"))
+        .collect();
     format!("[[campaign]]\n{lines}{tables}")
 }
 
@@ -402,6 +407,81 @@ fn cpc_campaigns_need_a_pctr_prior() {
         campaign_problems(&[("pricing", r#""cpc""#)], ""),
         [in_c1("pctr_prior", "required for cpc campaigns")]
     );
+}
+
+#[test]
+fn cpa_campaigns_need_a_target_and_a_max_cpm_and_no_max_bid() {
+    assert_eq!(
+        campaign_problems(&[("pricing", r#""cpa""#)], ""),
+        [
+            in_c1("target_cpa", "required for cpa campaigns"),
+            in_c1("max_cpm", "required for cpa campaigns"),
+            in_c1("max_bid", "not used by cpa campaigns (max_cpm caps their bids)"),
+        ]
+    );
+    let config = valid(
+        SECRETS,
+        &banner_campaign(
+            &[
+                ("pricing", r#""cpa""#),
+                ("max_bid", ""),
+                ("target_cpa", r#""25""#),
+                ("max_cpm", r#""8""#),
+            ],
+            "",
+        ),
+    );
+    let c = &config.campaigns[0];
+    assert_eq!(
+        (c.max_bid, c.goal.target_cpa, c.goal.max_cpm),
+        (Micros(8_000_000), Micros(25_000_000), Micros(8_000_000))
+    );
+    assert_eq!(c.goal.pcvr_prior, 100_000, "the default prior: one in ten thousand");
+    assert_eq!(c.value_cpm(), Micros(2_500_000));
+}
+
+#[test]
+fn cps_campaigns_need_a_share_and_an_order_value_prior() {
+    assert_eq!(
+        campaign_problems(&[("pricing", r#""cps""#), ("max_bid", ""), ("max_cpm", r#""5""#)], ""),
+        [
+            in_c1("order_value_prior", "required for cps campaigns"),
+            in_c1("cps_share", "required for cps campaigns"),
+        ]
+    );
+    assert_eq!(
+        campaign_problems(
+            &[
+                ("target_cpa", r#""3""#),
+                ("cps_share", r#""0.1""#),
+                ("pcvr_prior", r#""0.1""#)
+            ],
+            ""
+        ),
+        [
+            in_c1("target_cpa", "not used by cpm campaigns"),
+            in_c1("cps_share", "not used by cpm campaigns"),
+            in_c1("pcvr_prior", "not used by cpm campaigns"),
+        ]
+    );
+}
+
+#[test]
+fn cpc_campaigns_are_capped_by_max_cpm_or_the_cpm_cap() {
+    let cpc = [
+        ("pricing", r#""cpc""#),
+        ("pctr_prior", r#""0.01""#),
+        ("max_bid", r#""50""#),
+    ];
+    let config = valid(SECRETS, &banner_campaign(&cpc, ""));
+    // 50 × 0.01 × 1000 = 500, under the default cap of 1000.
+    assert_eq!(
+        (config.campaigns[0].goal.max_cpm, config.campaigns[0].value_cpm()),
+        (Micros(1_000_000_000), Micros(500_000_000))
+    );
+    let capped = [cpc.as_slice(), &[("max_cpm", r#""40""#)]].concat();
+    let config = valid(SECRETS, &banner_campaign(&capped, ""));
+    assert_eq!(config.campaigns[0].value_cpm(), Micros(40_000_000));
 }
 
 #[test]

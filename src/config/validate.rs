@@ -12,7 +12,7 @@ use super::raw::*;
 use super::{Config, ConfigErrors, ConfigProblem};
 use crate::audience::SegmentPath;
 use crate::campaigns::geo::GeoCircle;
-use crate::campaigns::model::{Campaign, Creative, Markup, Pricing};
+use crate::campaigns::model::{Campaign, Creative, Goal, Markup, Pricing};
 use crate::campaigns::native::{NativeAd, NativeData, NativeImage, NativeText, image_mime_of};
 use crate::campaigns::player::PlayerFit;
 use crate::campaigns::targeting::{FrequencyCap, HoursOfWeek, SegmentRule, Targeting};
@@ -85,6 +85,11 @@ impl Problems {
                 0
             }
         }
+    }
+
+    /// A ratio between 0 and 1 (six decimals at most), in parts per billion.
+    fn ratio_ppb(&mut self, field: &str, text: &str) -> u32 {
+        self.ratio_ppm(field, text, 1_000_000) * 1000
     }
 
     fn currency(&mut self, field: &str, text: &str) -> Currency {
@@ -929,7 +934,7 @@ fn check_names(raw: &RawCampaign, settings: &Settings, p: &mut Problems) {
 
 fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<Campaign> {
     check_names(&raw, settings, p);
-    let max_bid = max_bid(&raw.max_bid, raw.pricing, settings, p);
+    let (max_bid, goal) = bid_limits(&raw, settings, p);
     let (daily_budget, total_budget) = budgets(&raw, p);
     let pctr_prior = pctr_prior(raw.pricing, raw.pctr_prior.as_deref(), p);
     let tz_name = raw.time_zone;
@@ -958,6 +963,7 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
         pricing: raw.pricing,
         max_bid,
         pctr_prior,
+        goal,
         daily_budget: daily_budget.unwrap_or(Micros::ZERO),
         total_budget,
         derived_budget_days: derived_budget_days(daily_budget, (start, end), &time_zone),
@@ -986,8 +992,8 @@ fn experiment(
     p: &mut Problems,
 ) -> Option<Box<crate::campaigns::experiment::Experiment>> {
     let cap = match pricing {
-        Pricing::Cpm => settings.max_bid_caps.cpm,
         Pricing::Cpc => settings.max_bid_caps.cpc,
+        Pricing::Cpm | Pricing::Cpa | Pricing::Cps => settings.max_bid_caps.cpm,
     };
     let mut found = Vec::new();
     let experiment = raw.and_then(|raw| super::experiment::experiment(raw, creatives, max_bid, cap, &mut found));
@@ -1029,16 +1035,20 @@ fn derived_budget_days(
     Some((first, last))
 }
 
-/// A campaign's max bid: positive, and not above its pricing's cap.
-fn max_bid(text: &str, pricing: Pricing, settings: &Settings, p: &mut Problems) -> Micros {
+/// A campaign's max bid: given, positive, and not above its pricing's cap.
+fn max_bid(text: Option<&str>, pricing: Pricing, settings: &Settings, p: &mut Problems) -> Micros {
+    let Some(text) = text else {
+        p.at("max_bid", format!("required for {} campaigns", pricing.as_str()));
+        return Micros::ZERO;
+    };
     let max_bid = p.money("max_bid", text);
     if max_bid == Some(Micros::ZERO) {
         p.at("max_bid", "must be greater than 0");
     }
     let max_bid = max_bid.unwrap_or(Micros::ZERO);
     let cap = match pricing {
-        Pricing::Cpm => settings.max_bid_caps.cpm,
         Pricing::Cpc => settings.max_bid_caps.cpc,
+        Pricing::Cpm | Pricing::Cpa | Pricing::Cps => settings.max_bid_caps.cpm,
     };
     if max_bid > cap {
         p.at(
@@ -1049,7 +1059,114 @@ fn max_bid(text: &str, pricing: Pricing, settings: &Settings, p: &mut Problems) 
     max_bid
 }
 
-/// The prior pCTR (ppm) a CPC campaign must give; CPM campaigns have none.
+/// The max bid and the value-based goal: CPA and CPS campaigns have no
+/// `max_bid` (their `max_cpm` is the most they bid); a CPM campaign's
+/// `max_cpm` is its max bid.
+fn bid_limits(raw: &RawCampaign, settings: &Settings, p: &mut Problems) -> (Micros, Goal) {
+    let goal = goal(raw, settings, p);
+    match raw.pricing {
+        Pricing::Cpm => {
+            let max_bid = max_bid(raw.max_bid.as_deref(), raw.pricing, settings, p);
+            (max_bid, Goal { max_cpm: max_bid, ..goal })
+        }
+        Pricing::Cpc => (max_bid(raw.max_bid.as_deref(), raw.pricing, settings, p), goal),
+        Pricing::Cpa | Pricing::Cps => {
+            if raw.max_bid.is_some() {
+                p.at(
+                    "max_bid",
+                    format!("not used by {} campaigns (max_cpm caps their bids)", raw.pricing.as_str()),
+                );
+            }
+            (goal.max_cpm, goal)
+        }
+    }
+}
+
+/// Default prior P(conversion | impression): one in ten thousand.
+const DEFAULT_PCVR_PRIOR_PPB: u32 = 100_000;
+
+/// The value-based goal of a campaign: `target_cpa` (CPA), `cps_share` and
+/// `order_value_prior` (CPS) are required where they apply and refused
+/// elsewhere; `max_cpm` is required for CPA and CPS, defaults to the CPM
+/// cap for CPC, and is not for CPM campaigns (their `max_bid` is it).
+fn goal(raw: &RawCampaign, settings: &Settings, p: &mut Problems) -> Goal {
+    let pricing = raw.pricing;
+    let mut amount = |field: &str, text: Option<&str>, wanted: bool| -> Option<Micros> {
+        match (text, wanted) {
+            (Some(text), true) => {
+                let amount = p.money(field, text)?;
+                if amount <= Micros::ZERO {
+                    p.at(field, "must be greater than 0");
+                }
+                Some(amount)
+            }
+            (None, true) => {
+                p.at(field, format!("required for {} campaigns", pricing.as_str()));
+                None
+            }
+            (Some(_), false) => {
+                p.at(field, format!("not used by {} campaigns", pricing.as_str()));
+                None
+            }
+            (None, false) => None,
+        }
+    };
+    let target_cpa = amount("target_cpa", raw.target_cpa.as_deref(), pricing == Pricing::Cpa);
+    let order_value_prior = amount(
+        "order_value_prior",
+        raw.order_value_prior.as_deref(),
+        pricing == Pricing::Cps,
+    );
+    let max_cpm = match (pricing, raw.max_cpm.as_deref()) {
+        (Pricing::Cpc, None) => Some(settings.max_bid_caps.cpm),
+        (_, text) => amount("max_cpm", text, pricing != Pricing::Cpm),
+    };
+    if max_cpm.is_some_and(|m| m > settings.max_bid_caps.cpm) {
+        p.at(
+            "max_cpm",
+            format!("above the cap of {} (bidding.max_cpm_cap)", settings.max_bid_caps.cpm),
+        );
+    }
+    let (cps_share, pcvr_prior) = conversion_terms(raw, p);
+    Goal {
+        max_cpm: max_cpm.unwrap_or(Micros::ZERO),
+        target_cpa: target_cpa.unwrap_or(Micros::ZERO),
+        cps_share,
+        pcvr_prior,
+        order_value_prior: order_value_prior.unwrap_or(Micros::ZERO),
+    }
+}
+
+/// A CPS campaign's share (ppm), and a CPA or CPS campaign's prior pCVR
+/// (ppb); refused on other campaigns.
+fn conversion_terms(raw: &RawCampaign, p: &mut Problems) -> (u32, u32) {
+    let pricing = raw.pricing;
+    let cps_share = match (pricing, raw.cps_share.as_deref()) {
+        (Pricing::Cps, Some(text)) => p.ratio_ppm("cps_share", text, 1_000_000),
+        (Pricing::Cps, None) => {
+            p.at("cps_share", "required for cps campaigns");
+            0
+        }
+        (_, Some(_)) => {
+            p.at("cps_share", format!("not used by {} campaigns", pricing.as_str()));
+            0
+        }
+        (_, None) => 0,
+    };
+    let converts = matches!(pricing, Pricing::Cpa | Pricing::Cps);
+    let pcvr_prior = match (converts, raw.pcvr_prior.as_deref()) {
+        (true, Some(text)) => p.ratio_ppb("pcvr_prior", text),
+        (true, None) => DEFAULT_PCVR_PRIOR_PPB,
+        (false, Some(_)) => {
+            p.at("pcvr_prior", format!("not used by {} campaigns", pricing.as_str()));
+            0
+        }
+        (false, None) => 0,
+    };
+    (cps_share, pcvr_prior)
+}
+
+/// The prior pCTR (ppm) a CPC campaign must give; other campaigns have none.
 fn pctr_prior(pricing: Pricing, text: Option<&str>, p: &mut Problems) -> u32 {
     match (pricing, text) {
         (Pricing::Cpc, Some(text)) => p.ratio_ppm("pctr_prior", text, 1_000_000),
@@ -1057,7 +1174,11 @@ fn pctr_prior(pricing: Pricing, text: Option<&str>, p: &mut Problems) -> u32 {
             p.at("pctr_prior", "required for cpc campaigns");
             0
         }
-        (Pricing::Cpm, _) => 0,
+        (_, Some(_)) => {
+            p.at("pctr_prior", format!("not used by {} campaigns", pricing.as_str()));
+            0
+        }
+        (_, None) => 0,
     }
 }
 

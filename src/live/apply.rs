@@ -35,8 +35,11 @@ pub struct LiveEvent<'a> {
     /// This is the bid's billing notice (per its exchange) for a real,
     /// not a test, bid: the impression counts for pCTR.
     pub billed_impression: bool,
-    /// A click that passed the click-quality rules.
+    /// A click that passed the click-quality rules (for a conversion: its
+    /// click did).
     pub billable_click: bool,
+    /// A conversion's order value (zero otherwise, and when not given).
+    pub value: Micros,
     /// The user's key (0 when unknown or not to be counted).
     pub user: u64,
     /// The reservation this event settles: set for a live billing notice,
@@ -113,7 +116,10 @@ pub fn apply(target: Target<'_>, frequency: &FrequencyStore, event: &LiveEvent<'
             state.count_click(event.creative);
             responded(|r| &r.clicks);
         }
-        EventKind::Conversion if event.billable_click => responded(|r| &r.conversions),
+        EventKind::Conversion if event.billable_click => {
+            state.count_conversion(event.value);
+            responded(|r| &r.conversions);
+        }
         _ => {}
     }
     if event.kind == EventKind::Impression && event.user != 0 {
@@ -190,6 +196,7 @@ mod tests {
             precharged: false,
             billed_impression: false,
             billable_click: false,
+            value: Micros::ZERO,
             user: 0,
             settles: None,
             releases_contact: false,
@@ -247,6 +254,7 @@ mod tests {
             &frequency,
             &LiveEvent {
                 billable_click: true,
+                value: Micros::ZERO,
                 ..event(EventKind::Click)
             },
         );

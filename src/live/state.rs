@@ -27,6 +27,10 @@ pub struct CampaignState {
     /// Billed impressions and billable clicks per creative (the last day's
     /// window, restored from the ledger), for pCTR.
     ctr: papaya::HashMap<String, CtrCounts, foldhash::fast::RandomState>,
+    /// Conversions credited to the campaign (the same window as the pCTR
+    /// counts), with the sum and count of their order values, for pCVR and
+    /// the CPS order value.
+    conversions: ConversionCounts,
     /// Even-pacing throttle and traffic curve.
     pub pacer: Pacer,
     /// How many times each rule stopped the campaign ("why not bidding").
@@ -118,6 +122,20 @@ impl DayCount {
 /// a campaign's impressions grow past this.
 pub const PCTR_PRIOR_IMPRESSIONS: u64 = 1000;
 
+/// Weight of the prior pCVR, in impressions: conversions are rarer than
+/// clicks, so the prior holds longer.
+pub const PCVR_PRIOR_IMPRESSIONS: u64 = 20_000;
+
+/// Weight of the prior order value, in conversions.
+pub const ORDER_VALUE_PRIOR_CONVERSIONS: u64 = 5;
+
+#[derive(Debug, Default)]
+struct ConversionCounts {
+    count: AtomicU64,
+    valued: AtomicU64,
+    value_micros: AtomicU64,
+}
+
 #[derive(Debug, Default)]
 struct CtrCounts {
     impressions: AtomicU64,
@@ -182,6 +200,26 @@ impl CampaignState {
         smoothed(impressions, clicks, prior)
     }
 
+    /// Counts a credited conversion and its order value (tracking path).
+    pub fn count_conversion(&self, value: crate::money::Micros) {
+        self.conversions.count.fetch_add(1, Ordering::Relaxed);
+        if value.0 > 0 {
+            self.conversions.valued.fetch_add(1, Ordering::Relaxed);
+            self.conversions
+                .value_micros
+                .fetch_add(value.0 as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Billed impressions over all creatives in the pCTR window.
+    fn impressions(&self) -> u64 {
+        self.ctr
+            .pin()
+            .values()
+            .map(|c| c.impressions.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Counts one time `reason` stopped the campaign.
     pub fn count_filtered(&self, reason: FilterReason) {
         self.filtered[reason as usize].fetch_add(1, Ordering::Relaxed);
@@ -192,11 +230,47 @@ impl LearnedRates for CampaignState {
     fn pctr(&self, creative: &str, prior: u32) -> u32 {
         self.creative_pctr(creative, prior)
     }
+
+    /// Conversions over billed impressions, smoothed towards `prior` (ppb)
+    /// with the weight of [`PCVR_PRIOR_IMPRESSIONS`].
+    fn pcvr(&self, prior: u32) -> u32 {
+        let impressions = self.impressions();
+        let conversions = self.conversions.count.load(Ordering::Relaxed).min(impressions);
+        let numerator = conversions as u128 * 1_000_000_000 + prior as u128 * PCVR_PRIOR_IMPRESSIONS as u128;
+        (numerator / (impressions + PCVR_PRIOR_IMPRESSIONS) as u128) as u32
+    }
+
+    /// The mean order value of valued conversions, smoothed towards
+    /// `prior` with the weight of [`ORDER_VALUE_PRIOR_CONVERSIONS`].
+    fn order_value(&self, prior: crate::money::Micros) -> crate::money::Micros {
+        let valued = self.conversions.valued.load(Ordering::Relaxed);
+        let sum = self.conversions.value_micros.load(Ordering::Relaxed);
+        let numerator = sum as u128 + prior.0.max(0) as u128 * ORDER_VALUE_PRIOR_CONVERSIONS as u128;
+        crate::money::Micros((numerator / (valued + ORDER_VALUE_PRIOR_CONVERSIONS) as u128) as i64)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pcvr_and_order_value_are_learned_and_smoothed_towards_their_priors() {
+        let state = CampaignState::default();
+        assert_eq!(state.pcvr(100_000), 100_000, "no data: the prior");
+        assert_eq!(state.order_value(crate::money::Micros(50_000_000)).0, 50_000_000);
+        for _ in 0..20_000 {
+            state.count_impression("a");
+        }
+        for _ in 0..10 {
+            state.count_conversion(crate::money::Micros(80_000_000));
+        }
+        state.count_conversion(crate::money::Micros::ZERO);
+        // (11 × 10^9 + 10^5 × 20,000) / 40,000 = 325,000 ppb.
+        assert_eq!(state.pcvr(100_000), 325_000);
+        // (10 × 80 + 5 × 50) / 15 = 70.
+        assert_eq!(state.order_value(crate::money::Micros(50_000_000)).0, 70_000_000);
+    }
 
     #[test]
     fn pctr_is_learned_per_creative_and_smoothed_towards_the_prior() {

@@ -681,6 +681,7 @@ impl Tracker {
             precharged: false,
             billed_impression: event.billed_impression,
             billable_click: event.billable_click,
+            value: Micros::ZERO,
             user: event.user,
             settles,
             releases_contact: own && event.kind == EventKind::Impression && !event.test,
@@ -753,6 +754,7 @@ impl Tracker {
                     && !record.test
                     && record.filtered.is_none(),
                 billable_click: record.filtered.is_none(),
+                value: Micros(record.value.unwrap_or(0)),
                 user: record.user,
                 settles: None,
                 releases_contact: false,
@@ -1047,6 +1049,7 @@ impl Tracker {
             precharged: notice.precharges(),
             billed_impression: bills_impression,
             billable_click: record.filtered.is_none(),
+            value: Micros::ZERO,
             user: notice.token.user,
             // The bid's reservation (its value per impression) is settled.
             settles: releases.then_some(Reservation {
@@ -1097,6 +1100,7 @@ impl Tracker {
                     precharged: false,
                     billed_impression: false,
                     billable_click: false,
+                    value: Micros::ZERO,
                     // The contact the bid held (an advertiser's cap) is given back too.
                     user: token.user,
                     settles: Some(Reservation {
@@ -1274,6 +1278,7 @@ impl Tracker {
             precharged: false,
             billed_impression: false,
             billable_click: record.filtered.is_none(),
+            value: Micros(record.value.unwrap_or(0)),
             user: 0,
             settles: None,
             releases_contact: false,
@@ -1383,7 +1388,8 @@ fn verify<'w>(
         (Some(pricing), _) => pricing,
         // A URL signed before the pricing was: the campaign's current one.
         (None, Some(c)) => match c.campaign.pricing {
-            Pricing::Cpm => SignedPricing::Cpm,
+            // CPA and CPS campaigns pay clearing prices per impression.
+            Pricing::Cpm | Pricing::Cpa | Pricing::Cps => SignedPricing::Cpm,
             Pricing::Cpc => SignedPricing::Cpc {
                 max_cpc: c.campaign.max_bid,
             },

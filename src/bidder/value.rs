@@ -1,0 +1,153 @@
+//! Stage 3½, value: what one impression is worth to a campaign.
+//!
+//! A CPM campaign's value is its max CPM. A value-based campaign (CPC, CPA,
+//! CPS) is worth its goal times the predicted response: `max_cpc × P(click)`,
+//! `target_cpa × P(conversion)`, `cps_share × order value × P(conversion)`,
+//! per thousand impressions ([`Campaign::value_at`]). With a
+//! [`Predictor`] on the request (`bidding.prediction = "impression"`), the
+//! probabilities are predicted for this impression; without one, or while
+//! the predictor knows too little of the campaign, they are the campaign's
+//! smoothed rates (the values the index ranked it by).
+//!
+//! A prediction can move a bid only so far: each probability is clamped to
+//! [`PREDICTION_CLAMP`] times the campaign's own rate either way and to an
+//! absolute ceiling, and the value to `max_cpm` and to the campaign's
+//! [`CompiledCampaign::upper_value`] (which lets selection stop walking once
+//! no later campaign can beat the bid it holds). At most
+//! [`MAX_PREDICTIONS`] campaigns are predicted per impression.
+//!
+//! [`Campaign::value_at`]: crate::campaigns::model::Campaign::value_at
+//! [`CompiledCampaign::upper_value`]: crate::campaigns::index::CompiledCampaign::upper_value
+
+use crate::campaigns::index::LearnedRates;
+use crate::campaigns::model::{PCTR_CEILING_PPB, PCVR_CEILING_PPB, PREDICTION_CLAMP, Pricing};
+use crate::live::LiveCampaign;
+use crate::money::Micros;
+use crate::outcome::{Candidate, Predictor, Prepared, Subject};
+
+use super::enrich::BidCtx;
+
+/// Most campaigns whose value is predicted for one impression.
+pub const MAX_PREDICTIONS: u32 = 8;
+
+/// Values an impression's candidates, predicting for value-based ones:
+/// one per impression, holding the prepared impression between candidates.
+pub struct Valuer<'p> {
+    predictor: Option<&'p dyn Predictor>,
+    prepared: Prepared,
+    /// The time zone (index) `prepared` was worked out in: the hour of day
+    /// is the campaign's local one.
+    prepared_tz: Option<usize>,
+    /// Campaigns predicted so far.
+    pub predictions: u32,
+}
+
+impl<'p> Valuer<'p> {
+    /// A valuer for one impression; `predictor` `None` values every
+    /// campaign at its smoothed rates.
+    pub fn new(predictor: Option<&'p dyn Predictor>) -> Valuer<'p> {
+        Valuer {
+            predictor,
+            prepared: Prepared::default(),
+            prepared_tz: None,
+            predictions: 0,
+        }
+    }
+
+    /// Whether this impression is valued per impression: a predictor is
+    /// set and some campaign is value-based.
+    pub fn predicting(&self) -> bool {
+        self.predictor.is_some()
+    }
+
+    /// Whether the walk has predicted as many campaigns as it may.
+    pub fn exhausted(&self) -> bool {
+        self.predictions >= MAX_PREDICTIONS
+    }
+
+    /// The value (CPM, base currency) of `creative` of `c` on this
+    /// impression.
+    pub fn value(&mut self, ctx: &BidCtx, c: &LiveCampaign, creative: usize) -> Micros {
+        let fallback = c.creative_values[creative];
+        let campaign = &c.campaign;
+        let Some(predictor) = self.predictor.filter(|_| campaign.pricing.is_value_based()) else {
+            return fallback;
+        };
+        let (_, hour_of_week) = ctx.local_time(c.tz);
+        let facts = &ctx.facts;
+        let subject = Subject {
+            user_key: ctx.user_key,
+            segments: &facts.segments,
+            exchange: &ctx.exchange.name,
+            domain: facts.domains.first().copied().unwrap_or_default(),
+            country: facts.country.unwrap_or_default(),
+            device: facts.device_type.filter(|d| (1..=99).contains(d)).unwrap_or(0) as u8,
+            local_hour: (hour_of_week % 24) as u8,
+            at: ctx.now.as_second(),
+        };
+        if self.prepared_tz != Some(c.tz) {
+            predictor.prepare(&subject, &mut self.prepared);
+            self.prepared_tz = Some(c.tz);
+        }
+        self.predictions += 1;
+        let candidate = Candidate {
+            campaign: &campaign.id,
+            campaign_key: c.key,
+            creative: &campaign.creatives[creative].id,
+        };
+        let Some(prediction) = predictor.predict(&subject, &self.prepared, &candidate) else {
+            return fallback;
+        };
+        let goal = &campaign.goal;
+        let value = match campaign.pricing {
+            Pricing::Cpm => return fallback,
+            Pricing::Cpc => {
+                let rate = u64::from(c.state.pctr(candidate.creative, campaign.pctr_prior)) * 1000;
+                campaign.value_at(clamped(prediction.click, rate, PCTR_CEILING_PPB), 0, Micros::ZERO)
+            }
+            Pricing::Cpa | Pricing::Cps => {
+                let rate = u64::from(c.state.pcvr(goal.pcvr_prior));
+                let pcvr = clamped(prediction.conversion, rate, PCVR_CEILING_PPB);
+                campaign.value_at(0, pcvr, c.state.order_value(goal.order_value_prior))
+            }
+        };
+        value.min(c.upper_value)
+    }
+}
+
+/// A predicted probability in parts per billion, within
+/// [`PREDICTION_CLAMP`] times `rate` (ppb) either way and at most
+/// `ceiling`; a probability that is not a number is the rate.
+pub fn clamped(probability: f32, rate: u64, ceiling: u64) -> u64 {
+    let ppb = if probability.is_nan() {
+        rate
+    } else {
+        (f64::from(probability.clamp(0.0, 1.0)) * 1e9).round() as u64
+    };
+    let low = rate / PREDICTION_CLAMP;
+    let high = rate.saturating_mul(PREDICTION_CLAMP).min(ceiling).max(low);
+    ppb.clamp(low, high)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn predictions_are_clamped_around_the_campaign_rate_and_under_the_ceiling() {
+        let rate = 2_000_000; // 0.2 %
+        assert_eq!(clamped(0.004, rate, PCTR_CEILING_PPB), 4_000_000);
+        assert_eq!(clamped(1.0, rate, PCTR_CEILING_PPB), 20_000_000, "10× the rate at most");
+        assert_eq!(
+            clamped(0.0, rate, PCTR_CEILING_PPB),
+            200_000,
+            "a tenth of the rate at least"
+        );
+        assert_eq!(clamped(f32::NAN, rate, PCTR_CEILING_PPB), rate);
+        assert_eq!(clamped(f32::INFINITY, rate, PCTR_CEILING_PPB), 20_000_000);
+        assert_eq!(clamped(-3.0, rate, PCTR_CEILING_PPB), 200_000);
+        // A campaign whose own rate is high is held by the absolute ceiling.
+        assert_eq!(clamped(0.9, 150_000_000, PCTR_CEILING_PPB), PCTR_CEILING_PPB);
+        assert_eq!(clamped(0.9, 150_000_000, PCVR_CEILING_PPB), PCVR_CEILING_PPB);
+    }
+}
