@@ -29,6 +29,7 @@ use crate::live::{Embedded, LiveStates, SharedState, World};
 use crate::metrics::Metrics;
 use crate::pacing::FrequencyStore;
 use crate::reload::Reloader;
+use crate::tracking::attribution::{DEFAULT_MAX_TOUCHES, Touches};
 use crate::tracking::notice::{NOTICE_WINDOW_SECS, Tracker};
 
 /// What an application is built from.
@@ -105,6 +106,25 @@ fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
 fn open_loss_log(data_dir: &Path) -> Result<LossLog, BuildError> {
     let dir = data_dir.join("losses");
     LossLog::open(&dir).map_err(data_dir_error(&dir))
+}
+
+/// The touches conversions are credited by, replayed for the longest
+/// attribution window of `world`'s campaigns.
+fn open_touches(data_dir: &Path, world: &World, now: jiff::Timestamp) -> Result<Touches, BuildError> {
+    let horizon = attribution_horizon(world);
+    Touches::open(data_dir, DEFAULT_MAX_TOUCHES, now, horizon).map_err(data_dir_error(&data_dir.join("attribution")))
+}
+
+/// The longest attribution window of the world's campaigns (a day at
+/// least).
+fn attribution_horizon(world: &World) -> i64 {
+    world
+        .campaigns
+        .iter()
+        .map(|c| c.campaign.attribution.click_secs.max(c.campaign.attribution.view_secs))
+        .max()
+        .unwrap_or(0)
+        .max(86_400)
 }
 
 /// Live states over the do-not-contact list of `{data_dir}`.
@@ -233,6 +253,7 @@ impl App {
         let (ledger, recovered) = Ledger::open(&options.data_dir.join("ledger"))?;
         let tracker = Tracker::with_shared(ledger, frequency.clone(), shared.clone(), live.clone())
             .with_loss_log(open_loss_log(&options.data_dir)?)
+            .with_touches(open_touches(&options.data_dir, &world.load(), options.clock.now())?)
             .with_node_tag(node_tag.clone());
         restore(&tracker, recovered, &world.load(), options.clock.now())?;
         let bid_flusher = Mutex::new(BidFlusher::new(tracker.ledger.dir(), options.clock.now()));
@@ -318,6 +339,7 @@ impl App {
         self.bidder.world.load().check_capacity(self.bidder.clock.now());
         self.report_sizes();
         self.bidder.control_pacing();
+        self.tracker.touches.flush();
         if second.is_multiple_of(5) {
             self.flush_bids();
         }
@@ -327,6 +349,7 @@ impl App {
             self.bidder.audience.overlay.sweep(now.as_second());
             self.tracker.sweep(now);
             let world = self.bidder.world.load();
+            self.tracker.touches.sweep(now, attribution_horizon(&world));
             let retired = self
                 .live
                 .retire(|id| world.campaign_by_id(id).is_some(), now, NOTICE_WINDOW_SECS);

@@ -95,6 +95,53 @@ pub struct Goal {
     pub order_value_prior: Micros,
 }
 
+/// How long after a touch a campaign's conversions are credited to it
+/// (`click_window`, `view_window`; see `tracking::attribution`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttributionWindows {
+    /// How long after a click its conversions are credited, seconds.
+    pub click_secs: i64,
+    /// How long after an impression a conversion without a click is
+    /// credited to it, seconds (0: never).
+    pub view_secs: i64,
+}
+
+impl Default for AttributionWindows {
+    /// Seven days after a click, one day after a view.
+    fn default() -> Self {
+        AttributionWindows {
+            click_secs: 7 * 86_400,
+            view_secs: 86_400,
+        }
+    }
+}
+
+/// Longest attribution window a campaign may set.
+pub const MAX_WINDOW_SECS: i64 = 90 * 86_400;
+
+/// Reads a window: a whole number of days (`"7d"`), hours (`"12h"`) or
+/// minutes (`"30m"`), or `"0"`; at most 90 days.
+pub fn parse_window(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(0);
+    }
+    let malformed = || format!("{text:?} is not a window like \"7d\", \"12h\", \"30m\" or \"0\"");
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let unit_secs = match unit {
+        "d" => 86_400,
+        "h" => 3600,
+        "m" => 60,
+        _ => return Err(malformed()),
+    };
+    let number: i64 = number.parse().map_err(|_| malformed())?;
+    let secs = number.saturating_mul(unit_secs);
+    if !(0..=MAX_WINDOW_SECS).contains(&secs) {
+        return Err("must be between 0 and 90 days".into());
+    }
+    Ok(secs)
+}
+
 /// Clamps of a per-impression prediction around the campaign's own rate:
 /// a miscalibrated model moves a bid at most this many times up or down
 /// (and never past `max_cpm`).
@@ -146,6 +193,8 @@ pub struct Campaign {
     /// The value-based goal: `max_cpm`, target CPA, CPS share, conversion
     /// priors.
     pub goal: Goal,
+    /// How long after a click or a view conversions are credited to it.
+    pub attribution: AttributionWindows,
     /// Most the campaign spends per local day, base currency; zero when it
     /// is derived from the total budget (see [`Campaign::day_budget`]).
     pub daily_budget: Micros,

@@ -510,6 +510,12 @@ pub struct RawCampaign {
     /// Prior P(conversion | impression) of `cpa` and `cps` campaigns
     /// (default "0.0001"), until conversions are learned.
     pub pcvr_prior: Option<String>,
+    /// How long after a click its conversions are credited to the campaign
+    /// (default "7d"; days, hours or minutes: "7d", "12h", "30m").
+    pub click_window: Option<String>,
+    /// How long after an impression a conversion without a click is
+    /// credited to the campaign (default "1d"; "0": no view-through).
+    pub view_window: Option<String>,
     /// Prior order value of a `cps` campaign's conversion, base currency
     /// (required for `cps`), until conversion values are learned.
     pub order_value_prior: Option<String>,

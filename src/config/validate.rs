@@ -12,7 +12,7 @@ use super::raw::*;
 use super::{Config, ConfigErrors, ConfigProblem};
 use crate::audience::SegmentPath;
 use crate::campaigns::geo::GeoCircle;
-use crate::campaigns::model::{Campaign, Creative, Goal, Markup, Pricing};
+use crate::campaigns::model::{AttributionWindows, Campaign, Creative, Goal, Markup, Pricing, parse_window};
 use crate::campaigns::native::{NativeAd, NativeData, NativeImage, NativeText, image_mime_of};
 use crate::campaigns::player::PlayerFit;
 use crate::campaigns::targeting::{FrequencyCap, HoursOfWeek, SegmentRule, Targeting};
@@ -935,6 +935,7 @@ fn check_names(raw: &RawCampaign, settings: &Settings, p: &mut Problems) {
 fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<Campaign> {
     check_names(&raw, settings, p);
     let (max_bid, goal) = bid_limits(&raw, settings, p);
+    let attribution = attribution(&raw, p);
     let (daily_budget, total_budget) = budgets(&raw, p);
     let pctr_prior = pctr_prior(raw.pricing, raw.pctr_prior.as_deref(), p);
     let tz_name = raw.time_zone;
@@ -964,6 +965,7 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
         max_bid,
         pctr_prior,
         goal,
+        attribution,
         daily_budget: daily_budget.unwrap_or(Micros::ZERO),
         total_budget,
         derived_budget_days: derived_budget_days(daily_budget, (start, end), &time_zone),
@@ -1067,18 +1069,45 @@ fn bid_limits(raw: &RawCampaign, settings: &Settings, p: &mut Problems) -> (Micr
     match raw.pricing {
         Pricing::Cpm => {
             let max_bid = max_bid(raw.max_bid.as_deref(), raw.pricing, settings, p);
-            (max_bid, Goal { max_cpm: max_bid, ..goal })
+            (
+                max_bid,
+                Goal {
+                    max_cpm: max_bid,
+                    ..goal
+                },
+            )
         }
         Pricing::Cpc => (max_bid(raw.max_bid.as_deref(), raw.pricing, settings, p), goal),
         Pricing::Cpa | Pricing::Cps => {
             if raw.max_bid.is_some() {
                 p.at(
                     "max_bid",
-                    format!("not used by {} campaigns (max_cpm caps their bids)", raw.pricing.as_str()),
+                    format!(
+                        "not used by {} campaigns (max_cpm caps their bids)",
+                        raw.pricing.as_str()
+                    ),
                 );
             }
             (goal.max_cpm, goal)
         }
+    }
+}
+
+/// The campaign's attribution windows (defaults: 7 days after a click, a
+/// day after a view).
+fn attribution(raw: &RawCampaign, p: &mut Problems) -> AttributionWindows {
+    let defaults = AttributionWindows::default();
+    let mut window = |field: &str, text: Option<&str>, default: i64| {
+        text.map_or(default, |text| {
+            parse_window(text).unwrap_or_else(|why| {
+                p.at(field, why);
+                default
+            })
+        })
+    };
+    AttributionWindows {
+        click_secs: window("click_window", raw.click_window.as_deref(), defaults.click_secs),
+        view_secs: window("view_window", raw.view_window.as_deref(), defaults.view_secs),
     }
 }
 

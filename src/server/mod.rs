@@ -138,8 +138,10 @@ impl Running {
             let _ = stop.send(true);
         }
         let _ = (&mut self.task).await;
-        // Billing events are already durable; bid counts are written now.
+        // Billing events are already durable; bid counts and attribution
+        // touches are written now.
         self.app.flush_bids();
+        self.app.tracker.touches.flush();
         if let Some(leases) = &self.app.leases {
             leases.give_back().await;
         }

@@ -6,8 +6,10 @@
 //! send them; a URL whose signature does not verify answers 403.
 //! Conversion postbacks come per click ([`notice`]) or per user
 //! ([`user_conversion`]: view-through and experiment holdouts).
-//! [`contacts`] restores advertisers' weekly contact counts at start-up.
+//! [`attribution`] keeps the clicks and views conversions are credited
+//! by, within each campaign's windows. [`contacts`] restores advertisers' weekly contact counts at start-up.
 
+pub mod attribution;
 pub mod contacts;
 pub mod loss;
 pub mod notice;

@@ -250,6 +250,8 @@ pub struct Tracker {
     /// and only their reservations and held impressions are given back
     /// here; `None` alone (every bid is this node's).
     node_tag: Option<String>,
+    /// The clicks and views conversions are credited by.
+    pub touches: Arc<super::attribution::Touches>,
 }
 
 fn claim_key(bid: &str, event: EventKind) -> u64 {
@@ -311,6 +313,14 @@ impl<'w> NoticeCampaign<'w> {
         match self {
             NoticeCampaign::Indexed(_, target) => *target,
             NoticeCampaign::Retained(r) => r.target(),
+        }
+    }
+
+    /// The campaign's advertiser.
+    fn advertiser(&self) -> &str {
+        match self {
+            NoticeCampaign::Indexed(c, _) => &c.campaign.advertiser,
+            NoticeCampaign::Retained(r) => &r.advertiser,
         }
     }
 
@@ -596,6 +606,17 @@ impl Tracker {
             settled_bids: Settled::with_limit(crate::settings::DEFAULT_MAX_DEDUP_ENTRIES),
             losses: LossLog::none(),
             node_tag: None,
+            touches: Arc::new(super::attribution::Touches::in_memory(
+                super::attribution::DEFAULT_MAX_TOUCHES,
+            )),
+        }
+    }
+
+    /// The tracker crediting conversions by `touches`.
+    pub fn with_touches(self, touches: super::attribution::Touches) -> Tracker {
+        Tracker {
+            touches: Arc::new(touches),
+            ..self
         }
     }
 
@@ -1062,6 +1083,24 @@ impl Tracker {
         };
         apply(notice.campaign.target(), &self.frequency, &event);
         self.replicate(&event, &record.campaign, Some(&notice.token));
+        self.touched(notice, record);
+    }
+
+    /// Notes an impression shown or a billable click for attribution.
+    fn touched(&self, notice: &Notice<'_>, record: &Record) {
+        let token = &notice.token;
+        if token.test {
+            return;
+        }
+        let advertiser = notice.campaign.advertiser();
+        match notice.kind {
+            EventKind::Impression => self.touches.viewed(advertiser, token.user, &token.campaign, notice.now),
+            EventKind::Click if record.filtered.is_none() => {
+                self.touches
+                    .clicked(&token.bid_id, advertiser, token.user, &token.campaign, notice.now);
+            }
+            _ => {}
+        }
     }
 
     /// Marks the bid's reservation given back ([`Settled`]).
@@ -1191,7 +1230,7 @@ impl Tracker {
     /// user-level conversion ([`super::user_conversion`]), recorded once
     /// per order id (per advertiser, shared with click-level postbacks).
     async fn user_conversion(&self, world: &World, now: Timestamp, query: &str) -> TrackingReply {
-        let postback = match super::user_conversion::verify(world, now, query) {
+        let postback = match super::user_conversion::verify(world, now, query, &self.touches) {
             Ok(postback) => postback,
             Err(reply) => return reply,
         };
@@ -1207,12 +1246,18 @@ impl Tracker {
             Claimed::Durable => return TrackingReply::Accepted,
             Claimed::Undecided => return TrackingReply::Unavailable,
         }
-        if let Err(e) = self.ledger.append(&postback.record(now)).await {
+        let record = postback.record(now);
+        if let Err(e) = self.ledger.append(&record).await {
             self.settle(order_key, false).await;
             tracing::error!(error = %e, "user-level conversion not recorded");
             return TrackingReply::Unavailable;
         }
         self.settle(order_key, true).await;
+        // Credited by a touch, it counts like a click's conversion (caps,
+        // learned rates); a holdout's (no touch) only in reports.
+        if postback.touched {
+            self.apply_conversion(world, &record);
+        }
         TrackingReply::Accepted
     }
 
@@ -1227,13 +1272,23 @@ impl Tracker {
             Ok(postback) => postback,
             Err(reply) => return reply,
         };
-        let Some(click) = self
+        let claimed = self
             .shared
             .claimed(claim_key(&postback.click.bid, EventKind::Click))
-            .await
-        else {
-            return TrackingReply::Gone;
+            .await;
+        let clicked_at = match (self.touches.click(&postback.click.bid), &claimed) {
+            (Some(touch), _) => touch.at,
+            (None, Some(claim)) => claim.at_micros.div_euclid(1_000_000),
+            (None, None) => return TrackingReply::Gone,
         };
+        let window = world
+            .campaign_by_id(&postback.click.campaign)
+            .map_or_else(Default::default, |c| c.campaign.attribution);
+        if now.as_second() - clicked_at > window.click_secs {
+            return TrackingReply::Gone;
+        }
+        // A click held only as a touch was billable (a filtered one is not).
+        let filtered = claimed.is_some_and(|c| c.filtered);
         let order_key = order_key(&postback.advertiser, &postback.order);
         let claim = Claim {
             at_micros: now.as_microsecond(),
@@ -1253,8 +1308,7 @@ impl Tracker {
             self.settle(order_key, false).await;
             return TrackingReply::Conflict("conversion limit for this click reached");
         };
-        let filtered = click.filtered.then_some(CLICK_FILTERED);
-        let record = postback.record(now, filtered);
+        let record = postback.record(now, filtered.then_some(CLICK_FILTERED));
         if let Err(e) = self.ledger.append(&record).await {
             self.settle(slot, false).await;
             self.settle(order_key, false).await;

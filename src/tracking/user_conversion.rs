@@ -42,6 +42,8 @@ pub(super) struct UserPostback<'w> {
     pub order: String,
     /// The conversion's value.
     value: Option<Micros>,
+    /// Credited by the user's last touch (not named, nor a holdout's).
+    pub touched: bool,
 }
 
 /// The parameter lists accepted, in order, before `sig`.
@@ -55,7 +57,12 @@ const FORMS: [&[&str]; 4] = [
 /// Checks a user-level postback (see the module header): 400 for a
 /// malformed one, 403 when unsigned or forged, 404 for a campaign that is
 /// not running.
-pub(super) fn verify<'w>(world: &'w World, now: Timestamp, query: &str) -> Result<UserPostback<'w>, TrackingReply> {
+pub(super) fn verify<'w>(
+    world: &'w World,
+    now: Timestamp,
+    query: &str,
+    touches: &super::attribution::Touches,
+) -> Result<UserPostback<'w>, TrackingReply> {
     let forbidden = || TrackingReply::Forbidden(TrackingError::BadSignature);
     let (signed, sig) = query
         .rsplit_once("&sig=")
@@ -73,14 +80,15 @@ pub(super) fn verify<'w>(world: &'w World, now: Timestamp, query: &str) -> Resul
     let user = crate::signing::decode_component(param("user"))
         .filter(|u| !u.trim().is_empty() && u.len() <= MAX_USER_ID_BYTES)
         .ok_or(TrackingReply::BadPrice("user id missing or longer than 256 bytes"))?;
-    let campaign = match names.contains(&"campaign") {
+    let user_key = crate::audience::user_key(user.trim());
+    let (campaign, touched) = match names.contains(&"campaign") {
         true => {
             let id = crate::signing::decode_component(param("campaign")).unwrap_or_default();
             let campaign = world.campaign_by_id(&id).ok_or(TrackingReply::Gone)?;
             if !signed_by(world, &campaign.campaign.advertiser, signed, sig) {
                 return Err(forbidden());
             }
-            campaign
+            (campaign, false)
         }
         false => {
             let advertiser = world
@@ -89,17 +97,10 @@ pub(super) fn verify<'w>(world: &'w World, now: Timestamp, query: &str) -> Resul
                 .keys()
                 .find(|advertiser| signed_by(world, advertiser, signed, sig))
                 .ok_or_else(forbidden)?;
-            let mut running = world
-                .campaigns
-                .iter()
-                .filter(|c| &c.campaign.advertiser == advertiser && c.campaign.experiment.is_some());
-            match (running.next(), running.next()) {
-                (Some(campaign), None) => campaign,
-                _ => {
-                    return Err(TrackingReply::BadPrice(
-                        "name the campaign (campaign=…): the advertiser does not run exactly one experiment",
-                    ));
-                }
+            let windows = |id: &str| world.campaign_by_id(id).map(|c| c.campaign.attribution);
+            match touches.last_touch(advertiser, user_key, now, windows) {
+                Some(touch) => (world.campaign_by_id(&touch.campaign).ok_or(TrackingReply::Gone)?, true),
+                None => (only_experiment(world, advertiser)?, false),
             }
         }
     };
@@ -107,10 +108,27 @@ pub(super) fn verify<'w>(world: &'w World, now: Timestamp, query: &str) -> Resul
     Ok(UserPostback {
         advertiser: campaign.campaign.advertiser.clone(),
         campaign,
-        user: crate::audience::user_key(user.trim()),
+        user: user_key,
         order,
         value,
+        touched,
     })
+}
+
+/// Without a touch to credit, the advertiser's one campaign running an
+/// experiment (a holdout user's conversion); otherwise 404: nothing to
+/// credit.
+fn only_experiment<'w>(world: &'w World, advertiser: &str) -> Result<&'w LiveCampaign, TrackingReply> {
+    let mut running = world
+        .campaigns
+        .iter()
+        .filter(|c| c.campaign.advertiser == advertiser && c.campaign.experiment.is_some());
+    match (running.next(), running.next()) {
+        (Some(campaign), None) => Ok(campaign),
+        _ => Err(TrackingReply::BadPrice(
+            "name the campaign (campaign=…): no click or view of the advertiser's campaigns within their attribution windows, and it does not run exactly one experiment",
+        )),
+    }
 }
 
 impl UserPostback<'_> {
