@@ -23,8 +23,8 @@ use crate::money::Micros;
 
 /// The form's fields that are plain strings in the campaign table, and
 /// whether the table needs them (an empty optional one is removed).
-const TEXT_FIELDS: [(&str, bool); 10] = [
-    ("max_bid", true),
+const TEXT_FIELDS: [(&str, bool); 17] = [
+    ("max_bid", false),
     ("daily_budget", true),
     ("status", true),
     ("pricing", false),
@@ -32,6 +32,13 @@ const TEXT_FIELDS: [(&str, bool); 10] = [
     ("time_zone", false),
     ("total_budget", false),
     ("pctr_prior", false),
+    ("target_cpa", false),
+    ("cps_share", false),
+    ("max_cpm", false),
+    ("pcvr_prior", false),
+    ("order_value_prior", false),
+    ("click_window", false),
+    ("view_window", false),
     ("start", false),
     ("end", false),
 ];
@@ -41,7 +48,7 @@ const TEXT_FIELDS: [(&str, bool); 10] = [
 const DEFAULTS: [(&str, &str); 3] = [("status", "active"), ("pricing", "cpm"), ("pacing", "even")];
 
 /// Every field of the form, for placing problems.
-const FIELDS: [&str; 13] = [
+const FIELDS: [&str; 20] = [
     "max_bid",
     "daily_budget",
     "status",
@@ -50,6 +57,13 @@ const FIELDS: [&str; 13] = [
     "time_zone",
     "total_budget",
     "pctr_prior",
+    "target_cpa",
+    "cps_share",
+    "max_cpm",
+    "pcvr_prior",
+    "order_value_prior",
+    "click_window",
+    "view_window",
     "start",
     "end",
     "adomain",

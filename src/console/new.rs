@@ -15,11 +15,16 @@ use super::page::{Cx, FilledForm, Form, Problem, Shell, error_of, render};
 use super::reply::Reply;
 
 /// Campaign fields of the form, sent as strings when given.
-const CAMPAIGN_FIELDS: [&str; 9] = [
+const CAMPAIGN_FIELDS: [&str; 14] = [
     "id",
     "advertiser",
     "pricing",
     "max_bid",
+    "pctr_prior",
+    "target_cpa",
+    "cps_share",
+    "order_value_prior",
+    "max_cpm",
     "daily_budget",
     "total_budget",
     "pacing",
