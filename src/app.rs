@@ -108,6 +108,24 @@ fn open_loss_log(data_dir: &Path) -> Result<LossLog, BuildError> {
     LossLog::open(&dir).map_err(data_dir_error(&dir))
 }
 
+/// In a cluster, the budget leases of the node.
+fn leases(options: &AppOptions, world: &Arc<ArcSwap<World>>) -> Option<Arc<crate::cluster::leases::Leases>> {
+    let node = options.cluster.as_ref()?;
+    let leases = crate::cluster::leases::Leases::new(node.clone(), world.clone(), options.clock.clone());
+    Some(Arc::new(leases))
+}
+
+/// The learner of the click and conversion models, replaying the feature
+/// log of `{data_dir}/outcome`.
+fn start_learner(
+    options: &AppOptions,
+    audience: &Arc<AudienceStore>,
+) -> Result<Arc<crate::outcome::learner::Learner>, BuildError> {
+    let now = options.clock.now().as_second();
+    crate::outcome::learner::Learner::start(audience.clone(), Some(&options.data_dir), now)
+        .map_err(data_dir_error(&options.data_dir.join("outcome")))
+}
+
 /// The touches conversions are credited by, replayed for the longest
 /// attribution window of `world`'s campaigns.
 fn open_touches(data_dir: &Path, world: &World, now: jiff::Timestamp) -> Result<Touches, BuildError> {
@@ -250,20 +268,16 @@ impl App {
         metrics.audience_users.set(audience.current().user_count() as i64);
         let shared = shared_state(options.cluster.as_ref(), local, &metrics);
 
+        let learner = start_learner(&options, &audience)?;
         let (ledger, recovered) = Ledger::open(&options.data_dir.join("ledger"))?;
         let tracker = Tracker::with_shared(ledger, frequency.clone(), shared.clone(), live.clone())
             .with_loss_log(open_loss_log(&options.data_dir)?)
             .with_touches(open_touches(&options.data_dir, &world.load(), options.clock.now())?)
+            .with_learner(learner.clone())
             .with_node_tag(node_tag.clone());
         restore(&tracker, recovered, &world.load(), options.clock.now())?;
         let bid_flusher = Mutex::new(BidFlusher::new(tracker.ledger.dir(), options.clock.now()));
-        let leases = options.cluster.as_ref().map(|node| {
-            Arc::new(crate::cluster::leases::Leases::new(
-                node.clone(),
-                world.clone(),
-                options.clock.clone(),
-            ))
-        });
+        let leases = leases(&options, &world);
         let audit_log = AuditLog::new(&options.data_dir);
         let reloader = Arc::new(Reloader {
             config_dir: options.config_dir,
@@ -286,7 +300,8 @@ impl App {
             metrics,
             listen_url: options.listen_url,
             node_tag,
-            predictor: options.predictor,
+            // The simulator's oracle, else the learned models.
+            predictor: Some(options.predictor.unwrap_or_else(|| learner.predictor())),
         };
         Ok(App {
             bidder,

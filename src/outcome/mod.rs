@@ -15,6 +15,10 @@
 //! [`Predictor::predict`] is called per candidate. Neither may allocate,
 //! lock or do I/O.
 
+pub mod evaluate;
+pub mod learner;
+pub mod model;
+
 use crate::audience::taxonomy::SegmentKey;
 
 /// What is known of an impression, in the form a billed event's signed

@@ -37,6 +37,8 @@ pub struct Touch {
     pub campaign: Arc<str>,
     /// When it happened.
     pub at: i64,
+    /// The user's key (0 when unknown).
+    pub user: u64,
 }
 
 /// An (advertiser, user)'s last click and last view.
@@ -128,6 +130,7 @@ impl Touches {
         let touch = Touch {
             campaign: Arc::from(campaign),
             at,
+            user,
         };
         match (kind, fields.next().and_then(|f| f.parse::<u64>().ok())) {
             ("c", Some(bid)) => self.note_click(bid, advertiser, user, touch),
@@ -192,6 +195,7 @@ impl Touches {
         let touch = Touch {
             campaign: Arc::from(campaign),
             at: at.as_second(),
+            user,
         };
         self.note_click(bid, advertiser, user, touch);
     }
@@ -209,6 +213,7 @@ impl Touches {
         let touch = Touch {
             campaign: Arc::from(campaign),
             at: at.as_second(),
+            user,
         };
         self.note_view(advertiser, user, touch);
     }

@@ -36,6 +36,8 @@ use crate::live::{
 };
 use crate::money::Micros;
 use crate::openrtb::LossReason;
+use crate::outcome::learner::Observation;
+use crate::outcome::model::Label;
 use crate::pacing::budget::expiry_minute;
 use crate::pacing::{FrequencyStore, cost};
 use crate::settings::BillingEvent;
@@ -252,6 +254,9 @@ pub struct Tracker {
     node_tag: Option<String>,
     /// The clicks and views conversions are credited by.
     pub touches: Arc<super::attribution::Touches>,
+    /// Learns the click and conversion models from billed impressions,
+    /// billable clicks and credited conversions; `None`: nothing learns.
+    learner: Option<Arc<crate::outcome::learner::Learner>>,
 }
 
 fn claim_key(bid: &str, event: EventKind) -> u64 {
@@ -609,6 +614,15 @@ impl Tracker {
             touches: Arc::new(super::attribution::Touches::in_memory(
                 super::attribution::DEFAULT_MAX_TOUCHES,
             )),
+            learner: None,
+        }
+    }
+
+    /// The tracker feeding `learner`.
+    pub fn with_learner(self, learner: Arc<crate::outcome::learner::Learner>) -> Tracker {
+        Tracker {
+            learner: Some(learner),
+            ..self
         }
     }
 
@@ -1086,11 +1100,34 @@ impl Tracker {
         self.touched(notice, record);
     }
 
-    /// Notes an impression shown or a billable click for attribution.
+    /// Notes an impression shown or a billable click for attribution, and
+    /// a billed impression or a billable click for learning.
     fn touched(&self, notice: &Notice<'_>, record: &Record) {
         let token = &notice.token;
         if token.test {
             return;
+        }
+        let learned = match notice.kind {
+            EventKind::Click if record.filtered.is_none() => Some(Label::Click),
+            _ if notice.bills_impression() => Some(Label::Impression),
+            _ => None,
+        };
+        if let (Some(learner), Some(label)) = (&self.learner, learned) {
+            let target = notice.campaign.target();
+            let issued = Timestamp::from_second(token.issued_at).unwrap_or(notice.now);
+            learner.observe(Observation {
+                label,
+                at: notice.now.as_second(),
+                bid: token.bid_id.clone(),
+                campaign_key: target.campaign_key,
+                creative: token.creative.clone(),
+                exchange: token.exchange.clone(),
+                domain: token.place.domain.clone(),
+                country: token.place.country.clone(),
+                device: token.place.device,
+                local_hour: (crate::clock::hour_of_week(issued, target.time_zone) % 24) as u8,
+                user: token.user,
+            });
         }
         let advertiser = notice.campaign.advertiser();
         match notice.kind {
@@ -1318,7 +1355,33 @@ impl Tracker {
         self.settle(slot, true).await;
         self.settle(order_key, true).await;
         self.apply_conversion(world, &record);
+        if !filtered {
+            self.learn_conversion(world, &record, clicked_at);
+        }
         TrackingReply::Accepted
+    }
+
+    /// A click's credited conversion, for the conversion model: the
+    /// click's place, its user (when its touch is held) and the hour it
+    /// was made at.
+    fn learn_conversion(&self, world: &World, record: &Record, clicked_at: i64) {
+        let (Some(learner), Some(campaign)) = (&self.learner, world.campaign_by_id(&record.campaign)) else {
+            return;
+        };
+        let clicked = Timestamp::from_second(clicked_at).unwrap_or(Timestamp::UNIX_EPOCH);
+        learner.observe(Observation {
+            label: Label::Conversion,
+            at: record.at.div_euclid(1_000_000),
+            bid: record.bid.clone(),
+            campaign_key: campaign.key,
+            creative: record.creative.clone(),
+            exchange: record.exchange.clone(),
+            domain: record.domain.clone(),
+            country: record.country.clone(),
+            device: record.device,
+            local_hour: (crate::clock::hour_of_week(clicked, &campaign.campaign.time_zone) % 24) as u8,
+            user: self.touches.click(&record.bid).map_or(0, |t| t.user),
+        });
     }
 
     /// A recorded conversion counts (unless its click was filtered) towards
