@@ -80,6 +80,28 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The learned click and conversion models.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Trains on the feature log's earlier days and reports log loss and
+    /// AUC on its last days, against each campaign's smoothed rate.
+    Evaluate {
+        /// The data directory whose `outcome/` feature log is read.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Days held out for the evaluation (the last ones).
+        #[arg(long, default_value_t = 1)]
+        holdout_days: i64,
+        /// One JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -217,8 +239,8 @@ struct LookalikeArgs {
     max_bad_fraction: f64,
 }
 
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+/// Logs to standard error, `RUST_LOG` filtering (default `info`).
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -227,6 +249,11 @@ pub fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
     if !matches!(cli.command, Command::Serve { .. }) {
         // Commands that print (check-config, report, segments) end quietly
         // when their reader goes away (`| head`), like any Unix tool,
@@ -277,6 +304,7 @@ pub fn main() -> ExitCode {
         Command::Segments {
             command: SegmentsCommand::Lookalike(args),
         } => lookalike(args),
+        Command::Model { command } => model(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -285,6 +313,49 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn model(command: ModelCommand) -> anyhow::Result<()> {
+    match command {
+        ModelCommand::Evaluate {
+            data_dir,
+            holdout_days,
+            json,
+        } => evaluate_model(&data_dir, holdout_days, json),
+    }
+}
+
+fn evaluate_model(data_dir: &std::path::Path, holdout_days: i64, json: bool) -> anyhow::Result<()> {
+    let evaluation = bullseye::outcome::evaluate::evaluate(data_dir, holdout_days.max(1))
+        .with_context(|| format!("reading the feature log in {}", data_dir.display()))?;
+    if json {
+        println!("{}", serde_json::to_string(&evaluation)?);
+        return Ok(());
+    }
+    let days = |span: Option<(i64, i64)>| span.map_or("none".to_string(), |(a, b)| format!("days {a}..={b}"));
+    println!(
+        "trained on {} ({} examples), held out {}",
+        days(evaluation.train_days),
+        evaluation.trained,
+        days(evaluation.test_days)
+    );
+    let auc = |a: Option<f64>| a.map_or("-".to_string(), |a| format!("{a:.4}"));
+    println!(
+        "{:<11} {:>11} {:>9} {:>14} {:>14} {:>9} {:>12}",
+        "model", "impressions", "positive", "log loss", "campaign rate", "AUC", "campaign AUC"
+    );
+    for (name, f) in [("click", &evaluation.click), ("conversion", &evaluation.conversion)] {
+        println!(
+            "{name:<11} {:>11} {:>9} {:>14.6} {:>14.6} {:>9} {:>12}",
+            f.impressions,
+            f.positives,
+            f.model_log_loss,
+            f.campaign_log_loss,
+            auc(f.model_auc),
+            auc(f.campaign_auc)
+        );
+    }
+    Ok(())
 }
 
 fn serve(options: ServeOptions) -> anyhow::Result<()> {
