@@ -59,6 +59,17 @@ async fn impression(bidder: &TestBidder, clock: &ManualClock, n: usize, domain: 
     bid["price"].as_f64().unwrap()
 }
 
+/// `bullseye model evaluate --json` on a data directory.
+fn evaluate(data: &std::path::Path) -> Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bullseye"))
+        .args(["model", "evaluate", "--json", "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_click_model_learns_from_tracking_events_and_prices_by_the_impression() {
     let config = write_config(&format!("{TEST_SETTINGS}{LOOSE_CLICKS}"), CPC, "u,a\n");
@@ -115,13 +126,7 @@ async fn the_click_model_learns_from_tracking_events_and_prices_by_the_impressio
     // 2,400 + the cold first one + the probes' impressions, and 240 clicks.
     assert!(lines >= 2_401 + 240, "{lines} lines");
 
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bullseye"))
-        .args(["model", "evaluate", "--json", "--data-dir"])
-        .arg(data.path())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let evaluation: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let evaluation = evaluate(data.path());
     let click = &evaluation["click"];
     // The second day held out: 1,200 impressions (and the probes'), 120 clicks.
     assert_eq!(click["positives"], 120, "{evaluation}");
