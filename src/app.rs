@@ -108,6 +108,9 @@ fn open_loss_log(data_dir: &Path) -> Result<LossLog, BuildError> {
     LossLog::open(&dir).map_err(data_dir_error(&dir))
 }
 
+/// How often the learned shading curves are rebuilt, seconds.
+const SHADING_REBUILD_SECS: u64 = 10;
+
 /// In a cluster, the budget leases of the node.
 fn leases(options: &AppOptions, world: &Arc<ArcSwap<World>>) -> Option<Arc<crate::cluster::leases::Leases>> {
     let node = options.cluster.as_ref()?;
@@ -269,11 +272,13 @@ impl App {
         let shared = shared_state(options.cluster.as_ref(), local, &metrics);
 
         let learner = start_learner(&options, &audience)?;
+        let shading = Arc::new(crate::pacing::shading::Shading::default());
         let (ledger, recovered) = Ledger::open(&options.data_dir.join("ledger"))?;
         let tracker = Tracker::with_shared(ledger, frequency.clone(), shared.clone(), live.clone())
             .with_loss_log(open_loss_log(&options.data_dir)?)
             .with_touches(open_touches(&options.data_dir, &world.load(), options.clock.now())?)
             .with_learner(learner.clone())
+            .with_shading(shading.clone())
             .with_node_tag(node_tag.clone());
         restore(&tracker, recovered, &world.load(), options.clock.now())?;
         let bid_flusher = Mutex::new(BidFlusher::new(tracker.ledger.dir(), options.clock.now()));
@@ -302,6 +307,7 @@ impl App {
             node_tag,
             // The simulator's oracle, else the learned models.
             predictor: Some(options.predictor.unwrap_or_else(|| learner.predictor())),
+            shading: shading.clone(),
         };
         Ok(App {
             bidder,
@@ -355,6 +361,9 @@ impl App {
         self.report_sizes();
         self.bidder.control_pacing();
         self.tracker.touches.flush();
+        if second.is_multiple_of(SHADING_REBUILD_SECS) {
+            self.bidder.shading.rebuild(self.bidder.clock.now().as_second());
+        }
         if second.is_multiple_of(5) {
             self.flush_bids();
         }

@@ -172,6 +172,10 @@ pub struct BidToken {
     /// The experiment arm of the bid, `{experiment}/{arm}`; `None` without
     /// an experiment (and for URLs signed before arms were carried).
     pub arm: Option<String>,
+    /// A first-price bid's shading slice (exchange, placement, hour: see
+    /// `pacing::shading`), for learning its win rate; `None` for other
+    /// bids.
+    pub shading_slice: Option<u16>,
 }
 
 /// Where a bid's ad was to show, as reports group it: compact codes signed
@@ -324,6 +328,9 @@ impl BidToken {
             out.push_str("&a=");
             encode_component(&mut out, arm);
         }
+        if let Some(slice) = self.shading_slice {
+            out.push_str(&format!("&s={slice}"));
+        }
         let place = &self.place;
         Place::write(&mut out, &place.domain, &place.country, Some(i32::from(place.device)));
         out
@@ -353,6 +360,7 @@ impl BidToken {
             place: Place::default(),
             qty_milli: QTY_ONE,
             arm: None,
+            shading_slice: None,
         };
         let (mut notice_until, mut model, mut max_cpc) = (None, None, None);
         let mut seen = 0u32;
@@ -435,6 +443,10 @@ impl BidToken {
                 }
                 "a" => {
                     token.arm = Some(text()?).filter(|arm| !arm.is_empty());
+                    continue;
+                }
+                "s" => {
+                    token.shading_slice = Some(value.parse().map_err(|_| TrackingError::Malformed)?);
                     continue;
                 }
                 // Only what `Place::write` writes: a URL reads back as signed.
@@ -828,6 +840,7 @@ mod tests {
                 device: 4,
             },
             arm: None,
+            shading_slice: None,
         }
     }
 

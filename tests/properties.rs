@@ -128,6 +128,7 @@ daily_budget = "100"
             place: Default::default(),
             qty_milli: bullseye::signing::QTY_ONE,
             arm: None,
+            shading_slice: None,
         }
     }
 

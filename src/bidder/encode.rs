@@ -99,6 +99,7 @@ fn one_bid<'a>(
         arm: choice
             .arm
             .and_then(|arm| Some(c.campaign.experiment.as_deref()?.arms.get(arm)?.tag.clone())),
+        shading_slice: choice.shading_slice,
     };
     let ([click, impression, win, bill], loss) = urls(ctx, world, base_url, &payload(ctx, &token));
     let Shape { w, h, dur, protocol } = shape(creative);

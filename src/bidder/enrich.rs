@@ -64,6 +64,9 @@ pub struct BidCtx<'a> {
     /// Predicts value-based campaigns' responses per impression (set by the
     /// bidder after enrichment); `None`: their smoothed rates.
     pub predictor: Option<&'a dyn crate::outcome::Predictor>,
+    /// Learned first-price shading (set by the bidder after enrichment when
+    /// `bidding.shading = "learned"`); `None`: the fixed factor.
+    pub shading: Option<&'a crate::pacing::shading::Shading>,
     /// Per world time zone: (local day, hour of week), computed on first use.
     local_time: Vec<Cell<Option<(i64, usize)>>>,
     world: &'a World,
@@ -336,6 +339,7 @@ pub fn enrich<'a>(
         bcat_v1,
         suppressed,
         predictor: None,
+        shading: None,
         local_time: (0..world.time_zones.len()).map(|_| Cell::new(None)).collect(),
         world,
     })

@@ -167,6 +167,7 @@ pub fn explain(bidder: &Bidder, exchange: Option<&str>, body: &[u8]) -> Result<E
         }
     };
     ctx.predictor = bidder.predictor_for(&world);
+    ctx.shading = bidder.shading_for(&world);
     let max_imps = world.settings.max_imps_per_request;
     let mut scratch = select::Scratch::default();
     let imp = request
@@ -392,6 +393,7 @@ landing_url = "https://{id}.example/"
             listen_url: "http://127.0.0.1:8080".into(),
             node_tag: None,
             predictor: None,
+            shading: Default::default(),
         };
         (bidder, live)
     }

@@ -245,6 +245,8 @@ pub struct Bidder {
     /// campaigns when `bidding.prediction = "impression"`; `None`: every
     /// campaign is valued at its smoothed rates.
     pub predictor: Option<Arc<dyn crate::outcome::Predictor>>,
+    /// Learned first-price shading: its curves, and the bids it counts.
+    pub shading: Arc<crate::pacing::shading::Shading>,
 }
 
 impl Bidder {
@@ -255,6 +257,12 @@ impl Bidder {
         let wanted =
             world.settings.prediction == crate::settings::PredictionMode::Impression && world.has_value_based();
         self.predictor.as_deref().filter(|_| wanted)
+    }
+
+    /// The learned shading a request in `world` is priced with, unless
+    /// `bidding.shading = "fixed"`.
+    pub fn shading_for(&self, world: &World) -> Option<&crate::pacing::shading::Shading> {
+        (world.settings.shading == crate::settings::ShadingMode::Learned).then_some(&*self.shading)
     }
 
     /// A bidder over a config directory, for benchmarks and tools that run
@@ -273,6 +281,7 @@ impl Bidder {
             listen_url: "http://127.0.0.1:8080".into(),
             node_tag: None,
             predictor: None,
+            shading: Default::default(),
         })
     }
 
@@ -333,6 +342,7 @@ impl Bidder {
             Err(reason) => return self.no_bid(reason),
         };
         ctx.predictor = self.predictor_for(world);
+        ctx.shading = self.shading_for(world);
         let choices = match self.select_and_reserve(&ctx, world) {
             Ok(choices) => choices,
             Err(reason) => return self.no_bid(reason),
@@ -374,6 +384,11 @@ impl Bidder {
         }
         if !request.test.0 {
             reserve_all(ctx, world, &mut choices, &self.frequency);
+            for choice in &choices {
+                if let Some(slice) = choice.shading_slice {
+                    self.shading.count_bid(slice, choice.price);
+                }
+            }
         }
         if choices.is_empty() {
             return Err(if private_only {

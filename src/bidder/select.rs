@@ -49,6 +49,8 @@ pub struct Choice<'a> {
     /// The experiment arm the user is in (an index into the campaign's
     /// experiment's arms); `None` without an experiment.
     pub arm: Option<usize>,
+    /// A first-price bid's shading slice, when shading is learned.
+    pub shading_slice: Option<u16>,
 }
 
 /// What [`evaluate`] found for an eligible campaign.
@@ -56,6 +58,7 @@ struct Pick {
     creative: usize,
     price: Micros,
     arm: Option<usize>,
+    shading_slice: Option<u16>,
 }
 
 /// Why an impression got no bid.
@@ -411,7 +414,7 @@ fn choose_and_price<M: Mode>(
     if let Some((_, arm)) = arm.filter(|(_, arm)| arm.bid_multiplier_ppm != 1_000_000) {
         value = value.mul_div_floor(i64::from(arm.bid_multiplier_ppm), 1_000_000);
     }
-    let price = bid_price(value, terms.floor, terms.auction, world.settings.shading_ppm).ok_or(FilterReason::Floor)?;
+    let (price, shading_slice) = shaded(ctx, world, imp, (value, terms), mode).ok_or(FilterReason::Floor)?;
     if holdout {
         return Err(FilterReason::Holdout);
     }
@@ -419,7 +422,55 @@ fn choose_and_price<M: Mode>(
         creative,
         price,
         arm: arm.map(|(index, _)| index),
+        shading_slice,
     })
+}
+
+/// The price for `value` under the terms (see [`bid_price`]), shaded at
+/// first price by the learned curve of the auction's slice when shading is
+/// learned (`ctx.shading`), exploring a random fraction of value on
+/// [`crate::pacing::shading::EXPLORE_PPM`] of bids (never in a dry run);
+/// with the slice, for its notices to be counted.
+fn shaded<M: Mode>(
+    ctx: &BidCtx,
+    world: &World,
+    imp: &Imp,
+    (value, terms): (Micros, &Terms),
+    mode: &mut M,
+) -> Option<(Micros, Option<u16>)> {
+    use crate::pacing::shading;
+    let fixed = bid_price(value, terms.floor, terms.auction, world.settings.shading_ppm)?;
+    let Some(learned) = ctx.shading.filter(|_| terms.auction == AuctionType::FIRST_PRICE) else {
+        return Some((fixed, None));
+    };
+    let hour = (ctx.now.as_second().rem_euclid(86_400) / 3600) as u8;
+    let slice = shading::slice(ctx.exchange_id.0, placement(imp), hour);
+    let draw = if M::DRY_RUN || !learned.exploring() {
+        u64::MAX
+    } else {
+        mode.random()
+    };
+    let price = if draw % 1_000_000 < shading::EXPLORE_PPM {
+        // 30–100 % of value, from the draw's upper bits.
+        let fraction = 300_000 + (draw >> 32) % 700_001;
+        value.mul_div_floor(fraction as i64, 1_000_000).max(terms.floor)
+    } else {
+        learned.price(slice, value, terms.floor).unwrap_or(fixed)
+    };
+    Some((price, Some(slice)))
+}
+
+/// The impression's placement for shading: its first banner size, or its
+/// medium.
+fn placement(imp: &Imp) -> u64 {
+    if let Some((w, h)) = imp.banner.as_ref().and_then(|b| b.sizes().next()) {
+        return (w as u64).wrapping_mul(10_007).wrapping_add(h as u64);
+    }
+    match (&imp.video, &imp.audio) {
+        (Some(_), _) => 1,
+        (_, Some(_)) => 2,
+        _ => 3,
+    }
 }
 
 /// Walks candidates best first; the first eligible one wins, unless a
@@ -452,7 +503,12 @@ fn first_eligible<'a, M: Mode>(
         }
         let c = world.campaign(rank);
         match evaluate(ctx, world, (rank, c), imp, terms, frequency, mode) {
-            Ok(Pick { creative, price, arm }) => {
+            Ok(Pick {
+                creative,
+                price,
+                arm,
+                shading_slice,
+            }) => {
                 let deal_id = terms.deal.and_then(|d| d.id.as_deref());
                 let choice = Choice {
                     imp,
@@ -462,6 +518,7 @@ fn first_eligible<'a, M: Mode>(
                     price,
                     qty_milli: imp.qty_milli(),
                     arm,
+                    shading_slice,
                 };
                 if !M::DRY_RUN && !by_price {
                     match reps.offer(world, choice) {

@@ -15,6 +15,7 @@ pub mod budget;
 pub mod cost;
 pub mod frequency;
 pub mod pacer;
+pub mod shading;
 
 pub use budget::DailySpend;
 pub use frequency::FrequencyStore;

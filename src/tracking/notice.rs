@@ -257,6 +257,8 @@ pub struct Tracker {
     /// Learns the click and conversion models from billed impressions,
     /// billable clicks and credited conversions; `None`: nothing learns.
     learner: Option<Arc<crate::outcome::learner::Learner>>,
+    /// Learned first-price shading, counting wins and minimum bids to win.
+    shading: Option<Arc<crate::pacing::shading::Shading>>,
 }
 
 fn claim_key(bid: &str, event: EventKind) -> u64 {
@@ -615,6 +617,15 @@ impl Tracker {
                 super::attribution::DEFAULT_MAX_TOUCHES,
             )),
             learner: None,
+            shading: None,
+        }
+    }
+
+    /// The tracker counting first-price wins for `shading`.
+    pub fn with_shading(self, shading: Arc<crate::pacing::shading::Shading>) -> Tracker {
+        Tracker {
+            shading: Some(shading),
+            ..self
         }
     }
 
@@ -1107,6 +1118,11 @@ impl Tracker {
         if token.test {
             return;
         }
+        if let (Some(shading), Some(slice)) = (&self.shading, token.shading_slice)
+            && notice.bills_impression()
+        {
+            shading.count_win(slice, token.bid_value);
+        }
         let learned = match notice.kind {
             EventKind::Click if record.filtered.is_none() => Some(Label::Click),
             _ if notice.bills_impression() => Some(Label::Impression),
@@ -1196,6 +1212,12 @@ impl Tracker {
             }
             // A test bid reserved nothing.
             Settle::First => {}
+        }
+        // The price to beat, in the base currency as the bid's value is.
+        if let (Some(shading), Some(slice), Some(min)) = (&self.shading, token.shading_slice, signal.min_to_win)
+            && token.bid_price.0 > 0
+        {
+            shading.count_min_to_win(slice, min.mul_div_ceil(token.bid_value.0, token.bid_price.0));
         }
         self.losses.append(LossRecord {
             at: notice.now.as_microsecond(),
