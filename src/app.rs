@@ -373,7 +373,10 @@ impl App {
         self.report_sizes();
         self.bidder.control_pacing();
         self.tracker.touches.flush();
-        if second.is_multiple_of(SHADING_REBUILD_SECS) {
+        // Fixed shading counts nothing: no curves to rebuild.
+        if second.is_multiple_of(SHADING_REBUILD_SECS)
+            && self.bidder.world.load().settings.shading == crate::settings::ShadingMode::Learned
+        {
             self.bidder.shading.rebuild(self.bidder.clock.now().as_second());
         }
         if second.is_multiple_of(5) {

@@ -202,21 +202,14 @@ impl Market {
         self.truths[c].order_median * (0.6 * normal(rng)).exp()
     }
 
-    /// The competitors' highest bid on an impression (CPM), and the second
-    /// highest.
-    pub fn competition(&self, site: usize, hour: usize, rng: &mut impl rand::Rng) -> (f64, f64) {
+    /// The competitors' highest bid on an impression (CPM).
+    pub fn competition(&self, site: usize, hour: usize, rng: &mut impl rand::Rng) -> f64 {
         let scale = self.sites[site].ctr_factor * self.hour_ctr[hour];
-        let (mut first, mut second) = (0.0f64, 0.0f64);
+        let mut highest = 0.0f64;
         for _ in 0..self.competitors {
             let value = scale * (0.5 * normal(rng)).exp();
-            let bid = value * rng.random_range(0.6..1.2);
-            if bid > first {
-                second = first;
-                first = bid;
-            } else if bid > second {
-                second = bid;
-            }
+            highest = highest.max(value * rng.random_range(0.6..1.2));
         }
-        (first, second)
+        highest
     }
 }

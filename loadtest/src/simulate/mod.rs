@@ -40,6 +40,8 @@ use market::Market;
 
 /// The bundled campaigns.
 const DEFAULT_CAMPAIGNS: &str = include_str!("../../simulate/campaigns.toml");
+/// The bundled CPA campaigns, added when this build validates them.
+const DEFAULT_CPA_CAMPAIGNS: &str = include_str!("../../simulate/campaigns-cpa.toml");
 
 /// The strategies, in the order they are reported.
 pub const STRATEGIES: [&str; 5] = ["flat", "per_campaign", "fixed_shading", "bullseye", "oracle"];
@@ -98,7 +100,13 @@ pub struct CampaignFigures {
     pub conversions: u64,
     pub bids: u64,
     pub wins: u64,
+    /// What the exchange was paid for the impressions (clearing prices):
+    /// the strategy's buying efficiency, whatever the campaign is charged.
+    pub media_cost_micros: i64,
     pub spend_fraction: f64,
+    /// Clicks and conversions per 1,000 (currency units) of media cost.
+    pub clicks_per_1000_media: f64,
+    pub conversions_per_1000_media: f64,
     pub clicks_per_1000: f64,
     pub conversions_per_1000: f64,
     pub impressions_per_1000: f64,
@@ -119,8 +127,35 @@ struct Configured {
     daily_budget: i64,
 }
 
+/// One strategy's figures, per campaign.
+pub type Results = Vec<(String, Vec<CampaignFigures>)>;
+
 /// Runs the simulation and prints its figures.
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let campaigns = match &args.campaigns {
+        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?),
+        None => None,
+    };
+    let results = simulate(&args, campaigns.as_deref())?;
+    let mut report = serde_json::Map::new();
+    for (strategy, figures) in results {
+        print_table(&strategy, &figures);
+        report.insert(strategy, json!({ "campaigns": figures }));
+    }
+    if let Some(svg) = &args.svg {
+        std::fs::write(svg, chart(&report))?;
+    }
+    eprintln!("simulated in {:.1} s", started.elapsed().as_secs_f64());
+    if args.json {
+        println!("{}", json!({ "strategies": report, "seed": args.seed, "auction": args.auction }));
+    }
+    Ok(())
+}
+
+/// Runs every strategy asked for (in parallel threads) on one market, over
+/// `campaigns` (TOML; `None`: the bundled set).
+pub fn simulate(args: &SimArgs, campaigns: Option<&str>) -> anyhow::Result<Results> {
     let started = Instant::now();
     let first_price = match args.auction.as_str() {
         "first" => true,
@@ -136,12 +171,11 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         }
         STRATEGIES.iter().copied().filter(|s| args.strategy.iter().any(|a| a == s)).collect()
     };
-    let campaigns_text = match &args.campaigns {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-        None => DEFAULT_CAMPAIGNS.to_string(),
-    };
     let work = work_dir()?;
-    let configured = configured(work.path(), &campaigns_text)?;
+    let (campaigns_text, configured) = match campaigns {
+        Some(text) => (text.to_string(), configured(work.path(), text)?),
+        None => default_campaigns(work.path())?,
+    };
     let market = Arc::new(Market::new(args.seed, args.users, configured.len(), args.competitors));
     let snapshot = build_audience(work.path(), &market)?;
     eprintln!(
@@ -157,7 +191,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             .iter()
             .map(|&strategy| {
                 let run = Run {
-                    args: &args,
+                    args,
                     strategy,
                     first_price,
                     market: market.clone(),
@@ -171,20 +205,13 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             .collect();
         handles.into_iter().map(|h| h.join().expect("a strategy panicked")).collect()
     });
-    let mut report = serde_json::Map::new();
-    for (strategy, figures) in results {
-        let figures = figures.with_context(|| format!("strategy {strategy}"))?;
-        print_table(&strategy, &figures);
-        report.insert(strategy, json!({ "campaigns": figures }));
-    }
-    if let Some(svg) = &args.svg {
-        std::fs::write(svg, chart(&report))?;
-    }
-    eprintln!("simulated in {:.1} s", started.elapsed().as_secs_f64());
-    if args.json {
-        println!("{}", json!({ "strategies": report, "seed": args.seed, "auction": args.auction }));
-    }
-    Ok(())
+    results
+        .into_iter()
+        .map(|(strategy, figures)| {
+            let figures = figures.with_context(|| format!("strategy {strategy}"))?;
+            Ok((strategy, figures))
+        })
+        .collect()
 }
 
 /// A scratch directory, in memory when `/dev/shm` exists (the ledger's
@@ -218,6 +245,18 @@ fn configured(work: &Path, campaigns: &str) -> anyhow::Result<Vec<Configured>> {
             daily_budget: c.daily_budget.0,
         })
         .collect())
+}
+
+/// The bundled campaigns, with the CPA ones when they validate.
+fn default_campaigns(work: &Path) -> anyhow::Result<(String, Vec<Configured>)> {
+    let with_cpa = format!("{DEFAULT_CAMPAIGNS}\n{DEFAULT_CPA_CAMPAIGNS}");
+    match configured(work, &with_cpa) {
+        Ok(configured) => Ok((with_cpa, configured)),
+        Err(e) => {
+            eprintln!("CPA campaigns left out: {e:#}");
+            Ok((DEFAULT_CAMPAIGNS.to_string(), configured(work, DEFAULT_CAMPAIGNS)?))
+        }
+    }
 }
 
 /// The advertisers a campaigns file names.
@@ -413,6 +452,7 @@ impl Run<'_> {
             measuring: false,
             last_tick: START,
             runtime: &runtime,
+            learns: matches!(self.strategy, "fixed_shading" | "bullseye"),
         };
         bullseye::bidder::seed_thread(self.args.seed);
         let total_hours = self.args.warmup_hours + self.args.hours;
@@ -462,6 +502,9 @@ struct Sim<'a> {
     measuring: bool,
     last_tick: i64,
     runtime: &'a tokio::runtime::Runtime,
+    /// The strategy predicts with the learned model: publish it as time
+    /// passes (the others never read it).
+    learns: bool,
 }
 
 /// Seconds between the learner's publications (as production's five, in
@@ -499,7 +542,7 @@ impl Sim<'_> {
             self.last_tick += 1;
             self.clock.set(jiff::Timestamp::from_second(self.last_tick).expect("in range"));
             self.app.tick((self.last_tick - START) as u64);
-            if self.last_tick % LEARN_EVERY == 0 {
+            if self.learns && self.last_tick % LEARN_EVERY == 0 {
                 self.app.learn_now();
             }
         }
@@ -510,7 +553,7 @@ impl Sim<'_> {
     fn request(&mut self, hour: usize) {
         let user = self.rng.random_range(0..self.market.users.len());
         let site = self.market.site(&mut self.rng);
-        let (first, second) = self.market.competition(site, hour, &mut self.rng);
+        let first = self.market.competition(site, hour, &mut self.rng);
         let floor = self.market.sites[site].floor;
         let device = self.rng.random_range(1..=4u8);
         let request = json!({
@@ -549,7 +592,8 @@ impl Sim<'_> {
         if self.measuring {
             self.bids[campaign][1] += 1;
         }
-        let clearing = if self.first_price { price } else { second.max(floor) };
+        // Second price: the highest other bid (or the floor) sets the price.
+        let clearing = if self.first_price { price } else { first.max(floor) };
         let burl = bid["burl"].as_str().unwrap_or_default();
         self.track(&burl.replace("${AUCTION_PRICE}", &format!("{clearing:.6}")));
         let adm = bid["adm"].as_str().unwrap_or_default();
@@ -664,7 +708,12 @@ fn figures(
         f.spend_micros += record.charge;
         f.hourly_spend_micros[(record.at / 3_600_000_000 % 24) as usize] += record.charge;
         match record.event {
-            _ if record.billed => f.impressions += 1,
+            // Every won bid gets its billing notice: one impression, and
+            // what the exchange was paid (the clearing CPM / 1000).
+            EventKind::Bill => {
+                f.impressions += 1;
+                f.media_cost_micros += record.clearing.unwrap_or(0) / 1000;
+            }
             EventKind::Click if record.filtered.is_none() => f.clicks += 1,
             EventKind::Conversion if record.filtered.is_none() => f.conversions += 1,
             _ => {}
@@ -677,6 +726,10 @@ fn figures(
         f.clicks_per_1000 = per_1000(f.clicks);
         f.conversions_per_1000 = per_1000(f.conversions);
         f.impressions_per_1000 = per_1000(f.impressions);
+        let media = f.media_cost_micros as f64 / 1e6;
+        let per_1000_media = |n: u64| if media > 0.0 { n as f64 / media * 1000.0 } else { 0.0 };
+        f.clicks_per_1000_media = per_1000_media(f.clicks);
+        f.conversions_per_1000_media = per_1000_media(f.conversions);
         f.ecpc = (f.clicks > 0).then(|| spend / f.clicks as f64);
         f.cpa = (f.conversions > 0).then(|| spend / f.conversions as f64);
         f.win_rate = if f.bids > 0 { f.wins as f64 / f.bids as f64 } else { 0.0 };
@@ -780,44 +833,70 @@ mod tests {
         assert_eq!(url_in(adm, "/t/click?").as_deref(), Some("http://sim/t/click?b=1&c=2"));
     }
 
-    #[test]
-    fn a_simulation_repeats_for_a_seed() {
-        let args = SimArgs {
-            seed: 3,
-            warmup_hours: 1,
-            hours: 1,
-            users: 2_000,
+    /// A market small enough for a debug build: `users` users,
+    /// `requests` requests an hour, the default campaigns' budgets scaled
+    /// to that traffic.
+    fn small(seed: u64, strategies: &[&str], warmup_hours: u32, hours: u32, requests: usize) -> SimArgs {
+        SimArgs {
+            seed,
+            warmup_hours,
+            hours,
+            users: 5_000,
             campaigns: None,
             competitors: 5,
             auction: "first".into(),
-            requests_per_hour: 300,
-            strategy: vec!["bullseye".into()],
+            requests_per_hour: requests,
+            strategy: strategies.iter().map(|s| s.to_string()).collect(),
             svg: None,
             json: false,
-        };
-        let run_once = || -> Vec<(i64, u64, u64)> {
-            let work = work_dir().unwrap();
-            let configured = configured(work.path(), DEFAULT_CAMPAIGNS).unwrap();
-            let market = Arc::new(Market::new(args.seed, args.users, configured.len(), 5));
-            let snapshot = build_audience(work.path(), &market).unwrap();
-            let run = Run {
-                args: &args,
-                strategy: "bullseye",
-                first_price: true,
-                market,
-                configured: &configured,
-                campaigns_text: DEFAULT_CAMPAIGNS,
-                snapshot: &snapshot,
-                dir: work.path().join("bullseye"),
-            };
-            run.go()
-                .unwrap()
-                .iter()
-                .map(|f| (f.spend_micros, f.impressions, f.clicks))
-                .collect()
-        };
-        let (a, b) = (run_once(), run_once());
-        assert!(a.iter().any(|(spend, _, _)| *spend > 0), "{a:?}");
+        }
+    }
+
+    /// The default campaigns with their budgets scaled to `requests` an
+    /// hour (they are set for the default 12,000).
+    fn scaled_campaigns(requests: usize) -> String {
+        let mut table: toml::Table = DEFAULT_CAMPAIGNS.parse().unwrap();
+        for c in table["campaign"].as_array_mut().unwrap() {
+            let budget: f64 = c["daily_budget"].as_str().unwrap().parse().unwrap();
+            let scaled = budget * requests as f64 / 12_000.0;
+            c.as_table_mut().unwrap().insert("daily_budget".into(), format!("{scaled:.2}").into());
+        }
+        toml::to_string(&table).unwrap()
+    }
+
+    fn of<'a>(results: &'a Results, strategy: &str, campaign: &str) -> &'a CampaignFigures {
+        let (_, figures) = results.iter().find(|(s, _)| s == strategy).unwrap();
+        figures.iter().find(|f| f.id == campaign).unwrap()
+    }
+
+    #[test]
+    fn a_simulation_repeats_for_a_seed() {
+        let args = small(3, &["bullseye"], 1, 1, 400);
+        let campaigns = scaled_campaigns(400);
+        let once = || serde_json::to_string(&simulate(&args, Some(&campaigns)).unwrap()).unwrap();
+        let (a, b) = (once(), once());
+        assert!(a.contains("\"impressions\":"), "{a}");
         assert_eq!(a, b);
+    }
+
+    /// The goals' directions that hold with what exists: a CPC campaign
+    /// bidding its value buys more clicks per unit budget than one bidding
+    /// flat at its max, and even pacing spends its cap over the day,
+    /// following the traffic.
+    #[test]
+    fn per_campaign_beats_flat_and_even_pacing_spends_its_cap() {
+        let requests = 400;
+        let args = small(1, &["flat", "per_campaign"], 2, 24, requests);
+        let results = simulate(&args, Some(&scaled_campaigns(requests))).unwrap();
+        for campaign in ["cpc-asap", "cpc-even", "cpc-ample"] {
+            let (flat, valued) = (of(&results, "flat", campaign), of(&results, "per_campaign", campaign));
+            assert!(flat.spend_micros > 0 && valued.clicks > 0, "{flat:?} {valued:?}");
+            assert!(valued.clicks_per_1000 >= flat.clicks_per_1000, "{campaign}: {valued:?} vs {flat:?}");
+        }
+        let even = of(&results, "per_campaign", "cpc-even");
+        assert!((0.9..=1.0).contains(&even.spend_fraction), "{even:?}");
+        let night: i64 = even.hourly_spend_micros[..6].iter().sum();
+        let evening: i64 = even.hourly_spend_micros[17..23].iter().sum();
+        assert!(evening > night, "even pacing follows the traffic: {even:?}");
     }
 }
