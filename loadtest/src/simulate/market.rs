@@ -54,6 +54,18 @@ pub struct Truth {
     pub order_median: f64,
 }
 
+/// What the command line may change of the market's shape.
+#[derive(Clone, Debug)]
+pub struct Shape {
+    pub users: usize,
+    /// Competing bidders per auction.
+    pub competitors: usize,
+    /// Median of the campaigns' base click-through rates.
+    pub base_ctr: f64,
+    /// Median of a competitor's value of an impression, CPM.
+    pub competitor_cpm: f64,
+}
+
 /// The market.
 pub struct Market {
     pub users: Vec<User>,
@@ -64,6 +76,7 @@ pub struct Market {
     pub hour_ctr: [f64; 24],
     pub truths: Vec<Truth>,
     pub competitors: usize,
+    competitor_cpm: f64,
 }
 
 /// A standard normal draw (Box–Muller).
@@ -91,8 +104,8 @@ fn pick(cdf: &[f64], u: f64) -> usize {
 }
 
 impl Market {
-    /// The market for `users` users and `campaigns` campaigns.
-    pub fn new(seed: u64, users: usize, campaigns: usize, competitors: usize) -> Market {
+    /// The market of `shape` for `campaigns` campaigns.
+    pub fn new(seed: u64, campaigns: usize, shape: &Shape) -> Market {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let personas: Vec<[usize; 4]> = (0..PERSONAS)
             .map(|_| {
@@ -104,7 +117,7 @@ impl Market {
             })
             .collect();
         let persona_cdf = zipf_cdf(PERSONAS, 0.8);
-        let users = (0..users)
+        let users = (0..shape.users)
             .map(|_| {
                 let persona = &personas[pick(&persona_cdf, rng.random())];
                 let mut interests = 0u32;
@@ -144,7 +157,7 @@ impl Market {
                     interests |= 1 << rng.random_range(0..INTERESTS);
                 }
                 Truth {
-                    base_ctr: 0.002 * (0.8 * normal(&mut rng)).exp(),
+                    base_ctr: shape.base_ctr * (0.8 * normal(&mut rng)).exp(),
                     interests,
                     cvr: (0.03 * (0.5 * normal(&mut rng)).exp()).min(0.5),
                     order_median: 60.0,
@@ -158,7 +171,8 @@ impl Market {
             traffic,
             hour_ctr,
             truths,
-            competitors,
+            competitors: shape.competitors,
+            competitor_cpm: shape.competitor_cpm,
         }
     }
 
@@ -197,14 +211,14 @@ impl Market {
         (self.truths[c].cvr * (self.affinity(user, c) + 1.0) / 3.0).min(1.0)
     }
 
-    /// An order's value.
-    pub fn order_value(&self, c: usize, rng: &mut impl rand::Rng) -> f64 {
-        self.truths[c].order_median * (0.6 * normal(rng)).exp()
+    /// An order's value, for a standard normal draw `z`.
+    pub fn order_value(&self, c: usize, z: f64) -> f64 {
+        self.truths[c].order_median * (0.6 * z).exp()
     }
 
     /// The competitors' highest bid on an impression (CPM).
     pub fn competition(&self, site: usize, hour: usize, rng: &mut impl rand::Rng) -> f64 {
-        let scale = self.sites[site].ctr_factor * self.hour_ctr[hour];
+        let scale = self.competitor_cpm * self.sites[site].ctr_factor * self.hour_ctr[hour];
         let mut highest = 0.0f64;
         for _ in 0..self.competitors {
             let value = scale * (0.5 * normal(rng)).exp();

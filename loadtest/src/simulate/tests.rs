@@ -1,0 +1,118 @@
+//! The simulator's tests: determinism, and the directions of the goals.
+
+use super::config::{DEFAULT_CAMPAIGNS, flat};
+use super::figures::CampaignFigures;
+use super::strategy::url_in;
+use super::*;
+
+#[test]
+fn flat_turns_every_campaign_into_cpm_at_its_most_asap() {
+    let flat = flat(DEFAULT_CAMPAIGNS).unwrap();
+    let table: toml::Table = flat.parse().unwrap();
+    for c in table["campaign"].as_array().unwrap() {
+        assert_eq!(c["pricing"].as_str(), Some("cpm"));
+        assert_eq!(c["pacing"].as_str(), Some("asap"));
+        assert!(c.get("max_cpm").is_none() && c.get("pctr_prior").is_none());
+    }
+}
+
+#[test]
+fn markup_urls_are_unescaped() {
+    let adm = r#"<a href="http://sim/t/click?b=1&amp;c=2"><img src="http://sim/t/imp?b=1&amp;sig=x"></a>"#;
+    assert_eq!(url_in(adm, "/t/imp?").as_deref(), Some("http://sim/t/imp?b=1&sig=x"));
+    assert_eq!(url_in(adm, "/t/click?").as_deref(), Some("http://sim/t/click?b=1&c=2"));
+}
+
+/// A market small enough for a debug build: `users` users,
+/// `requests` requests an hour, the default campaigns' budgets scaled
+/// to that traffic.
+fn small(seed: u64, strategies: &[&str], warmup_hours: u32, hours: u32, requests: usize) -> SimArgs {
+    SimArgs {
+        seed,
+        warmup_hours,
+        hours,
+        users: 5_000,
+        campaigns: None,
+        competitors: 5,
+        base_ctr: 0.02,
+        competitor_cpm: 1.0,
+        auction: "first".into(),
+        requests_per_hour: requests,
+        strategy: strategies.iter().map(|s| s.to_string()).collect(),
+        svg: None,
+        json: false,
+    }
+}
+
+/// Campaigns for [`small`]'s market: ten times the default click
+/// rate (`base_ctr`), a tenth of the max CPC (so the same values per
+/// impression), budgets that bind at its traffic.
+const SMALL_CAMPAIGNS: &str = r#"
+[[campaign]]
+id = "cpc-asap"
+advertiser = "A"
+adomain = ["a.example"]
+pricing = "cpc"
+max_bid = "0.10"
+pctr_prior = "0.02"
+max_cpm = "8"
+daily_budget = "2"
+pacing = "asap"
+creative = [{ id = "a", format = "banner", w = 300, h = 250, image_url = "https://a.example/a.png", landing_url = "https://a.example/" }]
+
+[[campaign]]
+id = "cpc-even"
+advertiser = "B"
+adomain = ["b.example"]
+pricing = "cpc"
+max_bid = "0.10"
+pctr_prior = "0.02"
+max_cpm = "8"
+daily_budget = "2"
+pacing = "even"
+creative = [{ id = "b", format = "banner", w = 300, h = 250, image_url = "https://b.example/a.png", landing_url = "https://b.example/" }]
+
+[[campaign]]
+id = "cpm-even"
+advertiser = "C"
+adomain = ["c.example"]
+pricing = "cpm"
+max_bid = "1.20"
+daily_budget = "1"
+pacing = "even"
+creative = [{ id = "c", format = "banner", w = 300, h = 250, image_url = "https://c.example/a.png", landing_url = "https://c.example/" }]
+"#;
+
+fn of<'a>(results: &'a Results, strategy: &str, campaign: &str) -> &'a CampaignFigures {
+    let (_, figures) = results.iter().find(|(s, _)| s == strategy).unwrap();
+    figures.iter().find(|f| f.id == campaign).unwrap()
+}
+
+#[test]
+fn a_simulation_repeats_for_a_seed() {
+    let args = small(3, &["bullseye"], 1, 1, 400);
+    let once = || serde_json::to_string(&simulate(&args, Some(SMALL_CAMPAIGNS)).unwrap()).unwrap();
+    let (a, b) = (once(), once());
+    assert!(a.contains("\"impressions\":"), "{a}");
+    assert_eq!(a, b);
+}
+
+/// The goals' directions that hold with what exists: a CPC campaign
+/// bidding its value buys more clicks per unit budget than one bidding
+/// flat at its max, and even pacing spends its cap over the day,
+/// following the traffic.
+#[test]
+fn per_campaign_beats_flat_and_even_pacing_spends_its_cap() {
+    let args = small(1, &["flat", "per_campaign"], 2, 24, 500);
+    let results = simulate(&args, Some(SMALL_CAMPAIGNS)).unwrap();
+    for campaign in ["cpc-asap", "cpc-even"] {
+        let (flat, valued) = (of(&results, "flat", campaign), of(&results, "per_campaign", campaign));
+        assert!(flat.spend_micros > 0 && valued.clicks > 0, "{flat:?} {valued:?}");
+        assert!(valued.clicks_per_1000 >= flat.clicks_per_1000, "{campaign}: {valued:?} vs {flat:?}");
+    }
+    let even = of(&results, "per_campaign", "cpc-even");
+    assert!((0.9..=1.0).contains(&even.spend_fraction), "{even:?}");
+    let night: i64 = even.hourly_spend_micros[..6].iter().sum();
+    let evening: i64 = even.hourly_spend_micros[17..23].iter().sum();
+    assert!(evening > night, "even pacing follows the traffic: {even:?}");
+}
