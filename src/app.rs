@@ -395,6 +395,9 @@ impl App {
             if retired > 0 {
                 tracing::info!(retired, "live state of removed campaigns retired");
             }
+            // Let the world go first: re-ranking replaces it and waits (up
+            // to 100 ms) for its last reader to let it go.
+            drop(world);
             self.reloader.rerank();
         }
     }
