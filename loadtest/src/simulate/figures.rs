@@ -37,6 +37,9 @@ pub struct CampaignFigures {
     pub win_rate: f64,
     pub hourly_spend_micros: Vec<i64>,
     pub hourly_traffic_share: Vec<f64>,
+    /// The largest gap, in percentage points, between an hour's share of
+    /// the spend and its share of the traffic.
+    pub hourly_share_gap_pp: f64,
 }
 
 /// The figures of each campaign from the ledger, over the measured hours.
@@ -99,20 +102,52 @@ pub fn figures(
         f.cpa = (f.conversions > 0).then(|| spend / f.conversions as f64);
         f.win_rate = if f.bids > 0 { f.wins as f64 / f.bids as f64 } else { 0.0 };
         f.hourly_traffic_share = market.traffic.to_vec();
+        f.hourly_share_gap_pp = share_gap_pp(&f.hourly_spend_micros, &market.traffic);
     }
     Ok(out)
 }
 
+/// The largest gap between an hour's share of `spend` and its share of
+/// `traffic`, in percentage points (0 without spend).
+fn share_gap_pp(spend: &[i64], traffic: &[f64]) -> f64 {
+    let total: i64 = spend.iter().sum();
+    if total <= 0 {
+        return 0.0;
+    }
+    spend
+        .iter()
+        .zip(traffic)
+        .map(|(s, t)| (*s as f64 / total as f64 - t).abs() * 100.0)
+        .fold(0.0, f64::max)
+}
+
+/// The figures as a table, one line per campaign.
 pub fn print_table(strategy: &str, figures: &[CampaignFigures]) {
     println!("== {strategy}");
     println!(
-        "{:<14} {:<5} {:<5} {:>9} {:>6} {:>8} {:>7} {:>6} {:>9} {:>9} {:>8} {:>8} {:>6}",
-        "campaign", "goal", "pace", "spend", "of cap", "imps", "clicks", "convs", "clk/1000", "cnv/1000", "eCPC", "CPA", "win%"
+        "{:<10} {:<4} {:<4} {:>8} {:>6} {:>7} {:>6} {:>5} {:>8} {:>8} {:>7} {:>7} {:>5} {:>8} {:>9} {:>9} {:>5}",
+        "campaign",
+        "goal",
+        "pace",
+        "spend",
+        "of cap",
+        "imps",
+        "clicks",
+        "convs",
+        "clk/1000",
+        "cnv/1000",
+        "eCPC",
+        "CPA",
+        "win%",
+        "media",
+        "clk/1000m",
+        "cnv/1000m",
+        "gap"
     );
     for f in figures {
         let money = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
         println!(
-            "{:<14} {:<5} {:<5} {:>9.2} {:>5.1}% {:>8} {:>7} {:>6} {:>9.2} {:>9.3} {:>8} {:>8} {:>5.1}%",
+            "{:<10} {:<4} {:<4} {:>8.2} {:>5.1}% {:>7} {:>6} {:>5} {:>8.1} {:>8.2} {:>7} {:>7} {:>4.1}% {:>8.2} {:>9.1} {:>9.2} {:>5.1}",
             f.id,
             f.pricing,
             f.pacing,
@@ -125,7 +160,11 @@ pub fn print_table(strategy: &str, figures: &[CampaignFigures]) {
             f.conversions_per_1000,
             money(f.ecpc),
             money(f.cpa),
-            f.win_rate * 100.0
+            f.win_rate * 100.0,
+            f.media_cost_micros as f64 / 1e6,
+            f.clicks_per_1000_media,
+            f.conversions_per_1000_media,
+            f.hourly_share_gap_pp
         );
     }
 }

@@ -23,6 +23,36 @@
 
 use rand::{RngExt, SeedableRng};
 
+/// The market's shape, as `loadtest simulate --help` prints it.
+pub const SHAPE: &str = "\
+The market (pinned; every draw from --seed):
+  users        --users, 20 interests (interest/i00..i19); 8 personas (Zipf-sized) of four
+               favourite interests; each user holds 2-5 interests, 80 % from its persona's
+               favourites; a quarter carry an RFM tier (rfm/gold, silver, bronze). The bidder
+               sees them through an audience snapshot built with the real builder.
+  sites        200 domains, Zipf-popular; a CTR factor x0.5-x1.5 each; a floor, log-normal
+               (median 0.20 CPM, sigma 0.5).
+  hours        a daily traffic curve (trough at 04:00, a fifth of the 20:00 peak); CTR x0.8-x1.2
+               by hour. --requests-per-hour is the day's average.
+  campaigns    base CTR log-normal (median --base-ctr, 0.2 %; sigma 0.8) x the user's affinity
+               (1 + 2 x the share of the campaign's three interests the user holds: x1-x3)
+               x site x hour; conversion after a click log-normal (median 3 %, sigma 0.5)
+               x (affinity + 1) / 3; order values log-normal (median 60, sigma 0.6).
+  competitors  --competitors K (5) per auction, each valuing the impression log-normally
+               (median --competitor-cpm, 1.00 CPM, x site x hour, sigma 0.5) and bidding
+               0.6-1.2x of that value; the highest competing bid and the floor set the price
+               to beat (first price: pay the bid; second price: pay the highest other bid).
+  events       a win gets its billing notice and impression pixel; a click (drawn from the
+               true CTR) comes 10 s later, its conversion postback (signed with the
+               advertiser's secret) 10 min after the click; a loss gets its loss notice with
+               the minimum bid to win. Every strategy sees the same requests and draws.
+
+Strategies: flat (every campaign a CPM one at its max CPM, asap, fixed shading),
+per_campaign (one pCTR per campaign, fixed shading), fixed_shading (per-impression
+prediction, fixed shading), bullseye (per-impression prediction, learned shading),
+oracle (the market's true propensities, learned shading). Figures over --hours after
+--warmup-hours; see OUTCOMES.md.";
+
 /// Interests in the market.
 pub const INTERESTS: usize = 20;
 const PERSONAS: usize = 8;

@@ -125,6 +125,9 @@ impl Run<'_> {
             state.measuring = hour >= self.args.warmup_hours;
             let requests = (self.args.requests_per_hour as f64 * 24.0 * self.market.traffic[hour as usize % 24]) as usize;
             state.hour(hour, requests.max(1));
+            if (hour + 1) % 12 == 0 {
+                eprintln!("{}: {} of {total_hours} hours", self.strategy, hour + 1);
+            }
         }
         app.learn_now();
         let measured_from = START + i64::from(self.args.warmup_hours) * 3600;
