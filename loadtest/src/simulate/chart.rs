@@ -18,12 +18,11 @@ pub fn chart(report: &serde_json::Map<String, Value>) -> String {
             (name.clone(), hourly)
         })
         .collect();
-    let top = series
-        .iter()
-        .flat_map(|(_, s)| s.iter().copied())
-        .fold(1e-9, f64::max);
+    let top = series.iter().flat_map(|(_, s)| s.iter().copied()).fold(1e-9, f64::max);
     let colours = ["#888", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"];
-    let mut svg = format!(r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">"#);
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">"#
+    );
     svg.push_str(&format!(
         r#"<text x="{pad}" y="16">Spend per hour of the day, all campaigns (max {top:.2})</text>"#
     ));

@@ -30,7 +30,11 @@ pub struct Configured {
 pub fn configured(work: &Path, campaigns: &str) -> anyhow::Result<Vec<Configured>> {
     let dir = work.join("check");
     let advertisers = advertisers_of(campaigns)?;
-    write_config(&dir, &settings("impression", "learned", &advertisers, &dir, None), campaigns)?;
+    write_config(
+        &dir,
+        &settings("impression", "learned", &advertisers, &dir, None),
+        campaigns,
+    )?;
     let config = bullseye::config::load(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(config
         .campaigns
@@ -76,7 +80,13 @@ pub fn advertisers_of(campaigns: &str) -> anyhow::Result<Vec<String>> {
 }
 
 /// `bullseye.toml` for a strategy.
-pub fn settings(prediction: &str, shading: &str, advertisers: &[String], dir: &Path, snapshot: Option<&Path>) -> String {
+pub fn settings(
+    prediction: &str,
+    shading: &str,
+    advertisers: &[String],
+    dir: &Path,
+    snapshot: Option<&Path>,
+) -> String {
     let mut out = format!(
         "[bidding]\nprediction = \"{prediction}\"\nshading = \"{shading}\"\n\n\
          [secrets]\nsigning_key = \"simulation-signing-key-0123456789abcdef\"\n\n\
@@ -110,12 +120,26 @@ pub fn flat(campaigns: &str) -> anyhow::Result<String> {
     let mut table: toml::Table = campaigns.parse()?;
     if let Some(list) = table.get_mut("campaign").and_then(|c| c.as_array_mut()) {
         for campaign in list.iter_mut().filter_map(|c| c.as_table_mut()) {
-            let pricing = campaign.get("pricing").and_then(|p| p.as_str()).unwrap_or("cpm").to_string();
+            let pricing = campaign
+                .get("pricing")
+                .and_then(|p| p.as_str())
+                .unwrap_or("cpm")
+                .to_string();
             if pricing != "cpm" {
-                let most = campaign.get("max_cpm").cloned().context("value-based campaigns need max_cpm")?;
+                let most = campaign
+                    .get("max_cpm")
+                    .cloned()
+                    .context("value-based campaigns need max_cpm")?;
                 campaign.insert("max_bid".into(), most);
             }
-            for key in ["pctr_prior", "target_cpa", "cps_share", "max_cpm", "pcvr_prior", "order_value_prior"] {
+            for key in [
+                "pctr_prior",
+                "target_cpa",
+                "cps_share",
+                "max_cpm",
+                "pcvr_prior",
+                "order_value_prior",
+            ] {
                 campaign.remove(key);
             }
             campaign.insert("pricing".into(), "cpm".into());

@@ -90,7 +90,11 @@ pub fn figures(
     for f in &mut out {
         let spend = f.spend_micros as f64 / 1e6;
         let per_1000 = |n: u64| if spend > 0.0 { n as f64 / spend * 1000.0 } else { 0.0 };
-        f.spend_fraction = if f.budget_micros > 0 { f.spend_micros as f64 / f.budget_micros as f64 } else { 0.0 };
+        f.spend_fraction = if f.budget_micros > 0 {
+            f.spend_micros as f64 / f.budget_micros as f64
+        } else {
+            0.0
+        };
         f.clicks_per_1000 = per_1000(f.clicks);
         f.conversions_per_1000 = per_1000(f.conversions);
         f.impressions_per_1000 = per_1000(f.impressions);

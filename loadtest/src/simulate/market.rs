@@ -159,7 +159,11 @@ impl Market {
                     };
                     interests |= 1 << interest;
                 }
-                let tier = if rng.random_bool(0.25) { rng.random_range(0..3) } else { 3 };
+                let tier = if rng.random_bool(0.25) {
+                    rng.random_range(0..3)
+                } else {
+                    3
+                };
                 User { interests, tier }
             })
             .collect();

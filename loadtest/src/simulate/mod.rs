@@ -123,7 +123,10 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     }
     eprintln!("simulated in {:.1} s", started.elapsed().as_secs_f64());
     if args.json {
-        println!("{}", json!({ "strategies": report, "seed": args.seed, "auction": args.auction }));
+        println!(
+            "{}",
+            json!({ "strategies": report, "seed": args.seed, "auction": args.auction })
+        );
     }
     Ok(())
 }
@@ -140,11 +143,19 @@ pub fn simulate(args: &SimArgs, campaigns: Option<&str>) -> anyhow::Result<Resul
     let strategies: Vec<&str> = if args.strategy.is_empty() {
         STRATEGIES.to_vec()
     } else {
-        let unknown: Vec<&String> = args.strategy.iter().filter(|s| !STRATEGIES.contains(&s.as_str())).collect();
+        let unknown: Vec<&String> = args
+            .strategy
+            .iter()
+            .filter(|s| !STRATEGIES.contains(&s.as_str()))
+            .collect();
         if !unknown.is_empty() {
             bail!("unknown strategies {unknown:?}: {STRATEGIES:?}");
         }
-        STRATEGIES.iter().copied().filter(|s| args.strategy.iter().any(|a| a == s)).collect()
+        STRATEGIES
+            .iter()
+            .copied()
+            .filter(|s| args.strategy.iter().any(|a| a == s))
+            .collect()
     };
     let work = work_dir()?;
     let (campaigns_text, configured) = match campaigns {
@@ -178,7 +189,10 @@ pub fn simulate(args: &SimArgs, campaigns: Option<&str>) -> anyhow::Result<Resul
                 scope.spawn(move || (strategy.to_string(), run.go()))
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("a strategy panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a strategy panicked"))
+            .collect()
     });
     results
         .into_iter()

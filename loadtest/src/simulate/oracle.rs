@@ -23,7 +23,12 @@ impl Oracle {
         let users = (0..market.users.len())
             .map(|u| (bullseye::audience::user_key(&format!("u{u}")), u as u32))
             .collect();
-        let sites = market.sites.iter().enumerate().map(|(i, s)| (s.domain.clone(), i as u16)).collect();
+        let sites = market
+            .sites
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.domain.clone(), i as u16))
+            .collect();
         let campaigns = ids.iter().enumerate().map(|(i, id)| (id.to_string(), i)).collect();
         Oracle {
             market,

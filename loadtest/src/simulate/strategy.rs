@@ -30,7 +30,13 @@ pub struct Due {
 #[derive(Debug)]
 pub enum Event {
     /// A click, and the draws of its conversion.
-    Click { url: String, campaign: usize, user: usize, conversion: f64, order: f64 },
+    Click {
+        url: String,
+        campaign: usize,
+        user: usize,
+        conversion: f64,
+        order: f64,
+    },
     /// A conversion postback for the click id `click`.
     Conversion { click: String, value_cents: i64 },
 }
@@ -89,7 +95,11 @@ impl Run<'_> {
             a.dedup();
             a
         };
-        write_config(&config, &settings(prediction, shading, &advertisers, &config, Some(self.snapshot)), &campaigns)?;
+        write_config(
+            &config,
+            &settings(prediction, shading, &advertisers, &config, Some(self.snapshot)),
+            &campaigns,
+        )?;
         let clock = Arc::new(ManualClock::new(jiff::Timestamp::from_second(START)?));
         let predictor: Option<Arc<dyn Predictor>> = (self.strategy == "oracle").then(|| self.oracle());
         let app = App::build(AppOptions {
@@ -112,7 +122,12 @@ impl Run<'_> {
             due: BinaryHeap::new(),
             order: 0,
             first_price: self.first_price,
-            ids: self.configured.iter().enumerate().map(|(i, c)| (c.id.clone(), i)).collect(),
+            ids: self
+                .configured
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.id.clone(), i))
+                .collect(),
             bids: vec![[0; 2]; self.configured.len()],
             measuring: false,
             last_tick: START,
@@ -123,7 +138,8 @@ impl Run<'_> {
         let total_hours = self.args.warmup_hours + self.args.hours;
         for hour in 0..total_hours {
             state.measuring = hour >= self.args.warmup_hours;
-            let requests = (self.args.requests_per_hour as f64 * 24.0 * self.market.traffic[hour as usize % 24]) as usize;
+            let requests =
+                (self.args.requests_per_hour as f64 * 24.0 * self.market.traffic[hour as usize % 24]) as usize;
             state.hour(hour, requests.max(1));
             if (hour + 1) % 12 == 0 {
                 eprintln!("{}: {} of {total_hours} hours", self.strategy, hour + 1);
@@ -131,7 +147,14 @@ impl Run<'_> {
         }
         app.learn_now();
         let measured_from = START + i64::from(self.args.warmup_hours) * 3600;
-        figures(self.dir.join("data/ledger").as_path(), self.configured, &state.bids, measured_from, self.args, &self.market)
+        figures(
+            self.dir.join("data/ledger").as_path(),
+            self.configured,
+            &state.bids,
+            measured_from,
+            self.args,
+            &self.market,
+        )
     }
 
     fn oracle(&self) -> Arc<dyn Predictor> {
@@ -160,9 +183,10 @@ pub struct Sim<'a> {
     pub learns: bool,
 }
 
-/// Seconds between the learner's publications (as production's five, in
-/// simulated time a little coarser).
-pub const LEARN_EVERY: i64 = 60;
+/// Simulated seconds between the learner's publications: production's
+/// five seconds see thousands of requests, five simulated minutes about a
+/// thousand at the default traffic.
+pub const LEARN_EVERY: i64 = 300;
 
 impl Sim<'_> {
     fn hour(&mut self, hour: u32, requests: usize) {
@@ -193,14 +217,16 @@ impl Sim<'_> {
         let second = at_micros.div_euclid(1_000_000);
         while self.last_tick < second {
             self.last_tick += 1;
-            self.clock.set(jiff::Timestamp::from_second(self.last_tick).expect("in range"));
+            self.clock
+                .set(jiff::Timestamp::from_second(self.last_tick).expect("in range"));
             self.app.tick((self.last_tick - START) as u64);
             if self.learns && self.last_tick % LEARN_EVERY == 0 {
                 self.app.learn_now();
             }
         }
-        self.clock
-            .set(jiff::Timestamp::from_microsecond(at_micros.max(self.clock.now().as_microsecond())).expect("in range"));
+        self.clock.set(
+            jiff::Timestamp::from_microsecond(at_micros.max(self.clock.now().as_microsecond())).expect("in range"),
+        );
     }
 
     fn request(&mut self, hour: usize) {
@@ -242,7 +268,9 @@ impl Sim<'_> {
         if !won {
             if let Some(lurl) = bid["lurl"].as_str() {
                 let min_to_win = format!("{:.6}", first.max(floor) + 0.000_001);
-                let url = lurl.replace("${AUCTION_MIN_TO_WIN}", &min_to_win).replace("${AUCTION_LOSS}", "102");
+                let url = lurl
+                    .replace("${AUCTION_MIN_TO_WIN}", &min_to_win)
+                    .replace("${AUCTION_LOSS}", "102");
                 self.track(&url);
             }
             return;
@@ -301,10 +329,7 @@ impl Sim<'_> {
                 if conversion < self.market.cvr(user, campaign) {
                     let value_cents = (self.market.order_value(campaign, order) * 100.0) as i64;
                     let at = self.clock.now().as_second() + 600;
-                    self.schedule(
-                        at,
-                        Event::Conversion { click, value_cents },
-                    );
+                    self.schedule(at, Event::Conversion { click, value_cents });
                 }
             }
             Event::Conversion { click, value_cents, .. } => {
@@ -329,7 +354,8 @@ impl Sim<'_> {
         let world = self.app.bidder.world.load();
         let now = self.clock.now();
         let ip = Some(std::net::IpAddr::from([203, 0, 113, 9]));
-        self.runtime.block_on(self.app.tracker.handle(&world, now, event, query, ip))
+        self.runtime
+            .block_on(self.app.tracker.handle(&world, now, event, query, ip))
     }
 }
 

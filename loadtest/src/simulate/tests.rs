@@ -108,7 +108,10 @@ fn per_campaign_beats_flat_and_even_pacing_spends_its_cap() {
     for campaign in ["cpc-asap", "cpc-even"] {
         let (flat, valued) = (of(&results, "flat", campaign), of(&results, "per_campaign", campaign));
         assert!(flat.spend_micros > 0 && valued.clicks > 0, "{flat:?} {valued:?}");
-        assert!(valued.clicks_per_1000 >= flat.clicks_per_1000, "{campaign}: {valued:?} vs {flat:?}");
+        assert!(
+            valued.clicks_per_1000 >= flat.clicks_per_1000,
+            "{campaign}: {valued:?} vs {flat:?}"
+        );
     }
     let even = of(&results, "per_campaign", "cpc-even");
     assert!((0.9..=1.0).contains(&even.spend_fraction), "{even:?}");
@@ -125,14 +128,26 @@ fn the_goals_of_issue_15() {
     let results = simulate(&args, Some(SMALL_CAMPAIGNS)).unwrap();
     for campaign in ["cpc-asap", "cpc-even"] {
         let clicks = |s: &str| of(&results, s, campaign).clicks_per_1000_media;
-        assert!(clicks("bullseye") >= 1.3 * clicks("flat"), "{campaign}: bullseye vs flat");
-        assert!(clicks("bullseye") >= 0.8 * clicks("oracle"), "{campaign}: bullseye vs oracle");
+        assert!(
+            clicks("bullseye") >= 1.3 * clicks("flat"),
+            "{campaign}: bullseye vs flat"
+        );
+        assert!(
+            clicks("bullseye") >= 0.8 * clicks("oracle"),
+            "{campaign}: bullseye vs oracle"
+        );
         let bought = |s: &str| {
             let f = of(&results, s, campaign);
-            (f.impressions as f64 / f.media_cost_micros.max(1) as f64, f.spend_fraction)
+            (
+                f.impressions as f64 / f.media_cost_micros.max(1) as f64,
+                f.spend_fraction,
+            )
         };
         let (learned, fixed) = (bought("bullseye"), bought("fixed_shading"));
-        assert!(learned.0 >= 1.25 * fixed.0 && learned.1 >= fixed.1, "{campaign}: learned shading");
+        assert!(
+            learned.0 >= 1.25 * fixed.0 && learned.1 >= fixed.1,
+            "{campaign}: learned shading"
+        );
     }
     for strategy in ["per_campaign", "bullseye"] {
         for campaign in ["cpc-even", "cpm-even"] {
