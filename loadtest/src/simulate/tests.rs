@@ -90,7 +90,7 @@ fn of<'a>(results: &'a Results, strategy: &str, campaign: &str) -> &'a CampaignF
 
 #[test]
 fn a_simulation_repeats_for_a_seed() {
-    let args = small(3, &["bullseye"], 1, 1, 400);
+    let args = small(3, &["fixed_shading"], 1, 1, 400);
     let once = || serde_json::to_string(&simulate(&args, Some(SMALL_CAMPAIGNS)).unwrap()).unwrap();
     let (a, b) = (once(), once());
     assert!(a.contains("\"impressions\":"), "{a}");
