@@ -43,6 +43,14 @@ use figures::{CampaignFigures, print_table};
 use market::Market;
 use strategy::Run;
 
+/// What the table's columns say.
+const LEGEND: &str = "\
+Per campaign over the measured hours: spend (charged to the advertiser) and its share of the
+budget; impressions, clicks, conversions; clicks and conversions per 1,000 of spend; eCPC and
+CPA; win rate (wins / bids); media (what the exchange was paid: the clearing prices) and clicks
+and conversions per 1,000 of it; gap: the largest difference, in percentage points, between
+an hour's share of the spend and its share of the traffic.";
+
 /// The strategies, in the order they are reported.
 pub const STRATEGIES: [&str; 5] = ["flat", "per_campaign", "fixed_shading", "bullseye", "oracle"];
 
@@ -113,6 +121,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         None => None,
     };
     let results = simulate(&args, campaigns.as_deref())?;
+    println!("{LEGEND}");
     let mut report = serde_json::Map::new();
     for (strategy, figures) in results {
         print_table(&strategy, &figures);
