@@ -5,12 +5,15 @@ use serde_json::Value;
 
 /// An SVG of each strategy's hourly spend of its even-paced campaigns, as
 /// shares of their day's spend, one line each, against the hourly share of
-/// the traffic (dashed): what even pacing should follow.
+/// the traffic (dashed): what even pacing should follow (`flat` left out:
+/// its campaigns run asap).
 pub fn chart(report: &serde_json::Map<String, Value>) -> String {
     let (w, h, pad) = (720.0, 360.0, 40.0);
     let mut traffic: Vec<f64> = Vec::new();
+    // Flat's campaigns were rewritten asap: nothing of theirs is paced.
     let mut series: Vec<(String, Vec<f64>)> = report
         .iter()
+        .filter(|(name, _)| *name != "flat")
         .map(|(name, v)| {
             let mut hourly = vec![0.0; 24];
             let even = v["campaigns"]
