@@ -49,6 +49,9 @@ pub struct AppOptions {
     /// Replaces the learned click and conversion models on the bid path
     /// (the market simulator's oracle); `None` in production.
     pub predictor: Option<Arc<dyn crate::outcome::Predictor>>,
+    /// A simulation drives the clock: the learner publishes only when
+    /// [`App::learn_now`] asks. False in production.
+    pub simulation: bool,
 }
 
 /// Why an application could not be built.
@@ -95,6 +98,8 @@ pub struct App {
     /// This node's budget leases (cluster mode): `server::start` runs them
     /// in the background and gives them back at shutdown.
     pub leases: Option<Arc<crate::cluster::leases::Leases>>,
+    /// Learns the click and conversion models off the bid path.
+    pub learner: Arc<crate::outcome::learner::Learner>,
 }
 
 fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
@@ -125,7 +130,7 @@ fn start_learner(
     audience: &Arc<AudienceStore>,
 ) -> Result<Arc<crate::outcome::learner::Learner>, BuildError> {
     let now = options.clock.now().as_second();
-    crate::outcome::learner::Learner::start(audience.clone(), Some(&options.data_dir), now)
+    crate::outcome::learner::Learner::start(audience.clone(), Some(&options.data_dir), now, options.simulation)
         .map_err(data_dir_error(&options.data_dir.join("outcome")))
 }
 
@@ -319,7 +324,14 @@ impl App {
             audit_log,
             cluster: options.cluster,
             leases,
+            learner,
         })
+    }
+
+    /// Trains what the learner was handed and publishes the model, waiting
+    /// for it (a simulation's step; production publishes on its own).
+    pub fn learn_now(&self) {
+        self.learner.publish();
     }
 
     /// Report rows for `principal` from query pairs (the CLI's flags, and

@@ -494,6 +494,14 @@ impl BidToken {
     }
 }
 
+/// The lowercase hex HMAC-SHA256 of `message` under `key` (as `openssl dgst
+/// -sha256 -hmac KEY` prints it): how an advertiser signs a postback.
+pub fn hmac_hex(key: &[u8], message: &[u8]) -> String {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// True when `signature` is the lowercase hex HMAC-SHA256 of `message`
 /// under `key` (as `openssl dgst -sha256 -hmac KEY` prints it), compared in
 /// constant time.

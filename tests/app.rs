@@ -24,6 +24,7 @@ fn build(config: &std::path::Path, data: &std::path::Path, clock: Arc<ManualCloc
         listen_url: "http://bidder.test".into(),
         cluster: None,
         predictor: None,
+        simulation: false,
     })
     .expect("the app builds")
 }

@@ -25,6 +25,7 @@ mod audience;
 mod campaigns;
 mod floor;
 mod run;
+mod simulate;
 mod traffic;
 
 use clap::{Parser, Subcommand};
@@ -55,6 +56,10 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// The market simulator: what each bidding strategy buys per unit
+    /// budget on a synthetic market, through the real bid path (see
+    /// OUTCOMES.md).
+    Simulate(simulate::SimArgs),
     /// Write a test audience as CSV for `bullseye segments build`.
     Audience {
         #[arg(long)]
@@ -95,6 +100,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Campaigns { count, output, seed }) => Ok(campaigns::write(&output, count, seed)?),
+        Some(Command::Simulate(args)) => simulate::run(args),
         None => runtime.block_on(run::run(cli.run)),
     }
 }

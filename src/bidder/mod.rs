@@ -37,6 +37,28 @@ use crate::pacing::cost::{display_cost, impression_cost};
 
 pub use decode::DecodeError;
 
+thread_local! {
+    /// This thread's seeded random numbers, when a simulation asked for
+    /// them ([`seed_thread`]); `None`: the thread's own random generator.
+    static SEEDED: std::cell::RefCell<Option<rand::rngs::SmallRng>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A random number for the bid path's draws (pacing, rotation, per-request
+/// experiment arms, shading's exploration).
+pub fn draw() -> u64 {
+    SEEDED.with(|seeded| match seeded.borrow_mut().as_mut() {
+        Some(rng) => rand::Rng::next_u64(rng),
+        None => rand::random(),
+    })
+}
+
+/// Makes this thread's bid-path draws a seeded sequence (the market
+/// simulator, so that a run repeats for a seed).
+pub fn seed_thread(seed: u64) {
+    use rand::SeedableRng;
+    SEEDED.with(|seeded| *seeded.borrow_mut() = Some(rand::rngs::SmallRng::seed_from_u64(seed)));
+}
+
 /// Holds the winning bid's cost against its campaign's budget for today
 /// (its daily budget, capped by or derived from its lifetime budget), an
 /// impression of the user under the campaign's frequency cap and, where its

@@ -262,7 +262,7 @@ impl Mode for Bidding {
     const DRY_RUN: bool = false;
 
     fn admit(&mut self, c: &LiveCampaign, local_hour: usize) -> bool {
-        c.state.pacer.admit(local_hour, rand::random_range(0..1_000_000))
+        c.state.pacer.admit(local_hour, (super::draw() % 1_000_000) as u32)
     }
 
     fn filtered(&mut self, _rank: u32, c: &LiveCampaign, reason: FilterReason) {
@@ -277,7 +277,7 @@ impl Mode for Bidding {
     }
 
     fn random(&mut self) -> u64 {
-        rand::random()
+        super::draw()
     }
 
     fn assigned(&mut self, _rank: u32, _arm: usize) {}

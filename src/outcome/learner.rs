@@ -35,8 +35,9 @@ use crate::audience::{AudienceStore, SegmentKey};
 /// How often a new model is published.
 pub const PUBLISH_EVERY: Duration = Duration::from_secs(5);
 
-/// Observations queued at most; more are dropped (and counted).
-pub const QUEUE: usize = 65_536;
+/// Observations queued at most; more are dropped (and counted). The
+/// queue's slots are allocated up front (about 200 bytes each).
+pub const QUEUE: usize = 8_192;
 
 /// Days of feature log kept and replayed at start.
 pub const KEEP_DAYS: i64 = 3;
@@ -68,9 +69,16 @@ pub struct Observation {
     pub user: u64,
 }
 
+/// What the learning thread is handed.
+enum Message {
+    Observe(Observation),
+    /// Publish now what was trained, then answer.
+    Publish(SyncSender<()>),
+}
+
 /// The learner's handle: where observations go, and the published model.
 pub struct Learner {
-    queue: SyncSender<Observation>,
+    queue: SyncSender<Message>,
     published: Arc<ArcSwap<Model>>,
     /// Observations dropped because the queue was full.
     pub dropped: AtomicU64,
@@ -91,8 +99,15 @@ impl Predictor for Published {
 
 impl Learner {
     /// Starts the learning thread over `audience`, replaying and writing
-    /// the feature log in `data_dir` (none: in memory only).
-    pub fn start(audience: Arc<AudienceStore>, data_dir: Option<&Path>, now: i64) -> std::io::Result<Arc<Learner>> {
+    /// the feature log in `data_dir` (none: in memory only), publishing
+    /// every [`PUBLISH_EVERY`], or only when asked ([`Learner::publish`])
+    /// when `on_demand` (a simulation, whose time is not the wall clock's).
+    pub fn start(
+        audience: Arc<AudienceStore>,
+        data_dir: Option<&Path>,
+        now: i64,
+        on_demand: bool,
+    ) -> std::io::Result<Arc<Learner>> {
         let log = data_dir.map(|d| d.join("outcome"));
         let mut trainer = Trainer::default();
         if let Some(dir) = &log {
@@ -104,6 +119,7 @@ impl Learner {
         let thread = Thread {
             trainer,
             audience,
+            on_demand,
             published: published.clone(),
             log: log.map(|dir| FeatureLog {
                 dir,
@@ -123,8 +139,17 @@ impl Learner {
 
     /// Hands an observation to the learner, never waiting.
     pub fn observe(&self, observation: Observation) {
-        if let Err(TrySendError::Full(_)) = self.queue.try_send(observation) {
+        if let Err(TrySendError::Full(_)) = self.queue.try_send(Message::Observe(observation)) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Trains what was handed so far and publishes the model, waiting for
+    /// it (a simulation's clock step).
+    pub fn publish(&self) {
+        let (done, wait) = std::sync::mpsc::sync_channel(1);
+        if self.queue.send(Message::Publish(done)).is_ok() {
+            let _ = wait.recv();
         }
     }
 
@@ -142,27 +167,36 @@ impl Learner {
 struct Thread {
     trainer: Trainer,
     audience: Arc<AudienceStore>,
+    on_demand: bool,
     published: Arc<ArcSwap<Model>>,
     log: Option<FeatureLog>,
 }
 
 impl Thread {
-    fn run(mut self, observations: Receiver<Observation>) {
+    fn run(mut self, messages: Receiver<Message>) {
         let mut last = Instant::now();
         let mut trained = self.trainer.examples();
         loop {
-            match observations.recv_timeout(PUBLISH_EVERY) {
-                Ok(observation) => self.learn(&observation),
-                Err(RecvTimeoutError::Timeout) => {}
+            let asked = match messages.recv_timeout(PUBLISH_EVERY) {
+                Ok(Message::Observe(observation)) => {
+                    self.learn(&observation);
+                    None
+                }
+                Ok(Message::Publish(done)) => Some(done),
+                Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => return,
-            }
-            if last.elapsed() >= PUBLISH_EVERY && self.trainer.examples() != trained {
+            };
+            let due = !self.on_demand && last.elapsed() >= PUBLISH_EVERY && self.trainer.examples() != trained;
+            if asked.is_some() || due {
                 if let Some(log) = &mut self.log {
                     log.flush();
                 }
                 self.published.store(Arc::new(self.trainer.publish()));
                 trained = self.trainer.examples();
                 last = Instant::now();
+            }
+            if let Some(done) = asked {
+                let _ = done.send(());
             }
         }
     }

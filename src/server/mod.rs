@@ -179,6 +179,7 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
         listen_url: format!("http://{addr}"),
         cluster,
         predictor: None,
+        simulation: false,
     })?);
     // The signing key matters where tracking URLs are served, the admin
     // token where the admin API is.
