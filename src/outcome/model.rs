@@ -287,6 +287,9 @@ pub struct Trainer {
     /// Per slot: (z, n) of the click model, then of the conversion model;
     /// allocated at the first example.
     state: Vec<[f32; 4]>,
+    /// Per slot, the weights the state gives, kept up to date as slots are
+    /// trained (publishing copies them).
+    weights: Vec<[f32; 2]>,
     impressions: HashMap<u64, u64, foldhash::fast::RandomState>,
     examples: u64,
 }
@@ -301,13 +304,13 @@ fn weight(z: f32, n: f32) -> f32 {
 }
 
 impl Trainer {
-    /// The probabilities the current state gives `slots`.
+    /// The probabilities the current weights give `slots`.
     fn current(&self, slots: &[u32]) -> (f32, f32) {
         let (mut click, mut conversion) = (0.0f32, 0.0f32);
         for &slot in slots {
-            let [zc, nc, zv, nv] = self.state[slot as usize];
-            click += weight(zc, nc);
-            conversion += weight(zv, nv);
+            let [c, v] = self.weights[slot as usize];
+            click += c;
+            conversion += v;
         }
         (sigmoid(click), sigmoid(conversion))
     }
@@ -316,42 +319,40 @@ impl Trainer {
     pub fn train(&mut self, slots: &[u32], campaign_key: u64, label: Label) {
         if self.state.is_empty() {
             self.state = vec![[0.0; 4]; 1 << BITS];
+            self.weights = vec![[0.0; 2]; 1 << BITS];
         }
         let (click, conversion) = self.current(slots);
-        // (model offset in the state, gradient) for each model trained.
+        // (model, gradient) for each model trained.
         let updates: [(usize, Option<f32>); 2] = match label {
             Label::Impression => {
                 *self.impressions.entry(campaign_key).or_default() += 1;
-                [(0, Some(click)), (2, Some(conversion))]
+                [(0, Some(click)), (1, Some(conversion))]
             }
-            Label::Click => [(0, Some(click - 1.0)), (2, None)],
-            Label::Conversion => [(0, None), (2, Some(conversion - 1.0))],
+            Label::Click => [(0, Some(click - 1.0)), (1, None)],
+            Label::Conversion => [(0, None), (1, Some(conversion - 1.0))],
         };
-        for (offset, gradient) in updates {
+        for (model, gradient) in updates {
             let Some(g) = gradient else { continue };
             for &slot in slots {
                 let cell = &mut self.state[slot as usize];
-                let (z, n) = (cell[offset], cell[offset + 1]);
+                let (z, n) = (cell[2 * model], cell[2 * model + 1]);
                 let sigma = ((n + g * g).sqrt() - n.sqrt()) / ALPHA;
-                cell[offset] = z + g - sigma * weight(z, n);
-                cell[offset + 1] = n + g * g;
+                let (z, n) = (z + g - sigma * self.weights[slot as usize][model], n + g * g);
+                cell[2 * model] = z;
+                cell[2 * model + 1] = n;
+                self.weights[slot as usize][model] = weight(z, n);
             }
         }
         self.examples += 1;
     }
 
-    /// The model as trained so far.
+    /// The model as trained so far (a copy of the weights).
     pub fn publish(&self) -> Model {
         if self.state.is_empty() {
             return Model::default();
         }
-        let weights = self
-            .state
-            .iter()
-            .map(|[zc, nc, zv, nv]| [weight(*zc, *nc), weight(*zv, *nv)])
-            .collect();
         Model {
-            weights,
+            weights: self.weights.clone().into_boxed_slice(),
             impressions: self.impressions.clone(),
             examples: self.examples,
         }
