@@ -95,6 +95,8 @@ pub struct App {
     /// This node's budget leases (cluster mode): `server::start` runs them
     /// in the background and gives them back at shutdown.
     pub leases: Option<Arc<crate::cluster::leases::Leases>>,
+    /// Keeps `[sampling] rate` of the bid requests for the forecast.
+    pub sampler: crate::forecast::sample::Sampler,
 }
 
 fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
@@ -284,6 +286,9 @@ impl App {
         let bid_flusher = Mutex::new(BidFlusher::new(tracker.ledger.dir(), options.clock.now()));
         let leases = leases(&options, &world);
         let audit_log = AuditLog::new(&options.data_dir);
+        let sample_dir = options.data_dir.join("sample");
+        let sampler = crate::forecast::sample::Sampler::start(&sample_dir, world.clone(), audience.clone())
+            .map_err(data_dir_error(&sample_dir))?;
         let reloader = Arc::new(Reloader {
             config_dir: options.config_dir,
             data_dir: options.data_dir,
@@ -319,6 +324,7 @@ impl App {
             audit_log,
             cluster: options.cluster,
             leases,
+            sampler,
         })
     }
 
