@@ -396,3 +396,141 @@ pub fn read(dir: &Path) -> Vec<Sample> {
     }
     samples
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn personal_request() -> Value {
+        json!({
+            "id": "r1",
+            "imp": [{"id": "1", "banner": {"w": 300, "h": 250}}],
+            "site": {"domain": "news.example"},
+            "device": {"ua": "Mozilla/5.0", "ip": "203.0.113.77", "ipv6": "2001:db8:1234:5678::9",
+                       "ifa": "6d92078a-8246-4ba4-ae5b-76104861e7dc", "dpidsha1": "aa", "dpidmd5": "bb",
+                       "didsha1": "cc", "didmd5": "dd", "macsha1": "ee", "macmd5": "ff",
+                       "ext": {"ifv": "x"}, "geo": {"country": "USA", "lat": 40.712776, "lon": -74.005974}},
+            "user": {"id": "our-user-9", "buyeruid": "buyer-9", "yob": 1990, "gender": "F",
+                     "consent": "CONSENT", "keywords": "cats",
+                     "eids": [{"source": "liveramp.com", "uids": [{"id": "ramp-9"}]}],
+                     "data": [{"id": "dmp", "segment": [{"id": "s1"}]}],
+                     "ext": {"consent": "CONSENT", "eids": [{"source": "id5-sync.com", "uids": [{"id": "id5-9"}]}]}},
+            "regs": {"gdpr": 1}
+        })
+    }
+
+    #[test]
+    fn pseudonymisation_drops_every_personal_field() {
+        let mut request = personal_request();
+        pseudonymise(&mut request, true);
+        assert_eq!(
+            request,
+            json!({
+                "id": "r1",
+                "imp": [{"id": "1", "banner": {"w": 300, "h": 250}}],
+                "site": {"domain": "news.example"},
+                "device": {"ua": "Mozilla/5.0", "ip": "203.0.113.0", "ipv6": "2001:db8:1234::",
+                           "geo": {"country": "USA", "lat": 40.71, "lon": -74.01}},
+                "user": {"yob": 1990, "gender": "F", "consent": "CONSENT", "ext": {"consent": "CONSENT"}},
+                "regs": {"gdpr": 1}
+            })
+        );
+        let text = request.to_string();
+        for secret in ["our-user-9", "buyer-9", "ramp-9", "id5-9", "6d92078a", "203.0.113.77", "cats", "s1"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+
+    #[test]
+    fn without_consent_only_the_contextual_form_is_kept() {
+        let mut request = personal_request();
+        pseudonymise(&mut request, false);
+        assert_eq!(request.get("user"), None);
+        assert_eq!(request["device"]["ip"], "203.0.113.0");
+        assert_eq!(request["site"]["domain"], "news.example");
+    }
+
+    /// A world with `[sampling] max_bytes` and the corpus' default exchange.
+    fn world(max_bytes: u64, rate: &str) -> Arc<ArcSwap<World>> {
+        let settings = format!(
+            "[secrets]\nsigning_key = \"test-signing-key-0123456789abcdefghijkl\"\n[sampling]\nrate = {rate}\nmax_bytes = {max_bytes}\n"
+        );
+        let config = crate::config::from_texts_with(
+            Path::new("cfg"),
+            &settings,
+            &[],
+            &crate::config::Env::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let live = crate::live::LiveStates::default();
+        Arc::new(ArcSwap::from_pointee(World::build(config, &live)))
+    }
+
+    /// Waits for the writer to have written `n` samples.
+    fn wait_for(dir: &Path, n: usize) -> Vec<Sample> {
+        for _ in 0..500 {
+            let samples = read(dir);
+            if samples.len() >= n {
+                return samples;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("{} samples written, not {n}", read(dir).len());
+    }
+
+    #[test]
+    fn the_writer_keeps_segments_only_with_consent() {
+        let dir = tempfile::tempdir().unwrap();
+        let world = world(1_000_000, "1");
+        let audience = Arc::new(AudienceStore::open(None).unwrap());
+        let sampler = Sampler::start(dir.path(), world, audience).unwrap();
+        let at: Timestamp = "2026-11-28T12:00:00Z".parse().unwrap();
+        let mut consented = personal_request();
+        consented.as_object_mut().unwrap().remove("regs");
+        let gdpr = personal_request();
+        let mut coppa = personal_request();
+        coppa["regs"] = json!({"coppa": 1});
+        for request in [&consented, &gdpr, &coppa] {
+            sampler.offer(Some("default"), &Bytes::from(request.to_string()), || at);
+        }
+        let samples = wait_for(dir.path(), 3);
+        assert!(samples[0].consent && samples[0].user);
+        assert_eq!(samples[0].request["user"], json!({"yob": 1990, "gender": "F", "consent": "CONSENT", "ext": {"consent": "CONSENT"}}));
+        // GDPR without a consent string granting the purposes, and COPPA:
+        // the contextual form.
+        for sample in &samples[1..] {
+            assert!(!sample.consent && sample.segments.is_empty() && !sample.user);
+            assert_eq!(sample.request.get("user"), None);
+        }
+        assert_eq!(samples[0].at, at.as_microsecond() as i64);
+        assert_eq!((samples[0].exchange.as_str(), samples[0].rate_ppm), ("default", 1_000_000));
+        assert_eq!(sampler.dropped(), 0);
+    }
+
+    #[test]
+    fn rotation_bounds_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Files::new(dir.path());
+        let max_bytes = 64 * 1024;
+        for i in 0..400 {
+            // Incompressible: about 1 KB of random hex per member.
+            let line: String = (0..64).map(|_| format!("{:016x}", rand::random::<u64>())).collect();
+            let member = gzip(line.as_bytes());
+            files.append(&member, i, max_bytes).unwrap();
+        }
+        let total: u64 = super::files(dir.path())
+            .iter()
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .sum();
+        assert!(total <= max_bytes, "{total} bytes");
+        assert!(super::files(dir.path()).len() > 1, "rotated");
+        let first = super::files(dir.path())[0].clone();
+        assert_ne!(
+            first.file_name().unwrap().to_str().unwrap(),
+            "sample-00000000000000000000-000001.jsonl.gz",
+            "the oldest deleted"
+        );
+    }
+}
