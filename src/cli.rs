@@ -380,8 +380,8 @@ fn forecast_campaign(
     let path = std::path::Path::new(campaign);
     if path.is_file() {
         let settings_path = config_dir.join("bullseye.toml");
-        let settings_text = std::fs::read_to_string(&settings_path)
-            .with_context(|| format!("reading {}", settings_path.display()))?;
+        let settings_text =
+            std::fs::read_to_string(&settings_path).with_context(|| format!("reading {}", settings_path.display()))?;
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let name = PathBuf::from(path.file_name().unwrap_or_default());
         let mut config = config::from_texts(config_dir, &settings_text, &[(name, text)]).map_err(problems)?;
@@ -430,7 +430,11 @@ fn forecast_table(f: &bullseye::forecast::Forecast) -> String {
         );
     }
     let _ = writeln!(out, "bid landscape");
-    let _ = writeln!(out, "{:>6} {:>10} {:>9} {:>10} {:>12}", "factor", "max_bid", "bids", "wins", "spend");
+    let _ = writeln!(
+        out,
+        "{:>6} {:>10} {:>9} {:>10} {:>12}",
+        "factor", "max_bid", "bids", "wins", "spend"
+    );
     for p in &f.landscape {
         let _ = writeln!(
             out,

@@ -87,7 +87,11 @@ async fn the_forecast_at_rate_one_bids_exactly_where_the_bidder_did() {
     for i in 0..40 {
         // Every fifth has a floor above the bid; every seventh refuses consent.
         let floor = if i % 5 == 4 { 5.0 } else { 0.5 };
-        let extra = if i % 7 == 3 { json!({"regs": {"coppa": 1}}) } else { json!({}) };
+        let extra = if i % 7 == 3 {
+            json!({"regs": {"coppa": 1}})
+        } else {
+            json!({})
+        };
         let (status, response) = bidder.bid_json(&banner_request(&format!("u{i}"), floor, extra)).await;
         assert!(status.is_success(), "{status}");
         sent += 1;
@@ -118,7 +122,10 @@ async fn the_forecast_at_rate_one_bids_exactly_where_the_bidder_did() {
     assert!(text >= 1);
     for sample in &samples {
         let request = sample.request.to_string();
-        assert!(!request.contains("buyeruid") && !request.contains("\"ifa\""), "{request}");
+        assert!(
+            !request.contains("buyeruid") && !request.contains("\"ifa\""),
+            "{request}"
+        );
     }
 
     let forecast = run_forecast(config.path(), data.path(), &[]);
@@ -136,7 +143,11 @@ async fn the_forecast_at_rate_one_bids_exactly_where_the_bidder_did() {
     assert_eq!(landscape[5]["max_bid"], "6");
     assert_eq!(landscape[5]["bids"], bids + below_floor, "6.00 clears the 5.00 floors");
     // At 6.00, the floors of 5.00 are bid on.
-    let higher = run_forecast(config.path(), data.path(), &["--max-bid", "6", "--daily-budget", "0.01"]);
+    let higher = run_forecast(
+        config.path(),
+        data.path(),
+        &["--max-bid", "6", "--daily-budget", "0.01"],
+    );
     assert_eq!(higher["total"]["bids"], bids + below_floor);
     assert_eq!(higher["total"]["spend"], "0.01", "the budget caps the day");
     assert_eq!(higher["total"]["capped"], true);
@@ -167,7 +178,11 @@ async fn the_forecast_at_rate_one_bids_exactly_where_the_bidder_did() {
         }
         assert_eq!(request.send().await.unwrap().status(), status, "{token:?}");
     }
-    let missing = bidder.admin(Method::GET, "/admin/api/forecast?campaign=nope").send().await.unwrap();
+    let missing = bidder
+        .admin(Method::GET, "/admin/api/forecast?campaign=nope")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     bidder.stop().await;
 }

@@ -306,7 +306,9 @@ fn forecast(cx: &Context, call: &Call) -> Answer {
     };
     let money = |name: &str| {
         call.param(name)
-            .map(|text| crate::money::Micros::parse_decimal(text).map_err(|e| Answer::error(400, &format!("{name}: {e}"))))
+            .map(|text| {
+                crate::money::Micros::parse_decimal(text).map_err(|e| Answer::error(400, &format!("{name}: {e}")))
+            })
             .transpose()
     };
     let (max_bid, daily_budget) = match (money("max_bid"), money("daily_budget")) {

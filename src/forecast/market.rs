@@ -150,7 +150,9 @@ fn losses(dir: &Path) -> Vec<LossRecord> {
     };
     let mut records = Vec::new();
     for entry in entries.flatten() {
-        let Ok(file) = std::fs::File::open(entry.path()) else { continue };
+        let Ok(file) = std::fs::File::open(entry.path()) else {
+            continue;
+        };
         for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
             records.extend(serde_json::from_str::<LossRecord>(&line).ok());
         }
@@ -170,7 +172,10 @@ mod tests {
         let win = market.win("x", Micros(2_000_000), Micros::ZERO, false);
         assert_eq!(win.probability, 0.2);
         assert_eq!(win.price, Micros(1_050_000), "the mean of 0.1 … 2.0");
-        assert_eq!(market.win("x", Micros(2_000_000), Micros::ZERO, true).price, Micros(2_000_000));
+        assert_eq!(
+            market.win("x", Micros(2_000_000), Micros::ZERO, true).price,
+            Micros(2_000_000)
+        );
         assert_eq!(market.win("x", Micros(50_000), Micros::ZERO, false).probability, 0.0);
     }
 
@@ -185,6 +190,9 @@ mod tests {
         let floored = market.win("x", Micros(4_000_000), Micros(2_000_000), false);
         assert_eq!(floored.probability, 0.5);
         assert_eq!(floored.price, Micros(2_000_000), "never below the floor");
-        assert_eq!(market.win("x", Micros(1_000_000), Micros(2_000_000), true).probability, 0.0);
+        assert_eq!(
+            market.win("x", Micros(1_000_000), Micros(2_000_000), true).probability,
+            0.0
+        );
     }
 }

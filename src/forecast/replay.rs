@@ -294,19 +294,32 @@ fn replay(
     };
     let mut days: BTreeMap<Date, Sums> = BTreeMap::new();
     for (n, sample) in samples.iter().enumerate() {
-        let Ok(at) = Timestamp::from_microsecond(sample.at) else { continue };
+        let Ok(at) = Timestamp::from_microsecond(sample.at) else {
+            continue;
+        };
         let weight = 1e6 / sample.rate_ppm.max(1) as f64;
-        let sums = days.entry(at.to_zoned_datetime(campaign.time_zone.clone()).date()).or_default();
+        let sums = days
+            .entry(at.to_zoned_datetime(campaign.time_zone.clone()).date())
+            .or_default();
         sums.requests += weight;
         if sample.screened.is_some() {
             continue;
         }
-        let Ok(body) = serde_json::to_vec(&sample.request) else { continue };
+        let Ok(body) = serde_json::to_vec(&sample.request) else {
+            continue;
+        };
         let mut repaired = String::new();
-        let Ok(decoded) = decode::decode(&body, &mut repaired) else { continue };
+        let Ok(decoded) = decode::decode(&body, &mut repaired) else {
+            continue;
+        };
         let request = decoded.request;
-        let exchange_id = world.settings.exchange_id(&sample.exchange).unwrap_or(world.default_exchange);
-        let Ok(mut ctx) = enrich::enrich(&request, &world, exchange_id, audience, at) else { continue };
+        let exchange_id = world
+            .settings
+            .exchange_id(&sample.exchange)
+            .unwrap_or(world.default_exchange);
+        let Ok(mut ctx) = enrich::enrich(&request, &world, exchange_id, audience, at) else {
+            continue;
+        };
         if sample.consent {
             ctx.restriction = None;
             ctx.facts.segments = sample.segments.iter().map(|k| SegmentKey(*k)).collect();

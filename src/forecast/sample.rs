@@ -438,7 +438,16 @@ mod tests {
             })
         );
         let text = request.to_string();
-        for secret in ["our-user-9", "buyer-9", "ramp-9", "id5-9", "6d92078a", "203.0.113.77", "cats", "s1"] {
+        for secret in [
+            "our-user-9",
+            "buyer-9",
+            "ramp-9",
+            "id5-9",
+            "6d92078a",
+            "203.0.113.77",
+            "cats",
+            "s1",
+        ] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
     }
@@ -457,13 +466,8 @@ mod tests {
         let settings = format!(
             "[secrets]\nsigning_key = \"test-signing-key-0123456789abcdefghijkl\"\n[sampling]\nrate = {rate}\nmax_bytes = {max_bytes}\n"
         );
-        let config = crate::config::from_texts_with(
-            Path::new("cfg"),
-            &settings,
-            &[],
-            &crate::config::Env::default(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let config = crate::config::from_texts_with(Path::new("cfg"), &settings, &[], &crate::config::Env::default())
+            .unwrap_or_else(|e| panic!("{e}"));
         let live = crate::live::LiveStates::default();
         Arc::new(ArcSwap::from_pointee(World::build(config, &live)))
     }
@@ -497,7 +501,10 @@ mod tests {
         }
         let samples = wait_for(dir.path(), 3);
         assert!(samples[0].consent && samples[0].user);
-        assert_eq!(samples[0].request["user"], json!({"yob": 1990, "gender": "F", "consent": "CONSENT", "ext": {"consent": "CONSENT"}}));
+        assert_eq!(
+            samples[0].request["user"],
+            json!({"yob": 1990, "gender": "F", "consent": "CONSENT", "ext": {"consent": "CONSENT"}})
+        );
         // GDPR without a consent string granting the purposes, and COPPA:
         // the contextual form.
         for sample in &samples[1..] {
@@ -505,7 +512,10 @@ mod tests {
             assert_eq!(sample.request.get("user"), None);
         }
         assert_eq!(samples[0].at, at.as_microsecond() as i64);
-        assert_eq!((samples[0].exchange.as_str(), samples[0].rate_ppm), ("default", 1_000_000));
+        assert_eq!(
+            (samples[0].exchange.as_str(), samples[0].rate_ppm),
+            ("default", 1_000_000)
+        );
         assert_eq!(sampler.dropped(), 0);
     }
 

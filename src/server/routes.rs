@@ -271,7 +271,8 @@ async fn bid(app: &App, request: Request<Incoming>, exchange: Option<String>, re
         }
         Err(e) => return Reply::BadRequest(e.to_string()),
     };
-    app.sampler.offer(exchange.as_deref(), &bytes, || app.bidder.clock.now());
+    app.sampler
+        .offer(exchange.as_deref(), &bytes, || app.bidder.clock.now());
     let reply = match app.bidder.bid(exchange.as_deref(), &bytes, received) {
         Outcome::Bid { body, .. } | Outcome::NoBidExplained { body, .. } => Reply::Bid { body, gzip, version },
         Outcome::NoBid(_) => Reply::NoBid { version },
