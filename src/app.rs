@@ -110,6 +110,18 @@ fn open_loss_log(data_dir: &Path) -> Result<LossLog, BuildError> {
     LossLog::open(&dir).map_err(data_dir_error(&dir))
 }
 
+/// The audit log, and the request sample's writer over `{data_dir}/sample`.
+fn open_logs(
+    data_dir: &Path,
+    world: &Arc<ArcSwap<World>>,
+    audience: &Arc<AudienceStore>,
+) -> Result<(AuditLog, crate::forecast::sample::Sampler), BuildError> {
+    let dir = data_dir.join("sample");
+    let sampler =
+        crate::forecast::sample::Sampler::start(&dir, world.clone(), audience.clone()).map_err(data_dir_error(&dir))?;
+    Ok((AuditLog::new(data_dir), sampler))
+}
+
 /// How often the learned shading curves are rebuilt, seconds.
 const SHADING_REBUILD_SECS: u64 = 10;
 
@@ -285,10 +297,7 @@ impl App {
         restore(&tracker, recovered, &world.load(), options.clock.now())?;
         let bid_flusher = Mutex::new(BidFlusher::new(tracker.ledger.dir(), options.clock.now()));
         let leases = leases(&options, &world);
-        let audit_log = AuditLog::new(&options.data_dir);
-        let sample_dir = options.data_dir.join("sample");
-        let sampler = crate::forecast::sample::Sampler::start(&sample_dir, world.clone(), audience.clone())
-            .map_err(data_dir_error(&sample_dir))?;
+        let (audit_log, sampler) = open_logs(&options.data_dir, &world, &audience)?;
         let reloader = Arc::new(Reloader {
             config_dir: options.config_dir,
             data_dir: options.data_dir,

@@ -65,13 +65,12 @@ fn run_forecast(config: &Path, data: &Path, extra: &[&str]) -> Value {
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_forecast_at_rate_one_bids_exactly_where_the_bidder_did() {
-    let corpus = corpus_requests();
-    let users = corpus_users(&corpus);
-    // Half the synthetic users and every corpus user hold the segment.
+/// A server with campaign `fans` (segment `interest/sports`, 3.00), every
+/// request sampled; half the synthetic users and every corpus user hold
+/// the segment. Its config and data directories.
+async fn serve(corpus: &[Value]) -> (TestBidder, tempfile::TempDir, tempfile::TempDir) {
     let mut audience: Vec<String> = (0..40).step_by(2).map(|i| format!("u{i},interest/sports")).collect();
-    audience.extend(users.iter().map(|u| format!("{u},interest/sports")));
+    audience.extend(corpus_users(corpus).iter().map(|u| format!("{u},interest/sports")));
     let settings = format!(
         "{TEST_SETTINGS}{}{}\n[sampling]\nrate = 1\n",
         admin_token_entry("segment", "advertiser", Some("Segment"), SEGMENT_TOKEN),
@@ -82,10 +81,25 @@ async fn the_forecast_at_rate_one_bids_exactly_where_the_bidder_did() {
     let data = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new("2026-11-28T12:00:00Z".parse().unwrap()));
     let bidder = spawn_bidder_in(config.path(), data.path(), clock, false).await;
+    (bidder, config, data)
+}
 
-    let (mut sent, mut bids, mut below_floor) = (0usize, 0u64, 0u64);
+/// What was sent and bid.
+#[derive(Default)]
+struct Sent {
+    /// Valid bid requests.
+    requests: usize,
+    /// Bids of `fans`.
+    bids: u64,
+    /// Impressions `fans` matched but bid under the floor.
+    below_floor: u64,
+}
+
+/// 40 synthetic requests (every fifth floored above the bid, every seventh
+/// without consent), then the corpus.
+async fn send(bidder: &TestBidder, corpus: &[Value]) -> Sent {
+    let mut sent = Sent::default();
     for i in 0..40 {
-        // Every fifth has a floor above the bid; every seventh refuses consent.
         let floor = if i % 5 == 4 { 5.0 } else { 0.5 };
         let extra = if i % 7 == 3 {
             json!({"regs": {"coppa": 1}})
@@ -94,32 +108,44 @@ async fn the_forecast_at_rate_one_bids_exactly_where_the_bidder_did() {
         };
         let (status, response) = bidder.bid_json(&banner_request(&format!("u{i}"), floor, extra)).await;
         assert!(status.is_success(), "{status}");
-        sent += 1;
-        bids += fans_bids(&response);
+        sent.requests += 1;
+        sent.bids += fans_bids(&response);
         if i % 2 == 0 && i % 5 == 4 && i % 7 != 3 {
-            below_floor += 1;
+            sent.below_floor += 1;
         }
     }
-    assert_eq!(bids, 14, "20 fans, 3 without consent, 3 below the floor");
-    for request in &corpus {
+    assert_eq!(sent.bids, 14, "20 fans, 3 without consent, 3 below the floor");
+    for request in corpus {
         let (status, response) = bidder.bid(request.to_string()).await;
         if status.is_success() {
-            sent += 1;
+            sent.requests += 1;
         }
-        bids += fans_bids(&response);
+        sent.bids += fans_bids(&response);
     }
-    assert!(bids > 14, "the corpus is bid on too: {bids}");
-    let sample_dir = data.path().join("sample");
+    assert!(sent.bids > 14, "the corpus is bid on too: {}", sent.bids);
+    sent
+}
+
+/// The samples once the writer has written `n`.
+async fn samples(data: &Path, n: usize) -> Vec<bullseye::forecast::sample::Sample> {
+    let dir = data.join("sample");
     for _ in 0..500 {
-        if bullseye::forecast::sample::read(&sample_dir).len() >= sent {
+        if bullseye::forecast::sample::read(&dir).len() >= n {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let samples = bullseye::forecast::sample::read(&sample_dir);
-    assert_eq!(samples.len(), sent, "every request kept");
-    let text = std::fs::read_dir(&sample_dir).unwrap().count();
-    assert!(text >= 1);
+    bullseye::forecast::sample::read(&dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forecast_at_rate_one_bids_exactly_where_the_bidder_did() {
+    let corpus = corpus_requests();
+    let (bidder, config, data) = serve(&corpus).await;
+    let sent = send(&bidder, &corpus).await;
+    let (bids, below_floor) = (sent.bids, sent.below_floor);
+    let samples = samples(data.path(), sent.requests).await;
+    assert_eq!(samples.len(), sent.requests, "every request kept");
     for sample in &samples {
         let request = sample.request.to_string();
         assert!(
@@ -130,7 +156,7 @@ async fn the_forecast_at_rate_one_bids_exactly_where_the_bidder_did() {
 
     let forecast = run_forecast(config.path(), data.path(), &[]);
     let total = &forecast["total"];
-    assert_eq!(total["requests"], sent as u64);
+    assert_eq!(total["requests"], sent.requests as u64);
     assert_eq!(total["bids"], bids, "{forecast}");
     assert_eq!(total["impressions"], bids + below_floor, "{forecast}");
     assert_eq!(forecast["days"].as_array().unwrap().len(), 1);
@@ -142,7 +168,6 @@ async fn the_forecast_at_rate_one_bids_exactly_where_the_bidder_did() {
     assert_eq!(landscape[2]["bids"], bids);
     assert_eq!(landscape[5]["max_bid"], "6");
     assert_eq!(landscape[5]["bids"], bids + below_floor, "6.00 clears the 5.00 floors");
-    // At 6.00, the floors of 5.00 are bid on.
     let higher = run_forecast(
         config.path(),
         data.path(),
@@ -151,22 +176,25 @@ async fn the_forecast_at_rate_one_bids_exactly_where_the_bidder_did() {
     assert_eq!(higher["total"]["bids"], bids + below_floor);
     assert_eq!(higher["total"]["spend"], "0.01", "the budget caps the day");
     assert_eq!(higher["total"]["capped"], true);
+    the_api_answers_the_same_by_role(&bidder, &forecast, &higher).await;
+    bidder.stop().await;
+}
 
-    // The API: the same JSON, by role.
+async fn the_api_answers_the_same_by_role(bidder: &TestBidder, forecast: &Value, higher: &Value) {
     let path = "/admin/api/forecast?campaign=fans";
     let answer = bidder.admin(Method::GET, path).send().await.unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
-    assert_eq!(answer.json::<Value>().await.unwrap(), forecast);
+    assert_eq!(&answer.json::<Value>().await.unwrap(), forecast);
     let own = bidder.client.get(bidder.admin_url(path)).bearer_auth(SEGMENT_TOKEN);
     let own = own.send().await.unwrap();
     assert_eq!(own.status(), StatusCode::OK);
-    assert_eq!(own.json::<Value>().await.unwrap(), forecast);
+    assert_eq!(&own.json::<Value>().await.unwrap(), forecast);
     let higher_api = bidder
         .admin(Method::GET, &format!("{path}&max_bid=6&daily_budget=0.01"))
         .send()
         .await
         .unwrap();
-    assert_eq!(higher_api.json::<Value>().await.unwrap(), higher);
+    assert_eq!(&higher_api.json::<Value>().await.unwrap(), higher);
     for (token, status) in [
         (Some(SHOP_TOKEN), StatusCode::NOT_FOUND),
         (Some(DATA_TOKEN), StatusCode::FORBIDDEN),
@@ -178,11 +206,6 @@ async fn the_forecast_at_rate_one_bids_exactly_where_the_bidder_did() {
         }
         assert_eq!(request.send().await.unwrap().status(), status, "{token:?}");
     }
-    let missing = bidder
-        .admin(Method::GET, "/admin/api/forecast?campaign=nope")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    bidder.stop().await;
+    let missing = bidder.admin(Method::GET, "/admin/api/forecast?campaign=nope");
+    assert_eq!(missing.send().await.unwrap().status(), StatusCode::NOT_FOUND);
 }

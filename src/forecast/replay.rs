@@ -297,28 +297,51 @@ fn replay(
         let Ok(at) = Timestamp::from_microsecond(sample.at) else {
             continue;
         };
-        let weight = 1e6 / sample.rate_ppm.max(1) as f64;
         let sums = days
             .entry(at.to_zoned_datetime(campaign.time_zone.clone()).date())
             .or_default();
+        let replayed = Replayed {
+            world: &world,
+            frequency: &frequency,
+            audience,
+            market,
+        };
+        replayed.sample(n, sample, at, sums);
+    }
+    days
+}
+
+/// What one sample is replayed in.
+struct Replayed<'r> {
+    world: &'r World,
+    frequency: &'r FrequencyStore,
+    audience: enrich::Audience<'r>,
+    market: &'r Market,
+}
+
+impl Replayed<'_> {
+    /// Adds sample `n` (at `at`) to its day's sums.
+    fn sample(&self, n: usize, sample: &Sample, at: Timestamp, sums: &mut Sums) {
+        let world = self.world;
+        let weight = 1e6 / sample.rate_ppm.max(1) as f64;
         sums.requests += weight;
         if sample.screened.is_some() {
-            continue;
+            return;
         }
         let Ok(body) = serde_json::to_vec(&sample.request) else {
-            continue;
+            return;
         };
         let mut repaired = String::new();
         let Ok(decoded) = decode::decode(&body, &mut repaired) else {
-            continue;
+            return;
         };
         let request = decoded.request;
         let exchange_id = world
             .settings
             .exchange_id(&sample.exchange)
             .unwrap_or(world.default_exchange);
-        let Ok(mut ctx) = enrich::enrich(&request, &world, exchange_id, audience, at) else {
-            continue;
+        let Ok(mut ctx) = enrich::enrich(&request, world, exchange_id, self.audience, at) else {
+            return;
         };
         if sample.consent {
             ctx.restriction = None;
@@ -332,24 +355,23 @@ fn replay(
         let mut scratch = select::Scratch::default();
         for imp in request.imp.iter().take(world.settings.max_imps_per_request) {
             let mut mode = Forecasting::default();
-            let choice = select::select_with(&ctx, &world, imp, &frequency, &mut scratch, &mut mode);
-            let price = match choice {
+            let price = match select::select_with(&ctx, world, imp, self.frequency, &mut scratch, &mut mode) {
                 Ok(choice) => choice.price,
-                Err(_) if mode.reason == Some(FilterReason::Floor) => {
-                    sums.impressions += weight;
+                Err(_) => {
+                    if mode.reason == Some(FilterReason::Floor) {
+                        sums.impressions += weight;
+                    }
                     continue;
                 }
-                Err(_) => continue,
             };
             sums.impressions += weight;
             sums.bids += weight;
             let floor = floor_in_base(&world.settings, imp);
-            let win = market.win(&sample.exchange, price, floor, first_price);
+            let win = self.market.win(&sample.exchange, price, floor, first_price);
             sums.wins += weight * win.probability;
             sums.spend += weight * win.probability * win.price.0 as f64 / 1000.0;
         }
     }
-    days
 }
 
 /// The impression's floor in the base currency, as selection reads it
@@ -412,9 +434,9 @@ fn point(permille: i64, by_day: &BTreeMap<Date, Sums>, base: &Campaign, rates: R
     Point {
         factor: permille as f64 / 1000.0,
         max_bid: campaign.max_bid.to_string(),
-        bids: (bids as f64).round() as u64,
+        bids: bids.round() as u64,
         wins: round2(wins),
-        spend: Micros((spend as f64).round() as i64).to_string(),
+        spend: Micros(spend.round() as i64).to_string(),
     }
 }
 

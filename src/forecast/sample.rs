@@ -164,7 +164,7 @@ impl Writer {
         let max_bytes = || self.world.load().settings.sampling.max_bytes;
         while let Ok(first) = rx.recv() {
             let mut lines = Vec::new();
-            let first_at = first.at.as_microsecond() as i64;
+            let first_at = first.at.as_microsecond();
             for queued in std::iter::once(first).chain(rx.try_iter().take(BATCH - 1)) {
                 if let Some(sample) = self.sample(&queued) {
                     // A `Value` always serialises.
@@ -211,7 +211,7 @@ impl Writer {
         let mut request: Value = serde_json::from_slice(&queued.body).ok()?;
         pseudonymise(&mut request, consent);
         Some(Sample {
-            at: queued.at.as_microsecond() as i64,
+            at: queued.at.as_microsecond(),
             exchange: world.settings.exchange_at(exchange_id).name.clone(),
             rate_ppm: queued.rate_ppm,
             consent,
@@ -511,7 +511,7 @@ mod tests {
             assert!(!sample.consent && sample.segments.is_empty() && !sample.user);
             assert_eq!(sample.request.get("user"), None);
         }
-        assert_eq!(samples[0].at, at.as_microsecond() as i64);
+        assert_eq!(samples[0].at, at.as_microsecond());
         assert_eq!(
             (samples[0].exchange.as_str(), samples[0].rate_ppm),
             ("default", 1_000_000)
