@@ -177,6 +177,7 @@ async fn the_forecast_at_rate_one_bids_exactly_where_the_bidder_did() {
     assert_eq!(higher["total"]["spend"], "0.01", "the budget caps the day");
     assert_eq!(higher["total"]["capped"], true);
     the_api_answers_the_same_by_role(&bidder, &forecast, &higher).await;
+    assert_eq!(metric(&bidder.metrics().await, "bullseye_sample_dropped_total"), 0.0);
     bidder.stop().await;
 }
 

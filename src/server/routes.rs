@@ -578,6 +578,7 @@ pub async fn handle_admin(
                     .metrics
                     .observe_ledger(ledger.is_healthy(), ledger.write_failures());
                 app.bidder.metrics.observe_loss_log(app.tracker.loss_log().dropped());
+                app.bidder.metrics.observe_sample(app.sampler.dropped());
                 let matches = &app.bidder.audience.matches;
                 app.bidder
                     .metrics
