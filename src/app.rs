@@ -420,11 +420,67 @@ impl App {
     /// included.
     pub fn metrics_text(&self) -> String {
         let mut text = self.bidder.metrics.render();
+        let end = text.rfind("# EOF").unwrap_or(text.len());
+        text.insert_str(end, &self.outcome_metrics());
         if let Some(leases) = &self.leases {
             let end = text.rfind("# EOF").unwrap_or(text.len());
             text.insert_str(end, &leases.render());
         }
         text
+    }
+
+    /// The learner's, shading's and attribution's metrics, as text.
+    fn outcome_metrics(&self) -> String {
+        use std::fmt::Write;
+        use std::sync::atomic::Ordering::Relaxed;
+        let counters = [
+            (
+                "outcome_examples",
+                "Examples the published click and conversion model was trained on",
+                self.learner.model().examples,
+            ),
+            (
+                "outcome_observations_dropped",
+                "Observations the learner's full queue dropped",
+                self.learner.dropped.load(Relaxed),
+            ),
+            (
+                "shading_first_price_bids",
+                "First-price bids counted for learned shading",
+                self.bidder.shading.bids.load(Relaxed),
+            ),
+            (
+                "attribution_touches_dropped",
+                "Clicks and views not kept for attribution (at the bound)",
+                self.tracker.touches.dropped.load(Relaxed),
+            ),
+        ];
+        let mut out = String::new();
+        for (name, help, value) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP bullseye_{name} {help}.\n# TYPE bullseye_{name} counter\nbullseye_{name}_total {value}"
+            );
+        }
+        let gauges = [
+            (
+                "shading_slices_learned",
+                "Shading slices (exchange, placement, hour) with a win-rate curve of their own",
+                self.bidder.shading.learned_slices() as u64,
+            ),
+            (
+                "attribution_touches",
+                "Clicks and views held for attribution",
+                self.tracker.touches.len() as u64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP bullseye_{name} {help}.\n# TYPE bullseye_{name} gauge\nbullseye_{name} {value}"
+            );
+        }
+        out
     }
 
     /// The dedup set's and the frequency store's sizes, in metrics.
