@@ -393,7 +393,10 @@ impl App {
         self.report_sizes();
         self.bidder.control_pacing();
         self.tracker.touches.flush();
-        if second.is_multiple_of(SHADING_REBUILD_SECS) {
+        // Fixed shading counts nothing: no curves to rebuild.
+        if second.is_multiple_of(SHADING_REBUILD_SECS)
+            && self.bidder.world.load().settings.shading == crate::settings::ShadingMode::Learned
+        {
             self.bidder.shading.rebuild(self.bidder.clock.now().as_second());
         }
         if second.is_multiple_of(5) {
@@ -412,6 +415,9 @@ impl App {
             if retired > 0 {
                 tracing::info!(retired, "live state of removed campaigns retired");
             }
+            // Let the world go first: re-ranking replaces it and waits (up
+            // to 100 ms) for its last reader to let it go.
+            drop(world);
             self.reloader.rerank();
         }
     }

@@ -59,6 +59,7 @@ enum Command {
     /// The market simulator: what each bidding strategy buys per unit
     /// budget on a synthetic market, through the real bid path (see
     /// OUTCOMES.md).
+    #[command(after_long_help = simulate::market::SHAPE)]
     Simulate(simulate::SimArgs),
     /// Write a test audience as CSV for `bullseye segments build`.
     Audience {

@@ -82,6 +82,9 @@ pub struct Learner {
     published: Arc<ArcSwap<Model>>,
     /// Observations dropped because the queue was full.
     pub dropped: AtomicU64,
+    /// A simulation: observations wait for room rather than being dropped,
+    /// so that a run repeats.
+    on_demand: bool,
 }
 
 /// The published model as a [`Predictor`].
@@ -134,11 +137,17 @@ impl Learner {
             queue,
             published,
             dropped: AtomicU64::new(0),
+            on_demand,
         }))
     }
 
-    /// Hands an observation to the learner, never waiting.
+    /// Hands an observation to the learner, never waiting (except in a
+    /// simulation, where it waits for room).
     pub fn observe(&self, observation: Observation) {
+        if self.on_demand {
+            let _ = self.queue.send(Message::Observe(observation));
+            return;
+        }
         if let Err(TrySendError::Full(_)) = self.queue.try_send(Message::Observe(observation)) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }

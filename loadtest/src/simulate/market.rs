@@ -23,6 +23,36 @@
 
 use rand::{RngExt, SeedableRng};
 
+/// The market's shape, as `loadtest simulate --help` prints it.
+pub const SHAPE: &str = "\
+The market (pinned; every draw from --seed):
+  users        --users, 20 interests (interest/i00..i19); 8 personas (Zipf-sized) of four
+               favourite interests; each user holds 2-5 interests, 80 % from its persona's
+               favourites; a quarter carry an RFM tier (rfm/gold, silver, bronze). The bidder
+               sees them through an audience snapshot built with the real builder.
+  sites        200 domains, Zipf-popular; a CTR factor x0.5-x1.5 each; a floor, log-normal
+               (median 0.20 CPM, sigma 0.5).
+  hours        a daily traffic curve (trough at 04:00, a fifth of the 20:00 peak); CTR x0.8-x1.2
+               by hour. --requests-per-hour is the day's average.
+  campaigns    base CTR log-normal (median --base-ctr, 0.2 %; sigma 0.8) x the user's affinity
+               (1 + 2 x the share of the campaign's three interests the user holds: x1-x3)
+               x site x hour; conversion after a click log-normal (median 3 %, sigma 0.5)
+               x (affinity + 1) / 3; order values log-normal (median 60, sigma 0.6).
+  competitors  --competitors K (5) per auction, each valuing the impression log-normally
+               (median --competitor-cpm, 1.00 CPM, x site x hour, sigma 0.5) and bidding
+               0.6-1.2x of that value; the highest competing bid and the floor set the price
+               to beat (first price: pay the bid; second price: pay the highest other bid).
+  events       a win gets its billing notice and impression pixel; a click (drawn from the
+               true CTR) comes 10 s later, its conversion postback (signed with the
+               advertiser's secret) 10 min after the click; a loss gets its loss notice with
+               the minimum bid to win. Every strategy sees the same requests and draws.
+
+Strategies: flat (every campaign a CPM one at its max CPM, asap, fixed shading),
+per_campaign (one pCTR per campaign, fixed shading), fixed_shading (per-impression
+prediction, fixed shading), bullseye (per-impression prediction, learned shading),
+oracle (the market's true propensities, learned shading). Figures over --hours after
+--warmup-hours; see OUTCOMES.md.";
+
 /// Interests in the market.
 pub const INTERESTS: usize = 20;
 const PERSONAS: usize = 8;
@@ -54,6 +84,18 @@ pub struct Truth {
     pub order_median: f64,
 }
 
+/// What the command line may change of the market's shape.
+#[derive(Clone, Debug)]
+pub struct Shape {
+    pub users: usize,
+    /// Competing bidders per auction.
+    pub competitors: usize,
+    /// Median of the campaigns' base click-through rates.
+    pub base_ctr: f64,
+    /// Median of a competitor's value of an impression, CPM.
+    pub competitor_cpm: f64,
+}
+
 /// The market.
 pub struct Market {
     pub users: Vec<User>,
@@ -64,6 +106,7 @@ pub struct Market {
     pub hour_ctr: [f64; 24],
     pub truths: Vec<Truth>,
     pub competitors: usize,
+    competitor_cpm: f64,
 }
 
 /// A standard normal draw (Box–Muller).
@@ -91,8 +134,8 @@ fn pick(cdf: &[f64], u: f64) -> usize {
 }
 
 impl Market {
-    /// The market for `users` users and `campaigns` campaigns.
-    pub fn new(seed: u64, users: usize, campaigns: usize, competitors: usize) -> Market {
+    /// The market of `shape` for `campaigns` campaigns.
+    pub fn new(seed: u64, campaigns: usize, shape: &Shape) -> Market {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let personas: Vec<[usize; 4]> = (0..PERSONAS)
             .map(|_| {
@@ -104,7 +147,7 @@ impl Market {
             })
             .collect();
         let persona_cdf = zipf_cdf(PERSONAS, 0.8);
-        let users = (0..users)
+        let users = (0..shape.users)
             .map(|_| {
                 let persona = &personas[pick(&persona_cdf, rng.random())];
                 let mut interests = 0u32;
@@ -148,7 +191,7 @@ impl Market {
                     interests |= 1 << rng.random_range(0..INTERESTS);
                 }
                 Truth {
-                    base_ctr: 0.002 * (0.8 * normal(&mut rng)).exp(),
+                    base_ctr: shape.base_ctr * (0.8 * normal(&mut rng)).exp(),
                     interests,
                     cvr: (0.03 * (0.5 * normal(&mut rng)).exp()).min(0.5),
                     order_median: 60.0,
@@ -162,7 +205,8 @@ impl Market {
             traffic,
             hour_ctr,
             truths,
-            competitors,
+            competitors: shape.competitors,
+            competitor_cpm: shape.competitor_cpm,
         }
     }
 
@@ -201,26 +245,19 @@ impl Market {
         (self.truths[c].cvr * (self.affinity(user, c) + 1.0) / 3.0).min(1.0)
     }
 
-    /// An order's value.
-    pub fn order_value(&self, c: usize, rng: &mut impl rand::Rng) -> f64 {
-        self.truths[c].order_median * (0.6 * normal(rng)).exp()
+    /// An order's value, for a standard normal draw `z`.
+    pub fn order_value(&self, c: usize, z: f64) -> f64 {
+        self.truths[c].order_median * (0.6 * z).exp()
     }
 
-    /// The competitors' highest bid on an impression (CPM), and the second
-    /// highest.
-    pub fn competition(&self, site: usize, hour: usize, rng: &mut impl rand::Rng) -> (f64, f64) {
-        let scale = self.sites[site].ctr_factor * self.hour_ctr[hour];
-        let (mut first, mut second) = (0.0f64, 0.0f64);
+    /// The competitors' highest bid on an impression (CPM).
+    pub fn competition(&self, site: usize, hour: usize, rng: &mut impl rand::Rng) -> f64 {
+        let scale = self.competitor_cpm * self.sites[site].ctr_factor * self.hour_ctr[hour];
+        let mut highest = 0.0f64;
         for _ in 0..self.competitors {
             let value = scale * (0.5 * normal(rng)).exp();
-            let bid = value * rng.random_range(0.6..1.2);
-            if bid > first {
-                second = first;
-                first = bid;
-            } else if bid > second {
-                second = bid;
-            }
+            highest = highest.max(value * rng.random_range(0.6..1.2));
         }
-        (first, second)
+        highest
     }
 }

@@ -1,0 +1,159 @@
+//! The simulator's tests: determinism, and the directions of the goals.
+
+use super::config::{DEFAULT_CAMPAIGNS, flat};
+use super::figures::CampaignFigures;
+use super::strategy::url_in;
+use super::*;
+
+#[test]
+fn flat_turns_every_campaign_into_cpm_at_its_most_asap() {
+    let flat = flat(DEFAULT_CAMPAIGNS).unwrap();
+    let table: toml::Table = flat.parse().unwrap();
+    for c in table["campaign"].as_array().unwrap() {
+        assert_eq!(c["pricing"].as_str(), Some("cpm"));
+        assert_eq!(c["pacing"].as_str(), Some("asap"));
+        assert!(c.get("max_cpm").is_none() && c.get("pctr_prior").is_none());
+    }
+}
+
+#[test]
+fn markup_urls_are_unescaped() {
+    let adm = r#"<a href="http://sim/t/click?b=1&amp;c=2"><img src="http://sim/t/imp?b=1&amp;sig=x"></a>"#;
+    assert_eq!(url_in(adm, "/t/imp?").as_deref(), Some("http://sim/t/imp?b=1&sig=x"));
+    assert_eq!(url_in(adm, "/t/click?").as_deref(), Some("http://sim/t/click?b=1&c=2"));
+}
+
+/// A market small enough for a debug build: `users` users,
+/// `requests` requests an hour, the default campaigns' budgets scaled
+/// to that traffic.
+fn small(seed: u64, strategies: &[&str], warmup_hours: u32, hours: u32, requests: usize) -> SimArgs {
+    SimArgs {
+        seed,
+        warmup_hours,
+        hours,
+        users: 5_000,
+        campaigns: None,
+        competitors: 5,
+        base_ctr: 0.02,
+        competitor_cpm: 1.0,
+        auction: "first".into(),
+        requests_per_hour: requests,
+        strategy: strategies.iter().map(|s| s.to_string()).collect(),
+        svg: None,
+        json: false,
+    }
+}
+
+/// Campaigns for [`small`]'s market: ten times the default click
+/// rate (`base_ctr`), a tenth of the max CPC (so the same values per
+/// impression), budgets that bind at its traffic.
+const SMALL_CAMPAIGNS: &str = r#"
+[[campaign]]
+id = "cpc-asap"
+advertiser = "A"
+adomain = ["a.example"]
+pricing = "cpc"
+max_bid = "0.10"
+pctr_prior = "0.02"
+max_cpm = "8"
+daily_budget = "2"
+pacing = "asap"
+creative = [{ id = "a", format = "banner", w = 300, h = 250, image_url = "https://a.example/a.png", landing_url = "https://a.example/" }]
+
+[[campaign]]
+id = "cpc-even"
+advertiser = "B"
+adomain = ["b.example"]
+pricing = "cpc"
+max_bid = "0.10"
+pctr_prior = "0.02"
+max_cpm = "8"
+daily_budget = "2"
+pacing = "even"
+creative = [{ id = "b", format = "banner", w = 300, h = 250, image_url = "https://b.example/a.png", landing_url = "https://b.example/" }]
+
+[[campaign]]
+id = "cpm-even"
+advertiser = "C"
+adomain = ["c.example"]
+pricing = "cpm"
+max_bid = "1.20"
+daily_budget = "1"
+pacing = "even"
+creative = [{ id = "c", format = "banner", w = 300, h = 250, image_url = "https://c.example/a.png", landing_url = "https://c.example/" }]
+"#;
+
+fn of<'a>(results: &'a Results, strategy: &str, campaign: &str) -> &'a CampaignFigures {
+    let (_, figures) = results.iter().find(|(s, _)| s == strategy).unwrap();
+    figures.iter().find(|f| f.id == campaign).unwrap()
+}
+
+#[test]
+fn a_simulation_repeats_for_a_seed() {
+    let args = small(3, &["fixed_shading"], 1, 1, 400);
+    let once = || serde_json::to_string(&simulate(&args, Some(SMALL_CAMPAIGNS)).unwrap()).unwrap();
+    let (a, b) = (once(), once());
+    assert!(a.contains("\"impressions\":"), "{a}");
+    assert_eq!(a, b);
+}
+
+/// The goals' directions that hold with what exists: a CPC campaign
+/// bidding its value buys more clicks per unit budget than one bidding
+/// flat at its max, and even pacing spends its cap over the day,
+/// following the traffic.
+#[test]
+fn per_campaign_beats_flat_and_even_pacing_spends_its_cap() {
+    let args = small(1, &["flat", "per_campaign"], 2, 24, 500);
+    let results = simulate(&args, Some(SMALL_CAMPAIGNS)).unwrap();
+    for campaign in ["cpc-asap", "cpc-even"] {
+        let (flat, valued) = (of(&results, "flat", campaign), of(&results, "per_campaign", campaign));
+        assert!(flat.spend_micros > 0 && valued.clicks > 0, "{flat:?} {valued:?}");
+        assert!(
+            valued.clicks_per_1000 >= flat.clicks_per_1000,
+            "{campaign}: {valued:?} vs {flat:?}"
+        );
+    }
+    let even = of(&results, "per_campaign", "cpc-even");
+    assert!((0.9..=1.0).contains(&even.spend_fraction), "{even:?}");
+}
+
+/// The issue's goals, at the test's scale (the figures at the default
+/// scale are in OUTCOMES.md). Pending integration: they need the learned
+/// models, learned shading and pacing that follows the traffic, tuned
+/// together; run with `--ignored` to see where they stand.
+#[test]
+#[ignore = "the goals of issue 15, enabled once the learned parts are integrated"]
+fn the_goals_of_issue_15() {
+    let args = small(1, &STRATEGIES, 24, 24, 1_000);
+    let results = simulate(&args, Some(SMALL_CAMPAIGNS)).unwrap();
+    for campaign in ["cpc-asap", "cpc-even"] {
+        let clicks = |s: &str| of(&results, s, campaign).clicks_per_1000_media;
+        assert!(
+            clicks("bullseye") >= 1.3 * clicks("flat"),
+            "{campaign}: bullseye vs flat"
+        );
+        assert!(
+            clicks("bullseye") >= 0.8 * clicks("oracle"),
+            "{campaign}: bullseye vs oracle"
+        );
+        let bought = |s: &str| {
+            let f = of(&results, s, campaign);
+            (
+                f.impressions as f64 / f.media_cost_micros.max(1) as f64,
+                f.spend_fraction,
+            )
+        };
+        let (learned, fixed) = (bought("bullseye"), bought("fixed_shading"));
+        assert!(
+            learned.0 >= 1.25 * fixed.0 && learned.1 >= fixed.1,
+            "{campaign}: learned shading"
+        );
+    }
+    for strategy in ["per_campaign", "bullseye"] {
+        for campaign in ["cpc-even", "cpm-even"] {
+            let even = of(&results, strategy, campaign);
+            assert!((0.98..=1.0).contains(&even.spend_fraction), "{strategy}: {even:?}");
+            assert!(even.hourly_share_gap_pp <= 2.0, "{strategy}: {even:?}");
+        }
+    }
+}
