@@ -100,6 +100,8 @@ pub struct App {
     pub leases: Option<Arc<crate::cluster::leases::Leases>>,
     /// Learns the click and conversion models off the bid path.
     pub learner: Arc<crate::outcome::learner::Learner>,
+    /// Keeps `[sampling] rate` of the bid requests for the forecast.
+    pub sampler: crate::forecast::sample::Sampler,
 }
 
 fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
@@ -111,6 +113,25 @@ fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
 fn open_loss_log(data_dir: &Path) -> Result<LossLog, BuildError> {
     let dir = data_dir.join("losses");
     LossLog::open(&dir).map_err(data_dir_error(&dir))
+}
+
+/// The audit log, and the request sample's writer over `{data_dir}/sample`.
+fn open_logs(
+    data_dir: &Path,
+    world: &Arc<ArcSwap<World>>,
+    audience: &Arc<AudienceStore>,
+) -> Result<(AuditLog, crate::forecast::sample::Sampler), BuildError> {
+    let dir = data_dir.join("sample");
+    let sampler =
+        crate::forecast::sample::Sampler::start(&dir, world.clone(), audience.clone()).map_err(data_dir_error(&dir))?;
+    Ok((AuditLog::new(data_dir), sampler))
+}
+
+/// The metrics over `world`, with the audience's size.
+fn metrics_of(world: &Arc<ArcSwap<World>>, audience: &AudienceStore) -> Arc<Metrics> {
+    let metrics = Arc::new(Metrics::new(Box::new(world.clone())));
+    metrics.audience_users.set(audience.current().user_count() as i64);
+    metrics
 }
 
 /// How often the learned shading curves are rebuilt, seconds.
@@ -272,10 +293,8 @@ impl App {
         let frequency = Arc::new(FrequencyStore::with_limit(config.settings.max_frequency_entries));
         let last_config = Mutex::new(Some(config.clone()));
         let world = Arc::new(ArcSwap::from_pointee(World::build(config, &live)));
-        let metrics = Arc::new(Metrics::new(Box::new(world.clone())));
-        metrics.audience_users.set(audience.current().user_count() as i64);
+        let metrics = metrics_of(&world, &audience);
         let shared = shared_state(options.cluster.as_ref(), local, &metrics);
-
         let learner = start_learner(&options, &audience)?;
         let shading = Arc::new(crate::pacing::shading::Shading::default());
         let (ledger, recovered) = Ledger::open(&options.data_dir.join("ledger"))?;
@@ -288,7 +307,7 @@ impl App {
         restore(&tracker, recovered, &world.load(), options.clock.now())?;
         let bid_flusher = Mutex::new(BidFlusher::new(tracker.ledger.dir(), options.clock.now()));
         let leases = leases(&options, &world);
-        let audit_log = AuditLog::new(&options.data_dir);
+        let (audit_log, sampler) = open_logs(&options.data_dir, &world, &audience)?;
         let reloader = Arc::new(Reloader {
             config_dir: options.config_dir,
             data_dir: options.data_dir,
@@ -325,6 +344,7 @@ impl App {
             cluster: options.cluster,
             leases,
             learner,
+            sampler,
         })
     }
 
@@ -406,11 +426,67 @@ impl App {
     /// included.
     pub fn metrics_text(&self) -> String {
         let mut text = self.bidder.metrics.render();
+        let end = text.rfind("# EOF").unwrap_or(text.len());
+        text.insert_str(end, &self.outcome_metrics());
         if let Some(leases) = &self.leases {
             let end = text.rfind("# EOF").unwrap_or(text.len());
             text.insert_str(end, &leases.render());
         }
         text
+    }
+
+    /// The learner's, shading's and attribution's metrics, as text.
+    fn outcome_metrics(&self) -> String {
+        use std::fmt::Write;
+        use std::sync::atomic::Ordering::Relaxed;
+        let counters = [
+            (
+                "outcome_examples",
+                "Examples the published click and conversion model was trained on",
+                self.learner.model().examples,
+            ),
+            (
+                "outcome_observations_dropped",
+                "Observations the learner's full queue dropped",
+                self.learner.dropped.load(Relaxed),
+            ),
+            (
+                "shading_first_price_bids",
+                "First-price bids counted for learned shading",
+                self.bidder.shading.bids.load(Relaxed),
+            ),
+            (
+                "attribution_touches_dropped",
+                "Clicks and views not kept for attribution (at the bound)",
+                self.tracker.touches.dropped.load(Relaxed),
+            ),
+        ];
+        let mut out = String::new();
+        for (name, help, value) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP bullseye_{name} {help}.\n# TYPE bullseye_{name} counter\nbullseye_{name}_total {value}"
+            );
+        }
+        let gauges = [
+            (
+                "shading_slices_learned",
+                "Shading slices (exchange, placement, hour) with a win-rate curve of their own",
+                self.bidder.shading.learned_slices() as u64,
+            ),
+            (
+                "attribution_touches",
+                "Clicks and views held for attribution",
+                self.tracker.touches.len() as u64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP bullseye_{name} {help}.\n# TYPE bullseye_{name} gauge\nbullseye_{name} {value}"
+            );
+        }
+        out
     }
 
     /// The dedup set's and the frequency store's sizes, in metrics.

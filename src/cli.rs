@@ -1,5 +1,5 @@
 //! The command line: `serve`, `check-config`, `report`, `segments build`,
-//! `segments lookalike`.
+//! `segments lookalike`, `forecast`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -80,11 +80,39 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// What a campaign would buy at a bid and a daily budget: the sampled
+    /// bid requests (`[sampling]`) replayed against it, per day, with a bid
+    /// landscape.
+    Forecast(ForecastArgs),
     /// The learned click and conversion models.
     Model {
         #[command(subcommand)]
         command: ModelCommand,
     },
+}
+
+#[derive(clap::Args)]
+struct ForecastArgs {
+    /// A campaign file (`[[campaign]]` TOML; its first campaign), or the id
+    /// of a campaign of the config directory.
+    #[arg(long)]
+    campaign: String,
+    /// The bid to forecast (max CPM, or max CPC; for CPA and CPS campaigns
+    /// their `max_cpm`), a decimal in the base currency.
+    #[arg(long)]
+    max_bid: Option<String>,
+    /// The daily budget to forecast, a decimal in the base currency.
+    #[arg(long)]
+    daily_budget: Option<String>,
+    /// The data directory whose `sample/`, ledger and loss log are read.
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+    /// Config directory (settings, and the campaign by id).
+    #[arg(long, default_value = "bidder-config")]
+    config: PathBuf,
+    /// One JSON object instead of tables.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -305,6 +333,7 @@ pub fn main() -> ExitCode {
             command: SegmentsCommand::Lookalike(args),
         } => lookalike(args),
         Command::Model { command } => model(command),
+        Command::Forecast(args) => forecast(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -313,6 +342,107 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn forecast(args: &ForecastArgs) -> anyhow::Result<()> {
+    let money = |text: &Option<String>, what: &str| {
+        text.as_deref()
+            .map(|t| bullseye::money::Micros::parse_decimal(t).with_context(|| format!("--{what} {t:?}")))
+            .transpose()
+    };
+    let (settings, campaign) = forecast_campaign(&args.config, &args.campaign)?;
+    let question = bullseye::forecast::Question {
+        rates: bullseye::forecast::Rates::priors(&campaign),
+        settings,
+        campaign,
+        max_bid: money(&args.max_bid, "max-bid")?,
+        daily_budget: money(&args.daily_budget, "daily-budget")?,
+    };
+    let forecast = bullseye::forecast::forecast_in(&args.data_dir, &question)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&forecast)?);
+    } else {
+        print!("{}", forecast_table(&forecast));
+    }
+    Ok(())
+}
+
+/// The settings of `config_dir` and the campaign: `campaign` names a file
+/// (its first `[[campaign]]`) or the id of one of the directory's.
+fn forecast_campaign(
+    config_dir: &std::path::Path,
+    campaign: &str,
+) -> anyhow::Result<(bullseye::settings::Settings, bullseye::campaigns::Campaign)> {
+    let problems = |e: config::ConfigErrors| {
+        let lines: Vec<String> = e.0.iter().map(|p| p.to_string()).collect();
+        anyhow::anyhow!("invalid config:\n{}", lines.join("\n"))
+    };
+    let path = std::path::Path::new(campaign);
+    if path.is_file() {
+        let settings_path = config_dir.join("bullseye.toml");
+        let settings_text =
+            std::fs::read_to_string(&settings_path).with_context(|| format!("reading {}", settings_path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let name = PathBuf::from(path.file_name().unwrap_or_default());
+        let mut config = config::from_texts(config_dir, &settings_text, &[(name, text)]).map_err(problems)?;
+        anyhow::ensure!(!config.campaigns.is_empty(), "{} holds no [[campaign]]", path.display());
+        let first = config.campaigns.swap_remove(0);
+        return Ok((config.settings, first));
+    }
+    let mut config = config::load(config_dir).map_err(problems)?;
+    let at = config
+        .campaigns
+        .iter()
+        .position(|c| c.id == campaign)
+        .with_context(|| format!("no campaign {campaign:?} in {} (nor such a file)", config_dir.display()))?;
+    let found = config.campaigns.swap_remove(at);
+    Ok((config.settings, found))
+}
+
+/// The forecast as text: the days, the total, the landscape.
+fn forecast_table(f: &bullseye::forecast::Forecast) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let budget = f.daily_budget.as_deref().unwrap_or("none");
+    let _ = writeln!(
+        out,
+        "{} ({}) at max bid {} {}, daily budget {budget}; {} sampled requests",
+        f.campaign, f.pricing, f.max_bid, f.currency, f.sample.requests
+    );
+    let _ = writeln!(
+        out,
+        "{:<10} {:>10} {:>11} {:>9} {:>10} {:>12} {:>9} {:>11}",
+        "date", "requests", "impressions", "bids", "wins", "spend", "clicks", "conversions"
+    );
+    for d in f.days.iter().chain(std::iter::once(&f.total)) {
+        let _ = writeln!(
+            out,
+            "{:<10} {:>10} {:>11} {:>9} {:>10.2} {:>12} {:>9.2} {:>11.2}{}",
+            d.date,
+            d.requests,
+            d.impressions,
+            d.bids,
+            d.wins,
+            d.spend,
+            d.clicks,
+            d.conversions,
+            if d.capped { "  (budget)" } else { "" }
+        );
+    }
+    let _ = writeln!(out, "bid landscape");
+    let _ = writeln!(
+        out,
+        "{:>6} {:>10} {:>9} {:>10} {:>12}",
+        "factor", "max_bid", "bids", "wins", "spend"
+    );
+    for p in &f.landscape {
+        let _ = writeln!(
+            out,
+            "{:>6.2} {:>10} {:>9} {:>10.2} {:>12}",
+            p.factor, p.max_bid, p.bids, p.wins, p.spend
+        );
+    }
+    out
 }
 
 fn model(command: ModelCommand) -> anyhow::Result<()> {

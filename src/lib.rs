@@ -50,6 +50,7 @@ pub mod config;
 pub mod console;
 pub mod encrypted_price;
 pub mod files;
+pub mod forecast;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod ledger;

@@ -286,6 +286,7 @@ pub struct Metrics {
     /// Loss notices whose minimum bid to win could not be read (ignored).
     pub min_to_win_ignored: Counter,
     loss_log_dropped: Counter,
+    sample_dropped: Counter,
     ledger_healthy: Gauge,
     ledger_write_failures: Counter,
     user_matches: Gauge,
@@ -476,6 +477,11 @@ impl Metrics {
             "loss_log_dropped",
             "Loss notices not written to the loss log because its queue was full",
         );
+        let sample_dropped = counter(
+            &mut registry,
+            "sample_dropped",
+            "Bid requests drawn for the forecast's sample but dropped because its queue was full",
+        );
         let dedup_entries = gauge(&mut registry, "dedup_entries", "Dedup claims (bid and event) held");
         let dedup_at_capacity = gauge(
             &mut registry,
@@ -624,6 +630,7 @@ impl Metrics {
             losses,
             min_to_win_ignored,
             loss_log_dropped,
+            sample_dropped,
             ledger_healthy,
             ledger_write_failures,
             user_matches,
@@ -699,6 +706,13 @@ impl Metrics {
     /// Records the loss log's dropped count, read at scrape time.
     pub fn observe_loss_log(&self, dropped: u64) {
         self.loss_log_dropped
+            .inner()
+            .fetch_max(dropped, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Records the request sample's dropped count, read at scrape time.
+    pub fn observe_sample(&self, dropped: u64) {
+        self.sample_dropped
             .inner()
             .fetch_max(dropped, std::sync::atomic::Ordering::Relaxed);
     }

@@ -19,6 +19,8 @@
 //!   ([`suppressions`]);
 //! - `GET /admin/api/audit?target=&limit=`;
 //! - `POST /admin/api/explain[?exchange=]` (a dry run of the bid path);
+//! - `GET /admin/api/forecast?campaign=ID[&max_bid=X&daily_budget=Y]` (the
+//!   request sample replayed against a campaign, [`crate::forecast`]);
 //! - `GET /admin/api/reports?…` (the CLI's flags; [`reports`]);
 //! - `GET|POST|DELETE /admin/api/audience/users/{id}` ([`audience`]; `DELETE`
 //!   erases the user, [`suppressions::erase`]).
@@ -281,6 +283,58 @@ fn explain(cx: &Context, call: &Call) -> Answer {
     Answer::ok(body)
 }
 
+/// `GET /admin/api/forecast?campaign=ID[&max_bid=X&daily_budget=Y]`: what
+/// the campaign would buy at that bid and budget, from the request sample
+/// (the JSON of `bullseye forecast --json`). Read like the campaign: an
+/// advertiser's token sees its own campaigns only (others answer 404).
+fn forecast(cx: &Context, call: &Call) -> Answer {
+    if call.method != http::Method::GET {
+        return Answer::error(405, "method not allowed");
+    }
+    if !cx.principal.reads_campaigns() {
+        return Answer::error(403, "this token's role may not read campaigns");
+    }
+    let Some(id) = call.param("campaign") else {
+        return Answer::error(400, "campaign is required");
+    };
+    let world = cx.reloader.world.load();
+    let Some(c) = world
+        .campaign_by_id(id)
+        .filter(|c| cx.principal.sees(&c.campaign.advertiser))
+    else {
+        return Answer::error(404, "no such campaign");
+    };
+    let money = |name: &str| {
+        call.param(name)
+            .map(|text| {
+                crate::money::Micros::parse_decimal(text).map_err(|e| Answer::error(400, &format!("{name}: {e}")))
+            })
+            .transpose()
+    };
+    let (max_bid, daily_budget) = match (money("max_bid"), money("daily_budget")) {
+        (Ok(max_bid), Ok(daily_budget)) => (max_bid, daily_budget),
+        (Err(answer), _) | (_, Err(answer)) => return answer,
+    };
+    use crate::campaigns::index::LearnedRates;
+    let question = crate::forecast::Question {
+        settings: world.settings.clone(),
+        campaign: c.campaign.clone(),
+        max_bid,
+        daily_budget,
+        rates: crate::forecast::Rates {
+            pctr_ppm: c.state.campaign_pctr(c.campaign.pctr_prior),
+            pcvr_ppb: c.state.pcvr(c.campaign.goal.pcvr_prior),
+        },
+    };
+    match crate::forecast::forecast_in(&cx.reloader.data_dir, &question) {
+        Ok(forecast) => Answer::ok(json!(forecast)),
+        Err(e) => {
+            tracing::error!(error = %e, "forecast failed");
+            Answer::error(503, "forecast unavailable")
+        }
+    }
+}
+
 /// Answers an authenticated admin API call.
 pub fn handle(cx: &Context, call: &Call) -> Answer {
     let path = call.path.trim_end_matches('/');
@@ -296,6 +350,7 @@ pub fn handle(cx: &Context, call: &Call) -> Answer {
         },
         "audit" if rest.is_empty() => audit(cx, call),
         "explain" if rest.is_empty() => explain(cx, call),
+        "forecast" if rest.is_empty() => forecast(cx, call),
         "reports" if rest.is_empty() => reports::handle(cx, call),
         "audience" if rest == "events" => audience_events::handle(cx, call),
         "audience" => match rest.strip_prefix("users/") {

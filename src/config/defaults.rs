@@ -229,3 +229,13 @@ pub fn max_connections_per_ip() -> usize {
 pub fn first_request_timeout_ms() -> u64 {
     5000
 }
+
+/// `[sampling] rate`: one request in a thousand.
+pub fn sampling_rate() -> f64 {
+    0.001
+}
+
+/// `[sampling] max_bytes`: 1 GB.
+pub fn sampling_max_bytes() -> u64 {
+    1_000_000_000
+}

@@ -59,6 +59,32 @@ pub struct RawSettings {
     /// `[cluster]`: the Redis that nodes of a cluster share.
     #[serde(default)]
     pub cluster: RawCluster,
+    /// `[sampling]`: the sample of bid requests kept for `bullseye forecast`.
+    #[serde(default)]
+    pub sampling: RawSampling,
+}
+
+/// `[sampling]`: a fraction of bid requests, pseudonymised, compressed and
+/// rotated into `{data_dir}/sample/` (see `forecast::sample`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSampling {
+    /// The fraction of bid requests kept, 0 to 1 (default 0.001; 0 keeps none).
+    #[serde(default = "defaults::sampling_rate")]
+    pub rate: f64,
+    /// The most the sample directory holds, bytes (default 1 GB); the
+    /// oldest files are deleted past it.
+    #[serde(default = "defaults::sampling_max_bytes")]
+    pub max_bytes: u64,
+}
+
+impl Default for RawSampling {
+    fn default() -> RawSampling {
+        RawSampling {
+            rate: defaults::sampling_rate(),
+            max_bytes: defaults::sampling_max_bytes(),
+        }
+    }
 }
 
 /// `[cluster]`: cluster mode. Left out, the node runs alone (unless

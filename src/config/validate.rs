@@ -330,6 +330,7 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         previous_signing_key,
         signing_key_is_dev,
         cluster_redis_url: cluster_redis_url(raw.cluster, p),
+        sampling: sampling(&raw.sampling, p),
         admin_tokens,
         admin_token_is_dev,
         advertisers,
@@ -337,6 +338,20 @@ fn settings(dir: &Path, raw: RawSettings, env: &Env, p: &mut Problems) -> Settin
         click_rules: click_rules(&raw.tracking, p),
         datacenter_ranges,
         exchanges,
+    }
+}
+
+/// `[sampling]`: a rate from 0 to 1, held in ppm.
+fn sampling(raw: &RawSampling, p: &mut Problems) -> crate::settings::Sampling {
+    let rate_ppm = if (0.0..=1.0).contains(&raw.rate) {
+        (raw.rate * 1e6).round() as u32
+    } else {
+        p.at("sampling.rate", "must be from 0 to 1");
+        0
+    };
+    crate::settings::Sampling {
+        rate_ppm,
+        max_bytes: raw.max_bytes,
     }
 }
 

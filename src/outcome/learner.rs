@@ -195,8 +195,9 @@ impl Thread {
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => return,
             };
-            let due = !self.on_demand && last.elapsed() >= PUBLISH_EVERY && self.trainer.examples() != trained;
-            if asked.is_some() || due {
+            let new = self.trainer.examples() != trained;
+            let due = !self.on_demand && last.elapsed() >= PUBLISH_EVERY;
+            if new && (asked.is_some() || due) {
                 if let Some(log) = &mut self.log {
                     log.flush();
                 }

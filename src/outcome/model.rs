@@ -14,8 +14,9 @@
 //! whose campaign crosses let each campaign learn its own audience.
 //!
 //! **Model.** One weight pair (click, conversion) per hashed feature, in
-//! one table of `2^BITS` pairs, so a lookup is one cache line for both
-//! models. P = sigmoid(Σ weights), clamped to [`CLICK_RANGE`] and
+//! one table of `2^BITS` pairs (8 MB published, 16 MB of training state,
+//! both allocated at the first example: a node that never learns holds
+//! neither), so a lookup is one cache line for both models. P = sigmoid(Σ weights), clamped to [`CLICK_RANGE`] and
 //! [`CONVERSION_RANGE`]. Cold start: a campaign with fewer than
 //! [`MIN_CAMPAIGN_IMPRESSIONS`] trained impressions gets no prediction
 //! (`None`): the bid path uses its smoothed rate.
@@ -194,9 +195,11 @@ pub struct Model {
 }
 
 impl Default for Model {
+    /// The model of nothing learned: no weights at all (a node that never
+    /// trains never holds the table), every campaign cold.
     fn default() -> Self {
         Model {
-            weights: vec![[0.0; 2]; 1 << BITS].into_boxed_slice(),
+            weights: Box::default(),
             impressions: HashMap::default(),
             examples: 0,
         }
@@ -212,7 +215,7 @@ impl Model {
     pub fn probabilities(&self, slots: &[u32]) -> (f32, f32) {
         let (mut click, mut conversion) = (0.0f32, 0.0f32);
         for &slot in slots {
-            let [c, v] = self.weights[slot as usize];
+            let [c, v] = self.weights.get(slot as usize).copied().unwrap_or_default();
             click += c;
             conversion += v;
         }
@@ -229,7 +232,7 @@ impl Model {
         prepare(subject, prepared);
         let (mut click, mut conversion) = (0.0f32, 0.0f32);
         for slot in impression_slots(prepared) {
-            let [c, v] = self.weights[slot as usize];
+            let [c, v] = self.weights.get(slot as usize).copied().unwrap_or_default();
             click += c;
             conversion += v;
         }
@@ -239,7 +242,7 @@ impl Model {
     /// The prediction for a candidate on an impression prepared by this
     /// model; `None` while the campaign is cold.
     pub fn predict(&self, prepared: &Prepared, candidate: &Candidate) -> Option<Prediction> {
-        if self.campaign_impressions(candidate.campaign_key) < MIN_CAMPAIGN_IMPRESSIONS {
+        if self.weights.is_empty() || self.campaign_impressions(candidate.campaign_key) < MIN_CAMPAIGN_IMPRESSIONS {
             return None;
         }
         let mut slots = [0u32; CANDIDATE_SLOTS];
@@ -279,21 +282,16 @@ pub enum Label {
 }
 
 /// FTRL-proximal state of both models (see the module header).
+#[derive(Default)]
 pub struct Trainer {
-    /// Per slot: (z, n) of the click model, then of the conversion model.
-    state: Box<[[f32; 4]]>,
+    /// Per slot: (z, n) of the click model, then of the conversion model;
+    /// allocated at the first example.
+    state: Vec<[f32; 4]>,
+    /// Per slot, the weights the state gives, kept up to date as slots are
+    /// trained (publishing copies them).
+    weights: Vec<[f32; 2]>,
     impressions: HashMap<u64, u64, foldhash::fast::RandomState>,
     examples: u64,
-}
-
-impl Default for Trainer {
-    fn default() -> Self {
-        Trainer {
-            state: vec![[0.0; 4]; 1 << BITS].into_boxed_slice(),
-            impressions: HashMap::default(),
-            examples: 0,
-        }
-    }
 }
 
 /// The FTRL-proximal weight of a coordinate with state (z, n).
@@ -306,51 +304,55 @@ fn weight(z: f32, n: f32) -> f32 {
 }
 
 impl Trainer {
-    /// The probabilities the current state gives `slots`.
+    /// The probabilities the current weights give `slots`.
     fn current(&self, slots: &[u32]) -> (f32, f32) {
         let (mut click, mut conversion) = (0.0f32, 0.0f32);
         for &slot in slots {
-            let [zc, nc, zv, nv] = self.state[slot as usize];
-            click += weight(zc, nc);
-            conversion += weight(zv, nv);
+            let [c, v] = self.weights[slot as usize];
+            click += c;
+            conversion += v;
         }
         (sigmoid(click), sigmoid(conversion))
     }
 
     /// Trains one example over `slots` of a candidate of `campaign_key`.
     pub fn train(&mut self, slots: &[u32], campaign_key: u64, label: Label) {
+        if self.state.is_empty() {
+            self.state = vec![[0.0; 4]; 1 << BITS];
+            self.weights = vec![[0.0; 2]; 1 << BITS];
+        }
         let (click, conversion) = self.current(slots);
-        // (model offset in the state, gradient) for each model trained.
+        // (model, gradient) for each model trained.
         let updates: [(usize, Option<f32>); 2] = match label {
             Label::Impression => {
                 *self.impressions.entry(campaign_key).or_default() += 1;
-                [(0, Some(click)), (2, Some(conversion))]
+                [(0, Some(click)), (1, Some(conversion))]
             }
-            Label::Click => [(0, Some(click - 1.0)), (2, None)],
-            Label::Conversion => [(0, None), (2, Some(conversion - 1.0))],
+            Label::Click => [(0, Some(click - 1.0)), (1, None)],
+            Label::Conversion => [(0, None), (1, Some(conversion - 1.0))],
         };
-        for (offset, gradient) in updates {
+        for (model, gradient) in updates {
             let Some(g) = gradient else { continue };
             for &slot in slots {
                 let cell = &mut self.state[slot as usize];
-                let (z, n) = (cell[offset], cell[offset + 1]);
+                let (z, n) = (cell[2 * model], cell[2 * model + 1]);
                 let sigma = ((n + g * g).sqrt() - n.sqrt()) / ALPHA;
-                cell[offset] = z + g - sigma * weight(z, n);
-                cell[offset + 1] = n + g * g;
+                let (z, n) = (z + g - sigma * self.weights[slot as usize][model], n + g * g);
+                cell[2 * model] = z;
+                cell[2 * model + 1] = n;
+                self.weights[slot as usize][model] = weight(z, n);
             }
         }
         self.examples += 1;
     }
 
-    /// The model as trained so far.
+    /// The model as trained so far (a copy of the weights).
     pub fn publish(&self) -> Model {
-        let weights = self
-            .state
-            .iter()
-            .map(|[zc, nc, zv, nv]| [weight(*zc, *nc), weight(*zv, *nv)])
-            .collect();
+        if self.state.is_empty() {
+            return Model::default();
+        }
         Model {
-            weights,
+            weights: self.weights.clone().into_boxed_slice(),
             impressions: self.impressions.clone(),
             examples: self.examples,
         }

@@ -2,8 +2,8 @@
 //! surplus `(value − price) × P(win | price)`, with P(win | price) learned
 //! per slice from what first-price bids met.
 //!
-//! **Slices**: exchange (the first 15; the rest share one) × placement (the
-//! impression's format: banner size or medium, hashed into 16 classes) ×
+//! **Slices**: exchange (the first 7; the rest share one) × placement (the
+//! impression's format: banner size or medium, hashed into 8 classes) ×
 //! hour of the day (UTC). A bid's slice is signed into its tracking URLs
 //! (`s`), so its notices are counted where its bid was.
 //!
@@ -45,9 +45,9 @@ const FIRST_MICROS: f64 = 10_000.0;
 const STEP: f64 = 1.155;
 
 /// Exchanges told apart (the rest share the last).
-const EXCHANGES: usize = 16;
+const EXCHANGES: usize = 8;
 /// Placement classes.
-const PLACEMENTS: usize = 16;
+const PLACEMENTS: usize = 8;
 /// Slices in all.
 pub const SLICES: usize = EXCHANGES * PLACEMENTS * 24;
 
@@ -172,7 +172,7 @@ impl Shading {
                 wins: zeroes(SLICES * BUCKETS),
             },
             published: ArcSwap::from_pointee(Curves::default()),
-            totals: Mutex::new((vec![[0.0; 2]; SLICES * BUCKETS], None)),
+            totals: Mutex::new((Vec::new(), None)),
             min_observations,
             bids: AtomicU64::new(0),
         }
@@ -214,8 +214,15 @@ impl Shading {
     /// Drains the counters into the decaying totals and publishes the
     /// curves they give (off the bid path; `now` in Unix seconds).
     pub fn rebuild(&self, now: i64) {
+        if self.bids.load(Ordering::Relaxed) == 0 {
+            // Nothing counted yet: no totals to hold.
+            return;
+        }
         let mut guard = self.totals.lock().unwrap_or_else(|p| p.into_inner());
         let (totals, last) = &mut *guard;
+        if totals.is_empty() {
+            totals.resize(SLICES * BUCKETS, [0.0; 2]);
+        }
         let decay = last.map_or(1.0, |last| 0.5f64.powf((now - last).max(0) as f64 / HALF_LIFE_SECS));
         *last = Some(now);
         for (i, total) in totals.iter_mut().enumerate() {

@@ -271,6 +271,8 @@ async fn bid(app: &App, request: Request<Incoming>, exchange: Option<String>, re
         }
         Err(e) => return Reply::BadRequest(e.to_string()),
     };
+    app.sampler
+        .offer(exchange.as_deref(), &bytes, || app.bidder.clock.now());
     let reply = match app.bidder.bid(exchange.as_deref(), &bytes, received) {
         Outcome::Bid { body, .. } | Outcome::NoBidExplained { body, .. } => Reply::Bid { body, gzip, version },
         Outcome::NoBid(_) => Reply::NoBid { version },
@@ -576,6 +578,7 @@ pub async fn handle_admin(
                     .metrics
                     .observe_ledger(ledger.is_healthy(), ledger.write_failures());
                 app.bidder.metrics.observe_loss_log(app.tracker.loss_log().dropped());
+                app.bidder.metrics.observe_sample(app.sampler.dropped());
                 let matches = &app.bidder.audience.matches;
                 app.bidder
                     .metrics

@@ -288,6 +288,8 @@ pub struct Settings {
     /// `[cluster] redis_url`: the Redis of the cluster this node joins,
     /// unless `--redis` or `BULLSEYE_REDIS_URL` name another.
     pub cluster_redis_url: Option<String>,
+    /// `[sampling]`: the sample of bid requests kept for the forecast.
+    pub sampling: Sampling,
     /// The URL-signing key.
     pub signing_key: Vec<u8>,
     /// The key before the last rotation, still accepted when verifying;
@@ -431,4 +433,14 @@ mod tests {
         assert!(ExchangeSet::All.contains(ExchangeId(10_000)));
         assert!(!ExchangeSet::of([]).contains(ExchangeId(0)));
     }
+}
+
+/// `[sampling]`, validated: which share of bid requests is kept for the
+/// forecast, and how much disk the sample may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sampling {
+    /// Requests kept per million (0: none; 1,000,000: all).
+    pub rate_ppm: u32,
+    /// The most `{data_dir}/sample/` holds, bytes.
+    pub max_bytes: u64,
 }
