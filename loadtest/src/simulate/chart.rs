@@ -15,7 +15,7 @@ pub fn chart(report: &serde_json::Map<String, Value>) -> String {
         .iter()
         .filter(|(name, _)| *name != "flat")
         .map(|(name, v)| {
-            let mut hourly = vec![0.0; 24];
+            let mut hourly = [0.0; 24];
             let even = v["campaigns"]
                 .as_array()
                 .into_iter()
