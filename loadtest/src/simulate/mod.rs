@@ -91,7 +91,8 @@ pub struct SimArgs {
     /// Run only these strategies (repeatable); default: all five.
     #[arg(long)]
     pub strategy: Vec<String>,
-    /// Write the hourly spend curves as an SVG chart here.
+    /// Write a chart (SVG) of the even-paced campaigns' hourly spend against
+    /// the traffic here.
     #[arg(long)]
     pub svg: Option<PathBuf>,
     /// The last line is one JSON object.
