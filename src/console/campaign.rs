@@ -141,7 +141,7 @@ fn forecast_card(forecast: Option<Value>, currency: &str) -> Option<ForecastCard
         .flatten()
         .map(|p| {
             [
-                format!("{}×", p["factor"]),
+                format!("{}×", p["factor"].as_f64().unwrap_or(1.0)),
                 p["max_bid"].as_str().unwrap_or_default().to_string(),
                 p["bids"].to_string(),
                 format!("{:.1}", p["wins"].as_f64().unwrap_or(0.0)),
