@@ -52,8 +52,13 @@ fn fans_bids(response: &Option<Value>) -> u64 {
 }
 
 fn run_forecast(config: &Path, data: &Path, extra: &[&str]) -> Value {
+    forecast_of("fans", config, data, extra)
+}
+
+/// `bullseye forecast --campaign CAMPAIGN --json` with `extra` flags.
+fn forecast_of(campaign: &str, config: &Path, data: &Path, extra: &[&str]) -> Value {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_bullseye"))
-        .args(["forecast", "--campaign", "fans", "--json", "--config"])
+        .args(["forecast", "--campaign", campaign, "--json", "--config"])
         .arg(config)
         .arg("--data-dir")
         .arg(data)
@@ -168,6 +173,9 @@ async fn the_forecast_at_rate_one_bids_exactly_where_the_bidder_did() {
     assert_eq!(landscape[2]["bids"], bids);
     assert_eq!(landscape[5]["max_bid"], "6");
     assert_eq!(landscape[5]["bids"], bids + below_floor, "6.00 clears the 5.00 floors");
+    let file = config.path().join("campaigns/test.toml");
+    let from_file = forecast_of(file.to_str().unwrap(), config.path(), data.path(), &[]);
+    assert_eq!(from_file, forecast, "a campaign file forecasts as its id does");
     let higher = run_forecast(
         config.path(),
         data.path(),
