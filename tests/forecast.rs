@@ -52,8 +52,13 @@ fn fans_bids(response: &Option<Value>) -> u64 {
 }
 
 fn run_forecast(config: &Path, data: &Path, extra: &[&str]) -> Value {
+    forecast_of("fans", config, data, extra)
+}
+
+/// `bullseye forecast --campaign CAMPAIGN --json` with `extra` flags.
+fn forecast_of(campaign: &str, config: &Path, data: &Path, extra: &[&str]) -> Value {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_bullseye"))
-        .args(["forecast", "--campaign", "fans", "--json", "--config"])
+        .args(["forecast", "--campaign", campaign, "--json", "--config"])
         .arg(config)
         .arg("--data-dir")
         .arg(data)
@@ -168,6 +173,9 @@ async fn the_forecast_at_rate_one_bids_exactly_where_the_bidder_did() {
     assert_eq!(landscape[2]["bids"], bids);
     assert_eq!(landscape[5]["max_bid"], "6");
     assert_eq!(landscape[5]["bids"], bids + below_floor, "6.00 clears the 5.00 floors");
+    let file = config.path().join("campaigns/test.toml");
+    let from_file = forecast_of(file.to_str().unwrap(), config.path(), data.path(), &[]);
+    assert_eq!(from_file, forecast, "a campaign file forecasts as its id does");
     let higher = run_forecast(
         config.path(),
         data.path(),
@@ -178,6 +186,13 @@ async fn the_forecast_at_rate_one_bids_exactly_where_the_bidder_did() {
     assert_eq!(higher["total"]["capped"], true);
     the_api_answers_the_same_by_role(&bidder, &forecast, &higher).await;
     assert_eq!(metric(&bidder.metrics().await, "bullseye_sample_dropped_total"), 0.0);
+    let page = console_page(&bidder, SEGMENT_TOKEN, "/admin/campaigns/fans").await;
+    assert!(page.contains("data-forecast=\"fans\""), "{page}");
+    let row = format!(
+        "<tr data-landscape=\"2×\"><td>2×</td><td>6</td><td class=\"num\">{}</td>",
+        bids + below_floor
+    );
+    assert!(page.contains(&row), "{row} in {page}");
     bidder.stop().await;
 }
 
@@ -209,4 +224,45 @@ async fn the_api_answers_the_same_by_role(bidder: &TestBidder, forecast: &Value,
     }
     let missing = bidder.admin(Method::GET, "/admin/api/forecast?campaign=nope");
     assert_eq!(missing.send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
+
+/// A cookie's value from a response's `set-cookie` headers.
+fn cookie(response: &reqwest::Response, name: &str) -> String {
+    let prefix = format!("{name}=");
+    let header = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {name} cookie"));
+    header.split(';').next().unwrap()[prefix.len()..].to_string()
+}
+
+/// A console page, signed in with `token`.
+async fn console_page(bidder: &TestBidder, token: &str, path: &str) -> String {
+    let page = bidder.client.get(bidder.admin_url("/admin/")).send().await.unwrap();
+    let csrf = cookie(&page, "bz_sign_in");
+    let form = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("csrf_token", csrf.as_str()), ("token", token)])
+        .finish();
+    let signed_in = bidder
+        .client
+        .post(bidder.admin_url("/admin/sign-in"))
+        .header("cookie", format!("bz_sign_in={csrf}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    let session = cookie(&signed_in, "bz_session");
+    let response = bidder
+        .client
+        .get(bidder.admin_url(path))
+        .header("cookie", format!("bz_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
 }

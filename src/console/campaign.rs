@@ -101,7 +101,59 @@ struct CampaignPage {
     pacing: String,
     funnel: Vec<Reason>,
     bids: String,
+    forecast: Option<ForecastCard>,
     audit: Vec<AuditRow>,
+}
+
+/// The forecast at the campaign's current bid and budget
+/// ([`super::data::forecast`]).
+struct ForecastCard {
+    /// What it was made from: sampled requests and days.
+    basis: String,
+    /// Per day on average: label and value.
+    figures: Vec<(&'static str, String)>,
+    /// The landscape: factor, bid, bids, wins, spend.
+    landscape: Vec<[String; 5]>,
+}
+
+/// The forecast's card from its JSON; `None` without a forecast.
+fn forecast_card(forecast: Option<Value>, currency: &str) -> Option<ForecastCard> {
+    let f = forecast?;
+    let days = f["days"].as_array().map_or(1, Vec::len).max(1) as f64;
+    let total = &f["total"];
+    let per_day = |field: &str| total[field].as_f64().unwrap_or(0.0) / days;
+    let money = |v: &Value| {
+        let micros = Micros::parse_decimal(v.as_str().unwrap_or("0")).unwrap_or(Micros::ZERO);
+        format::money(micros, currency)
+    };
+    let spend = Micros::parse_decimal(total["spend"].as_str().unwrap_or("0")).unwrap_or(Micros::ZERO);
+    let figures = vec![
+        ("Impressions matched", format!("{:.0}", per_day("impressions"))),
+        ("Bids", format!("{:.0}", per_day("bids"))),
+        ("Wins", format!("{:.1}", per_day("wins"))),
+        ("Spend", format::money(spend.mul_div_floor(1, days as i64), currency)),
+        ("Clicks", format!("{:.2}", per_day("clicks"))),
+        ("Conversions", format!("{:.2}", per_day("conversions"))),
+    ];
+    let landscape = f["landscape"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            [
+                format!("{}×", p["factor"].as_f64().unwrap_or(1.0)),
+                p["max_bid"].as_str().unwrap_or_default().to_string(),
+                p["bids"].to_string(),
+                format!("{:.1}", p["wins"].as_f64().unwrap_or(0.0)),
+                money(&p["spend"]),
+            ]
+        })
+        .collect();
+    Some(ForecastCard {
+        basis: format!("{} sampled requests over {days} day(s)", f["sample"]["requests"]),
+        figures,
+        landscape,
+    })
 }
 
 fn text_of(value: &Value) -> String {
@@ -451,6 +503,7 @@ fn show(
         pacing,
         funnel,
         bids,
+        forecast: forecast_card(super::data::forecast(cx.app, &cx.principal, id), &cx.currency),
         audit: audit_rows(&answer_entries(&audit.body)),
     };
     render(status, &page)

@@ -9,6 +9,7 @@
 //!   [`crate::ledger::report::query`] (rollup cubes plus today's tail), for
 //!   campaigns the page has already shown the caller.
 //! - [`explain`]: `POST /admin/api/explain` through `admin::handle`.
+//! - [`forecast`]: `GET /admin/api/forecast` through `admin::handle`.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -228,6 +229,23 @@ pub fn explain(app: &App, principal: &Principal, request: &str) -> Explained {
                 .to_string(),
         ),
     }
+}
+
+/// The SEAM for the forecast: `GET /admin/api/forecast?campaign=ID` at the
+/// campaign's current bid and budget, through `admin::handle` (roles are
+/// the API's). The JSON of `bullseye forecast --json`; `None` when the
+/// call refused (or the sample is empty).
+pub fn forecast(app: &App, principal: &Principal, campaign: &str) -> Option<Value> {
+    let call = Call {
+        method: http::Method::GET,
+        path: "/admin/api/forecast".into(),
+        query: vec![("campaign".into(), campaign.into())],
+        body: bytes::Bytes::new(),
+        if_match: None,
+    };
+    let answer = app.admin(principal, &call);
+    let requests = answer.body["sample"]["requests"].as_u64().unwrap_or(0);
+    (answer.status == 200 && requests > 0).then_some(answer.body)
 }
 
 #[cfg(test)]

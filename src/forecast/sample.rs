@@ -51,9 +51,9 @@ use crate::bidder::{decode, enrich};
 use crate::live::World;
 
 /// Requests queued for the writer at most; past it they are dropped.
-const QUEUE: usize = 16 * 1024;
+const QUEUE: usize = 1024;
 /// Samples the writer takes from the queue into one gzip member at most.
-const BATCH: usize = 4096;
+const BATCH: usize = 1024;
 /// The smallest file size at which a file is closed.
 const MIN_FILE_BYTES: u64 = 4 * 1024;
 
