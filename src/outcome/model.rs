@@ -108,7 +108,7 @@ fn country_hash(country: &str) -> u64 {
 
 /// The feature hashes of an impression, in `prepared.features`: full
 /// 64-bit hashes cut to 32 bits (the slot is `hash & MASK`; the campaign
-/// crosses rehash them). The first [`CROSSED`] are crossed with the
+/// crosses rehash them). The first four (domain, hour, device, country) are crossed with the
 /// campaign, as are the segments after them.
 pub fn prepare(subject: &Subject, prepared: &mut Prepared) {
     let mut n = 0;
