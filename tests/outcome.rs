@@ -97,14 +97,17 @@ async fn the_click_model_learns_from_tracking_events_and_prices_by_the_impressio
         }
     }
     // The learner publishes every five seconds.
+    // A model published between the two probes would give a mixed pair:
+    // the prices are read once two rounds in a row agree.
     let mut prices = (0.0, 0.0);
-    for attempt in 0..40 {
+    for attempt in 0..60 {
         tokio::time::sleep(Duration::from_millis(250)).await;
+        let previous = prices;
         prices = (
             impression(&bidder, &clock, 10_000 + attempt * 2, "hot.example", false).await,
             impression(&bidder, &clock, 10_001 + attempt * 2, "cold.example", false).await,
         );
-        if prices.0 != prices.1 {
+        if prices.0 != prices.1 && prices == previous {
             break;
         }
     }

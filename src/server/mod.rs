@@ -142,6 +142,10 @@ impl Running {
         // touches are written now.
         self.app.flush_bids();
         self.app.tracker.touches.flush();
+        // What the learner was handed is trained, and its feature log
+        // written out.
+        let app = self.app.clone();
+        let _ = tokio::task::spawn_blocking(move || app.learn_now()).await;
         if let Some(leases) = &self.app.leases {
             leases.give_back().await;
         }
