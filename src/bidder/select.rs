@@ -413,6 +413,12 @@ fn choose_and_price<M: Mode>(
     let mut value = terms.valuer.borrow_mut().value(ctx, c, creative);
     if let Some((_, arm)) = arm.filter(|(_, arm)| arm.bid_multiplier_ppm != 1_000_000) {
         value = value.mul_div_floor(i64::from(arm.bid_multiplier_ppm), 1_000_000);
+        // The arm's multiplier never takes a value-based bid past its
+        // `max_cpm`, nor past the campaign's bound the walk stops on.
+        if c.campaign.pricing.is_value_based() {
+            value = value.min(c.campaign.goal.max_cpm);
+        }
+        value = value.min(c.upper_value);
     }
     let (price, shading_slice) = shaded(ctx, world, imp, (value, terms), mode).ok_or(FilterReason::Floor)?;
     if holdout {
@@ -494,8 +500,7 @@ fn first_eligible<'a, M: Mode>(
     // Eligible campaigns by advertiser, under priorities (`contact::Reps`).
     let mut reps = super::contact::Reps::new(by_price);
     for rank in candidates {
-        if !M::DRY_RUN && by_price && (terms.valuer.borrow().exhausted() || reps.holds_at_least(world.upper_from(rank)))
-        {
+        if !M::DRY_RUN && by_price && reps.holds_at_least(world.upper_from(rank)) {
             break;
         }
         if !M::DRY_RUN && reps.skips(world, rank) {

@@ -70,7 +70,12 @@ impl<'p> Valuer<'p> {
     pub fn value(&mut self, ctx: &BidCtx, c: &LiveCampaign, creative: usize) -> Micros {
         let fallback = c.creative_values[creative];
         let campaign = &c.campaign;
-        let Some(predictor) = self.predictor.filter(|_| campaign.pricing.is_value_based()) else {
+        // Past the predictions an impression may take, the smoothed rates.
+        let exhausted = self.exhausted();
+        let Some(predictor) = self
+            .predictor
+            .filter(|_| campaign.pricing.is_value_based() && !exhausted)
+        else {
             return fallback;
         };
         let (_, hour_of_week) = ctx.local_time(c.tz);

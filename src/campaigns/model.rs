@@ -127,12 +127,14 @@ pub fn parse_window(text: &str) -> Result<i64, String> {
         return Ok(0);
     }
     let malformed = || format!("{text:?} is not a window like \"7d\", \"12h\", \"30m\" or \"0\"");
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let unit_secs = match unit {
-        "d" => 86_400,
-        "h" => 3600,
-        "m" => 60,
-        _ => return Err(malformed()),
+    let (number, unit_secs) = if let Some(n) = text.strip_suffix('d') {
+        (n, 86_400)
+    } else if let Some(n) = text.strip_suffix('h') {
+        (n, 3600)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60)
+    } else {
+        return Err(malformed());
     };
     let number: i64 = number.parse().map_err(|_| malformed())?;
     let secs = number.saturating_mul(unit_secs);

@@ -402,9 +402,10 @@ pub fn read_log(dir: &Path, first_day: i64, mut each: impl FnMut(i64, Logged)) -
         if day < first_day {
             continue;
         }
+        // Not fsynced: a crash may leave a torn last line, skipped.
         let file = std::io::BufReader::new(std::fs::File::open(&path)?);
-        for line in file.lines() {
-            if let Some(logged) = Logged::parse(&line?) {
+        for line in file.split(b'\n') {
+            if let Some(logged) = std::str::from_utf8(&line?).ok().and_then(Logged::parse) {
                 each(day, logged);
             }
         }

@@ -100,9 +100,12 @@ impl Touches {
                 std::fs::remove_file(&path)?;
                 continue;
             }
+            // Not fsynced: a crash may leave a torn last line, skipped.
             let file = std::io::BufReader::new(std::fs::File::open(&path)?);
-            for line in file.lines() {
-                touches.replay(&line?, now.as_second() - horizon_secs);
+            for line in file.split(b'\n') {
+                if let Ok(line) = String::from_utf8(line?) {
+                    touches.replay(&line, now.as_second() - horizon_secs);
+                }
             }
         }
         touches.log = Some(std::sync::Mutex::new(DayLog {
@@ -339,6 +342,7 @@ mod tests {
         assert!(parse_window("7").is_err());
         assert!(parse_window("-1d").is_err());
         assert!(parse_window("week").is_err());
+        assert!(parse_window("7д").is_err(), "a multi-byte unit is refused, not a panic");
     }
 
     #[test]
