@@ -21,6 +21,8 @@
 //! it was made in, whatever the weights become later; URLs and click ids
 //! signed before it was carried have none.
 
+use std::fmt::Write as _;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
@@ -307,7 +309,9 @@ impl BidToken {
             encode_component(&mut out, value);
             out.push('&');
         }
-        out.push_str(&format!(
+        // Writing into a String cannot fail.
+        let _ = write!(
+            out,
             "p={}&v={}&t={}&u={:016x}&test={}&e={}",
             self.bid_price.0,
             self.bid_value.0,
@@ -315,21 +319,23 @@ impl BidToken {
             self.user,
             u8::from(self.test),
             self.notice_until,
-        ));
+        );
         match self.pricing {
             Some(SignedPricing::Cpm) => out.push_str("&m=cpm"),
-            Some(SignedPricing::Cpc { max_cpc }) => out.push_str(&format!("&m=cpc&q={}", max_cpc.0)),
+            Some(SignedPricing::Cpc { max_cpc }) => {
+                let _ = write!(out, "&m=cpc&q={}", max_cpc.0);
+            }
             None => {}
         }
         if self.qty_milli != QTY_ONE {
-            out.push_str(&format!("&n={}", self.qty_milli));
+            let _ = write!(out, "&n={}", self.qty_milli);
         }
         if let Some(arm) = &self.arm {
             out.push_str("&a=");
             encode_component(&mut out, arm);
         }
         if let Some(slice) = self.shading_slice {
-            out.push_str(&format!("&s={slice}"));
+            let _ = write!(out, "&s={slice}");
         }
         let place = &self.place;
         Place::write(&mut out, &place.domain, &place.country, Some(i32::from(place.device)));

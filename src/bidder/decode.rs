@@ -63,6 +63,13 @@ pub const MAX_DEPTH: usize = 64;
 
 /// True when no array or object nests deeper than `max` (strings skipped).
 fn nesting_within(body: &[u8], max: usize) -> bool {
+    // Nesting never goes deeper than the number of `[` and `{` in the
+    // body: counting them is one vectorised pass, and for nearly every
+    // request it settles the question without the byte-by-byte scan.
+    let openers = body.iter().fold(0u32, |n, &b| n + u32::from((b == b'[') | (b == b'{')));
+    if openers as usize <= max {
+        return true;
+    }
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
@@ -239,6 +246,10 @@ mod tests {
         assert!(nesting_within(br#"{"a":"[[[[[[[[","b":[[1]]}"#, 3));
         assert!(nesting_within(br#"{"a":"\"[[[[[[[["}"#, 1));
         assert!(!nesting_within(b"[[[[", 3));
+        // Many openers, little depth: past the quick count, the scan.
+        let wide = format!("[{}[]]", "[],".repeat(100));
+        assert!(nesting_within(wide.as_bytes(), 2));
+        assert!(!nesting_within(wide.as_bytes(), 1));
     }
 
     #[test]

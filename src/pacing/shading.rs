@@ -78,6 +78,16 @@ fn upper(k: usize) -> f64 {
     FIRST_MICROS * STEP.powi(k as i32)
 }
 
+/// Every bucket's upper price and the bucket that price falls in,
+/// computed once (the bid path's [`Curve::best_price`] walks them with no
+/// logarithm or power per bid).
+static UPPERS: std::sync::LazyLock<[(f64, usize); BUCKETS]> = std::sync::LazyLock::new(|| {
+    std::array::from_fn(|k| {
+        let p = upper(k);
+        (p, bucket(Micros(p as i64)))
+    })
+});
+
 /// The slice of an auction: exchange id, placement (the impression's
 /// format key, hashed), UTC hour.
 pub fn slice(exchange: u32, placement: u64, hour: u8) -> u16 {
@@ -99,12 +109,11 @@ impl Curve {
         let at = |p: f64| self.win[bucket(Micros(p as i64))] as f64;
         let (value_f, floor_f) = (value.0 as f64, floor.0 as f64);
         let mut best = (floor_f, (value_f - floor_f) * at(floor_f));
-        for k in 0..BUCKETS {
-            let p = upper(k);
+        for &(p, k) in UPPERS.iter() {
             if p < floor_f || p > value_f {
                 continue;
             }
-            let surplus = (value_f - p) * at(p);
+            let surplus = (value_f - p) * self.win[k] as f64;
             if surplus > best.1 {
                 best = (p, surplus);
             }
