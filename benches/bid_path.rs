@@ -3,6 +3,13 @@
 //! encode), and the whole pipeline (decode → enrich → select → price →
 //! encode) on the bundled campaigns with budgets no run spends
 //! (`loadtest/config`). Run with `cargo bench --bench bid_path`.
+//!
+//! With `BULLSEYE_BENCH_SNAPSHOTS="1000000=a1m.snapshot,100000000=a100m.snapshot"`
+//! (user count = snapshot file, as `loadtest audience` and `bullseye
+//! segments build` make them), the pipeline also runs on the simple banner
+//! with each audience swapped in, its `buyeruid` drawn uniformly over the
+//! audience (every lookup a likely cache miss) and Zipf-skewed (s = 1, as
+//! the load test draws): the cost of a large audience on the bid path.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -128,5 +135,61 @@ fn stages_bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode_bench, stages_bench, pipeline_bench);
+/// The simple banner with `user.buyeruid` set to each id.
+fn bodies_for(ids: impl Iterator<Item = u64>) -> Vec<Vec<u8>> {
+    let template: serde_json::Value = serde_json::from_slice(&corpus("iab/simple-banner.json")).expect("corpus JSON");
+    ids.map(|n| {
+        let mut request = template.clone();
+        request["user"] = serde_json::json!({ "buyeruid": format!("sample-user-{n:04}") });
+        serde_json::to_vec(&request).expect("serialises")
+    })
+    .collect()
+}
+
+/// The next value of a xorshift64 sequence.
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// A Zipf (s = 1) rank in `0..users` from a uniform draw, by inverting the
+/// continuous approximation of the harmonic sum (no 100 M-entry table).
+fn zipf_rank(users: u64, state: &mut u64) -> u64 {
+    let uniform = (xorshift(state) >> 11) as f64 / (1u64 << 53) as f64;
+    (((users as f64 + 1.0).ln() * uniform).exp() as u64).saturating_sub(1).min(users - 1)
+}
+
+fn audience_bench(c: &mut Criterion) {
+    let Ok(spec) = std::env::var("BULLSEYE_BENCH_SNAPSHOTS") else {
+        return;
+    };
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("loadtest/config");
+    let bidder = Bidder::from_config_dir(&dir, Arc::new(SystemClock)).expect("bundled config loads");
+    let mut group = c.benchmark_group("pipeline_users");
+    for entry in spec.split(',') {
+        let (users, path) = entry.split_once('=').expect("USERS=PATH");
+        let users: u64 = users.parse().expect("a user count");
+        bidder
+            .audience
+            .reload(Some(std::path::Path::new(path)), 0)
+            .expect("the snapshot loads");
+        let mut state = 0x9E37_79B9_7F4A_7C15;
+        let uniform = bodies_for((0..4096).map(|_| xorshift(&mut state) % users));
+        let zipf = bodies_for((0..4096).map(|_| zipf_rank(users, &mut state)));
+        for (draw, bodies) in [("uniform", &uniform), ("zipf", &zipf)] {
+            let mut next = 0;
+            group.bench_function(format!("{users}/{draw}"), |b| {
+                b.iter(|| {
+                    next = (next + 1) % bodies.len();
+                    bidder.bid(None, std::hint::black_box(&bodies[next]), Instant::now())
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decode_bench, stages_bench, pipeline_bench, audience_bench);
 criterion_main!(benches);

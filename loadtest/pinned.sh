@@ -92,6 +92,14 @@ measure() { # measure LABEL CPUS: every body against the floor and the bidder
       run "$key-open" "$bidder" http://127.0.0.1:18080/openrtb2/bid "$templates" --rate "$half" --connections 256
     fi
     stop "$bidder"
+    if [ "$label" = pinned ]; then
+      # The floor at the same rate: what the generator and the kernel
+      # alone add to the open-loop latency.
+      floor=$(start "$cpus" "$bin/loadtest" floor --listen 127.0.0.1:18090)
+      wait_up 127.0.0.1:18090
+      run "$key-floor-open" "$floor" http://127.0.0.1:18090/openrtb2/bid "$templates" --rate "$half" --connections 256
+      stop "$floor"
+    fi
     rm -rf "$data" "$templates"
   done
 }
@@ -107,14 +115,15 @@ out, bodies = sys.argv[1], sys.argv[2].split()
 def load(name):
     path = os.path.join(out, name + ".json")
     return json.load(open(path)) if os.path.exists(path) else None
-print("| body | floor rps | bidder rps | ratio | server CPU µs/request (floor, bidder) | bid rate | open loop at half max: rps, p99, p99.9 | unpinned ratio |")
+print("| body | floor rps | bidder rps | ratio | server CPU µs/request (floor, bidder) | bid rate | open loop at half max: rps, p99, p99.9 (floor's p99, p99.9 at that rate) | unpinned ratio |")
 print("|---|---|---|---|---|---|---|---|")
 for body in bodies:
     key = os.path.basename(body)[:-5]
     f, b, o = load(f"pinned-{key}-floor"), load(f"pinned-{key}-bidder"), load(f"pinned-{key}-open")
+    fo = load(f"pinned-{key}-floor-open")
     uf, ub = load(f"unpinned-{key}-floor"), load(f"unpinned-{key}-bidder")
     unpinned = f"{ub['rps'] / uf['rps']:.2f}" if uf and ub else "-"
     print(f"| {body} | {f['rps']:,.0f} | {b['rps']:,.0f} | **{b['rps'] / f['rps']:.2f}** | "
           f"{f['server_cpu_us_per_request']:.2f}, {b['server_cpu_us_per_request']:.2f} | {b['bid_rate'] * 100:.1f} % | "
-          f"{o['rps']:,.0f}: {o['p99_ms']:.2f} ms, {o['p999_ms']:.2f} ms | {unpinned} |")
+          f"{o['rps']:,.0f}: {o['p99_ms']:.2f} ms, {o['p999_ms']:.2f} ms ({fo['p99_ms']:.2f}, {fo['p999_ms']:.2f}) | {unpinned} |")
 EOF
