@@ -36,9 +36,15 @@
 //!   renew stops reserving once its reservations could outlive its lease
 //!   (the TTL minus the notice window, less a margin), so a dead node's
 //!   bids are covered until their notices can no longer be charged.
-//! - **Restart**: a node restarted with the same id takes its lease back,
-//!   and holds what its previous run had in flight (its usage minus its
-//!   spend) until the notice window has passed.
+//! - **Restart**: a node restarted with the same id takes its lease back
+//!   (its first renewal replaces its previous run's record). Its ledger
+//!   restores only what it billed itself, so it takes over from that
+//!   record what the previous run's bids spent when other nodes billed
+//!   them (its spend minus what it billed), as spend elsewhere for the
+//!   rest of the day (the billing nodes may not have reported those
+//!   charges yet), and holds what the previous run may still have had in
+//!   flight (its hold, the larger of its grant and usage, minus its spend,
+//!   while its lease lived) until the notice window has passed.
 //! - **Shutdown** ([`Leases::give_back`]): every grant goes back down to
 //!   the node's usage.
 //! - **Redis restarted empty** ([`ROUND`]): the first node to notice (its
@@ -108,8 +114,12 @@ const LIFETIME_KEY_MILLIS: u64 = 366 * 86_400_000;
 /// (ms), held (the node's current grant), known (its last known total of
 /// all holds), fresh (`1` on a process's first renewal), key TTL (ms).
 /// Returns the grant, the other nodes' billed total, the total of all
-/// holds, whether a recovery is on, and (fresh) what the node's previous
-/// run still had outstanding.
+/// holds, whether a recovery is on, and (fresh: a process's first renewal
+/// replaces the record of the node's previous run) what that run may still
+/// have had in flight (its hold less its spend, while its lease lived) and
+/// what its bids spent when other nodes billed them (its spend less what it
+/// billed: its ledger does not hold it). The record written and the grant
+/// asked for include both.
 pub const LEASE: &str = r"
 local node = 'n:' .. ARGV[1]
 local budget, want = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -140,11 +150,15 @@ for i = 1, #fields, 2 do
 end
 local floor = tonumber(redis.call('HGET', KEYS[1], '_floor')) or 0
 local ghost = math.max(0, floor - (tonumber(redis.call('HGET', KEYS[1], '_re')) or 0))
-local inherited = 0
+local inherited, carried = 0, 0
 if fresh and mine then
   local g, s, u, b, x = parse(mine)
-  if g and x > now then inherited = math.max(0, u - s) end
+  if g then
+    carried = math.max(0, s - b)
+    if x > now then inherited = math.max(0, math.max(g, u) - s) end
+  end
 end
+local taken = inherited + carried
 local grant
 if recovering then
   grant = math.max(0, math.min(want, held))
@@ -153,12 +167,12 @@ if recovering then
     if known > floor then redis.call('HSET', KEYS[1], '_floor', known) end
   end
 else
-  grant = math.max(0, math.min(want, budget - others - ghost))
+  grant = math.max(0, math.min(want + taken, budget - others - ghost))
 end
 redis.call('HSET', KEYS[1], node,
-  string.format('%d,%d,%d,%d,%d', grant, spent, usage + inherited, billed, now + ttl))
+  string.format('%d,%d,%d,%d,%d', grant, spent + carried, usage + taken, billed, now + ttl))
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[11]))
-return {grant, others_billed, others + ghost + math.max(grant, usage + inherited), recovering and 1 or 0, inherited}
+return {grant, others_billed, others + ghost + math.max(grant, usage + taken), recovering and 1 or 0, inherited, carried}
 ";
 
 /// A node's round, before its leases in the same transaction: `KEYS[1]`
@@ -317,7 +331,7 @@ pub struct Leases {
 }
 
 /// The reply of [`LEASE`].
-type LeaseReply = (i64, i64, i64, i64, i64);
+type LeaseReply = (i64, i64, i64, i64, i64, i64);
 
 impl Leases {
     /// The leases of `node` over the budgets of `world`. Until its first
@@ -592,7 +606,7 @@ impl Leases {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let done = Instant::now();
         for ((b, want), reply) in due.iter().zip(wants).zip(replies) {
-            let (grant, others_billed, total, recovering, inherited) = *reply;
+            let (grant, others_billed, total, recovering, inherited, carried) = *reply;
             let slot = slots.entry(b.key.clone()).or_default();
             let first = slot.renewed_at.is_none();
             slot.grant = Micros(grant);
@@ -607,8 +621,8 @@ impl Leases {
                 self.stats.refusals.fetch_add(1, Ordering::Relaxed);
             }
             self.stats.recovering.store(recovering, Ordering::Relaxed);
-            if first && inherited > 0 && b.kind != Kind::Lifetime {
-                self.inherit(b, Micros(inherited));
+            if first && (inherited > 0 || carried > 0) && b.kind != Kind::Lifetime {
+                self.inherit(b, Micros(inherited), Micros(carried));
             }
         }
     }
@@ -625,9 +639,13 @@ impl Leases {
         self.stats.failures.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Holds what the previous run of this node had outstanding until its
-    /// notices can no longer be charged.
-    fn inherit(&self, b: &Budget, amount: Micros) {
+    /// Takes over what the previous run of this node left in its record:
+    /// `inherited`, what it may still have had in flight, is held until its
+    /// notices can no longer be charged; `spent_elsewhere`, what its bids
+    /// spent when other nodes billed them, counts as this run's spend
+    /// elsewhere for the rest of the day (see [`take_back`]). A lifetime
+    /// budget shares the daily budget's `DailySpend`: taken there.
+    fn inherit(&self, b: &Budget, inherited: Micros, spent_elsewhere: Micros) {
         let until = self.clock.now().as_second() + self.window().as_secs() as i64;
         let world = self.world.load();
         let spend = match b.kind {
@@ -635,8 +653,13 @@ impl Leases {
             _ => world.campaign_by_id(&b.owner).map(|c| &c.state.spend),
         };
         if let Some(spend) = spend {
-            spend.hold(amount, expiry_minute(until));
-            tracing::info!(budget = %b.key, micros = amount.0, "holding what this node's previous run had in flight");
+            take_back(spend, b.day, inherited, spent_elsewhere, expiry_minute(until));
+            tracing::info!(
+                budget = %b.key,
+                micros = inherited.0,
+                elsewhere = spent_elsewhere.0,
+                "holding what this node's previous run had in flight or spent elsewhere"
+            );
         }
     }
 
@@ -844,6 +867,17 @@ impl Leases {
     }
 }
 
+/// A restarted node takes back, on `day`, what its previous run left in
+/// its lease record: `inherited` (possibly in flight) is held as
+/// outstanding until the start of minute `expires`, and `spent_elsewhere`
+/// (its bids billed by other nodes, which its ledger does not hold) counts
+/// as settled elsewhere, so that this run's cap, usage and reports keep
+/// counting both.
+fn take_back(spend: &DailySpend, day: i64, inherited: Micros, spent_elsewhere: Micros, expires: i64) {
+    spend.hold(inherited, expires);
+    spend.settled_elsewhere(day, spent_elsewhere);
+}
+
 /// Budgets of one owner renew together (a campaign's daily and lifetime
 /// budgets make one cap).
 fn owner_kind(kind: Kind) -> Kind {
@@ -855,4 +889,33 @@ fn owner_kind(kind: Kind) -> Kind {
 
 fn is_noscript(e: &redis::RedisError) -> bool {
     e.code() == Some("NOSCRIPT") || e.to_string().contains("NOSCRIPT")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A restarted node whose previous run's bids were billed elsewhere
+    /// (45 500, from its lease record) and which may have had 3 500 in
+    /// flight counts both against the grant that covers them: one more
+    /// impression of room, not 49 000.
+    #[test]
+    fn what_a_previous_run_left_counts_against_the_new_grant() {
+        let spend = DailySpend::default();
+        spend.cap_if_uncapped();
+        let budget = Micros(50_000);
+        spend.add(5, Micros(3_500)); // restored from its ledger
+        take_back(&spend, 5, Micros(3_500), Micros(45_500), 100);
+        assert_eq!(spend.outstanding(), Micros(3_500), "held");
+        assert_eq!(spend.elsewhere(5), Micros(45_500), "spent elsewhere");
+        // Asked for usage (3 500) + one slice (3 500) + what it took over.
+        spend.set_cap(5, Micros(56_000));
+        assert!(spend.try_reserve(5, budget, Micros(3_500), 100), "one slice of room");
+        assert!(!spend.try_reserve(5, budget, Micros(3_500), 100));
+        spend.expire(100);
+        assert_eq!(spend.outstanding(), Micros::ZERO, "held for the notice window only");
+        assert_eq!(spend.elsewhere(5), Micros(45_500), "spend elsewhere stays for the day");
+        spend.add(6, Micros::ZERO);
+        assert_eq!(spend.elsewhere(6), Micros::ZERO, "a new day");
+    }
 }
