@@ -158,8 +158,15 @@ fn xorshift(state: &mut u64) -> u64 {
 /// continuous approximation of the harmonic sum (no 100 M-entry table).
 fn zipf_rank(users: u64, state: &mut u64) -> u64 {
     let uniform = (xorshift(state) >> 11) as f64 / (1u64 << 53) as f64;
-    (((users as f64 + 1.0).ln() * uniform).exp() as u64).saturating_sub(1).min(users - 1)
+    (((users as f64 + 1.0).ln() * uniform).exp() as u64)
+        .saturating_sub(1)
+        .min(users - 1)
 }
+
+/// Request bodies per audience and draw, cycled: enough distinct users
+/// (about 34 MB of snapshot lines at 100 M) that a cycle does not fit in
+/// the caches, as real traffic does not.
+const DRAWS: usize = 1 << 18;
 
 fn audience_bench(c: &mut Criterion) {
     let Ok(spec) = std::env::var("BULLSEYE_BENCH_SNAPSHOTS") else {
@@ -176,8 +183,8 @@ fn audience_bench(c: &mut Criterion) {
             .reload(Some(std::path::Path::new(path)), 0)
             .expect("the snapshot loads");
         let mut state = 0x9E37_79B9_7F4A_7C15;
-        let uniform = bodies_for((0..4096).map(|_| xorshift(&mut state) % users));
-        let zipf = bodies_for((0..4096).map(|_| zipf_rank(users, &mut state)));
+        let uniform = bodies_for((0..DRAWS).map(|_| xorshift(&mut state) % users));
+        let zipf = bodies_for((0..DRAWS).map(|_| zipf_rank(users, &mut state)));
         for (draw, bodies) in [("uniform", &uniform), ("zipf", &zipf)] {
             let mut next = 0;
             group.bench_function(format!("{users}/{draw}"), |b| {

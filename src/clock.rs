@@ -71,10 +71,17 @@ pub fn local_day(now: Timestamp, tz: &jiff::tz::TimeZone) -> i64 {
 
 /// Hour of the week in `tz`, Monday 00:00–00:59 being 0.
 pub fn hour_of_week(now: Timestamp, tz: &jiff::tz::TimeZone) -> usize {
+    local_day_and_hour(now, tz).1
+}
+
+/// [`local_day`] and [`hour_of_week`] from one look-up of the zone's
+/// offset (the bid path needs both, per campaign time zone).
+pub fn local_day_and_hour(now: Timestamp, tz: &jiff::tz::TimeZone) -> (i64, usize) {
     let local = local_seconds(now, tz);
+    let day = local.div_euclid(86_400);
     // 1970-01-01 was a Thursday: Monday-based weekday 3.
-    let weekday = (local.div_euclid(86_400) + 3).rem_euclid(7);
-    (weekday * 24 + local.rem_euclid(86_400) / 3600) as usize
+    let weekday = (day + 3).rem_euclid(7);
+    (day, (weekday * 24 + local.rem_euclid(86_400) / 3600) as usize)
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ impl BidCtx<'_> {
             return cached;
         }
         let zone = &self.world.time_zones[tz];
-        let computed = (clock::local_day(self.now, zone), clock::hour_of_week(self.now, zone));
+        let computed = clock::local_day_and_hour(self.now, zone);
         self.local_time[tz].set(Some(computed));
         computed
     }
