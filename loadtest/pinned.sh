@@ -14,6 +14,8 @@
 #   BODIES="iab/simple-banner.json iab/video.json"  the corpus requests, one per row
 #   SERVER_CPU=1 LOAD_CPU=0  the cores; CONNECTIONS=32; OUT=/tmp/pinned
 #   UNPINNED=0 skips the unpinned rows; USERS=500 distinct users (Zipf)
+#   BIDDER=path/to/bullseye measures another build (e.g. the one before a
+#   change) against the same floor
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -79,7 +81,7 @@ measure() { # measure LABEL CPUS: every body against the floor and the bidder
     run "$key-floor" "$floor" http://127.0.0.1:18090/openrtb2/bid "$templates" --connections "$connections"
     stop "$floor"
     data=$(mktemp -d)
-    bidder=$(start "$cpus" env RUST_LOG=warn "$bin/bullseye" serve --config loadtest/config \
+    bidder=$(start "$cpus" env RUST_LOG=warn "${BIDDER:-$bin/bullseye}" serve --config loadtest/config \
       --listen 127.0.0.1:18080 --admin-listen 127.0.0.1:18081 --data-dir "$data")
     wait_up 127.0.0.1:18080
     # Warm up (page cache, allocator, branch predictors), then measure.
