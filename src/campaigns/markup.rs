@@ -12,6 +12,7 @@
 
 use super::model::{Creative, Markup};
 use crate::openrtb::MediaType;
+use crate::openrtb::json_plain;
 
 /// Macro that inline markup may carry where the signed click URL goes.
 pub const CLICK_MACRO: &str = "{{CLICK_URL}}";
@@ -41,25 +42,6 @@ fn push_attr(out: &mut String, url: &str) {
         start = at + 1;
     }
     out.push_str(&url[start..]);
-}
-
-/// Whether `text` can go into a JSON string as it is: no control
-/// character, quote or backslash. Checked 32 bytes at a time with no
-/// early exit inside a block, so that it is vectorised (a signed URL is
-/// ~300 bytes, checked for every bid).
-pub fn json_plain(text: &str) -> bool {
-    fn escapes(block: &[u8]) -> bool {
-        block
-            .iter()
-            .fold(false, |any, &b| any | (b < 0x20) | (b == b'"') | (b == b'\\'))
-    }
-    let mut blocks = text.as_bytes().chunks_exact(32);
-    for block in &mut blocks {
-        if escapes(block) {
-            return false;
-        }
-    }
-    !escapes(blocks.remainder())
 }
 
 fn pixel(impression_url: &str) -> String {
