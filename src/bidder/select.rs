@@ -44,6 +44,9 @@ pub struct Choice<'a> {
     pub deal_id: Option<&'a str>,
     /// Bid price, CPM, base currency.
     pub price: Micros,
+    /// What the impression is worth to the campaign before shading (CPM,
+    /// base currency; at least `price`): a CPC click is charged against it.
+    pub value: Micros,
     /// Impressions one display counts for (`imp.qty`), thousandths.
     pub qty_milli: i64,
     /// The experiment arm the user is in (an index into the campaign's
@@ -57,6 +60,7 @@ pub struct Choice<'a> {
 struct Pick {
     creative: usize,
     price: Micros,
+    value: Micros,
     arm: Option<usize>,
     shading_slice: Option<u16>,
 }
@@ -427,6 +431,7 @@ fn choose_and_price<M: Mode>(
     Ok(Pick {
         creative,
         price,
+        value: value.max(price),
         arm: arm.map(|(index, _)| index),
         shading_slice,
     })
@@ -511,6 +516,7 @@ fn first_eligible<'a, M: Mode>(
             Ok(Pick {
                 creative,
                 price,
+                value,
                 arm,
                 shading_slice,
             }) => {
@@ -521,6 +527,7 @@ fn first_eligible<'a, M: Mode>(
                     creative,
                     deal_id,
                     price,
+                    value,
                     qty_milli: imp.qty_milli(),
                     arm,
                     shading_slice,
