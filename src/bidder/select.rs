@@ -424,7 +424,11 @@ fn choose_and_price<M: Mode>(
         }
         value = value.min(c.upper_value);
     }
-    let (price, shading_slice) = shaded(ctx, world, imp, (value, terms), mode).ok_or(FilterReason::Floor)?;
+    let pace = match campaign.pacing {
+        crate::campaigns::PacingMode::Even => c.state.pacer.bid_ppm(),
+        _ => PACE_FULL,
+    };
+    let (price, shading_slice) = shaded(ctx, world, imp, (value, pace, terms), mode).ok_or(FilterReason::Floor)?;
     if holdout {
         return Err(FilterReason::Holdout);
     }
@@ -437,23 +441,36 @@ fn choose_and_price<M: Mode>(
     })
 }
 
+/// A pacing multiplier that leaves the value as it is (ppm).
+const PACE_FULL: u32 = 1_000_000;
+
 /// The price for `value` under the terms (see [`bid_price`]), shaded at
 /// first price by the learned curve of the auction's slice when shading is
 /// learned (`ctx.shading`), exploring a random fraction of value on
 /// [`crate::pacing::shading::EXPLORE_PPM`] of bids (never in a dry run);
-/// with the slice, for its notices to be counted.
+/// with the slice, for its notices to be counted. With learned shading, the
+/// curve prices `value × pace` (ppm: the even pacer's bid multiplier,
+/// `pacing::pacer`), and a second-price bid is the paced value; either way
+/// the bid never exceeds `value` nor falls below the floor.
 fn shaded<M: Mode>(
     ctx: &BidCtx,
     world: &World,
     imp: &Imp,
-    (value, terms): (Micros, &Terms),
+    (value, pace, terms): (Micros, u32, &Terms),
     mode: &mut M,
 ) -> Option<(Micros, Option<u16>)> {
     use crate::pacing::shading;
     let fixed = bid_price(value, terms.floor, terms.auction, world.settings.shading_ppm)?;
-    let Some(learned) = ctx.shading.filter(|_| terms.auction == AuctionType::FIRST_PRICE) else {
+    let Some(learned) = ctx.shading else {
         return Some((fixed, None));
     };
+    let paced = value
+        .mul_div_floor(i64::from(pace), i64::from(PACE_FULL))
+        .max(terms.floor);
+    if terms.auction != AuctionType::FIRST_PRICE {
+        let price = bid_price(paced.min(value), terms.floor, terms.auction, world.settings.shading_ppm);
+        return Some((price.unwrap_or(fixed), None));
+    }
     let hour = (ctx.now.as_second().rem_euclid(86_400) / 3600) as u8;
     let slice = shading::slice(ctx.exchange_id.0, placement(imp), hour);
     let draw = if M::DRY_RUN || !learned.exploring() {
@@ -466,7 +483,11 @@ fn shaded<M: Mode>(
         let fraction = 300_000 + (draw >> 32) % 700_001;
         value.mul_div_floor(fraction as i64, 1_000_000).max(terms.floor)
     } else {
-        learned.price(slice, value, terms.floor).unwrap_or(fixed)
+        let fixed_paced = bid_price(paced, terms.floor, terms.auction, world.settings.shading_ppm).unwrap_or(fixed);
+        learned
+            .price(slice, paced, terms.floor)
+            .unwrap_or(fixed_paced)
+            .min(value)
     };
     Some((price, Some(slice)))
 }
