@@ -35,12 +35,14 @@ fn small(seed: u64, strategies: &[&str], warmup_hours: u32, hours: u32, requests
         campaigns: None,
         competitors: 5,
         base_ctr: 0.02,
+        base_cvr: 0.03,
         competitor_cpm: 1.0,
         auction: "first".into(),
         requests_per_hour: requests,
         strategy: strategies.iter().map(|s| s.to_string()).collect(),
         svg: None,
         json: false,
+        diagnose: false,
     }
 }
 
