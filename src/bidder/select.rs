@@ -415,6 +415,13 @@ fn choose_and_price<M: Mode>(
     let creative =
         choose_creative(c, imp, terms, rank, (arm.map(|(_, a)| a), rotation), mode).ok_or(FilterReason::Creative)?;
     let mut value = terms.valuer.borrow_mut().value(ctx, c, creative);
+    if !M::DRY_RUN
+        && campaign.pricing.is_value_based()
+        && terms.valuer.borrow().predicting()
+        && mode.random() % 1_000_000 < super::value::EXPLORE_PPM
+    {
+        value = value.max(campaign.value_cpm().min(c.upper_value));
+    }
     if let Some((_, arm)) = arm.filter(|(_, arm)| arm.bid_multiplier_ppm != 1_000_000) {
         value = value.mul_div_floor(i64::from(arm.bid_multiplier_ppm), 1_000_000);
         // The arm's multiplier never takes a value-based bid past its
