@@ -76,9 +76,20 @@ impl Diagnosis {
         }
     }
 
-    /// The tallies, one line per campaign, on stderr.
-    pub fn print(&self, strategy: &str) {
+    /// The tallies, one line per campaign, on stderr, and what the
+    /// learned model holds of each campaign.
+    pub fn print(&self, strategy: &str, app: &App) {
         eprintln!("== {strategy}: diagnosis over 1 in {EXPLAIN_EVERY} measured requests (dry run)");
+        let model = app.learner.model();
+        let dropped = app.learner.dropped.load(std::sync::atomic::Ordering::Relaxed);
+        eprintln!(
+            "model: {} examples trained, {dropped} observations dropped",
+            model.examples
+        );
+        for id in &self.ids {
+            let key = bullseye::campaigns::model::key_of(id);
+            eprintln!("model: {id}: {} impressions trained", model.campaign_impressions(key));
+        }
         eprintln!(
             "{:<11} {:>8} {:>6} {:>8} {:>7} {:>9} {:>11}  stopped by",
             "campaign", "explained", "bid%", "mean bid", "winner%", "true CTR", "true conv/imp"

@@ -152,7 +152,7 @@ impl Run<'_> {
         }
         app.learn_now();
         if let Some(diagnosis) = &state.diagnosis {
-            diagnosis.print(self.strategy);
+            diagnosis.print(self.strategy, &app);
         }
         let measured_from = START + i64::from(self.args.warmup_hours) * 3600;
         figures(
