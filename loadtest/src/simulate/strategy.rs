@@ -262,7 +262,7 @@ impl Sim<'_> {
         self.order += 1;
         let body = serde_json::to_vec(&request).expect("JSON");
         if self.measuring
-            && self.order % EXPLAIN_EVERY == 0
+            && self.order.is_multiple_of(EXPLAIN_EVERY)
             && let Some(diagnosis) = &mut self.diagnosis
         {
             diagnosis.explain(self.app, self.market, &body, &Seen { user, site, hour });

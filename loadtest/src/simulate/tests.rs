@@ -159,7 +159,10 @@ fn the_goals_of_issue_15() {
     }
     let bought = |s: &str| {
         let f = of(&results, s, "cpm-even");
-        (f.impressions as f64 / f.media_cost_micros.max(1) as f64, f.spend_fraction)
+        (
+            f.impressions as f64 / f.media_cost_micros.max(1) as f64,
+            f.spend_fraction,
+        )
     };
     let (learned, fixed) = (bought("bullseye"), bought("fixed_shading"));
     assert!(
