@@ -63,7 +63,8 @@ pub struct Pacer {
     /// unless the bid is steered.
     bid_ppm: AtomicU32,
     /// The bid multiplier's window: its start (local second of day) and
-    /// the spend then.
+    /// the spend then; a start of -1 until the first step of the pacer's
+    /// first day (see [`Pacer::steer_bid`]).
     window: [AtomicI64; 2],
 }
 
@@ -76,7 +77,7 @@ impl Default for Pacer {
             day: AtomicI64::new(i64::MIN),
             target_ppm: AtomicU32::new(0),
             bid_ppm: AtomicU32::new(FULL),
-            window: [AtomicI64::new(0), AtomicI64::new(0)],
+            window: [AtomicI64::new(-1), AtomicI64::new(0)],
         }
     }
 }
@@ -153,11 +154,11 @@ impl Pacer {
         {
             return;
         }
-        self.window[0].store(0, Ordering::Relaxed);
-        self.window[1].store(0, Ordering::Relaxed);
         if day == i64::MIN {
             return;
         }
+        self.window[0].store(0, Ordering::Relaxed);
+        self.window[1].store(0, Ordering::Relaxed);
         for hour in 0..24 {
             let seen = self.today[hour].swap(0, Ordering::AcqRel);
             let old = self.curve[hour].load(Ordering::Relaxed);
@@ -211,6 +212,15 @@ impl Pacer {
     /// is full.
     fn steer_bid(&self, spent: Micros, daily_budget: Micros, second_of_day: i64) {
         let [start, spent_then] = [&self.window[0], &self.window[1]].map(|w| w.load(Ordering::Relaxed));
+        if start < 0 {
+            // The first step of a pacer that starts mid-day (a new campaign,
+            // a restart): the first window starts now, at today's spend, so
+            // the part of the day before it is not taken for under-delivery
+            // (a new campaign would otherwise raise its bid at once).
+            self.window[0].store(second_of_day - second_of_day % BID_WINDOW_SECS, Ordering::Relaxed);
+            self.window[1].store(spent.0, Ordering::Relaxed);
+            return;
+        }
         if second_of_day - start < BID_WINDOW_SECS {
             return;
         }
@@ -253,6 +263,22 @@ mod tests {
         pacer.control(Micros(0), Micros(100), (2, 0), false);
         assert_eq!(pacer.target_fraction(12 * 3600), 0);
         assert_eq!(pacer.target_fraction(21 * 3600), FULL);
+    }
+
+    /// A campaign that starts mid-day does not take the hours before it
+    /// for under-delivery: its bid moves only with what it spends after.
+    #[test]
+    fn a_pacer_started_mid_day_does_not_raise_its_bid_at_once() {
+        let pacer = Pacer::default();
+        let budget = Micros(1_000_000);
+        pacer.control(Micros(0), budget, (1, 12 * 3600), true);
+        pacer.control(Micros(0), budget, (1, 12 * 3600 + BID_WINDOW_SECS - 1), true);
+        assert_eq!(pacer.bid_ppm(), FULL, "nothing planned yet for this pacer");
+        // A window that spent twice its plan (the budget left over the half
+        // day left, flat traffic) lowers the bid.
+        let planned = budget.0 * BID_WINDOW_SECS / (12 * 3600);
+        pacer.control(Micros(2 * planned), budget, (1, 12 * 3600 + BID_WINDOW_SECS), true);
+        assert!(pacer.bid_ppm() < FULL, "{}", pacer.bid_ppm());
     }
 
     #[test]
