@@ -128,6 +128,13 @@ pub enum SignedPricing {
     Cpc {
         /// The max CPC at bid time.
         max_cpc: Micros,
+        /// The impression's value to the campaign before shading (CPM
+        /// micros, response currency, `w`), when the bid was shaded below
+        /// it: a click is then charged `max_cpc × clearing / value`
+        /// (`pacing::cost::cpc_charge`). `None` for an unshaded bid and for
+        /// URLs signed before it was carried (charged `max_cpc × clearing /
+        /// bid`, as before).
+        value: Option<Micros>,
     },
 }
 
@@ -322,8 +329,11 @@ impl BidToken {
         );
         match self.pricing {
             Some(SignedPricing::Cpm) => out.push_str("&m=cpm"),
-            Some(SignedPricing::Cpc { max_cpc }) => {
+            Some(SignedPricing::Cpc { max_cpc, value }) => {
                 let _ = write!(out, "&m=cpc&q={}", max_cpc.0);
+                if let Some(value) = value {
+                    let _ = write!(out, "&w={}", value.0);
+                }
             }
             None => {}
         }
@@ -368,7 +378,7 @@ impl BidToken {
             arm: None,
             shading_slice: None,
         };
-        let (mut notice_until, mut model, mut max_cpc) = (None, None, None);
+        let (mut notice_until, mut model, mut max_cpc, mut unshaded) = (None, None, None, None);
         let mut seen = 0u32;
         for pair in payload.split('&') {
             let (name, value) = pair.split_once('=').ok_or(TrackingError::Malformed)?;
@@ -440,6 +450,13 @@ impl BidToken {
                     max_cpc = Some(Micros(int()?));
                     continue;
                 }
+                "w" => {
+                    unshaded = Some(Micros(int()?)).filter(|v| v.0 > 0);
+                    if unshaded.is_none() {
+                        return Err(TrackingError::Malformed);
+                    }
+                    continue;
+                }
                 "n" => {
                     token.qty_milli = int()?;
                     if !(QTY_ONE..=crate::signing::MAX_QTY_MILLI).contains(&token.qty_milli) {
@@ -491,9 +508,14 @@ impl BidToken {
         }
         token.notice_until = notice_until.unwrap_or(token.issued_at.saturating_add(LEGACY_NOTICE_WINDOW_SECS));
         token.pricing = match (model, max_cpc) {
+            // A value belongs to CPC pricing only.
+            (None | Some(false), _) if unshaded.is_some() => return Err(TrackingError::Malformed),
             (None, _) => None,
             (Some(false), _) => Some(SignedPricing::Cpm),
-            (Some(true), Some(max_cpc)) => Some(SignedPricing::Cpc { max_cpc }),
+            (Some(true), Some(max_cpc)) => Some(SignedPricing::Cpc {
+                max_cpc,
+                value: unshaded,
+            }),
             (Some(true), None) => return Err(TrackingError::MissingField("q")),
         };
         Ok(token)
@@ -846,6 +868,7 @@ mod tests {
             notice_until: 1_700_000_900,
             pricing: Some(SignedPricing::Cpc {
                 max_cpc: Micros(800_000),
+                value: None,
             }),
             qty_milli: QTY_ONE,
             place: Place {
@@ -893,6 +916,45 @@ mod tests {
         assert_eq!(signer.verify_click_id(&id.replace("test%2Fb", "test%2Fa")), None);
         let plain = Click { arm: None, ..click };
         assert_eq!(signer.verify_click_id(&signer.click_id(&plain)), Some(plain));
+    }
+
+    /// A shaded CPC bid carries its unshaded value (`w`), signed; a URL
+    /// without it (older, or an unshaded bid) reads as `None`, and a value
+    /// on CPM pricing, or one that is not positive, is refused.
+    #[test]
+    fn a_shaded_cpc_bid_carries_its_value() {
+        let t = BidToken {
+            pricing: Some(SignedPricing::Cpc {
+                max_cpc: Micros(800_000),
+                value: Some(Micros(4_000_000)),
+            }),
+            ..token()
+        };
+        let payload = t.payload();
+        assert!(payload.contains("&m=cpc&q=800000&w=4000000&"), "{payload}");
+        assert_eq!(BidToken::parse(&payload), Ok(t.clone()));
+        let signer = Signer::new(b"a-test-key-of-some-length", None);
+        let url = signer.url("http://h", Event::Click, &payload);
+        let (event, query) = split(&url);
+        assert_eq!(
+            signer.verify(event, &query.replace("w=4000000", "w=8000000")),
+            Err(TrackingError::BadSignature)
+        );
+        let without = payload.replace("&w=4000000", "");
+        assert_eq!(
+            BidToken::parse(&without).unwrap().pricing,
+            Some(SignedPricing::Cpc {
+                max_cpc: Micros(800_000),
+                value: None
+            })
+        );
+        for bad in [
+            payload.replace("m=cpc&q=800000", "m=cpm"),
+            payload.replace("w=4000000", "w=0"),
+            payload.replace("w=4000000", "w=x"),
+        ] {
+            assert_eq!(BidToken::parse(&bad), Err(TrackingError::Malformed), "{bad}");
+        }
     }
 
     #[test]

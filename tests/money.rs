@@ -274,3 +274,50 @@ async fn unusable_floors_mean_no_bid_for_their_impression() {
     );
     bidder.stop().await;
 }
+
+/// Issue 15: at first price the clearing price is the bid, so a click
+/// charged `max_cpc × clearing / bid` cost the max CPC whatever the
+/// shading saved. A shaded bid signs its unshaded value (`w`), and its
+/// click is charged `max_cpc × clearing / value`: 0.10 × 0.80 / 1.00 here
+/// (value 0.10 × 1 % per mille = 1.00 CPM, shaded by the fixed 0.80). An
+/// unshaded second-price bid carries no value and is charged as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shaded_first_price_cpc_click_is_charged_max_cpc_times_clearing_over_value() {
+    let (mut bidder, clock) = spawn_test_bidder(&cpc_campaign(), "u,a\n", "2026-11-24T10:00:00Z").await;
+    let mut clicked = Vec::new();
+    for (user, at, clearing) in [("first", 1, None), ("second", 2, Some("0.50"))] {
+        let request = banner_request(user, 0.0, json!({ "at": at }));
+        let (status, response) = bidder.bid_json(&request).await;
+        assert_eq!(status, StatusCode::OK);
+        let won = response.unwrap()["seatbid"][0]["bid"][0].clone();
+        let price = won["price"].as_f64().unwrap();
+        let click = url_in_adm(&won, "/t/click?");
+        clicked.push((price, click.contains("&w=1000000&")));
+        let clearing = clearing.map_or(format!("{price}"), str::to_string);
+        let burl = won["burl"].as_str().unwrap().replace("${AUCTION_PRICE}", &clearing);
+        assert_eq!(bidder.get(&burl).await.status(), StatusCode::NO_CONTENT);
+        clock.advance(std::time::Duration::from_secs(2));
+        assert_eq!(bidder.get(&click).await.status(), StatusCode::FOUND);
+    }
+    assert_eq!(
+        clicked,
+        [(0.8, true), (1.0, false)],
+        "shaded and signed; unshaded, none"
+    );
+    let dirs = std::mem::take(&mut bidder.dirs);
+    let ledger = dirs[0].path().join("ledger");
+    bidder.stop().await;
+    let charges: Vec<(i64, Option<i64>)> = read_all(&ledger)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event == EventKind::Click)
+        .map(|r| (r.charge, r.clearing))
+        .collect();
+    // 0.10 × 0.80 / 1.00 (the value; was 0.10 × 0.80 / 0.80 = 0.10), then
+    // 0.10 × 0.50 / 1.00 (the bid, as before).
+    assert_eq!(
+        charges.iter().map(|c| c.0).collect::<Vec<_>>(),
+        [80_000, 50_000],
+        "{charges:?}"
+    );
+}

@@ -37,7 +37,7 @@ fn simulate_day(
     let mut carry = 0.0;
     for second in 0..86_400i64 {
         let hour = (second / 3600) as usize;
-        pacer.control(spend.spent(day), budget, day, second);
+        pacer.control(spend.spent(day), budget, (day, second), false);
         carry += 4.0 * CURVE[hour];
         while carry >= 1.0 {
             carry -= 1.0;
@@ -120,7 +120,7 @@ fn an_even_campaign_delivers_with_window_long_reservations() {
                 spend.release(cost, expiry_minute(notice_until), now.div_euclid(60));
                 spent_today += charge.0;
             }
-            pacer.control(spend.spent(day), budget, day, second);
+            pacer.control(spend.spent(day), budget, (day, second), false);
             carry += 4.0 * CURVE[hour];
             while carry >= 1.0 {
                 carry -= 1.0;
@@ -142,4 +142,68 @@ fn an_even_campaign_delivers_with_window_long_reservations() {
             budget.0
         );
     }
+}
+
+/// Two days of a first-price market where the competing price is uniform
+/// in 0–2.00 CPM and the campaign values an impression at 2.00: with
+/// `steer_bid`, the bid is `value × multiplier`; without, the value.
+/// Returns the second day's spend by hour and impressions.
+fn first_price_days(steer_bid: bool) -> ([i64; 24], u64) {
+    let (pacer, spend) = (Pacer::default(), DailySpend::default());
+    let (budget, value) = (Micros(100_000_000), 2_000_000i64);
+    let mut rng = XorShift(0x1234_5678_9ABC_DEF1);
+    let mut result = ([0i64; 24], 0u64);
+    for day in [40_000i64, 40_001] {
+        result = ([0i64; 24], 0);
+        let mut carry = 0.0;
+        for second in 0..86_400i64 {
+            let hour = (second / 3600) as usize;
+            pacer.control(spend.spent(day), budget, (day, second), steer_bid);
+            carry += 4.0 * CURVE[hour];
+            while carry >= 1.0 {
+                carry -= 1.0;
+                if !spend.has_budget(day, budget) || !pacer.admit(hour, rng.next() % 1_000_000) {
+                    continue;
+                }
+                let bid = (value * i64::from(pacer.bid_ppm()) / 1_000_000).min(value);
+                let competing = i64::from(rng.next() % 2_000_000);
+                if bid > competing {
+                    let cost = Micros(bid / 1000);
+                    spend.add(day, cost);
+                    result.0[hour] += cost.0;
+                    result.1 += 1;
+                }
+            }
+        }
+    }
+    result
+}
+
+/// Issue 15: a budget-bound even campaign whose bid is steered buys the
+/// cheaper impressions of every hour instead of a random sample of all of
+/// them — more impressions for the same budget, still along the traffic.
+#[test]
+fn a_steered_bid_buys_more_for_the_budget_along_the_traffic_curve() {
+    let (throttled, steered) = (first_price_days(false), first_price_days(true));
+    let traffic: f64 = CURVE.iter().sum();
+    for (name, (by_hour, _)) in [("throttled", throttled), ("steered", steered)] {
+        let total: i64 = by_hour.iter().sum();
+        assert!(
+            (98_000_000..=100_002_000).contains(&total),
+            "{name}: spent {total} of 100000000"
+        );
+        for hour in 0..24 {
+            let gap = by_hour[hour] as f64 / total as f64 - CURVE[hour] / traffic;
+            assert!(
+                gap.abs() < 0.02,
+                "{name}, hour {hour}: {gap:.3} from the traffic's share"
+            );
+        }
+    }
+    assert!(
+        steered.1 as f64 >= 1.25 * throttled.1 as f64,
+        "impressions: steered {} vs throttled {}",
+        steered.1,
+        throttled.1
+    );
 }

@@ -53,11 +53,19 @@ proptest! {
         }
     }
 
-    /// A CPC click charge `max_cpc × clearing / bid` never exceeds max CPC.
+    /// A CPC click charge `max_cpc × clearing / value` (the bid without a
+    /// signed value) never exceeds max CPC, nor what the bid alone charges.
     #[test]
-    fn cpc_charge_never_exceeds_max_cpc(max_cpc in 1i64..100_000_000, bid in 1i64..1_000_000_000, clearing in 0i64..2_000_000_000) {
-        let charge = Micros(max_cpc).mul_div_floor(clearing.min(bid), bid);
-        prop_assert!(charge.0 <= max_cpc && charge.0 >= 0);
+    fn cpc_charge_never_exceeds_max_cpc(
+        max_cpc in 1i64..100_000_000,
+        bid in 1i64..1_000_000_000,
+        clearing in 0i64..2_000_000_000,
+        value in proptest::option::of(1i64..2_000_000_000),
+    ) {
+        let by_bid = bullseye::pacing::cost::cpc_charge(Micros(max_cpc), Micros(clearing), Micros(bid), None);
+        prop_assert_eq!(by_bid, Micros(max_cpc).mul_div_floor(clearing.min(bid), bid));
+        let charge = bullseye::pacing::cost::cpc_charge(Micros(max_cpc), Micros(clearing), Micros(bid), value.map(Micros));
+        prop_assert!(charge.0 <= max_cpc && charge.0 >= 0 && charge <= by_bid);
     }
 
     /// Decimal money round-trips through text exactly.

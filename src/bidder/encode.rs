@@ -102,6 +102,7 @@ fn one_bid<'a>(
             Pricing::Cpm | Pricing::Cpa | Pricing::Cps => SignedPricing::Cpm,
             Pricing::Cpc => SignedPricing::Cpc {
                 max_cpc: c.campaign.max_bid,
+                value: shaded_from(ctx, world, choice, price),
             },
         }),
         // Written below from the request's own text, not copied.
@@ -135,6 +136,17 @@ fn one_bid<'a>(
         id: token.bid_id,
     };
     Some((seat(ctx, c), bid))
+}
+
+/// The value a bid at `price` (response currency) was shaded from, in the
+/// response currency, when shading took the bid below it: a CPC click is
+/// then charged `max_cpc × clearing / value` (see `pacing::cost::cpc_charge`).
+fn shaded_from(ctx: &BidCtx, world: &World, choice: &Choice, price: Micros) -> Option<Micros> {
+    if choice.value <= choice.price {
+        return None;
+    }
+    let value = world.settings.fx.bid_from_base(choice.value, ctx.currency)?;
+    (value > price).then_some(value)
 }
 
 /// A no-bid as a BidResponse: the request's `id` and the `nbr` code.

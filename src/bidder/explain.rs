@@ -499,7 +499,9 @@ landing_url = "https://{id}.example/"
         let world = bidder.world.load();
         let state = &world.campaigns[0].state;
         // Far ahead of a target of nothing: the throttle falls to 0.8.
-        state.pacer.control(Micros(500_000_000), Micros(1_000_000_000), 1, 0);
+        state
+            .pacer
+            .control(Micros(500_000_000), Micros(1_000_000_000), (1, 0), false);
         for _ in 0..50 {
             let explanation = explain(&bidder, None, request("").as_bytes()).unwrap();
             let verdict = &explanation.imp[0].campaigns[0];

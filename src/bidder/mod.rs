@@ -499,9 +499,14 @@ impl Bidder {
     /// spend (this node's and the others' as the leases last reported it)
     /// against the whole budget, so that every node's throttle agrees and
     /// each paces its share of the curve.
+    ///
+    /// With learned shading, the bid of a campaign charged per impression
+    /// is steered too (see `pacing::pacer`).
     pub fn control_pacing(&self) {
         let now = self.clock.now();
-        for c in &self.world.load().campaigns {
+        let world = self.world.load();
+        let learned = self.shading_for(&world).is_some();
+        for c in &world.campaigns {
             if c.campaign.pacing != crate::campaigns::PacingMode::Even {
                 continue;
             }
@@ -509,7 +514,8 @@ impl Bidder {
             let (today, second_of_day) = (local.div_euclid(86_400), local.rem_euclid(86_400));
             let spent = c.state.spend.cluster_spent(today);
             let budget = c.state.spend.budget_today(today, &c.campaign.day_budget());
-            c.state.pacer.control(spent, budget, today, second_of_day);
+            let steer_bid = learned && c.campaign.pricing != crate::campaigns::Pricing::Cpc;
+            c.state.pacer.control(spent, budget, (today, second_of_day), steer_bid);
         }
     }
 

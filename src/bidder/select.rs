@@ -44,6 +44,9 @@ pub struct Choice<'a> {
     pub deal_id: Option<&'a str>,
     /// Bid price, CPM, base currency.
     pub price: Micros,
+    /// What the impression is worth to the campaign before shading (CPM,
+    /// base currency; at least `price`): a CPC click is charged against it.
+    pub value: Micros,
     /// Impressions one display counts for (`imp.qty`), thousandths.
     pub qty_milli: i64,
     /// The experiment arm the user is in (an index into the campaign's
@@ -57,6 +60,7 @@ pub struct Choice<'a> {
 struct Pick {
     creative: usize,
     price: Micros,
+    value: Micros,
     arm: Option<usize>,
     shading_slice: Option<u16>,
 }
@@ -411,6 +415,13 @@ fn choose_and_price<M: Mode>(
     let creative =
         choose_creative(c, imp, terms, rank, (arm.map(|(_, a)| a), rotation), mode).ok_or(FilterReason::Creative)?;
     let mut value = terms.valuer.borrow_mut().value(ctx, c, creative);
+    if !M::DRY_RUN
+        && campaign.pricing.is_value_based()
+        && terms.valuer.borrow().predicting()
+        && mode.random() % 1_000_000 < super::value::EXPLORE_PPM
+    {
+        value = value.max(campaign.value_cpm().min(c.upper_value));
+    }
     if let Some((_, arm)) = arm.filter(|(_, arm)| arm.bid_multiplier_ppm != 1_000_000) {
         value = value.mul_div_floor(i64::from(arm.bid_multiplier_ppm), 1_000_000);
         // The arm's multiplier never takes a value-based bid past its
@@ -420,35 +431,53 @@ fn choose_and_price<M: Mode>(
         }
         value = value.min(c.upper_value);
     }
-    let (price, shading_slice) = shaded(ctx, world, imp, (value, terms), mode).ok_or(FilterReason::Floor)?;
+    let pace = match campaign.pacing {
+        crate::campaigns::PacingMode::Even => c.state.pacer.bid_ppm(),
+        _ => PACE_FULL,
+    };
+    let (price, shading_slice) = shaded(ctx, world, imp, (value, pace, terms), mode).ok_or(FilterReason::Floor)?;
     if holdout {
         return Err(FilterReason::Holdout);
     }
     Ok(Pick {
         creative,
         price,
+        value: value.max(price),
         arm: arm.map(|(index, _)| index),
         shading_slice,
     })
 }
 
+/// A pacing multiplier that leaves the value as it is (ppm).
+const PACE_FULL: u32 = 1_000_000;
+
 /// The price for `value` under the terms (see [`bid_price`]), shaded at
 /// first price by the learned curve of the auction's slice when shading is
 /// learned (`ctx.shading`), exploring a random fraction of value on
 /// [`crate::pacing::shading::EXPLORE_PPM`] of bids (never in a dry run);
-/// with the slice, for its notices to be counted.
+/// with the slice, for its notices to be counted. With learned shading, the
+/// curve prices `value × pace` (ppm: the even pacer's bid multiplier,
+/// `pacing::pacer`), and a second-price bid is the paced value; either way
+/// the bid never exceeds `value` nor falls below the floor.
 fn shaded<M: Mode>(
     ctx: &BidCtx,
     world: &World,
     imp: &Imp,
-    (value, terms): (Micros, &Terms),
+    (value, pace, terms): (Micros, u32, &Terms),
     mode: &mut M,
 ) -> Option<(Micros, Option<u16>)> {
     use crate::pacing::shading;
     let fixed = bid_price(value, terms.floor, terms.auction, world.settings.shading_ppm)?;
-    let Some(learned) = ctx.shading.filter(|_| terms.auction == AuctionType::FIRST_PRICE) else {
+    let Some(learned) = ctx.shading else {
         return Some((fixed, None));
     };
+    let paced = value
+        .mul_div_floor(i64::from(pace), i64::from(PACE_FULL))
+        .max(terms.floor);
+    if terms.auction != AuctionType::FIRST_PRICE {
+        let price = bid_price(paced.min(value), terms.floor, terms.auction, world.settings.shading_ppm);
+        return Some((price.unwrap_or(fixed), None));
+    }
     let hour = (ctx.now.as_second().rem_euclid(86_400) / 3600) as u8;
     let slice = shading::slice(ctx.exchange_id.0, placement(imp), hour);
     let draw = if M::DRY_RUN || !learned.exploring() {
@@ -461,7 +490,11 @@ fn shaded<M: Mode>(
         let fraction = 300_000 + (draw >> 32) % 700_001;
         value.mul_div_floor(fraction as i64, 1_000_000).max(terms.floor)
     } else {
-        learned.price(slice, value, terms.floor).unwrap_or(fixed)
+        let fixed_paced = bid_price(paced, terms.floor, terms.auction, world.settings.shading_ppm).unwrap_or(fixed);
+        learned
+            .price(slice, paced, terms.floor)
+            .unwrap_or(fixed_paced)
+            .min(value)
     };
     Some((price, Some(slice)))
 }
@@ -511,6 +544,7 @@ fn first_eligible<'a, M: Mode>(
             Ok(Pick {
                 creative,
                 price,
+                value,
                 arm,
                 shading_slice,
             }) => {
@@ -521,6 +555,7 @@ fn first_eligible<'a, M: Mode>(
                     creative,
                     deal_id,
                     price,
+                    value,
                     qty_milli: imp.qty_milli(),
                     arm,
                     shading_slice,

@@ -30,6 +30,18 @@ use super::enrich::BidCtx;
 /// Most campaigns whose value is predicted for one impression.
 pub const MAX_PREDICTIONS: u32 = 8;
 
+/// Share (ppm) of a value-based campaign's opportunities on which it bids
+/// at least its prior value (`Campaign::value_cpm`: the configured
+/// `pctr_prior` / `pcvr_prior`) when valued per impression: the learning
+/// budget. Without it a campaign whose rate happens to be underestimated
+/// early (a few thousand impressions and no click yet, the click model's
+/// campaign coordinates all pushed down together) is outbid by the other
+/// campaigns everywhere, wins nothing more, and its estimate never
+/// recovers — the market simulator's CPC campaigns at second price
+/// (OUTCOMES.md) were valued at a quarter of their true rate and bought
+/// nothing.
+pub const EXPLORE_PPM: u64 = 30_000;
+
 /// Values an impression's candidates, predicting for value-based ones:
 /// one per impression, holding the prepared impression between candidates.
 pub struct Valuer<'p> {

@@ -234,11 +234,16 @@ pub struct Campaign {
     pub capacity: crate::settings::Capacity,
 }
 
+/// The stable key of the campaign with id `id` (see [`Campaign::key`]).
+pub fn key_of(id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(id.as_bytes())
+}
+
 impl Campaign {
     /// The campaign's stable key: a hash of its id (frequency caps, live
     /// state).
     pub fn key(&self) -> u64 {
-        xxhash_rust::xxh3::xxh3_64(self.id.as_bytes())
+        key_of(&self.id)
     }
     /// The most this campaign will pay for one thousand impressions, before
     /// shading, at its prior rates: the static value used to rank campaigns.

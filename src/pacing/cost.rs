@@ -41,13 +41,25 @@ pub fn cpm_charge_qty(clearing: Micros, bid_value: Micros, bid_price: Micros, qt
     Micros(charge.clamp(0, i64::MAX as i128) as i64)
 }
 
-/// A CPC campaign's charge for a billable click: `max_cpc × clearing / bid`
-/// (never above the max CPC; the advertiser shares the auction discount).
-pub fn cpc_charge(max_cpc: Micros, clearing: Micros, bid_price: Micros) -> Micros {
+/// A CPC campaign's charge for a billable click: `max_cpc × clearing /
+/// value`, where `value` is what the impression was worth to the campaign
+/// before shading (response currency, as the clearing price), or the bid
+/// when the bid was not shaded or its URL carries no value. The clearing
+/// price counts at most the bid and the value at least the bid, so the
+/// charge is never above the max CPC; rounded down.
+///
+/// Why the value and not the bid: at first price the clearing price is the
+/// bid, so `max_cpc × clearing / bid` is the max CPC whatever the bid —
+/// what shading saves would never reach the advertiser. Against the value
+/// (`max_cpc × P(click)` per impression), a click costs what its impression
+/// cost divided by its predicted click rate: in expectation the media cost,
+/// when the prediction is calibrated.
+pub fn cpc_charge(max_cpc: Micros, clearing: Micros, bid_price: Micros, value: Option<Micros>) -> Micros {
     if bid_price.0 <= 0 {
         return Micros::ZERO;
     }
-    max_cpc.mul_div_floor(clearing.0.clamp(0, bid_price.0), bid_price.0)
+    let value = value.map_or(bid_price, |v| v.max(bid_price));
+    max_cpc.mul_div_floor(clearing.0.clamp(0, bid_price.0), value.0)
 }
 
 #[cfg(test)]
@@ -67,13 +79,39 @@ mod tests {
             "response currency brought back to base"
         );
         assert_eq!(
-            cpc_charge(Micros(800_000), Micros(1_000_000), Micros(2_000_000)),
+            cpc_charge(Micros(800_000), Micros(1_000_000), Micros(2_000_000), None),
             Micros(400_000)
         );
         assert_eq!(
-            cpc_charge(Micros(800_000), Micros(3_000_000), Micros(2_000_000)),
+            cpc_charge(Micros(800_000), Micros(3_000_000), Micros(2_000_000), None),
             Micros(800_000),
             "never above max CPC"
+        );
+        // Shaded at first price: 2.00 bid on a 5.00 value, cleared at the bid.
+        assert_eq!(
+            cpc_charge(
+                Micros(1_000_000),
+                Micros(2_000_000),
+                Micros(2_000_000),
+                Some(Micros(5_000_000))
+            ),
+            Micros(400_000),
+            "max CPC × clearing / value"
+        );
+        assert_eq!(
+            cpc_charge(
+                Micros(1_000_000),
+                Micros(3_000_000),
+                Micros(2_000_000),
+                Some(Micros(1_000_000))
+            ),
+            Micros(1_000_000),
+            "a value below the bid counts as the bid: never above max CPC"
+        );
+        assert_eq!(
+            cpc_charge(Micros(1_000_000), Micros(1), Micros(3), Some(Micros(7))),
+            Micros(142_857),
+            "rounded down"
         );
     }
 
@@ -88,8 +126,8 @@ mod tests {
             Micros::ZERO,
             "no division by zero"
         );
-        assert_eq!(cpc_charge(max, max, max), max);
-        assert_eq!(cpc_charge(max, Micros(1), Micros(0)), Micros::ZERO);
+        assert_eq!(cpc_charge(max, max, max, None), max);
+        assert_eq!(cpc_charge(max, Micros(1), Micros(0), None), Micros::ZERO);
         assert_eq!(impression_cost(max), Micros(i64::MAX / 1000 + 1));
     }
 }

@@ -1454,14 +1454,15 @@ impl Tracker {
                 }),
                 None,
             ),
-            // CPC: the click shares the auction discount of its impression,
+            // CPC: the click shares the auction discount of its impression
+            // (and, for a shaded bid, the shading's: see `cost::cpc_charge`),
             // and counts against the budget at once (no reservation covers
             // it): at most one click's charge over the budget, and over its
             // advertiser's.
-            (SignedPricing::Cpc { max_cpc }, EventKind::Click) => {
+            (SignedPricing::Cpc { max_cpc, value }, EventKind::Click) => {
                 let billed = self.shared.claimed(claim_key(&token.bid_id, billing)).await;
                 let clearing = billed.and_then(|s| s.clearing).unwrap_or(token.bid_price.0);
-                let charge = cost::cpc_charge(max_cpc, Micros(clearing), token.bid_price);
+                let charge = cost::cpc_charge(max_cpc, Micros(clearing), token.bid_price, value);
                 let target = notice.campaign.target();
                 let today = local_day(notice.now, target.time_zone);
                 if !target
@@ -1531,6 +1532,7 @@ fn verify<'w>(
             Pricing::Cpm | Pricing::Cpa | Pricing::Cps => SignedPricing::Cpm,
             Pricing::Cpc => SignedPricing::Cpc {
                 max_cpc: c.campaign.max_bid,
+                value: None,
             },
         },
         (None, None) => return Err(TrackingReply::Gone),

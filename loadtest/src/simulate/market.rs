@@ -15,7 +15,8 @@
 //! - **Campaigns**: base CTR log-normal (median 0.2 %, σ 0.8); three
 //!   favourite interests each; a user's affinity is 1 + 2 × the share of
 //!   the campaign's interests they hold (×1 to ×3). Conversion after a
-//!   click log-normal (median 3 %, σ 0.5), times (affinity + 1) / 3; order
+//!   click log-normal (median `--base-cvr`, 3 %; σ 0.5; at most 50 %),
+//!   times (affinity + 1) / 3; order
 //!   values log-normal (median 60, σ 0.6).
 //! - **Competitors**: K bidders; each values an impression at a log-normal
 //!   draw (median 1.00 CPM × the site's factor × the hour's, σ 0.5) and
@@ -36,7 +37,8 @@ The market (pinned; every draw from --seed):
                by hour. --requests-per-hour is the day's average.
   campaigns    base CTR log-normal (median --base-ctr, 0.2 %; sigma 0.8) x the user's affinity
                (1 + 2 x the share of the campaign's three interests the user holds: x1-x3)
-               x site x hour; conversion after a click log-normal (median 3 %, sigma 0.5)
+               x site x hour; conversion after a click log-normal (median --base-cvr, 3 %;
+               sigma 0.5, at most 50 %)
                x (affinity + 1) / 3; order values log-normal (median 60, sigma 0.6).
   competitors  --competitors K (5) per auction, each valuing the impression log-normally
                (median --competitor-cpm, 1.00 CPM, x site x hour, sigma 0.5) and bidding
@@ -92,6 +94,8 @@ pub struct Shape {
     pub competitors: usize,
     /// Median of the campaigns' base click-through rates.
     pub base_ctr: f64,
+    /// Median of the campaigns' conversion rates after a click.
+    pub base_cvr: f64,
     /// Median of a competitor's value of an impression, CPM.
     pub competitor_cpm: f64,
 }
@@ -193,7 +197,7 @@ impl Market {
                 Truth {
                     base_ctr: shape.base_ctr * (0.8 * normal(&mut rng)).exp(),
                     interests,
-                    cvr: (0.03 * (0.5 * normal(&mut rng)).exp()).min(0.5),
+                    cvr: (shape.base_cvr * (0.5 * normal(&mut rng)).exp()).min(0.5),
                     order_median: 60.0,
                 }
             })

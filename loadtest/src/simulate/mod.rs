@@ -23,6 +23,7 @@
 
 mod chart;
 mod config;
+mod diagnose;
 mod figures;
 pub mod market;
 mod oracle;
@@ -78,6 +79,10 @@ pub struct SimArgs {
     /// shape).
     #[arg(long, default_value_t = 0.002)]
     pub base_ctr: f64,
+    /// Median of the campaigns' conversion rates after a click (the
+    /// market's shape).
+    #[arg(long, default_value_t = 0.03)]
+    pub base_cvr: f64,
     /// Median of a competitor's value of an impression, CPM (the market's
     /// shape).
     #[arg(long, default_value_t = 1.0)]
@@ -98,6 +103,12 @@ pub struct SimArgs {
     /// The last line is one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Also explain one measured request in twenty (a dry run: the figures
+    /// do not move) and print, per strategy and campaign, how often it
+    /// could bid, its mean bid, how often it won the selection, what
+    /// stopped it, and the market's true rates on those impressions.
+    #[arg(long)]
+    pub diagnose: bool,
 }
 
 impl SimArgs {
@@ -106,6 +117,7 @@ impl SimArgs {
             users: self.users,
             competitors: self.competitors,
             base_ctr: self.base_ctr,
+            base_cvr: self.base_cvr,
             competitor_cpm: self.competitor_cpm,
         }
     }

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::SimArgs;
 use super::config::{Configured, POSTBACK_SECRET, flat, settings, write_config};
+use super::diagnose::{Diagnosis, EXPLAIN_EVERY, Seen};
 use super::figures::{CampaignFigures, figures};
 use super::market::{self, Market};
 use super::oracle::Oracle;
@@ -133,6 +134,10 @@ impl Run<'_> {
             last_tick: START,
             runtime: &runtime,
             learns: matches!(self.strategy, "fixed_shading" | "bullseye"),
+            diagnosis: self
+                .args
+                .diagnose
+                .then(|| Diagnosis::new(self.configured.iter().map(|c| c.id.clone()).collect())),
         };
         bullseye::bidder::seed_thread(self.args.seed);
         let total_hours = self.args.warmup_hours + self.args.hours;
@@ -146,6 +151,9 @@ impl Run<'_> {
             }
         }
         app.learn_now();
+        if let Some(diagnosis) = &state.diagnosis {
+            diagnosis.print(self.strategy, &app);
+        }
         let measured_from = START + i64::from(self.args.warmup_hours) * 3600;
         figures(
             self.dir.join("data/ledger").as_path(),
@@ -181,6 +189,8 @@ pub struct Sim<'a> {
     /// The strategy predicts with the learned model: publish it as time
     /// passes (the others never read it).
     pub learns: bool,
+    /// `--diagnose`: the dry runs' tallies.
+    pub diagnosis: Option<Diagnosis>,
 }
 
 /// Simulated seconds between the learner's publications: production's
@@ -251,6 +261,12 @@ impl Sim<'_> {
         });
         self.order += 1;
         let body = serde_json::to_vec(&request).expect("JSON");
+        if self.measuring
+            && self.order.is_multiple_of(EXPLAIN_EVERY)
+            && let Some(diagnosis) = &mut self.diagnosis
+        {
+            diagnosis.explain(self.app, self.market, &body, &Seen { user, site, hour });
+        }
         let outcome = self.app.bidder.bid(None, &body, Instant::now());
         let bullseye::bidder::Outcome::Bid { body, .. } = outcome else {
             return;

@@ -35,12 +35,14 @@ fn small(seed: u64, strategies: &[&str], warmup_hours: u32, hours: u32, requests
         campaigns: None,
         competitors: 5,
         base_ctr: 0.02,
+        base_cvr: 0.03,
         competitor_cpm: 1.0,
         auction: "first".into(),
         requests_per_hour: requests,
         strategy: strategies.iter().map(|s| s.to_string()).collect(),
         svg: None,
         json: false,
+        diagnose: false,
     }
 }
 
@@ -113,21 +115,27 @@ fn per_campaign_beats_flat_and_even_pacing_spends_its_cap() {
             "{campaign}: {valued:?} vs {flat:?}"
         );
     }
+    // The click that crosses the budget is charged whole (README: at most
+    // one click's charge over): up to one max CPC (0.10, 5 % of the 2.00
+    // budget) past it, now that a shaded click costs less than the max CPC
+    // and the charges no longer add up to the budget exactly.
     let even = of(&results, "per_campaign", "cpc-even");
-    assert!((0.9..=1.0).contains(&even.spend_fraction), "{even:?}");
+    assert!((0.9..=1.05).contains(&even.spend_fraction), "{even:?}");
 }
 
 /// The issue's goals, at the test's scale (the figures at the default
-/// scale are in OUTCOMES.md). Pending integration: they need the learned
-/// models, learned shading and pacing that follows the traffic, tuned
-/// together; run with `--ignored` to see where they stand.
+/// scale are in OUTCOMES.md): clicks per unit of the advertiser's budget
+/// (what a CPC advertiser is charged, `max_cpc × clearing / value` for a
+/// shaded bid), impressions per unit of media cost for learned against
+/// fixed shading, even pacing. Not all met yet (OUTCOMES.md says which and
+/// why); run with `--ignored` to see where they stand.
 #[test]
-#[ignore = "the goals of issue 15, enabled once the learned parts are integrated"]
+#[ignore = "the goals of issue 15 are not all met yet: see OUTCOMES.md"]
 fn the_goals_of_issue_15() {
     let args = small(1, &STRATEGIES, 24, 24, 1_000);
     let results = simulate(&args, Some(SMALL_CAMPAIGNS)).unwrap();
     for campaign in ["cpc-asap", "cpc-even"] {
-        let clicks = |s: &str| of(&results, s, campaign).clicks_per_1000_media;
+        let clicks = |s: &str| of(&results, s, campaign).clicks_per_1000;
         assert!(
             clicks("bullseye") >= 1.3 * clicks("flat"),
             "{campaign}: bullseye vs flat"
@@ -149,6 +157,18 @@ fn the_goals_of_issue_15() {
             "{campaign}: learned shading"
         );
     }
+    let bought = |s: &str| {
+        let f = of(&results, s, "cpm-even");
+        (
+            f.impressions as f64 / f.media_cost_micros.max(1) as f64,
+            f.spend_fraction,
+        )
+    };
+    let (learned, fixed) = (bought("bullseye"), bought("fixed_shading"));
+    assert!(
+        learned.0 >= 1.25 * fixed.0 && learned.1 >= fixed.1,
+        "cpm-even: learned shading"
+    );
     for strategy in ["per_campaign", "bullseye"] {
         for campaign in ["cpc-even", "cpm-even"] {
             let even = of(&results, strategy, campaign);
