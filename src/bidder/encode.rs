@@ -15,7 +15,7 @@ use crate::campaigns::Pricing;
 use crate::campaigns::model::Markup;
 use crate::live::{LiveCampaign, World};
 use crate::money::Micros;
-use crate::openrtb::{Bid, BidResponse, Imp, MediaType, SeatBid};
+use crate::openrtb::{Bid, BidResponse, Imp, MediaType, SeatBid, json_plain};
 use crate::signing::{BidToken, Event, Place, SignedPricing};
 
 use super::enrich::BidCtx;
@@ -108,12 +108,10 @@ fn one_bid<'a>(
         // Written below from the request's own text, not copied.
         place: Place::default(),
         qty_milli: choice.qty_milli,
-        arm: choice
-            .arm
-            .and_then(|arm| Some(c.campaign.experiment.as_deref()?.arms.get(arm)?.tag.clone())),
+        arm: arm_tag(c, choice),
         shading_slice: choice.shading_slice,
     };
-    let ([click, impression, win, bill], loss) = urls(ctx, world, base_url, &payload(ctx, &token));
+    let ([click, impression, win, bill], loss, urls_plain) = urls(ctx, world, base_url, &payload(ctx, &token));
     let Shape { w, h, dur, protocol } = shape(creative);
     let bid = Bid {
         price: Micros::to_wire(price),
@@ -129,10 +127,11 @@ fn one_bid<'a>(
         dealid: choice.deal_id,
         dur,
         protocol,
-        adm: markup(c, choice.creative, choice.imp, &click, &impression),
+        adm: markup(c, choice.creative, choice.imp, (&click, &impression), urls_plain),
         nurl: win,
         burl: bill,
         lurl: loss,
+        urls_plain,
         id: token.bid_id,
     };
     Some((seat(ctx, c), bid))
@@ -147,6 +146,11 @@ fn shaded_from(ctx: &BidCtx, world: &World, choice: &Choice, price: Micros) -> O
     }
     let value = world.settings.fx.bid_from_base(choice.value, ctx.currency)?;
     (value > price).then_some(value)
+}
+
+/// The tag of the experiment arm the bid was made in, for its URLs.
+fn arm_tag(c: &LiveCampaign, choice: &Choice) -> Option<String> {
+    Some(c.campaign.experiment.as_deref()?.arms.get(choice.arm?)?.tag.clone())
 }
 
 /// A no-bid as a BidResponse: the request's `id` and the `nbr` code.
@@ -187,24 +191,29 @@ fn response_capacity(response: &BidResponse) -> usize {
 /// A bid's markup as a JSON string literal: a native creative's response
 /// to the impression's native request, else the creative's compiled
 /// template.
-fn markup(c: &LiveCampaign, creative: usize, imp: &Imp, click: &str, impression: &str) -> String {
+fn markup(c: &LiveCampaign, creative: usize, imp: &Imp, (click, impression): (&str, &str), urls_plain: bool) -> String {
     let native_request = imp.native.as_ref().and_then(|n| n.request.as_ref());
     match (&c.campaign.creatives[creative].markup, native_request) {
         (Markup::Native(ad), Some(request)) => Box::<str>::from(ad.response(request, click, impression)).into_string(),
-        _ => c.markup[creative].render(click, impression),
+        _ => c.markup[creative].render(click, impression, urls_plain),
     }
 }
 
 /// The bid's signed URLs: click, impression, win and billing notice, and
-/// the loss notice where the exchange sends them (`sends_lurl`).
-fn urls(ctx: &BidCtx, world: &World, base_url: &str, payload: &str) -> ([String; 4], Option<String>) {
+/// the loss notice where the exchange sends them (`sends_lurl`); and
+/// whether they all need no JSON escaping.
+fn urls(ctx: &BidCtx, world: &World, base_url: &str, payload: &str) -> ([String; 4], Option<String>, bool) {
+    // The signed URLs are the base, a fixed path, this payload, a base64url
+    // tag and fixed macros: JSON-plain when the base and the payload are,
+    // checked once here for all of them.
+    let plain = json_plain(base_url) && json_plain(payload);
     if !ctx.exchange.sends_lurl {
         let events = [Event::Click, Event::Impression, Event::Win, Event::Bill];
-        return (world.signer.urls(base_url, events, payload), None);
+        return (world.signer.urls(base_url, events, payload), None, plain);
     }
     let events = [Event::Click, Event::Impression, Event::Win, Event::Bill, Event::Loss];
     let [click, impression, win, bill, loss] = world.signer.urls(base_url, events, payload);
-    ([click, impression, win, bill], Some(loss))
+    ([click, impression, win, bill], Some(loss), plain)
 }
 
 /// The token's payload with the request's place written after it, from
@@ -338,6 +347,7 @@ mod tests {
             nurl: "http://x/t/win?a=\"".into(),
             burl: "http://x/t/bill?a=1&price=${AUCTION_PRICE}".into(),
             lurl: Some("http://x/t/loss?é".into()),
+            urls_plain: false,
         };
         let response = BidResponse {
             id: "r\t",

@@ -153,14 +153,16 @@ impl Template {
 
     /// The `adm` JSON string for these URLs: the same text as
     /// `serde_json::to_string(&markup(creative, click, impression))`.
-    pub fn render(&self, click_url: &str, impression_url: &str) -> String {
+    /// `urls_plain`: the caller knows both URLs need no JSON escaping (see
+    /// [`json_plain`]); otherwise each is checked.
+    pub fn render(&self, click_url: &str, impression_url: &str, urls_plain: bool) -> String {
         let mut out = String::with_capacity(self.len + 2 * (click_url.len() + impression_url.len()) + 2);
         out.push('"');
         for piece in &self.pieces {
             match piece {
                 Piece::Text(text) => out.push_str(text),
-                Piece::Click => self.push_url(&mut out, click_url),
-                Piece::Impression => self.push_url(&mut out, impression_url),
+                Piece::Click => self.push_url(&mut out, click_url, urls_plain),
+                Piece::Impression => self.push_url(&mut out, impression_url, urls_plain),
             }
         }
         out.push('"');
@@ -169,10 +171,10 @@ impl Template {
         out
     }
 
-    fn push_url(&self, out: &mut String, url: &str) {
+    fn push_url(&self, out: &mut String, url: &str, plain: bool) {
         // Signed tracking URLs never need JSON escaping (attribute escaping
         // only adds `&…;`); anything else is escaped the long way.
-        if json_plain(url) {
+        if plain || json_plain(url) {
             if self.html {
                 push_attr(out, url);
             } else {
@@ -288,7 +290,7 @@ mod tests {
             let template = Template::new(creative);
             for (click, impression) in urls {
                 let expected = serde_json::to_string(&markup(creative, click, impression)).unwrap();
-                let rendered = template.render(click, impression);
+                let rendered = template.render(click, impression, false);
                 assert!(serde_json::from_str::<&RawValue>(&rendered).is_ok(), "{rendered}");
                 assert_eq!(rendered, expected);
             }

@@ -117,6 +117,11 @@ pub struct Bid<'a> {
     /// `${AUCTION_MIN_TO_WIN}`. Only for exchanges that send loss notices.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lurl: Option<String>,
+    /// The three URLs above are known to need no JSON escaping (checked
+    /// once for all of a bid's signed URLs: [`json_plain`]); otherwise the
+    /// writer checks each.
+    #[serde(skip)]
+    pub urls_plain: bool,
 }
 
 /// Serialises a ready JSON literal as it is (the reference serializer).
@@ -202,12 +207,12 @@ impl Bid<'_> {
         out.extend_from_slice(b",\"adm\":");
         out.extend_from_slice(self.adm.as_bytes());
         out.extend_from_slice(b",\"nurl\":");
-        url(out, &self.nurl);
+        url(out, &self.nurl, self.urls_plain);
         out.extend_from_slice(b",\"burl\":");
-        url(out, &self.burl);
+        url(out, &self.burl, self.urls_plain);
         if let Some(lurl) = &self.lurl {
             out.extend_from_slice(b",\"lurl\":");
-            url(out, lurl);
+            url(out, lurl, self.urls_plain);
         }
         out.push(b'}');
     }
@@ -227,10 +232,10 @@ fn strings(out: &mut Vec<u8>, texts: &[String]) {
     value(out, &texts);
 }
 
-/// A signed URL: percent-encoded, so it needs no JSON escaping; anything
-/// else is escaped the long way.
-fn url(out: &mut Vec<u8>, url: &str) {
-    if json_plain(url) {
+/// A signed URL: percent-encoded, so it needs no JSON escaping (`plain`:
+/// already known); anything else is escaped the long way.
+fn url(out: &mut Vec<u8>, url: &str, plain: bool) {
+    if plain || json_plain(url) {
         out.push(b'"');
         out.extend_from_slice(url.as_bytes());
         out.push(b'"');
