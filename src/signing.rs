@@ -1,15 +1,27 @@
 //! Signed tracking URLs.
 //!
-//! Format: `{base}/t/{event}?{payload}&s={signature}` and, for the win and
-//! billing notices, `…&s={signature}&price=${AUCTION_PRICE}`; for the loss
-//! notice, `…&s={signature}&reason=${AUCTION_LOSS}&mtw=${AUCTION_MIN_TO_WIN}`.
-//! The payload
-//! is a query string of the bid's facts ([`BidToken`]); the signature is
-//! HMAC-SHA256 over `{payload}\0{event}`, truncated to 128 bits, base64url
-//! (payload first, so the four URLs of a bid hash it once).
-//! Everything but the macros' values is signed, so any edit of the
-//! event, a field or the signature fails verification (compared in constant
-//! time). The previous key is still accepted during a rotation.
+//! Format: `{base}/t/{event}?{payload}&sig={tag}` and, for the win and
+//! billing notices, `…&sig={tag}&price=${AUCTION_PRICE}`; for the loss
+//! notice, `…&sig={tag}&reason=${AUCTION_LOSS}&mtw=${AUCTION_MIN_TO_WIN}`.
+//! The payload is a query string of the bid's facts ([`BidToken`]).
+//!
+//! One keyed hash per bid signs all of its URLs: BLAKE3 in keyed mode
+//! (its key derived from the signing key) over the payload, whose
+//! extendable output is cut into 128-bit tags, one slot per event (click,
+//! impression, win, bill in the first 64-byte output block, loss in the
+//! next), base64url. A bid's four URLs cost one pass over the payload and
+//! one output block, where an HMAC per URL cost four. Tags are parts of one
+//! pseudo-random output: knowing the click URL's tells nothing of the win
+//! notice's, so a page script holding the markup cannot forge the notices
+//! the exchange alone is sent. Everything but the macros' values is signed,
+//! so any edit of the event, a field or the tag fails verification
+//! (compared in constant time). The previous key is still accepted during
+//! a rotation.
+//!
+//! URLs signed before this scheme (`…&s={signature}`, HMAC-SHA256 over
+//! `{payload}\0{event}`, 128 bits) still verify, with their user key
+//! unmasked the old way, until they expire (their notice window, `e`):
+//! the old parameter name also clashed with the shading slice's `s`.
 //!
 //! Where the ad was to show ([`Place`]: domain, country, device type)
 //! travels as short optional fields (`d`, `g`, `y`) after the bid's facts,
@@ -34,6 +46,10 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Signature length in bytes (before base64): 128 bits.
 const SIGNATURE_BYTES: usize = 16;
+/// The key-derivation contexts of the URL tags and of the user mask
+/// (BLAKE3 `derive_key`): each key serves one purpose.
+const TAG_CONTEXT: &str = "bullseye 2026-11-29 tracking URL tags";
+const MASK_CONTEXT: &str = "bullseye 2026-11-29 tracking user mask";
 /// One impression, in the thousandths of `imp.qty` that tokens carry.
 pub const QTY_ONE: i64 = 1000;
 /// The largest multiplier a token may carry, thousandths (one million).
@@ -63,6 +79,21 @@ pub enum Event {
 }
 
 impl Event {
+    /// The number of tag slots in a bid's keyed-hash output.
+    const SLOTS: usize = 5;
+
+    /// The event's slot in its bid's keyed-hash output: the four URLs
+    /// every bid carries first (one output block), the loss notice after.
+    fn slot(self) -> usize {
+        match self {
+            Event::Click => 0,
+            Event::Impression => 1,
+            Event::Win => 2,
+            Event::Bill => 3,
+            Event::Loss => 4,
+        }
+    }
+
     /// The event's path segment: `/t/{path}`.
     pub fn path(self) -> &'static str {
         match self {
@@ -575,8 +606,88 @@ pub struct Click {
 /// Signs and verifies tracking URLs with the current (and previous) key.
 #[derive(Clone)]
 pub struct Signer {
-    current: HmacSha256,
-    previous: Option<HmacSha256>,
+    current: Keys,
+    previous: Option<Keys>,
+}
+
+/// What one signing key signs with.
+#[derive(Clone)]
+struct Keys {
+    /// URL tags: the BLAKE3 key derived for them.
+    tags: [u8; 32],
+    /// User masks: the BLAKE3 key derived for them.
+    mask: [u8; 32],
+    /// Click ids, and URLs signed before the BLAKE3 tags: HMAC-SHA256
+    /// keyed with the signing key itself.
+    hmac: HmacSha256,
+}
+
+impl Keys {
+    fn new(key: &[u8]) -> Keys {
+        Keys {
+            tags: blake3::derive_key(TAG_CONTEXT, key),
+            mask: blake3::derive_key(MASK_CONTEXT, key),
+            hmac: HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length"),
+        }
+    }
+
+    /// The tags of `payload`, every event's slot up to and including
+    /// `last`'s: one pass over the payload, one output block for the four
+    /// slots of a bid's usual URLs (a second for the loss notice's).
+    fn tags(&self, payload: &str, last: usize) -> [[u8; SIGNATURE_BYTES]; Event::SLOTS] {
+        let mut hasher = blake3::Hasher::new_keyed(&self.tags);
+        hasher.update(payload.as_bytes());
+        let mut output = [0u8; SIGNATURE_BYTES * Event::SLOTS];
+        hasher.finalize_xof().fill(&mut output[..SIGNATURE_BYTES * (last + 1)]);
+        let mut tags = [[0u8; SIGNATURE_BYTES]; Event::SLOTS];
+        for (tag, bytes) in tags.iter_mut().zip(output.chunks_exact(SIGNATURE_BYTES)) {
+            tag.copy_from_slice(bytes);
+        }
+        tags
+    }
+
+    /// Whether `tag` is `event`'s tag of `payload`, in constant time.
+    fn signs(&self, event: Event, payload: &str, tag: &[u8]) -> bool {
+        let slot = event.slot();
+        subtle::ConstantTimeEq::ct_eq(&self.tags(payload, slot)[slot][..], tag).into()
+    }
+
+    /// The legacy check: HMAC-SHA256 over `{payload}\0{event}`.
+    fn signed_legacy(&self, event: Event, payload: &str, tag: &[u8]) -> bool {
+        let mut mac = self.hmac.clone();
+        mac.update(payload.as_bytes());
+        mac.update(b"\0");
+        mac.update(event.path().as_bytes());
+        mac.verify_truncated_left(tag).is_ok()
+    }
+
+    /// The 64-bit mask of a bid's user key: the keyed hash of the bid id.
+    fn mask(&self, bid_id: &str) -> u64 {
+        let hash = blake3::keyed_hash(&self.mask, bid_id.as_bytes());
+        let mut mask = [0u8; 8];
+        mask.copy_from_slice(&hash.as_bytes()[..8]);
+        u64::from_le_bytes(mask)
+    }
+
+    /// The legacy mask: HMAC-SHA256 over `user\0{bid}`, 64 bits.
+    fn mask_legacy(&self, bid_id: &str) -> u64 {
+        let mut mac = self.hmac.clone();
+        mac.update(b"user\0");
+        mac.update(bid_id.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        let mut mask = [0u8; 8];
+        mask.copy_from_slice(&tag[..8]);
+        u64::from_le_bytes(mask)
+    }
+}
+
+/// Which signature a URL carries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    /// `&sig=`: a slot of the bid's BLAKE3 output.
+    Tags,
+    /// `&s=`: HMAC-SHA256 per URL, signed before the tags.
+    Legacy,
 }
 
 /// A verified tracking request: the event, the bid's token, and the
@@ -600,38 +711,16 @@ pub struct Verified {
 impl Signer {
     /// A signer with the `key` to sign and verify with, and the `previous` key still accepted during a rotation.
     pub fn new(key: &[u8], previous: Option<&[u8]>) -> Signer {
-        let mac = |key: &[u8]| HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
         Signer {
-            current: mac(key),
-            previous: previous.map(mac),
+            current: Keys::new(key),
+            previous: previous.map(Keys::new),
         }
     }
 
-    /// HMAC over `payload`, a NUL, and the event's path: the payload comes
-    /// first so that the four URLs of a bid share its hashing
-    /// ([`Signer::urls`]); a raw query never holds a NUL, so the split is
-    /// unambiguous.
-    fn mac(&self, base: &HmacSha256, event: Event, payload: &str) -> HmacSha256 {
-        let mut mac = base.clone();
-        mac.update(payload.as_bytes());
-        Self::for_event(&mac, event)
-    }
-
-    fn for_event(prefix: &HmacSha256, event: Event) -> HmacSha256 {
-        let mut mac = prefix.clone();
-        mac.update(b"\0");
-        mac.update(event.path().as_bytes());
-        mac
-    }
-
-    /// The signature of `payload` for `event`, base64url.
+    /// The tag of `payload` for `event`, base64url.
     pub fn signature(&self, event: Event, payload: &str) -> String {
-        Self::encode_tag(self.mac(&self.current, event, payload))
-    }
-
-    fn encode_tag(mac: HmacSha256) -> String {
-        let tag = mac.finalize().into_bytes();
-        URL_SAFE_NO_PAD.encode(&tag[..SIGNATURE_BYTES])
+        let slot = event.slot();
+        URL_SAFE_NO_PAD.encode(self.current.tags(payload, slot)[slot])
     }
 
     /// The full URL of `event` for a bid whose payload is `payload`.
@@ -639,13 +728,17 @@ impl Signer {
         Self::assemble(base, event, payload, &self.signature(event, payload))
     }
 
-    /// The URLs of several events for one payload, hashing the payload once.
+    /// The URLs of several events for one payload: one keyed hash for all.
     pub fn urls<const N: usize>(&self, base: &str, events: [Event; N], payload: &str) -> [String; N] {
-        let mut prefix = self.current.clone();
-        prefix.update(payload.as_bytes());
+        let last = events.iter().map(|event| event.slot()).max().unwrap_or(0);
+        let tags = self.current.tags(payload, last);
         events.map(|event| {
-            let signature = Self::encode_tag(Self::for_event(&prefix, event));
-            Self::assemble(base, event, payload, &signature)
+            let mut tag = [0u8; 24];
+            let len = URL_SAFE_NO_PAD
+                .encode_slice(tags[event.slot()], &mut tag)
+                .expect("22 characters fit in 24");
+            let tag = std::str::from_utf8(&tag[..len]).expect("base64 is ASCII");
+            Self::assemble(base, event, payload, tag)
         })
     }
 
@@ -656,7 +749,7 @@ impl Signer {
         url.push_str(event.path());
         url.push('?');
         url.push_str(payload);
-        url.push_str("&s=");
+        url.push_str("&sig=");
         url.push_str(signature);
         for (name, value) in event.macros() {
             url.push('&');
@@ -698,7 +791,7 @@ impl Signer {
             id.push_str(&encoded.replace('~', "%7E"));
             id.push('~');
         }
-        let mut mac = self.current.clone();
+        let mut mac = self.current.hmac.clone();
         mac.update(b"conv?");
         mac.update(id.as_bytes());
         let tag = mac.finalize().into_bytes();
@@ -707,26 +800,22 @@ impl Signer {
     }
 
     /// The user key as a bid's URLs carry it (`u=`): XORed with a mask
-    /// keyed by the signing key and the bid id (HMAC-SHA256 over
-    /// `user\0{bid}`, 64 bits), so the same user looks different in every
-    /// bid and a page script cannot follow them across bids or sites. The
-    /// key rotates with the signing key; verification unmasks with whichever
-    /// key verified the URL. 0 (no user) stays 0.
+    /// keyed by the signing key and the bid id (a keyed BLAKE3 hash of the
+    /// bid id, 64 bits), so the same user looks different in every bid and
+    /// a page script cannot follow them across bids or sites. The key
+    /// rotates with the signing key; verification unmasks with whichever
+    /// key verified the URL (and the old HMAC mask for URLs signed the old
+    /// way). 0 (no user) stays 0.
     pub fn mask_user(&self, user: u64, bid_id: &str) -> u64 {
-        Self::masked(&self.current, user, bid_id)
+        Self::masked(&self.current, Scheme::Tags, user, bid_id)
     }
 
-    fn masked(key: &HmacSha256, user: u64, bid_id: &str) -> u64 {
-        if user == 0 {
-            return 0;
+    fn masked(keys: &Keys, scheme: Scheme, user: u64, bid_id: &str) -> u64 {
+        match (user, scheme) {
+            (0, _) => 0,
+            (user, Scheme::Tags) => user ^ keys.mask(bid_id),
+            (user, Scheme::Legacy) => user ^ keys.mask_legacy(bid_id),
         }
-        let mut mac = key.clone();
-        mac.update(b"user\0");
-        mac.update(bid_id.as_bytes());
-        let tag = mac.finalize().into_bytes();
-        let mut mask = [0u8; 8];
-        mask.copy_from_slice(&tag[..8]);
-        user ^ u64::from_le_bytes(mask)
     }
 
     /// Checks a click id and reads it back; ids signed before the exchange
@@ -740,8 +829,8 @@ impl Signer {
         if len != SIGNATURE_BYTES || URL_SAFE_NO_PAD.encode(&tag[..len]) != signature {
             return None;
         }
-        let check = |base: &HmacSha256| {
-            let mut mac = base.clone();
+        let check = |keys: &Keys| {
+            let mut mac = keys.hmac.clone();
             mac.update(b"conv?");
             mac.update(signed.as_bytes());
             mac.verify_truncated_left(&tag[..SIGNATURE_BYTES]).is_ok()
@@ -781,11 +870,15 @@ impl Signer {
         })
     }
 
-    /// Verifies `/t/{event_path}?{query}`.
+    /// Verifies `/t/{event_path}?{query}`: a tag (`&sig=`) or, for URLs
+    /// signed before the tags, a legacy HMAC (`&s=`).
     pub fn verify(&self, event_path: &str, query: &str) -> Result<Verified, TrackingError> {
         let event = Event::from_path(event_path).ok_or(TrackingError::UnknownEvent)?;
-        let at = query.rfind("&s=").ok_or(TrackingError::Malformed)?;
-        let (payload, rest) = (&query[..at], &query[at + 3..]);
+        let (scheme, payload, rest) = match (query.rfind("&sig="), query.rfind("&s=")) {
+            (Some(at), _) => (Scheme::Tags, &query[..at], &query[at + 5..]),
+            (None, Some(at)) => (Scheme::Legacy, &query[..at], &query[at + 3..]),
+            (None, None) => return Err(TrackingError::Malformed),
+        };
         let (signature, macros) = rest.split_once('&').unwrap_or((rest, ""));
         let [price, loss_reason, min_to_win] = Self::macro_values(event, macros)?;
         let mut tag = [0u8; SIGNATURE_BYTES + 2];
@@ -798,20 +891,20 @@ impl Signer {
             return Err(TrackingError::Malformed);
         }
         let tag = &tag[..SIGNATURE_BYTES];
-        let key = if self
-            .mac(&self.current, event, payload)
-            .verify_truncated_left(tag)
-            .is_ok()
-        {
+        let signs = |keys: &Keys| match scheme {
+            Scheme::Tags => keys.signs(event, payload, tag),
+            Scheme::Legacy => keys.signed_legacy(event, payload, tag),
+        };
+        let keys = if signs(&self.current) {
             &self.current
         } else {
             self.previous
                 .as_ref()
-                .filter(|p| self.mac(p, event, payload).verify_truncated_left(tag).is_ok())
+                .filter(|previous| signs(previous))
                 .ok_or(TrackingError::BadSignature)?
         };
         let mut token = BidToken::parse(payload)?;
-        token.user = Self::masked(key, token.user, &token.bid_id);
+        token.user = Self::masked(keys, scheme, token.user, &token.bid_id);
         Ok(Verified {
             event,
             token,
@@ -1106,6 +1199,78 @@ mod tests {
         }
     }
 
+    /// A URL signed the old way (HMAC-SHA256 per URL, `&s=`), as a bid
+    /// made before the keyed-hash tags carried it.
+    fn legacy_url(key: &[u8], event: Event, token: &BidToken) -> String {
+        let mut mac = HmacSha256::new_from_slice(key).unwrap();
+        mac.update(b"user\0");
+        mac.update(token.bid_id.as_bytes());
+        let mask = u64::from_le_bytes(mac.finalize().into_bytes()[..8].try_into().unwrap());
+        let payload = BidToken {
+            user: token.user ^ mask,
+            ..token.clone()
+        }
+        .payload();
+        let mut mac = HmacSha256::new_from_slice(key).unwrap();
+        mac.update(payload.as_bytes());
+        mac.update(b"\0");
+        mac.update(event.path().as_bytes());
+        let tag = URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..SIGNATURE_BYTES]);
+        format!("http://h/t/{}?{payload}&s={tag}", event.path())
+    }
+
+    /// URLs signed before the keyed-hash tags still verify (with either
+    /// key of a rotation), their user unmasked the old way, and refuse any
+    /// edit; a legacy signature does not pass as a tag, nor a tag moved to
+    /// another event's URL.
+    #[test]
+    fn urls_signed_the_old_way_still_verify_until_they_expire() {
+        let signer = Signer::new(b"new-key-0123456789", Some(b"old-key-0123456789"));
+        for key in [&b"new-key-0123456789"[..], b"old-key-0123456789"] {
+            let url = legacy_url(key, Event::Click, &token());
+            let (event, query) = split(&url);
+            let verified = signer.verify(event, query).unwrap();
+            assert_eq!((verified.event, verified.token), (Event::Click, token()));
+            assert_eq!(
+                signer.verify(event, &query.replace("p=2500000", "p=2500001")),
+                Err(TrackingError::BadSignature)
+            );
+            assert_eq!(signer.verify("imp", query), Err(TrackingError::BadSignature));
+            let as_tag = query.replace("&s=", "&sig=");
+            assert_eq!(signer.verify(event, &as_tag), Err(TrackingError::BadSignature));
+        }
+        let url = signer.url("http://h", Event::Click, &token().payload());
+        let (_, query) = split(&url);
+        assert_eq!(signer.verify("imp", query), Err(TrackingError::BadSignature));
+        let as_legacy = query.replace("&sig=", "&s=");
+        assert_eq!(signer.verify("click", &as_legacy), Err(TrackingError::BadSignature));
+    }
+
+    /// The scheme pinned by a known answer: a change to the key
+    /// derivation, the slots or the encoding would orphan every URL out.
+    #[test]
+    fn the_tags_are_slots_of_one_keyed_hash() {
+        let signer = Signer::new(b"a-test-key-of-some-length", None);
+        let payload = "b=1&c=acme";
+        let key = blake3::derive_key(TAG_CONTEXT, b"a-test-key-of-some-length");
+        let mut output = [0u8; 80];
+        blake3::Hasher::new_keyed(&key)
+            .update(payload.as_bytes())
+            .finalize_xof()
+            .fill(&mut output);
+        let events = [Event::Click, Event::Impression, Event::Win, Event::Bill, Event::Loss];
+        let urls = signer.urls("http://h", events, payload);
+        for (slot, (event, url)) in events.iter().zip(&urls).enumerate() {
+            let tag = URL_SAFE_NO_PAD.encode(&output[slot * 16..slot * 16 + 16]);
+            assert_eq!(signer.signature(*event, payload), tag);
+            assert!(
+                url.starts_with(&format!("http://h/t/{}?b=1&c=acme&sig={tag}", event.path())),
+                "{url}"
+            );
+        }
+        assert_eq!(signer.signature(Event::Click, payload), "T6iwQU3-XmlNBOHWyOC0JA");
+    }
+
     #[test]
     fn previous_key_still_verifies_during_rotation() {
         let old = Signer::new(b"old-key-0123456789", None);
@@ -1135,7 +1300,7 @@ mod tests {
         assert_eq!(signer.verify_click_id(&id.replace("FRA", "USA")), None);
         assert_eq!(signer.verify_click_id("nonsense"), None);
         // An id signed before the exchange and place were carried.
-        let mut mac = signer.current.clone();
+        let mut mac = signer.current.hmac.clone();
         mac.update(b"conv?acme~cr%201~b42~");
         let tag = URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..SIGNATURE_BYTES]);
         let old = signer.verify_click_id(&format!("acme~cr%201~b42~{tag}")).unwrap();

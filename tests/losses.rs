@@ -228,7 +228,7 @@ async fn a_forged_loss_notice_is_refused_and_releases_nothing() {
         genuine.replace("p=3500000", "p=3400000"),
         // A win notice's signature on the loss path.
         bids[0]["nurl"].as_str().unwrap().replace("/t/win?", "/t/loss?"),
-        format!("{}&reason=102", genuine.split("&s=").next().unwrap()),
+        format!("{}&reason=102", genuine.split("&sig=").next().unwrap()),
     ];
     for url in &forged {
         assert_eq!(bidder.get(url).await.status(), StatusCode::FORBIDDEN, "{url}");

@@ -415,7 +415,7 @@ async fn the_place_travels_signed_into_the_ledger_and_the_report() {
     let burl = bid["burl"].as_str().unwrap().replace("${AUCTION_PRICE}", "0.80");
     let nurl = bid["nurl"].as_str().unwrap().replace("${AUCTION_PRICE}", "0.80");
     let pixel = url_in_adm(&bid, "/t/imp?");
-    assert!(pixel.contains("&d=news.example&g=FRA&y=4&s="), "{pixel}");
+    assert!(pixel.contains("&d=news.example&g=FRA&y=4&sig="), "{pixel}");
     let relabelled = pixel.replace("g=FRA", "g=USA");
     assert_eq!(bidder.get(&relabelled).await.status(), StatusCode::FORBIDDEN);
     for url in [&burl, &nurl, &pixel] {
