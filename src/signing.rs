@@ -33,8 +33,6 @@
 //! it was made in, whatever the weights become later; URLs and click ids
 //! signed before it was carried have none.
 
-use std::fmt::Write as _;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
@@ -169,27 +167,29 @@ pub enum SignedPricing {
     },
 }
 
-/// What a bid's tracking URLs carry.
+/// What a bid's tracking URLs carry. Its text fields are `String`s as
+/// read back from a URL, and borrowed (`BidToken<&str>`) where a bid
+/// writes its payload: nothing is copied just to be written.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BidToken {
+pub struct BidToken<S = String> {
     /// Bid id (`bid.id`): the key for deduplicating the bid's events.
-    pub bid_id: String,
+    pub bid_id: S,
     /// The bid request's id.
-    pub request_id: String,
+    pub request_id: S,
     /// The impression's id.
-    pub imp_id: String,
+    pub imp_id: S,
     /// Campaign id.
-    pub campaign: String,
+    pub campaign: S,
     /// Creative id.
-    pub creative: String,
+    pub creative: S,
     /// Name of the exchange the bid went to.
-    pub exchange: String,
+    pub exchange: S,
     /// Bid price in the response currency (CPM micros).
     pub bid_price: Micros,
     /// The same bid in the base currency (CPM micros).
     pub bid_value: Micros,
     /// Response currency (ISO 4217), the currency of `bid_price` and the clearing price.
-    pub currency: String,
+    pub currency: S,
     /// Unix seconds at bid time.
     pub issued_at: i64,
     /// The user's key (0 when unknown).
@@ -211,7 +211,7 @@ pub struct BidToken {
     pub qty_milli: i64,
     /// The experiment arm of the bid, `{experiment}/{arm}`; `None` without
     /// an experiment (and for URLs signed before arms were carried).
-    pub arm: Option<String>,
+    pub arm: Option<S>,
     /// A first-price bid's shading slice (exchange, placement, hour: see
     /// `pacing::shading`), for learning its win rate; `None` for other
     /// bids.
@@ -290,23 +290,50 @@ impl Place {
     }
 }
 
-/// Percent-encodes everything outside the URL-unreserved set.
+/// Percent-encodes everything outside the URL-unreserved set: runs of
+/// unreserved bytes (all of an id, most of the time) are copied whole.
 pub fn encode_component(out: &mut String, text: &str) {
-    for byte in text.bytes() {
-        push_encoded(out, byte);
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() {
+        let run = bytes[start..].iter().take_while(|&&b| unreserved(b)).count();
+        if run > 0 {
+            // An ASCII run starts and ends on character boundaries.
+            out.push_str(&text[start..start + run]);
+            start += run;
+        }
+        if let Some(&byte) = bytes.get(start) {
+            push_escaped(out, byte);
+            start += 1;
+        }
     }
+}
+
+/// Whether `byte` is URL-unreserved (RFC 3986): never percent-encoded.
+fn unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
 }
 
 /// One byte, percent-encoded unless URL-unreserved.
 fn push_encoded(out: &mut String, byte: u8) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+    if unreserved(byte) {
         out.push(byte as char);
     } else {
-        out.push('%');
-        out.push(HEX[(byte >> 4) as usize] as char);
-        out.push(HEX[(byte & 15) as usize] as char);
+        push_escaped(out, byte);
     }
+}
+
+/// One byte as `%XX`.
+fn push_escaped(out: &mut String, byte: u8) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let escape = [b'%', HEX[(byte >> 4) as usize], HEX[(byte & 15) as usize]];
+    out.push_str(std::str::from_utf8(&escape).expect("ASCII"));
+}
+
+/// A number's decimal digits (no `fmt` machinery: the payload has several
+/// per bid).
+fn push_int(out: &mut String, n: impl itoa::Integer) {
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// Undoes percent-encoding (`%2E` → `.`); `None` for a broken escape or
@@ -328,18 +355,18 @@ pub fn decode_component(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-impl BidToken {
+impl<S: AsRef<str>> BidToken<S> {
     /// The payload query string.
     pub fn payload(&self) -> String {
         let mut out = String::with_capacity(256);
         let fields: [(&str, &str); 7] = [
-            ("b", &self.bid_id),
-            ("r", &self.request_id),
-            ("i", &self.imp_id),
-            ("c", &self.campaign),
-            ("k", &self.creative),
-            ("x", &self.exchange),
-            ("cur", &self.currency),
+            ("b", self.bid_id.as_ref()),
+            ("r", self.request_id.as_ref()),
+            ("i", self.imp_id.as_ref()),
+            ("c", self.campaign.as_ref()),
+            ("k", self.creative.as_ref()),
+            ("x", self.exchange.as_ref()),
+            ("cur", self.currency.as_ref()),
         ];
         for (name, value) in fields {
             out.push_str(name);
@@ -347,42 +374,51 @@ impl BidToken {
             encode_component(&mut out, value);
             out.push('&');
         }
-        // Writing into a String cannot fail.
-        let _ = write!(
-            out,
-            "p={}&v={}&t={}&u={:016x}&test={}&e={}",
-            self.bid_price.0,
-            self.bid_value.0,
-            self.issued_at,
-            self.user,
-            u8::from(self.test),
-            self.notice_until,
-        );
+        for (name, value) in [
+            ("p=", self.bid_price.0),
+            ("&v=", self.bid_value.0),
+            ("&t=", self.issued_at),
+        ] {
+            out.push_str(name);
+            push_int(&mut out, value);
+        }
+        out.push_str("&u=");
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let user: [u8; 16] = std::array::from_fn(|i| HEX[(self.user >> (60 - 4 * i) & 15) as usize]);
+        out.push_str(std::str::from_utf8(&user).expect("hex is ASCII"));
+        out.push_str(if self.test { "&test=1&e=" } else { "&test=0&e=" });
+        push_int(&mut out, self.notice_until);
         match self.pricing {
             Some(SignedPricing::Cpm) => out.push_str("&m=cpm"),
             Some(SignedPricing::Cpc { max_cpc, value }) => {
-                let _ = write!(out, "&m=cpc&q={}", max_cpc.0);
+                out.push_str("&m=cpc&q=");
+                push_int(&mut out, max_cpc.0);
                 if let Some(value) = value {
-                    let _ = write!(out, "&w={}", value.0);
+                    out.push_str("&w=");
+                    push_int(&mut out, value.0);
                 }
             }
             None => {}
         }
         if self.qty_milli != QTY_ONE {
-            let _ = write!(out, "&n={}", self.qty_milli);
+            out.push_str("&n=");
+            push_int(&mut out, self.qty_milli);
         }
         if let Some(arm) = &self.arm {
             out.push_str("&a=");
-            encode_component(&mut out, arm);
+            encode_component(&mut out, arm.as_ref());
         }
         if let Some(slice) = self.shading_slice {
-            let _ = write!(out, "&s={slice}");
+            out.push_str("&s=");
+            push_int(&mut out, slice);
         }
         let place = &self.place;
         Place::write(&mut out, &place.domain, &place.country, Some(i32::from(place.device)));
         out
     }
+}
 
+impl BidToken {
     /// Reads a verified payload back.
     #[allow(
         clippy::too_many_lines,
@@ -681,6 +717,17 @@ impl Keys {
     }
 }
 
+/// A URL tag: 128 bits in base64url.
+#[derive(Clone, Copy)]
+pub struct Tag([u8; 22]);
+
+impl Tag {
+    /// The tag as it goes in the URL.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("base64 is ASCII")
+    }
+}
+
 /// Which signature a URL carries.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Scheme {
@@ -730,29 +777,48 @@ impl Signer {
 
     /// The URLs of several events for one payload: one keyed hash for all.
     pub fn urls<const N: usize>(&self, base: &str, events: [Event; N], payload: &str) -> [String; N] {
+        let tags = self.tags(events, payload);
+        std::array::from_fn(|i| Self::assemble(base, events[i], payload, tags[i].as_str()))
+    }
+
+    /// The tags of several events for one payload: one keyed hash for all.
+    pub fn tags<const N: usize>(&self, events: [Event; N], payload: &str) -> [Tag; N] {
         let last = events.iter().map(|event| event.slot()).max().unwrap_or(0);
         let tags = self.current.tags(payload, last);
         events.map(|event| {
-            let mut tag = [0u8; 24];
-            let len = URL_SAFE_NO_PAD
-                .encode_slice(tags[event.slot()], &mut tag)
-                .expect("22 characters fit in 24");
-            let tag = std::str::from_utf8(&tag[..len]).expect("base64 is ASCII");
-            Self::assemble(base, event, payload, tag)
+            let mut tag = Tag([0; 22]);
+            URL_SAFE_NO_PAD
+                .encode_slice(tags[event.slot()], &mut tag.0)
+                .expect("16 bytes are 22 base64 characters");
+            tag
         })
     }
 
-    fn assemble(base: &str, event: Event, payload: &str, signature: &str) -> String {
+    /// The URL of `event` from its parts: `{base}/t/{event}?{payload}&sig={tag}`
+    /// and the event's macros.
+    pub fn assemble(base: &str, event: Event, payload: &str, tag: &str) -> String {
+        Self::assemble_with(base, event, payload, tag, "&")
+    }
+
+    /// The same URL escaped for an HTML attribute, from the escaped base and
+    /// payload (`campaigns::markup::push_attr`: `&` is `&amp;`),
+    /// so that a bid escapes its shared payload once, not once per URL.
+    pub fn assemble_attr(base_attr: &str, event: Event, payload_attr: &str, tag: &str) -> String {
+        Self::assemble_with(base_attr, event, payload_attr, tag, "&amp;")
+    }
+
+    fn assemble_with(base: &str, event: Event, payload: &str, tag: &str, amp: &str) -> String {
         let mut url = String::with_capacity(base.len() + payload.len() + 64);
         url.push_str(base);
         url.push_str("/t/");
         url.push_str(event.path());
         url.push('?');
         url.push_str(payload);
-        url.push_str("&sig=");
-        url.push_str(signature);
+        url.push_str(amp);
+        url.push_str("sig=");
+        url.push_str(tag);
         for (name, value) in event.macros() {
-            url.push('&');
+            url.push_str(amp);
             url.push_str(name);
             url.push('=');
             url.push_str(value);
@@ -1199,6 +1265,31 @@ mod tests {
         }
     }
 
+    /// Runs of unreserved bytes are copied whole: the same text as
+    /// escaping byte by byte, on ASCII, multi-byte characters and edges.
+    #[test]
+    fn components_encode_as_byte_by_byte() {
+        for text in [
+            "",
+            "abc",
+            "a b",
+            " ",
+            "req/1 ü",
+            "üü",
+            "x~y.z-_",
+            "%&=?#",
+            "日本語-id",
+            "a\u{0}b",
+        ] {
+            let mut expected = String::new();
+            text.bytes().for_each(|byte| push_encoded(&mut expected, byte));
+            let mut encoded = String::new();
+            encode_component(&mut encoded, text);
+            assert_eq!(encoded, expected, "{text:?}");
+            assert_eq!(decode_component(&encoded).as_deref(), Some(text));
+        }
+    }
+
     /// A URL signed the old way (HMAC-SHA256 per URL, `&s=`), as a bid
     /// made before the keyed-hash tags carried it.
     fn legacy_url(key: &[u8], event: Event, token: &BidToken) -> String {
@@ -1244,6 +1335,25 @@ mod tests {
         assert_eq!(signer.verify("imp", query), Err(TrackingError::BadSignature));
         let as_legacy = query.replace("&sig=", "&s=");
         assert_eq!(signer.verify("click", &as_legacy), Err(TrackingError::BadSignature));
+    }
+
+    /// A URL assembled from the attribute-escaped base and payload is the
+    /// attribute-escaped URL.
+    #[test]
+    fn attribute_urls_assemble_from_escaped_parts() {
+        let signer = Signer::new(b"a-test-key-of-some-length", None);
+        let (base, payload) = ("http://h/x?y=1&z", token().payload());
+        // What `campaigns::markup::push_attr` does to these (no `"` or `<`).
+        let escape = |text: &str| text.replace('&', "&amp;");
+        for event in [Event::Click, Event::Impression, Event::Win, Event::Loss] {
+            let [tag] = signer.tags([event], &payload);
+            let url = Signer::assemble(base, event, &payload, tag.as_str());
+            assert_eq!(url, signer.url(base, event, &payload));
+            assert_eq!(
+                Signer::assemble_attr(&escape(base), event, &escape(&payload), tag.as_str()),
+                escape(&url)
+            );
+        }
     }
 
     /// The scheme pinned by a known answer: a change to the key

@@ -12,11 +12,12 @@
 //! type), for reports.
 
 use crate::campaigns::Pricing;
+use crate::campaigns::markup::push_attr;
 use crate::campaigns::model::Markup;
 use crate::live::{LiveCampaign, World};
 use crate::money::Micros;
 use crate::openrtb::{Bid, BidResponse, Imp, MediaType, SeatBid, json_plain};
-use crate::signing::{BidToken, Event, Place, SignedPricing};
+use crate::signing::{BidToken, Event, Place, SignedPricing, Signer};
 
 use super::enrich::BidCtx;
 use super::select::{Choice, seat};
@@ -85,15 +86,15 @@ fn one_bid<'a>(
     let bid_id = bid_id(origin);
     let token = BidToken {
         user: world.signer.mask_user(ctx.user_key.unwrap_or(0), &bid_id),
-        bid_id,
-        request_id: ctx.request.id.as_deref().unwrap_or_default().to_string(),
-        imp_id: imp_id.to_string(),
-        campaign: c.campaign.id.clone(),
-        creative: creative.id.clone(),
-        exchange: ctx.exchange.name.clone(),
+        bid_id: bid_id.as_str(),
+        request_id: ctx.request.id.as_deref().unwrap_or_default(),
+        imp_id,
+        campaign: c.campaign.id.as_str(),
+        creative: creative.id.as_str(),
+        exchange: ctx.exchange.name.as_str(),
         bid_price: price,
         bid_value: choice.price,
-        currency: ctx.currency.as_str().to_string(),
+        currency: ctx.currency.as_str(),
         issued_at: ctx.now.as_second(),
         test: ctx.request.test.0,
         notice_until: super::notice_until(ctx, choice.imp),
@@ -111,7 +112,13 @@ fn one_bid<'a>(
         arm: arm_tag(c, choice),
         shading_slice: choice.shading_slice,
     };
-    let ([click, impression, win, bill], loss, urls_plain) = urls(ctx, world, base_url, &payload(ctx, &token));
+    let urls = urls(
+        ctx,
+        world,
+        base_url,
+        &payload(ctx, &token),
+        c.markup[choice.creative].html(),
+    );
     let Shape { w, h, dur, protocol } = shape(creative);
     let bid = Bid {
         price: Micros::to_wire(price),
@@ -127,12 +134,12 @@ fn one_bid<'a>(
         dealid: choice.deal_id,
         dur,
         protocol,
-        adm: markup(c, choice.creative, choice.imp, (&click, &impression), urls_plain),
-        nurl: win,
-        burl: bill,
-        lurl: loss,
-        urls_plain,
-        id: token.bid_id,
+        adm: markup(c, choice.creative, choice.imp, &urls),
+        urls_plain: urls.plain,
+        nurl: urls.win,
+        burl: urls.bill,
+        lurl: urls.loss,
+        id: bid_id,
     };
     Some((seat(ctx, c), bid))
 }
@@ -149,8 +156,8 @@ fn shaded_from(ctx: &BidCtx, world: &World, choice: &Choice, price: Micros) -> O
 }
 
 /// The tag of the experiment arm the bid was made in, for its URLs.
-fn arm_tag(c: &LiveCampaign, choice: &Choice) -> Option<String> {
-    Some(c.campaign.experiment.as_deref()?.arms.get(choice.arm?)?.tag.clone())
+fn arm_tag<'a>(c: &'a LiveCampaign, choice: &Choice) -> Option<&'a str> {
+    Some(&c.campaign.experiment.as_deref()?.arms.get(choice.arm?)?.tag)
 }
 
 /// A no-bid as a BidResponse: the request's `id` and the `nbr` code.
@@ -190,35 +197,75 @@ fn response_capacity(response: &BidResponse) -> usize {
 
 /// A bid's markup as a JSON string literal: a native creative's response
 /// to the impression's native request, else the creative's compiled
-/// template.
-fn markup(c: &LiveCampaign, creative: usize, imp: &Imp, (click, impression): (&str, &str), urls_plain: bool) -> String {
+/// template (with the URLs' attribute forms where they were made).
+fn markup(c: &LiveCampaign, creative: usize, imp: &Imp, urls: &Urls) -> String {
     let native_request = imp.native.as_ref().and_then(|n| n.request.as_ref());
-    match (&c.campaign.creatives[creative].markup, native_request) {
-        (Markup::Native(ad), Some(request)) => Box::<str>::from(ad.response(request, click, impression)).into_string(),
-        _ => c.markup[creative].render(click, impression, urls_plain),
+    let template = &c.markup[creative];
+    match (&c.campaign.creatives[creative].markup, native_request, &urls.attr) {
+        (Markup::Native(ad), Some(request), _) => {
+            Box::<str>::from(ad.response(request, &urls.click, &urls.impression)).into_string()
+        }
+        (_, _, Some((click, impression))) if template.html() => template.render_ready(click, impression),
+        _ => template.render(&urls.click, &urls.impression, urls.plain),
     }
 }
 
+/// A bid's signed URLs.
+struct Urls {
+    click: String,
+    impression: String,
+    win: String,
+    bill: String,
+    /// The loss notice, where the exchange sends them (`sends_lurl`).
+    loss: Option<String>,
+    /// They all need no JSON escaping.
+    plain: bool,
+    /// The click and impression URLs escaped for an HTML attribute, made
+    /// from the payload escaped once, when the markup wants them and they
+    /// are plain.
+    attr: Option<(String, String)>,
+}
+
 /// The bid's signed URLs: click, impression, win and billing notice, and
-/// the loss notice where the exchange sends them (`sends_lurl`); and
-/// whether they all need no JSON escaping.
-fn urls(ctx: &BidCtx, world: &World, base_url: &str, payload: &str) -> ([String; 4], Option<String>, bool) {
+/// the loss notice where the exchange sends them; one keyed hash for all.
+fn urls(ctx: &BidCtx, world: &World, base_url: &str, payload: &str, html: bool) -> Urls {
     // The signed URLs are the base, a fixed path, this payload, a base64url
     // tag and fixed macros: JSON-plain when the base and the payload are,
     // checked once here for all of them.
     let plain = json_plain(base_url) && json_plain(payload);
-    if !ctx.exchange.sends_lurl {
-        let events = [Event::Click, Event::Impression, Event::Win, Event::Bill];
-        return (world.signer.urls(base_url, events, payload), None, plain);
-    }
     let events = [Event::Click, Event::Impression, Event::Win, Event::Bill, Event::Loss];
-    let [click, impression, win, bill, loss] = world.signer.urls(base_url, events, payload);
-    ([click, impression, win, bill], Some(loss), plain)
+    let tags = if ctx.exchange.sends_lurl {
+        world.signer.tags(events, payload).map(Some)
+    } else {
+        let [click, impression, win, bill] = world.signer.tags([events[0], events[1], events[2], events[3]], payload);
+        [Some(click), Some(impression), Some(win), Some(bill), None]
+    };
+    let url = |i: usize| tags[i].map(|tag| Signer::assemble(base_url, events[i], payload, tag.as_str()));
+    let attr = (html && plain).then(|| {
+        let (mut base_attr, mut payload_attr) = (String::with_capacity(base_url.len() + 8), String::new());
+        push_attr(&mut base_attr, base_url);
+        payload_attr.reserve(payload.len() + payload.len() / 3);
+        push_attr(&mut payload_attr, payload);
+        let attr_url = |i: usize| {
+            let tag = tags[i].expect("click and impression are always signed");
+            Signer::assemble_attr(&base_attr, events[i], &payload_attr, tag.as_str())
+        };
+        (attr_url(0), attr_url(1))
+    });
+    Urls {
+        click: url(0).unwrap_or_default(),
+        impression: url(1).unwrap_or_default(),
+        win: url(2).unwrap_or_default(),
+        bill: url(3).unwrap_or_default(),
+        loss: url(4),
+        plain,
+        attr,
+    }
 }
 
 /// The token's payload with the request's place written after it, from
 /// the request's own text (no copy).
-fn payload(ctx: &BidCtx, token: &BidToken) -> String {
+fn payload(ctx: &BidCtx, token: &BidToken<&str>) -> String {
     let mut payload = token.payload();
     let facts = &ctx.facts;
     Place::write(

@@ -29,7 +29,7 @@ fn attr(url: &str) -> String {
 /// Appends `url` escaped for an HTML attribute value, in one pass (a
 /// SIMD search for the three bytes that need it: signed URLs have an `&`
 /// every ~15 bytes and nothing else to escape).
-fn push_attr(out: &mut String, url: &str) {
+pub fn push_attr(out: &mut String, url: &str) {
     let mut start = 0;
     for at in memchr::memchr3_iter(b'&', b'"', b'<', url.as_bytes()) {
         let entity = match url.as_bytes()[at] {
@@ -171,6 +171,30 @@ impl Template {
         out
     }
 
+    /// Whether the URLs go into HTML attributes (escaped with
+    /// [`push_attr`]).
+    pub fn html(&self) -> bool {
+        self.html
+    }
+
+    /// The `adm` JSON string for URLs already in the form the markup
+    /// takes (escaped for an attribute where [`Template::html`]) and
+    /// JSON-plain: copied as they are, the same text as [`Template::render`]
+    /// writes for their unescaped forms.
+    pub fn render_ready(&self, click_url: &str, impression_url: &str) -> String {
+        let mut out = String::with_capacity(self.len + click_url.len() + impression_url.len() + 2);
+        out.push('"');
+        for piece in &self.pieces {
+            out.push_str(match piece {
+                Piece::Text(text) => text,
+                Piece::Click => click_url,
+                Piece::Impression => impression_url,
+            });
+        }
+        out.push('"');
+        out
+    }
+
     fn push_url(&self, out: &mut String, url: &str, plain: bool) {
         // Signed tracking URLs never need JSON escaping (attribute escaping
         // only adds `&…;`); anything else is escaped the long way.
@@ -294,6 +318,14 @@ mod tests {
                 assert!(serde_json::from_str::<&RawValue>(&rendered).is_ok(), "{rendered}");
                 assert_eq!(rendered, expected);
             }
+            // URLs already in the markup's form (attribute-escaped for
+            // HTML), JSON-plain: the same text.
+            let (click, impression) = urls[0];
+            let ready = |url: &str| if template.html() { attr(url) } else { url.to_string() };
+            assert_eq!(
+                template.render_ready(&ready(click), &ready(impression)),
+                template.render(click, impression, true)
+            );
         }
     }
 }
