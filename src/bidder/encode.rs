@@ -84,34 +84,7 @@ fn one_bid<'a>(
         .filter(|p| p.0 > 0)?;
     let imp_id = choice.imp.id.as_deref().unwrap_or_default();
     let bid_id = bid_id(origin);
-    let token = BidToken {
-        user: world.signer.mask_user(ctx.user_key.unwrap_or(0), &bid_id),
-        bid_id: bid_id.as_str(),
-        request_id: ctx.request.id.as_deref().unwrap_or_default(),
-        imp_id,
-        campaign: c.campaign.id.as_str(),
-        creative: creative.id.as_str(),
-        exchange: ctx.exchange.name.as_str(),
-        bid_price: price,
-        bid_value: choice.price,
-        currency: ctx.currency.as_str(),
-        issued_at: ctx.now.as_second(),
-        test: ctx.request.test.0,
-        notice_until: super::notice_until(ctx, choice.imp),
-        pricing: Some(match c.campaign.pricing {
-            // CPA and CPS campaigns pay clearing prices per impression.
-            Pricing::Cpm | Pricing::Cpa | Pricing::Cps => SignedPricing::Cpm,
-            Pricing::Cpc => SignedPricing::Cpc {
-                max_cpc: c.campaign.max_bid,
-                value: shaded_from(ctx, world, choice, price),
-            },
-        }),
-        // Written below from the request's own text, not copied.
-        place: Place::default(),
-        qty_milli: choice.qty_milli,
-        arm: arm_tag(c, choice),
-        shading_slice: choice.shading_slice,
-    };
+    let token = token(ctx, world, choice, (price, &bid_id));
     let urls = urls(
         ctx,
         world,
@@ -142,6 +115,45 @@ fn one_bid<'a>(
         id: bid_id,
     };
     Some((seat(ctx, c), bid))
+}
+
+/// What the bid's URLs carry, borrowed from the request and the campaign.
+fn token<'a>(
+    ctx: &'a BidCtx,
+    world: &'a World,
+    choice: &Choice<'a>,
+    (price, bid_id): (Micros, &'a str),
+) -> BidToken<&'a str> {
+    let c = world.campaign(choice.rank);
+    let creative = &c.campaign.creatives[choice.creative];
+    BidToken {
+        user: world.signer.mask_user(ctx.user_key.unwrap_or(0), bid_id),
+        bid_id,
+        request_id: ctx.request.id.as_deref().unwrap_or_default(),
+        imp_id: choice.imp.id.as_deref().unwrap_or_default(),
+        campaign: c.campaign.id.as_str(),
+        creative: creative.id.as_str(),
+        exchange: ctx.exchange.name.as_str(),
+        bid_price: price,
+        bid_value: choice.price,
+        currency: ctx.currency.as_str(),
+        issued_at: ctx.now.as_second(),
+        test: ctx.request.test.0,
+        notice_until: super::notice_until(ctx, choice.imp),
+        pricing: Some(match c.campaign.pricing {
+            // CPA and CPS campaigns pay clearing prices per impression.
+            Pricing::Cpm | Pricing::Cpa | Pricing::Cps => SignedPricing::Cpm,
+            Pricing::Cpc => SignedPricing::Cpc {
+                max_cpc: c.campaign.max_bid,
+                value: shaded_from(ctx, world, choice, price),
+            },
+        }),
+        // Written below from the request's own text, not copied.
+        place: Place::default(),
+        qty_milli: choice.qty_milli,
+        arm: arm_tag(c, choice),
+        shading_slice: choice.shading_slice,
+    }
 }
 
 /// The value a bid at `price` (response currency) was shaded from, in the
