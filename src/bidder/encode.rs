@@ -90,7 +90,7 @@ fn one_bid<'a>(
         world,
         base_url,
         &payload(ctx, &token),
-        c.markup[choice.creative].html(),
+        c.markup[choice.creative].html() && !native_response(c, choice),
     );
     let Shape { w, h, dur, protocol } = shape(creative);
     let bid = Bid {
@@ -222,8 +222,17 @@ fn markup(c: &LiveCampaign, creative: usize, imp: &Imp, urls: &Urls) -> String {
     }
 }
 
+/// Whether the bid's markup is a native creative's response to the
+/// impression's native request.
+fn native_response(c: &LiveCampaign, choice: &Choice) -> bool {
+    let native_request = choice.imp.native.as_ref().and_then(|n| n.request.as_ref());
+    matches!(c.campaign.creatives[choice.creative].markup, Markup::Native(_)) && native_request.is_some()
+}
+
 /// A bid's signed URLs.
 struct Urls {
+    /// The click and impression URLs, unescaped: empty when the markup
+    /// takes their attribute forms (`attr`) instead.
     click: String,
     impression: String,
     win: String,
@@ -240,6 +249,8 @@ struct Urls {
 
 /// The bid's signed URLs: click, impression, win and billing notice, and
 /// the loss notice where the exchange sends them; one keyed hash for all.
+/// `html`: the markup puts the click and impression URLs in HTML
+/// attributes (and is no native response, which takes them unescaped).
 fn urls(ctx: &BidCtx, world: &World, base_url: &str, payload: &str, html: bool) -> Urls {
     // The signed URLs are the base, a fixed path, this payload, a base64url
     // tag and fixed macros: JSON-plain when the base and the payload are,
@@ -264,9 +275,13 @@ fn urls(ctx: &BidCtx, world: &World, base_url: &str, payload: &str, html: bool) 
         };
         (attr_url(0), attr_url(1))
     });
+    let markup_url = |i: usize| match attr {
+        Some(_) => String::new(),
+        None => url(i).unwrap_or_default(),
+    };
     Urls {
-        click: url(0).unwrap_or_default(),
-        impression: url(1).unwrap_or_default(),
+        click: markup_url(0),
+        impression: markup_url(1),
         win: url(2).unwrap_or_default(),
         bill: url(3).unwrap_or_default(),
         loss: url(4),

@@ -12,7 +12,6 @@ use jiff::Timestamp;
 use crate::audience::overlay::Overlay;
 use crate::audience::{Snapshot, user_key};
 use crate::campaigns::targeting::{Gender, RequestFacts};
-use crate::clock;
 use crate::live::World;
 use crate::metrics::NoBidReason;
 use crate::money::Currency;
@@ -79,7 +78,7 @@ impl BidCtx<'_> {
             return cached;
         }
         let zone = &self.world.time_zones[tz];
-        let computed = clock::local_day_and_hour(self.now, zone);
+        let computed = zone.local_day_and_hour(self.now);
         self.local_time[tz].set(Some(computed));
         computed
     }

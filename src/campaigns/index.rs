@@ -134,8 +134,9 @@ pub struct CampaignIndex<S> {
     /// Whether any active campaign is value-based (CPC, CPA, CPS): only then
     /// does selection predict per impression.
     value_based: bool,
-    /// The distinct time zones of the campaigns; [`CompiledCampaign::tz`] indexes it.
-    pub time_zones: Vec<TimeZone>,
+    /// The distinct time zones of the campaigns, their offsets worked out
+    /// ahead; [`CompiledCampaign::tz`] indexes it.
+    pub time_zones: Vec<crate::clock::Zone>,
     /// The default exchange's id, looked up once (requests without an
     /// exchange in their path come from it).
     pub default_exchange: ExchangeId,
@@ -222,7 +223,11 @@ impl<S: LearnedRates> CampaignIndex<S> {
                 campaign,
             });
         }
-        world.time_zones = time_zones;
+        let now = jiff::Timestamp::now();
+        world.time_zones = time_zones
+            .into_iter()
+            .map(|tz| crate::clock::Zone::new(tz, now))
+            .collect();
         world.note_values();
         world.tally = IndexTally::new(MEDIA_BUCKETS + world.banner_by_size.len(), segment_groups.len());
         world
