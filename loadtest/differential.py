@@ -37,15 +37,16 @@ def norm(text):
     return t
 old, new = serve(sys.argv[1], 18500), serve(sys.argv[2], 18600)
 files = sorted(glob.glob("../shared/corpus/requests/**/*.json", recursive=True))
-same = differ = 0
+same = differ = bids = 0
 for f in files:
     body = open(f, "rb").read()
     a, b = post(18500, body), post(18600, body)
     if a[0] == b[0] and norm(a[1]) == norm(b[1]):
         same += 1
+        bids += a[0] == 200
     else:
         differ += 1
         print("DIFFER", f, a[0], b[0]); print(" old", norm(a[1])[:600]); print(" new", norm(b[1])[:600])
-print(f"{len(files)} requests: {same} identical after normalisation, {differ} differ")
+print(f"{len(files)} requests: {same} identical after normalisation ({bids} of them bids), {differ} differ")
 old.kill(); new.kill()
 sys.exit(1 if differ else 0)
