@@ -15,6 +15,11 @@
 
 use std::collections::HashMap;
 
+/// The index's maps, read on every request: keys are the index's own
+/// (sizes, segments, deal and campaign ids), so a fast hash without
+/// SipHash's flood resistance suits them.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
 use jiff::tz::TimeZone;
 
 use crate::audience::SegmentKey;
@@ -141,12 +146,12 @@ pub struct CampaignIndex<S> {
     /// exchange in their path come from it).
     pub default_exchange: ExchangeId,
     /// Banner sizes: (format bucket, ranks); buckets from [`MEDIA_BUCKETS`] on.
-    banner_by_size: HashMap<(i64, i64), (u32, Vec<u32>)>,
+    banner_by_size: FastMap<(i64, i64), (u32, Vec<u32>)>,
     /// Other media, by [`media_slot`] (which is also their format bucket).
     by_media: [Vec<u32>; MEDIA_BUCKETS],
-    by_segment: HashMap<SegmentKey, SegmentBucket>,
-    by_deal: HashMap<String, Vec<u32>>,
-    by_id: HashMap<String, u32>,
+    by_segment: FastMap<SegmentKey, SegmentBucket>,
+    by_deal: FastMap<String, Vec<u32>>,
+    by_id: FastMap<String, u32>,
     /// Where each campaign is filed, by rank.
     entries: Vec<IndexEntry>,
     tally: IndexTally,
@@ -178,11 +183,11 @@ impl<S: LearnedRates> CampaignIndex<S> {
         let mut world = CampaignIndex {
             campaigns: Vec::with_capacity(campaigns.len()),
             time_zones: Vec::new(),
-            banner_by_size: HashMap::new(),
+            banner_by_size: FastMap::default(),
             by_media: Default::default(),
-            by_segment: HashMap::new(),
-            by_deal: HashMap::new(),
-            by_id: HashMap::new(),
+            by_segment: FastMap::default(),
+            by_deal: FastMap::default(),
+            by_id: FastMap::default(),
             entries: Vec::with_capacity(campaigns.len()),
             tally: IndexTally::default(),
             upper_from: Vec::new(),
