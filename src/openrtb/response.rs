@@ -224,12 +224,27 @@ fn value(out: &mut Vec<u8>, value: &impl Serialize) {
     let _ = serde_json::to_writer(&mut *out, value);
 }
 
+/// A JSON string: copied between quotes when it needs no escaping (ids,
+/// domains, categories nearly always), else as `serde_json` escapes it.
 fn string(out: &mut Vec<u8>, text: &str) {
-    value(out, &text);
+    if json_plain(text) {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        value(out, &text);
+    }
 }
 
 fn strings(out: &mut Vec<u8>, texts: &[String]) {
-    value(out, &texts);
+    out.push(b'[');
+    for (n, text) in texts.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        string(out, text);
+    }
+    out.push(b']');
 }
 
 /// A signed URL: percent-encoded, so it needs no JSON escaping (`plain`:
