@@ -5,23 +5,23 @@
 //! notice, `…&sig={tag}&reason=${AUCTION_LOSS}&mtw=${AUCTION_MIN_TO_WIN}`.
 //! The payload is a query string of the bid's facts ([`BidToken`]).
 //!
-//! One keyed hash per bid signs all of its URLs: BLAKE3 in keyed mode
-//! (its key derived from the signing key) over the payload, whose
-//! extendable output is cut into 128-bit tags, one slot per event (click,
-//! impression, win, bill in the first 64-byte output block, loss in the
-//! next), base64url. A bid's four URLs cost one pass over the payload and
-//! one output block, where an HMAC per URL cost four. Tags are parts of one
-//! pseudo-random output: knowing the click URL's tells nothing of the win
-//! notice's, so a page script holding the markup cannot forge the notices
-//! the exchange alone is sent. Everything but the macros' values is signed,
+//! A bid's URLs are signed in pairs, HMAC-SHA256 over the payload, a NUL
+//! and the pair's label: `click+imp` (the two URLs in the markup, which a
+//! page sees), `win+bill` (the notices only the exchange is sent), `loss`;
+//! each 256-bit output is cut into the two URLs' 128-bit tags, base64url.
+//! The payload is hashed once for all of them (its HMAC state is shared),
+//! then finalised once per pair: two HMAC finalisations per bid where a tag
+//! per URL took four. The halves of one output are independent, and no
+//! output tells anything of another's: a page script holding the markup
+//! cannot forge the notices. Everything but the macros' values is signed,
 //! so any edit of the event, a field or the tag fails verification
 //! (compared in constant time). The previous key is still accepted during
 //! a rotation.
 //!
-//! URLs signed before this scheme (`…&s={signature}`, HMAC-SHA256 over
-//! `{payload}\0{event}`, 128 bits) still verify, with their user key
-//! unmasked the old way, until they expire (their notice window, `e`):
-//! the old parameter name also clashed with the shading slice's `s`.
+//! URLs signed before the pairs (`…&s={signature}`, HMAC-SHA256 over
+//! `{payload}\0{event}`, one per URL) still verify until they expire
+//! (their notice window, `e`); the old parameter name also clashed with the
+//! shading slice's `s`. The user key (`u`) is masked the same way in both.
 //!
 //! Where the ad was to show ([`Place`]: domain, country, device type)
 //! travels as short optional fields (`d`, `g`, `y`) after the bid's facts,
@@ -44,10 +44,9 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Signature length in bytes (before base64): 128 bits.
 const SIGNATURE_BYTES: usize = 16;
-/// The key-derivation contexts of the URL tags and of the user mask
-/// (BLAKE3 `derive_key`): each key serves one purpose.
-const TAG_CONTEXT: &str = "bullseye 2026-11-29 tracking URL tags";
-const MASK_CONTEXT: &str = "bullseye 2026-11-29 tracking user mask";
+/// The labels of the signed pairs of URLs, by [`Event::slot`] / 2 (the loss
+/// notice alone in the third).
+const PAIRS: [&[u8]; 3] = [b"\0click+imp", b"\0win+bill", b"\0loss"];
 /// One impression, in the thousandths of `imp.qty` that tokens carry.
 pub const QTY_ONE: i64 = 1000;
 /// The largest multiplier a token may carry, thousandths (one million).
@@ -77,11 +76,11 @@ pub enum Event {
 }
 
 impl Event {
-    /// The number of tag slots in a bid's keyed-hash output.
-    const SLOTS: usize = 5;
+    /// The number of tag slots: two per signed pair ([`PAIRS`]).
+    const SLOTS: usize = 6;
 
-    /// The event's slot in its bid's keyed-hash output: the four URLs
-    /// every bid carries first (one output block), the loss notice after.
+    /// The event's slot: its pair (`slot / 2`) and its half of the pair's
+    /// output (`slot % 2`).
     fn slot(self) -> usize {
         match self {
             Event::Click => 0,
@@ -658,46 +657,41 @@ pub struct Signer {
     previous: Option<Keys>,
 }
 
-/// What one signing key signs with.
+/// What one signing key signs with: HMAC-SHA256 keyed with it.
 #[derive(Clone)]
 struct Keys {
-    /// URL tags: the BLAKE3 key derived for them.
-    tags: [u8; 32],
-    /// User masks: the BLAKE3 key derived for them.
-    mask: [u8; 32],
-    /// Click ids, and URLs signed before the BLAKE3 tags: HMAC-SHA256
-    /// keyed with the signing key itself.
     hmac: HmacSha256,
 }
 
 impl Keys {
     fn new(key: &[u8]) -> Keys {
         Keys {
-            tags: blake3::derive_key(TAG_CONTEXT, key),
-            mask: blake3::derive_key(MASK_CONTEXT, key),
             hmac: HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length"),
         }
     }
 
-    /// The tags of `payload`, every event's slot up to and including
-    /// `last`'s: one pass over the payload, one output block for the four
-    /// slots of a bid's usual URLs (a second for the loss notice's).
-    fn tags(&self, payload: &str, last: usize) -> [[u8; SIGNATURE_BYTES]; Event::SLOTS] {
-        let mut hasher = blake3::Hasher::new_keyed(&self.tags);
-        hasher.update(payload.as_bytes());
-        let mut output = [0u8; SIGNATURE_BYTES * Event::SLOTS];
-        hasher.finalize_xof().fill(&mut output[..SIGNATURE_BYTES * (last + 1)]);
+    /// The tags of `payload` for the events' pairs (the others left
+    /// zero): the payload hashed once, each pair's HMAC finalised once.
+    fn tags(&self, payload: &str, events: &[Event]) -> [[u8; SIGNATURE_BYTES]; Event::SLOTS] {
+        let mut prefix = self.hmac.clone();
+        prefix.update(payload.as_bytes());
         let mut tags = [[0u8; SIGNATURE_BYTES]; Event::SLOTS];
-        for (tag, bytes) in tags.iter_mut().zip(output.chunks_exact(SIGNATURE_BYTES)) {
-            tag.copy_from_slice(bytes);
+        for (pair, label) in PAIRS.iter().enumerate() {
+            if !events.iter().any(|event| event.slot() / 2 == pair) {
+                continue;
+            }
+            let mut mac = prefix.clone();
+            mac.update(label);
+            let output = mac.finalize().into_bytes();
+            tags[2 * pair].copy_from_slice(&output[..SIGNATURE_BYTES]);
+            tags[2 * pair + 1].copy_from_slice(&output[SIGNATURE_BYTES..]);
         }
         tags
     }
 
     /// Whether `tag` is `event`'s tag of `payload`, in constant time.
     fn signs(&self, event: Event, payload: &str, tag: &[u8]) -> bool {
-        let slot = event.slot();
-        subtle::ConstantTimeEq::ct_eq(&self.tags(payload, slot)[slot][..], tag).into()
+        subtle::ConstantTimeEq::ct_eq(&self.tags(payload, &[event])[event.slot()][..], tag).into()
     }
 
     /// The legacy check: HMAC-SHA256 over `{payload}\0{event}`.
@@ -709,16 +703,9 @@ impl Keys {
         mac.verify_truncated_left(tag).is_ok()
     }
 
-    /// The 64-bit mask of a bid's user key: the keyed hash of the bid id.
+    /// The 64-bit mask of a bid's user key: HMAC-SHA256 over
+    /// `user\0{bid}`.
     fn mask(&self, bid_id: &str) -> u64 {
-        let hash = blake3::keyed_hash(&self.mask, bid_id.as_bytes());
-        let mut mask = [0u8; 8];
-        mask.copy_from_slice(&hash.as_bytes()[..8]);
-        u64::from_le_bytes(mask)
-    }
-
-    /// The legacy mask: HMAC-SHA256 over `user\0{bid}`, 64 bits.
-    fn mask_legacy(&self, bid_id: &str) -> u64 {
         let mut mac = self.hmac.clone();
         mac.update(b"user\0");
         mac.update(bid_id.as_bytes());
@@ -727,6 +714,15 @@ impl Keys {
         mask.copy_from_slice(&tag[..8]);
         u64::from_le_bytes(mask)
     }
+}
+
+/// Which signature a URL carries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    /// `&sig=`: half of its pair's HMAC.
+    Pairs,
+    /// `&s=`: HMAC-SHA256 per URL, signed before the pairs.
+    Legacy,
 }
 
 /// A URL tag: 128 bits in base64url.
@@ -738,15 +734,6 @@ impl Tag {
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("base64 is ASCII")
     }
-}
-
-/// Which signature a URL carries.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Scheme {
-    /// `&sig=`: a slot of the bid's BLAKE3 output.
-    Tags,
-    /// `&s=`: HMAC-SHA256 per URL, signed before the tags.
-    Legacy,
 }
 
 /// A verified tracking request: the event, the bid's token, and the
@@ -778,8 +765,7 @@ impl Signer {
 
     /// The tag of `payload` for `event`, base64url.
     pub fn signature(&self, event: Event, payload: &str) -> String {
-        let slot = event.slot();
-        URL_SAFE_NO_PAD.encode(self.current.tags(payload, slot)[slot])
+        URL_SAFE_NO_PAD.encode(self.current.tags(payload, &[event])[event.slot()])
     }
 
     /// The full URL of `event` for a bid whose payload is `payload`.
@@ -787,16 +773,15 @@ impl Signer {
         Self::assemble(base, event, payload, &self.signature(event, payload))
     }
 
-    /// The URLs of several events for one payload: one keyed hash for all.
+    /// The URLs of several events for one payload: the payload hashed once.
     pub fn urls<const N: usize>(&self, base: &str, events: [Event; N], payload: &str) -> [String; N] {
         let tags = self.tags(events, payload);
         std::array::from_fn(|i| Self::assemble(base, events[i], payload, tags[i].as_str()))
     }
 
-    /// The tags of several events for one payload: one keyed hash for all.
+    /// The tags of several events for one payload: the payload hashed once.
     pub fn tags<const N: usize>(&self, events: [Event; N], payload: &str) -> [Tag; N] {
-        let last = events.iter().map(|event| event.slot()).max().unwrap_or(0);
-        let tags = self.current.tags(payload, last);
+        let tags = self.current.tags(payload, &events);
         events.map(|event| {
             let mut tag = Tag([0; 22]);
             URL_SAFE_NO_PAD
@@ -878,21 +863,19 @@ impl Signer {
     }
 
     /// The user key as a bid's URLs carry it (`u=`): XORed with a mask
-    /// keyed by the signing key and the bid id (a keyed BLAKE3 hash of the
-    /// bid id, 64 bits), so the same user looks different in every bid and
-    /// a page script cannot follow them across bids or sites. The key
-    /// rotates with the signing key; verification unmasks with whichever
-    /// key verified the URL (and the old HMAC mask for URLs signed the old
-    /// way). 0 (no user) stays 0.
+    /// keyed by the signing key and the bid id (HMAC-SHA256 over
+    /// `user\0{bid}`, 64 bits), so the same user looks different in every
+    /// bid and a page script cannot follow them across bids or sites. The
+    /// key rotates with the signing key; verification unmasks with
+    /// whichever key verified the URL. 0 (no user) stays 0.
     pub fn mask_user(&self, user: u64, bid_id: &str) -> u64 {
-        Self::masked(&self.current, Scheme::Tags, user, bid_id)
+        Self::masked(&self.current, user, bid_id)
     }
 
-    fn masked(keys: &Keys, scheme: Scheme, user: u64, bid_id: &str) -> u64 {
-        match (user, scheme) {
-            (0, _) => 0,
-            (user, Scheme::Tags) => user ^ keys.mask(bid_id),
-            (user, Scheme::Legacy) => user ^ keys.mask_legacy(bid_id),
+    fn masked(keys: &Keys, user: u64, bid_id: &str) -> u64 {
+        match user {
+            0 => 0,
+            user => user ^ keys.mask(bid_id),
         }
     }
 
@@ -953,7 +936,7 @@ impl Signer {
     pub fn verify(&self, event_path: &str, query: &str) -> Result<Verified, TrackingError> {
         let event = Event::from_path(event_path).ok_or(TrackingError::UnknownEvent)?;
         let (scheme, payload, rest) = match (query.rfind("&sig="), query.rfind("&s=")) {
-            (Some(at), _) => (Scheme::Tags, &query[..at], &query[at + 5..]),
+            (Some(at), _) => (Scheme::Pairs, &query[..at], &query[at + 5..]),
             (None, Some(at)) => (Scheme::Legacy, &query[..at], &query[at + 3..]),
             (None, None) => return Err(TrackingError::Malformed),
         };
@@ -970,7 +953,7 @@ impl Signer {
         }
         let tag = &tag[..SIGNATURE_BYTES];
         let signs = |keys: &Keys| match scheme {
-            Scheme::Tags => keys.signs(event, payload, tag),
+            Scheme::Pairs => keys.signs(event, payload, tag),
             Scheme::Legacy => keys.signed_legacy(event, payload, tag),
         };
         let keys = if signs(&self.current) {
@@ -982,7 +965,7 @@ impl Signer {
                 .ok_or(TrackingError::BadSignature)?
         };
         let mut token = BidToken::parse(payload)?;
-        token.user = Self::masked(keys, scheme, token.user, &token.bid_id);
+        token.user = Self::masked(keys, token.user, &token.bid_id);
         Ok(Verified {
             event,
             token,
@@ -1307,7 +1290,7 @@ mod tests {
     }
 
     /// A URL signed the old way (HMAC-SHA256 per URL, `&s=`), as a bid
-    /// made before the keyed-hash tags carried it.
+    /// made before the pairs carried it.
     fn legacy_url(key: &[u8], event: Event, token: &BidToken) -> String {
         let mut mac = HmacSha256::new_from_slice(key).unwrap();
         mac.update(b"user\0");
@@ -1326,10 +1309,10 @@ mod tests {
         format!("http://h/t/{}?{payload}&s={tag}", event.path())
     }
 
-    /// URLs signed before the keyed-hash tags still verify (with either
-    /// key of a rotation), their user unmasked the old way, and refuse any
-    /// edit; a legacy signature does not pass as a tag, nor a tag moved to
-    /// another event's URL.
+    /// URLs signed before the pairs still verify (with either key of a
+    /// rotation), their user unmasked, and refuse any edit; a legacy
+    /// signature does not pass as a tag, nor a tag moved to another event's
+    /// URL.
     #[test]
     fn urls_signed_the_old_way_still_verify_until_they_expire() {
         let signer = Signer::new(b"new-key-0123456789", Some(b"old-key-0123456789"));
@@ -1372,29 +1355,39 @@ mod tests {
         }
     }
 
-    /// The scheme pinned by a known answer: a change to the key
-    /// derivation, the slots or the encoding would orphan every URL out.
+    /// The scheme pinned by a known answer: the tags are the halves of
+    /// each pair's HMAC-SHA256 over `{payload}\0{pair}`; a change to the
+    /// labels, the slots or the encoding would orphan every URL out.
     #[test]
-    fn the_tags_are_slots_of_one_keyed_hash() {
-        let signer = Signer::new(b"a-test-key-of-some-length", None);
+    fn the_tags_are_halves_of_each_pairs_hmac() {
+        let key = b"a-test-key-of-some-length";
+        let signer = Signer::new(key, None);
         let payload = "b=1&c=acme";
-        let key = blake3::derive_key(TAG_CONTEXT, b"a-test-key-of-some-length");
-        let mut output = [0u8; 80];
-        blake3::Hasher::new_keyed(&key)
-            .update(payload.as_bytes())
-            .finalize_xof()
-            .fill(&mut output);
+        let pair = |label: &str| {
+            let mut mac = HmacSha256::new_from_slice(key).unwrap();
+            mac.update(format!("{payload}\0{label}").as_bytes());
+            mac.finalize().into_bytes()
+        };
+        let (markup, notices, loss) = (pair("click+imp"), pair("win+bill"), pair("loss"));
+        let expected = [
+            &markup[..16],
+            &markup[16..],
+            &notices[..16],
+            &notices[16..],
+            &loss[..16],
+        ];
         let events = [Event::Click, Event::Impression, Event::Win, Event::Bill, Event::Loss];
         let urls = signer.urls("http://h", events, payload);
-        for (slot, (event, url)) in events.iter().zip(&urls).enumerate() {
-            let tag = URL_SAFE_NO_PAD.encode(&output[slot * 16..slot * 16 + 16]);
+        for ((event, url), tag) in events.iter().zip(&urls).zip(expected) {
+            let tag = URL_SAFE_NO_PAD.encode(tag);
             assert_eq!(signer.signature(*event, payload), tag);
             assert!(
                 url.starts_with(&format!("http://h/t/{}?b=1&c=acme&sig={tag}", event.path())),
                 "{url}"
             );
         }
-        assert_eq!(signer.signature(Event::Click, payload), "T6iwQU3-XmlNBOHWyOC0JA");
+        // `printf 'b=1&c=acme\0click+imp' | openssl dgst -sha256 -hmac a-test-key-of-some-length -binary`, its first 16 bytes.
+        assert_eq!(signer.signature(Event::Click, payload), "YktpfI2cvPmgyb5Cidne0w");
     }
 
     #[test]

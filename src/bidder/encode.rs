@@ -248,7 +248,7 @@ struct Urls {
 }
 
 /// The bid's signed URLs: click, impression, win and billing notice, and
-/// the loss notice where the exchange sends them; one keyed hash for all.
+/// the loss notice where the exchange sends them; the payload hashed once (`Signer::tags`).
 /// `html`: the markup puts the click and impression URLs in HTML
 /// attributes (and is no native response, which takes them unescaped).
 fn urls(ctx: &BidCtx, world: &World, base_url: &str, payload: &str, html: bool) -> Urls {
