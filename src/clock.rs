@@ -88,12 +88,11 @@ fn day_and_hour(local: i64) -> (i64, usize) {
     (day, (weekday * 24 + local.rem_euclid(86_400) / 3600) as usize)
 }
 
-/// A time zone with its UTC offsets worked out ahead: the offsets from
-/// a day before it was made to [`Zone::AHEAD_SECS`] after, as spans
-/// starting at each transition (a handful a year), so the bid path finds
-/// the offset with a short scan instead of the zone's rules (which for
-/// future dates are evaluated per call). Outside the span it asks the
-/// zone: always right, only slower.
+/// A time zone with its UTC offsets worked out once, from 2020 to 2100,
+/// as spans starting at each transition (a few a year), so the bid path
+/// finds the offset by a binary search instead of the zone's rules (which
+/// for future dates are evaluated per call). Outside those years it asks
+/// the zone: always right, only slower.
 #[derive(Clone, Debug)]
 pub struct Zone {
     tz: jiff::tz::TimeZone,
@@ -104,19 +103,17 @@ pub struct Zone {
 }
 
 impl Zone {
-    /// How far ahead offsets are worked out: past any process's uptime
-    /// between two reloads of the campaigns (each rebuilds its zones).
-    pub const AHEAD_SECS: i64 = 400 * 86_400;
+    /// 2020-01-01T00:00:00Z and 2100-01-01T00:00:00Z: the years covered.
+    const FROM: i64 = 1_577_836_800;
+    const UNTIL: i64 = 4_102_444_800;
 
-    /// The zone's offsets from a day before `now` on.
-    pub fn new(tz: jiff::tz::TimeZone, now: Timestamp) -> Zone {
-        let from = now.as_second() - 86_400;
-        let until = now.as_second() + Self::AHEAD_SECS;
-        let start = Timestamp::from_second(from).unwrap_or(now);
-        let mut spans = vec![(from, i64::from(tz.to_offset(start).seconds()))];
+    /// The zone's offsets worked out.
+    pub fn new(tz: jiff::tz::TimeZone) -> Zone {
+        let start = Timestamp::from_second(Self::FROM).expect("2020 is a timestamp");
+        let mut spans = vec![(Self::FROM, i64::from(tz.to_offset(start).seconds()))];
         for transition in tz.following(start) {
             let at = transition.timestamp().as_second();
-            if at >= until {
+            if at >= Self::UNTIL {
                 break;
             }
             spans.push((at, i64::from(transition.offset().seconds())));
@@ -124,7 +121,7 @@ impl Zone {
         Zone {
             tz,
             spans: spans.into_boxed_slice(),
-            until,
+            until: Self::UNTIL,
         }
     }
 
@@ -140,16 +137,13 @@ impl Zone {
         if second < self.spans[0].0 || second >= self.until {
             return local_seconds(now, &self.tz);
         }
-        let offset = self
-            .spans
-            .iter()
-            .rev()
-            .find(|(from, _)| *from <= second)
-            .map_or(0, |&(_, o)| o);
-        second + offset
+        // The last span starting at or before `second` (the first starts
+        // at FROM, so there is one).
+        let span = self.spans.partition_point(|(from, _)| *from <= second) - 1;
+        second + self.spans[span].1
     }
 
-    /// [`local_day_and_hour`], from the offsets worked out ahead.
+    /// [`local_day_and_hour`], from the offsets worked out.
     pub fn local_day_and_hour(&self, now: Timestamp) -> (i64, usize) {
         day_and_hour(self.local_seconds(now))
     }
@@ -159,11 +153,10 @@ impl Zone {
 mod tests {
     use super::*;
 
-    /// The offsets worked out ahead are the zone's own, across DST changes
-    /// and outside the span.
+    /// The offsets worked out are the zone's own, across DST changes,
+    /// at the edges and outside the years covered.
     #[test]
-    fn a_zone_worked_out_ahead_answers_as_the_zone() {
-        let made: Timestamp = "2026-11-29T03:00:00Z".parse().unwrap();
+    fn a_zone_worked_out_answers_as_the_zone() {
         for name in [
             "Europe/Paris",
             "America/New_York",
@@ -172,14 +165,15 @@ mod tests {
             "UTC",
         ] {
             let tz = jiff::tz::TimeZone::get(name).unwrap();
-            let zone = Zone::new(tz.clone(), made);
-            // Every 37 minutes from two days before to past the span.
-            let mut at = made.as_second() - 2 * 86_400;
-            while at < made.as_second() + Zone::AHEAD_SECS + 3 * 86_400 {
-                let now = Timestamp::from_second(at).unwrap();
+            let zone = Zone::new(tz.clone());
+            let mut seconds: Vec<i64> = vec![Zone::FROM - 1, Zone::FROM, Zone::UNTIL - 1, Zone::UNTIL, 0];
+            // Every 37 minutes through 2026 and 2027, and every transition ± 1 s.
+            seconds.extend((0..2 * 365 * 24 * 60 / 37).map(|i| 1_767_225_600 + i * 37 * 60));
+            seconds.extend(zone.spans.iter().flat_map(|(at, _)| [at - 1, *at, at + 1]));
+            for second in seconds {
+                let now = Timestamp::from_second(second).unwrap();
                 assert_eq!(zone.local_seconds(now), local_seconds(now, &tz), "{name} at {now}");
                 assert_eq!(zone.local_day_and_hour(now), local_day_and_hour(now, &tz));
-                at += 37 * 60;
             }
         }
     }

@@ -140,7 +140,7 @@ pub struct CampaignIndex<S> {
     /// does selection predict per impression.
     value_based: bool,
     /// The distinct time zones of the campaigns, their offsets worked out
-    /// ahead; [`CompiledCampaign::tz`] indexes it.
+    /// once; [`CompiledCampaign::tz`] indexes it.
     pub time_zones: Vec<crate::clock::Zone>,
     /// The default exchange's id, looked up once (requests without an
     /// exchange in their path come from it).
@@ -228,11 +228,7 @@ impl<S: LearnedRates> CampaignIndex<S> {
                 campaign,
             });
         }
-        let now = jiff::Timestamp::now();
-        world.time_zones = time_zones
-            .into_iter()
-            .map(|tz| crate::clock::Zone::new(tz, now))
-            .collect();
+        world.time_zones = time_zones.into_iter().map(crate::clock::Zone::new).collect();
         world.note_values();
         world.tally = IndexTally::new(MEDIA_BUCKETS + world.banner_by_size.len(), segment_groups.len());
         world
