@@ -19,7 +19,8 @@
 //! A young campaign's prediction is shrunk towards its smoothed rate in
 //! proportion to its evidence ([`shrunk`]): with `n` events (clicks for
 //! CPC, conversions for CPA and CPS) the model weighs `n / (n +`
-//! [`SHRINK_EVENTS`]`)`. A model that has seen a campaign's impressions
+//! [`SHRINK_EVENTS`]`)` (a predictor that is not learned, the simulator's
+//! oracle, is not shrunk: `Predictor::learned`). A model that has seen a campaign's impressions
 //! but hardly any of its clicks pushes all of the campaign's coordinates
 //! down together; unshrunk, the campaign lost the selection everywhere and
 //! never got the data that would correct it (OUTCOMES.md).
@@ -128,18 +129,26 @@ impl<'p> Valuer<'p> {
             return fallback;
         };
         let goal = &campaign.goal;
+        // A predictor that knows the propensities is taken at its word.
+        let shrink = |predicted: u64, rate: u64, events: u64| {
+            if predictor.learned() {
+                shrunk(predicted, rate, events)
+            } else {
+                predicted
+            }
+        };
         let value = match campaign.pricing {
             Pricing::Cpm => return fallback,
             Pricing::Cpc => {
                 let rate = u64::from(c.state.pctr(candidate.creative, campaign.pctr_prior)) * 1000;
                 let (_, clicks) = c.state.creative_counts(candidate.creative);
-                let pctr = shrunk(clamped(prediction.click, rate, PCTR_CEILING_PPB), rate, clicks);
+                let pctr = shrink(clamped(prediction.click, rate, PCTR_CEILING_PPB), rate, clicks);
                 campaign.value_at(pctr, 0, Micros::ZERO)
             }
             Pricing::Cpa | Pricing::Cps => {
                 let rate = u64::from(c.state.pcvr(goal.pcvr_prior));
                 let predicted = clamped(prediction.conversion, rate, PCVR_CEILING_PPB);
-                let pcvr = shrunk(predicted, rate, c.state.conversions());
+                let pcvr = shrink(predicted, rate, c.state.conversions());
                 campaign.value_at(0, pcvr, c.state.order_value(goal.order_value_prior))
             }
         };
