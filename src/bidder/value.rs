@@ -194,7 +194,11 @@ mod tests {
         // (980 × 0.5 + 20 × 2) / 1000 = 0.53 million ppb: the model rules.
         assert_eq!(shrunk(predicted, rate, 980), 530_000);
         assert_eq!(shrunk(7, 8, 1), 7, "(7 + 160) / 21 rounds down");
-        assert_eq!(shrunk(1_000_000_000, 1_000_000_000, u64::MAX), 1_000_000_000, "no overflow");
+        assert_eq!(
+            shrunk(1_000_000_000, 1_000_000_000, u64::MAX),
+            1_000_000_000,
+            "no overflow"
+        );
     }
 
     #[test]
