@@ -940,10 +940,12 @@ landing_url = "https://{id}.example/"
     }
 
     /// Predicts the same for every impression, per campaign id; counts the
-    /// predictions asked.
+    /// predictions asked. Not learned (taken at its word, as the
+    /// simulator's oracle) unless `learned` is set.
     struct Fixed {
         by_campaign: Vec<(&'static str, Option<crate::outcome::Prediction>)>,
         asked: std::sync::atomic::AtomicU32,
+        learned: bool,
     }
 
     impl Fixed {
@@ -955,6 +957,7 @@ landing_url = "https://{id}.example/"
             Fixed {
                 by_campaign,
                 asked: Default::default(),
+                learned: false,
             }
         }
     }
@@ -974,6 +977,10 @@ landing_url = "https://{id}.example/"
                 .iter()
                 .find(|(id, _)| *id == candidate.campaign)
                 .and_then(|(_, p)| *p)
+        }
+
+        fn learned(&self) -> bool {
+            self.learned
         }
     }
 
@@ -1021,6 +1028,21 @@ landing_url = "https://{id}.example/"
         let world = world_of(&[valued("cpa", CPA_25)]);
         let low = select_all_with(&world, &request(&banner(""), ""), Some(&never)).remove(0);
         assert_eq!(low, bid("cpa", 0, 250_000));
+    }
+
+    #[test]
+    fn a_learned_prediction_for_a_campaign_without_events_is_shrunk_to_its_rate() {
+        let world = world_of(&[valued("cpc", CPC_2), valued("cpa", CPA_25)]);
+        // A learned model's 0.5 % on a CPC campaign with no click yet: its
+        // smoothed rate (the prior 0.2 %) prices it, 2.00 × 0.002 × 1000.
+        let mut predictor = Fixed::new(&[("cpc", 0.005, 0.0), ("cpa", 0.0, 0.0)]);
+        predictor.learned = true;
+        let choice = select_all_with(&world, &request(&banner(""), ""), Some(&predictor)).remove(0);
+        assert_eq!(choice, bid("cpc", 0, 4_000_000));
+        // Taken at its word (not learned): 2.00 × 0.005 × 1000.
+        predictor.learned = false;
+        let choice = select_all_with(&world, &request(&banner(""), ""), Some(&predictor)).remove(0);
+        assert_eq!(choice, bid("cpc", 0, 10_000_000));
     }
 
     #[test]

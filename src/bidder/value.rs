@@ -16,6 +16,15 @@
 //! no later campaign can beat the bid it holds). At most
 //! [`MAX_PREDICTIONS`] campaigns are predicted per impression.
 //!
+//! A young campaign's prediction is shrunk towards its smoothed rate in
+//! proportion to its evidence ([`shrunk`]): with `n` events (clicks for
+//! CPC, conversions for CPA and CPS) the model weighs `n / (n +`
+//! [`SHRINK_EVENTS`]`)` (a predictor that is not learned, the simulator's
+//! oracle, is not shrunk: `Predictor::learned`). A model that has seen a campaign's impressions
+//! but hardly any of its clicks pushes all of the campaign's coordinates
+//! down together; unshrunk, the campaign lost the selection everywhere and
+//! never got the data that would correct it (OUTCOMES.md).
+//!
 //! [`Campaign::value_at`]: crate::campaigns::model::Campaign::value_at
 //! [`CompiledCampaign::upper_value`]: crate::campaigns::index::CompiledCampaign::upper_value
 
@@ -41,6 +50,10 @@ pub const MAX_PREDICTIONS: u32 = 8;
 /// (OUTCOMES.md) were valued at a quarter of their true rate and bought
 /// nothing.
 pub const EXPLORE_PPM: u64 = 30_000;
+
+/// Events (clicks, conversions) at which a campaign's model prediction and
+/// its smoothed rate weigh the same ([`shrunk`]).
+pub const SHRINK_EVENTS: u64 = 20;
 
 /// Values an impression's candidates, predicting for value-based ones:
 /// one per impression, holding the prepared impression between candidates.
@@ -116,15 +129,26 @@ impl<'p> Valuer<'p> {
             return fallback;
         };
         let goal = &campaign.goal;
+        // A predictor that knows the propensities is taken at its word.
+        let shrink = |predicted: u64, rate: u64, events: u64| {
+            if predictor.learned() {
+                shrunk(predicted, rate, events)
+            } else {
+                predicted
+            }
+        };
         let value = match campaign.pricing {
             Pricing::Cpm => return fallback,
             Pricing::Cpc => {
                 let rate = u64::from(c.state.pctr(candidate.creative, campaign.pctr_prior)) * 1000;
-                campaign.value_at(clamped(prediction.click, rate, PCTR_CEILING_PPB), 0, Micros::ZERO)
+                let (_, clicks) = c.state.creative_counts(candidate.creative);
+                let pctr = shrink(clamped(prediction.click, rate, PCTR_CEILING_PPB), rate, clicks);
+                campaign.value_at(pctr, 0, Micros::ZERO)
             }
             Pricing::Cpa | Pricing::Cps => {
                 let rate = u64::from(c.state.pcvr(goal.pcvr_prior));
-                let pcvr = clamped(prediction.conversion, rate, PCVR_CEILING_PPB);
+                let predicted = clamped(prediction.conversion, rate, PCVR_CEILING_PPB);
+                let pcvr = shrink(predicted, rate, c.state.conversions());
                 campaign.value_at(0, pcvr, c.state.order_value(goal.order_value_prior))
             }
         };
@@ -146,9 +170,36 @@ pub fn clamped(probability: f32, rate: u64, ceiling: u64) -> u64 {
     ppb.clamp(low, high)
 }
 
+/// A predicted probability (ppb) shrunk towards the campaign's smoothed
+/// `rate` (ppb) by its evidence: `(events × predicted + SHRINK_EVENTS ×
+/// rate) / (events + SHRINK_EVENTS)`, rounded down.
+pub fn shrunk(predicted: u64, rate: u64, events: u64) -> u64 {
+    let weighted = u128::from(events) * u128::from(predicted) + u128::from(SHRINK_EVENTS) * u128::from(rate);
+    (weighted / (u128::from(events) + u128::from(SHRINK_EVENTS))) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_young_campaigns_prediction_is_shrunk_towards_its_rate_by_its_evidence() {
+        let rate = 2_000_000; // 0.2 %
+        let predicted = 500_000; // the model's 0.05 %
+        assert_eq!(shrunk(predicted, rate, 0), rate, "no event: the rate");
+        // (5 × 0.5 + 20 × 2) / 25 = 1.7 million ppb.
+        assert_eq!(shrunk(predicted, rate, 5), 1_700_000);
+        // Even evidence: halfway.
+        assert_eq!(shrunk(predicted, rate, SHRINK_EVENTS), 1_250_000);
+        // (980 × 0.5 + 20 × 2) / 1000 = 0.53 million ppb: the model rules.
+        assert_eq!(shrunk(predicted, rate, 980), 530_000);
+        assert_eq!(shrunk(7, 8, 1), 7, "(7 + 160) / 21 rounds down");
+        assert_eq!(
+            shrunk(1_000_000_000, 1_000_000_000, u64::MAX),
+            1_000_000_000,
+            "no overflow"
+        );
+    }
 
     #[test]
     fn predictions_are_clamped_around_the_campaign_rate_and_under_the_ceiling() {

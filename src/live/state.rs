@@ -200,6 +200,11 @@ impl CampaignState {
         smoothed(impressions, clicks, prior)
     }
 
+    /// Credited conversions counted so far (the evidence of its pCVR).
+    pub fn conversions(&self) -> u64 {
+        self.conversions.count.load(Ordering::Relaxed)
+    }
+
     /// Counts a credited conversion and its order value (tracking path).
     pub fn count_conversion(&self, value: crate::money::Micros) {
         self.conversions.count.fetch_add(1, Ordering::Relaxed);

@@ -102,4 +102,12 @@ pub trait Predictor: Send + Sync {
     /// The prediction for `candidate` on the prepared impression; `None`
     /// while the predictor knows too little of the campaign (cold start).
     fn predict(&self, subject: &Subject, prepared: &Prepared, candidate: &Candidate) -> Option<Prediction>;
+
+    /// Whether the predictions are learned from the campaigns' own events,
+    /// and so are shrunk towards a campaign's smoothed rate while it has
+    /// few of them (`bidder::value::shrunk`). A predictor that knows the
+    /// propensities (the simulator's oracle) says `false`.
+    fn learned(&self) -> bool {
+        true
+    }
 }

@@ -52,4 +52,9 @@ impl Predictor for Oracle {
             conversion: (ctr * self.market.cvr(user, c)) as f32,
         })
     }
+
+    /// The truth: never shrunk towards a campaign's smoothed rate.
+    fn learned(&self) -> bool {
+        false
+    }
 }
