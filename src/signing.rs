@@ -6,8 +6,9 @@
 //! The payload is a query string of the bid's facts ([`BidToken`]).
 //!
 //! A bid's URLs are signed in pairs, HMAC-SHA256 over the payload, a NUL
-//! and the pair's label: `click+imp` (the two URLs in the markup, which a
-//! page sees), `win+bill` (the notices only the exchange is sent), `loss`;
+//! and the pair's label: `pair:click+imp` (the two URLs in the markup, which a
+//! page sees), `pair:win+bill` (the notices only the exchange is sent),
+//! `pair:loss`;
 //! each 256-bit output is cut into the two URLs' 128-bit tags, base64url.
 //! The payload is hashed once for all of them (its HMAC state is shared),
 //! then finalised once per pair: two HMAC finalisations per bid where a tag
@@ -45,8 +46,9 @@ type HmacSha256 = Hmac<Sha256>;
 /// Signature length in bytes (before base64): 128 bits.
 const SIGNATURE_BYTES: usize = 16;
 /// The labels of the signed pairs of URLs, by [`Event::slot`] / 2 (the loss
-/// notice alone in the third).
-const PAIRS: [&[u8]; 3] = [b"\0click+imp", b"\0win+bill", b"\0loss"];
+/// notice alone in the third). `pair:` keeps every message apart from the
+/// legacy ones (`{payload}\0{event}`): no tag is valid under both schemes.
+const PAIRS: [&[u8]; 3] = [b"\0pair:click+imp", b"\0pair:win+bill", b"\0pair:loss"];
 /// One impression, in the thousandths of `imp.qty` that tokens carry.
 pub const QTY_ONE: i64 = 1000;
 /// The largest multiplier a token may carry, thousandths (one million).
@@ -1316,11 +1318,15 @@ mod tests {
     #[test]
     fn urls_signed_the_old_way_still_verify_until_they_expire() {
         let signer = Signer::new(b"new-key-0123456789", Some(b"old-key-0123456789"));
-        for key in [&b"new-key-0123456789"[..], b"old-key-0123456789"] {
-            let url = legacy_url(key, Event::Click, &token());
+        for (key, expected) in [
+            (&b"new-key-0123456789"[..], Event::Click),
+            (b"old-key-0123456789", Event::Click),
+            (b"new-key-0123456789", Event::Loss),
+        ] {
+            let url = legacy_url(key, expected, &token());
             let (event, query) = split(&url);
             let verified = signer.verify(event, query).unwrap();
-            assert_eq!((verified.event, verified.token), (Event::Click, token()));
+            assert_eq!((verified.event, verified.token), (expected, token()));
             assert_eq!(
                 signer.verify(event, &query.replace("p=2500000", "p=2500001")),
                 Err(TrackingError::BadSignature)
@@ -1329,11 +1335,28 @@ mod tests {
             let as_tag = query.replace("&s=", "&sig=");
             assert_eq!(signer.verify(event, &as_tag), Err(TrackingError::BadSignature));
         }
-        let url = signer.url("http://h", Event::Click, &token().payload());
-        let (_, query) = split(&url);
-        assert_eq!(signer.verify("imp", query), Err(TrackingError::BadSignature));
-        let as_legacy = query.replace("&sig=", "&s=");
-        assert_eq!(signer.verify("click", &as_legacy), Err(TrackingError::BadSignature));
+        // Tags of this scheme do not pass as legacy signatures either (no
+        // message of one is a message of the other), nor for another event.
+        for event in [Event::Click, Event::Impression, Event::Win, Event::Bill, Event::Loss] {
+            let url = signer.url("http://h", event, &token().payload());
+            let (path, query) = split(&url);
+            assert!(signer.verify(path, query).is_ok());
+            // Another event with the same macros: its tag is another.
+            let (other, refusal) = match event {
+                Event::Click => ("imp", TrackingError::BadSignature),
+                Event::Impression => ("click", TrackingError::BadSignature),
+                Event::Win => ("bill", TrackingError::BadSignature),
+                Event::Bill => ("win", TrackingError::BadSignature),
+                Event::Loss => ("win", TrackingError::Malformed),
+            };
+            assert_eq!(signer.verify(other, query), Err(refusal), "{event:?}");
+            let as_legacy = query.replace("&sig=", "&s=");
+            assert_eq!(
+                signer.verify(path, &as_legacy),
+                Err(TrackingError::BadSignature),
+                "{event:?}"
+            );
+        }
     }
 
     /// A URL assembled from the attribute-escaped base and payload is the
@@ -1368,7 +1391,7 @@ mod tests {
             mac.update(format!("{payload}\0{label}").as_bytes());
             mac.finalize().into_bytes()
         };
-        let (markup, notices, loss) = (pair("click+imp"), pair("win+bill"), pair("loss"));
+        let (markup, notices, loss) = (pair("pair:click+imp"), pair("pair:win+bill"), pair("pair:loss"));
         let expected = [
             &markup[..16],
             &markup[16..],
@@ -1386,8 +1409,8 @@ mod tests {
                 "{url}"
             );
         }
-        // `printf 'b=1&c=acme\0click+imp' | openssl dgst -sha256 -hmac a-test-key-of-some-length -binary`, its first 16 bytes.
-        assert_eq!(signer.signature(Event::Click, payload), "YktpfI2cvPmgyb5Cidne0w");
+        // `printf 'b=1&c=acme\0pair:click+imp' | openssl dgst -sha256 -hmac a-test-key-of-some-length -binary`, its first 16 bytes.
+        assert_eq!(signer.signature(Event::Click, payload), "PqOIpOpOFot8fvs_CR32_g");
     }
 
     #[test]
