@@ -125,11 +125,6 @@ impl Zone {
         }
     }
 
-    /// The zone itself.
-    pub fn time_zone(&self) -> &jiff::tz::TimeZone {
-        &self.tz
-    }
-
     /// Seconds since the epoch on the zone's wall clock (as
     /// [`local_seconds`]).
     pub fn local_seconds(&self, now: Timestamp) -> i64 {

@@ -90,7 +90,7 @@ fn one_bid<'a>(
         world,
         base_url,
         &payload(ctx, &token),
-        c.markup[choice.creative].html() && !native_response(c, choice),
+        c.markup[choice.creative].html() && native_response(c, choice.creative, choice.imp).is_none(),
     );
     let Shape { w, h, dur, protocol } = shape(creative);
     let bid = Bid {
@@ -209,24 +209,33 @@ fn response_capacity(response: &BidResponse) -> usize {
 
 /// A bid's markup as a JSON string literal: a native creative's response
 /// to the impression's native request, else the creative's compiled
-/// template (with the URLs' attribute forms where they were made).
+/// template (taking the URLs' attribute forms where they were made).
 fn markup(c: &LiveCampaign, creative: usize, imp: &Imp, urls: &Urls) -> String {
-    let native_request = imp.native.as_ref().and_then(|n| n.request.as_ref());
     let template = &c.markup[creative];
-    match (&c.campaign.creatives[creative].markup, native_request, &urls.attr) {
-        (Markup::Native(ad), Some(request), _) => {
-            Box::<str>::from(ad.response(request, &urls.click, &urls.impression)).into_string()
-        }
-        (_, _, Some((click, impression))) if template.html() => template.render_ready(click, impression),
-        _ => template.render(&urls.click, &urls.impression, urls.plain),
+    if let Some((click, impression)) = &urls.attr {
+        return template.render_ready(click, impression);
+    }
+    match native_response(c, creative, imp) {
+        Some((ad, request)) => Box::<str>::from(ad.response(request, &urls.click, &urls.impression)).into_string(),
+        None => template.render(&urls.click, &urls.impression, urls.plain),
     }
 }
 
-/// Whether the bid's markup is a native creative's response to the
-/// impression's native request.
-fn native_response(c: &LiveCampaign, choice: &Choice) -> bool {
-    let native_request = choice.imp.native.as_ref().and_then(|n| n.request.as_ref());
-    matches!(c.campaign.creatives[choice.creative].markup, Markup::Native(_)) && native_request.is_some()
+/// The native creative and the impression's native request, when the bid's
+/// markup is the creative's response to it.
+fn native_response<'a>(
+    c: &'a LiveCampaign,
+    creative: usize,
+    imp: &'a Imp,
+) -> Option<(
+    &'a crate::campaigns::native::NativeAd,
+    &'a crate::openrtb::NativeRequest,
+)> {
+    let request = imp.native.as_ref().and_then(|n| n.request.as_ref())?;
+    match &c.campaign.creatives[creative].markup {
+        Markup::Native(ad) => Some((ad, request)),
+        _ => None,
+    }
 }
 
 /// A bid's signed URLs.
