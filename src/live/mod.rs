@@ -7,6 +7,8 @@
 //! - [`mod@apply`]: the one function through which an event changes live state.
 //! - [`shared`]: the seam for what nodes of a cluster share (dedup claims,
 //!   events, budget grants, control changes), embedded on a single node.
+//! - [`dedup`]: the compact, sharded table an embedded node keeps its
+//!   dedup claims and counted bits in.
 //! - [`replicated`]: what a node of a cluster tells the others (applied
 //!   events, control changes), queued for the publisher.
 //! - [`contact`]: advertisers' live state (spend across their campaigns,
@@ -24,6 +26,7 @@
 
 pub mod apply;
 pub mod contact;
+pub mod dedup;
 pub mod registry;
 pub mod replicated;
 pub mod shared;

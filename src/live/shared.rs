@@ -20,6 +20,8 @@ use std::pin::Pin;
 
 use jiff::Timestamp;
 
+use super::dedup::{Compact, Table};
+
 /// A (bid, event) recorded once: when, and at what clearing price.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Claim {
@@ -112,12 +114,12 @@ pub trait SharedState: Send + Sync {
     fn forget_claims_before(&self, horizon: Timestamp);
 }
 
-/// One node on its own: claims in a lock-free map (bounded), the whole
+/// One node on its own: claims in a compact table (bounded), the whole
 /// budget granted, nothing to publish.
 pub struct Embedded {
-    claims: papaya::HashMap<u64, Claim, foldhash::fast::RandomState>,
+    claims: Table<Claim>,
     /// Bid → (when first counted, counted bits), for reports.
-    counted: papaya::HashMap<u64, (i64, u8), foldhash::fast::RandomState>,
+    counted: Table<(i64, u8)>,
     /// Most claims held.
     max_claims: usize,
     /// Claims refused at the bound.
@@ -133,12 +135,43 @@ impl Default for Embedded {
     }
 }
 
+/// The flags of a packed claim, in the top bits of its first word (the
+/// time, in microseconds, takes the 61 below them).
+const DURABLE: u64 = 1 << 63;
+const FILTERED: u64 = 1 << 62;
+const CLEARING: u64 = 1 << 61;
+
+/// A claim in two words: the time with the flags, and the clearing price.
+impl Compact for Claim {
+    type Packed = [u64; 2];
+
+    fn pack(self) -> [u64; 2] {
+        let flags = (if self.durable { DURABLE } else { 0 })
+            | (if self.filtered { FILTERED } else { 0 })
+            | (if self.clearing.is_some() { CLEARING } else { 0 });
+        [
+            (self.at_micros as u64 & (CLEARING - 1)) | flags,
+            self.clearing.unwrap_or(0) as u64,
+        ]
+    }
+
+    fn unpack([at, clearing]: [u64; 2]) -> Claim {
+        Claim {
+            // Sign-extended from its 61 bits.
+            at_micros: ((at << 3) as i64) >> 3,
+            clearing: (at & CLEARING != 0).then_some(clearing as i64),
+            durable: at & DURABLE != 0,
+            filtered: at & FILTERED != 0,
+        }
+    }
+}
+
 impl Embedded {
     /// An embedded state holding at most `max_claims` dedup claims.
     pub fn with_limit(max_claims: usize) -> Embedded {
         Embedded {
-            claims: papaya::HashMap::builder().hasher(Default::default()).build(),
-            counted: papaya::HashMap::builder().hasher(Default::default()).build(),
+            claims: Table::default(),
+            counted: Table::default(),
             max_claims,
             refused: std::sync::atomic::AtomicU64::new(0),
         }
@@ -146,20 +179,19 @@ impl Embedded {
 
     /// Claims `key` here.
     pub fn claim_here(&self, key: u64, claim: Claim) -> ClaimOutcome {
-        let claims = self.claims.pin();
-        if claims.len() >= self.max_claims && claims.get(&key).is_none() {
-            self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return ClaimOutcome::Full;
-        }
-        match claims.try_insert(key, claim) {
-            Ok(_) => ClaimOutcome::Claimed,
-            Err(_) => ClaimOutcome::Taken,
+        match self.claims.insert_new(key, claim, self.max_claims) {
+            Ok(()) => ClaimOutcome::Claimed,
+            Err(Some(_)) => ClaimOutcome::Taken,
+            Err(None) => {
+                self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                ClaimOutcome::Full
+            }
         }
     }
 
     /// Holds `claim` on `key` unless one is held (never refused).
     pub fn hold(&self, key: u64, claim: Claim) {
-        let _ = self.claims.pin().try_insert(key, claim);
+        let _ = self.claims.insert_new(key, claim, usize::MAX);
     }
 
     /// The dedup set's size.
@@ -174,66 +206,55 @@ impl Embedded {
 
     /// Gives up the claim on `key` here.
     pub fn unclaim_here(&self, key: u64) {
-        self.claims.pin().remove(&key);
+        self.claims.remove(key);
     }
 
     /// Marks the claim on `key` durable here.
     pub fn confirm_here(&self, key: u64, filtered: bool) {
-        let claims = self.claims.pin();
-        claims.update(key, |claim| Claim {
-            durable: true,
-            filtered,
-            ..*claim
+        self.claims.update(key, |claim| {
+            claim.map(|claim| Claim {
+                durable: true,
+                filtered,
+                ..claim
+            })
         });
     }
 
     /// The claim on `key` held here.
     pub fn claimed_here(&self, key: u64) -> Option<Claim> {
-        self.claims.pin().get(&key).copied()
+        self.claims.get(key)
     }
 
     /// [`SharedState::count_once`] here.
     pub fn count_here(&self, bid_key: u64, flags: u8, at: Timestamp) -> u8 {
-        let counted = self.counted.pin();
         let at = at.as_microsecond();
-        let result = counted.compute(bid_key, |entry| {
-            let (first, bits) = entry.map_or((at, 0), |(_, &(first, bits))| (first, bits));
-            if bits & flags == flags {
-                papaya::Operation::Abort(())
-            } else {
-                papaya::Operation::Insert((first, bits | flags))
-            }
+        let (before, after) = self.counted.update(bid_key, |entry| {
+            let (first, bits) = entry.unwrap_or((at, 0));
+            Some((first, bits | flags))
         });
-        match result {
-            papaya::Compute::Inserted(_, &(_, bits)) => bits & flags,
-            papaya::Compute::Updated {
-                old: (_, &(_, old)),
-                new: (_, &(_, new)),
-            } => (new & !old) & flags,
-            _ => 0,
-        }
+        let old = before.map_or(0, |(_, bits)| bits);
+        let new = after.map_or(0, |(_, bits)| bits);
+        (new & !old) & flags
     }
 
     /// The bits counted here for the bid `bid_key`.
     pub fn counted_here(&self, bid_key: u64) -> u8 {
-        self.counted.pin().get(&bid_key).map_or(0, |&(_, bits)| bits)
+        self.counted.get(bid_key).map_or(0, |(_, bits)| bits)
     }
 
     /// [`SharedState::uncount`] here.
     pub fn uncount_here(&self, bid_key: u64, flags: u8) {
-        let counted = self.counted.pin();
-        counted.compute(bid_key, |entry| match entry {
-            Some((_, &(_, bits))) if bits & !flags == 0 => papaya::Operation::Remove,
-            Some((_, &(first, bits))) => papaya::Operation::Insert((first, bits & !flags)),
-            None => papaya::Operation::Abort(()),
+        self.counted.update(bid_key, |entry| match entry {
+            Some((first, bits)) if bits & !flags != 0 => Some((first, bits & !flags)),
+            _ => None,
         });
     }
 
     /// Forgets claims (and counted bits) made before `horizon`.
     pub fn forget_before(&self, horizon: Timestamp) {
         let horizon = horizon.as_microsecond();
-        self.claims.pin().retain(|_, claim| claim.at_micros >= horizon);
-        self.counted.pin().retain(|_, (first, _)| *first >= horizon);
+        self.claims.retain(|claim| claim.at_micros >= horizon);
+        self.counted.retain(|(first, _)| first >= horizon);
     }
 }
 
@@ -310,6 +331,60 @@ mod tests {
         assert!(shared.claimed_here(1).is_some(), "not older than the horizon");
         shared.forget_before(Timestamp::from_microsecond(1_000_001).unwrap());
         assert_eq!(shared.claimed_here(1), None);
+    }
+
+    #[test]
+    fn a_claim_packs_to_two_words_and_back() {
+        for claim in [
+            Claim {
+                at_micros: 1_780_000_000_123_456,
+                clearing: Some(2_500_000),
+                durable: true,
+                filtered: false,
+            },
+            Claim {
+                at_micros: 1,
+                clearing: Some(0),
+                durable: false,
+                filtered: true,
+            },
+            Claim {
+                at_micros: -5,
+                clearing: None,
+                durable: true,
+                filtered: true,
+            },
+            Claim {
+                at_micros: 0,
+                clearing: Some(-7),
+                durable: false,
+                filtered: false,
+            },
+        ] {
+            assert_eq!(Claim::unpack(claim.pack()), claim);
+        }
+    }
+
+    #[test]
+    fn counted_bits_are_set_once_and_cleared_whole() {
+        let shared = Embedded::default();
+        let at = Timestamp::from_second(1_000).unwrap();
+        assert_eq!(shared.count_here(9, 0b01, at), 0b01);
+        assert_eq!(shared.count_here(9, 0b11, at), 0b10, "only the bit not yet set");
+        assert_eq!(shared.count_here(9, 0b01, at), 0);
+        shared.uncount_here(9, 0b01);
+        assert_eq!(shared.counted_here(9), 0b10);
+        shared.uncount_here(9, 0b10);
+        assert_eq!(
+            (shared.counted_here(9), shared.counted.len()),
+            (0, 0),
+            "nothing left: removed"
+        );
+        shared.count_here(9, 0b01, at);
+        shared.forget_before(Timestamp::from_second(1_000).unwrap());
+        assert_eq!(shared.counted_here(9), 0b01, "not older than the horizon");
+        shared.forget_before(Timestamp::from_second(1_001).unwrap());
+        assert_eq!(shared.counted_here(9), 0);
     }
 
     /// Issue 17, item 18: the dedup map was bounded by time only.
