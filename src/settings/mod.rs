@@ -41,9 +41,10 @@ pub struct MaxBidCaps {
     pub cpc: Micros,
 }
 
-/// Default bound on dedup claims (bid and event): 20 M, a day of notices at
-/// ~230 a second per event kind, about 1.5 GB at most.
-pub const DEFAULT_MAX_DEDUP_ENTRIES: usize = 20_000_000;
+/// Default bound on dedup claims (bid and event): 40 M, a day of notices at
+/// ~460 a second (about 150 won impressions a second), about 2 GB at most
+/// (about 50 bytes a claim, `live::dedup`).
+pub const DEFAULT_MAX_DEDUP_ENTRIES: usize = 40_000_000;
 
 /// Default bound on (user, campaign) frequency counts: 50 M, a few GB at
 /// most.
