@@ -13,6 +13,7 @@
 //! reservation expires with its window, as before loss notices existed)
 //! and a billing notice releases as it always did.
 
+use crate::live::dedup::Table;
 use crate::money::Micros;
 use crate::openrtb::LossReason;
 
@@ -51,9 +52,10 @@ pub enum Settle {
 }
 
 /// Bids whose reservation has been given back, each until the minute its
-/// reservation would have expired. Lock-free; swept once a minute.
+/// reservation would have expired. Kept compactly (one per won or lost
+/// bid of the last hour: `live::dedup`); swept once a minute.
 pub struct Settled {
-    bids: papaya::HashMap<u64, i64, foldhash::fast::RandomState>,
+    bids: Table<i64>,
     max: usize,
 }
 
@@ -61,7 +63,7 @@ impl Settled {
     /// A set holding at most `max` bids.
     pub fn with_limit(max: usize) -> Settled {
         Settled {
-            bids: papaya::HashMap::builder().hasher(Default::default()).build(),
+            bids: Table::default(),
             max,
         }
     }
@@ -69,19 +71,19 @@ impl Settled {
     /// Settles `bid_key`'s reservation, remembered until `until_minute`
     /// (Unix minutes) and at least a minute past `now_minute`.
     pub fn settle(&self, bid_key: u64, until_minute: i64, now_minute: i64) -> Settle {
-        let bids = self.bids.pin();
-        if bids.len() >= self.max && bids.get(&bid_key).is_none() {
-            return Settle::Full;
-        }
-        match bids.try_insert(bid_key, until_minute.max(now_minute + 1)) {
-            Ok(_) => Settle::First,
-            Err(_) => Settle::Again,
+        match self
+            .bids
+            .insert_new(bid_key, until_minute.max(now_minute + 1), self.max)
+        {
+            Ok(()) => Settle::First,
+            Err(Some(_)) => Settle::Again,
+            Err(None) => Settle::Full,
         }
     }
 
     /// Forgets bids whose reservations have expired by `now_minute`.
     pub fn sweep(&self, now_minute: i64) {
-        self.bids.pin().retain(|_, until| *until > now_minute);
+        self.bids.retain(|until| until > now_minute);
     }
 
     /// Bids remembered.
