@@ -177,3 +177,90 @@ fn the_goals_of_issue_15() {
         }
     }
 }
+
+/// Issue 15's goals for this bidder (`bullseye`: the click model, learned
+/// shading, pacing by the bid) in CI, at the test's scale after a day of
+/// warm-up (seed 1, first price): the CPC goal over flat (1.3×; 5.4× and
+/// 5.7× here), learned shading buying more impressions per unit of media
+/// cost than the fixed factor (its direction: 1.37×, 1.34× and 1.02× here,
+/// the 1.25× goal is not met for `cpm-even`, see OUTCOMES.md), and even
+/// pacing spending its cap. The hourly gaps (5–7 points at this scale, a
+/// few clicks an hour) and the oracle comparisons are left to OUTCOMES.md's
+/// full-scale runs.
+#[test]
+fn bullseye_moves_each_goal_the_right_way() {
+    let args = small(1, &["flat", "fixed_shading", "bullseye"], 24, 24, 1_000);
+    let results = simulate(&args, Some(SMALL_CAMPAIGNS)).unwrap();
+    for campaign in ["cpc-asap", "cpc-even"] {
+        let clicks = |s: &str| of(&results, s, campaign).clicks_per_1000;
+        assert!(
+            clicks("bullseye") >= 1.3 * clicks("flat"),
+            "{campaign}: {} against flat's {}",
+            clicks("bullseye"),
+            clicks("flat")
+        );
+    }
+    for campaign in ["cpc-asap", "cpc-even", "cpm-even"] {
+        let bought = |s: &str| {
+            let f = of(&results, s, campaign);
+            f.impressions as f64 / f.media_cost_micros.max(1) as f64
+        };
+        assert!(
+            bought("bullseye") > bought("fixed_shading"),
+            "{campaign}: learned shading bought {} per micro of media, the fixed factor {}",
+            bought("bullseye"),
+            bought("fixed_shading")
+        );
+    }
+    for campaign in ["cpc-even", "cpm-even"] {
+        let even = of(&results, "bullseye", campaign);
+        assert!((0.98..=1.05).contains(&even.spend_fraction), "{even:?}");
+    }
+}
+
+/// A CPA campaign and a CPM one competing with it, for a market where
+/// conversions are common enough to count at the test's scale (8 % click
+/// rate, half of the clicks convert).
+const SMALL_CPA_CAMPAIGNS: &str = r#"
+[[campaign]]
+id = "cpa-even"
+advertiser = "A"
+adomain = ["a.example"]
+pricing = "cpa"
+target_cpa = "0.03"
+pcvr_prior = "0.04"
+max_cpm = "8"
+daily_budget = "2"
+pacing = "even"
+creative = [{ id = "a", format = "banner", w = 300, h = 250, image_url = "https://a.example/a.png", landing_url = "https://a.example/" }]
+
+[[campaign]]
+id = "cpm-even"
+advertiser = "C"
+adomain = ["c.example"]
+pricing = "cpm"
+max_bid = "1.20"
+daily_budget = "1"
+pacing = "even"
+creative = [{ id = "c", format = "banner", w = 300, h = 250, image_url = "https://c.example/a.png", landing_url = "https://c.example/" }]
+"#;
+
+/// The CPA goal's direction in CI: a CPA campaign bidding
+/// `target_cpa × P(conversion | impression)` buys more conversions per
+/// unit of its budget than one bidding flat at its max (the goal's 1.3×;
+/// 5.1× here, on 12 conversions against 6). It spends 39 % of its budget
+/// here: the model values it below the competition on most requests
+/// (OUTCOMES.md, the CPA market).
+#[test]
+fn cpa_bids_buy_more_conversions_per_budget_than_flat() {
+    let mut args = small(1, &["flat", "bullseye"], 24, 24, 1_000);
+    args.base_ctr = 0.08;
+    args.base_cvr = 0.5;
+    let results = simulate(&args, Some(SMALL_CPA_CAMPAIGNS)).unwrap();
+    let (flat, valued) = (of(&results, "flat", "cpa-even"), of(&results, "bullseye", "cpa-even"));
+    assert!(flat.conversions > 0 && valued.conversions >= 10, "{flat:?} {valued:?}");
+    assert!(
+        valued.conversions_per_1000 >= 1.3 * flat.conversions_per_1000,
+        "{valued:?} against {flat:?}"
+    );
+}
