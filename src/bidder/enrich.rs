@@ -89,9 +89,9 @@ impl BidCtx<'_> {
     /// ([`crate::pacing::shading::site_class`] of the domain its URLs
     /// carry); `None` when it has none.
     pub fn site_class(&self) -> Option<u8> {
-        *self
-            .site_class
-            .get_or_init(|| crate::pacing::shading::site_class(self.facts.domains.first().copied().unwrap_or_default()))
+        *self.site_class.get_or_init(|| {
+            crate::pacing::shading::site_class(self.facts.domains.first().copied().unwrap_or_default())
+        })
     }
 }
 

@@ -53,7 +53,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 
 use crate::money::Micros;
-use crate::signing::{BidToken, MAX_DOMAIN_BYTES};
+use crate::signing::MAX_DOMAIN_BYTES;
 
 /// Price buckets per slice.
 pub const BUCKETS: usize = 64;
@@ -214,9 +214,7 @@ struct Counters {
 /// of range: such counts are dropped).
 fn indices(slice: u16, site: Option<u8>, k: usize) -> [Option<usize>; 2] {
     let own = (usize::from(slice) < SLICES).then(|| usize::from(slice) * BUCKETS + k);
-    let cell = own
-        .and(site)
-        .map(|site| (SLICES + site_cell(slice, site)) * BUCKETS + k);
+    let cell = own.and(site).map(|site| (SLICES + site_cell(slice, site)) * BUCKETS + k);
     [own, cell]
 }
 
@@ -299,27 +297,6 @@ impl Shading {
         {
             self.counters.bids[i].fetch_add(1, Ordering::Relaxed);
             self.counters.wins[i].fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// A billed first-price bid, as its URLs carry it (tracking path): a
-    /// win at its bid in its slice and the site cell of its domain. Bids
-    /// without a slice are not counted.
-    pub fn count_won(&self, token: &BidToken) {
-        if let Some(slice) = token.shading_slice {
-            self.count_win(slice, &token.place.domain, token.bid_value);
-        }
-    }
-
-    /// A lost first-price bid, as its URLs carry it, whose loss notice says
-    /// `min_to_win` (response currency, as the bid's price): counted at
-    /// that price in the base currency (tracking path).
-    pub fn count_loss(&self, token: &BidToken, min_to_win: Micros) {
-        if let Some(slice) = token.shading_slice
-            && token.bid_price.0 > 0
-        {
-            let min = min_to_win.mul_div_ceil(token.bid_value.0, token.bid_price.0);
-            self.count_min_to_win(slice, &token.place.domain, min);
         }
     }
 
@@ -617,10 +594,7 @@ mod tests {
         assert_eq!((shading.learned_slices(), shading.learned_sites()), (1, 1));
         let cell = shading.published.load();
         let cell = cell.of_site(300, site).unwrap();
-        assert_eq!(
-            (cell.win_rate(Micros(1_000_000)), cell.win_rate(Micros(2_000_000))),
-            (0.0, 1.0)
-        );
+        assert_eq!((cell.win_rate(Micros(1_000_000)), cell.win_rate(Micros(2_000_000))), (0.0, 1.0));
         // A slice out of range counts nowhere.
         shading.count_win(u16::MAX, "site000.example", Micros(1_000_000));
     }

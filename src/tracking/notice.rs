@@ -1118,10 +1118,10 @@ impl Tracker {
         if token.test {
             return;
         }
-        if let Some(shading) = &self.shading
+        if let (Some(shading), Some(slice)) = (&self.shading, token.shading_slice)
             && notice.bills_impression()
         {
-            shading.count_won(token);
+            shading.count_win(slice, &token.place.domain, token.bid_value);
         }
         let learned = match notice.kind {
             EventKind::Click if record.filtered.is_none() => Some(Label::Click),
@@ -1214,8 +1214,11 @@ impl Tracker {
             Settle::First => {}
         }
         // The price to beat, in the base currency as the bid's value is.
-        if let (Some(shading), Some(min)) = (&self.shading, signal.min_to_win) {
-            shading.count_loss(token, min);
+        if let (Some(shading), Some(slice), Some(min)) = (&self.shading, token.shading_slice, signal.min_to_win)
+            && token.bid_price.0 > 0
+        {
+            let min = min.mul_div_ceil(token.bid_value.0, token.bid_price.0);
+            shading.count_min_to_win(slice, &token.place.domain, min);
         }
         self.losses.append(LossRecord {
             at: notice.now.as_microsecond(),
