@@ -475,11 +475,6 @@ impl App {
                 self.bidder.shading.learned_slices() as u64,
             ),
             (
-                "shading_sites_learned",
-                "Shading site cells (exchange, placement, site class) with a win-rate curve of their own",
-                self.bidder.shading.learned_sites() as u64,
-            ),
-            (
                 "attribution_touches",
                 "Clicks and views held for attribution",
                 self.tracker.touches.len() as u64,

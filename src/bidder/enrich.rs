@@ -5,7 +5,7 @@
 //! ancestors, for hierarchical targeting), and gathers the facts targeting
 //! tests. Also screens the traffic and picks the response currency.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::Cell;
 
 use jiff::Timestamp;
 
@@ -68,8 +68,6 @@ pub struct BidCtx<'a> {
     pub shading: Option<&'a crate::pacing::shading::Shading>,
     /// Per world time zone: (local day, hour of week), computed on first use.
     local_time: Vec<Cell<Option<(i64, usize)>>>,
-    /// The site's shading class, computed on first use.
-    site_class: OnceCell<Option<u8>>,
     world: &'a World,
 }
 
@@ -83,15 +81,6 @@ impl BidCtx<'_> {
         let computed = zone.local_day_and_hour(self.now);
         self.local_time[tz].set(Some(computed));
         computed
-    }
-
-    /// The class of the request's site for learned shading
-    /// ([`crate::pacing::shading::site_class`] of the domain its URLs
-    /// carry); `None` when it has none.
-    pub fn site_class(&self) -> Option<u8> {
-        *self.site_class.get_or_init(|| {
-            crate::pacing::shading::site_class(self.facts.domains.first().copied().unwrap_or_default())
-        })
     }
 }
 
@@ -351,7 +340,6 @@ pub fn enrich<'a>(
         predictor: None,
         shading: None,
         local_time: (0..world.time_zones.len()).map(|_| Cell::new(None)).collect(),
-        site_class: OnceCell::new(),
         world,
     })
 }

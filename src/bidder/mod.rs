@@ -408,7 +408,7 @@ impl Bidder {
             reserve_all(ctx, world, &mut choices, &self.frequency);
             for choice in &choices {
                 if let Some(slice) = choice.shading_slice {
-                    self.shading.count_bid(slice, ctx.site_class(), choice.price);
+                    self.shading.count_bid(slice, choice.price);
                 }
             }
         }

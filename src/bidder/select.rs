@@ -453,8 +453,7 @@ const PACE_FULL: u32 = 1_000_000;
 
 /// The price for `value` under the terms (see [`bid_price`]), shaded at
 /// first price by the learned curve of the auction's slice when shading is
-/// learned (`ctx.shading`: the curve of the site's class once it has one,
-/// else the slice's), exploring a random fraction of value on
+/// learned (`ctx.shading`), exploring a random fraction of value on
 /// [`crate::pacing::shading::EXPLORE_PPM`] of bids (never in a dry run);
 /// with the slice, for its notices to be counted. With learned shading, the
 /// curve prices `value × pace` (ppm: the even pacer's bid multiplier,
@@ -493,7 +492,7 @@ fn shaded<M: Mode>(
     } else {
         let fixed_paced = bid_price(paced, terms.floor, terms.auction, world.settings.shading_ppm).unwrap_or(fixed);
         learned
-            .price(slice, ctx.site_class(), paced, terms.floor)
+            .price(slice, paced, terms.floor)
             .unwrap_or(fixed_paced)
             .min(value)
     };

@@ -7,17 +7,6 @@
 //! hour of the day (UTC). A bid's slice is signed into its tracking URLs
 //! (`s`), so its notices are counted where its bid was.
 //!
-//! **Site classes**: competition varies most by site, which a slice does
-//! not see. The site (the domain its URLs carry, `signing::Place`) is
-//! hashed into [`SITE_CLASSES`] classes ([`site_class`]: FNV-1a, stable
-//! across nodes and versions), and each exchange × placement × site class
-//! (a *site cell*, over all hours) learns a curve of its own. A bid is
-//! counted in its slice and in its site cell; its notices find the cell
-//! again from the signed domain, so the URL format is unchanged (URLs
-//! signed before, or without a domain, count in their slice only). A bid
-//! is priced by its site cell's curve once the cell has
-//! [`Shading::min_observations`], else by its slice's (and its fallbacks).
-//!
 //! **Observations**, lock-free atomics in one preallocated table: each
 //! first-price bid at its price bucket (bid path); each win at the bid's
 //! bucket (its billing or win notice); and each loss notice's
@@ -35,12 +24,6 @@
 //! falls back to its exchange × placement over all hours, then to its
 //! exchange, then to the fixed factor (`bidding.first_price_shading`).
 //!
-//! **Memory**: two `u32` counters per bucket of every slice and site cell
-//! (([`SLICES`] + [`SITE_CELLS`]) × [`BUCKETS`] × 8 bytes: 768 KiB + 2 MiB),
-//! and the learner's decaying totals, two `f64` per bucket (twice that),
-//! all allocated once; the published curves hold at most one 256-byte
-//! curve per slice, fallback and site cell.
-//!
 //! **Exploration**: a curve learns only where bids land, so
 //! [`EXPLORE_PPM`] of first-price bids go out at a random fraction of value
 //! (30–100 %, never below the floor): the price of learning, paid on one
@@ -53,7 +36,6 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 
 use crate::money::Micros;
-use crate::signing::MAX_DOMAIN_BYTES;
 
 /// Price buckets per slice.
 pub const BUCKETS: usize = 64;
@@ -68,10 +50,6 @@ const EXCHANGES: usize = 8;
 const PLACEMENTS: usize = 8;
 /// Slices in all.
 pub const SLICES: usize = EXCHANGES * PLACEMENTS * 24;
-/// Site classes per exchange × placement.
-pub const SITE_CLASSES: usize = 64;
-/// Site cells in all: exchange × placement × site class.
-pub const SITE_CELLS: usize = EXCHANGES * PLACEMENTS * SITE_CLASSES;
 
 /// Share of first-price bids that explore, ppm.
 pub const EXPLORE_PPM: u64 = 50_000;
@@ -118,32 +96,6 @@ pub fn slice(exchange: u32, placement: u64, hour: u8) -> u16 {
     ((exchange * PLACEMENTS + placement) * 24 + usize::from(hour % 24)) as u16
 }
 
-/// The site class of a domain, as a bid's URLs carry it (lowercase, cut to
-/// [`MAX_DOMAIN_BYTES`] at a character boundary: the bid path and the
-/// notice find the same class): FNV-1a of its bytes, modulo
-/// [`SITE_CLASSES`]. `None` for an unknown (empty) domain.
-pub fn site_class(domain: &str) -> Option<u8> {
-    if domain.is_empty() {
-        return None;
-    }
-    let mut end = domain.len().min(MAX_DOMAIN_BYTES);
-    while !domain.is_char_boundary(end) {
-        end -= 1;
-    }
-    let hash = domain.as_bytes()[..end]
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
-            (hash ^ u64::from(byte.to_ascii_lowercase())).wrapping_mul(0x0000_0100_0000_01b3)
-        });
-    Some((hash % SITE_CLASSES as u64) as u8)
-}
-
-/// The site cell of a slice's exchange × placement and a site class
-/// (out of range for a slice out of range).
-fn site_cell(slice: u16, site: u8) -> usize {
-    slice as usize / 24 * SITE_CLASSES + usize::from(site) % SITE_CLASSES
-}
-
 /// A learned P(win | price) per bucket.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Curve {
@@ -175,16 +127,12 @@ impl Curve {
     }
 }
 
-/// The published curves: by slice, with the fallbacks already chosen, and
-/// by site cell (their own only).
+/// The published curves: by slice, with the fallbacks already chosen.
 #[derive(Debug, Default)]
 pub struct Curves {
     by_slice: Vec<Option<std::sync::Arc<Curve>>>,
-    by_site: Vec<Option<std::sync::Arc<Curve>>>,
     /// Slices with a curve of their own.
     pub learned: usize,
-    /// Site cells with a curve of their own.
-    pub learned_sites: usize,
 }
 
 impl Curves {
@@ -192,30 +140,12 @@ impl Curves {
     pub fn of(&self, slice: u16) -> Option<&Curve> {
         self.by_slice.get(slice as usize)?.as_deref()
     }
-
-    /// The curve of a bid in `slice` on a site of class `site`: its site
-    /// cell's when the cell has learned one, else its slice's.
-    pub fn of_site(&self, slice: u16, site: Option<u8>) -> Option<&Curve> {
-        site.and_then(|site| self.by_site.get(site_cell(slice, site))?.as_deref())
-            .or_else(|| self.of(slice))
-    }
 }
 
-/// Raw counts since the last rebuild: bids and wins per bucket, of the
-/// slices ([`SLICES`] × [`BUCKETS`]) then of the site cells
-/// ([`SITE_CELLS`] × [`BUCKETS`]).
+/// Raw counts since the last rebuild: bids and wins per slice and bucket.
 struct Counters {
     bids: Box<[AtomicU32]>,
     wins: Box<[AtomicU32]>,
-}
-
-/// The counters' indices of a bid at price bucket `k`: its slice's, and
-/// its site cell's when the site is known (out of range for a slice out
-/// of range: such counts are dropped).
-fn indices(slice: u16, site: Option<u8>, k: usize) -> [Option<usize>; 2] {
-    let own = (usize::from(slice) < SLICES).then(|| usize::from(slice) * BUCKETS + k);
-    let cell = own.and(site).map(|site| (SLICES + site_cell(slice, site)) * BUCKETS + k);
-    [own, cell]
 }
 
 /// Learned shading: the bid path's counters and published curves, and the
@@ -247,8 +177,8 @@ impl Shading {
     pub fn new(min_observations: f64) -> Shading {
         Shading {
             counters: Counters {
-                bids: zeroes((SLICES + SITE_CELLS) * BUCKETS),
-                wins: zeroes((SLICES + SITE_CELLS) * BUCKETS),
+                bids: zeroes(SLICES * BUCKETS),
+                wins: zeroes(SLICES * BUCKETS),
             },
             published: ArcSwap::from_pointee(Curves::default()),
             totals: Mutex::new((Vec::new(), None)),
@@ -257,46 +187,36 @@ impl Shading {
         }
     }
 
-    /// The price to bid for `value` over `floor` in `slice` on a site of
-    /// class `site` ([`site_class`]; `None`: unknown): by the site cell's
-    /// curve, else the slice's (or its fallbacks'); `None` while they all
-    /// know too little.
-    pub fn price(&self, slice: u16, site: Option<u8>, value: Micros, floor: Micros) -> Option<Micros> {
+    /// The price to bid for `value` over `floor` in `slice`: learned, or
+    /// `None` while the slice (and its fallbacks) know too little.
+    pub fn price(&self, slice: u16, value: Micros, floor: Micros) -> Option<Micros> {
         let curves = self.published.load();
-        curves.of_site(slice, site).map(|curve| curve.best_price(value, floor))
+        curves.of(slice).map(|curve| curve.best_price(value, floor))
     }
 
-    /// A first-price bid at `price` (bid path), in its slice and its site
-    /// cell.
-    pub fn count_bid(&self, slice: u16, site: Option<u8>, price: Micros) {
-        let [own, cell] = indices(slice, site, bucket(price));
-        if let Some(i) = own {
-            self.counters.bids[i].fetch_add(1, Ordering::Relaxed);
+    /// A first-price bid at `price` (bid path).
+    pub fn count_bid(&self, slice: u16, price: Micros) {
+        let i = slice as usize * BUCKETS + bucket(price);
+        if let Some(count) = self.counters.bids.get(i) {
+            count.fetch_add(1, Ordering::Relaxed);
             self.bids.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(i) = cell {
-            self.counters.bids[i].fetch_add(1, Ordering::Relaxed);
-        }
     }
 
-    /// A won first-price bid that was at `price` (tracking path); `domain`
-    /// as its URLs carry it (empty when they carry none).
-    pub fn count_win(&self, slice: u16, domain: &str, price: Micros) {
-        for i in indices(slice, site_class(domain), bucket(price)).into_iter().flatten() {
-            self.counters.wins[i].fetch_add(1, Ordering::Relaxed);
+    /// A won first-price bid that was at `price` (tracking path).
+    pub fn count_win(&self, slice: u16, price: Micros) {
+        if let Some(count) = self.counters.wins.get(slice as usize * BUCKETS + bucket(price)) {
+            count.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// A lost first-price bid whose loss notice says `min_to_win`: at that
-    /// price it would have won (tracking path); `domain` as for
-    /// [`Shading::count_win`].
-    pub fn count_min_to_win(&self, slice: u16, domain: &str, min_to_win: Micros) {
-        for i in indices(slice, site_class(domain), bucket(min_to_win))
-            .into_iter()
-            .flatten()
-        {
-            self.counters.bids[i].fetch_add(1, Ordering::Relaxed);
-            self.counters.wins[i].fetch_add(1, Ordering::Relaxed);
+    /// price it would have won (tracking path).
+    pub fn count_min_to_win(&self, slice: u16, min_to_win: Micros) {
+        let i = slice as usize * BUCKETS + bucket(min_to_win);
+        if let (Some(bids), Some(wins)) = (self.counters.bids.get(i), self.counters.wins.get(i)) {
+            bids.fetch_add(1, Ordering::Relaxed);
+            wins.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -310,7 +230,7 @@ impl Shading {
         let mut guard = self.totals.lock().unwrap_or_else(|p| p.into_inner());
         let (totals, last) = &mut *guard;
         if totals.is_empty() {
-            totals.resize((SLICES + SITE_CELLS) * BUCKETS, [0.0; 2]);
+            totals.resize(SLICES * BUCKETS, [0.0; 2]);
         }
         let decay = last.map_or(1.0, |last| 0.5f64.powf((now - last).max(0) as f64 / HALF_LIFE_SECS));
         *last = Some(now);
@@ -333,16 +253,10 @@ impl Shading {
     pub fn learned_slices(&self) -> usize {
         self.published.load().learned
     }
-
-    /// Site cells with a curve of their own.
-    pub fn learned_sites(&self) -> usize {
-        self.published.load().learned_sites
-    }
 }
 
 /// The curves of every slice from the totals, with fallbacks: the slice,
-/// its exchange × placement over all hours, its exchange; and of every
-/// site cell that has enough observations of its own.
+/// its exchange × placement over all hours, its exchange.
 fn curves(totals: &[[f64; 2]], min_observations: f64) -> Curves {
     let sum = |slices: &mut dyn Iterator<Item = usize>| {
         let mut buckets = [[0.0f64; 2]; BUCKETS];
@@ -373,16 +287,7 @@ fn curves(totals: &[[f64; 2]], min_observations: f64) -> Curves {
             }
         }
     }
-    let by_site: Vec<_> = (0..SITE_CELLS)
-        .map(|cell| learn(sum(&mut std::iter::once(SLICES + cell))))
-        .collect();
-    let learned_sites = by_site.iter().filter(|c| c.is_some()).count();
-    Curves {
-        by_slice,
-        by_site,
-        learned,
-        learned_sites,
-    }
+    Curves { by_slice, learned }
 }
 
 /// P(win) per bucket, non-decreasing in price: the win rate of the buckets
@@ -451,10 +356,10 @@ mod tests {
             .0 as f64;
         let shading = Shading::default();
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        assert_eq!(shading.price(slice, None, value, floor), None, "nothing learned yet");
+        assert_eq!(shading.price(slice, value, floor), None, "nothing learned yet");
         for round in 0..40 {
             for _ in 0..1_000 {
-                let learned = shading.price(slice, None, value, floor);
+                let learned = shading.price(slice, value, floor);
                 // Bid the learned price (0.85 × value before), exploring 5 %
                 // (everything in the first round).
                 let explore = round == 0 || rng.random_range(0..1_000_000) < EXPLORE_PPM;
@@ -463,15 +368,15 @@ mod tests {
                     Some(p) => p,
                     None => Micros(value.0 * 85 / 100),
                 };
-                shading.count_bid(slice, None, price);
+                shading.count_bid(slice, price);
                 let competing = 1_000_000.0 * (0.5 * normal(&mut rng)).exp();
                 if (price.0 as f64) > competing {
-                    shading.count_win(slice, "", price);
+                    shading.count_win(slice, price);
                 }
             }
             shading.rebuild(round * 10);
         }
-        let learned = shading.price(slice, None, value, floor).unwrap().0 as f64;
+        let learned = shading.price(slice, value, floor).unwrap().0 as f64;
         println!("learned {learned}, optimum {optimum}");
         assert!(
             (learned / optimum - 1.0).abs() <= 0.10,
@@ -480,123 +385,22 @@ mod tests {
         // Never above value nor below the floor.
         assert_eq!(
             shading
-                .price(slice, None, Micros(500_000), Micros(450_000))
+                .price(slice, Micros(500_000), Micros(450_000))
                 .map(|p| p.0 >= 450_000 && p.0 <= 500_000),
             Some(true)
         );
         assert_eq!(
-            shading.price(slice, None, Micros(2_000_000), Micros(2_000_000)),
+            shading.price(slice, Micros(2_000_000), Micros(2_000_000)),
             Some(Micros(2_000_000))
         );
         assert_eq!(shading.learned_slices(), 1);
         // Another hour of the same exchange and placement falls back to it.
-        assert!(shading.price(super::slice(0, 7, 3), None, value, floor).is_some());
+        assert!(shading.price(super::slice(0, 7, 3), value, floor).is_some());
         assert_eq!(
-            shading.price(super::slice(1, 7, 12), None, value, floor),
+            shading.price(super::slice(1, 7, 12), value, floor),
             None,
             "another exchange"
         );
-    }
-
-    /// Bids in `slice` on `domain` at every 0.10 CPM from 0.10 to 3.00,
-    /// `rounds` times; each above `competing` (CPM micros) wins.
-    fn auctions(shading: &Shading, slice: u16, domain: &str, competing: i64, rounds: usize) {
-        for _ in 0..rounds {
-            for price in (100_000..=3_000_000).step_by(100_000).map(Micros) {
-                shading.count_bid(slice, site_class(domain), price);
-                if price.0 > competing {
-                    shading.count_win(slice, domain, price);
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn site_classes_are_stable_and_found_again_from_the_carried_domain() {
-        assert_eq!(site_class(""), None);
-        // FNV-1a, modulo 64: the same on every node and version.
-        assert_eq!(site_class("site000.example"), Some(CHEAP_CLASS));
-        assert_eq!(site_class("site001.example"), Some(DEAR_CLASS));
-        // As the URL carries it: lowercase, cut to 64 bytes.
-        assert_eq!(site_class("SITE000.Example"), site_class("site000.example"));
-        let long = "a".repeat(80);
-        assert_eq!(site_class(&long), site_class(&long[..MAX_DOMAIN_BYTES]));
-        assert_ne!(site_class(&long), site_class(&long[..MAX_DOMAIN_BYTES - 1]));
-    }
-
-    const CHEAP_CLASS: u8 = 2;
-    const DEAR_CLASS: u8 = 29;
-
-    #[test]
-    fn a_site_class_learns_its_own_curve_and_falls_back_to_its_slice_until_then() {
-        let (slice, value, floor) = (super::slice(0, 7, 12), Micros(5_000_000), Micros(50_000));
-        let (cheap, dear) = ("site000.example", "site001.example");
-        let shading = Shading::new(300.0);
-        // The cheap site's competition bids 0.50, the dear site's 1.50.
-        auctions(&shading, slice, cheap, 500_000, 10);
-        auctions(&shading, slice, dear, 1_500_000, 9);
-        shading.rebuild(0);
-        // 300 bids on the cheap site: a curve of its own, which wins at
-        // the bucket above 0.50; 270 on the dear one: its slice's (570
-        // bids, both sites), which wins everything only above 1.50.
-        assert_eq!((shading.learned_slices(), shading.learned_sites()), (1, 1));
-        let (just_above_cheap, just_above_dear) = (Micros(652_946), Micros(1_790_405));
-        let price = |site| shading.price(slice, site, value, floor);
-        assert_eq!(price(site_class(cheap)), Some(just_above_cheap));
-        assert_eq!(price(None), Some(just_above_dear));
-        assert_eq!(price(site_class(dear)), Some(just_above_dear));
-        // A class never seen falls back to the slice; the site cell spans
-        // the hours (another hour's slice, unlearned, finds it).
-        assert_eq!(price(Some(CHEAP_CLASS + 1)), Some(just_above_dear));
-        assert_eq!(
-            shading.price(super::slice(0, 7, 3), site_class(cheap), value, floor),
-            Some(just_above_cheap)
-        );
-        // Thirty more rounds on the cheap site move the slice's curve to
-        // the cheap price; the dear site, with 300 bids now, bids by its own.
-        auctions(&shading, slice, cheap, 500_000, 30);
-        auctions(&shading, slice, dear, 1_500_000, 1);
-        shading.rebuild(0);
-        assert_eq!((shading.learned_slices(), shading.learned_sites()), (1, 2));
-        assert_eq!(price(None), Some(just_above_cheap));
-        assert_eq!(price(site_class(dear)), Some(just_above_dear));
-        assert_eq!(price(site_class(cheap)), Some(just_above_cheap));
-    }
-
-    #[test]
-    fn notices_without_a_domain_count_in_their_slice_only() {
-        // A payload as URLs were signed before site classes (and before
-        // the place was carried): the format is unchanged, so it parses
-        // and counts in its slice.
-        let token = crate::signing::BidToken::parse(
-            "b=bid-1&r=req-1&i=1&c=brand&k=b1&x=ex&cur=USD&p=1000000&v=1000000&t=1700000000&u=0000000000000000&test=0&e=1700000300&m=cpm&s=300",
-        )
-        .unwrap();
-        assert_eq!((token.shading_slice, token.place.domain.as_str()), (Some(300), ""));
-        let shading = Shading::new(1.0);
-        shading.count_bid(300, None, token.bid_value);
-        shading.count_win(token.shading_slice.unwrap(), &token.place.domain, token.bid_value);
-        shading.rebuild(0);
-        assert_eq!((shading.learned_slices(), shading.learned_sites()), (1, 0));
-        assert_eq!(
-            shading.published.load().of(300).map(|c| c.win_rate(Micros(1_000_000))),
-            Some(1.0)
-        );
-        // With a domain (`d`), the same notice also counts in its site cell.
-        let token = crate::signing::BidToken::parse(
-            "b=bid-2&r=req-2&i=1&c=brand&k=b1&x=ex&cur=USD&p=1000000&v=1000000&t=1700000000&u=0000000000000000&test=0&e=1700000300&m=cpm&s=300&d=site000.example",
-        )
-        .unwrap();
-        let site = site_class(&token.place.domain);
-        shading.count_bid(300, site, token.bid_value);
-        shading.count_min_to_win(300, &token.place.domain, Micros(2_000_000));
-        shading.rebuild(0);
-        assert_eq!((shading.learned_slices(), shading.learned_sites()), (1, 1));
-        let cell = shading.published.load();
-        let cell = cell.of_site(300, site).unwrap();
-        assert_eq!((cell.win_rate(Micros(1_000_000)), cell.win_rate(Micros(2_000_000))), (0.0, 1.0));
-        // A slice out of range counts nowhere.
-        shading.count_win(u16::MAX, "site000.example", Micros(1_000_000));
     }
 
     #[test]

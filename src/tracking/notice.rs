@@ -1121,7 +1121,7 @@ impl Tracker {
         if let (Some(shading), Some(slice)) = (&self.shading, token.shading_slice)
             && notice.bills_impression()
         {
-            shading.count_win(slice, &token.place.domain, token.bid_value);
+            shading.count_win(slice, token.bid_value);
         }
         let learned = match notice.kind {
             EventKind::Click if record.filtered.is_none() => Some(Label::Click),
@@ -1217,8 +1217,7 @@ impl Tracker {
         if let (Some(shading), Some(slice), Some(min)) = (&self.shading, token.shading_slice, signal.min_to_win)
             && token.bid_price.0 > 0
         {
-            let min = min.mul_div_ceil(token.bid_value.0, token.bid_price.0);
-            shading.count_min_to_win(slice, &token.place.domain, min);
+            shading.count_min_to_win(slice, min.mul_div_ceil(token.bid_value.0, token.bid_price.0));
         }
         self.losses.append(LossRecord {
             at: notice.now.as_microsecond(),
