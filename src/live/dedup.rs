@@ -60,7 +60,7 @@ impl<V: Compact> Table<V> {
         shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Entries held.
+    /// Entries held (kept with each change, under its shard's lock).
     pub fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }
@@ -93,7 +93,8 @@ impl<V: Compact> Table<V> {
 
     /// Removes `key`'s value.
     pub fn remove(&self, key: u64) {
-        if self.shard(key).remove(&key).is_some() {
+        let mut shard = self.shard(key);
+        if shard.remove(&key).is_some() {
             self.len.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -106,20 +107,19 @@ impl<V: Compact> Table<V> {
         let before = shard.get(&key).copied().map(V::unpack);
         let after = change(before);
         match (before.is_some(), after) {
-            (_, Some(value)) => {
+            (true, Some(value)) => {
                 shard.insert(key, value.pack());
+            }
+            (false, Some(value)) => {
+                shard.insert(key, value.pack());
+                self.len.fetch_add(1, Ordering::Relaxed);
             }
             (true, None) => {
                 shard.remove(&key);
+                self.len.fetch_sub(1, Ordering::Relaxed);
             }
             (false, None) => {}
         }
-        drop(shard);
-        match (before.is_some(), after.is_some()) {
-            (false, true) => self.len.fetch_add(1, Ordering::Relaxed),
-            (true, false) => self.len.fetch_sub(1, Ordering::Relaxed),
-            _ => 0,
-        };
         (before, after)
     }
 
@@ -134,7 +134,8 @@ impl<V: Compact> Table<V> {
             if shard.capacity() > 4 * after.max(1024) {
                 shard.shrink_to(2 * after);
             }
-            drop(shard);
+            // Counted while the shard is held, as every change is, so
+            // that the count never runs below what is held.
             self.len.fetch_sub(before - after, Ordering::Relaxed);
         }
     }

@@ -227,6 +227,9 @@ impl Embedded {
 
     /// [`SharedState::count_once`] here.
     pub fn count_here(&self, bid_key: u64, flags: u8, at: Timestamp) -> u8 {
+        if flags == 0 {
+            return 0;
+        }
         let at = at.as_microsecond();
         let (before, after) = self.counted.update(bid_key, |entry| {
             let (first, bits) = entry.unwrap_or((at, 0));
@@ -369,6 +372,8 @@ mod tests {
     fn counted_bits_are_set_once_and_cleared_whole() {
         let shared = Embedded::default();
         let at = Timestamp::from_second(1_000).unwrap();
+        assert_eq!(shared.count_here(9, 0, at), 0);
+        assert_eq!(shared.counted.len(), 0, "no bits: no entry");
         assert_eq!(shared.count_here(9, 0b01, at), 0b01);
         assert_eq!(shared.count_here(9, 0b11, at), 0b10, "only the bit not yet set");
         assert_eq!(shared.count_here(9, 0b01, at), 0);

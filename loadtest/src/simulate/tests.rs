@@ -183,8 +183,9 @@ fn the_goals_of_issue_15() {
 /// warm-up (seed 1, first price): the CPC goal over flat (1.3×; 5.4× and
 /// 5.7× here), learned shading buying more impressions per unit of media
 /// cost than the fixed factor (its direction: 1.37×, 1.34× and 1.02× here,
-/// the 1.25× goal is not met for `cpm-even`, see OUTCOMES.md), and even
-/// pacing spending its cap. The hourly gaps (5–7 points at this scale, a
+/// the 1.25× goal is not met for `cpm-even`, see OUTCOMES.md; spend is not
+/// compared here: `cpc-asap` spends 56 % against the fixed factor's 102 %,
+/// `cpc-even` 100.5 % against 102 %), and even pacing spending its cap. The hourly gaps (5–7 points at this scale, a
 /// few clicks an hour) and the oracle comparisons are left to OUTCOMES.md's
 /// full-scale runs.
 #[test]
@@ -247,10 +248,11 @@ creative = [{ id = "c", format = "banner", w = 300, h = 250, image_url = "https:
 
 /// The CPA goal's direction in CI: a CPA campaign bidding
 /// `target_cpa × P(conversion | impression)` buys more conversions per
-/// unit of its budget than one bidding flat at its max (the goal's 1.3×;
-/// 5.1× here, on 12 conversions against 6). It spends 39 % of its budget
-/// here: the model values it below the competition on most requests
-/// (OUTCOMES.md, the CPA market).
+/// unit of what it is charged than one bidding flat at its max (the goal's
+/// 1.3×; 5.1× here, on 12 conversions against 6). It spends 39 % of its
+/// budget here (flat all of it): the model values it below the
+/// competition on most requests (OUTCOMES.md, the CPA market), so part of
+/// the ratio is buying only the cheaper conversions.
 #[test]
 fn cpa_bids_buy_more_conversions_per_budget_than_flat() {
     let mut args = small(1, &["flat", "bullseye"], 24, 24, 1_000);
@@ -258,7 +260,7 @@ fn cpa_bids_buy_more_conversions_per_budget_than_flat() {
     args.base_cvr = 0.5;
     let results = simulate(&args, Some(SMALL_CPA_CAMPAIGNS)).unwrap();
     let (flat, valued) = (of(&results, "flat", "cpa-even"), of(&results, "bullseye", "cpa-even"));
-    assert!(flat.conversions > 0 && valued.conversions >= 10, "{flat:?} {valued:?}");
+    assert!(flat.conversions > 0 && valued.conversions >= 8, "{flat:?} {valued:?}");
     assert!(
         valued.conversions_per_1000 >= 1.3 * flat.conversions_per_1000,
         "{valued:?} against {flat:?}"
