@@ -15,8 +15,8 @@
 //! `tracking::loss::Settled` keeps its settled bids in one too.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 /// Shards: a power of two, enough that concurrent notices rarely meet
 /// and that one shard's sweep holds its lock briefly.
@@ -32,7 +32,26 @@ pub trait Compact: Copy {
     fn unpack(packed: Self::Packed) -> Self;
 }
 
-type Shard<P> = Mutex<HashMap<u64, P, foldhash::fast::FixedState>>;
+type Map<P> = HashMap<u64, P, foldhash::fast::FixedState>;
+type Shard<P> = Mutex<Map<P>>;
+
+/// A shard, locked. A panic elsewhere while it was held left a map that is
+/// still consistent (every change is one call on it), so a poisoned lock
+/// is taken as it is.
+fn lock<P>(shard: &Shard<P>) -> MutexGuard<'_, Map<P>> {
+    shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What came of [`Table::insert_new`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Insert<V> {
+    /// Inserted.
+    New,
+    /// The key holds this value: left as it was.
+    Held(V),
+    /// The table is at its limit: not inserted.
+    Full,
+}
 
 /// A sharded map from 64-bit keys (already hashes) to compact values,
 /// with a count of its entries.
@@ -51,13 +70,10 @@ impl<V: Compact> Default for Table<V> {
 }
 
 impl<V: Compact> Table<V> {
-    /// The shard of `key`, locked. A panic elsewhere while it was held
-    /// left a map that is still consistent (every change is one call on
-    /// it), so a poisoned lock is taken as it is.
-    fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, HashMap<u64, V::Packed, foldhash::fast::FixedState>> {
+    /// The shard of `key`, locked.
+    fn shard(&self, key: u64) -> MutexGuard<'_, Map<V::Packed>> {
         // The top bits pick the shard; the map hashes the whole key again.
-        let shard = &self.shards[(key >> (64 - SHARDS.trailing_zeros())) as usize];
-        shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.shards[(key >> (64 - SHARDS.trailing_zeros())) as usize])
     }
 
     /// Entries held (kept with each change, under its shard's lock).
@@ -76,19 +92,18 @@ impl<V: Compact> Table<V> {
     }
 
     /// Inserts `value` unless `key` holds one, and unless the table holds
-    /// `limit` entries or more: `Ok` if inserted, `Err(Some(held))` if
-    /// `key` holds one, `Err(None)` at the limit.
-    pub fn insert_new(&self, key: u64, value: V, limit: usize) -> Result<(), Option<V>> {
+    /// `limit` entries or more.
+    pub fn insert_new(&self, key: u64, value: V, limit: usize) -> Insert<V> {
         let mut shard = self.shard(key);
         if let Some(&held) = shard.get(&key) {
-            return Err(Some(V::unpack(held)));
+            return Insert::Held(V::unpack(held));
         }
         if self.len() >= limit {
-            return Err(None);
+            return Insert::Full;
         }
         shard.insert(key, value.pack());
         self.len.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        Insert::New
     }
 
     /// Removes `key`'s value.
@@ -106,19 +121,14 @@ impl<V: Compact> Table<V> {
         let mut shard = self.shard(key);
         let before = shard.get(&key).copied().map(V::unpack);
         let after = change(before);
-        match (before.is_some(), after) {
-            (true, Some(value)) => {
-                shard.insert(key, value.pack());
-            }
-            (false, Some(value)) => {
-                shard.insert(key, value.pack());
+        match after {
+            Some(value) if shard.insert(key, value.pack()).is_none() => {
                 self.len.fetch_add(1, Ordering::Relaxed);
             }
-            (true, None) => {
-                shard.remove(&key);
+            None if shard.remove(&key).is_some() => {
                 self.len.fetch_sub(1, Ordering::Relaxed);
             }
-            (false, None) => {}
+            _ => {}
         }
         (before, after)
     }
@@ -127,7 +137,7 @@ impl<V: Compact> Table<V> {
     /// left far emptier than its capacity gives memory back.
     pub fn retain(&self, mut keep: impl FnMut(V) -> bool) {
         for shard in &*self.shards {
-            let mut shard = shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut shard = lock(shard);
             let before = shard.len();
             shard.retain(|_, packed| keep(V::unpack(*packed)));
             let after = shard.len();
@@ -188,13 +198,17 @@ mod tests {
     #[test]
     fn inserts_once_up_to_the_limit_and_counts_entries() {
         let table = Table::<Id>::default();
-        assert_eq!(table.insert_new(1, Id(10), 2), Ok(()));
-        assert_eq!(table.insert_new(1, Id(11), 2), Err(Some(Id(10))), "held: not replaced");
-        assert_eq!(table.insert_new(u64::MAX, Id(12), 2), Ok(()));
-        assert_eq!(table.insert_new(7, Id(13), 2), Err(None), "at the limit");
+        assert_eq!(table.insert_new(1, Id(10), 2), Insert::New);
+        assert_eq!(
+            table.insert_new(1, Id(11), 2),
+            Insert::Held(Id(10)),
+            "held: not replaced"
+        );
+        assert_eq!(table.insert_new(u64::MAX, Id(12), 2), Insert::New);
+        assert_eq!(table.insert_new(7, Id(13), 2), Insert::Full, "at the limit");
         assert_eq!(
             table.insert_new(u64::MAX, Id(14), 2),
-            Err(Some(Id(12))),
+            Insert::Held(Id(12)),
             "a held key still answers"
         );
         assert_eq!(table.len(), 2);
@@ -224,7 +238,7 @@ mod tests {
         for n in 0..10_000u32 {
             // Spread over every shard: the top bits pick it.
             let key = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            table.insert_new(key, Id(n), usize::MAX).unwrap();
+            assert_eq!(table.insert_new(key, Id(n), usize::MAX), Insert::New);
         }
         table.retain(|Id(n)| n % 4 == 0);
         assert_eq!(table.len(), 2_500);

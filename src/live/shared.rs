@@ -20,7 +20,7 @@ use std::pin::Pin;
 
 use jiff::Timestamp;
 
-use super::dedup::{Compact, Table};
+use super::dedup::{Compact, Insert, Table};
 
 /// A (bid, event) recorded once: when, and at what clearing price.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,9 +180,9 @@ impl Embedded {
     /// Claims `key` here.
     pub fn claim_here(&self, key: u64, claim: Claim) -> ClaimOutcome {
         match self.claims.insert_new(key, claim, self.max_claims) {
-            Ok(()) => ClaimOutcome::Claimed,
-            Err(Some(_)) => ClaimOutcome::Taken,
-            Err(None) => {
+            Insert::New => ClaimOutcome::Claimed,
+            Insert::Held(_) => ClaimOutcome::Taken,
+            Insert::Full => {
                 self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 ClaimOutcome::Full
             }
@@ -191,7 +191,7 @@ impl Embedded {
 
     /// Holds `claim` on `key` unless one is held (never refused).
     pub fn hold(&self, key: u64, claim: Claim) {
-        let _ = self.claims.insert_new(key, claim, usize::MAX);
+        self.claims.insert_new(key, claim, usize::MAX);
     }
 
     /// The dedup set's size.

@@ -13,7 +13,7 @@
 //! reservation expires with its window, as before loss notices existed)
 //! and a billing notice releases as it always did.
 
-use crate::live::dedup::Table;
+use crate::live::dedup::{Insert, Table};
 use crate::money::Micros;
 use crate::openrtb::LossReason;
 
@@ -75,9 +75,9 @@ impl Settled {
             .bids
             .insert_new(bid_key, until_minute.max(now_minute + 1), self.max)
         {
-            Ok(()) => Settle::First,
-            Err(Some(_)) => Settle::Again,
-            Err(None) => Settle::Full,
+            Insert::New => Settle::First,
+            Insert::Held(_) => Settle::Again,
+            Insert::Full => Settle::Full,
         }
     }
 

@@ -46,10 +46,28 @@ fn small(seed: u64, strategies: &[&str], warmup_hours: u32, hours: u32, requests
     }
 }
 
+/// The CPM campaign both small markets have (a literal, for `concat!`).
+macro_rules! cpm_even_campaign {
+    () => {
+        r#"
+[[campaign]]
+id = "cpm-even"
+advertiser = "C"
+adomain = ["c.example"]
+pricing = "cpm"
+max_bid = "1.20"
+daily_budget = "1"
+pacing = "even"
+creative = [{ id = "c", format = "banner", w = 300, h = 250, image_url = "https://c.example/a.png", landing_url = "https://c.example/" }]
+"#
+    };
+}
+
 /// Campaigns for [`small`]'s market: ten times the default click
 /// rate (`base_ctr`), a tenth of the max CPC (so the same values per
 /// impression), budgets that bind at its traffic.
-const SMALL_CAMPAIGNS: &str = r#"
+const SMALL_CAMPAIGNS: &str = concat!(
+    r#"
 [[campaign]]
 id = "cpc-asap"
 advertiser = "A"
@@ -73,17 +91,9 @@ max_cpm = "8"
 daily_budget = "2"
 pacing = "even"
 creative = [{ id = "b", format = "banner", w = 300, h = 250, image_url = "https://b.example/a.png", landing_url = "https://b.example/" }]
-
-[[campaign]]
-id = "cpm-even"
-advertiser = "C"
-adomain = ["c.example"]
-pricing = "cpm"
-max_bid = "1.20"
-daily_budget = "1"
-pacing = "even"
-creative = [{ id = "c", format = "banner", w = 300, h = 250, image_url = "https://c.example/a.png", landing_url = "https://c.example/" }]
-"#;
+"#,
+    cpm_even_campaign!()
+);
 
 fn of<'a>(results: &'a Results, strategy: &str, campaign: &str) -> &'a CampaignFigures {
     let (_, figures) = results.iter().find(|(s, _)| s == strategy).unwrap();
@@ -222,7 +232,8 @@ fn bullseye_moves_each_goal_the_right_way() {
 /// A CPA campaign and a CPM one competing with it, for a market where
 /// conversions are common enough to count at the test's scale (8 % click
 /// rate, half of the clicks convert).
-const SMALL_CPA_CAMPAIGNS: &str = r#"
+const SMALL_CPA_CAMPAIGNS: &str = concat!(
+    r#"
 [[campaign]]
 id = "cpa-even"
 advertiser = "A"
@@ -234,17 +245,9 @@ max_cpm = "8"
 daily_budget = "2"
 pacing = "even"
 creative = [{ id = "a", format = "banner", w = 300, h = 250, image_url = "https://a.example/a.png", landing_url = "https://a.example/" }]
-
-[[campaign]]
-id = "cpm-even"
-advertiser = "C"
-adomain = ["c.example"]
-pricing = "cpm"
-max_bid = "1.20"
-daily_budget = "1"
-pacing = "even"
-creative = [{ id = "c", format = "banner", w = 300, h = 250, image_url = "https://c.example/a.png", landing_url = "https://c.example/" }]
-"#;
+"#,
+    cpm_even_campaign!()
+);
 
 /// The CPA goal's direction in CI: a CPA campaign bidding
 /// `target_cpa × P(conversion | impression)` buys more conversions per
