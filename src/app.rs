@@ -496,6 +496,9 @@ impl App {
         metrics.dedup_entries.set(dedup.held as i64);
         metrics.dedup_at_capacity.set(i64::from(dedup.at_capacity));
         metrics
+            .dedup_bytes
+            .set((dedup.bytes + self.tracker.settled_bytes()) as i64);
+        metrics
             .dedup_refused
             .inc_by(dedup.refused.saturating_sub(metrics.dedup_refused.get()));
         if let Some(node) = &self.cluster {

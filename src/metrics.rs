@@ -272,6 +272,9 @@ pub struct Metrics {
     pub dedup_entries: Gauge,
     /// 1 while the dedup set is at its bound and notices are refused.
     pub dedup_at_capacity: Gauge,
+    /// Bytes the dedup tables (claims, counted bits, settled
+    /// reservations) have allocated.
+    pub dedup_bytes: Gauge,
     /// Notices refused because the dedup set was full.
     pub dedup_refused: Counter,
     /// (User, campaign) frequency counts held.
@@ -488,6 +491,11 @@ impl Metrics {
             "dedup_at_capacity",
             "1 while the dedup set is at tracking.max_dedup_entries and notices are refused (503)",
         );
+        let dedup_bytes = gauge(
+            &mut registry,
+            "dedup_bytes",
+            "Bytes the dedup tables (claims, counted bits, settled reservations) have allocated",
+        );
         let dedup_refused = counter(
             &mut registry,
             "dedup_refused",
@@ -622,6 +630,7 @@ impl Metrics {
             native_unreadable,
             dedup_entries,
             dedup_at_capacity,
+            dedup_bytes,
             dedup_refused,
             frequency_entries,
             frequency_at_capacity,

@@ -13,7 +13,9 @@
 //!   the overshoot of a frequency cap of one (`loadtest/cluster-frequency.sh`
 //!   runs it on three nodes).
 //! - `loadtest floor --listen ADDR`: a bare hyper server that reads the body
-//!   and answers 204 — the yardstick the bidder is compared with.
+//!   and answers 204 — the yardstick the bidder is compared with. With
+//!   `--answer-bytes N` it answers 200 with an N-byte JSON body instead: what
+//!   a response's size costs on its own (never the yardstick).
 //! - `loadtest audience --users N --output FILE [--personas K --truth FILE]`:
 //!   a test audience (CSV) with the user ids the traffic uses; with latent
 //!   personas, segments correlate as real interests do (for lookalike).
@@ -45,6 +47,10 @@ enum Command {
     Floor {
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: std::net::SocketAddr,
+        /// Answer 200 with a JSON body of this many bytes instead (to
+        /// measure what a response's size costs; not the yardstick).
+        #[arg(long)]
+        answer_bytes: Option<usize>,
     },
     /// Write N generated campaigns (one TOML file) over the audience
     /// generator's taxonomy, for throughput runs at scale.
@@ -85,7 +91,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
-        Some(Command::Floor { listen }) => runtime.block_on(floor::serve(listen)),
+        Some(Command::Floor { listen, answer_bytes }) => runtime.block_on(floor::serve(listen, answer_bytes)),
         Some(Command::Audience {
             users,
             output,

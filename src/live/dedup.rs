@@ -86,6 +86,18 @@ impl<V: Compact> Table<V> {
         self.len() == 0
     }
 
+    /// Bytes the shards' tables have allocated: each table's slots (key
+    /// and packed value) and its control bytes, one per slot. Entries are
+    /// placed by hash, so a table's pages are all touched soon after it
+    /// grows: this is what the table adds to the resident set.
+    pub fn allocated_bytes(&self) -> usize {
+        let slot = std::mem::size_of::<(u64, V::Packed)>() + 1;
+        self.shards
+            .iter()
+            .map(|shard| slots(lock(shard).capacity()) * slot)
+            .sum()
+    }
+
     /// The value of `key`.
     pub fn get(&self, key: u64) -> Option<V> {
         self.shard(key).get(&key).copied().map(V::unpack)
@@ -148,6 +160,17 @@ impl<V: Compact> Table<V> {
             // that the count never runs below what is held.
             self.len.fetch_sub(before - after, Ordering::Relaxed);
         }
+    }
+}
+
+/// The slots a hash table has for `capacity` entries: hashbrown fills a
+/// power-of-two table to 7/8 (tables under 8 slots to all but one).
+fn slots(capacity: usize) -> usize {
+    match capacity {
+        0 => 0,
+        1..=3 => 4,
+        4..=7 => 8,
+        _ => (capacity * 8 / 7).next_power_of_two(),
     }
 }
 
@@ -244,6 +267,42 @@ mod tests {
         assert_eq!(table.len(), 2_500);
         assert_eq!(table.get(8u64.wrapping_mul(0x9E37_79B9_7F4A_7C15)), Some(Id(8)));
         assert_eq!(table.get(9u64.wrapping_mul(0x9E37_79B9_7F4A_7C15)), None);
+    }
+
+    #[test]
+    fn allocated_bytes_follow_each_shards_table() {
+        let table = Table::<Id>::default();
+        assert_eq!(table.allocated_bytes(), 0);
+        // One entry in one shard: a table of 4 slots of 12 bytes (a u64
+        // and a u32, padded to 16) and a control byte each.
+        assert_eq!(table.insert_new(1, Id(1), usize::MAX), Insert::New);
+        assert_eq!(table.allocated_bytes(), 4 * 17);
+        for n in 0..100_000u64 {
+            table.insert_new(n.wrapping_mul(0x9E37_79B9_7F4A_7C15), Id(0), usize::MAX);
+        }
+        let expected: usize = table.shards.iter().map(|s| slots(lock(s).capacity()) * 17).sum();
+        assert_eq!(table.allocated_bytes(), expected);
+        assert!(
+            (100_000 * 17..=2 * 8 * 100_000 * 17 / 7).contains(&expected),
+            "{expected}"
+        );
+    }
+
+    #[test]
+    fn slots_match_hashbrowns_tables() {
+        for wanted in [1, 3, 4, 7, 8, 14, 15, 1000, 100_000] {
+            let map = Map::<u32>::with_capacity_and_hasher(wanted, Default::default());
+            let slots = slots(map.capacity());
+            assert!(
+                slots.is_power_of_two() && map.capacity() < slots.max(1),
+                "{wanted}: {slots}"
+            );
+            assert_eq!(
+                map.capacity(),
+                if slots < 8 { slots - 1 } else { slots / 8 * 7 },
+                "{wanted}"
+            );
+        }
     }
 
     #[test]

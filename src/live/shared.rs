@@ -58,6 +58,9 @@ pub struct DedupStats {
     pub at_capacity: bool,
     /// Claims refused at the bound since start.
     pub refused: u64,
+    /// Bytes the claims' and counted bits' tables have allocated (what
+    /// they add to the resident set).
+    pub bytes: usize,
 }
 
 /// What a call that may cross the network gives back: a future the caller
@@ -201,6 +204,7 @@ impl Embedded {
             held,
             at_capacity: held >= self.max_claims,
             refused: self.refused.load(std::sync::atomic::Ordering::Relaxed),
+            bytes: self.claims.allocated_bytes() + self.counted.allocated_bytes(),
         }
     }
 
@@ -411,13 +415,14 @@ mod tests {
             "a duplicate is still a duplicate"
         );
         shared.hold(4, claim);
+        let stats = shared.stats();
         assert_eq!(
-            shared.stats(),
-            DedupStats {
-                held: 3,
-                at_capacity: true,
-                refused: 1
-            }
+            (stats.held, stats.at_capacity, stats.refused),
+            (3, true, 1),
+            "{stats:?}"
         );
+        // Three claims in (at most) three shards' tables of 4 slots: a key
+        // and two words, and a control byte, each.
+        assert!(stats.bytes > 0 && stats.bytes <= 3 * 4 * 25, "{stats:?}");
     }
 }

@@ -95,6 +95,11 @@ impl Settled {
     pub fn is_empty(&self) -> bool {
         self.bids.is_empty()
     }
+
+    /// Bytes its table has allocated.
+    pub fn allocated_bytes(&self) -> usize {
+        self.bids.allocated_bytes()
+    }
 }
 
 #[cfg(test)]

@@ -850,6 +850,11 @@ impl Tracker {
         *n += 1;
     }
 
+    /// Bytes the settled reservations' table has allocated.
+    pub fn settled_bytes(&self) -> usize {
+        self.settled_bids.allocated_bytes()
+    }
+
     /// Forgets bids older than the notice window, and click counts of
     /// hours that have ended (the current hour's counts stay, however often
     /// this runs).

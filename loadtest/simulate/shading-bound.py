@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""How many impressions per unit of media a budget can buy in the default
+market, at best: the bound for `cpm-even`'s learned-shading goal (issue 15:
+>= 1.25x the fixed factor's impressions per unit budget).
+
+It replays the market's shape as `loadtest/src/simulate/market.rs` pins it
+(200 Zipf sites with a factor x0.5-x1.5 and a log-normal floor, the daily
+traffic curve, the hour factor, 5 competitors each bidding 0.6-1.2x a
+log-normal value around 1.00 CPM x site x hour), 12,000 requests an hour,
+with its own random draws (not the simulator's seed), and a 300x250
+campaign worth 1.20 CPM with a daily budget of 20, under first price:
+
+- fixed: the fixed factor's bid (0.85 x 1.20 = 1.02) on a random share of
+  the requests it wins (the baseline);
+- one price: the single bid that spends the budget (the best a bidder
+  that sees only the hour can do, near enough: competition varies by hour
+  by +-20 %);
+- a price per site: the best bid per site for the budget (a Lagrange
+  multiplier over each site's win curve), knowing each site's competition;
+- clairvoyant: the cheapest impressions of the day, knowing each request's
+  price to beat (no bidder can).
+
+Each with all the requests (the campaign alone) and with a random half
+(our other campaigns take the rest, as they do in the default simulation:
+cpm-even bids on about 141,000 of the day's 288,000 requests there).
+
+Usage: loadtest/simulate/shading-bound.py [SEED]
+"""
+import bisect
+import math
+import random
+import sys
+
+random.seed(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
+SITES, COMPETITORS, PER_HOUR = 200, 5, 12_000
+VALUE, FIXED_BID, BUDGET = 1.20, 1.02, 20.0 * 1000  # spend = sum of CPM prices / 1000
+
+
+def zipf_cdf(n, s):
+    weights = [1 / k**s for k in range(1, n + 1)]
+    total, acc, out = sum(weights), 0.0, []
+    for w in weights:
+        acc += w / total
+        out.append(acc)
+    return out
+
+
+site_cdf = zipf_cdf(SITES, 0.9)
+factor = [random.uniform(0.5, 1.5) for _ in range(SITES)]
+floor = [0.20 * math.exp(0.5 * random.gauss(0, 1)) for _ in range(SITES)]
+traffic = [0.6 + 0.4 * math.cos((h - 20) / 24 * 2 * math.pi) for h in range(24)]
+traffic = [t / sum(traffic) for t in traffic]
+hour_factor = [1 + 0.2 * math.cos((h - 14) / 24 * 2 * math.pi) for h in range(24)]
+
+# (site, the price to beat: the highest competing bid or the floor)
+requests = []
+for h in range(24):
+    for _ in range(int(PER_HOUR * 24 * traffic[h])):
+        s = min(bisect.bisect_left(site_cdf, random.random()), SITES - 1)
+        scale = factor[s] * hour_factor[h]
+        highest = max(scale * math.exp(0.5 * random.gauss(0, 1)) * random.uniform(0.6, 1.2) for _ in range(COMPETITORS))
+        requests.append((s, max(highest, floor[s])))
+
+
+def at_price(reqs, bid):
+    won = [p for _, p in reqs if bid >= p]
+    return bid * len(won), len(won)
+
+
+def one_price(reqs):
+    lo, hi = 0.01, VALUE
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if at_price(reqs, mid)[0] < BUDGET else (lo, mid)
+    return at_price(reqs, hi)
+
+
+def per_site(reqs):
+    grid = [i / 100 for i in range(10, int(VALUE * 100) + 1)]
+    prices = {}
+    for s, p in reqs:
+        prices.setdefault(s, []).append(p)
+    curves = []
+    for ps in prices.values():
+        ps.sort()
+        curves.append([(b * bisect.bisect_right(ps, b), bisect.bisect_right(ps, b)) for b in grid])
+
+    def allocate(lam):
+        picks = [max(curve, key=lambda c: c[1] - lam * c[0]) for curve in curves]
+        return sum(p[0] for p in picks), sum(p[1] for p in picks)
+
+    lo, hi = 0.0, 10.0
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if allocate(mid)[0] > BUDGET else (lo, mid)
+    return allocate(hi)
+
+
+def clairvoyant(reqs):
+    spend = n = 0
+    for p in sorted(p for _, p in reqs):
+        if spend + p > BUDGET:
+            break
+        spend, n = spend + p, n + 1
+    return spend, n
+
+
+spend, won = at_price(requests, FIXED_BID)
+fixed = won / spend
+print(f"fixed factor: bids {FIXED_BID}, {1000 * fixed:.0f} impressions per unit of media "
+      f"(at full throttle it would spend {spend / 1000:.1f} of the budget's 20)")
+half = [r for r in requests if random.random() < 0.5]
+for label, reqs in (("alone", requests), ("half the requests", half)):
+    for name, best in (("one price", one_price), ("a price per site", per_site), ("clairvoyant", clairvoyant)):
+        spend, n = best(reqs)
+        print(f"{label:18} {name:17} {n:6} impressions for {spend / 1000:5.2f}: {n / spend / fixed:.2f}x the fixed factor")
