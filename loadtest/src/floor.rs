@@ -45,6 +45,11 @@ fn body_of(bytes: usize) -> Bytes {
 pub async fn serve(listen: SocketAddr, answer_bytes: Option<usize>) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen).await?;
     eprintln!("floor listening on {}", listener.local_addr()?);
+    serve_on(listener, answer_bytes).await
+}
+
+/// Serves on a bound listener (tests bind port 0).
+pub async fn serve_on(listener: TcpListener, answer_bytes: Option<usize>) -> anyhow::Result<()> {
     let sized = answer_bytes.map(body_of);
     loop {
         let (stream, _) = listener.accept().await?;

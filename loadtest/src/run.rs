@@ -418,7 +418,19 @@ async fn measure(args: &RunArgs, targets: Vec<Target>, bodies: Arc<Vec<Bytes>>, 
         Some(rate) => {
             let connections = args.connections.unwrap_or(256);
             (
-                open_loop(targets, bodies, counters.clone(), rate, connections, duration).await,
+                // On the runtime's worker, where the connections' tasks run
+                // (`block_on`'s future runs on the calling thread: pacing
+                // there would put two busy threads on the generator's core).
+                tokio::spawn(open_loop(
+                    targets,
+                    bodies,
+                    counters.clone(),
+                    rate,
+                    connections,
+                    duration,
+                ))
+                .await
+                .unwrap_or_else(|_| histogram()),
                 histogram(),
             )
         }
@@ -566,6 +578,19 @@ async fn closed_loop(
     (all, all_notices)
 }
 
+/// Open loop: request `n` is due at `start + n / rate`, sent on an idle
+/// connection at that time (or as soon as one is free), and its latency
+/// counted from when it was due, so the generator's and the server's
+/// queueing both count.
+///
+/// Everything runs on the generator's one thread: the pacing task waits
+/// on the runtime's timer until a millisecond before a request is due,
+/// then yields until it is (each yield polls the sockets), and hands the
+/// request to a task of its own. An earlier version paced from an OS
+/// thread through a channel shared by the connections: every request
+/// then cost a cross-thread wake-up and a lock hand-off, the generator
+/// spent ~32 µs of its core per request, and at 22,000 requests a second
+/// its own queueing gave the floor a p99 of 7–29 ms.
 async fn open_loop(
     targets: Arc<Vec<Target>>,
     bodies: Arc<Vec<Bytes>>,
@@ -574,67 +599,56 @@ async fn open_loop(
     connections: usize,
     duration: Duration,
 ) -> Histogram<u64> {
-    let (tx, rx) = mpsc::channel::<(Instant, usize)>(connections * 4 + 1024);
-    let rx = Arc::new(Mutex::new(rx));
     // Every connection is open before the clock starts.
-    let ready = Arc::new(tokio::sync::Barrier::new(connections + 1));
-    let workers: Vec<_> = (0..connections)
-        .map(|w| {
-            let (targets, bodies, counters, rx, ready) = (
-                targets.clone(),
-                bodies.clone(),
-                counters.clone(),
-                rx.clone(),
-                ready.clone(),
-            );
-            tokio::spawn(async move {
-                let target = &targets[w % targets.len()];
-                let mut latencies = histogram();
-                let mut sender = connect(target).await.ok();
-                ready.wait().await;
-                loop {
-                    let job = rx.lock().await.recv().await;
-                    let Some((intended, i)) = job else { break };
-                    let (status, body) = send(&mut sender, target, bodies[i].clone()).await;
-                    // From the intended send time: queueing counts.
-                    let _ = latencies.record(intended.elapsed().as_micros().max(1) as u64);
-                    record(&counters, status, body.as_ref());
-                }
-                latencies
-            })
-        })
-        .collect();
-    ready.wait().await;
-    // Pace on an OS thread: tokio's timer has millisecond resolution, which
-    // would send in bursts and charge the bidder for the generator's waits.
-    let pool = bodies.len();
-    let dispatcher = std::thread::spawn(move || {
-        let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
-        let start = Instant::now();
-        let total = (rate as f64 * duration.as_secs_f64()) as u64;
-        for issued in 0..total {
-            let intended = start + interval.mul_f64(issued as f64);
+    let mut idle = Vec::with_capacity(connections);
+    for c in 0..connections {
+        let target = c % targets.len();
+        idle.push((target, connect(&targets[target]).await.ok()));
+    }
+    let idle = Arc::new(std::sync::Mutex::new(idle));
+    let free = Arc::new(tokio::sync::Semaphore::new(connections));
+    let latencies = Arc::new(std::sync::Mutex::new(histogram()));
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+    let total = (rate as f64 * duration.as_secs_f64()) as u64;
+    let start = Instant::now();
+    for issued in 0..total {
+        let due = start + interval.mul_f64(issued as f64);
+        loop {
             let now = Instant::now();
-            if intended > now {
-                std::thread::sleep(intended - now);
-            }
-            if tx.blocking_send((intended, issued as usize % pool)).is_err() {
+            if now >= due {
                 break;
             }
+            if due - now > Duration::from_millis(2) {
+                tokio::time::sleep_until((due - Duration::from_millis(1)).into()).await;
+            } else {
+                tokio::task::yield_now().await;
+            }
         }
-    });
-    let _ = tokio::task::spawn_blocking(move || dispatcher.join()).await;
-    merge(workers).await
-}
-
-async fn merge(workers: Vec<tokio::task::JoinHandle<Histogram<u64>>>) -> Histogram<u64> {
-    let mut all = histogram();
-    for worker in workers {
-        if let Ok(h) = worker.await {
-            let _ = all.add(h);
-        }
+        let Ok(permit) = free.clone().acquire_owned().await else {
+            break;
+        };
+        let Some((target, mut sender)) = idle.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
+            break;
+        };
+        let (targets, body, counters, idle, latencies) = (
+            targets.clone(),
+            bodies[issued as usize % bodies.len()].clone(),
+            counters.clone(),
+            idle.clone(),
+            latencies.clone(),
+        );
+        tokio::spawn(async move {
+            let (status, body) = send(&mut sender, &targets[target], body).await;
+            let micros = due.elapsed().as_micros().max(1) as u64;
+            let _ = latencies.lock().unwrap_or_else(|e| e.into_inner()).record(micros);
+            record(&counters, status, body.as_ref());
+            idle.lock().unwrap_or_else(|e| e.into_inner()).push((target, sender));
+            drop(permit);
+        });
     }
-    all
+    // The requests still in flight.
+    let _ = free.acquire_many(connections as u32).await;
+    latencies.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 async fn progress(counters: Arc<Counters>, stop: Arc<AtomicBool>, started: Instant) {
@@ -760,5 +774,45 @@ fn report(
             "ratio": floor_rps.map(|f| rps / f),
         });
         println!("{summary}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The open loop sends every request it is asked for, at its rate, and
+    /// counts each one's latency once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn the_open_loop_sends_each_request_once_at_its_rate() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authority = listener.local_addr().unwrap().to_string();
+        tokio::spawn(crate::floor::serve_on(listener, None));
+        let targets = Arc::new(vec![Target {
+            authority,
+            path: "/openrtb2/bid".into(),
+        }]);
+        let bodies = Arc::new(vec![Bytes::from_static(b"{}")]);
+        let counters = Arc::new(Counters::default());
+        let started = Instant::now();
+        let latencies = tokio::spawn(open_loop(
+            targets,
+            bodies,
+            counters.clone(),
+            2_000,
+            16,
+            Duration::from_millis(500),
+        ))
+        .await
+        .unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(latencies.len(), 1_000);
+        assert_eq!(counters.sent.load(Ordering::Relaxed), 1_000);
+        assert_eq!(counters.no_bids.load(Ordering::Relaxed), 1_000, "the floor answers 204");
+        assert_eq!(counters.errors.load(Ordering::Relaxed), 0);
+        assert!(
+            elapsed >= Duration::from_millis(499),
+            "paced, not sent at once: {elapsed:?}"
+        );
     }
 }
