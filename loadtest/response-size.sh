@@ -19,14 +19,18 @@ templates=$(mktemp -d)
 cp ../shared/corpus/requests/iab/simple-banner.json "$templates/"
 hz=$(getconf CLK_TCK)
 results=$(mktemp)
-trap 'rm -rf "$templates" "$results"' EXIT
+pid=
+trap 'kill $pid 2>/dev/null || true; rm -rf "$templates" "$results"' EXIT
 for _ in $(seq "$rounds"); do
   for size in $sizes; do
     args=()
     [ "$size" = 0 ] || args=(--answer-bytes "$size")
-    taskset -c "$server_cpu" target/release/loadtest floor --listen 127.0.0.1:18490 "${args[@]}" > /dev/null 2>&1 &
+    taskset -c "$server_cpu" target/release/loadtest floor --listen 127.0.0.1:18490 ${args[@]+"${args[@]}"} > /dev/null 2>&1 &
     pid=$!
-    until curl -s -o /dev/null -X POST http://127.0.0.1:18490/openrtb2/bid; do sleep 0.2; done
+    until curl -s -o /dev/null -X POST http://127.0.0.1:18490/openrtb2/bid; do
+      kill -0 "$pid" 2> /dev/null || { echo "the floor did not start" >&2; exit 1; }
+      sleep 0.2
+    done
     taskset -c "$load_cpu" target/release/loadtest --target http://127.0.0.1:18490/openrtb2/bid \
       --templates "$templates" --users 500 --duration 2 > /dev/null 2>&1
     before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
@@ -34,6 +38,7 @@ for _ in $(seq "$rounds"); do
       --templates "$templates" --users 500 --duration "$seconds" --connections "$connections" --json 2>/dev/null | tail -n 1)
     after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     kill "$pid"; wait "$pid" 2>/dev/null || true
+    pid=
     python3 - "$size" "$summary" $((after - before)) "$hz" <<'PY' | tee -a "$results"
 import json, sys
 size, s, ticks, hz = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])

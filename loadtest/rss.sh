@@ -25,7 +25,10 @@ taskset -c 1 env RUST_LOG=warn "$bin" serve --config "$config" --listen 127.0.0.
   --admin-listen 127.0.0.1:18281 --data-dir "$data" > /dev/null 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$data"; [ "$config" = loadtest/config ] || rm -rf "$config"' EXIT
-until curl -s -o /dev/null http://127.0.0.1:18280/healthz; do sleep 0.2; done
+until curl -s -o /dev/null http://127.0.0.1:18280/healthz; do
+  kill -0 "$pid" 2> /dev/null || { echo "the bidder did not start" >&2; exit 1; }
+  sleep 0.2
+done
 taskset -c 0 target/release/loadtest --target http://127.0.0.1:18280/openrtb2/bid --traffic mixed \
   --users 1000000 --notices --duration "$seconds" --json > /dev/null 2>&1 &
 load=$!

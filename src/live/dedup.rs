@@ -14,7 +14,6 @@
 //! for one lookup or update (or, once a minute, one shard's sweep).
 //! `tracking::loss::Settled` keeps its settled bids in one too.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -32,7 +31,7 @@ pub trait Compact: Copy {
     fn unpack(packed: Self::Packed) -> Self;
 }
 
-type Map<P> = HashMap<u64, P, foldhash::fast::FixedState>;
+type Map<P> = hashbrown::HashMap<u64, P, foldhash::fast::FixedState>;
 type Shard<P> = Mutex<Map<P>>;
 
 /// A shard, locked. A panic elsewhere while it was held left a map that is
@@ -86,16 +85,12 @@ impl<V: Compact> Table<V> {
         self.len() == 0
     }
 
-    /// Bytes the shards' tables have allocated: each table's slots (key
-    /// and packed value) and its control bytes, one per slot. Entries are
-    /// placed by hash, so a table's pages are all touched soon after it
-    /// grows: this is what the table adds to the resident set.
+    /// Bytes the shards' tables have allocated (slots, control bytes,
+    /// tombstones' slots included). Entries are placed by hash, so a
+    /// table's pages are all touched soon after it grows: this is what the
+    /// table adds to the resident set.
     pub fn allocated_bytes(&self) -> usize {
-        let slot = std::mem::size_of::<(u64, V::Packed)>() + 1;
-        self.shards
-            .iter()
-            .map(|shard| slots(lock(shard).capacity()) * slot)
-            .sum()
+        self.shards.iter().map(|shard| lock(shard).allocation_size()).sum()
     }
 
     /// The value of `key`.
@@ -153,24 +148,15 @@ impl<V: Compact> Table<V> {
             let before = shard.len();
             shard.retain(|_, packed| keep(V::unpack(*packed)));
             let after = shard.len();
-            if shard.capacity() > 4 * after.max(1024) {
+            // Its slots, tombstones' included (`capacity` leaves those out).
+            let slots = shard.allocation_size() / (std::mem::size_of::<(u64, V::Packed)>() + 1);
+            if slots > 4 * after.max(1024) {
                 shard.shrink_to(2 * after);
             }
             // Counted while the shard is held, as every change is, so
             // that the count never runs below what is held.
             self.len.fetch_sub(before - after, Ordering::Relaxed);
         }
-    }
-}
-
-/// The slots a hash table has for `capacity` entries: hashbrown fills a
-/// power-of-two table to 7/8 (tables under 8 slots to all but one).
-fn slots(capacity: usize) -> usize {
-    match capacity {
-        0 => 0,
-        1..=3 => 4,
-        4..=7 => 8,
-        _ => (capacity * 8 / 7).next_power_of_two(),
     }
 }
 
@@ -270,39 +256,29 @@ mod tests {
     }
 
     #[test]
-    fn allocated_bytes_follow_each_shards_table() {
+    fn allocated_bytes_count_each_shards_table_and_its_tombstones() {
         let table = Table::<Id>::default();
         assert_eq!(table.allocated_bytes(), 0);
-        // One entry in one shard: a table of 4 slots of 12 bytes (a u64
-        // and a u32, padded to 16) and a control byte each.
+        // One entry in one shard: a table of 4 slots of 16 bytes (a u64
+        // and a u32, padded), a control byte each and a group's worth more.
         assert_eq!(table.insert_new(1, Id(1), usize::MAX), Insert::New);
-        assert_eq!(table.allocated_bytes(), 4 * 17);
-        for n in 0..100_000u64 {
-            table.insert_new(n.wrapping_mul(0x9E37_79B9_7F4A_7C15), Id(0), usize::MAX);
+        assert_eq!(table.allocated_bytes(), 4 * 16 + 4 + 16);
+        let key = |n: u64| n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        for n in 0..300_000 {
+            table.insert_new(key(n), Id(0), usize::MAX);
         }
-        let expected: usize = table.shards.iter().map(|s| slots(lock(s).capacity()) * 17).sum();
-        assert_eq!(table.allocated_bytes(), expected);
-        assert!(
-            (100_000 * 17..=2 * 8 * 100_000 * 17 / 7).contains(&expected),
-            "{expected}"
-        );
-    }
-
-    #[test]
-    fn slots_match_hashbrowns_tables() {
-        for wanted in [1, 3, 4, 7, 8, 14, 15, 1000, 100_000] {
-            let map = Map::<u32>::with_capacity_and_hasher(wanted, Default::default());
-            let slots = slots(map.capacity());
-            assert!(
-                slots.is_power_of_two() && map.capacity() < slots.max(1),
-                "{wanted}: {slots}"
-            );
-            assert_eq!(
-                map.capacity(),
-                if slots < 8 { slots - 1 } else { slots / 8 * 7 },
-                "{wanted}"
-            );
+        let full = table.allocated_bytes();
+        // Between just enough slots (7/8 full) and twice that, per shard.
+        let least = 300_000 * 17 * 8 / 7;
+        assert!((least..=2 * least + SHARDS * 32).contains(&full), "{full}");
+        // Removed entries leave their slots allocated (tombstones): the
+        // table is as big as before until a sweep shrinks it.
+        for n in 0..290_000 {
+            table.remove(key(n));
         }
+        assert_eq!(table.allocated_bytes(), full);
+        table.retain(|_| true);
+        assert!(table.allocated_bytes() < full / 2, "the sweep gave memory back");
     }
 
     #[test]
