@@ -109,6 +109,11 @@ pub struct SimArgs {
     /// stopped it, and the market's true rates on those impressions.
     #[arg(long)]
     pub diagnose: bool,
+    /// Write every measured bid to DIR/STRATEGY.csv: campaign, site, hour,
+    /// the price to beat (the highest competing bid or the floor), the bid,
+    /// and whether it won (`loadtest/simulate/kept-bound.py` reads it).
+    #[arg(long, value_name = "DIR")]
+    pub bids_log: Option<PathBuf>,
 }
 
 impl SimArgs {

@@ -2,6 +2,7 @@
 //! requests, auctions and the tracking events they cause, in time order.
 
 use std::collections::{BinaryHeap, HashMap};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -138,6 +139,16 @@ impl Run<'_> {
                 .args
                 .diagnose
                 .then(|| Diagnosis::new(self.configured.iter().map(|c| c.id.clone()).collect())),
+            bids_log: match &self.args.bids_log {
+                Some(dir) => {
+                    std::fs::create_dir_all(dir)?;
+                    let path = dir.join(format!("{}.csv", self.strategy));
+                    let mut log = std::io::BufWriter::new(std::fs::File::create(&path)?);
+                    writeln!(log, "campaign,site,hour,to_beat,bid,won")?;
+                    Some(log)
+                }
+                None => None,
+            },
         };
         bullseye::bidder::seed_thread(self.args.seed);
         let total_hours = self.args.warmup_hours + self.args.hours;
@@ -191,6 +202,8 @@ pub struct Sim<'a> {
     pub learns: bool,
     /// `--diagnose`: the dry runs' tallies.
     pub diagnosis: Option<Diagnosis>,
+    /// `--bids-log`: every measured bid, as CSV.
+    pub bids_log: Option<std::io::BufWriter<std::fs::File>>,
 }
 
 /// Simulated seconds between the learner's publications: production's
@@ -281,6 +294,13 @@ impl Sim<'_> {
             self.bids[campaign][0] += 1;
         }
         let won = price > first && price >= floor;
+        if self.measuring
+            && let Some(log) = &mut self.bids_log
+        {
+            let id = bid["cid"].as_str().unwrap_or_default();
+            let to_beat = first.max(floor);
+            let _ = writeln!(log, "{id},{site},{hour},{to_beat:.6},{price:.6},{}", u8::from(won));
+        }
         if !won {
             if let Some(lurl) = bid["lurl"].as_str() {
                 let min_to_win = format!("{:.6}", first.max(floor) + 0.000_001);

@@ -43,6 +43,7 @@ fn small(seed: u64, strategies: &[&str], warmup_hours: u32, hours: u32, requests
         svg: None,
         json: false,
         diagnose: false,
+        bids_log: None,
     }
 }
 

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""The best a campaign could have bought on the requests it kept: reads a
+`loadtest simulate --bids-log DIR` run and prices, for one campaign, the
+requests it bid on under `bullseye` (the ones our other campaigns left
+it), knowing each one's price to beat after the fact:
+
+- one price for the day, a price per site and hour (a Lagrange multiplier
+  over each one's win curve), and clairvoyant (the cheapest impressions
+  first), each spending the budget, first price;
+- against what `bullseye` and `fixed_shading` actually bought (impressions
+  per unit of media).
+
+Usage: loadtest/simulate/kept-bound.py DIR [CAMPAIGN] [BUDGET] [VALUE]
+       (defaults cpm-even, 20, 1.20: the default campaigns' `cpm-even`)
+"""
+import bisect
+import csv
+import sys
+
+folder = sys.argv[1]
+campaign = sys.argv[2] if len(sys.argv) > 2 else "cpm-even"
+budget = float(sys.argv[3]) if len(sys.argv) > 3 else 20.0
+value = float(sys.argv[4]) if len(sys.argv) > 4 else 1.20
+BUDGET = budget * 1000  # spend = sum of CPM prices / 1000
+
+
+def bids(strategy):
+    with open(f"{folder}/{strategy}.csv") as f:
+        return [r for r in csv.DictReader(f) if r["campaign"] == campaign]
+
+
+def bought(rows):
+    won = [float(r["bid"]) for r in rows if r["won"] == "1"]
+    return len(won), sum(won) / 1000
+
+
+def per_key(reqs, key):
+    grid = [i / 100 for i in range(1, int(value * 100) + 1)]
+    prices = {}
+    for s, h, p in reqs:
+        prices.setdefault(key(s, h), []).append(p)
+    curves = []
+    for ps in prices.values():
+        ps.sort()
+        curves.append([(b * bisect.bisect_right(ps, b), bisect.bisect_right(ps, b)) for b in grid])
+
+    def allocate(lam):
+        picks = [max(curve, key=lambda c: c[1] - lam * c[0]) for curve in curves]
+        return sum(p[0] for p in picks), sum(p[1] for p in picks)
+
+    lo, hi = 0.0, 100.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if allocate(mid)[0] > BUDGET else (lo, mid)
+    return allocate(hi)
+
+
+def clairvoyant(reqs):
+    spend = n = 0
+    for p in sorted(p for _, _, p in reqs):
+        if p > value or spend + p > BUDGET:
+            break
+        spend, n = spend + p, n + 1
+    return spend, n
+
+
+kept = bids("bullseye")
+reqs = [(r["site"], r["hour"], float(r["to_beat"])) for r in kept]
+fixed_n, fixed_media = bought(bids("fixed_shading"))
+fixed = fixed_n / fixed_media
+n, media = bought(kept)
+print(f"{campaign}: bid on {len(kept)} requests under bullseye; "
+      f"fixed_shading bought {fixed_n} for {fixed_media:.2f} of media")
+print(f"bullseye bought            {n:6} for {media:5.2f}: {n / media / fixed:.2f}x the fixed factor")
+for name, key in (("one price", lambda s, h: 0), ("a price per site", lambda s, h: s),
+                  ("per site and hour", lambda s, h: (s, h))):
+    spend, won = per_key(reqs, key)
+    print(f"{name:26} {won:6} for {spend / 1000:5.2f}: {won / (spend / 1000) / fixed:.2f}x")
+spend, won = clairvoyant(reqs)
+print(f"{'clairvoyant':26} {won:6} for {spend / 1000:5.2f}: {won / (spend / 1000) / fixed:.2f}x")
