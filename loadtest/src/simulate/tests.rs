@@ -110,6 +110,36 @@ fn a_simulation_repeats_for_a_seed() {
     assert_eq!(a, b);
 }
 
+/// `--bids-log` writes every measured bid once, with whether it won: per
+/// campaign its rows are the run's bids and its wins.
+#[test]
+fn the_bids_log_holds_every_measured_bid() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = small(3, &["fixed_shading"], 1, 1, 400);
+    args.bids_log = Some(dir.path().to_path_buf());
+    let results = simulate(&args, Some(SMALL_CAMPAIGNS)).unwrap();
+    let log = std::fs::read_to_string(dir.path().join("fixed_shading.csv")).unwrap();
+    let mut lines = log.lines();
+    assert_eq!(lines.next(), Some("campaign,site,hour,to_beat,bid,won"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let (_, figures) = &results[0];
+    assert!(figures.iter().map(|f| f.bids).sum::<u64>() > 0);
+    for f in figures {
+        let of_it: Vec<_> = rows.iter().filter(|r| r[0] == f.id).collect();
+        let won = of_it.iter().filter(|r| r[5] == "1").count() as u64;
+        assert_eq!((of_it.len() as u64, won), (f.bids, f.wins), "{}", f.id);
+        for r in of_it {
+            let (to_beat, bid): (f64, f64) = (r[3].parse().unwrap(), r[4].parse().unwrap());
+            // Won: above the highest competing bid and at least the floor.
+            if r[5] == "1" {
+                assert!(bid >= to_beat, "{r:?}");
+            } else {
+                assert!(bid <= to_beat, "{r:?}");
+            }
+        }
+    }
+}
+
 /// The goals' directions that hold with what exists: a CPC campaign
 /// bidding its value buys more clicks per unit budget than one bidding
 /// flat at its max, and even pacing spends its cap over the day,
