@@ -10,8 +10,16 @@ it), knowing each one's price to beat after the fact:
 - against what `bullseye` and `fixed_shading` actually bought (impressions
   per unit of media).
 
-Usage: loadtest/simulate/kept-bound.py DIR [CAMPAIGN] [BUDGET] [VALUE]
-       (defaults cpm-even, 20, 1.20: the default campaigns' `cpm-even`)
+It assumes what the default run is: first price (a won impression costs
+its bid), one measured day (the budget is a day's; the log's hour is the
+hour of the day). The bound spends the budget freely over the day, which
+even pacing does not, so it can only be too high; and it is for the
+requests the campaign kept under `bullseye` in this run (bidding
+otherwise, it would have kept others: the log of `fixed_shading` holds
+the set that strategy kept).
+
+Usage: loadtest/simulate/kept-bound.py DIR [CAMPAIGN] [BUDGET] [VALUE] [STRATEGY]
+       (defaults cpm-even, 20, 1.20, bullseye: the default campaigns' `cpm-even`)
 """
 import bisect
 import csv
@@ -21,6 +29,7 @@ folder = sys.argv[1]
 campaign = sys.argv[2] if len(sys.argv) > 2 else "cpm-even"
 budget = float(sys.argv[3]) if len(sys.argv) > 3 else 20.0
 value = float(sys.argv[4]) if len(sys.argv) > 4 else 1.20
+kept_by = sys.argv[5] if len(sys.argv) > 5 else "bullseye"
 BUDGET = budget * 1000  # spend = sum of CPM prices / 1000
 
 
@@ -35,7 +44,7 @@ def bought(rows):
 
 
 def per_key(reqs, key):
-    grid = [i / 100 for i in range(1, int(value * 100) + 1)]
+    grid = [i / 100 for i in range(1, round(value * 100) + 1)]
     prices = {}
     for s, h, p in reqs:
         prices.setdefault(key(s, h), []).append(p)
@@ -55,6 +64,17 @@ def per_key(reqs, key):
     return allocate(hi)
 
 
+def one_price(reqs):
+    """One bid for every request: the highest that stays within the budget
+    (bidding a request's price to beat wins it and every cheaper one)."""
+    best = (0.0, 0)
+    for won, price in enumerate(sorted(p for _, _, p in reqs), start=1):
+        if price > value or price * won > BUDGET:
+            break
+        best = (price * won, won)
+    return best
+
+
 def clairvoyant(reqs):
     spend = n = 0
     for p in sorted(p for _, _, p in reqs):
@@ -64,16 +84,17 @@ def clairvoyant(reqs):
     return spend, n
 
 
-kept = bids("bullseye")
+kept = bids(kept_by)
 reqs = [(r["site"], r["hour"], float(r["to_beat"])) for r in kept]
 fixed_n, fixed_media = bought(bids("fixed_shading"))
 fixed = fixed_n / fixed_media
 n, media = bought(kept)
-print(f"{campaign}: bid on {len(kept)} requests under bullseye; "
+print(f"{campaign}: bid on {len(kept)} requests under {kept_by}; "
       f"fixed_shading bought {fixed_n} for {fixed_media:.2f} of media")
-print(f"bullseye bought            {n:6} for {media:5.2f}: {n / media / fixed:.2f}x the fixed factor")
-for name, key in (("one price", lambda s, h: 0), ("a price per site", lambda s, h: s),
-                  ("per site and hour", lambda s, h: (s, h))):
+print(f"{kept_by + ' bought':26} {n:6} for {media:5.2f}: {n / media / fixed:.2f}x the fixed factor")
+spend, won = one_price(reqs)
+print(f"{'one price':26} {won:6} for {spend / 1000:5.2f}: {won / (spend / 1000) / fixed:.2f}x")
+for name, key in (("a price per site", lambda s, h: s), ("per site and hour", lambda s, h: (s, h))):
     spend, won = per_key(reqs, key)
     print(f"{name:26} {won:6} for {spend / 1000:5.2f}: {won / (spend / 1000) / fixed:.2f}x")
 spend, won = clairvoyant(reqs)

@@ -1,6 +1,7 @@
 //! One strategy's run: the library on a simulated clock, the market's
 //! requests, auctions and the tracking events they cause, in time order.
 
+use anyhow::Context;
 use std::collections::{BinaryHeap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -149,6 +150,7 @@ impl Run<'_> {
                 }
                 None => None,
             },
+            bids_log_error: None,
         };
         bullseye::bidder::seed_thread(self.args.seed);
         let total_hours = self.args.warmup_hours + self.args.hours;
@@ -160,6 +162,12 @@ impl Run<'_> {
             if (hour + 1) % 12 == 0 {
                 eprintln!("{}: {} of {total_hours} hours", self.strategy, hour + 1);
             }
+        }
+        if let Some(e) = state.bids_log_error.take() {
+            return Err(e).context("writing the bids log");
+        }
+        if let Some(mut log) = state.bids_log.take() {
+            log.flush().context("writing the bids log")?;
         }
         app.learn_now();
         if let Some(diagnosis) = &state.diagnosis {
@@ -202,8 +210,10 @@ pub struct Sim<'a> {
     pub learns: bool,
     /// `--diagnose`: the dry runs' tallies.
     pub diagnosis: Option<Diagnosis>,
-    /// `--bids-log`: every measured bid, as CSV.
+    /// `--bids-log`: every measured bid, as CSV, and the first error
+    /// writing it (the run then fails rather than leave a short log).
     pub bids_log: Option<std::io::BufWriter<std::fs::File>>,
+    pub bids_log_error: Option<std::io::Error>,
 }
 
 /// Simulated seconds between the learner's publications: production's
@@ -262,12 +272,14 @@ impl Sim<'_> {
         let device = self.rng.random_range(1..=4u8);
         let (click_draw, conversion_draw): (f64, f64) = (self.rng.random(), self.rng.random());
         let order_draw = market::normal(&mut self.rng);
-        let floor = self.market.sites[site].floor;
+        // The floor as the request carries it (to the micro), so that a bid
+        // at the floor wins as the exchange would have it.
+        let floor = (self.market.sites[site].floor * 1e6).round() / 1e6;
         let request = json!({
             "id": format!("r{}", self.order),
             "at": if self.first_price { 1 } else { 2 },
             "tmax": 1000,
-            "imp": [{"id": "1", "bidfloor": (floor * 1e6).round() / 1e6, "banner": {"w": 300, "h": 250}}],
+            "imp": [{"id": "1", "bidfloor": floor, "banner": {"w": 300, "h": 250}}],
             "site": {"id": format!("s{site}"), "domain": self.market.sites[site].domain},
             "device": {"ua": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0", "ip": format!("203.0.{}.{}", user % 250, user / 250 % 250), "devicetype": device, "geo": {"country": "USA"}},
             "user": {"buyeruid": format!("u{user}")}
@@ -299,7 +311,9 @@ impl Sim<'_> {
         {
             let id = bid["cid"].as_str().unwrap_or_default();
             let to_beat = first.max(floor);
-            let _ = writeln!(log, "{id},{site},{hour},{to_beat:.6},{price:.6},{}", u8::from(won));
+            if let Err(e) = writeln!(log, "{id},{site},{hour},{to_beat:.6},{price:.6},{}", u8::from(won)) {
+                self.bids_log_error.get_or_insert(e);
+            }
         }
         if !won {
             if let Some(lurl) = bid["lurl"].as_str() {

@@ -123,7 +123,14 @@ fn the_bids_log_holds_every_measured_bid() {
     assert_eq!(lines.next(), Some("campaign,site,hour,to_beat,bid,won"));
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     let (_, figures) = &results[0];
-    assert!(figures.iter().map(|f| f.bids).sum::<u64>() > 0);
+    assert_eq!(rows.len() as u64, figures.iter().map(|f| f.bids).sum::<u64>());
+    assert!(figures.iter().map(|f| f.wins).sum::<u64>() > 0, "{figures:?}");
+    // The price to beat is at least the site's floor.
+    let market = market::Market::new(args.seed, figures.len(), &args.shape());
+    for r in &rows {
+        let (site, to_beat): (usize, f64) = (r[1].parse().unwrap(), r[3].parse().unwrap());
+        assert!(to_beat >= market.sites[site].floor - 1e-6, "{r:?}");
+    }
     for f in figures {
         let of_it: Vec<_> = rows.iter().filter(|r| r[0] == f.id).collect();
         let won = of_it.iter().filter(|r| r[5] == "1").count() as u64;
@@ -221,9 +228,9 @@ fn the_goals_of_issue_15() {
 
 /// Issue 15's goals for this bidder (`bullseye`: the click model, learned
 /// shading, pacing by the bid) in CI, at the test's scale after a day of
-/// warm-up (seed 1, first price): the CPC goal over flat (1.3×; 5.4× and
-/// 5.7× here), learned shading buying more impressions per unit of media
-/// cost than the fixed factor (its direction: 1.37×, 1.34× and 1.02× here,
+/// warm-up (seed 1, first price): the CPC goal over flat (1.3×; 5.15× and
+/// 5.31× here), learned shading buying more impressions per unit of media
+/// cost than the fixed factor (its direction: 1.35×, 1.36× and 1.04× here,
 /// the 1.25× goal is not met for `cpm-even`, see OUTCOMES.md; spend is not
 /// compared here: `cpc-asap` spends 56 % against the fixed factor's 102 %,
 /// `cpc-even` 100.5 % against 102 %), and even pacing spending its cap. The hourly gaps (5–7 points at this scale, a
@@ -247,6 +254,12 @@ fn bullseye_moves_each_goal_the_right_way() {
             let f = of(&results, s, campaign);
             f.impressions as f64 / f.media_cost_micros.max(1) as f64
         };
+        let clicks = |s: &str| of(&results, s, campaign).clicks_per_1000;
+        eprintln!(
+            "{campaign}: clicks per 1,000 {:.2}x flat's; impressions per media {:.2}x the fixed factor's",
+            clicks("bullseye") / clicks("flat").max(f64::MIN_POSITIVE),
+            bought("bullseye") / bought("fixed_shading")
+        );
         assert!(
             bought("bullseye") > bought("fixed_shading"),
             "{campaign}: learned shading bought {} per micro of media, the fixed factor {}",
@@ -283,8 +296,8 @@ creative = [{ id = "a", format = "banner", w = 300, h = 250, image_url = "https:
 /// The CPA goal's direction in CI: a CPA campaign bidding
 /// `target_cpa × P(conversion | impression)` buys more conversions per
 /// unit of what it is charged than one bidding flat at its max (the goal's
-/// 1.3×; 5.1× here, on 12 conversions against 6). It spends 39 % of its
-/// budget here (flat all of it): the model values it below the
+/// 1.3×; 4.30× here, on 10 conversions against 6). It spends part of its
+/// budget only (flat all of it): the model values it below the
 /// competition on most requests (OUTCOMES.md, the CPA market), so part of
 /// the ratio is buying only the cheaper conversions.
 #[test]
@@ -294,6 +307,12 @@ fn cpa_bids_buy_more_conversions_per_budget_than_flat() {
     args.base_cvr = 0.5;
     let results = simulate(&args, Some(SMALL_CPA_CAMPAIGNS)).unwrap();
     let (flat, valued) = (of(&results, "flat", "cpa-even"), of(&results, "bullseye", "cpa-even"));
+    eprintln!(
+        "cpa-even: {} conversions against flat's {}, {:.2}x per 1,000 charged",
+        valued.conversions,
+        flat.conversions,
+        valued.conversions_per_1000 / flat.conversions_per_1000.max(f64::MIN_POSITIVE)
+    );
     assert!(flat.conversions > 0 && valued.conversions >= 8, "{flat:?} {valued:?}");
     assert!(
         valued.conversions_per_1000 >= 1.3 * flat.conversions_per_1000,
@@ -304,11 +323,12 @@ fn cpa_bids_buy_more_conversions_per_budget_than_flat() {
 /// Learned shading where the market leaves the campaign its traffic:
 /// `cpm-even` alone (no campaign of ours takes its requests) buys more
 /// impressions per unit of media than the fixed factor, spending its
-/// budget as the fixed factor does: 1.24× here (the goal's 1.25× is met
-/// at full scale, 1.28×; OUTCOMES.md, "What the market allows
-/// `cpm-even`"), held at 1.2× so that pacing by the bid and the curve
-/// cannot quietly fall back to the fixed factor's prices. In the shared
-/// market it keeps about a quarter of the requests and is at 0.98×.
+/// budget as the fixed factor does: 1.251× here, the goal's 1.25× (at
+/// full scale 1.26×; OUTCOMES.md, "What the market allows `cpm-even`"),
+/// held at 1.2× so that pacing by the bid and the curve cannot quietly
+/// fall back to the fixed factor's prices without a margin this thin
+/// failing on unrelated changes. In the shared market it keeps about a
+/// third of the requests and is at 1.03×.
 #[test]
 fn learned_shading_buys_more_for_a_campaign_left_its_traffic() {
     let args = small(1, &["fixed_shading", "bullseye"], 24, 24, 1_000);
@@ -318,6 +338,12 @@ fn learned_shading_buys_more_for_a_campaign_left_its_traffic() {
         of(&results, "bullseye", "cpm-even"),
     );
     let bought = |f: &CampaignFigures| f.impressions as f64 / f.media_cost_micros.max(1) as f64;
+    eprintln!(
+        "cpm-even alone: {:.3}x the fixed factor's impressions per media, spending {:.3} against {:.3}",
+        bought(learned) / bought(fixed),
+        learned.spend_fraction,
+        fixed.spend_fraction
+    );
     assert!(
         bought(learned) >= 1.2 * bought(fixed),
         "learned shading bought {} per micro of media, the fixed factor {}",
