@@ -21,9 +21,10 @@ the set that strategy kept).
 Usage: loadtest/simulate/kept-bound.py DIR [CAMPAIGN] [BUDGET] [VALUE] [STRATEGY]
        (defaults cpm-even, 20, 1.20, bullseye: the default campaigns' `cpm-even`)
 """
-import bisect
 import csv
 import sys
+
+from budget_prices import clairvoyant, per_key
 
 folder = sys.argv[1]
 campaign = sys.argv[2] if len(sys.argv) > 2 else "cpm-even"
@@ -43,27 +44,6 @@ def bought(rows):
     return len(won), sum(won) / 1000
 
 
-def per_key(reqs, key):
-    grid = [i / 100 for i in range(1, round(value * 100) + 1)]
-    prices = {}
-    for s, h, p in reqs:
-        prices.setdefault(key(s, h), []).append(p)
-    curves = []
-    for ps in prices.values():
-        ps.sort()
-        curves.append([(b * bisect.bisect_right(ps, b), bisect.bisect_right(ps, b)) for b in grid])
-
-    def allocate(lam):
-        picks = [max(curve, key=lambda c: c[1] - lam * c[0]) for curve in curves]
-        return sum(p[0] for p in picks), sum(p[1] for p in picks)
-
-    lo, hi = 0.0, 100.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if allocate(mid)[0] > BUDGET else (lo, mid)
-    return allocate(hi)
-
-
 def one_price(reqs):
     """One bid for every request: the highest that stays within the budget
     (bidding a request's price to beat wins it and every cheaper one)."""
@@ -73,15 +53,6 @@ def one_price(reqs):
             break
         best = (price * won, won)
     return best
-
-
-def clairvoyant(reqs):
-    spend = n = 0
-    for p in sorted(p for _, _, p in reqs):
-        if p > value or spend + p > BUDGET:
-            break
-        spend, n = spend + p, n + 1
-    return spend, n
 
 
 kept = bids(kept_by)
@@ -95,7 +66,7 @@ print(f"{kept_by + ' bought':26} {n:6} for {media:5.2f}: {n / media / fixed:.2f}
 spend, won = one_price(reqs)
 print(f"{'one price':26} {won:6} for {spend / 1000:5.2f}: {won / (spend / 1000) / fixed:.2f}x")
 for name, key in (("a price per site", lambda s, h: s), ("per site and hour", lambda s, h: (s, h))):
-    spend, won = per_key(reqs, key)
+    spend, won = per_key(reqs, key, value, BUDGET)
     print(f"{name:26} {won:6} for {spend / 1000:5.2f}: {won / (spend / 1000) / fixed:.2f}x")
-spend, won = clairvoyant(reqs)
+spend, won = clairvoyant(reqs, value, BUDGET)
 print(f"{'clairvoyant':26} {won:6} for {spend / 1000:5.2f}: {won / (spend / 1000) / fixed:.2f}x")

@@ -36,6 +36,8 @@ import math
 import random
 import sys
 
+from budget_prices import clairvoyant, per_key
+
 random.seed(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
 SITES, COMPETITORS, PER_HOUR = 200, 5, 12_000
 VALUE, FIXED_BID, BUDGET = 1.20, 1.02, 20.0 * 1000  # spend = sum of CPM prices / 1000
@@ -81,37 +83,7 @@ def one_price(reqs):
 
 
 def priced_by(key):
-    return lambda reqs: per_key(reqs, key)
-
-
-def per_key(reqs, key):
-    grid = [i / 100 for i in range(10, int(VALUE * 100) + 1)]
-    prices = {}
-    for s, h, p in reqs:
-        prices.setdefault(key(s, h), []).append(p)
-    curves = []
-    for ps in prices.values():
-        ps.sort()
-        curves.append([(b * bisect.bisect_right(ps, b), bisect.bisect_right(ps, b)) for b in grid])
-
-    def allocate(lam):
-        picks = [max(curve, key=lambda c: c[1] - lam * c[0]) for curve in curves]
-        return sum(p[0] for p in picks), sum(p[1] for p in picks)
-
-    lo, hi = 0.0, 10.0
-    for _ in range(50):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if allocate(mid)[0] > BUDGET else (lo, mid)
-    return allocate(hi)
-
-
-def clairvoyant(reqs):
-    spend = n = 0
-    for p in sorted(p for _, _, p in reqs):
-        if spend + p > BUDGET:
-            break
-        spend, n = spend + p, n + 1
-    return spend, n
+    return lambda reqs: per_key(reqs, key, VALUE, BUDGET, lowest=0.10)
 
 
 spend, won = at_price(requests, FIXED_BID)
@@ -125,7 +97,7 @@ strategies = (
     ("one price", one_price),
     ("a price per site", priced_by(lambda s, h: s)),
     ("per site and hour", priced_by(lambda s, h: (s, h))),
-    ("clairvoyant", clairvoyant),
+    ("clairvoyant", lambda reqs: clairvoyant(reqs, VALUE, BUDGET)),
 )
 for label, reqs in shares:
     for name, best in strategies:
