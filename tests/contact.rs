@@ -307,6 +307,31 @@ async fn an_advertiser_budget_holds_across_its_campaigns_under_64_concurrent_bid
     s.bidder.stop().await;
 }
 
+/// A lost bid sends no notice: its hold on the advertiser's budget, like
+/// its campaign's, ends with its notice window (it used to stay until a
+/// restart, and the advertiser stopped bidding for good once its lost bids
+/// had filled the budget).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_bid_gives_the_advertiser_budget_back_when_its_window_ends() {
+    // 2,500 micros: two impressions at 1.00 CPM and a half.
+    let advertisers = "[[advertiser]]\nid = \"Acme\"\ndaily_budget = \"0.0025\"\n\n[[advertiser]]\nid = \"Other\"\n";
+    let s = Setup::start(&settings(advertisers), &acme_and_other(""), "u,a\n", MONDAY).await;
+    for user in ["u1", "u2", "u3"] {
+        assert_eq!(s.winner(user).await.as_deref(), Some("acme-a"), "{user}");
+    }
+    assert_eq!(s.advertiser_today("Acme").await["today"]["outstanding"], json!("0.003"));
+    assert_eq!(s.winner("u4").await.as_deref(), Some("other"), "the budget is held");
+    assert_eq!(s.reason("u4", "acme-a").await.as_deref(), Some("advertiser_budget"));
+    // No notice comes: the window (15 minutes) ends.
+    s.clock.advance(Duration::from_secs(16 * 60));
+    s.app().tick(1);
+    let today = &s.advertiser_today("Acme").await["today"];
+    assert_eq!(today["outstanding"], json!("0"), "{today}");
+    assert_eq!(today["spend_micros"], json!(0), "{today}");
+    assert_eq!(s.winner("u5").await.as_deref(), Some("acme-a"), "bidding again");
+    s.bidder.stop().await;
+}
+
 /// Acme in Tokyo (UTC+9) capping contacts at 3 a day and 5 a week.
 const CAPPED_IN_TOKYO: &str = "[[advertiser]]\nid = \"Acme\"\ntime_zone = \"Asia/Tokyo\"\n\
                                [advertiser.frequency]\nper_day = 3\nper_week = 5\n\n[[advertiser]]\nid = \"Other\"\n";

@@ -519,11 +519,16 @@ impl Bidder {
         }
     }
 
-    /// Drains expired budget reservations (called every second).
+    /// Drains expired budget reservations (called every second): the
+    /// campaigns' and their advertisers' (`contact::reserve`).
     pub fn expire_reservations(&self) {
         let minute = self.clock.now().as_second().div_euclid(60);
-        for c in &self.world.load().campaigns {
+        let world = self.world.load();
+        for c in &world.campaigns {
             c.state.spend.expire(minute);
+        }
+        for a in &world.contact.advertisers {
+            a.state.spend.expire(minute);
         }
     }
 
