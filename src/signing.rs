@@ -539,7 +539,9 @@ impl BidToken {
                 }
                 "n" => {
                     token.qty_milli = int()?;
-                    if !(QTY_ONE..=crate::signing::MAX_QTY_MILLI).contains(&token.qty_milli) {
+                    // A display may count for less than one impression
+                    // (`imp.qty.multiplier` 0.5: 500) as well as more.
+                    if !(1..=crate::signing::MAX_QTY_MILLI).contains(&token.qty_milli) {
                         return Err(TrackingError::Malformed);
                     }
                     continue;

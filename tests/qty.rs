@@ -80,6 +80,36 @@ async fn a_multiplied_display_reserves_and_bills_its_multiple() {
     drop(dir);
 }
 
+/// A display that counts for less than one impression (a multiplier under
+/// 1, which every exchange may send) is billed that fraction: its tracking
+/// URLs used to be refused as forged (403), so the exchange billed us for
+/// wins nothing recorded.
+#[tokio::test]
+async fn a_display_counting_for_half_an_impression_is_billed_half() {
+    let dir = write_config(TEST_SETTINGS, CAMPAIGN, "u,a\n");
+    let clock = std::sync::Arc::new(bullseye::clock::ManualClock::new(
+        "2026-11-19T14:00:00Z".parse().unwrap(),
+    ));
+    let mut bidder = spawn_bidder_with(dir.path(), clock, false).await;
+    let (status, response) = bidder.bid_json(&display(0.5)).await;
+    assert_eq!(status, StatusCode::OK);
+    let bid = response.unwrap()["seatbid"][0]["bid"][0].clone();
+    // Billed at 1.50 CPM: 1.50 / 1000 × 0.5 = 750 micros.
+    let burl = bid["burl"].as_str().unwrap().replace("${AUCTION_PRICE}", "1.50");
+    assert_eq!(bidder.get(&burl).await.status(), StatusCode::NO_CONTENT);
+    let data = std::mem::take(&mut bidder.dirs);
+    let ledger = bidder_data_dir(&data);
+    bidder.stop().await;
+    let bills: Vec<(i64, Option<i64>)> = read_all(&ledger)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event == EventKind::Bill)
+        .map(|r| (r.charge, r.clearing))
+        .collect();
+    assert_eq!(bills, [(750, Some(1_500_000))]);
+    drop(dir);
+}
+
 /// The billing log of a bidder started by `spawn_bidder_with` (its data
 /// directory is the first kept).
 fn bidder_data_dir(dirs: &[tempfile::TempDir]) -> std::path::PathBuf {
