@@ -101,6 +101,46 @@ fn new_campaign() -> Value {
     })
 }
 
+/// A new campaign whose id names a file that holds other campaigns (the
+/// test config's `campaigns/test.toml` holds `generic` and `shop-spring`)
+/// goes into a file of its own: the other advertiser's campaigns used to be
+/// written over, and stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_campaign_never_writes_over_a_file_holding_others() {
+    let campaigns = format!("{GENERIC}{SHOP}");
+    let config = write_config(&settings_with_roles(), &campaigns, "u,a\n");
+    let data = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap()));
+    let bidder = spawn_bidder_in(config.path(), data.path(), clock.clone(), false).await;
+    let mut own = new_campaign();
+    own["id"] = json!("test");
+    own["advertiser"] = json!("Shop");
+    let (status, created) = call(
+        &bidder,
+        Method::POST,
+        "/admin/api/campaigns",
+        Some(SHOP_TOKEN),
+        Some(own),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (_, list) = call(&bidder, Method::GET, "/admin/api/campaigns", Some(ADMIN_TOKEN), None).await;
+    assert_eq!(ids(&list), ["generic", "shop-spring", "test"]);
+    let dir = config.path().join("campaigns");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["test.2.toml", "test.toml"]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("test.toml")).unwrap(),
+        campaigns,
+        "the hand-written file is untouched"
+    );
+    bidder.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn campaigns_are_managed_through_the_api_and_live_in_their_files() {
     let campaigns = format!("{GENERIC}{SHOP}");

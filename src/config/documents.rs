@@ -226,8 +226,10 @@ fn single_campaign_text(table: &toml::Table) -> Result<String, toml::ser::Error>
 }
 
 /// Where a campaign's new table goes and the file's new text: into the
-/// file that holds it now (its other campaigns untouched), or a new
-/// `campaigns/{id}.toml`.
+/// file that holds it now (its other campaigns untouched), or a new file,
+/// `campaigns/{id}.toml` unless that name is taken (a hand-written file
+/// may hold other campaigns: it is never written over), then
+/// `campaigns/{id}.2.toml`, `.3`, …
 pub fn file_with(
     config_dir: &Path,
     current: Option<&CampaignDocument>,
@@ -236,7 +238,13 @@ pub fn file_with(
 ) -> std::io::Result<(PathBuf, String)> {
     let own_text = single_campaign_text(table).map_err(std::io::Error::other)?;
     let Some(current) = current else {
-        return Ok((config_dir.join("campaigns").join(format!("{id}.toml")), own_text));
+        let campaigns = config_dir.join("campaigns");
+        let free = std::iter::once(format!("{id}.toml"))
+            .chain((2..).map(|n| format!("{id}.{n}.toml")))
+            .map(|name| campaigns.join(name))
+            .find(|file| !file.exists())
+            .expect("an unbounded sequence of names");
+        return Ok((free, own_text));
     };
     let old_text = std::fs::read_to_string(&current.file)?;
     let (start, end) = campaign_span(&old_text, current.position)
