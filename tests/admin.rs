@@ -374,6 +374,15 @@ async fn campaigns_are_managed_through_the_api_and_live_in_their_files() {
     )
     .await;
     assert_eq!(r1["status"], "paused");
+    // A creative that is not an object is refused (it used to panic: 500).
+    for body in [json!([]), json!("s"), json!(true)] {
+        let (status, answer) = call(&bidder, Method::PUT, path, token, Some(body.clone())).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("a creative is a JSON object")),
+            "{body}"
+        );
+    }
     let missing = "/admin/api/campaigns/generic-retarget/creatives/nope";
     let (status, body) = call(&bidder, Method::PATCH, missing, token, Some(json!({"w": 1}))).await;
     assert_eq!(

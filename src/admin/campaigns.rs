@@ -314,7 +314,8 @@ fn creative(cx: &Context, call: &Call, id: &str, crid: &str) -> Answer {
     let patch = match method {
         http::Method::DELETE => json!({"status": "paused"}),
         http::Method::PUT | http::Method::PATCH => match call.json() {
-            Ok(body) => body,
+            Ok(body) if body.is_object() => body,
+            Ok(_) => return Answer::error(400, "a creative is a JSON object"),
             Err(answer) => return answer,
         },
         _ => return Answer::error(405, "method not allowed"),
