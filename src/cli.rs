@@ -347,7 +347,11 @@ pub fn main() -> ExitCode {
 fn forecast(args: &ForecastArgs) -> anyhow::Result<()> {
     let money = |text: &Option<String>, what: &str| {
         text.as_deref()
-            .map(|t| bullseye::money::Micros::parse_decimal(t).with_context(|| format!("--{what} {t:?}")))
+            .map(|t| {
+                let amount = bullseye::money::Micros::parse_decimal(t).with_context(|| format!("--{what} {t:?}"))?;
+                anyhow::ensure!(amount.0 > 0, "--{what} {t:?}: must be more than 0");
+                Ok(amount)
+            })
             .transpose()
     };
     let (settings, campaign) = forecast_campaign(&args.config, &args.campaign)?;

@@ -224,6 +224,14 @@ async fn the_api_answers_the_same_by_role(bidder: &TestBidder, forecast: &Value,
     }
     let missing = bidder.admin(Method::GET, "/admin/api/forecast?campaign=nope");
     assert_eq!(missing.send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    for query in ["max_bid=-5", "max_bid=0", "daily_budget=-1", "max_bid=x"] {
+        let answer = bidder
+            .admin(Method::GET, &format!("{path}&{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{query}");
+    }
 }
 
 /// A cookie's value from a response's `set-cookie` headers.

@@ -306,8 +306,10 @@ fn forecast(cx: &Context, call: &Call) -> Answer {
     };
     let money = |name: &str| {
         call.param(name)
-            .map(|text| {
-                crate::money::Micros::parse_decimal(text).map_err(|e| Answer::error(400, &format!("{name}: {e}")))
+            .map(|text| match crate::money::Micros::parse_decimal(text) {
+                Ok(amount) if amount.0 > 0 => Ok(amount),
+                Ok(_) => Err(Answer::error(400, &format!("{name}: must be more than 0"))),
+                Err(e) => Err(Answer::error(400, &format!("{name}: {e}"))),
             })
             .transpose()
     };

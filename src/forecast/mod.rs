@@ -20,8 +20,13 @@ use std::path::Path;
 pub use market::Market;
 pub use replay::{Forecast, ForecastError, Question, Rates, forecast};
 
-/// The forecast over `data_dir`'s sample and market.
+/// The forecast over `data_dir`'s sample and market. One at a time per
+/// process: each reads the whole sample and billing log into memory, so
+/// concurrent callers (the admin API, console pages) wait their turn
+/// rather than multiply that on a node that is also bidding.
 pub fn forecast_in(data_dir: &Path, question: &Question) -> Result<Forecast, ForecastError> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let samples = sample::read(&data_dir.join("sample"));
     let market = Market::learn(data_dir);
     forecast(question, &samples, &market)
