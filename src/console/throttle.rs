@@ -2,10 +2,13 @@
 //! [`MAX_FAILURES`] in any [`WINDOW`]; past that the address is refused
 //! (429 with `Retry-After`) until its oldest failure leaves the window.
 //!
-//! In memory, bounded ([`MAX_ADDRESSES`]: at the bound, addresses whose
-//! failures are all outside the window are forgotten, and if that frees
-//! nothing the new address is counted as refused — a flood of addresses
-//! cannot grow the map or unlock guessing). Monotonic time (`Instant`): a
+//! An IPv6 client is counted by its /64 (one host or household's prefix:
+//! otherwise one machine could try from millions of addresses). In memory,
+//! bounded ([`MAX_ADDRESSES`]: at the bound, addresses whose failures are
+//! all outside the window are forgotten — on a check as on a failure — and
+//! if that frees nothing the new address is counted as refused, so a flood
+//! of addresses can neither grow the map nor unlock guessing, and it locks
+//! new addresses out only while its own failures are in the window). Monotonic time (`Instant`): a
 //! rate window, not a time of day. Same lock argument as the sessions:
 //! control path only, short critical sections.
 
@@ -29,10 +32,28 @@ pub struct Throttle {
     failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
 }
 
+/// The address a client's failures are counted under: an IPv6 address's
+/// /64.
+fn counted_as(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+    }
+}
+
+/// Forgets the addresses whose failures have all left the window.
+fn forget_stale(failures: &mut HashMap<IpAddr, VecDeque<Instant>>, now: Instant) {
+    failures.retain(|_, times| times.back().is_some_and(|t| now.saturating_duration_since(*t) < WINDOW));
+}
+
 impl Throttle {
     /// `Err(seconds to wait)` when `client` may not try now.
     pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), u64> {
+        let client = counted_as(client);
         let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if failures.len() >= MAX_ADDRESSES && !failures.contains_key(&client) {
+            forget_stale(&mut failures, now);
+        }
         let Some(times) = failures.get_mut(&client) else {
             return if failures.len() >= MAX_ADDRESSES {
                 Err(WINDOW.as_secs())
@@ -56,9 +77,10 @@ impl Throttle {
 
     /// Counts a failed sign-in of `client`.
     pub fn fail(&self, client: IpAddr, now: Instant) {
+        let client = counted_as(client);
         let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if failures.len() >= MAX_ADDRESSES && !failures.contains_key(&client) {
-            failures.retain(|_, times| times.back().is_some_and(|t| now.saturating_duration_since(*t) < WINDOW));
+            forget_stale(&mut failures, now);
             if failures.len() >= MAX_ADDRESSES {
                 return;
             }
@@ -94,5 +116,41 @@ mod tests {
         assert_eq!(throttle.check(a, start + WINDOW), Ok(()), "one failure aged out");
         throttle.fail(a, start + WINDOW);
         assert!(throttle.check(a, start + WINDOW).is_err());
+    }
+
+    /// A flood of addresses locks new ones out only while its failures are
+    /// in the window (the map used to be pruned only on a failure, which a
+    /// refused address never reaches: new addresses were refused for good).
+    #[test]
+    fn a_full_table_forgets_addresses_whose_failures_left_the_window() {
+        let throttle = Throttle::default();
+        let start = Instant::now();
+        for i in 0..MAX_ADDRESSES as u32 {
+            throttle.fail(IpAddr::V4((0x0a00_0000 + i).into()), start);
+        }
+        let newcomer: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(
+            throttle.check(newcomer, start),
+            Err(WINDOW.as_secs()),
+            "full, all recent"
+        );
+        assert_eq!(
+            throttle.check(newcomer, start + WINDOW),
+            Ok(()),
+            "the flood left the window"
+        );
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let throttle = Throttle::default();
+        let now = Instant::now();
+        for i in 0..MAX_FAILURES {
+            throttle.fail(format!("2001:db8:1:2::{i:x}").parse().unwrap(), now);
+        }
+        let same_64: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
+        assert!(throttle.check(same_64, now).is_err());
+        let other_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(throttle.check(other_64, now), Ok(()));
     }
 }
