@@ -52,6 +52,8 @@ pub struct AppOptions {
     /// A simulation drives the clock: the learner publishes only when
     /// [`App::learn_now`] asks. False in production.
     pub simulation: bool,
+    /// Under the billing log (fault injection in tests); `None`: the disk.
+    pub ledger_storage: Option<Arc<dyn crate::ledger::Storage>>,
 }
 
 /// Why an application could not be built.
@@ -172,6 +174,16 @@ fn attribution_horizon(world: &World) -> i64 {
         .max()
         .unwrap_or(0)
         .max(86_400)
+}
+
+/// The billing log in the data directory, on the given storage (tests) or
+/// the disk.
+fn open_ledger(options: &AppOptions) -> Result<(Ledger, crate::ledger::Recovered), BuildError> {
+    let dir = options.data_dir.join("ledger");
+    Ok(match &options.ledger_storage {
+        Some(storage) => Ledger::open_on(&dir, storage.clone())?,
+        None => Ledger::open(&dir)?,
+    })
 }
 
 /// Live states over the do-not-contact list of `{data_dir}`.
@@ -297,7 +309,7 @@ impl App {
         let shared = shared_state(options.cluster.as_ref(), local, &metrics);
         let learner = start_learner(&options, &audience)?;
         let shading = Arc::new(crate::pacing::shading::Shading::default());
-        let (ledger, recovered) = Ledger::open(&options.data_dir.join("ledger"))?;
+        let (ledger, recovered) = open_ledger(&options)?;
         let tracker = Tracker::with_shared(ledger, frequency.clone(), shared.clone(), live.clone())
             .with_loss_log(open_loss_log(&options.data_dir)?)
             .with_touches(open_touches(&options.data_dir, &world.load(), options.clock.now())?)

@@ -315,6 +315,7 @@ pub fn main() -> ExitCode {
             allow_dev_secrets,
             redis_url,
             node_id,
+            ledger_storage: None,
         }),
         Command::CheckConfig { config } => return check_config(config),
         Command::Admin {

@@ -25,6 +25,7 @@ fn build(config: &std::path::Path, data: &std::path::Path, clock: Arc<ManualCloc
         cluster: None,
         predictor: None,
         simulation: false,
+        ledger_storage: None,
     })
     .expect("the app builds")
 }

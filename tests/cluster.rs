@@ -50,6 +50,7 @@ async fn a_node_with_another_signing_key_is_refused() {
         allow_dev_secrets: false,
         redis_url: Some(redis.url()),
         node_id: Some("node-b".into()),
+        ledger_storage: None,
     };
     match bullseye::server::start(options).await {
         Err(bullseye::server::StartError::Cluster(bullseye::cluster::ClusterError::SigningKey { .. })) => {}
@@ -68,6 +69,7 @@ async fn a_node_with_another_signing_key_is_refused() {
         allow_dev_secrets: false,
         redis_url: Some(redis.url()),
         node_id: None,
+        ledger_storage: None,
     };
     match bullseye::server::start(options).await {
         Err(bullseye::server::StartError::Cluster(bullseye::cluster::ClusterError::NodeId(_))) => {}
@@ -99,6 +101,7 @@ async fn a_node_whose_redis_is_unreachable_does_not_start() {
         allow_dev_secrets: false,
         redis_url: Some(format!("redis://127.0.0.1:{closed}/0")),
         node_id: Some("node-a".into()),
+        ledger_storage: None,
     };
     match bullseye::server::start(options).await {
         Err(bullseye::server::StartError::Cluster(

@@ -159,3 +159,77 @@ async fn a_duplicate_waits_for_its_original_to_be_durable() {
     assert_eq!(duplicate.await.unwrap(), TrackingReply::Accepted);
     assert_eq!(rig.bills_on_disk(), 1);
 }
+
+/// An exchange that hangs up while its billing notice waits for the disk
+/// (an fsync slower than its timeout) does not leave the notice half done:
+/// once the sync completes, the record is counted in the live spend, the
+/// bid's reservation is settled, and the exchange's retry is acknowledged
+/// as the duplicate it is. The handler used to be dropped with the
+/// connection: the record durable, the spend and reservation untouched,
+/// every retry refused with 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_whose_exchange_hangs_up_mid_sync_is_still_counted() {
+    use tokio::io::AsyncWriteExt;
+    let config = write_config(TEST_SETTINGS, &large_budget(), "u,a\n");
+    let data = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new("2026-06-01T12:00:00Z".parse().unwrap()));
+    let disk = Arc::new(SimulatedDisk::default());
+    let bidder = spawn_bidder_on(config.path(), data.path(), clock, false, Some(disk.clone())).await;
+    let (_, response) = bidder.bid_json(&banner_request("u", 0.0, json!({}))).await;
+    let burl = response.unwrap()["seatbid"][0]["bid"][0]["burl"]
+        .as_str()
+        .unwrap()
+        .replace("${AUCTION_PRICE}", "0.50");
+    let live = || async {
+        let answer = bidder
+            .admin(reqwest::Method::GET, "/admin/api/campaigns/generic")
+            .send()
+            .await
+            .unwrap();
+        answer.json::<Value>().await.unwrap()["live"]["today"].clone()
+    };
+    assert_eq!(live().await["outstanding"], json!("0.001"), "the bid's reservation");
+
+    disk.hold();
+    let path_and_query = burl.split_once(&bidder.addr.to_string()).unwrap().1.to_string();
+    let mut exchange = tokio::net::TcpStream::connect(bidder.addr).await.unwrap();
+    let request = format!("GET {path_and_query} HTTP/1.1\r\nHost: {}\r\n\r\n", bidder.addr);
+    exchange.write_all(request.as_bytes()).await.unwrap();
+    for _ in 0..500 {
+        if disk.waiting() >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(disk.waiting(), 1, "the notice's sync is held");
+    // The exchange gives up and closes; the connection's end is seen
+    // before the disk answers.
+    drop(exchange);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    disk.release();
+
+    let mut today = Value::Null;
+    for _ in 0..500 {
+        today = live().await;
+        if today["spend_micros"] == json!(500) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(today["spend_micros"], json!(500), "0.50 CPM counted: {today}");
+    assert_eq!(today["outstanding"], json!("0"), "the reservation settled: {today}");
+    let retry = bidder.get(&burl).await;
+    assert_eq!(
+        retry.status(),
+        reqwest::StatusCode::NO_CONTENT,
+        "the retry is a duplicate"
+    );
+    let ledger = data.path().join("ledger");
+    bidder.stop().await;
+    let bills = read_all(&ledger)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event == EventKind::Bill)
+        .count();
+    assert_eq!(bills, 1);
+}

@@ -218,6 +218,7 @@ async fn a_second_bidder_on_the_same_port_fails_instead_of_sharing_it() {
         allow_dev_secrets: false,
         redis_url: None,
         node_id: None,
+        ledger_storage: None,
     };
     match bullseye::server::start(options).await {
         Err(bullseye::server::StartError::Bind { .. }) => {}
@@ -265,6 +266,7 @@ async fn development_secrets_are_refused_off_loopback() {
             allow_dev_secrets,
             redis_url: None,
             node_id: None,
+            ledger_storage: None,
         };
         async move { (bullseye::server::start(options).await, data) }
     };

@@ -70,6 +70,8 @@ pub struct ServeOptions {
     pub redis_url: Option<String>,
     /// Cluster mode: this node's stable id (default: host name and port).
     pub node_id: Option<String>,
+    /// Under the billing log (fault injection in tests); `None`: the disk.
+    pub ledger_storage: Option<Arc<dyn crate::ledger::Storage>>,
 }
 
 /// Why the server did not start.
@@ -174,16 +176,16 @@ pub async fn start(options: ServeOptions) -> Result<Running, StartError> {
         source,
     })?;
     let exposed = (!options.listen.ip().is_loopback(), !admin_addr.ip().is_loopback());
-    let cluster = join_cluster(&options).await?;
     let app = Arc::new(App::build(AppOptions {
+        cluster: join_cluster(&options).await?,
         config_dir: options.config_dir,
         data_dir: options.data_dir,
         segments: options.segments,
         clock: options.clock,
         listen_url: format!("http://{addr}"),
-        cluster,
         predictor: None,
         simulation: false,
+        ledger_storage: options.ledger_storage,
     })?);
     // The signing key matters where tracking URLs are served, the admin
     // token where the admin API is.

@@ -306,7 +306,17 @@ pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpRa
     client
 }
 
-async fn tracking(app: &App, request: &Request<Incoming>, event: &str, peer: Option<std::net::SocketAddr>) -> Reply {
+/// A tracking event, handled in a task of its own: once its record is on
+/// its way to the billing log, the live spend, the reservation and the
+/// claim must follow it even if the exchange hangs up before the answer (a
+/// handler dropped with its connection left a record durable but
+/// uncounted, its claim stuck and every retry refused).
+async fn tracking(
+    app: &Arc<App>,
+    request: &Request<Incoming>,
+    event: &str,
+    peer: Option<std::net::SocketAddr>,
+) -> Reply {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return Reply::MethodNotAllowed("GET, HEAD");
     }
@@ -315,7 +325,18 @@ async fn tracking(app: &App, request: &Request<Incoming>, event: &str, peer: Opt
     let now = app.bidder.clock.now();
     let forwarded_for = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let client = peer.map(|p| client_address(p.ip(), forwarded_for, &world.settings.click_rules.trusted_proxies));
-    match app.tracker.handle(&world, now, event, query, client).await {
+    let handling = {
+        let (app, event, query) = (app.clone(), event.to_string(), query.to_string());
+        tokio::spawn(async move { app.tracker.handle(&world, now, &event, &query, client).await })
+    };
+    let reply = match handling.await {
+        Ok(reply) => reply,
+        Err(failed) => {
+            tracing::error!(error = %failed, event, "tracking event handler failed");
+            TrackingReply::Unavailable
+        }
+    };
+    match reply {
         TrackingReply::Pixel => {
             app.bidder.metrics.impressions.inc();
             Reply::Pixel
@@ -418,7 +439,7 @@ fn finish(app: &App, path: &str, reply: Reply) -> Response<Full<Bytes>> {
 
 /// Answers one request on the exchange listener: bids, tracking, health.
 pub async fn handle(
-    app: &App,
+    app: &Arc<App>,
     request: Request<Incoming>,
     peer: Option<std::net::SocketAddr>,
 ) -> Response<Full<Bytes>> {

@@ -123,6 +123,18 @@ pub async fn spawn_bidder_with(config_dir: &Path, clock: Arc<dyn Clock>, watch: 
 
 /// Starts the real server with a given data directory (restart tests).
 pub async fn spawn_bidder_in(config_dir: &Path, data_dir: &Path, clock: Arc<dyn Clock>, watch: bool) -> TestBidder {
+    spawn_bidder_on(config_dir, data_dir, clock, watch, None).await
+}
+
+/// [`spawn_bidder_in`] with its billing log over `storage` (a
+/// `SimulatedDisk` to hold or fail syncs).
+pub async fn spawn_bidder_on(
+    config_dir: &Path,
+    data_dir: &Path,
+    clock: Arc<dyn Clock>,
+    watch: bool,
+    ledger_storage: Option<Arc<dyn bullseye::ledger::Storage>>,
+) -> TestBidder {
     let options = ServeOptions {
         config_dir: config_dir.to_path_buf(),
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -134,6 +146,7 @@ pub async fn spawn_bidder_in(config_dir: &Path, data_dir: &Path, clock: Arc<dyn 
         allow_dev_secrets: false,
         redis_url: None,
         node_id: None,
+        ledger_storage,
     };
     let running = server::start(options)
         .await
@@ -678,6 +691,7 @@ pub async fn spawn_node(
         allow_dev_secrets: false,
         redis_url: Some(redis_url.to_string()),
         node_id: Some(node_id.to_string()),
+        ledger_storage: None,
     };
     let running = server::start(options)
         .await

@@ -114,6 +114,7 @@ impl Run<'_> {
             cluster: None,
             predictor,
             simulation: true,
+            ledger_storage: None,
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
