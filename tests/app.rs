@@ -88,3 +88,36 @@ async fn an_app_bids_bills_and_restores_without_a_socket() {
         "a replayed notice is not billed again after restart"
     );
 }
+
+/// A 25-hour day (Los Angeles falls back on 2026-11-01): a restart in its
+/// last hour restores the spend of its first, more than 24 hours earlier
+/// (the restore used to stop at 24 hours, so that spend could be spent
+/// again).
+#[tokio::test]
+async fn a_restart_late_on_a_25_hour_day_restores_the_whole_day() {
+    let campaign = GENERIC.replace(
+        "daily_budget = \"100\"",
+        "daily_budget = \"100\"\ntime_zone = \"America/Los_Angeles\"",
+    );
+    let config = write_config(TEST_SETTINGS, &campaign, "u,a\n");
+    let data = tempfile::tempdir().unwrap();
+    // 00:10 PDT.
+    let clock = Arc::new(ManualClock::new("2026-11-01T07:10:00Z".parse().unwrap()));
+    let app = build(config.path(), data.path(), clock.clone());
+    let request = banner_request("u", 0.0, json!({})).to_string();
+    let Outcome::Bid { body, .. } = app.bidder.bid(None, request.as_bytes(), Instant::now()) else {
+        panic!("one bid expected");
+    };
+    let response: Value = serde_json::from_slice(&body).unwrap();
+    let burl = response["seatbid"][0]["bid"][0]["burl"].as_str().unwrap();
+    let query = burl.split_once('?').unwrap().1.replace("${AUCTION_PRICE}", "0.50");
+    let world = app.bidder.world.load();
+    let reply = app.tracker.handle(&world, clock.now(), "bill", &query, None).await;
+    assert_eq!(reply, TrackingReply::Accepted);
+    drop(world);
+    drop(app);
+    // 23:30 PST the same local day: 24 h 20 min later.
+    clock.set("2026-11-02T07:30:00Z".parse().unwrap());
+    let app = build(config.path(), data.path(), clock.clone());
+    assert_eq!(spent_today(&app), 500);
+}

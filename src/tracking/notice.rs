@@ -197,6 +197,16 @@ pub fn with_utm(landing: &str, token: &BidToken, medium: &str, extra: &[(&str, &
 /// How long after the bid its notices are accepted (and remembered for
 /// deduplication).
 pub const NOTICE_WINDOW_SECS: i64 = 24 * 3600;
+
+/// How far back [`Tracker::restore`] rebuilds spend, counts and claims from
+/// the billing log: the notice window, and the longest local day (25 hours,
+/// a daylight-saving fall-back day: a restart in its last hour must restore
+/// its first). Older records of the day files read count only contacts.
+/// Those files (`ledger::RESTORE_DAYS`, by UTC day) hold at least the last
+/// 24 hours: a restart in the first hour of a UTC day still misses the
+/// first hour of a 25-hour local day ending then (a zone at UTC−1 on its
+/// fall-back day).
+pub const RESTORE_HORIZON_SECS: i64 = NOTICE_WINDOW_SECS + 3600;
 /// Longest wait of a duplicate for its original to become durable (the
 /// ledger's group commit takes milliseconds); past it the duplicate gets
 /// 503 and the exchange retries.
@@ -765,7 +775,7 @@ impl Tracker {
         let mut restored = 0;
         for record in records {
             let at_secs = record.at.div_euclid(1_000_000);
-            if now.as_second() - at_secs > NOTICE_WINDOW_SECS {
+            if now.as_second() - at_secs > RESTORE_HORIZON_SECS {
                 self.restore_contact(&record, world, now);
                 continue;
             }
