@@ -33,7 +33,7 @@ The market (pinned; every draw from --seed):
                sees them through an audience snapshot built with the real builder.
   sites        200 domains, Zipf-popular; a CTR factor x0.5-x1.5 each; a floor, log-normal
                (median 0.20 CPM, sigma 0.5).
-  hours        a daily traffic curve (trough at 04:00, a fifth of the 20:00 peak); CTR x0.8-x1.2
+  hours        a daily traffic curve (trough at 08:00, a fifth of the 20:00 peak); CTR x0.8-x1.2
                by hour. --requests-per-hour is the day's average.
   campaigns    base CTR log-normal (median --base-ctr, 0.2 %; sigma 0.8) x the user's affinity
                (1 + 2 x the share of the campaign's three interests the user holds: x1-x3)
@@ -181,7 +181,7 @@ impl Market {
         let mut traffic = [0.0; 24];
         let mut hour_ctr = [0.0; 24];
         for h in 0..24 {
-            // Trough at 4:00, peak at 20:00.
+            // Trough at 8:00 (half a day from the peak), peak at 20:00.
             let phase = (h as f64 - 20.0) / 24.0 * std::f64::consts::TAU;
             traffic[h] = 0.6 + 0.4 * phase.cos();
             hour_ctr[h] = 1.0 + 0.2 * ((h as f64 - 14.0) / 24.0 * std::f64::consts::TAU).cos();
