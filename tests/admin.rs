@@ -141,6 +141,45 @@ async fn a_new_campaign_never_writes_over_a_file_holding_others() {
     bidder.stop().await;
 }
 
+/// Generic's CRM lists are private: Shop's token cannot point its campaign
+/// at them (and so cannot learn through `explain` who is in them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_advertiser_cannot_target_another_advertisers_private_segments() {
+    let settings = settings_with_roles().replace(
+        "id = \"Generic\"\n",
+        "id = \"Generic\"\nprivate_segments = [\"crm/generic\"]\n",
+    );
+    let config = write_config(&settings, &format!("{GENERIC}{SHOP}"), "u,a\n");
+    let clock = Arc::new(ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap()));
+    let mut bidder = spawn_bidder_with(config.path(), clock, false).await;
+    let path = "/admin/api/campaigns/shop-spring";
+    let targeting = |segment: &str| json!({"targeting": {"segments": {"any": [segment]}}});
+    let (status, answer) = call(
+        &bidder,
+        Method::PATCH,
+        path,
+        Some(SHOP_TOKEN),
+        Some(targeting("crm/generic/vip")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(
+        answer["problems"],
+        json!([{"field": "targeting.segments", "why": "segment \"crm/generic/vip\" reaches \"crm/generic\", private to advertiser \"Generic\""}])
+    );
+    let (status, answer) = call(
+        &bidder,
+        Method::PATCH,
+        path,
+        Some(SHOP_TOKEN),
+        Some(targeting("crm/shop")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    bidder.dirs.push(config);
+    bidder.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn campaigns_are_managed_through_the_api_and_live_in_their_files() {
     let campaigns = format!("{GENERIC}{SHOP}");

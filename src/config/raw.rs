@@ -123,6 +123,12 @@ pub struct RawAdvertiser {
     /// A do-not-contact segment (e.g. `optout/acme`): users in it, or in a
     /// segment below it, are never bid on for this advertiser.
     pub suppress_segment: Option<String>,
+    /// Segments only this advertiser's campaigns may target (its
+    /// first-party lists, e.g. `crm/acme`): another advertiser's campaign
+    /// naming one of them, a segment below one, or one above one (which
+    /// would reach its users) is refused.
+    #[serde(default)]
+    pub private_segments: Vec<String>,
     /// `[advertiser.capacity]`: responses per hour or day across all its
     /// campaigns, past which they stop bidding; none by default.
     #[serde(default)]

@@ -1358,6 +1358,52 @@ fn advertiser_contact_rules_are_typed() {
     assert_eq!(plain.campaigns[0].priority, 0);
 }
 
+/// An advertiser's first-party lists are its own: another advertiser's
+/// campaign may not target them, a segment below them, nor one above them
+/// (which reaches their users); nor suppress by them.
+#[test]
+fn private_segments_are_targeted_by_their_advertiser_only() {
+    let settings = "[[advertiser]]\nid = \"Advertiser\"\n\n[[advertiser]]\nid = \"Globex\"\n\
+                    private_segments = [\"crm/globex\"]\n\n\
+                    [secrets]\nsigning_key = \"test-signing-key-0123456789abcdefghijkl\"\n";
+    let targeting = |segments: &str| format!("[campaign.targeting.segments]\nany = [{segments}]\n");
+    for segments in ["\"crm/globex\"", "\"crm/globex/vip\"", "\"crm\""] {
+        let found = problems(settings, &banner_campaign(&[], &targeting(segments)));
+        let private = segments.trim_matches('"');
+        assert_eq!(
+            found,
+            [in_c1(
+                "targeting.segments",
+                &format!("segment {private:?} reaches \"crm/globex\", private to advertiser \"Globex\"")
+            )]
+        );
+    }
+    // Its own campaigns may; others may target beside it.
+    valid(
+        settings,
+        &banner_campaign(&[("advertiser", "\"Globex\"")], &targeting("\"crm/globex/vip\"")),
+    );
+    valid(
+        settings,
+        &banner_campaign(&[], &targeting("\"crm/globexx\", \"interest/cars\"")),
+    );
+    let claimed_twice = settings.replace(
+        "id = \"Advertiser\"\n",
+        "id = \"Advertiser\"\nsuppress_segment = \"crm/globex/optout\"\nprivate_segments = [\"crm\"]\n",
+    );
+    let fields: Vec<String> = problems(&claimed_twice, "")
+        .into_iter()
+        .map(|p| format!("{}: {}", p.field, p.why))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "advertiser[1].private_segments: \"crm/globex\" overlaps advertiser \"Advertiser\"'s private segments",
+            "advertiser[0].suppress_segment: \"crm/globex/optout\" overlaps advertiser \"Globex\"'s private segments"
+        ]
+    );
+}
+
 #[test]
 fn advertiser_contact_rules_are_checked() {
     let settings = "[[advertiser]]\nid = \"Advertiser\"\ndaily_budget = \"0\"\nsuppress_segment = \"Opt Out\"\n\

@@ -664,14 +664,78 @@ fn advertisers(raw: &[RawAdvertiser], p: &mut Problems) -> Vec<Advertiser> {
                 format!("unknown IANA time zone {:?}", advertiser.time_zone),
             );
         }
+        let private_segments = private_segments(&advertiser.private_segments, &advertisers, &field, p);
         advertisers.push(Advertiser {
             id: advertiser.id.clone(),
             name: advertiser.name.clone().unwrap_or_else(|| advertiser.id.clone()),
             time_zone: advertiser.time_zone.clone(),
             rules: contact_rules(advertiser, &field, p),
+            private_segments,
         });
     }
+    for (i, advertiser) in advertisers.iter().enumerate() {
+        let Some(suppress) = &advertiser.rules.suppress_segment else {
+            continue;
+        };
+        if let Some(owner) = advertisers
+            .iter()
+            .find(|a| a.id != advertiser.id && a.private_overlap(suppress).is_some())
+        {
+            p.at(
+                &format!("advertiser[{i}].suppress_segment"),
+                format!("{suppress:?} overlaps advertiser {:?}'s private segments", owner.id),
+            );
+        }
+    }
     advertisers
+}
+
+/// An advertiser's private segments: valid paths, none overlapping an
+/// earlier advertiser's.
+fn private_segments(
+    raw: &[String],
+    earlier: &[Advertiser],
+    field: &dyn Fn(&str) -> String,
+    p: &mut Problems,
+) -> Vec<String> {
+    let mut paths = Vec::new();
+    for text in raw {
+        match SegmentPath::parse(text) {
+            Ok(path) => {
+                let path = path.as_str().to_string();
+                if let Some(owner) = earlier.iter().find(|a| a.private_overlap(&path).is_some()) {
+                    p.at(
+                        &field("private_segments"),
+                        format!("{path:?} overlaps advertiser {:?}'s private segments", owner.id),
+                    );
+                }
+                paths.push(path);
+            }
+            Err(e) => p.at(&field("private_segments"), e.to_string()),
+        }
+    }
+    paths
+}
+
+/// A campaign may not target (nor an advertiser suppress by) another
+/// advertiser's private segments.
+fn check_private_segments(advertiser: &str, paths: &[String], field: &str, settings: &Settings, p: &mut Problems) {
+    for path in paths {
+        let owner = settings
+            .advertisers
+            .iter()
+            .filter(|a| a.id != advertiser)
+            .find_map(|a| a.private_overlap(path).map(|private| (a, private)));
+        if let Some((owner, private)) = owner {
+            p.at(
+                field,
+                format!(
+                    "segment {path:?} reaches {private:?}, private to advertiser {:?}",
+                    owner.id
+                ),
+            );
+        }
+    }
 }
 
 /// An advertiser's contact rules: a positive budget, caps of at least one,
@@ -968,6 +1032,13 @@ fn campaign(raw: RawCampaign, settings: &Settings, p: &mut Problems) -> Option<C
         .and_then(|s| flight_day(p, "end", s, &time_zone, true));
     let creatives = creatives(raw.creatives, p);
     let targeting = targeting(raw.targeting, p);
+    check_private_segments(
+        &raw.advertiser,
+        &targeting.segment_paths,
+        "targeting.segments",
+        settings,
+        p,
+    );
     Some(Campaign {
         id: raw.id,
         advertiser: raw.advertiser,

@@ -329,6 +329,7 @@ impl ContactIndex {
             name: id.to_string(),
             time_zone: "UTC".into(),
             rules: ContactRules::default(),
+            private_segments: Vec::new(),
         };
         self.advertisers
             .push(Arc::new(AdvertiserLive::new(&unconfigured, state_of(id))));

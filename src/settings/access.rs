@@ -20,6 +20,31 @@ pub struct Advertiser {
     /// suppression, capacity); shown flattened beside the fields above.
     #[serde(flatten)]
     pub rules: super::ContactRules,
+    /// Segments only its campaigns may target (`private_segments`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub private_segments: Vec<String>,
+}
+
+impl Advertiser {
+    /// The first of its private segments `path` overlaps: the same
+    /// segment, one below it, or one above it (targeting a parent reaches
+    /// its descendants' users).
+    pub fn private_overlap(&self, path: &str) -> Option<&str> {
+        self.private_segments
+            .iter()
+            .map(String::as_str)
+            .find(|private| segments_overlap(private, path))
+    }
+}
+
+/// Whether one segment path is the other or an ancestor of it.
+pub fn segments_overlap(a: &str, b: &str) -> bool {
+    let below = |child: &str, parent: &str| {
+        child
+            .strip_prefix(parent)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    below(a, b) || below(b, a)
 }
 
 /// What a token may do.
