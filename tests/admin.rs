@@ -165,7 +165,7 @@ async fn an_advertiser_cannot_target_another_advertisers_private_segments() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     assert_eq!(
         answer["problems"],
-        json!([{"field": "targeting.segments", "why": "segment \"crm/generic/vip\" reaches \"crm/generic\", private to advertiser \"Generic\""}])
+        json!([{"field": "targeting.segments", "why": "segment \"crm/generic/vip\" reaches another advertiser's private segments"}])
     );
     let (status, answer) = call(
         &bidder,

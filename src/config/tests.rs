@@ -1374,7 +1374,7 @@ fn private_segments_are_targeted_by_their_advertiser_only() {
             found,
             [in_c1(
                 "targeting.segments",
-                &format!("segment {private:?} reaches \"crm/globex\", private to advertiser \"Globex\"")
+                &format!("segment {private:?} reaches another advertiser's private segments")
             )]
         );
     }
@@ -1389,7 +1389,7 @@ fn private_segments_are_targeted_by_their_advertiser_only() {
     );
     let claimed_twice = settings.replace(
         "id = \"Advertiser\"\n",
-        "id = \"Advertiser\"\nsuppress_segment = \"crm/globex/optout\"\nprivate_segments = [\"crm\"]\n",
+        "id = \"Advertiser\"\nsuppress_segment = \" CRM/Globex/optout\"\nprivate_segments = [\"crm\"]\n",
     );
     let fields: Vec<String> = problems(&claimed_twice, "")
         .into_iter()
