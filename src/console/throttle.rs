@@ -29,7 +29,16 @@ pub const MAX_ADDRESSES: usize = 100_000;
 /// Recent failed sign-ins by address.
 #[derive(Default)]
 pub struct Throttle {
-    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    failures: Mutex<Failures>,
+}
+
+#[derive(Default)]
+struct Failures {
+    by_address: HashMap<IpAddr, VecDeque<Instant>>,
+    /// When a full table was last swept ([`forget_stale`]): at most once a
+    /// second, so that a flood of unknown addresses cannot make every
+    /// check walk the whole table.
+    swept: Option<Instant>,
 }
 
 /// The address a client's failures are counted under: an IPv6 address's
@@ -41,9 +50,19 @@ fn counted_as(client: IpAddr) -> IpAddr {
     }
 }
 
-/// Forgets the addresses whose failures have all left the window.
-fn forget_stale(failures: &mut HashMap<IpAddr, VecDeque<Instant>>, now: Instant) {
-    failures.retain(|_, times| times.back().is_some_and(|t| now.saturating_duration_since(*t) < WINDOW));
+/// Forgets the addresses whose failures have all left the window, unless
+/// the table was swept less than a second ago.
+fn forget_stale(failures: &mut Failures, now: Instant) {
+    if failures
+        .swept
+        .is_some_and(|at| now.saturating_duration_since(at) < Duration::from_secs(1))
+    {
+        return;
+    }
+    failures.swept = Some(now);
+    failures
+        .by_address
+        .retain(|_, times| times.back().is_some_and(|t| now.saturating_duration_since(*t) < WINDOW));
 }
 
 impl Throttle {
@@ -51,11 +70,11 @@ impl Throttle {
     pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), u64> {
         let client = counted_as(client);
         let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if failures.len() >= MAX_ADDRESSES && !failures.contains_key(&client) {
+        if failures.by_address.len() >= MAX_ADDRESSES && !failures.by_address.contains_key(&client) {
             forget_stale(&mut failures, now);
         }
-        let Some(times) = failures.get_mut(&client) else {
-            return if failures.len() >= MAX_ADDRESSES {
+        let Some(times) = failures.by_address.get_mut(&client) else {
+            return if failures.by_address.len() >= MAX_ADDRESSES {
                 Err(WINDOW.as_secs())
             } else {
                 Ok(())
@@ -79,13 +98,13 @@ impl Throttle {
     pub fn fail(&self, client: IpAddr, now: Instant) {
         let client = counted_as(client);
         let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if failures.len() >= MAX_ADDRESSES && !failures.contains_key(&client) {
+        if failures.by_address.len() >= MAX_ADDRESSES && !failures.by_address.contains_key(&client) {
             forget_stale(&mut failures, now);
-            if failures.len() >= MAX_ADDRESSES {
+            if failures.by_address.len() >= MAX_ADDRESSES {
                 return;
             }
         }
-        let times = failures.entry(client).or_default();
+        let times = failures.by_address.entry(client).or_default();
         times.push_back(now);
         while times.len() > MAX_FAILURES {
             times.pop_front();
