@@ -233,3 +233,44 @@ async fn a_notice_whose_exchange_hangs_up_mid_sync_is_still_counted() {
         .count();
     assert_eq!(bills, 1);
 }
+
+/// A shutdown (SIGTERM) waits for a tracking event whose exchange has hung
+/// up: its task outlives its connection, and the serving thread's runtime
+/// must not be dropped under it between the record and the live update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_waits_for_a_notice_whose_exchange_hung_up() {
+    use tokio::io::AsyncWriteExt;
+    let config = write_config(TEST_SETTINGS, &large_budget(), "u,a\n");
+    let data = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new("2026-06-01T12:00:00Z".parse().unwrap()));
+    let disk = Arc::new(SimulatedDisk::default());
+    let bidder = spawn_bidder_on(config.path(), data.path(), clock, false, Some(disk.clone())).await;
+    let (_, response) = bidder.bid_json(&banner_request("u", 0.0, json!({}))).await;
+    let burl = response.unwrap()["seatbid"][0]["bid"][0]["burl"]
+        .as_str()
+        .unwrap()
+        .replace("${AUCTION_PRICE}", "0.50");
+    disk.hold();
+    let path_and_query = burl.split_once(&bidder.addr.to_string()).unwrap().1.to_string();
+    let mut exchange = tokio::net::TcpStream::connect(bidder.addr).await.unwrap();
+    let request = format!("GET {path_and_query} HTTP/1.1\r\nHost: {}\r\n\r\n", bidder.addr);
+    exchange.write_all(request.as_bytes()).await.unwrap();
+    for _ in 0..500 {
+        if disk.waiting() >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(disk.waiting(), 1, "the notice's sync is held");
+    drop(exchange);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let app = bidder.running.as_ref().unwrap().app.clone();
+    let stopping = tokio::spawn(bidder.stop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!stopping.is_finished(), "the shutdown waits for the notice");
+    disk.release();
+    stopping.await.unwrap();
+    let world = app.bidder.world.load();
+    let generic = world.campaign_by_id("generic").unwrap();
+    assert_eq!(generic.state.spend.outstanding().0, 0, "the reservation settled");
+}
