@@ -18,8 +18,10 @@ ratio and whether it is met:
   higher spend fraction ("the same": within half a point; past the cap
   counts as the cap).
 
-A ratio on fewer than MIN_EVENTS clicks or conversions is printed but not
-judged: on 5 events the ratio's own noise is about +-45 %; nor is a
+A ratio where either side has fewer than MIN_EVENTS clicks or conversions
+is printed but not judged (on 5 events a ratio's own noise is about
++-45 %): a goal is not met when a judged comparison fails, met when both
+are judged and pass, else not judged; nor is a
 shading ratio where either strategy bought fewer than MIN_IMPRESSIONS.
 Spend fractions are judged as printed, to a tenth of a percent.
 """
@@ -53,15 +55,22 @@ def verdict(ok):
 def response_goal(name, figures, key, events_key):
     b, f, o = (figures[s][name] for s in ("bullseye", "flat", "oracle"))
     over_flat, over_oracle = ratio(b[key], f[key]), ratio(b[key], o[key])
-    events = b[events_key]
     flat = "flat buys none" if f[key] == 0 else f"{over_flat:.2f}x flat"
     line = (
         f"{b[key]:8.1f} per 1,000 charged: {flat}, {over_oracle:.2f}x oracle, "
-        f"{events} {events_key}, {100 * b['spend_fraction']:.1f} % spent"
+        f"{b[events_key]} {events_key} (flat {f[events_key]}, oracle {o[events_key]}), "
+        f"{100 * b['spend_fraction']:.1f} % spent"
     )
-    if events < MIN_EVENTS:
-        return line + f": too few {events_key} to judge"
-    return line + ": " + verdict(over_flat >= 1.3 and over_oracle >= 0.8)
+    # Each comparison is judged only when both sides have the events.
+    parts = [
+        (min(b[events_key], other[events_key]) >= MIN_EVENTS, passed)
+        for other, passed in ((f, over_flat >= 1.3), (o, over_oracle >= 0.8))
+    ]
+    if any(judged and not passed for judged, passed in parts):
+        return line + ": NOT met"
+    if all(judged for judged, _ in parts):
+        return line + ": met"
+    return line + f": too few {events_key} to judge"
 
 
 def pacing_goal(name, figures):

@@ -202,10 +202,10 @@ pub const NOTICE_WINDOW_SECS: i64 = 24 * 3600;
 /// the billing log: the notice window, and the longest local day (25 hours,
 /// a daylight-saving fall-back day: a restart in its last hour must restore
 /// its first). Older records of the day files read count only contacts.
-/// Those files (`ledger::RESTORE_DAYS`, by UTC day) hold at least the last
-/// 24 hours: a restart in the first hour of a UTC day still misses the
-/// first hour of a 25-hour local day ending then (a zone at UTC−1 on its
-/// fall-back day).
+/// Those files (`ledger::RESTORE_DAYS`, by UTC day) hold the UTC day before
+/// this one: they reach back past the start of a 25-hour local day in
+/// every zone (a miss needs a standard offset strictly between UTC−1 and
+/// UTC, which no zone has).
 pub const RESTORE_HORIZON_SECS: i64 = NOTICE_WINDOW_SECS + 3600;
 /// Longest wait of a duplicate for its original to become durable (the
 /// ledger's group commit takes milliseconds); past it the duplicate gets
