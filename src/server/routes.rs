@@ -307,7 +307,7 @@ pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpRa
 }
 
 /// The tracking events a serving thread is handling in tasks of their own
-/// ([`tracking`]): its shutdown waits for them.
+/// (`tracking`): its shutdown waits for them.
 #[derive(Debug, Default)]
 pub struct EventTasks {
     running: std::sync::atomic::AtomicUsize,
