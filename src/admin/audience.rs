@@ -111,10 +111,9 @@ pub fn handle(cx: &Context, call: &Call, user_id: &str) -> Answer {
                 Ok(()) => {
                     let (add, remove) = (&change.add, &change.remove);
                     replicate(cx, user_key(user_id), (add, remove), now + ttl);
-                    if let Err(e) = audience.record_user(user_key(user_id), add, remove, now + ttl, now) {
-                        tracing::error!(error = %e, "audience change not written to the overlay journal");
-                        return Answer::error(503, "the change was applied but not saved; send it again");
-                    }
+                    // Audited once applied (and sent to the other nodes),
+                    // whether or not the journal write succeeds: the change
+                    // is live either way.
                     let after = user_view(user_id, audience, now);
                     cx.audit(AuditEntry {
                         at: cx.now.to_string(),
@@ -126,6 +125,10 @@ pub fn handle(cx: &Context, call: &Call, user_id: &str) -> Answer {
                         before,
                         after: after.clone(),
                     });
+                    if let Err(e) = audience.record_user(user_key(user_id), add, remove, now + ttl, now) {
+                        tracing::error!(error = %e, "audience change not written to the overlay journal");
+                        return Answer::error(503, "the change was applied but not saved; send it again");
+                    }
                     Answer::ok(after)
                 }
                 Err(e @ OverlayError::Full(_)) => Answer::error(503, &e.to_string()),

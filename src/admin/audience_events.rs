@@ -59,10 +59,8 @@ pub fn handle(cx: &Context, call: &Call) -> Answer {
     cx.reloader.registry.outbox.control(Control::Overlay {
         changes: done.applied.iter().map(overlay_change).collect(),
     });
-    if let Err(e) = audience.record(&done.applied, now) {
-        tracing::error!(error = %e, "audience events not written to the overlay journal");
-        return Answer::error(503, "the changes were applied but not saved; send them again");
-    }
+    // Audited once applied (and sent to the other nodes), whether or not
+    // the journal write below succeeds: the change is live either way.
     cx.audit(AuditEntry {
         at: cx.now.to_string(),
         who: cx.principal.name.clone(),
@@ -73,6 +71,10 @@ pub fn handle(cx: &Context, call: &Call) -> Answer {
         before: serde_json::Value::Null,
         after: summary,
     });
+    if let Err(e) = audience.record(&done.applied, now) {
+        tracing::error!(error = %e, "audience events not written to the overlay journal");
+        return Answer::error(503, "the changes were applied but not saved; send them again");
+    }
     Answer {
         status: if done.refused_full > 0 { 429 } else { 200 },
         body: json!({
