@@ -180,6 +180,48 @@ async fn an_advertiser_cannot_target_another_advertisers_private_segments() {
     bidder.stop().await;
 }
 
+/// An admin moves Generic's campaign to Shop: Shop's token reads the move
+/// with the campaign as it is now, never Generic's version before it (the
+/// single entry used to carry both and be Shop's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_moved_to_another_advertiser_is_audited_for_each_side() {
+    let config = write_config(&settings_with_roles(), &format!("{GENERIC}{SHOP}"), "u,a\n");
+    let clock = Arc::new(ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap()));
+    let mut bidder = spawn_bidder_with(config.path(), clock, false).await;
+    let path = "/admin/api/campaigns/generic";
+    let (status, moved) = call(
+        &bidder,
+        Method::PATCH,
+        path,
+        Some(ADMIN_TOKEN),
+        Some(json!({"advertiser": "Shop"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    let audit = "/admin/api/audit?target=generic";
+    let (_, shop) = call(&bidder, Method::GET, audit, Some(SHOP_TOKEN), None).await;
+    let entries = shop["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{shop}");
+    assert_eq!(
+        entries[0]["before"],
+        Value::Null,
+        "Generic's campaign before the move is not Shop's to read"
+    );
+    assert_eq!(entries[0]["after"]["advertiser"], json!("Shop"));
+    let (_, admin) = call(&bidder, Method::GET, audit, Some(ADMIN_TOKEN), None).await;
+    let sides: Vec<(Value, bool, bool)> = admin["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["advertiser"].clone(), e["before"].is_null(), e["after"].is_null()))
+        .collect();
+    assert_eq!(sides.len(), 2, "{admin}");
+    assert!(sides.contains(&(json!("Generic"), false, true)), "{admin}");
+    assert!(sides.contains(&(json!("Shop"), true, false)), "{admin}");
+    bidder.dirs.push(config);
+    bidder.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn campaigns_are_managed_through_the_api_and_live_in_their_files() {
     let campaigns = format!("{GENERIC}{SHOP}");

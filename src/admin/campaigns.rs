@@ -193,16 +193,31 @@ fn changed(cx: &Context, action: &str, outcome: Result<Changed, ChangeError>, st
         Ok(changed) => changed,
         Err(e) => return Answer::from_change_error(e),
     };
-    cx.audit(AuditEntry {
+    let entry = |advertiser: &str, before: Value, after: Value| AuditEntry {
         at: cx.now.to_string(),
         who: cx.principal.name.clone(),
         role: cx.principal.role.as_str().into(),
         action: action.into(),
         target: changed.after.id.clone(),
-        advertiser: Some(changed.after.advertiser().to_string()),
-        before: changed.before.as_ref().map_or(Value::Null, CampaignDocument::to_json),
-        after: changed.after.to_json(),
-    });
+        advertiser: Some(advertiser.to_string()),
+        before,
+        after,
+    };
+    let (to, after) = (changed.after.advertiser(), changed.after.to_json());
+    match &changed.before {
+        // Moved to another advertiser (an admin's change): each side reads
+        // its own half, the old owner the campaign as it had it, the new
+        // one the campaign as it is now.
+        Some(before) if before.advertiser() != to => {
+            cx.audit(entry(before.advertiser(), before.to_json(), Value::Null));
+            cx.audit(entry(to, Value::Null, after));
+        }
+        before => cx.audit(entry(
+            to,
+            before.as_ref().map_or(Value::Null, CampaignDocument::to_json),
+            after,
+        )),
+    }
     let mut answer = Answer::ok(campaign_view(&changed.after, cx, true));
     answer.status = status;
     answer.etag = Some(etag(&changed.after));
