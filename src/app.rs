@@ -104,6 +104,9 @@ pub struct App {
     pub learner: Arc<crate::outcome::learner::Learner>,
     /// Keeps `[sampling] rate` of the bid requests for the forecast.
     pub sampler: crate::forecast::sample::Sampler,
+    /// Tracking events handled in tasks of their own
+    /// (`server::routes`): shutdown waits for them.
+    pub event_tasks: tokio_util::task::TaskTracker,
 }
 
 fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
@@ -317,7 +320,6 @@ impl App {
             .with_shading(shading.clone())
             .with_node_tag(node_tag.clone());
         restore(&tracker, recovered, &world.load(), options.clock.now())?;
-        let bid_flusher = Mutex::new(BidFlusher::new(tracker.ledger.dir(), options.clock.now()));
         let leases = leases(&options, &world);
         let (audit_log, sampler) = open_logs(&options.data_dir, &world, &audience)?;
         let reloader = Arc::new(Reloader {
@@ -346,9 +348,11 @@ impl App {
             shading: shading.clone(),
         };
         Ok(App {
+            // Before `bidder` and `tracker` move in (fields are built in
+            // the order written).
+            bid_flusher: Mutex::new(BidFlusher::new(tracker.ledger.dir(), bidder.clock.now())),
             bidder,
             tracker,
-            bid_flusher,
             reloader,
             live,
             shared,
@@ -357,6 +361,7 @@ impl App {
             leases,
             learner,
             sampler,
+            event_tasks: tokio_util::task::TaskTracker::new(),
         })
     }
 

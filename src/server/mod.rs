@@ -454,7 +454,6 @@ async fn serve(
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
-    let events = Arc::new(routes::EventTasks::default());
     let builder = connection_builder(&app);
     let first_request_timeout = app.bidder.world.load().settings.first_request_timeout;
     // Connections whose first bytes have arrived, back from their wait.
@@ -481,15 +480,15 @@ async fn serve(
             _ = stopped.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let (app, events) = (app.clone(), events.clone());
+        let app = app.clone();
         let reserved = ticket.reserved;
         let service = service_fn(move |request| {
-            let (app, events) = (app.clone(), events.clone());
+            let app = app.clone();
             async move {
                 if reserved && request.uri().path().starts_with("/openrtb2/") {
                     return Ok::<_, Infallible>(routes::bids_over_capacity());
                 }
-                Ok::<_, Infallible>(routes::handle(&app, &events, request, Some(peer)).await)
+                Ok::<_, Infallible>(routes::handle(&app, request, Some(peer)).await)
             }
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
@@ -502,8 +501,10 @@ async fn serve(
     let drained = async {
         graceful.shutdown().await;
         // Tracking events whose exchange hung up run on after their
-        // connection: this thread's runtime must live until they finish.
-        events.finished().await;
+        // connection: this thread's runtime must live until they (every
+        // thread's: each thread waits) finish.
+        app.event_tasks.close();
+        app.event_tasks.wait().await;
     };
     if tokio::time::timeout(DRAIN_TIMEOUT, drained).await.is_err() {
         tracing::warn!("in-flight requests did not finish in time");

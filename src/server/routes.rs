@@ -306,52 +306,13 @@ pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpRa
     client
 }
 
-/// The tracking events a serving thread is handling in tasks of their own
-/// (`tracking`): its shutdown waits for them.
-#[derive(Debug, Default)]
-pub struct EventTasks {
-    running: std::sync::atomic::AtomicUsize,
-    idle: tokio::sync::Notify,
-}
-
-/// One running event task; counted until dropped.
-pub struct EventTask(Arc<EventTasks>);
-
-impl EventTasks {
-    fn started(self: &Arc<Self>) -> EventTask {
-        self.running.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        EventTask(self.clone())
-    }
-
-    /// Waits until no event task is running.
-    pub async fn finished(&self) {
-        loop {
-            let idle = self.idle.notified();
-            tokio::pin!(idle);
-            idle.as_mut().enable();
-            if self.running.load(std::sync::atomic::Ordering::Acquire) == 0 {
-                return;
-            }
-            idle.await;
-        }
-    }
-}
-
-impl Drop for EventTask {
-    fn drop(&mut self) {
-        if self.0.running.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
-            self.0.idle.notify_waiters();
-        }
-    }
-}
-
 /// A tracking event, handled in a task of its own: once its record is on
 /// its way to the billing log, the live spend, the reservation and the
 /// claim must follow it even if the exchange hangs up before the answer (a
 /// handler dropped with its connection left a record durable but
 /// uncounted, its claim stuck and every retry refused).
 async fn tracking(
-    (app, events): (&Arc<App>, &Arc<EventTasks>),
+    app: &Arc<App>,
     request: &Request<Incoming>,
     event: &str,
     peer: Option<std::net::SocketAddr>,
@@ -365,13 +326,9 @@ async fn tracking(
     let forwarded_for = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let client = peer.map(|p| client_address(p.ip(), forwarded_for, &world.settings.click_rules.trusted_proxies));
     let handling = {
-        let (app, event, query) = (app.clone(), event.to_string(), query.to_string());
-        let running = events.started();
-        tokio::spawn(async move {
-            let reply = app.tracker.handle(&world, now, &event, &query, client).await;
-            drop(running);
-            reply
-        })
+        let (tracked, event, query) = (app.clone(), event.to_string(), query.to_string());
+        app.event_tasks
+            .spawn(async move { tracked.tracker.handle(&world, now, &event, &query, client).await })
     };
     let reply = match handling.await {
         Ok(reply) => reply,
@@ -484,7 +441,6 @@ fn finish(app: &App, path: &str, reply: Reply) -> Response<Full<Bytes>> {
 /// Answers one request on the exchange listener: bids, tracking, health.
 pub async fn handle(
     app: &Arc<App>,
-    events: &Arc<EventTasks>,
     request: Request<Incoming>,
     peer: Option<std::net::SocketAddr>,
 ) -> Response<Full<Bytes>> {
@@ -499,7 +455,7 @@ pub async fn handle(
             _ => Reply::NotFound,
         }
     } else if let Some(event) = path.strip_prefix("/t/") {
-        tracking((app, events), &request, event, peer).await
+        tracking(app, &request, event, peer).await
     } else if let Some(rest) = path.strip_prefix("/sync/") {
         user_sync(app, &request, rest, peer)
     } else if path == "/healthz" {
