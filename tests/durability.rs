@@ -66,18 +66,75 @@ impl Rig {
     }
 
     async fn wait_for_held_syncs(&self, n: usize) {
-        for _ in 0..500 {
-            if self.disk.waiting() >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        panic!("no sync reached the disk");
+        wait_for_held_syncs(&self.disk, n).await;
     }
 
     fn bills_on_disk(&self) -> usize {
-        let records = read_all(&self.ledger_dir).unwrap();
-        records.iter().filter(|r| r.event == EventKind::Bill).count()
+        bills_on_disk(&self.ledger_dir)
+    }
+}
+
+async fn wait_for_held_syncs(disk: &SimulatedDisk, n: usize) {
+    for _ in 0..500 {
+        if disk.waiting() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("no sync reached the disk");
+}
+
+fn bills_on_disk(ledger_dir: &std::path::Path) -> usize {
+    let records = read_all(ledger_dir).unwrap();
+    records.iter().filter(|r| r.event == EventKind::Bill).count()
+}
+
+/// The real server over a simulated disk, with one bid made: its billing
+/// URL, cleared at 0.50.
+struct Served {
+    bidder: TestBidder,
+    disk: Arc<SimulatedDisk>,
+    burl: String,
+    data: tempfile::TempDir,
+    _config: tempfile::TempDir,
+}
+
+async fn served() -> Served {
+    let config = write_config(TEST_SETTINGS, &large_budget(), "u,a\n");
+    let data = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new("2026-06-01T12:00:00Z".parse().unwrap()));
+    let disk = Arc::new(SimulatedDisk::default());
+    let bidder = spawn_bidder_on(config.path(), data.path(), clock, false, Some(disk.clone())).await;
+    let (_, response) = bidder.bid_json(&banner_request("u", 0.0, json!({}))).await;
+    let burl = response.unwrap()["seatbid"][0]["bid"][0]["burl"]
+        .as_str()
+        .unwrap()
+        .replace("${AUCTION_PRICE}", "0.50");
+    Served {
+        bidder,
+        disk,
+        burl,
+        data,
+        _config: config,
+    }
+}
+
+impl Served {
+    /// Sends the billing notice with the disk's syncs held, and hangs up
+    /// once its sync waits (the connection's end is seen before the disk
+    /// answers). The syncs stay held.
+    async fn bill_and_hang_up_mid_sync(&self) {
+        use tokio::io::AsyncWriteExt;
+        self.disk.hold();
+        let addr = self.bidder.addr;
+        let path_and_query = self.burl.split_once(&addr.to_string()).unwrap().1;
+        let mut exchange = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path_and_query} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        exchange.write_all(request.as_bytes()).await.unwrap();
+        wait_for_held_syncs(&self.disk, 1).await;
+        assert_eq!(self.disk.waiting(), 1, "the notice's sync is held");
+        drop(exchange);
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -169,17 +226,8 @@ async fn a_duplicate_waits_for_its_original_to_be_durable() {
 /// every retry refused with 503.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notice_whose_exchange_hangs_up_mid_sync_is_still_counted() {
-    use tokio::io::AsyncWriteExt;
-    let config = write_config(TEST_SETTINGS, &large_budget(), "u,a\n");
-    let data = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new("2026-06-01T12:00:00Z".parse().unwrap()));
-    let disk = Arc::new(SimulatedDisk::default());
-    let bidder = spawn_bidder_on(config.path(), data.path(), clock, false, Some(disk.clone())).await;
-    let (_, response) = bidder.bid_json(&banner_request("u", 0.0, json!({}))).await;
-    let burl = response.unwrap()["seatbid"][0]["bid"][0]["burl"]
-        .as_str()
-        .unwrap()
-        .replace("${AUCTION_PRICE}", "0.50");
+    let served = served().await;
+    let bidder = &served.bidder;
     let live = || async {
         let answer = bidder
             .admin(reqwest::Method::GET, "/admin/api/campaigns/generic")
@@ -190,23 +238,8 @@ async fn a_notice_whose_exchange_hangs_up_mid_sync_is_still_counted() {
     };
     assert_eq!(live().await["outstanding"], json!("0.001"), "the bid's reservation");
 
-    disk.hold();
-    let path_and_query = burl.split_once(&bidder.addr.to_string()).unwrap().1.to_string();
-    let mut exchange = tokio::net::TcpStream::connect(bidder.addr).await.unwrap();
-    let request = format!("GET {path_and_query} HTTP/1.1\r\nHost: {}\r\n\r\n", bidder.addr);
-    exchange.write_all(request.as_bytes()).await.unwrap();
-    for _ in 0..500 {
-        if disk.waiting() >= 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    assert_eq!(disk.waiting(), 1, "the notice's sync is held");
-    // The exchange gives up and closes; the connection's end is seen
-    // before the disk answers.
-    drop(exchange);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    disk.release();
+    served.bill_and_hang_up_mid_sync().await;
+    served.disk.release();
 
     let mut today = Value::Null;
     for _ in 0..500 {
@@ -218,20 +251,17 @@ async fn a_notice_whose_exchange_hangs_up_mid_sync_is_still_counted() {
     }
     assert_eq!(today["spend_micros"], json!(500), "0.50 CPM counted: {today}");
     assert_eq!(today["outstanding"], json!("0"), "the reservation settled: {today}");
-    let retry = bidder.get(&burl).await;
+    let retry = bidder.get(&served.burl).await;
     assert_eq!(
         retry.status(),
         reqwest::StatusCode::NO_CONTENT,
         "the retry is a duplicate"
     );
-    let ledger = data.path().join("ledger");
+    let Served {
+        bidder, data, _config, ..
+    } = served;
     bidder.stop().await;
-    let bills = read_all(&ledger)
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.event == EventKind::Bill)
-        .count();
-    assert_eq!(bills, 1);
+    assert_eq!(bills_on_disk(&data.path().join("ledger")), 1);
 }
 
 /// A shutdown (SIGTERM) waits for a tracking event whose exchange has hung
@@ -239,31 +269,15 @@ async fn a_notice_whose_exchange_hangs_up_mid_sync_is_still_counted() {
 /// must not be dropped under it between the record and the live update.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shutdown_waits_for_a_notice_whose_exchange_hung_up() {
-    use tokio::io::AsyncWriteExt;
-    let config = write_config(TEST_SETTINGS, &large_budget(), "u,a\n");
-    let data = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new("2026-06-01T12:00:00Z".parse().unwrap()));
-    let disk = Arc::new(SimulatedDisk::default());
-    let bidder = spawn_bidder_on(config.path(), data.path(), clock, false, Some(disk.clone())).await;
-    let (_, response) = bidder.bid_json(&banner_request("u", 0.0, json!({}))).await;
-    let burl = response.unwrap()["seatbid"][0]["bid"][0]["burl"]
-        .as_str()
-        .unwrap()
-        .replace("${AUCTION_PRICE}", "0.50");
-    disk.hold();
-    let path_and_query = burl.split_once(&bidder.addr.to_string()).unwrap().1.to_string();
-    let mut exchange = tokio::net::TcpStream::connect(bidder.addr).await.unwrap();
-    let request = format!("GET {path_and_query} HTTP/1.1\r\nHost: {}\r\n\r\n", bidder.addr);
-    exchange.write_all(request.as_bytes()).await.unwrap();
-    for _ in 0..500 {
-        if disk.waiting() >= 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    assert_eq!(disk.waiting(), 1, "the notice's sync is held");
-    drop(exchange);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let served = served().await;
+    served.bill_and_hang_up_mid_sync().await;
+    let Served {
+        bidder,
+        disk,
+        data: _data,
+        _config,
+        ..
+    } = served;
     let app = bidder.running.as_ref().unwrap().app.clone();
     let stopping = tokio::spawn(bidder.stop());
     tokio::time::sleep(Duration::from_millis(300)).await;

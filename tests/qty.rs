@@ -70,12 +70,7 @@ async fn a_multiplied_display_reserves_and_bills_its_multiple() {
     let data = std::mem::take(&mut bidder.dirs);
     let ledger = bidder_data_dir(&data);
     bidder.stop().await;
-    let bills: Vec<(i64, Option<i64>)> = read_all(&ledger)
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.event == EventKind::Bill)
-        .map(|r| (r.charge, r.clearing))
-        .collect();
+    let bills = bills_in(&ledger);
     assert_eq!(bills, [(5_250, Some(1_500_000))]);
     drop(dir);
 }
@@ -100,12 +95,7 @@ async fn a_display_counting_for_half_an_impression_is_billed_half() {
     let data = std::mem::take(&mut bidder.dirs);
     let ledger = bidder_data_dir(&data);
     bidder.stop().await;
-    let bills: Vec<(i64, Option<i64>)> = read_all(&ledger)
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.event == EventKind::Bill)
-        .map(|r| (r.charge, r.clearing))
-        .collect();
+    let bills = bills_in(&ledger);
     assert_eq!(bills, [(750, Some(1_500_000))]);
     drop(dir);
 }
@@ -114,4 +104,14 @@ async fn a_display_counting_for_half_an_impression_is_billed_half() {
 /// directory is the first kept).
 fn bidder_data_dir(dirs: &[tempfile::TempDir]) -> std::path::PathBuf {
     dirs[0].path().join("ledger")
+}
+
+/// The billing log's bills: charge and clearing price (micros).
+fn bills_in(ledger: &std::path::Path) -> Vec<(i64, Option<i64>)> {
+    read_all(ledger)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event == EventKind::Bill)
+        .map(|r| (r.charge, r.clearing))
+        .collect()
 }
